@@ -1,0 +1,336 @@
+/*
+ * api.c - the exported malloc family.
+ *
+ * Owns the C and POSIX entry points and glibc's aligned variants.  The fast
+ * paths are here: a small malloc is a class computation and a pop from the
+ * thread cache; a small free is a pagemap load, a descriptor load, a check
+ * that the pointer starts an object, and a push.  Everything else is in the
+ * out-of-line *_slow functions below them.
+ */
+#include "internal.h"
+#include "large.h"
+#include "pagemap.h"
+#include "slab.h"
+#include "tcache.h"
+
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------
+ * What a pointer is
+ * ---------------------------------------------------------------------- */
+enum block_kind { BLOCK_SMALL, BLOCK_LARGE, BLOCK_HUGE };
+
+struct block {
+	enum block_kind kind;
+	size_t          usable;
+	struct page    *pg;      /* small: its page; large: the head */
+	struct huge    *huge;
+};
+
+static strata_cold void invalid_pointer(const void *p, const char *op, const char *why)
+{
+	_strata_fatal("invalid pointer %p passed to %s (%s)", p, op, why);
+}
+
+static strata_cold void double_free(const void *p)
+{
+	_strata_fatal("double free of %p", p);
+}
+
+/* Find out what p is, or abort: every pointer passed to free, realloc or
+ * malloc_usable_size goes through here or through free's inline copy. */
+static noinline struct block block_lookup(void *p, const char *op)
+{
+	struct block b = { 0 };
+	void *owner = pagemap_lookup(p);
+	if (owner == NULL)
+		invalid_pointer(p, op, "not allocated by strata");
+	if (*(uint32_t *)owner == SEG_HUGE) {
+		b.kind = BLOCK_HUGE;
+		b.huge = owner;
+		if (p != huge_pointer(b.huge))
+			invalid_pointer(p, op, "not the start of a block");
+		b.usable = huge_usable(b.huge);
+		return b;
+	}
+	struct region *r = owner;
+	struct page *pg = page_of(r, p);
+	switch (pg->state) {
+	case PAGE_SLAB:
+		if (!slab_object_valid(r, pg, p))
+			invalid_pointer(p, op, "not the start of a block");
+		b.kind = BLOCK_SMALL;
+		b.pg = pg;
+		b.usable = class_size(pg->cls);
+		return b;
+	case PAGE_LARGE:
+		if (((uintptr_t)p & (PAGE_SIZE - 1)) != 0)
+			invalid_pointer(p, op, "not the start of a block");
+		b.kind = BLOCK_LARGE;
+		b.pg = pg;
+		b.usable = (size_t)pg->npages << PAGE_SHIFT;
+		return b;
+	case PAGE_FREE:
+		if (((uintptr_t)p & (PAGE_SIZE - 1)) == 0)
+			double_free(p);
+		/* fall through */
+	default:
+		invalid_pointer(p, op, "not the start of a block");
+	}
+	__builtin_unreachable();
+}
+
+/* ------------------------------------------------------------------------
+ * Allocation
+ * ---------------------------------------------------------------------- */
+static noinline void *alloc_large(size_t size, size_t align, bool zero)
+{
+	if (unlikely(size > PTRDIFF_MAX)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (size <= LARGE_MAX && align <= LARGE_MAX)
+		return large_alloc(tcache_arena(&_strata_tcache), size, align, zero);
+	return huge_alloc(size, align);
+}
+
+static inline void *alloc_class(unsigned cls)
+{
+	struct tcache *tc = &_strata_tcache;
+	void *p = tcache_pop(&tc->bins[cls]);
+	if (likely(p != NULL))
+		return p;
+	return tcache_alloc_slow(tc, cls);
+}
+
+strata_export void *malloc(size_t size)
+{
+	if (likely(size <= SMALL_MAX))
+		return alloc_class(size_to_class(size));
+	return alloc_large(size, MIN_ALIGN, false);
+}
+
+strata_export void *calloc(size_t nmemb, size_t size)
+{
+	size_t total;
+	if (unlikely(__builtin_mul_overflow(nmemb, size, &total))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (likely(total <= SMALL_MAX)) {
+		void *p = alloc_class(size_to_class(total));
+		if (likely(p != NULL))
+			memset(p, 0, total);
+		return p;
+	}
+	return alloc_large(total, MIN_ALIGN, true);
+}
+
+/* ------------------------------------------------------------------------
+ * Free
+ * ---------------------------------------------------------------------- */
+
+/* The key in an object's second word matched: it may be free already.  Look
+ * where a free object can be: this thread's cache and its slab's freelist.
+ * (An object in another thread's cache is not found; a rare user value equal
+ * to the key is not a double free.) */
+static strata_cold void double_free_check(struct tcache *tc, struct page *pg, void *p)
+{
+	unsigned cls = pg->cls;
+	if (tcache_contains(tc, cls, p))
+		double_free(p);
+	struct page *head = slab_head(pg);
+	struct arena *a = region_of(p)->arena;
+	lock_acquire(&a->lock);
+	bool found = slab_freelist_contains(head, p);
+	lock_release(&a->lock);
+	if (found)
+		double_free(p);
+}
+
+static noinline void free_slow(void *p)
+{
+	struct block b = block_lookup(p, "free");
+	switch (b.kind) {
+	case BLOCK_SMALL: {
+		struct tcache *tc = &_strata_tcache;
+		if (((uintptr_t *)p)[1] == _strata_free_key)
+			double_free_check(tc, b.pg, p);
+		if (!tcache_push(&tc->bins[b.pg->cls], p))
+			tcache_free_slow(tc, b.pg->cls, p);
+		break;
+	}
+	case BLOCK_LARGE:
+		large_free(b.pg);
+		break;
+	case BLOCK_HUGE:
+		huge_free(b.huge);
+		break;
+	}
+}
+
+strata_export void free(void *p)
+{
+	if (unlikely(p == NULL))
+		return;
+	struct region *r = pagemap_lookup(p);
+	if (likely(r != NULL && r->kind == SEG_REGION)) {
+		struct page *pg = page_of(r, p);
+		if (likely(pg->state == PAGE_SLAB && slab_object_valid(r, pg, p)
+		           && ((uintptr_t *)p)[1] != _strata_free_key)) {
+			struct tcache *tc = &_strata_tcache;
+			if (likely(tcache_push(&tc->bins[pg->cls], p)))
+				return;
+		}
+	}
+	free_slow(p);
+}
+
+/* ------------------------------------------------------------------------
+ * Aligned allocation
+ * ---------------------------------------------------------------------- */
+
+/* The smallest class >= size whose objects all sit on align boundaries:
+ * slabs start on a page, so a class that is a multiple of align works. */
+static int aligned_class(size_t size, size_t align)
+{
+	for (unsigned c = size_to_class(size); c < NUM_CLASSES; c++)
+		if ((class_size(c) & (align - 1)) == 0)
+			return (int)c;
+	return -1;
+}
+
+/* align is a power of two. */
+static void *alloc_aligned(size_t align, size_t size)
+{
+	if (align <= MIN_ALIGN)
+		return malloc(size);
+	if (size <= SMALL_MAX && align <= PAGE_SIZE) {
+		int c = aligned_class(size, align);
+		if (c >= 0)
+			return alloc_class((unsigned)c);
+	}
+	return alloc_large(size, align, false);
+}
+
+static bool power_of_two(size_t x)
+{
+	return x != 0 && (x & (x - 1)) == 0;
+}
+
+strata_export int posix_memalign(void **out, size_t align, size_t size)
+{
+	if (!power_of_two(align) || align % sizeof(void *) != 0)
+		return EINVAL;
+	int saved = errno;
+	void *p = alloc_aligned(align, size);
+	errno = saved;
+	if (p == NULL)
+		return ENOMEM;
+	*out = p;
+	return 0;
+}
+
+strata_export void *aligned_alloc(size_t align, size_t size)
+{
+	if (!power_of_two(align)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return alloc_aligned(align, size);
+}
+
+/* glibc's memalign: an alignment that is not a power of two is rounded up. */
+strata_export void *memalign(size_t align, size_t size)
+{
+	if (align > SIZE_MAX / 2 + 1) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!power_of_two(align))
+		align = align <= 1 ? 1 : (size_t)1 << (64 - __builtin_clzl(align - 1));
+	return alloc_aligned(align, size);
+}
+
+strata_export void *valloc(size_t size)
+{
+	return alloc_aligned(PAGE_SIZE, size);
+}
+
+strata_export void *pvalloc(size_t size)
+{
+	if (size > SIZE_MAX - PAGE_SIZE) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size_t rounded = size ? ALIGN_UP(size, PAGE_SIZE) : PAGE_SIZE;
+	return alloc_aligned(PAGE_SIZE, rounded);
+}
+
+/* ------------------------------------------------------------------------
+ * realloc
+ * ---------------------------------------------------------------------- */
+
+/* Can the block stay where it is with new_size bytes? */
+static bool resize_in_place(struct block *b, size_t new_size)
+{
+	switch (b->kind) {
+	case BLOCK_SMALL:
+		return new_size <= SMALL_MAX && size_to_class(new_size) == b->pg->cls;
+	case BLOCK_LARGE:
+		return new_size > SMALL_MAX && new_size <= LARGE_MAX && large_resize(b->pg, new_size);
+	case BLOCK_HUGE:
+		return false;
+	}
+	return false;
+}
+
+static void *realloc_move(void *p, struct block *b, size_t new_size)
+{
+	void *q = malloc(new_size);
+	if (q == NULL)
+		return NULL;
+	memcpy(q, p, MIN(b->usable, new_size));
+	free(p);
+	return q;
+}
+
+strata_export void *realloc(void *p, size_t size)
+{
+	if (p == NULL)
+		return malloc(size);
+	if (size == 0) {        /* glibc frees and returns NULL */
+		free(p);
+		return NULL;
+	}
+	if (size > PTRDIFF_MAX) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	struct block b = block_lookup(p, "realloc");
+	if (resize_in_place(&b, size))
+		return p;
+	if (b.kind == BLOCK_HUGE && size > LARGE_MAX)
+		return huge_realloc(b.huge, size);
+	return realloc_move(p, &b, size);
+}
+
+strata_export void *reallocarray(void *p, size_t nmemb, size_t size)
+{
+	size_t total;
+	if (__builtin_mul_overflow(nmemb, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return realloc(p, total);
+}
+
+strata_export size_t malloc_usable_size(void *p)
+{
+	if (p == NULL)
+		return 0;
+	return block_lookup(p, "malloc_usable_size").usable;
+}

@@ -1,0 +1,127 @@
+/*
+ * arena.c - arenas: a buddy heap of regions, its slab bins, its lock.
+ *
+ * There are several arenas (one per CPU by default) so threads rarely wait
+ * on the same lock; a thread is bound to one when its cache is set up, round
+ * robin.  An object always returns to the arena that owns its region,
+ * whichever thread frees it.  An arena grows a region at a time and gives
+ * idle regions back on trim, keeping one.
+ */
+#include "arena.h"
+#include "buddy.h"
+#include "os.h"
+#include "pagemap.h"
+#include "slab.h"
+
+#include <string.h>
+
+struct arena _strata_arenas[MAX_ARENAS];
+unsigned _strata_narenas = 1;
+
+static unsigned arena_next;
+
+void arena_init(struct arena *a, unsigned index)
+{
+	memset(a, 0, sizeof(*a));
+	lock_reinit(&a->lock);
+	a->index = index;
+}
+
+struct arena *arena_pick(void)
+{
+	unsigned n = __atomic_fetch_add(&arena_next, 1, __ATOMIC_RELAXED);
+	return &_strata_arenas[n % _strata_narenas];
+}
+
+/* ------------------------------------------------------------------------
+ * Regions
+ * ---------------------------------------------------------------------- */
+static void region_link(struct arena *a, struct region *r)
+{
+	r->prev = NULL;
+	r->next = a->regions;
+	if (a->regions)
+		a->regions->prev = r;
+	a->regions = r;
+	a->nr_regions++;
+	a->stats.mapped += REGION_SIZE;
+}
+
+static void region_unlink(struct arena *a, struct region *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		a->regions = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	a->nr_regions--;
+	a->stats.mapped -= REGION_SIZE;
+}
+
+/* Map one more region into the arena.  Called with the arena lock held. */
+bool arena_grow(struct arena *a)
+{
+	struct region *r = os_map_aligned(REGION_SIZE, REGION_SIZE);
+	if (r == NULL)
+		return false;
+	r->kind = SEG_REGION;
+	r->meta_pages = REGION_META_PAGES;
+	r->arena = a;
+	region_link(a, r);
+	pagemap_set(r, REGION_SIZE, r);
+	buddy_region_init(a, r);
+	return true;
+}
+
+static void region_release(struct arena *a, struct region *r)
+{
+	buddy_region_detach(a, r);
+	region_unlink(a, r);
+	pagemap_clear(r, REGION_SIZE);
+	os_unmap(r, REGION_SIZE);
+}
+
+/* Give back what the arena holds and does not use: the empty slabs kept
+ * warm, the idle regions but one, and the pages of free blocks.  Returns the
+ * bytes handed back to the kernel. */
+size_t arena_trim(struct arena *a)
+{
+	size_t released = 0;
+	lock_acquire(&a->lock);
+	slab_trim(a);
+	struct region *r = a->regions;
+	while (r && a->nr_regions > 1) {
+		struct region *next = r->next;
+		if (buddy_region_idle(r)) {
+			region_release(a, r);
+			released += REGION_SIZE;
+		}
+		r = next;
+	}
+	released += buddy_decommit(a);
+	lock_release(&a->lock);
+	return released;
+}
+
+/* ------------------------------------------------------------------------
+ * fork: every arena lock is taken before and released (or re-made in the
+ * child, where its owner thread may not exist) after.
+ * ---------------------------------------------------------------------- */
+void arena_lock_all(void)
+{
+	for (unsigned i = 0; i < _strata_narenas; i++)
+		lock_acquire(&_strata_arenas[i].lock);
+}
+
+void arena_unlock_all(void)
+{
+	for (unsigned i = _strata_narenas; i-- > 0;)
+		lock_release(&_strata_arenas[i].lock);
+}
+
+void arena_reinit_locks(void)
+{
+	for (unsigned i = 0; i < _strata_narenas; i++)
+		lock_reinit(&_strata_arenas[i].lock);
+}

@@ -1,0 +1,62 @@
+/*
+ * arena.h - an arena: one buddy heap, its slab bins, its lock, its counters.
+ */
+#ifndef STRATA_ARENA_H
+#define STRATA_ARENA_H
+
+#include "internal.h"
+#include "sizeclass.h"
+
+#define MAX_ARENAS 64
+
+/* A list of free buddy blocks of one order, linked through their head pages. */
+struct free_area {
+	struct page *head;
+	size_t       nr_free;
+};
+
+/* The partial slabs of one size class: slabs with at least one free object.
+ * Full slabs are on no list; a slab that empties goes back to the buddy. */
+struct slab_bin {
+	struct page *partial;
+	size_t       nr_partial;
+	size_t       objects_out;   /* handed to thread caches or users */
+	size_t       slabs;         /* slabs of this class, partial or full */
+};
+
+struct arena_stats {
+	size_t mapped;          /* bytes of regions */
+	size_t large_pages;     /* pages in large runs */
+	size_t slab_pages;      /* pages in slabs */
+	size_t large_allocs;    /* large runs handed out, ever */
+	size_t large_frees;
+};
+
+struct arena {
+	strata_lock_t      lock;
+	unsigned           index;
+	unsigned           nr_regions;
+	struct region     *regions;
+	size_t             free_pages;
+	struct free_area   free_area[BUDDY_ORDERS];
+	struct slab_bin    bins[NUM_CLASSES];
+	struct arena_stats stats;
+} __attribute__((aligned(64)));
+
+extern struct arena _strata_arenas[MAX_ARENAS];
+extern unsigned _strata_narenas;
+
+static inline struct arena *arena_of(const void *p)
+{
+	return region_of(p)->arena;
+}
+
+void          arena_init(struct arena *a, unsigned index);
+struct arena *arena_pick(void);
+bool          arena_grow(struct arena *a);
+size_t        arena_trim(struct arena *a);
+void          arena_lock_all(void);
+void          arena_unlock_all(void);
+void          arena_reinit_locks(void);
+
+#endif

@@ -1,0 +1,25 @@
+/*
+ * buddy.h - page blocks of 2^order pages inside an arena's regions.
+ * All functions are called with the arena lock held.
+ */
+#ifndef STRATA_BUDDY_H
+#define STRATA_BUDDY_H
+
+#include "arena.h"
+
+static inline unsigned order_for_pages(size_t npages)
+{
+	return npages <= 1 ? 0 : 64u - (unsigned)__builtin_clzl(npages - 1);
+}
+
+void         buddy_region_init(struct arena *a, struct region *r);
+struct page *buddy_alloc(struct arena *a, unsigned order);
+void         buddy_free(struct arena *a, struct page *pg, unsigned order, bool dirty);
+void         buddy_free_range(struct arena *a, struct page *pg, size_t npages, bool dirty);
+struct page *buddy_alloc_pages(struct arena *a, size_t npages, unsigned align_order, bool *dirty);
+bool         buddy_claim(struct arena *a, struct page *pg, size_t npages);
+size_t       buddy_decommit(struct arena *a);
+bool         buddy_region_idle(const struct region *r);
+void         buddy_region_detach(struct arena *a, struct region *r);
+
+#endif

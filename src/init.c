@@ -1,0 +1,84 @@
+/*
+ * init.c - start-up, fork and exit.
+ *
+ * Owns the one-time initialisation (run by the first allocation of any
+ * thread, so it works before constructors and in dlopen'ed code), the fork
+ * handlers and the report at exit.  Initialisation must not allocate: it
+ * reads options from the environment, builds the class table, sets up the
+ * arenas and registers the thread-exit key and the fork handlers.
+ */
+#include "internal.h"
+#include "arena.h"
+#include "options.h"
+#include "os.h"
+#include "slab.h"
+#include "stats.h"
+#include "tcache.h"
+
+int _strata_initialized;
+uintptr_t _strata_free_key;
+pthread_key_t _strata_tcache_key;
+
+static strata_lock_t init_lock = STRATA_LOCK_INIT;
+
+/* ------------------------------------------------------------------------
+ * fork: hold every lock across fork so the child never inherits a lock
+ * taken by a thread that does not exist there.
+ * ---------------------------------------------------------------------- */
+static void fork_prepare(void)
+{
+	lock_acquire(&init_lock);
+	arena_lock_all();
+}
+
+static void fork_parent(void)
+{
+	arena_unlock_all();
+	lock_release(&init_lock);
+}
+
+static void fork_child(void)
+{
+	arena_reinit_locks();
+	lock_reinit(&init_lock);
+}
+
+/* ------------------------------------------------------------------------
+ * Start-up
+ * ---------------------------------------------------------------------- */
+static unsigned arena_count(void)
+{
+	long n = strata_option(OPT_ARENAS);
+	if (n == 0)
+		n = os_cpu_count();
+	return (unsigned)MIN(MAX(n, 1), MAX_ARENAS);
+}
+
+void _strata_init_slow(void)
+{
+	lock_acquire(&init_lock);
+	if (_strata_initialized) {
+		lock_release(&init_lock);
+		return;
+	}
+	options_init();
+	_strata_free_key = (uintptr_t)os_random() | 1;   /* never 0, never a pointer */
+	slab_classes_init();
+	_strata_narenas = arena_count();
+	for (unsigned i = 0; i < _strata_narenas; i++)
+		arena_init(&_strata_arenas[i], i);
+	/* Published before the libc calls below, in case one of them allocates. */
+	__atomic_store_n(&_strata_initialized, 1, __ATOMIC_RELEASE);
+	pthread_key_create(&_strata_tcache_key, tcache_thread_exit);
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	lock_release(&init_lock);
+}
+
+/* ------------------------------------------------------------------------
+ * Exit
+ * ---------------------------------------------------------------------- */
+__attribute__((destructor)) static void strata_at_exit(void)
+{
+	if (_strata_initialized && strata_option(OPT_VERBOSE) > 0)
+		stats_print(2);
+}

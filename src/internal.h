@@ -1,0 +1,189 @@
+/*
+ * internal.h - the shared vocabulary of strata's layers.
+ *
+ * Owns the constants that fix the geometry of the heap (page, region, orders),
+ * the per-page descriptor, the region and arena structures, branch hints, the
+ * lock wrapper and the fatal-error helpers.  Every layer includes it; the only
+ * public header is include/strata.h.
+ *
+ * Geometry.  Memory is reserved from the OS in regions of REGION_SIZE bytes,
+ * aligned to their size, so the region of any pointer is one mask away.  The
+ * first pages of a region hold its header and one descriptor per page (like
+ * the kernel's struct page); the rest is managed by the buddy allocator.
+ */
+#ifndef STRATA_INTERNAL_H
+#define STRATA_INTERNAL_H
+
+#include "config.h"     /* first: it defines _GNU_SOURCE */
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------------------
+ * Compiler helpers
+ * ---------------------------------------------------------------------- */
+#define likely(x)       __builtin_expect(!!(x), 1)
+#define unlikely(x)     __builtin_expect(!!(x), 0)
+#define noinline        __attribute__((__noinline__))
+#define strata_cold     __attribute__((__cold__, __noinline__))
+#define strata_export   __attribute__((visibility("default")))
+#define tls_ie          __attribute__((tls_model("initial-exec")))
+
+#define MIN(a, b)       ((a) < (b) ? (a) : (b))
+#define MAX(a, b)       ((a) > (b) ? (a) : (b))
+#define ALIGN_UP(x, a)  (((x) + ((a) - 1)) & ~((uintptr_t)(a) - 1))
+
+/* Assertions in two levels: STRATA_DEBUG builds check cheap invariants,
+ * STRATA_DEBUG_EXPENSIVE also walks lists.  Release builds carry none. */
+#if defined(STRATA_DEBUG)
+#define strata_assert(c) \
+	((c) ? (void)0 : _strata_fatal("assertion failed: %s (%s:%d)", #c, __FILE__, __LINE__))
+#else
+#define strata_assert(c) ((void)0)
+#endif
+
+/* ------------------------------------------------------------------------
+ * Geometry
+ * ---------------------------------------------------------------------- */
+#define PAGE_SHIFT      12
+#define PAGE_SIZE       ((size_t)1 << PAGE_SHIFT)
+
+/* 32 MiB regions: big enough that a busy arena maps few of them (few mmap
+ * calls, little mmap_lock contention), small enough that an idle one can be
+ * given back whole. */
+#define REGION_SHIFT    25
+#define REGION_SIZE     ((size_t)1 << REGION_SHIFT)
+#define REGION_MASK     (REGION_SIZE - 1)
+#define REGION_PAGES    (REGION_SIZE >> PAGE_SHIFT)
+
+/* The largest buddy block is half a region: the lower half starts with the
+ * descriptors, so a whole-region block can never form. */
+#define BUDDY_MAX_ORDER (REGION_SHIFT - PAGE_SHIFT - 1)
+#define BUDDY_ORDERS    (BUDDY_MAX_ORDER + 1)
+
+/* Requests above 4 MiB (the kernel's largest buddy block) are mapped
+ * directly: they are rare, and a region would be mostly slack around them. */
+#define LARGE_MAX_ORDER 10
+#define LARGE_MAX       (PAGE_SIZE << LARGE_MAX_ORDER)
+
+/* Every block is aligned to at least this, as glibc's malloc does on x86-64. */
+#define MIN_ALIGN       16
+
+/* Addresses above 2^47 are not handed out by the kernel without a hint. */
+#define ADDRESS_BITS    47
+
+/* ------------------------------------------------------------------------
+ * Page descriptors
+ * ---------------------------------------------------------------------- */
+enum page_state {
+	PAGE_NONE = 0,  /* inside a block, or never used */
+	PAGE_META,      /* holds the region header and descriptors */
+	PAGE_FREE,      /* head of a free buddy block (order = its order) */
+	PAGE_LARGE,     /* head of a large run (npages = its length) */
+	PAGE_SLAB,      /* head or tail page of a slab (cls, head_off) */
+};
+
+#define PG_DIRTY        0x01    /* free block may hold resident pages */
+#define PG_PARTIAL      0x02    /* slab is on its bin's partial list */
+
+struct page {
+	uint8_t      state;
+	uint8_t      order;      /* PAGE_FREE: block order; PAGE_SLAB: slab order */
+	uint8_t      cls;        /* PAGE_SLAB: size class, on every page of the slab */
+	uint8_t      flags;
+	uint32_t     head_off;   /* PAGE_SLAB: pages back to the slab's head page */
+	uint32_t     npages;     /* PAGE_LARGE: length of the run in pages */
+	uint32_t     inuse;      /* slab head: objects handed out */
+	uint32_t     bump;       /* slab head: objects [bump, capacity) never used */
+	uint32_t     _pad;
+	void        *freelist;   /* slab head: freed objects, linked through them */
+	struct page *next;       /* free_area list, or the bin's partial list */
+	struct page *prev;
+};
+
+/* The first word of every mapping the pagemap knows, so a lookup can tell a
+ * buddy region from a directly mapped huge block. */
+enum segment_kind { SEG_REGION = 1, SEG_HUGE = 2 };
+
+struct arena;
+
+struct region {
+	uint32_t       kind;        /* SEG_REGION */
+	uint32_t       meta_pages;  /* pages [0, meta_pages) hold this header */
+	uint32_t       free_pages;  /* pages in free buddy blocks */
+	uint32_t       _pad;
+	struct arena  *arena;
+	struct region *next;        /* the arena's regions */
+	struct region *prev;
+	struct page    pages[REGION_PAGES];
+};
+
+#define REGION_META_PAGES \
+	((uint32_t)((sizeof(struct region) + PAGE_SIZE - 1) >> PAGE_SHIFT))
+
+static inline struct region *region_of(const void *p)
+{
+	return (struct region *)((uintptr_t)p & ~(uintptr_t)REGION_MASK);
+}
+
+static inline size_t page_index(const struct region *r, const void *p)
+{
+	return ((uintptr_t)p - (uintptr_t)r) >> PAGE_SHIFT;
+}
+
+static inline struct page *page_of(struct region *r, const void *p)
+{
+	return &r->pages[page_index(r, p)];
+}
+
+static inline struct region *page_region(const struct page *pg)
+{
+	return region_of(pg);   /* descriptors live inside their region */
+}
+
+static inline size_t page_pfn(const struct page *pg)
+{
+	return (size_t)(pg - page_region(pg)->pages);
+}
+
+static inline void *page_address(const struct page *pg)
+{
+	return (char *)page_region(pg) + (page_pfn(pg) << PAGE_SHIFT);
+}
+
+/* ------------------------------------------------------------------------
+ * Locks
+ * ---------------------------------------------------------------------- */
+typedef pthread_mutex_t strata_lock_t;
+#define STRATA_LOCK_INIT PTHREAD_MUTEX_INITIALIZER
+
+static inline void lock_acquire(strata_lock_t *l) { pthread_mutex_lock(l); }
+static inline void lock_release(strata_lock_t *l) { pthread_mutex_unlock(l); }
+static inline void lock_reinit(strata_lock_t *l)  { pthread_mutex_init(l, NULL); }
+
+/* ------------------------------------------------------------------------
+ * Messages (message.c)
+ * ---------------------------------------------------------------------- */
+void _strata_fatal(const char *fmt, ...) __attribute__((__noreturn__, __cold__, __format__(printf, 1, 2)));
+void _strata_warn(const char *fmt, ...) __attribute__((__cold__, __format__(printf, 1, 2)));
+void _strata_print(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------------------------
+ * Start-up (init.c)
+ * ---------------------------------------------------------------------- */
+extern int _strata_initialized;
+void _strata_init_slow(void);
+
+static inline void strata_ensure_init(void)
+{
+	if (unlikely(!__atomic_load_n(&_strata_initialized, __ATOMIC_ACQUIRE)))
+		_strata_init_slow();
+}
+
+/* A secret that marks objects on a free list, so a second free of the same
+ * object is noticed (init.c fills it from getrandom). */
+extern uintptr_t _strata_free_key;
+
+#endif

@@ -1,0 +1,165 @@
+/*
+ * large.c - large runs from the buddy, huge blocks straight from the OS.
+ *
+ * A large run is npages whole pages: its head descriptor is PAGE_LARGE with
+ * the length, every other page PAGE_NONE, so a pointer into the middle of a
+ * run is recognised as not a block start.  Runs are cut exactly (no rounding
+ * to a power of two) and can grow in place when the pages after them are
+ * free, and shrink in place by freeing their tail.
+ *
+ * A huge block is its own mapping, aligned to a region so that the pagemap
+ * slots it covers are its own; the first page holds a small header and the
+ * user pointer starts a page (or the requested alignment) later.  realloc
+ * of a huge block lets the kernel move its page tables (mremap) rather than
+ * copy.
+ */
+#include "large.h"
+#include "buddy.h"
+#include "os.h"
+#include "pagemap.h"
+
+#include <errno.h>
+#include <string.h>
+
+struct huge_stats _strata_huge_stats;
+
+/* ------------------------------------------------------------------------
+ * Large runs
+ * ---------------------------------------------------------------------- */
+static struct page *large_take(struct arena *a, size_t npages, unsigned align_order, bool *dirty)
+{
+	struct page *pg = buddy_alloc_pages(a, npages, align_order, dirty);
+	if (pg == NULL && arena_grow(a))
+		pg = buddy_alloc_pages(a, npages, align_order, dirty);
+	return pg;
+}
+
+void *large_alloc(struct arena *a, size_t size, size_t align, bool zero)
+{
+	size_t npages = pages_for(size);
+	unsigned align_order = align > PAGE_SIZE ? order_for_pages(align >> PAGE_SHIFT) : 0;
+	bool dirty = false;
+
+	lock_acquire(&a->lock);
+	struct page *pg = large_take(a, npages, align_order, &dirty);
+	if (pg) {
+		pg->state = PAGE_LARGE;
+		pg->npages = (uint32_t)npages;
+		a->stats.large_pages += npages;
+		a->stats.large_allocs++;
+	}
+	lock_release(&a->lock);
+
+	if (pg == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	void *p = page_address(pg);
+	if (zero && dirty)
+		memset(p, 0, npages << PAGE_SHIFT);
+	return p;
+}
+
+void large_free(struct page *pg)
+{
+	struct arena *a = page_region(pg)->arena;
+	lock_acquire(&a->lock);
+	size_t npages = pg->npages;
+	a->stats.large_pages -= npages;
+	a->stats.large_frees++;
+	pg->state = PAGE_NONE;
+	buddy_free_range(a, pg, npages, true);
+	lock_release(&a->lock);
+}
+
+/* Resize a run where it stands; false when the pages after it are taken. */
+bool large_resize(struct page *pg, size_t new_size)
+{
+	struct arena *a = page_region(pg)->arena;
+	size_t old = pg->npages, want = pages_for(new_size);
+	bool ok = true;
+
+	if (want == old)
+		return true;
+	lock_acquire(&a->lock);
+	if (want < old)
+		buddy_free_range(a, pg + want, old - want, true);
+	else
+		ok = buddy_claim(a, pg + old, want - old);
+	if (ok) {
+		pg->npages = (uint32_t)want;
+		a->stats.large_pages = a->stats.large_pages - old + want;
+	}
+	lock_release(&a->lock);
+	return ok;
+}
+
+/* ------------------------------------------------------------------------
+ * Huge blocks
+ * ---------------------------------------------------------------------- */
+static void huge_account(long count, long bytes)
+{
+	__atomic_add_fetch(&_strata_huge_stats.count, (size_t)count, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&_strata_huge_stats.mapped, (size_t)bytes, __ATOMIC_RELAXED);
+}
+
+void *huge_alloc(size_t size, size_t align)
+{
+	size_t offset = MAX(PAGE_SIZE, align);
+	size_t map_align = MAX(REGION_SIZE, align);
+	if (size > SIZE_MAX - offset - PAGE_SIZE) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size_t map_size = ALIGN_UP(offset + size, PAGE_SIZE);
+	struct huge *h = os_map_aligned(map_size, map_align);
+	if (h == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	h->kind = SEG_HUGE;
+	h->map_size = map_size;
+	h->offset = offset;
+	h->map_align = map_align;
+	pagemap_set(h, map_size, h);
+	huge_account(1, (long)map_size);
+	__atomic_add_fetch(&_strata_huge_stats.allocs, 1, __ATOMIC_RELAXED);
+	return huge_pointer(h);
+}
+
+void huge_free(struct huge *h)
+{
+	size_t map_size = h->map_size;
+	pagemap_clear(h, map_size);
+	huge_account(-1, -(long)map_size);
+	__atomic_add_fetch(&_strata_huge_stats.frees, 1, __ATOMIC_RELAXED);
+	os_unmap(h, map_size);
+}
+
+/* Resize with mremap: in place if the kernel can, else moved (not copied)
+ * to a new region-aligned place.  NULL with errno ENOMEM when neither. */
+void *huge_realloc(struct huge *h, size_t new_size)
+{
+	size_t old_map = h->map_size;
+	if (new_size > SIZE_MAX - h->offset - PAGE_SIZE) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size_t new_map = ALIGN_UP(h->offset + new_size, PAGE_SIZE);
+	if (new_map == old_map)
+		return huge_pointer(h);
+
+	struct huge *n = h;
+	if (!os_remap_inplace(h, old_map, new_map)) {
+		n = os_remap_aligned(h, old_map, new_map, h->map_align);
+		if (n == NULL) {
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	pagemap_clear(h, old_map);
+	n->map_size = new_map;
+	pagemap_set(n, new_map, n);
+	huge_account(0, (long)new_map - (long)old_map);
+	return huge_pointer(n);
+}

@@ -1,0 +1,51 @@
+/*
+ * large.h - blocks above the largest size class.
+ *
+ * Large: up to LARGE_MAX, a run of whole pages from the arena's buddy.
+ * Huge: above it, a mapping of its own, with a header page in front.
+ */
+#ifndef STRATA_LARGE_H
+#define STRATA_LARGE_H
+
+#include "arena.h"
+
+struct huge {
+	uint32_t kind;        /* SEG_HUGE: shares the first word with struct region */
+	uint32_t _pad;
+	size_t   map_size;    /* bytes mapped, header included */
+	size_t   offset;      /* user pointer - mapping base */
+	size_t   map_align;   /* alignment of the mapping */
+};
+
+static inline size_t pages_for(size_t size)
+{
+	return (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
+}
+
+void  *large_alloc(struct arena *a, size_t size, size_t align, bool zero);
+void   large_free(struct page *pg);
+bool   large_resize(struct page *pg, size_t new_size);
+
+void  *huge_alloc(size_t size, size_t align);
+void   huge_free(struct huge *h);
+void  *huge_realloc(struct huge *h, size_t new_size);
+
+static inline void *huge_pointer(const struct huge *h)
+{
+	return (char *)h + h->offset;
+}
+
+static inline size_t huge_usable(const struct huge *h)
+{
+	return h->map_size - h->offset;
+}
+
+struct huge_stats {
+	size_t count;
+	size_t mapped;
+	size_t allocs;
+	size_t frees;
+};
+extern struct huge_stats _strata_huge_stats;
+
+#endif

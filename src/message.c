@@ -1,0 +1,63 @@
+/*
+ * message.c - what strata says on stderr: warnings, statistics, fatal errors.
+ *
+ * Formatting goes to a stack buffer and out with one write(2), so printing
+ * never allocates and never interleaves with another thread's line.
+ */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define MESSAGE_MAX 1024
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n <= 0)
+			return;
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+static void vprint_line(const char *prefix, const char *fmt, va_list ap)
+{
+	char buf[MESSAGE_MAX];
+	int n = snprintf(buf, sizeof(buf), "%s", prefix);
+	int m = vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+	size_t len = (size_t)n + (m < 0 ? 0 : MIN((size_t)m, sizeof(buf) - (size_t)n - 2));
+	buf[len++] = '\n';
+	write_all(STDERR_FILENO, buf, len);
+}
+
+void _strata_print(int fd, const char *fmt, ...)
+{
+	char buf[MESSAGE_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		write_all(fd, buf, MIN((size_t)n, sizeof(buf) - 1));
+}
+
+void _strata_warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vprint_line("strata: warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void _strata_fatal(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vprint_line("strata: ", fmt, ap);
+	va_end(ap);
+	abort();
+}

@@ -1,0 +1,148 @@
+/*
+ * options.c - the options table and its parser.
+ *
+ * Every tunable is one row: name, default, range and a line of doc (doc/
+ * options.md is kept beside this table).  Values come from STRATA_<NAME>
+ * environment variables, or from STRATA_CONF="name=value,name=value"; the
+ * environment variable wins.  Parsing happens once, at the first allocation,
+ * so it must not allocate: getenv and stack buffers only.  An unknown
+ * STRATA_ variable or key gets a warning, a bad value a message naming the
+ * option and its range, and the default stays.
+ */
+#include "internal.h"
+#include "options.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+extern char **environ;
+
+const struct option_desc _strata_option_table[NUM_OPTIONS] = {
+	[OPT_VERBOSE]    = { "verbose", 0, 0, 2,
+	                     "1: say what strata does (fallbacks) and print statistics at exit; 2: more" },
+	[OPT_ARENAS]     = { "arenas", 0, 0, 64,
+	                     "number of arenas; 0 = one per CPU the process may run on" },
+	[OPT_TCACHE]     = { "tcache", 1, 0, 1,
+	                     "per-thread caches of free objects (0 sends every call to the arenas)" },
+	[OPT_TCACHE_MAX] = { "tcache_max", 128, 1, 4096,
+	                     "most objects a thread cache keeps per size class" },
+};
+
+long _strata_option_values[NUM_OPTIONS];
+
+/* ------------------------------------------------------------------------
+ * Values
+ * ---------------------------------------------------------------------- */
+static bool word_is(const char *text, const char *word)
+{
+	return strcasecmp(text, word) == 0;
+}
+
+/* An integer (decimal, or with a k/m/g suffix), or a boolean word. */
+bool options_parse_value(const char *text, long *out)
+{
+	if (word_is(text, "on") || word_is(text, "yes") || word_is(text, "true")) {
+		*out = 1;
+		return true;
+	}
+	if (word_is(text, "off") || word_is(text, "no") || word_is(text, "false")) {
+		*out = 0;
+		return true;
+	}
+	char *end;
+	long v = strtol(text, &end, 10);
+	if (end == text)
+		return false;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	}
+	if (*end != '\0')
+		return false;
+	*out = v;
+	return true;
+}
+
+static int option_find(const char *name, size_t len)
+{
+	for (int i = 0; i < NUM_OPTIONS; i++) {
+		const char *n = _strata_option_table[i].name;
+		if (strlen(n) == len && strncasecmp(n, name, len) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* Set option name (not NUL-terminated, len bytes) from text.  Returns 0, or
+ * -1 for an unknown name, -2 for a bad value (both already reported). */
+int options_set(const char *name, size_t len, const char *text)
+{
+	int id = option_find(name, len);
+	if (id < 0) {
+		_strata_warn("unknown option '%.*s' ignored", (int)len, name);
+		return -1;
+	}
+	const struct option_desc *d = &_strata_option_table[id];
+	long v;
+	if (!options_parse_value(text, &v) || v < d->min || v > d->max) {
+		_strata_warn("bad value '%s' for option %s (expected %ld..%ld), using %ld",
+		             text, d->name, d->min, d->max, _strata_option_values[id]);
+		return -2;
+	}
+	_strata_option_values[id] = v;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Sources
+ * ---------------------------------------------------------------------- */
+#define CONF_MAX 1024
+
+static void options_from_conf(const char *conf)
+{
+	char buf[CONF_MAX];
+	size_t n = strlen(conf);
+	if (n >= sizeof(buf)) {
+		_strata_warn("STRATA_CONF longer than %d bytes ignored", CONF_MAX - 1);
+		return;
+	}
+	memcpy(buf, conf, n + 1);
+	for (char *item = buf; item && *item;) {
+		char *next = strchr(item, ',');
+		if (next)
+			*next++ = '\0';
+		char *eq = strchr(item, '=');
+		if (eq == NULL)
+			_strata_warn("STRATA_CONF item '%s' has no '=' and is ignored", item);
+		else
+			options_set(item, (size_t)(eq - item), eq + 1);
+		item = next;
+	}
+}
+
+#define ENV_PREFIX "STRATA_"
+
+/* STRATA_<NAME>=value for each option. */
+static void options_from_env(void)
+{
+	for (char **e = environ; e && *e; e++) {
+		if (strncmp(*e, ENV_PREFIX, strlen(ENV_PREFIX)) != 0)
+			continue;
+		const char *name = *e + strlen(ENV_PREFIX);
+		const char *eq = strchr(name, '=');
+		if (eq == NULL || strncmp(name, "CONF=", 5) == 0)
+			continue;
+		options_set(name, (size_t)(eq - name), eq + 1);
+	}
+}
+
+void options_init(void)
+{
+	for (int i = 0; i < NUM_OPTIONS; i++)
+		_strata_option_values[i] = _strata_option_table[i].def;
+	const char *conf = getenv("STRATA_CONF");
+	if (conf)
+		options_from_conf(conf);
+	options_from_env();
+}

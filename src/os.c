@@ -1,0 +1,109 @@
+/*
+ * os.c - the only file that asks the kernel for memory.
+ *
+ * Owns mmap, munmap, mremap and madvise, the CPU count and the random seed.
+ * Keeping them here means a port, a fault-injection hook or a trace touches
+ * one file.  Mappings are anonymous and private; alignment beyond the page is
+ * obtained by over-mapping and trimming the excess at both ends.
+ */
+#include "internal.h"
+#include "os.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------------
+ * Mapping
+ * ---------------------------------------------------------------------- */
+void *os_map(size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void os_unmap(void *p, size_t size)
+{
+	if (munmap(p, size) != 0)
+		_strata_fatal("munmap(%p, %zu) failed: errno %d", p, size, errno);
+}
+
+/* Map size bytes aligned to align (a power of two >= the page size) by
+ * over-mapping and trimming the excess at both ends. */
+void *os_map_aligned(size_t size, size_t align)
+{
+	if (align <= PAGE_SIZE)
+		return os_map(size);
+	if (size + align < size)
+		return NULL;
+	size_t span = size + align;
+	char *raw = os_map(span);
+	if (raw == NULL)
+		return NULL;
+	char *aligned = (char *)ALIGN_UP((uintptr_t)raw, align);
+	size_t head = (size_t)(aligned - raw);
+	size_t tail = span - head - size;
+	if (head)
+		os_unmap(raw, head);
+	if (tail)
+		os_unmap(aligned + size, tail);
+	return aligned;
+}
+
+/* Give pages back to the kernel but keep the address range: the next touch
+ * faults in a zero page. */
+void os_decommit(void *p, size_t size)
+{
+	if (size)
+		madvise(p, size, MADV_DONTNEED);
+}
+
+/* Grow or shrink a mapping where it stands. */
+bool os_remap_inplace(void *p, size_t old_size, size_t new_size)
+{
+	return mremap(p, old_size, new_size, 0) != MAP_FAILED;
+}
+
+/* Move a mapping to a new aligned place without copying its pages: reserve
+ * the destination, then let the kernel move the page tables there. */
+void *os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align)
+{
+	void *dst = os_map_aligned(new_size, align);
+	if (dst == NULL)
+		return NULL;
+	void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+	if (q == MAP_FAILED) {
+		os_unmap(dst, new_size);
+		return NULL;
+	}
+	return q;
+}
+
+/* ------------------------------------------------------------------------
+ * Machine facts
+ * ---------------------------------------------------------------------- */
+unsigned os_cpu_count(void)
+{
+	cpu_set_t set;      /* on the stack: sysconf may read files */
+	if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+		int n = CPU_COUNT(&set);
+		if (n > 0)
+			return (unsigned)n;
+	}
+	return 1;
+}
+
+uint64_t os_random(void)
+{
+	uint64_t v = 0;
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		v = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)&v;
+	}
+	return v;
+}

@@ -1,0 +1,231 @@
+/*
+ * slab.c - size-class caches, the kernel's slab idea on top of the buddy.
+ *
+ * A slab is a buddy block of 2^order pages carved into objects of one size
+ * class.  Every page of a slab is PAGE_SLAB with the class in its descriptor
+ * and head_off pointing back to the head page, so free() finds the class of
+ * any object with one descriptor load.  The head descriptor keeps the slab's
+ * state: inuse (objects handed out), a freelist of returned objects linked
+ * through their first word, and bump, the index below which objects have
+ * been handed out at least once; objects past bump are carved lazily, so a
+ * new slab touches only the memory it gives out.
+ *
+ * Per arena and class, slabs with a free object sit on the bin's partial
+ * list; full slabs are on no list; a slab that empties goes back to the buddy
+ * unless it is the last partial one of its class (kept warm against
+ * ping-pong).  Everything here runs under the arena lock.
+ */
+#include "slab.h"
+#include "buddy.h"
+
+struct size_class _strata_classes[NUM_CLASSES];
+
+/* ------------------------------------------------------------------------
+ * Class table
+ * ---------------------------------------------------------------------- */
+static bool slab_order_fits(size_t size, unsigned order)
+{
+	size_t bytes = PAGE_SIZE << order;
+	size_t objects = bytes / size;
+	return objects >= SLAB_MIN_OBJECTS && bytes % size <= bytes >> SLAB_WASTE_SHIFT;
+}
+
+/* The smallest order that holds enough objects with little tail waste; the
+ * biggest classes cannot hold SLAB_MIN_OBJECTS, they take the order that
+ * wastes least, the larger one on a tie (more objects per slab). */
+static unsigned slab_order_for(size_t size)
+{
+	unsigned best = SLAB_MAX_ORDER;
+	size_t best_waste = SIZE_MAX;
+	for (unsigned o = 0; o <= SLAB_MAX_ORDER; o++) {
+		size_t bytes = PAGE_SIZE << o;
+		if (bytes < size)
+			continue;
+		if (slab_order_fits(size, o))
+			return o;
+		size_t waste = ((bytes % size) << 10) / bytes;   /* in 1/1024ths */
+		if (waste <= best_waste) {
+			best_waste = waste;
+			best = o;
+		}
+	}
+	return best;
+}
+
+void slab_classes_init(void)
+{
+	for (unsigned c = 0; c < NUM_CLASSES; c++) {
+		struct size_class *sc = &_strata_classes[c];
+		sc->size = (uint32_t)class_size_of(c);
+		sc->recip = (uint32_t)((((uint64_t)1 << 32) + sc->size - 1) / sc->size);
+		sc->order = (uint8_t)slab_order_for(sc->size);
+		sc->capacity = (uint32_t)((PAGE_SIZE << sc->order) / sc->size);
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Partial lists
+ * ---------------------------------------------------------------------- */
+static void partial_add(struct slab_bin *bin, struct page *head)
+{
+	head->prev = NULL;
+	head->next = bin->partial;
+	if (bin->partial)
+		bin->partial->prev = head;
+	bin->partial = head;
+	bin->nr_partial++;
+	head->flags |= PG_PARTIAL;
+}
+
+static void partial_del(struct slab_bin *bin, struct page *head)
+{
+	if (head->prev)
+		head->prev->next = head->next;
+	else
+		bin->partial = head->next;
+	if (head->next)
+		head->next->prev = head->prev;
+	head->next = head->prev = NULL;
+	bin->nr_partial--;
+	head->flags &= (uint8_t)~PG_PARTIAL;
+}
+
+/* ------------------------------------------------------------------------
+ * Slab creation and release
+ * ---------------------------------------------------------------------- */
+static struct page *slab_new(struct arena *a, unsigned cls)
+{
+	unsigned order = _strata_classes[cls].order;
+	struct page *head = buddy_alloc(a, order);
+	if (head == NULL) {
+		if (!arena_grow(a))
+			return NULL;
+		head = buddy_alloc(a, order);
+		if (head == NULL)
+			return NULL;
+	}
+	size_t npages = (size_t)1 << order;
+	for (size_t i = 0; i < npages; i++) {
+		head[i].state = PAGE_SLAB;
+		head[i].cls = (uint8_t)cls;
+		head[i].order = (uint8_t)order;
+		head[i].head_off = (uint32_t)i;
+	}
+	head->flags = 0;
+	head->inuse = 0;
+	head->bump = 0;
+	head->freelist = NULL;
+	a->stats.slab_pages += npages;
+	a->bins[cls].slabs++;
+	partial_add(&a->bins[cls], head);
+	return head;
+}
+
+static void slab_release(struct arena *a, struct page *head)
+{
+	unsigned cls = head->cls, order = head->order;
+	size_t npages = (size_t)1 << order;
+	partial_del(&a->bins[cls], head);
+	for (size_t i = 1; i < npages; i++)
+		head[i].state = PAGE_NONE;
+	a->stats.slab_pages -= npages;
+	a->bins[cls].slabs--;
+	buddy_free(a, head, order, true);
+}
+
+/* ------------------------------------------------------------------------
+ * Allocation: a batch of objects for a thread cache
+ * ---------------------------------------------------------------------- */
+
+/* Next free object of a partial slab: a returned one first (it is warm),
+ * else the next never-used one. */
+static void *slab_take(struct page *head)
+{
+	void *p = head->freelist;
+	if (p)
+		head->freelist = *(void **)p;
+	else
+		p = slab_object(head, head->bump++);
+	head->inuse++;
+	return p;
+}
+
+static bool slab_full(const struct page *head)
+{
+	return head->freelist == NULL && head->bump == _strata_classes[head->cls].capacity;
+}
+
+/* Take up to want objects of class cls and link them into *list (first word
+ * the next pointer, second word the free key).  Returns how many. */
+unsigned slab_alloc_batch(struct arena *a, unsigned cls, void **list, unsigned want)
+{
+	struct slab_bin *bin = &a->bins[cls];
+	void *first = NULL;
+	unsigned got = 0;
+
+	while (got < want) {
+		struct page *head = bin->partial;
+		if (head == NULL && (head = slab_new(a, cls)) == NULL)
+			break;
+		while (got < want && !slab_full(head)) {
+			void **p = slab_take(head);
+			p[0] = first;
+			p[1] = (void *)_strata_free_key;
+			first = p;
+			got++;
+		}
+		if (slab_full(head))
+			partial_del(bin, head);
+	}
+	bin->objects_out += got;
+	*list = first;
+	return got;
+}
+
+/* ------------------------------------------------------------------------
+ * Free
+ * ---------------------------------------------------------------------- */
+void slab_free_object(struct arena *a, void *p)
+{
+	struct region *r = region_of(p);
+	struct page *head = slab_head(page_of(r, p));
+	unsigned cls = head->cls;
+	struct slab_bin *bin = &a->bins[cls];
+
+	((void **)p)[0] = head->freelist;
+	((uintptr_t *)p)[1] = _strata_free_key;
+	head->freelist = p;
+	head->inuse--;
+	bin->objects_out--;
+	if (!(head->flags & PG_PARTIAL))
+		partial_add(bin, head);
+	else if (head->inuse == 0 && bin->nr_partial > 1)
+		slab_release(a, head);
+}
+
+/* Give back the empty slabs kept warm on the partial lists. */
+size_t slab_trim(struct arena *a)
+{
+	size_t released = 0;
+	for (unsigned c = 0; c < NUM_CLASSES; c++) {
+		struct page *head = a->bins[c].partial;
+		while (head) {
+			struct page *next = head->next;
+			if (head->inuse == 0) {
+				released += PAGE_SIZE << head->order;
+				slab_release(a, head);
+			}
+			head = next;
+		}
+	}
+	return released;
+}
+
+bool slab_freelist_contains(struct page *head, const void *p)
+{
+	uint32_t limit = head->bump;   /* a longer walk means a corrupt list */
+	for (void *q = head->freelist; q && limit; q = *(void **)q, limit--)
+		if (q == p)
+			return true;
+	return false;
+}

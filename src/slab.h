@@ -1,0 +1,70 @@
+/*
+ * slab.h - size-class caches: buddy blocks carved into objects of one class.
+ */
+#ifndef STRATA_SLAB_H
+#define STRATA_SLAB_H
+
+#include "arena.h"
+
+/* Slabs are at most 64 KiB: big enough that a 32 KiB class holds two objects
+ * with no tail waste, small enough to be given back soon after it empties. */
+#define SLAB_MAX_ORDER     4
+/* A slab should hold at least this many objects, so a refill of a thread
+ * cache touches few slabs ... */
+#define SLAB_MIN_OBJECTS   8
+/* ... and leave no more than 1/8 of itself unused at the tail. */
+#define SLAB_WASTE_SHIFT   3
+
+struct size_class {
+	uint32_t size;
+	uint32_t recip;      /* ceil(2^32 / size): offset -> index without a divide */
+	uint8_t  order;      /* slab order */
+	uint32_t capacity;   /* objects per slab */
+};
+
+extern struct size_class _strata_classes[NUM_CLASSES];
+
+static inline size_t class_size(unsigned c)
+{
+	return _strata_classes[c].size;
+}
+
+/* Object index of byte offset off in a slab of class c. */
+static inline uint32_t slab_index(size_t off, unsigned c)
+{
+	return (uint32_t)(((uint64_t)off * _strata_classes[c].recip) >> 32);
+}
+
+static inline struct page *slab_head(struct page *pg)
+{
+	return pg - pg->head_off;
+}
+
+/* Offset of p from the start of the slab whose page descriptor is pg. */
+static inline size_t slab_offset(struct region *r, struct page *pg, const void *p)
+{
+	size_t head_pfn = (size_t)(pg - r->pages) - pg->head_off;
+	return (uintptr_t)p - (uintptr_t)r - (head_pfn << PAGE_SHIFT);
+}
+
+/* Is p the start of an object that this slab has handed out at some time? */
+static inline bool slab_object_valid(struct region *r, struct page *pg, const void *p)
+{
+	unsigned c = pg->cls;
+	size_t off = slab_offset(r, pg, p);
+	uint32_t idx = slab_index(off, c);
+	return (size_t)idx * class_size(c) == off && idx < slab_head(pg)->bump;
+}
+
+static inline void *slab_object(struct page *head, uint32_t idx)
+{
+	return (char *)page_address(head) + (size_t)idx * class_size(head->cls);
+}
+
+void     slab_classes_init(void);
+unsigned slab_alloc_batch(struct arena *a, unsigned cls, void **list, unsigned want);
+void     slab_free_object(struct arena *a, void *p);
+size_t   slab_trim(struct arena *a);
+bool     slab_freelist_contains(struct page *head, const void *p);
+
+#endif

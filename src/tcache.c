@@ -1,0 +1,172 @@
+/*
+ * tcache.c - the slow paths of the per-thread caches.
+ *
+ * An empty stack refills a batch from the thread's arena under one lock; a
+ * full one flushes its older half back to the slabs that own the objects,
+ * whichever arena they belong to.  A thread's cache is flushed when the
+ * thread exits (a pthread key destructor); after that the cache is dead and
+ * the thread's remaining mallocs and frees go straight to the arenas, since
+ * libc still frees thread-local data after the destructors have run.
+ */
+#include "tcache.h"
+#include "arena.h"
+#include "options.h"
+#include "slab.h"
+
+#include <errno.h>
+
+__thread struct tcache _strata_tcache tls_ie;
+
+extern pthread_key_t _strata_tcache_key;
+
+/* ------------------------------------------------------------------------
+ * Set-up
+ * ---------------------------------------------------------------------- */
+
+/* Bytes a thread may keep cached per class, before the count cap. */
+#define TCACHE_BIN_BYTES  (64 * 1024)
+#define TCACHE_BIN_MIN    4
+
+static uint32_t tcache_bin_cap(unsigned cls)
+{
+	size_t cap = TCACHE_BIN_BYTES / class_size(cls);
+	cap = MIN(cap, (size_t)strata_option(OPT_TCACHE_MAX));
+	return (uint32_t)MAX(cap, TCACHE_BIN_MIN);
+}
+
+static void tcache_init(struct tcache *tc)
+{
+	strata_ensure_init();
+	tc->arena = arena_pick();
+	tc->state = TCACHE_LIVE;
+	if (!strata_option(OPT_TCACHE))
+		return;         /* caps stay 0: every call takes the slow path */
+	for (unsigned c = 0; c < NUM_CLASSES; c++)
+		tc->bins[c].cap = tcache_bin_cap(c);
+	pthread_setspecific(_strata_tcache_key, tc);
+}
+
+struct arena *tcache_arena(struct tcache *tc)
+{
+	if (unlikely(tc->state == TCACHE_UNINIT))
+		tcache_init(tc);
+	return tc->arena;
+}
+
+/* ------------------------------------------------------------------------
+ * Refill
+ * ---------------------------------------------------------------------- */
+static unsigned arena_take(struct arena *a, unsigned cls, void **list, unsigned want)
+{
+	lock_acquire(&a->lock);
+	unsigned got = slab_alloc_batch(a, cls, list, want);
+	lock_release(&a->lock);
+	return got;
+}
+
+void *tcache_alloc_slow(struct tcache *tc, unsigned cls)
+{
+	struct arena *a = tcache_arena(tc);
+	struct tcache_bin *b = &tc->bins[cls];
+	unsigned want = b->cap ? MAX(b->cap / 2, 1u) : 1u;
+	void *list;
+	unsigned got = arena_take(a, cls, &list, want);
+	if (unlikely(got == 0)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	void **p = list;
+	b->head = p[0];
+	b->count += got - 1;
+	p[1] = NULL;
+	return p;
+}
+
+/* ------------------------------------------------------------------------
+ * Flush
+ * ---------------------------------------------------------------------- */
+
+/* Return a list of objects to their slabs, taking each owner's lock once
+ * per run of objects from the same arena. */
+static void tcache_release_list(void *list)
+{
+	struct arena *held = NULL;
+	while (list) {
+		void *p = list;
+		list = *(void **)p;
+		struct arena *a = arena_of(p);
+		if (a != held) {
+			if (held)
+				lock_release(&held->lock);
+			lock_acquire(&a->lock);
+			held = a;
+		}
+		slab_free_object(a, p);
+	}
+	if (held)
+		lock_release(&held->lock);
+}
+
+/* Keep the keep most recently freed objects (the warm ones), release the rest. */
+static void tcache_flush(struct tcache_bin *b, uint32_t keep)
+{
+	if (b->count <= keep)
+		return;
+	void *rest;
+	if (keep == 0) {
+		rest = b->head;
+		b->head = NULL;
+	} else {
+		void **last = b->head;
+		for (uint32_t i = 1; i < keep; i++)
+			last = last[0];
+		rest = last[0];
+		last[0] = NULL;
+	}
+	b->count = keep;
+	tcache_release_list(rest);
+}
+
+void tcache_free_slow(struct tcache *tc, unsigned cls, void *p)
+{
+	if (tc->state == TCACHE_UNINIT) {
+		tcache_init(tc);
+		if (tcache_push(&tc->bins[cls], p))
+			return;
+	}
+	struct tcache_bin *b = &tc->bins[cls];
+	if (b->cap == 0) {      /* cache off or thread exiting */
+		struct arena *a = arena_of(p);
+		lock_acquire(&a->lock);
+		slab_free_object(a, p);
+		lock_release(&a->lock);
+		return;
+	}
+	tcache_flush(b, b->cap / 2);
+	tcache_push(b, p);
+}
+
+void tcache_flush_all(struct tcache *tc)
+{
+	for (unsigned c = 0; c < NUM_CLASSES; c++)
+		tcache_flush(&tc->bins[c], 0);
+}
+
+void tcache_thread_exit(void *arg)
+{
+	struct tcache *tc = arg;
+	tcache_flush_all(tc);
+	for (unsigned c = 0; c < NUM_CLASSES; c++)
+		tc->bins[c].cap = 0;
+	tc->state = TCACHE_DEAD;
+}
+
+bool tcache_contains(const struct tcache *tc, unsigned cls, const void *p)
+{
+	const struct tcache_bin *b = &tc->bins[cls];
+	uint32_t n = b->count;
+	for (void *q = b->head; q && n; q = *(void **)q, n--)
+		if (q == p)
+			return true;
+	return false;
+}

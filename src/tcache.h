@@ -1,0 +1,60 @@
+/*
+ * tcache.h - per-thread caches of free objects: the lock-free fast path.
+ *
+ * One bounded stack per size class, linked through the objects themselves
+ * (first word: next; second word: the free key, which marks an object as
+ * free so that a double free is noticed).  malloc pops, free pushes; no lock,
+ * no atomic, no call.
+ */
+#ifndef STRATA_TCACHE_H
+#define STRATA_TCACHE_H
+
+#include "internal.h"
+#include "sizeclass.h"
+
+enum tcache_state { TCACHE_UNINIT = 0, TCACHE_LIVE, TCACHE_DEAD };
+
+struct tcache_bin {
+	void    *head;
+	uint32_t count;
+	uint32_t cap;     /* 0 until the cache is set up, and after thread exit */
+};
+
+struct tcache {
+	struct tcache_bin bins[NUM_CLASSES];
+	struct arena     *arena;
+	int               state;
+};
+
+extern __thread struct tcache _strata_tcache tls_ie;
+
+static inline void *tcache_pop(struct tcache_bin *b)
+{
+	void **p = b->head;
+	if (likely(p != NULL)) {
+		b->head = p[0];
+		b->count--;
+		p[1] = NULL;        /* no longer free: clear the key */
+	}
+	return p;
+}
+
+static inline bool tcache_push(struct tcache_bin *b, void *p)
+{
+	if (unlikely(b->count >= b->cap))
+		return false;
+	((void **)p)[0] = b->head;
+	((uintptr_t *)p)[1] = _strata_free_key;
+	b->head = p;
+	b->count++;
+	return true;
+}
+
+void         *tcache_alloc_slow(struct tcache *tc, unsigned cls);
+void          tcache_free_slow(struct tcache *tc, unsigned cls, void *p);
+void          tcache_flush_all(struct tcache *tc);
+struct arena *tcache_arena(struct tcache *tc);
+bool          tcache_contains(const struct tcache *tc, unsigned cls, const void *p);
+void          tcache_thread_exit(void *arg);
+
+#endif
