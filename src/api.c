@@ -106,14 +106,14 @@ static inline void *alloc_class(unsigned cls)
 	return tcache_alloc_slow(tc, cls);
 }
 
-strata_export void *malloc(size_t size)
+strata_export void *API(malloc)(size_t size)
 {
 	if (likely(size <= SMALL_MAX))
 		return alloc_class(size_to_class(size));
 	return alloc_large(size, MIN_ALIGN, false);
 }
 
-strata_export void *calloc(size_t nmemb, size_t size)
+strata_export void *API(calloc)(size_t nmemb, size_t size)
 {
 	size_t total;
 	if (unlikely(__builtin_mul_overflow(nmemb, size, &total))) {
@@ -172,7 +172,7 @@ static noinline void free_slow(void *p)
 	}
 }
 
-strata_export void free(void *p)
+strata_export void API(free)(void *p)
 {
 	if (unlikely(p == NULL))
 		return;
@@ -207,7 +207,7 @@ static int aligned_class(size_t size, size_t align)
 static void *alloc_aligned(size_t align, size_t size)
 {
 	if (align <= MIN_ALIGN)
-		return malloc(size);
+		return API(malloc)(size);
 	if (size <= SMALL_MAX && align <= PAGE_SIZE) {
 		int c = aligned_class(size, align);
 		if (c >= 0)
@@ -221,7 +221,7 @@ static bool power_of_two(size_t x)
 	return x != 0 && (x & (x - 1)) == 0;
 }
 
-strata_export int posix_memalign(void **out, size_t align, size_t size)
+strata_export int API(posix_memalign)(void **out, size_t align, size_t size)
 {
 	if (!power_of_two(align) || align % sizeof(void *) != 0)
 		return EINVAL;
@@ -234,7 +234,7 @@ strata_export int posix_memalign(void **out, size_t align, size_t size)
 	return 0;
 }
 
-strata_export void *aligned_alloc(size_t align, size_t size)
+strata_export void *API(aligned_alloc)(size_t align, size_t size)
 {
 	if (!power_of_two(align)) {
 		errno = EINVAL;
@@ -244,7 +244,7 @@ strata_export void *aligned_alloc(size_t align, size_t size)
 }
 
 /* glibc's memalign: an alignment that is not a power of two is rounded up. */
-strata_export void *memalign(size_t align, size_t size)
+strata_export void *API(memalign)(size_t align, size_t size)
 {
 	if (align > SIZE_MAX / 2 + 1) {
 		errno = EINVAL;
@@ -255,12 +255,12 @@ strata_export void *memalign(size_t align, size_t size)
 	return alloc_aligned(align, size);
 }
 
-strata_export void *valloc(size_t size)
+strata_export void *API(valloc)(size_t size)
 {
 	return alloc_aligned(PAGE_SIZE, size);
 }
 
-strata_export void *pvalloc(size_t size)
+strata_export void *API(pvalloc)(size_t size)
 {
 	if (size > SIZE_MAX - PAGE_SIZE) {
 		errno = ENOMEM;
@@ -290,20 +290,20 @@ static bool resize_in_place(struct block *b, size_t new_size)
 
 static void *realloc_move(void *p, struct block *b, size_t new_size)
 {
-	void *q = malloc(new_size);
+	void *q = API(malloc)(new_size);
 	if (q == NULL)
 		return NULL;
 	memcpy(q, p, MIN(b->usable, new_size));
-	free(p);
+	API(free)(p);
 	return q;
 }
 
-strata_export void *realloc(void *p, size_t size)
+strata_export void *API(realloc)(void *p, size_t size)
 {
 	if (p == NULL)
-		return malloc(size);
+		return API(malloc)(size);
 	if (size == 0) {        /* glibc frees and returns NULL */
-		free(p);
+		API(free)(p);
 		return NULL;
 	}
 	if (size > PTRDIFF_MAX) {
@@ -318,17 +318,17 @@ strata_export void *realloc(void *p, size_t size)
 	return realloc_move(p, &b, size);
 }
 
-strata_export void *reallocarray(void *p, size_t nmemb, size_t size)
+strata_export void *API(reallocarray)(void *p, size_t nmemb, size_t size)
 {
 	size_t total;
 	if (__builtin_mul_overflow(nmemb, size, &total)) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	return realloc(p, total);
+	return API(realloc)(p, total);
 }
 
-strata_export size_t malloc_usable_size(void *p)
+strata_export size_t API(malloc_usable_size)(void *p)
 {
 	if (p == NULL)
 		return 0;

@@ -31,6 +31,16 @@
 #define strata_export   __attribute__((visibility("default")))
 #define tls_ie          __attribute__((tls_model("initial-exec")))
 
+/* The malloc family's names.  A test build may give them a prefix
+ * (-DSTRATA_PREFIX=strata_tsan_) to run strata beside another allocator,
+ * such as ThreadSanitizer's own. */
+#ifndef STRATA_PREFIX
+#define STRATA_PREFIX
+#endif
+#define STRATA_CAT2(a, b) a##b
+#define STRATA_CAT(a, b)  STRATA_CAT2(a, b)
+#define API(name)         STRATA_CAT(STRATA_PREFIX, name)
+
 #define MIN(a, b)       ((a) < (b) ? (a) : (b))
 #define MAX(a, b)       ((a) > (b) ? (a) : (b))
 #define ALIGN_UP(x, a)  (((x) + ((a) - 1)) & ~((uintptr_t)(a) - 1))

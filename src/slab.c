@@ -113,7 +113,7 @@ static struct page *slab_new(struct arena *a, unsigned cls)
 	}
 	head->flags = 0;
 	head->inuse = 0;
-	head->bump = 0;
+	__atomic_store_n(&head->bump, 0, __ATOMIC_RELAXED);
 	head->freelist = NULL;
 	a->stats.slab_pages += npages;
 	a->bins[cls].slabs++;
@@ -144,15 +144,17 @@ static void *slab_take(struct page *head)
 	void *p = head->freelist;
 	if (p)
 		head->freelist = *(void **)p;
-	else
-		p = slab_object(head, head->bump++);
+	else {
+		p = slab_object(head, head->bump);
+		__atomic_store_n(&head->bump, head->bump + 1, __ATOMIC_RELAXED);
+	}
 	head->inuse++;
 	return p;
 }
 
 static bool slab_full(const struct page *head)
 {
-	return head->freelist == NULL && head->bump == _strata_classes[head->cls].capacity;
+	return head->freelist == NULL && slab_bump(head) == _strata_classes[head->cls].capacity;
 }
 
 /* Take up to want objects of class cls and link them into *list (first word

@@ -6,9 +6,10 @@
 
 #include "arena.h"
 
-/* Slabs are at most 64 KiB: big enough that a 32 KiB class holds two objects
- * with no tail waste, small enough to be given back soon after it empties. */
-#define SLAB_MAX_ORDER     4
+/* Slabs are at most 128 KiB: big enough that every class above 8 KiB fits
+ * four or more objects with at most 1/8 tail waste (24 KiB needs 128 KiB to
+ * waste 8 KiB), small enough to be given back soon after it empties. */
+#define SLAB_MAX_ORDER     5
 /* A slab should hold at least this many objects, so a refill of a thread
  * cache touches few slabs ... */
 #define SLAB_MIN_OBJECTS   8
@@ -47,13 +48,21 @@ static inline size_t slab_offset(struct region *r, struct page *pg, const void *
 	return (uintptr_t)p - (uintptr_t)r - (head_pfn << PAGE_SHIFT);
 }
 
+/* bump only grows while the slab lives and is read without the arena lock
+ * on the free path: any value a thread sees is at least the one that was
+ * current when the object it frees was handed out, hence relaxed atomics. */
+static inline uint32_t slab_bump(const struct page *head)
+{
+	return __atomic_load_n(&head->bump, __ATOMIC_RELAXED);
+}
+
 /* Is p the start of an object that this slab has handed out at some time? */
 static inline bool slab_object_valid(struct region *r, struct page *pg, const void *p)
 {
 	unsigned c = pg->cls;
 	size_t off = slab_offset(r, pg, p);
 	uint32_t idx = slab_index(off, c);
-	return (size_t)idx * class_size(c) == off && idx < slab_head(pg)->bump;
+	return (size_t)idx * class_size(c) == off && idx < slab_bump(slab_head(pg));
 }
 
 static inline void *slab_object(struct page *head, uint32_t idx)

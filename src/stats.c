@@ -70,7 +70,7 @@ void stats_print(int fd)
 /* ------------------------------------------------------------------------
  * glibc's calls
  * ---------------------------------------------------------------------- */
-strata_export struct mallinfo2 mallinfo2(void)
+strata_export struct mallinfo2 API(mallinfo2)(void)
 {
 	struct heap_totals t;
 	struct mallinfo2 mi;
@@ -90,9 +90,9 @@ static int clamp_int(size_t v)
 	return v > INT_MAX ? INT_MAX : (int)v;
 }
 
-strata_export struct mallinfo mallinfo(void)
+strata_export struct mallinfo API(mallinfo)(void)
 {
-	struct mallinfo2 m2 = mallinfo2();
+	struct mallinfo2 m2 = API(mallinfo2)();
 	struct mallinfo mi;
 	memset(&mi, 0, sizeof(mi));
 	mi.arena = clamp_int(m2.arena);
@@ -104,12 +104,12 @@ strata_export struct mallinfo mallinfo(void)
 	return mi;
 }
 
-strata_export void malloc_stats(void)
+strata_export void API(malloc_stats)(void)
 {
 	stats_print(2);
 }
 
-strata_export int malloc_info(int options, FILE *fp)
+strata_export int API(malloc_info)(int options, FILE *fp)
 {
 	struct heap_totals t;
 	if (options != 0 || fp == NULL)
@@ -129,7 +129,7 @@ strata_export int malloc_info(int options, FILE *fp)
 
 /* Flush the caller's cache and give back every arena's unused memory.
  * Returns 1 when memory was released, as glibc does. */
-strata_export int malloc_trim(size_t pad)
+strata_export int API(malloc_trim)(size_t pad)
 {
 	(void)pad;
 	return strata_trim() > 0;
@@ -137,7 +137,7 @@ strata_export int malloc_trim(size_t pad)
 
 /* glibc's tunables do not apply to strata's design; accepted and ignored
  * (glibc returns 1 for success). */
-strata_export int mallopt(int param, int value)
+strata_export int API(mallopt)(int param, int value)
 {
 	(void)param;
 	(void)value;

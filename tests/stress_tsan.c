@@ -1,0 +1,14 @@
+/* main() of the ThreadSanitizer build of the stress workload. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "stress.h"
+
+int main(int argc, char **argv)
+{
+	int threads = argc > 1 ? atoi(argv[1]) : 4;
+	long ops = argc > 2 ? atol(argv[2]) : 20000;
+	long errors = stress_run(threads, ops, 3);
+	printf("stress (tsan): %d threads x %ld ops: %ld corrupted blocks\n", threads, ops, errors);
+	return errors == 0 ? 0 : 1;
+}

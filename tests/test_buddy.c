@@ -1,0 +1,220 @@
+/* Tests for src/buddy.c: split and merge by order, exact runs, claims. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+
+#include "buddy.h"
+
+static struct arena A;
+static size_t usable;      /* pages a region gives the buddy */
+
+static void setup(void)
+{
+	arena_init(&A, 0);
+	cr_assert(arena_grow(&A), "cannot map a region");
+	usable = REGION_PAGES - A.regions->meta_pages;
+}
+
+/* The invariants: every free block is a PAGE_FREE head of its order, aligned
+ * to its size, past the descriptors; no two free buddies of one order remain
+ * unmerged; the pages add up. */
+static void check_free_lists(struct arena *a)
+{
+	size_t pages = 0;
+	for (unsigned k = 0; k <= BUDDY_MAX_ORDER; k++) {
+		size_t n = 0;
+		for (struct page *pg = a->free_area[k].head; pg; pg = pg->next, n++) {
+			size_t pfn = page_pfn(pg);
+			struct region *r = page_region(pg);
+			cr_assert_eq(pg->state, PAGE_FREE);
+			cr_assert_eq(pg->order, k);
+			cr_assert_eq(pfn & (((size_t)1 << k) - 1), 0, "pfn %zu order %u misaligned", pfn, k);
+			cr_assert_geq(pfn, r->meta_pages);
+			cr_assert_leq(pfn + ((size_t)1 << k), REGION_PAGES);
+			if (k < BUDDY_MAX_ORDER) {
+				struct page *b = &r->pages[pfn ^ ((size_t)1 << k)];
+				cr_assert(!(b->state == PAGE_FREE && b->order == k),
+				          "unmerged buddies at pfn %zu order %u", pfn, k);
+			}
+			pages += (size_t)1 << k;
+		}
+		cr_assert_eq(n, a->free_area[k].nr_free, "order %u count", k);
+	}
+	cr_assert_eq(pages, a->free_pages);
+}
+
+static void snapshot(size_t counts[BUDDY_ORDERS])
+{
+	for (unsigned k = 0; k < BUDDY_ORDERS; k++)
+		counts[k] = A.free_area[k].nr_free;
+}
+
+static void assert_same_lists(const size_t before[BUDDY_ORDERS])
+{
+	for (unsigned k = 0; k < BUDDY_ORDERS; k++)
+		cr_assert_eq(A.free_area[k].nr_free, before[k], "order %u: %zu blocks, expected %zu",
+		             k, A.free_area[k].nr_free, before[k]);
+}
+
+TestSuite(buddy, .init = setup);
+
+Test(buddy, new_region_is_all_free_and_merged)
+{
+	cr_assert_eq(A.free_pages, usable);
+	cr_assert_eq(A.regions->free_pages, usable);
+	cr_assert(buddy_region_idle(A.regions));
+	check_free_lists(&A);
+	cr_assert_eq(A.free_area[BUDDY_MAX_ORDER].nr_free, 1, "upper half is one block");
+}
+
+Test(buddy, every_order_splits_and_merges_back)
+{
+	size_t before[BUDDY_ORDERS];
+	snapshot(before);
+	for (unsigned k = 0; k <= BUDDY_MAX_ORDER; k++) {
+		struct page *pg = buddy_alloc(&A, k);
+		cr_assert_not_null(pg, "order %u", k);
+		cr_assert_eq(page_pfn(pg) & (((size_t)1 << k) - 1), 0);
+		cr_assert_eq(((uintptr_t)page_address(pg)) % (PAGE_SIZE << k), 0, "address aligned to block size");
+		cr_assert_eq(A.free_pages, usable - ((size_t)1 << k));
+		check_free_lists(&A);
+		buddy_free(&A, pg, k, false);
+		cr_assert_eq(A.free_pages, usable);
+		check_free_lists(&A);
+		assert_same_lists(before);
+	}
+}
+
+Test(buddy, exhaustion_then_random_free_merges_fully)
+{
+	size_t before[BUDDY_ORDERS];
+	snapshot(before);
+	struct page **pages = calloc(usable, sizeof(*pages));
+	size_t n = 0;
+	struct page *pg;
+	while ((pg = buddy_alloc(&A, 0)) != NULL) {
+		cr_assert_lt(n, usable, "more pages than the region has");
+		pages[n++] = pg;
+	}
+	cr_assert_eq(n, usable);
+	cr_assert_eq(A.free_pages, 0);
+	cr_assert_null(buddy_alloc(&A, 0), "exhausted arena gives NULL");
+	srand(42);
+	for (size_t i = n - 1; i > 0; i--) {
+		size_t j = (size_t)rand() % (i + 1);
+		struct page *t = pages[i]; pages[i] = pages[j]; pages[j] = t;
+	}
+	for (size_t i = 0; i < n; i++)
+		buddy_free(&A, pages[i], 0, true);
+	check_free_lists(&A);
+	assert_same_lists(before);
+	cr_assert(buddy_region_idle(A.regions));
+	free(pages);
+}
+
+Test(buddy, exhaustion_at_every_order)
+{
+	for (unsigned k = 0; k <= BUDDY_MAX_ORDER; k += 3) {
+		size_t got = 0;
+		struct page *first = NULL, *pg;
+		while ((pg = buddy_alloc(&A, k)) != NULL) {
+			pg->next = first;       /* chain them through the descriptors */
+			first = pg;
+			got += (size_t)1 << k;
+		}
+		cr_assert_leq(A.free_pages, ((size_t)1 << k) - 1, "order %u: left %zu pages", k, A.free_pages);
+		while (first) {
+			struct page *next = first->next;
+			buddy_free(&A, first, k, false);
+			first = next;
+		}
+		cr_assert_eq(A.free_pages, usable);
+		check_free_lists(&A);
+	}
+}
+
+Test(buddy, exact_runs_give_back_their_tail)
+{
+	size_t before[BUDDY_ORDERS];
+	snapshot(before);
+	const size_t sizes[] = { 1, 3, 5, 7, 100, 257, 1000, 1025 };
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		bool dirty;
+		struct page *pg = buddy_alloc_pages(&A, sizes[i], 0, &dirty);
+		cr_assert_not_null(pg);
+		cr_assert_eq(A.free_pages, usable - sizes[i], "run of %zu pages took %zu",
+		             sizes[i], usable - A.free_pages);
+		check_free_lists(&A);
+		buddy_free_range(&A, pg, sizes[i], false);
+		check_free_lists(&A);
+		assert_same_lists(before);
+	}
+}
+
+Test(buddy, aligned_runs)
+{
+	bool dirty;
+	for (unsigned a = 1; a <= 10; a++) {
+		struct page *pg = buddy_alloc_pages(&A, 3, a, &dirty);
+		cr_assert_not_null(pg);
+		cr_assert_eq(page_pfn(pg) % ((size_t)1 << a), 0);
+		cr_assert_eq(A.free_pages, usable - 3);
+		buddy_free_range(&A, pg, 3, false);
+	}
+	check_free_lists(&A);
+}
+
+Test(buddy, claim_grows_a_run_in_place)
+{
+	bool dirty;
+	struct page *run = buddy_alloc_pages(&A, 10, 0, &dirty);
+	cr_assert_not_null(run);
+	cr_assert(buddy_claim(&A, run + 10, 20), "pages after the run are free");
+	cr_assert_eq(A.free_pages, usable - 30);
+	check_free_lists(&A);
+
+	/* A block in the way makes the claim fail and change nothing. */
+	struct page *blocker = buddy_alloc_pages(&A, 1, 0, &dirty);
+	cr_assert_not_null(blocker);
+	size_t free_before = A.free_pages;
+	if (page_pfn(blocker) > page_pfn(run)) {
+		size_t gap = page_pfn(blocker) - page_pfn(run) - 30;
+		cr_assert_not(buddy_claim(&A, run + 30, gap + 1));
+		cr_assert_eq(A.free_pages, free_before);
+	}
+	check_free_lists(&A);
+	buddy_free_range(&A, blocker, 1, false);
+	buddy_free_range(&A, run, 30, false);
+	cr_assert_eq(A.free_pages, usable);
+	check_free_lists(&A);
+}
+
+Test(buddy, claim_past_region_end_fails)
+{
+	struct region *r = A.regions;
+	cr_assert_not(buddy_claim(&A, &r->pages[REGION_PAGES - 2], 4));
+	cr_assert_eq(A.free_pages, usable);
+}
+
+Test(buddy, dirty_blocks_are_decommitted_once)
+{
+	struct page *pg = buddy_alloc(&A, 4);
+	cr_assert_not_null(pg);
+	cr_assert_eq(pg->flags & PG_DIRTY, 0, "fresh memory is clean");
+	memset(page_address(pg), 0xab, PAGE_SIZE << 4);
+	buddy_free(&A, pg, 4, true);
+	cr_assert_geq(buddy_decommit(&A), PAGE_SIZE << 4);
+	cr_assert_eq(buddy_decommit(&A), 0, "nothing dirty is left");
+	pg = buddy_alloc(&A, 4);
+	cr_assert_eq(pg->flags & PG_DIRTY, 0);
+	cr_assert_eq(((unsigned char *)page_address(pg))[0], 0, "decommitted pages read as zero");
+}
+
+Test(buddy, idle_region_detaches)
+{
+	cr_assert(arena_grow(&A));
+	cr_assert_eq(A.nr_regions, 2);
+	cr_assert_eq(A.free_pages, 2 * usable);
+	buddy_region_detach(&A, A.regions);
+	cr_assert_eq(A.free_pages, usable);
+	check_free_lists(&A);
+}

@@ -1,0 +1,35 @@
+/* Tests for src/sizeclass.h: the size -> class map. */
+#include <criterion/criterion.h>
+
+#include "sizeclass.h"
+
+Test(sizeclass, every_size_maps_to_the_smallest_class_that_fits)
+{
+	for (size_t n = 0; n <= SMALL_MAX; n++) {
+		unsigned c = size_to_class(n);
+		cr_assert_lt(c, NUM_CLASSES, "size %zu", n);
+		cr_assert_geq(class_size_of(c), n, "size %zu -> class %u too small", n, c);
+		if (c > 0)
+			cr_assert_lt(class_size_of(c - 1), n, "size %zu: class %u would fit", n, c - 1);
+	}
+}
+
+Test(sizeclass, classes_are_increasing_multiples_of_16)
+{
+	cr_assert_eq(NUM_CLASSES, 40);
+	cr_assert_eq(class_size_of(0), 16);
+	cr_assert_eq(class_size_of(NUM_CLASSES - 1), SMALL_MAX);
+	for (unsigned c = 0; c < NUM_CLASSES; c++) {
+		cr_assert_eq(class_size_of(c) % 16, 0, "class %u", c);
+		if (c > 0)
+			cr_assert_gt(class_size_of(c), class_size_of(c - 1));
+	}
+}
+
+Test(sizeclass, rounding_waste_under_a_quarter)
+{
+	for (size_t n = 129; n <= SMALL_MAX; n++) {
+		size_t s = class_size_of(size_to_class(n));
+		cr_assert_lt((s - n) * 4, s, "size %zu rounds to %zu", n, s);
+	}
+}
