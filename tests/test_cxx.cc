@@ -1,0 +1,54 @@
+// C++ operator new and delete go through strata's malloc and free.
+#include <malloc.h>
+
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+static int failures;
+
+static void expect(bool ok, const char *what)
+{
+	if (!ok) {
+		std::fprintf(stderr, "test_cxx: FAILED: %s\n", what);
+		failures++;
+	}
+}
+
+struct alignas(256) Wide {
+	char bytes[300];
+};
+
+int main()
+{
+	size_t before = mallinfo2().uordblks;
+	{
+		std::vector<std::unique_ptr<std::string>> v;
+		for (int i = 0; i < 100000; i++)
+			v.push_back(std::make_unique<std::string>(std::string(40 + i % 200, 'x')));
+		expect(mallinfo2().uordblks > before + 100000 * 40, "strata counts the blocks new made");
+		// strata knows the pointer (it aborts on a foreign one)
+		expect(malloc_usable_size(v[123].get()) >= sizeof(std::string), "usable size of a new'd object");
+	}
+	std::map<int, std::string> m;
+	for (int i = 0; i < 50000; i++)
+		m[i] = std::to_string(i * 7);
+	expect(m[49999] == std::to_string(49999 * 7), "map contents");
+	m.clear();
+
+	for (int i = 0; i < 1000; i++) {
+		Wide *w = new Wide[3];
+		expect(reinterpret_cast<uintptr_t>(w) % 256 == 0, "aligned new");
+		w[2].bytes[299] = 1;
+		delete[] w;
+	}
+	int *big = new int[10 << 20];      // 40 MiB: a huge block
+	big[(10 << 20) - 1] = 7;
+	expect(malloc_usable_size(big) >= (40u << 20), "huge new");
+	delete[] big;
+
+	std::printf("test_cxx: %s\n", failures ? "FAIL" : "PASS");
+	return failures ? 1 : 0;
+}

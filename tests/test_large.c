@@ -1,0 +1,103 @@
+/* Tests for src/large.c: exact runs, in-place resize, huge mappings. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "large.h"
+#include "pagemap.h"
+
+static struct arena A;
+
+static void setup(void)
+{
+	arena_init(&A, 0);
+}
+
+TestSuite(large, .init = setup);
+
+Test(large, runs_are_exact_and_page_aligned)
+{
+	char *p = large_alloc(&A, 40000, 0, false);
+	cr_assert_not_null(p);
+	cr_assert_eq((uintptr_t)p % PAGE_SIZE, 0);
+	struct page *pg = page_of(region_of(p), p);
+	cr_assert_eq(pg->state, PAGE_LARGE);
+	cr_assert_eq(pg->npages, 10);
+	cr_assert_eq(A.stats.large_pages, 10);
+	size_t usable = REGION_PAGES - A.regions->meta_pages;
+	cr_assert_eq(A.free_pages, usable - 10, "no rounding to a power of two");
+	large_free(pg);
+	cr_assert_eq(A.free_pages, usable);
+	cr_assert_eq(A.stats.large_pages, 0);
+}
+
+Test(large, calloc_of_fresh_memory_is_zero_and_reused_memory_is_cleared)
+{
+	unsigned char *p = large_alloc(&A, 100000, 0, true);
+	for (size_t i = 0; i < 100000; i++)
+		cr_assert_eq(p[i], 0);
+	memset(p, 0xff, 100000);
+	large_free(page_of(region_of(p), p));
+	unsigned char *q = large_alloc(&A, 100000, 0, true);
+	cr_assert_eq(q, p, "the same run comes back");
+	for (size_t i = 0; i < 100000; i++)
+		if (q[i] != 0)
+			cr_assert_fail("byte %zu not cleared", i);
+}
+
+Test(large, resize_in_place_grows_into_free_pages_and_shrinks)
+{
+	char *p = large_alloc(&A, 5 * PAGE_SIZE, 0, false);
+	struct page *pg = page_of(region_of(p), p);
+	cr_assert(large_resize(pg, 30 * PAGE_SIZE));
+	cr_assert_eq(pg->npages, 30);
+	cr_assert_eq(A.stats.large_pages, 30);
+	cr_assert(large_resize(pg, 2 * PAGE_SIZE + 1));
+	cr_assert_eq(pg->npages, 3);
+	/* a neighbour in the way stops growth */
+	char *q = large_alloc(&A, PAGE_SIZE, 0, false);
+	if (q == p + 3 * PAGE_SIZE)
+		cr_assert_not(large_resize(pg, 10 * PAGE_SIZE));
+	large_free(page_of(region_of(q), q));
+	large_free(pg);
+	cr_assert_eq(A.stats.large_pages, 0);
+}
+
+Test(large, aligned_runs)
+{
+	for (size_t align = 2 * PAGE_SIZE; align <= LARGE_MAX; align <<= 1) {
+		char *p = large_alloc(&A, 3 * PAGE_SIZE, align, false);
+		cr_assert_not_null(p);
+		cr_assert_eq((uintptr_t)p % align, 0, "align %zu", align);
+		large_free(page_of(region_of(p), p));
+	}
+}
+
+Test(large, huge_blocks_have_their_own_mapping)
+{
+	char *p = huge_alloc(10 << 20, 0);
+	cr_assert_not_null(p);
+	struct huge *h = pagemap_lookup(p);
+	cr_assert_eq(h->kind, SEG_HUGE);
+	cr_assert_eq(huge_pointer(h), p);
+	cr_assert_geq(huge_usable(h), 10 << 20);
+	memset(p, 7, 10 << 20);
+	char *q = huge_realloc(h, 100 << 20);
+	cr_assert_not_null(q);
+	struct huge *hq = pagemap_lookup(q);
+	cr_assert_eq(huge_pointer(hq), q);
+	cr_assert_eq(q[(10 << 20) - 1], 7, "contents moved");
+	cr_assert_eq(pagemap_lookup(q + (90 << 20)), hq);
+	q = huge_realloc(hq, 6 << 20);
+	hq = pagemap_lookup(q);
+	cr_assert_null(pagemap_lookup(q + (50 << 20)), "slots past a shrunk block are cleared");
+	huge_free(hq);
+	cr_assert_null(pagemap_lookup(q));
+}
+
+Test(large, huge_alignment_up_to_1_gib)
+{
+	char *p = huge_alloc(5 << 20, 1UL << 30);
+	cr_assert_not_null(p);
+	cr_assert_eq((uintptr_t)p % (1UL << 30), 0);
+	huge_free(pagemap_lookup(p));
+}
