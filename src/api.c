@@ -88,6 +88,7 @@ static noinline struct block block_lookup(void *p, const char *op)
  * ---------------------------------------------------------------------- */
 static noinline void *alloc_large(size_t size, size_t align, bool zero)
 {
+	strata_ensure_init();
 	if (unlikely(size > PTRDIFF_MAX)) {
 		errno = ENOMEM;
 		return NULL;
@@ -142,10 +143,11 @@ static strata_cold void double_free_check(struct tcache *tc, struct page *pg, vo
 	unsigned cls = pg->cls;
 	if (tcache_contains(tc, cls, p))
 		double_free(p);
-	struct page *head = slab_head(pg);
 	struct arena *a = region_of(p)->arena;
 	lock_acquire(&a->lock);
-	bool found = slab_freelist_contains(head, p);
+	/* under the lock, the slab may have been released meanwhile */
+	bool found = pg->state == PAGE_SLAB && pg->cls == cls
+	             && slab_freelist_contains(slab_head(pg), p);
 	lock_release(&a->lock);
 	if (found)
 		double_free(p);

@@ -83,8 +83,9 @@ static void region_release(struct arena *a, struct region *r)
 }
 
 /* Give back what the arena holds and does not use: the empty slabs kept
- * warm, the idle regions but one, and the pages of free blocks.  Returns the
- * bytes handed back to the kernel. */
+ * warm, the idle regions (as long as the arena keeps one region), and the
+ * pages of dirty free blocks.  Returns the bytes of address space unmapped
+ * plus the bytes decommitted (not all of which were resident). */
 size_t arena_trim(struct arena *a)
 {
 	size_t released = 0;

@@ -16,7 +16,8 @@ struct free_area {
 };
 
 /* The partial slabs of one size class: slabs with at least one free object.
- * Full slabs are on no list; a slab that empties goes back to the buddy. */
+ * Full slabs are on no list; a slab that empties goes back to the buddy
+ * unless it is the class's last partial slab (kept warm until a trim). */
 struct slab_bin {
 	struct page *partial;
 	size_t       nr_partial;

@@ -54,8 +54,15 @@ static unsigned arena_count(void)
 	return (unsigned)MIN(MAX(n, 1), MAX_ARENAS);
 }
 
+/* Set while this thread runs the libc calls at the end of start-up: should
+ * one of them allocate, the allocation proceeds (the arenas are ready)
+ * instead of waiting on the lock this thread holds. */
+static __thread bool initializing tls_ie;
+
 void _strata_init_slow(void)
 {
+	if (initializing)
+		return;
 	lock_acquire(&init_lock);
 	if (_strata_initialized) {
 		lock_release(&init_lock);
@@ -67,10 +74,12 @@ void _strata_init_slow(void)
 	_strata_narenas = arena_count();
 	for (unsigned i = 0; i < _strata_narenas; i++)
 		arena_init(&_strata_arenas[i], i);
-	/* Published before the libc calls below, in case one of them allocates. */
-	__atomic_store_n(&_strata_initialized, 1, __ATOMIC_RELEASE);
+	initializing = true;
 	pthread_key_create(&_strata_tcache_key, tcache_thread_exit);
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	initializing = false;
+	/* Published last: a thread that sees it sees the key too. */
+	__atomic_store_n(&_strata_initialized, 1, __ATOMIC_RELEASE);
 	lock_release(&init_lock);
 }
 

@@ -45,8 +45,8 @@
 #define MAX(a, b)       ((a) > (b) ? (a) : (b))
 #define ALIGN_UP(x, a)  (((x) + ((a) - 1)) & ~((uintptr_t)(a) - 1))
 
-/* Assertions in two levels: STRATA_DEBUG builds check cheap invariants,
- * STRATA_DEBUG_EXPENSIVE also walks lists.  Release builds carry none. */
+/* Internal assertions, compiled in with -DSTRATA_DEBUG; release builds
+ * carry none. */
 #if defined(STRATA_DEBUG)
 #define strata_assert(c) \
 	((c) ? (void)0 : _strata_fatal("assertion failed: %s (%s:%d)", #c, __FILE__, __LINE__))

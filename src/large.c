@@ -36,7 +36,7 @@ static struct page *large_take(struct arena *a, size_t npages, unsigned align_or
 
 void *large_alloc(struct arena *a, size_t size, size_t align, bool zero)
 {
-	size_t npages = pages_for(size);
+	size_t npages = MAX(pages_for(size), 1);   /* size 0 with a big alignment */
 	unsigned align_order = align > PAGE_SIZE ? order_for_pages(align >> PAGE_SHIFT) : 0;
 	bool dirty = false;
 
@@ -105,6 +105,7 @@ static void huge_account(long count, long bytes)
 
 void *huge_alloc(size_t size, size_t align)
 {
+	size = MAX(size, 1);        /* size 0 with a big alignment: one usable byte */
 	size_t offset = MAX(PAGE_SIZE, align);
 	size_t map_align = MAX(REGION_SIZE, align);
 	if (size > SIZE_MAX - offset - PAGE_SIZE) {

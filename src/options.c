@@ -7,7 +7,7 @@
  * environment variable wins.  Parsing happens once, at the first allocation,
  * so it must not allocate: getenv and stack buffers only.  An unknown
  * STRATA_ variable or key gets a warning, a bad value a message naming the
- * option and its range, and the default stays.
+ * option and its range, and the option keeps its previous value.
  */
 #include "internal.h"
 #include "options.h"
@@ -18,8 +18,8 @@
 extern char **environ;
 
 const struct option_desc _strata_option_table[NUM_OPTIONS] = {
-	[OPT_VERBOSE]    = { "verbose", 0, 0, 2,
-	                     "1: say what strata does (fallbacks) and print statistics at exit; 2: more" },
+	[OPT_VERBOSE]    = { "verbose", 0, 0, 1,
+	                     "1: print heap statistics on stderr at exit" },
 	[OPT_ARENAS]     = { "arenas", 0, 0, 64,
 	                     "number of arenas; 0 = one per CPU the process may run on" },
 	[OPT_TCACHE]     = { "tcache", 1, 0, 1,
@@ -50,17 +50,16 @@ bool options_parse_value(const char *text, long *out)
 		return true;
 	}
 	char *end;
-	long v = strtol(text, &end, 10);
+	long v = strtol(text, &end, 10), unit = 1;
 	if (end == text)
 		return false;
 	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
+	case 'k': case 'K': unit = 1L << 10; end++; break;
+	case 'm': case 'M': unit = 1L << 20; end++; break;
+	case 'g': case 'G': unit = 1L << 30; end++; break;
 	}
-	if (*end != '\0')
+	if (*end != '\0' || __builtin_mul_overflow(v, unit, out))
 		return false;
-	*out = v;
 	return true;
 }
 
@@ -131,7 +130,7 @@ static void options_from_env(void)
 			continue;
 		const char *name = *e + strlen(ENV_PREFIX);
 		const char *eq = strchr(name, '=');
-		if (eq == NULL || strncmp(name, "CONF=", 5) == 0)
+		if (eq == NULL || strncasecmp(name, "CONF=", 5) == 0)
 			continue;
 		options_set(name, (size_t)(eq - name), eq + 1);
 	}

@@ -3,8 +3,8 @@
  *
  * A slot is written when a mapping is created (before any pointer into it is
  * handed out) and cleared when it is unmapped (after the last pointer into it
- * was freed), so readers need no lock; relaxed atomics keep the compiler from
- * tearing the stores.
+ * was freed), so readers need no lock: stores are release and loads relaxed
+ * atomics, which on x86-64 are plain moves the compiler may not tear.
  */
 #include "pagemap.h"
 

@@ -2,8 +2,8 @@
  * sizeclass.h - the size classes and the size -> class map.
  *
  * Classes step by 16 bytes up to 128, then four per doubling (each doubling
- * split in quarters), so rounding wastes under 25% of a request and under
- * 12.5% on average.  Every class is a multiple of 16, which gives every small
+ * split in quarters), so above 128 bytes rounding wastes under 25% of the
+ * class (about 10% on average over uniformly spread sizes).  Every class is a multiple of 16, which gives every small
  * block glibc's 16-byte alignment.
  */
 #ifndef STRATA_SIZECLASS_H

@@ -23,15 +23,15 @@ extern pthread_key_t _strata_tcache_key;
  * Set-up
  * ---------------------------------------------------------------------- */
 
-/* Bytes a thread may keep cached per class, before the count cap. */
+/* A bin holds about 64 KiB of its class, but at least 4 objects so the
+ * biggest classes still batch; the tcache_max option caps the count. */
 #define TCACHE_BIN_BYTES  (64 * 1024)
 #define TCACHE_BIN_MIN    4
 
 static uint32_t tcache_bin_cap(unsigned cls)
 {
-	size_t cap = TCACHE_BIN_BYTES / class_size(cls);
-	cap = MIN(cap, (size_t)strata_option(OPT_TCACHE_MAX));
-	return (uint32_t)MAX(cap, TCACHE_BIN_MIN);
+	size_t cap = MAX(TCACHE_BIN_BYTES / class_size(cls), TCACHE_BIN_MIN);
+	return (uint32_t)MIN(cap, (size_t)strata_option(OPT_TCACHE_MAX));
 }
 
 static void tcache_init(struct tcache *tc)

@@ -135,6 +135,24 @@ Test(api, every_power_of_two_alignment_up_to_1_gib)
 	}
 }
 
+Test(api, zero_size_with_every_alignment)
+{
+	void *blocks[64];
+	int n = 0;
+	for (size_t align = 8; align <= 64 * MiB; align <<= 1) {
+		void *p = NULL;
+		cr_assert_eq(posix_memalign(&p, align, 0), 0, "align %zu", align);
+		cr_assert_eq((uintptr_t)p % align, 0);
+		cr_assert_geq(malloc_usable_size(p), 1);
+		blocks[n++] = p;
+	}
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+			cr_assert_neq(blocks[i], blocks[j], "distinct blocks");
+	for (int i = 0; i < n; i++)
+		free(blocks[i]);
+}
+
 Test(api, other_aligned_calls)
 {
 	for (size_t align = 1; align <= 8 * MiB; align <<= 1) {

@@ -20,6 +20,9 @@ Test(options, parse_values)
 	cr_assert_not(options_parse_value("", &v));
 	cr_assert_not(options_parse_value("12x", &v));
 	cr_assert_not(options_parse_value("many", &v));
+	cr_assert_not(options_parse_value("18014398509481986k", &v), "overflow is rejected");
+	cr_assert_not(options_parse_value("9223372036854775807g", &v));
+	cr_assert(options_parse_value("-2k", &v)); cr_assert_eq(v, -2048);
 }
 
 Test(options, defaults_come_from_the_table)

@@ -18,6 +18,7 @@ set -u
 name=python
 fail() { echo "$name: FAIL: $*" >&2; exit 1; }
 skip() { echo "$name: SKIP: $*" >&2; exit 77; }
+unset LD_PRELOAD
 
 # --- library -----------------------------------------------------------------
 [ -n "${STRATA_LIB:-}" ] ||
@@ -186,6 +187,15 @@ run() {
     echo $? >"$tmp/$label.rc"
 }
 
+# --- strata is really loaded into the interpreter ---------------------------------
+timeout 30 env -u STRATA_LIB LD_PRELOAD="$lib" "$py" -c \
+    'print(open("/proc/self/maps").read())' >"$tmp/maps" 2>"$tmp/maps.err" </dev/null
+rc=$?
+if [ "$rc" != 0 ] || ! grep -qF "$lib" "$tmp/maps"; then
+    cat "$tmp/maps.err" >&2
+    fail "$lib is not mapped into $py run with LD_PRELOAD ($(describe "$rc"))"
+fi
+
 # --- reference run (no strata) ---------------------------------------------------
 run ref
 rc=$(cat "$tmp/ref.rc")
@@ -195,15 +205,6 @@ if [ "$rc" != 0 ]; then
 fi
 grep -q '^checksum [0-9a-f]\{64\}$' "$tmp/ref.out" ||
     fail "reference run printed no checksum line"
-
-# --- strata is really loaded into the interpreter ---------------------------------
-timeout 30 env -u STRATA_LIB LD_PRELOAD="$lib" "$py" -c \
-    'print(open("/proc/self/maps").read())' >"$tmp/maps" 2>"$tmp/maps.err" </dev/null
-rc=$?
-if [ "$rc" != 0 ] || ! grep -qF "$lib" "$tmp/maps"; then
-    cat "$tmp/maps.err" >&2
-    fail "$lib is not mapped into $py run with LD_PRELOAD ($(describe "$rc"))"
-fi
 
 # --- strata runs --------------------------------------------------------------------
 status=0

@@ -16,6 +16,7 @@ set -u
 name=sqlite
 fail() { echo "$name: FAIL: $*" >&2; exit 1; }
 skip() { echo "$name: SKIP: $*" >&2; exit 77; }
+unset LD_PRELOAD
 
 # --- library -----------------------------------------------------------------
 [ -n "${STRATA_LIB:-}" ] ||
@@ -117,6 +118,18 @@ run() {
     echo $? >"$tmp/$label.rc"
 }
 
+# --- strata is really loaded into sqlite3 ----------------------------------------
+# .shell runs sh -c, whose parent ($PPID) is the sqlite3 process.
+timeout 30 env -u STRATA_LIB LD_PRELOAD="$lib" "$sqlite" :memory: \
+    ".shell cat /proc/\$PPID/maps" </dev/null >"$tmp/maps" 2>"$tmp/maps.err"
+rc=$?
+if [ "$rc" != 0 ] || ! grep -qF "$lib" "$tmp/maps"; then
+    cat "$tmp/maps.err" >&2
+    fail "$lib is not mapped into sqlite3 run with LD_PRELOAD ($(describe "$rc"))"
+fi
+grep -q 'sqlite3$' "$tmp/maps" ||
+    fail "the maps read through .shell are not those of sqlite3; test is broken"
+
 # --- reference run (no strata) ---------------------------------------------------
 run ref
 rc=$(cat "$tmp/ref.rc")
@@ -126,15 +139,6 @@ if [ "$rc" != 0 ]; then
 fi
 [ "$(sed -n '/^== integrity$/{n;p;}' "$tmp/ref.out")" = ok ] ||
     fail "reference run: integrity_check is not ok; test is broken, not strata"
-
-# --- strata is really loaded into sqlite3 ----------------------------------------
-echo "SELECT 1;" >"$tmp/one.sql"
-out=$(timeout 30 env -u STRATA_LIB LD_PRELOAD="$lib" "$sqlite" :memory: \
-    ".shell cat /proc/\$PPID/maps" <"$tmp/one.sql" 2>&1) ||
-    fail "sqlite3 with LD_PRELOAD failed to start: $out"
-# .shell runs sh -c, whose parent ($PPID) is the sqlite3 process.
-printf '%s\n' "$out" | grep -qF "$lib" ||
-    fail "$lib is not mapped into sqlite3 run with LD_PRELOAD"
 
 # --- strata run ---------------------------------------------------------------------
 run strata LD_PRELOAD="$lib"

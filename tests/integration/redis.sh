@@ -1,0 +1,255 @@
+#!/bin/sh
+# Integration test: redis-server running under strata.
+#
+# redis-server is started with LD_PRELOAD=$STRATA_LIB on 127.0.0.1 and a free
+# port, then driven from outside (redis-benchmark and redis-cli run WITHOUT
+# strata): a benchmark of set/get/lpush/lpop/incr must complete, a value of
+# a few KB must come back byte for byte (also after APPENDs), INFO MEMORY
+# must answer, /proc/PID/maps must show strata in the server, and the server
+# must shut down cleanly (exit 0) on SIGTERM.
+#
+# Note: Debian's redis-server is linked with libjemalloc.  strata interposes
+# malloc/calloc/realloc/free/malloc_usable_size; redis' few jemalloc-only
+# calls (mallctl, nallocx, malloc_stats_print) still reach jemalloc, so the
+# allocator_* figures of INFO MEMORY are jemalloc's, not strata's.
+#
+# Environment:
+#   STRATA_LIB  (required) path to libstrata.so
+# Exit: 0 pass, 1 fail, 77 skipped (redis-server/redis-cli/redis-benchmark
+# not installed).
+
+set -u
+name=redis
+fail() { echo "$name: FAIL: $*" >&2; exit 1; }
+skip() { echo "$name: SKIP: $*" >&2; exit 77; }
+unset LD_PRELOAD
+
+# --- library -----------------------------------------------------------------
+[ -n "${STRATA_LIB:-}" ] ||
+    fail "STRATA_LIB is not set; export STRATA_LIB=/path/to/libstrata.so"
+[ -f "$STRATA_LIB" ] || fail "STRATA_LIB=$STRATA_LIB: no such file"
+[ -r "$STRATA_LIB" ] || fail "STRATA_LIB=$STRATA_LIB: not readable"
+lib=$(readlink -f -- "$STRATA_LIB") || fail "cannot resolve $STRATA_LIB"
+
+# --- programs ----------------------------------------------------------------
+server=$(command -v redis-server 2>/dev/null) || skip "redis-server is not installed"
+cli=$(command -v redis-cli 2>/dev/null) || skip "redis-cli is not installed"
+bench=$(command -v redis-benchmark 2>/dev/null) ||
+    skip "redis-benchmark is not installed"
+command -v timeout >/dev/null 2>&1 || fail "timeout(1) is required"
+have_ss=no
+command -v ss >/dev/null 2>&1 && have_ss=yes
+
+# --- temporary directory and the server's cleanup ------------------------------
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/strata-$name.XXXXXX") ||
+    fail "mktemp -d failed"
+pid=
+
+# alive PID: the process exists and is not a zombie (an exited child that was
+# not reaped yet still answers kill -0).
+alive() {
+    kill -0 "$1" 2>/dev/null || return 1
+    st=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)
+    [ -n "$st" ] && [ "$st" != Z ]
+}
+
+# stop_server: SIGTERM, wait up to 10 s, then SIGKILL and wait up to 5 s more.
+# Sets server_rc to the server's exit status ("" if it could not be reaped).
+server_rc=
+stop_server() {
+    [ -n "$pid" ] || return 0
+    kill "$pid" 2>/dev/null
+    n=0
+    while alive "$pid" && [ "$n" -lt 100 ]; do
+        sleep 0.1; n=$((n + 1))
+    done
+    if [ "$n" -ge 100 ]; then
+        echo "$name: redis-server (pid $pid) ignored SIGTERM for 10 s; sending SIGKILL" >&2
+        kill -9 "$pid" 2>/dev/null
+        n=0
+        while alive "$pid" && [ "$n" -lt 50 ]; do
+            sleep 0.1; n=$((n + 1))
+        done
+    fi
+    wait "$pid" 2>/dev/null
+    server_rc=$?
+    pid=
+}
+trap 'stop_server; rm -rf "$tmp"' EXIT
+trap 'exit 1' HUP INT TERM
+
+describe() {
+    case $1 in
+        0) echo "exit 0" ;;
+        124) echo "exit 124 (timed out)" ;;
+        1[3-9][0-9]|2[0-5][0-9])
+            echo "exit $1 (killed by signal $(($1 - 128)):" \
+                "$(kill -l $(($1 - 128)) 2>/dev/null))" ;;
+        *) echo "exit $1" ;;
+    esac
+}
+
+show_log() {
+    if grep -q 'BUG REPORT START' "$tmp/server.log"; then
+        # redis' own crash report: the signal and the stack trace
+        echo "$name: crash report in the redis-server log:" >&2
+        sed -n '/BUG REPORT START/,/^------ REGISTERS/p' "$tmp/server.log" |
+            head -n 60 | sed 's/^/    /' >&2
+    else
+        echo "$name: last lines of the redis-server log:" >&2
+        tail -n 40 "$tmp/server.log" | sed 's/^/    /' >&2
+    fi
+}
+
+rcli() { timeout 30 "$cli" -h 127.0.0.1 -p "$port" "$@" </dev/null; }
+
+# --- start the server on a free port (bounded retries) ------------------------
+port=
+started=no
+attempt=0
+while [ "$attempt" -lt 10 ] && [ "$started" = no ]; do
+    attempt=$((attempt + 1))
+    r=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
+    port=$((20000 + r % 20001))
+    if [ "$have_ss" = yes ] &&
+       [ -n "$(ss -Hltn "( sport = :$port )" 2>/dev/null)" ]; then
+        continue            # somebody listens there: try another port
+    fi
+    (cd "$tmp" && exec env -u STRATA_LIB LD_PRELOAD="$lib" "$server" \
+        --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+        --daemonize no --dir "$tmp" --logfile '' \
+        </dev/null >"$tmp/server.log" 2>&1) &
+    pid=$!
+    n=0
+    while [ "$n" -lt 100 ]; do
+        if [ "$(rcli ping 2>/dev/null)" = PONG ]; then
+            started=yes
+            break
+        fi
+        alive "$pid" || break
+        sleep 0.1; n=$((n + 1))
+    done
+    [ "$started" = yes ] && break
+    if alive "$pid"; then
+        show_log
+        fail "redis-server under strata (pid $pid, port $port) did not answer PING within 10 s"
+    fi
+    wait "$pid"
+    rc=$?
+    pid=
+    if grep -q 'Address already in use' "$tmp/server.log"; then
+        continue            # lost a race for the port: try another one
+    fi
+    show_log
+    fail "redis-server under strata exited at start-up ($(describe "$rc"))"
+done
+[ "$started" = yes ] || fail "found no free port in 10 tries"
+
+# --- strata is in the server ---------------------------------------------------------
+grep -qF "$lib" "/proc/$pid/maps" ||
+    fail "$lib is not mapped into redis-server (pid $pid): /proc/$pid/maps"
+
+status=0
+# --- benchmark -----------------------------------------------------------------------
+timeout 300 "$bench" -h 127.0.0.1 -p "$port" -n 200000 -c 20 -q \
+    -t set,get,lpush,lpop,incr </dev/null >"$tmp/bench.raw" 2>&1
+rc=$?
+tr '\r' '\n' <"$tmp/bench.raw" | grep 'requests per second' >"$tmp/bench.out"
+if [ "$rc" != 0 ]; then
+    echo "$name: redis-benchmark: $(describe "$rc"); its output:" >&2
+    tr '\r' '\n' <"$tmp/bench.raw" | tail -n 20 | sed 's/^/    /' >&2
+    status=1
+fi
+for t in SET GET LPUSH LPOP INCR; do
+    if ! grep -q "^$t: .*requests per second" "$tmp/bench.out"; then
+        echo "$name: redis-benchmark did not complete the $t test" >&2
+        status=1
+    fi
+done
+if ! alive "$pid"; then
+    show_log
+    pid_was=$pid; stop_server
+    fail "redis-server under strata (pid $pid_was) died during the benchmark ($(describe "$server_rc"))"
+fi
+# what the benchmark left behind (without -r it uses these literal keys)
+v=$(rcli get counter:__rand_int__ 2>&1)
+[ "$v" = 200000 ] || {
+    echo "$name: counter:__rand_int__ after 200000 INCRs is '$v', expected 200000" >&2
+    status=1
+}
+v=$(rcli strlen key:__rand_int__ 2>&1)
+[ "$v" = 3 ] || {
+    echo "$name: key:__rand_int__ after the SET test has length '$v', expected 3" >&2
+    status=1
+}
+v=$(rcli llen mylist 2>&1)
+[ "$v" = 0 ] || {
+    echo "$name: mylist after 200000 LPUSH and 200000 LPOP has length '$v', expected 0" >&2
+    status=1
+}
+
+# --- a value of a few KB, SET then GET, then grown by APPENDs ---------------------------
+awk 'BEGIN { for (i = 0; i < 700; i++) printf "%05d:%s|", i, substr("abcdefghijklmnopqrstuvwxyz", i % 26 + 1, 5) }' \
+    >"$tmp/value"           # 700 * 12 = 8400 bytes, no newline
+size=$(wc -c <"$tmp/value")
+out=$(timeout 30 "$cli" -h 127.0.0.1 -p "$port" -x set strata:big <"$tmp/value" 2>&1)
+[ "$out" = OK ] || { echo "$name: SET of a $size-byte value answered: $out" >&2; status=1; }
+rcli --raw get strata:big >"$tmp/got" 2>"$tmp/got.err"
+{ cat "$tmp/value"; echo; } >"$tmp/expect"      # redis-cli adds a newline
+if ! cmp -s "$tmp/expect" "$tmp/got"; then
+    echo "$name: GET returned something else than the $size bytes SET:" >&2
+    cmp "$tmp/expect" "$tmp/got" >&2
+    cat "$tmp/got.err" >&2
+    status=1
+fi
+i=0
+while [ "$i" -lt 50 ]; do
+    timeout 30 "$cli" -h 127.0.0.1 -p "$port" -x append strata:big \
+        <"$tmp/value" >/dev/null 2>&1
+    i=$((i + 1))
+done
+len=$(rcli strlen strata:big 2>&1)
+[ "$len" = $((size * 51)) ] || {
+    echo "$name: STRLEN after 50 APPENDs is '$len', expected $((size * 51))" >&2
+    status=1
+}
+rcli --raw getrange strata:big $((size * 37)) $((size * 38 - 1)) >"$tmp/got" 2>&1
+if ! cmp -s "$tmp/expect" "$tmp/got"; then
+    echo "$name: GETRANGE of the 38th copy after APPENDs differs:" >&2
+    cmp "$tmp/expect" "$tmp/got" >&2
+    status=1
+fi
+[ "$(rcli del strata:big 2>&1)" = 1 ] || {
+    echo "$name: DEL strata:big did not answer 1" >&2
+    status=1
+}
+
+# --- INFO MEMORY -----------------------------------------------------------------------
+rcli info memory >"$tmp/info" 2>&1
+rc=$?
+if [ "$rc" != 0 ] || ! grep -q '^used_memory:[0-9]' "$tmp/info"; then
+    echo "$name: INFO MEMORY failed ($(describe "$rc")):" >&2
+    head -n 20 "$tmp/info" | sed 's/^/    /' >&2
+    status=1
+fi
+
+# --- clean shutdown --------------------------------------------------------------------
+pid_was=$pid
+stop_server
+if [ "$server_rc" != 0 ]; then
+    show_log
+    echo "$name: redis-server under strata (pid $pid_was) ended with" \
+        "$(describe "$server_rc") on SIGTERM, expected exit 0" >&2
+    status=1
+fi
+if grep -q 'BUG REPORT\|crashed by signal\|Assertion\|free(): \|malloc(): ' \
+        "$tmp/server.log"; then
+    show_log
+    echo "$name: the redis-server log reports a crash or an allocator error" >&2
+    status=1
+fi
+
+[ "$status" = 0 ] || fail "redis-server under strata misbehaved (see above)"
+echo "$name: PASS (port $port; $(tr '\n' ' ' <"$tmp/bench.out" |
+    sed 's/ requests per second, p50=[0-9.]* msec/ rps/g; s/ $//'))"
+exit 0
