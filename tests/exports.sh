@@ -1,6 +1,6 @@
 #!/bin/sh
 # libstrata.so exports the malloc family and strata_* and nothing else.
-lib=${STRATA_LIB:?STRATA_LIB must name libstrata.so}
+lib=${LIBSTRATA:?LIBSTRATA must name libstrata.so}
 [ -f "$lib" ] || { echo "exports: $lib not found" >&2; exit 1; }
 allowed="aligned_alloc calloc free mallinfo mallinfo2 malloc malloc_info malloc_stats
 malloc_trim malloc_usable_size mallopt memalign posix_memalign pvalloc realloc

@@ -4,7 +4,7 @@
 #
 # A deterministic awk generator writes a C file of NFUNCS functions (loops,
 # switches, structs).  It is compiled with `gcc -O2 -c` and linked twice:
-# once without strata (the reference) and once with LD_PRELOAD=$STRATA_LIB
+# once without strata (the reference) and once with LD_PRELOAD=$LIBSTRATA
 # set for gcc (inherited by cc1, as, collect2 and ld: intended).  The object
 # files and the executables must be byte-identical, and the program built
 # under strata must print the same output as the reference program.  A small
@@ -12,7 +12,7 @@
 # processes gcc starts.
 #
 # Environment:
-#   STRATA_LIB  (required) path to libstrata.so
+#   LIBSTRATA  (required) path to libstrata.so
 # Exit: 0 pass, 1 fail, 77 skipped (gcc not installed).
 
 set -u
@@ -23,11 +23,11 @@ skip() { echo "$name: SKIP: $*" >&2; exit 77; }
 unset LD_PRELOAD
 
 # --- library -----------------------------------------------------------------
-[ -n "${STRATA_LIB:-}" ] ||
-    fail "STRATA_LIB is not set; export STRATA_LIB=/path/to/libstrata.so"
-[ -f "$STRATA_LIB" ] || fail "STRATA_LIB=$STRATA_LIB: no such file"
-[ -r "$STRATA_LIB" ] || fail "STRATA_LIB=$STRATA_LIB: not readable"
-lib=$(readlink -f -- "$STRATA_LIB") || fail "cannot resolve $STRATA_LIB"
+[ -n "${LIBSTRATA:-}" ] ||
+    fail "LIBSTRATA is not set; export LIBSTRATA=/path/to/libstrata.so"
+[ -f "$LIBSTRATA" ] || fail "LIBSTRATA=$LIBSTRATA: no such file"
+[ -r "$LIBSTRATA" ] || fail "LIBSTRATA=$LIBSTRATA: not readable"
+lib=$(readlink -f -- "$LIBSTRATA") || fail "cannot resolve $LIBSTRATA"
 
 # --- programs ----------------------------------------------------------------
 gcc=$(command -v gcc 2>/dev/null) || skip "gcc is not installed"
@@ -119,7 +119,7 @@ EOF
 # logs in $tmp/LABEL.{cc,ld}.err; returns non-zero after printing why on failure
 build() {
     label=$1; shift
-    (cd "$tmp" && timeout 120 env -u STRATA_LIB "$@" "$gcc" -O2 -c prog.c \
+    (cd "$tmp" && timeout 120 env -u LIBSTRATA "$@" "$gcc" -O2 -c prog.c \
         -o "$label.o" </dev/null >"$label.cc.err" 2>&1)
     rc=$?
     if [ "$rc" != 0 ]; then
@@ -127,7 +127,7 @@ build() {
         tail -n 30 "$tmp/$label.cc.err" | sed 's/^/    /' >&2
         return 1
     fi
-    (cd "$tmp" && timeout 60 env -u STRATA_LIB "$@" "$gcc" "$label.o" \
+    (cd "$tmp" && timeout 60 env -u LIBSTRATA "$@" "$gcc" "$label.o" \
         -o "$label.bin" </dev/null >"$label.ld.err" 2>&1)
     rc=$?
     if [ "$rc" != 0 ]; then
@@ -148,7 +148,7 @@ exec "\$@"
 EOF
 chmod +x "$tmp/wrap.sh"
 printf 'int main(void) { return 0; }\n' >"$tmp/small.c"
-(cd "$tmp" && timeout 60 env -u STRATA_LIB LD_PRELOAD="$lib" "$gcc" -O2 \
+(cd "$tmp" && timeout 60 env -u LIBSTRATA LD_PRELOAD="$lib" "$gcc" -O2 \
     -wrapper "$tmp/wrap.sh" small.c -o small </dev/null >small.err 2>&1)
 rc=$?
 if [ "$rc" != 0 ]; then

@@ -2,14 +2,14 @@
 # Integration test: python3 running an allocation-heavy workload under strata.
 #
 # The same Python program is run once without strata (the reference) and then
-# with LD_PRELOAD=$STRATA_LIB, twice: with Python's default small-object
+# with LD_PRELOAD=$LIBSTRATA, twice: with Python's default small-object
 # allocator (pymalloc: only large objects reach malloc) and with
 # PYTHONMALLOC=malloc (every Python object goes through malloc/realloc/free).
 # stdout, stderr and the exit status of the preloaded runs must equal the
 # reference.
 #
 # Environment:
-#   STRATA_LIB  (required) path to libstrata.so
+#   LIBSTRATA  (required) path to libstrata.so
 #   PYTHON      (optional) interpreter to use; default /usr/bin/python3 (the
 #               Debian one), else python3 from PATH
 # Exit: 0 pass, 1 fail, 77 skipped (no python3 installed).
@@ -21,11 +21,11 @@ skip() { echo "$name: SKIP: $*" >&2; exit 77; }
 unset LD_PRELOAD
 
 # --- library -----------------------------------------------------------------
-[ -n "${STRATA_LIB:-}" ] ||
-    fail "STRATA_LIB is not set; export STRATA_LIB=/path/to/libstrata.so"
-[ -f "$STRATA_LIB" ] || fail "STRATA_LIB=$STRATA_LIB: no such file"
-[ -r "$STRATA_LIB" ] || fail "STRATA_LIB=$STRATA_LIB: not readable"
-lib=$(readlink -f -- "$STRATA_LIB") || fail "cannot resolve $STRATA_LIB"
+[ -n "${LIBSTRATA:-}" ] ||
+    fail "LIBSTRATA is not set; export LIBSTRATA=/path/to/libstrata.so"
+[ -f "$LIBSTRATA" ] || fail "LIBSTRATA=$LIBSTRATA: no such file"
+[ -r "$LIBSTRATA" ] || fail "LIBSTRATA=$LIBSTRATA: not readable"
+lib=$(readlink -f -- "$LIBSTRATA") || fail "cannot resolve $LIBSTRATA"
 
 # --- program -----------------------------------------------------------------
 if [ -n "${PYTHON:-}" ]; then
@@ -182,13 +182,13 @@ EOF
 # run LABEL [ENV=VALUE...]: run the workload, output in $tmp/LABEL.{out,err,rc}
 run() {
     label=$1; shift
-    (cd "$tmp" && PYTHONHASHSEED=0 timeout 60 env -u STRATA_LIB "$@" "$py" work.py \
+    (cd "$tmp" && PYTHONHASHSEED=0 timeout 60 env -u LIBSTRATA "$@" "$py" work.py \
         >"$tmp/$label.out" 2>"$tmp/$label.err" </dev/null)
     echo $? >"$tmp/$label.rc"
 }
 
 # --- strata is really loaded into the interpreter ---------------------------------
-timeout 30 env -u STRATA_LIB LD_PRELOAD="$lib" "$py" -c \
+timeout 30 env -u LIBSTRATA LD_PRELOAD="$lib" "$py" -c \
     'print(open("/proc/self/maps").read())' >"$tmp/maps" 2>"$tmp/maps.err" </dev/null
 rc=$?
 if [ "$rc" != 0 ] || ! grep -qF "$lib" "$tmp/maps"; then

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Integration test: redis-server running under strata.
 #
-# redis-server is started with LD_PRELOAD=$STRATA_LIB on 127.0.0.1 and a free
+# redis-server is started with LD_PRELOAD=$LIBSTRATA on 127.0.0.1 and a free
 # port, then driven from outside (redis-benchmark and redis-cli run WITHOUT
 # strata): a benchmark of set/get/lpush/lpop/incr must complete, a value of
 # a few KB must come back byte for byte (also after APPENDs), INFO MEMORY
@@ -14,7 +14,7 @@
 # allocator_* figures of INFO MEMORY are jemalloc's, not strata's.
 #
 # Environment:
-#   STRATA_LIB  (required) path to libstrata.so
+#   LIBSTRATA  (required) path to libstrata.so
 # Exit: 0 pass, 1 fail, 77 skipped (redis-server/redis-cli/redis-benchmark
 # not installed).
 
@@ -25,11 +25,11 @@ skip() { echo "$name: SKIP: $*" >&2; exit 77; }
 unset LD_PRELOAD
 
 # --- library -----------------------------------------------------------------
-[ -n "${STRATA_LIB:-}" ] ||
-    fail "STRATA_LIB is not set; export STRATA_LIB=/path/to/libstrata.so"
-[ -f "$STRATA_LIB" ] || fail "STRATA_LIB=$STRATA_LIB: no such file"
-[ -r "$STRATA_LIB" ] || fail "STRATA_LIB=$STRATA_LIB: not readable"
-lib=$(readlink -f -- "$STRATA_LIB") || fail "cannot resolve $STRATA_LIB"
+[ -n "${LIBSTRATA:-}" ] ||
+    fail "LIBSTRATA is not set; export LIBSTRATA=/path/to/libstrata.so"
+[ -f "$LIBSTRATA" ] || fail "LIBSTRATA=$LIBSTRATA: no such file"
+[ -r "$LIBSTRATA" ] || fail "LIBSTRATA=$LIBSTRATA: not readable"
+lib=$(readlink -f -- "$LIBSTRATA") || fail "cannot resolve $LIBSTRATA"
 
 # --- programs ----------------------------------------------------------------
 server=$(command -v redis-server 2>/dev/null) || skip "redis-server is not installed"
@@ -115,7 +115,7 @@ while [ "$attempt" -lt 10 ] && [ "$started" = no ]; do
        [ -n "$(ss -Hltn "( sport = :$port )" 2>/dev/null)" ]; then
         continue            # somebody listens there: try another port
     fi
-    (cd "$tmp" && exec env -u STRATA_LIB LD_PRELOAD="$lib" "$server" \
+    (cd "$tmp" && exec env -u LIBSTRATA LD_PRELOAD="$lib" "$server" \
         --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
         --daemonize no --dir "$tmp" --logfile '' \
         </dev/null >"$tmp/server.log" 2>&1) &

@@ -3,13 +3,13 @@
 # 150000-row database under strata.
 #
 # The same SQL script is run by sqlite3 without strata (reference) and with
-# LD_PRELOAD=$STRATA_LIB, each on its own new database file.  The outputs
+# LD_PRELOAD=$LIBSTRATA, each on its own new database file.  The outputs
 # (query results and a .sha3sum of the database contents) must be identical,
 # and `PRAGMA integrity_check` must say "ok" for the database strata wrote,
 # checked both by sqlite3 under strata and by sqlite3 without it.
 #
 # Environment:
-#   STRATA_LIB  (required) path to libstrata.so
+#   LIBSTRATA  (required) path to libstrata.so
 # Exit: 0 pass, 1 fail, 77 skipped (sqlite3 not installed).
 
 set -u
@@ -19,11 +19,11 @@ skip() { echo "$name: SKIP: $*" >&2; exit 77; }
 unset LD_PRELOAD
 
 # --- library -----------------------------------------------------------------
-[ -n "${STRATA_LIB:-}" ] ||
-    fail "STRATA_LIB is not set; export STRATA_LIB=/path/to/libstrata.so"
-[ -f "$STRATA_LIB" ] || fail "STRATA_LIB=$STRATA_LIB: no such file"
-[ -r "$STRATA_LIB" ] || fail "STRATA_LIB=$STRATA_LIB: not readable"
-lib=$(readlink -f -- "$STRATA_LIB") || fail "cannot resolve $STRATA_LIB"
+[ -n "${LIBSTRATA:-}" ] ||
+    fail "LIBSTRATA is not set; export LIBSTRATA=/path/to/libstrata.so"
+[ -f "$LIBSTRATA" ] || fail "LIBSTRATA=$LIBSTRATA: no such file"
+[ -r "$LIBSTRATA" ] || fail "LIBSTRATA=$LIBSTRATA: not readable"
+lib=$(readlink -f -- "$LIBSTRATA") || fail "cannot resolve $LIBSTRATA"
 
 # --- program -----------------------------------------------------------------
 sqlite=$(command -v sqlite3 2>/dev/null) || skip "sqlite3 is not installed"
@@ -113,14 +113,14 @@ EOF
 # output in $tmp/LABEL.{out,err,rc}
 run() {
     label=$1; shift
-    (cd "$tmp" && timeout 60 env -u STRATA_LIB "$@" "$sqlite" "$label.db" \
+    (cd "$tmp" && timeout 60 env -u LIBSTRATA "$@" "$sqlite" "$label.db" \
         <"$tmp/work.sql" >"$tmp/$label.out" 2>"$tmp/$label.err")
     echo $? >"$tmp/$label.rc"
 }
 
 # --- strata is really loaded into sqlite3 ----------------------------------------
 # .shell runs sh -c, whose parent ($PPID) is the sqlite3 process.
-timeout 30 env -u STRATA_LIB LD_PRELOAD="$lib" "$sqlite" :memory: \
+timeout 30 env -u LIBSTRATA LD_PRELOAD="$lib" "$sqlite" :memory: \
     ".shell cat /proc/\$PPID/maps" </dev/null >"$tmp/maps" 2>"$tmp/maps.err"
 rc=$?
 if [ "$rc" != 0 ] || ! grep -qF "$lib" "$tmp/maps"; then
@@ -169,10 +169,10 @@ fi
 # --- the database strata wrote, checked again by both ------------------------------
 for mode in strata plain; do
     if [ $mode = strata ]; then
-        ic=$(timeout 60 env -u STRATA_LIB LD_PRELOAD="$lib" "$sqlite" \
+        ic=$(timeout 60 env -u LIBSTRATA LD_PRELOAD="$lib" "$sqlite" \
             "$tmp/strata.db" 'PRAGMA integrity_check;' 2>&1 </dev/null)
     else
-        ic=$(timeout 60 env -u STRATA_LIB "$sqlite" \
+        ic=$(timeout 60 env -u LIBSTRATA "$sqlite" \
             "$tmp/strata.db" 'PRAGMA integrity_check;' 2>&1 </dev/null)
     fi
     rc=$?
