@@ -107,11 +107,18 @@ static inline void *alloc_class(unsigned cls)
 	return tcache_alloc_slow(tc, cls);
 }
 
-strata_export void *API(malloc)(size_t size)
+static noinline void *malloc_generic(size_t size)
 {
-	if (likely(size <= SMALL_MAX))
+	if (size <= SMALL_MAX)
 		return alloc_class(size_to_class(size));
 	return alloc_large(size, MIN_ALIGN, false);
+}
+
+strata_export void *API(malloc)(size_t size)
+{
+	if (likely(size <= CLASS_TABLE_MAX))
+		return alloc_class(size_to_class_table(size));
+	return malloc_generic(size);
 }
 
 strata_export void *API(calloc)(size_t nmemb, size_t size)
@@ -155,6 +162,8 @@ static strata_cold void double_free_check(struct tcache *tc, struct page *pg, vo
 
 static noinline void free_slow(void *p)
 {
+	if (p == NULL)
+		return;
 	struct block b = block_lookup(p, "free");
 	switch (b.kind) {
 	case BLOCK_SMALL: {
@@ -174,12 +183,13 @@ static noinline void free_slow(void *p)
 	}
 }
 
+/* NULL needs no test of its own: its pagemap slot is always empty (no
+ * region-aligned mapping can start at address 0). */
 strata_export void API(free)(void *p)
 {
-	if (unlikely(p == NULL))
-		return;
-	struct region *r = pagemap_lookup(p);
-	if (likely(r != NULL && r->kind == SEG_REGION)) {
+	uintptr_t e = pagemap_entry(p);
+	if (likely(pagemap_is_region(e))) {
+		struct region *r = pagemap_region(e);
 		struct page *pg = page_of(r, p);
 		if (likely(pg->state == PAGE_SLAB && slab_object_valid(r, pg, p)
 		           && ((uintptr_t *)p)[1] != _strata_free_key)) {

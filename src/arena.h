@@ -44,8 +44,8 @@ struct arena {
 	struct arena_stats stats;
 } __attribute__((aligned(64)));
 
-extern struct arena _strata_arenas[MAX_ARENAS];
-extern unsigned _strata_narenas;
+extern struct arena _strata_arenas[MAX_ARENAS] strata_hidden;
+extern unsigned _strata_narenas strata_hidden;
 
 static inline struct arena *arena_of(const void *p)
 {

@@ -29,6 +29,9 @@
 #define noinline        __attribute__((__noinline__))
 #define strata_cold     __attribute__((__cold__, __noinline__))
 #define strata_export   __attribute__((visibility("default")))
+/* On extern data used by the fast paths: a hidden declaration is reached
+ * PC-relative, not through the GOT (-fvisibility only covers definitions). */
+#define strata_hidden   __attribute__((visibility("hidden")))
 #define tls_ie          __attribute__((tls_model("initial-exec")))
 
 /* The malloc family's names.  A test build may give them a prefix
@@ -183,7 +186,7 @@ void _strata_print(int fd, const char *fmt, ...) __attribute__((format(printf, 2
 /* ------------------------------------------------------------------------
  * Start-up (init.c)
  * ---------------------------------------------------------------------- */
-extern int _strata_initialized;
+extern int _strata_initialized strata_hidden;
 void _strata_init_slow(void);
 
 static inline void strata_ensure_init(void)
@@ -194,6 +197,6 @@ static inline void strata_ensure_init(void)
 
 /* A secret that marks objects on a free list, so a second free of the same
  * object is noticed (init.c fills it from getrandom). */
-extern uintptr_t _strata_free_key;
+extern uintptr_t _strata_free_key strata_hidden;
 
 #endif

@@ -6,6 +6,8 @@
 
 #include <stdbool.h>
 
+#include "internal.h"
+
 enum option_id {
 	OPT_VERBOSE,
 	OPT_ARENAS,
@@ -22,7 +24,7 @@ struct option_desc {
 	const char *doc;
 };
 
-extern long _strata_option_values[NUM_OPTIONS];
+extern long _strata_option_values[NUM_OPTIONS] strata_hidden;
 extern const struct option_desc _strata_option_table[NUM_OPTIONS];
 
 static inline long strata_option(enum option_id id)

@@ -8,22 +8,24 @@
  */
 #include "pagemap.h"
 
-void *_strata_pagemap[PAGEMAP_SLOTS];
+uintptr_t _strata_pagemap[PAGEMAP_SLOTS];
 
-static void pagemap_fill(const void *start, size_t size, void *owner)
+static void pagemap_fill(const void *start, size_t size, uintptr_t entry)
 {
 	uintptr_t first = (uintptr_t)start >> REGION_SHIFT;
 	uintptr_t last = ((uintptr_t)start + size - 1) >> REGION_SHIFT;
 	for (uintptr_t s = first; s <= last && s < PAGEMAP_SLOTS; s++)
-		__atomic_store_n(&_strata_pagemap[s], owner, __ATOMIC_RELEASE);
+		__atomic_store_n(&_strata_pagemap[s], entry, __ATOMIC_RELEASE);
 }
 
+/* owner starts with its segment kind (struct region or struct huge). */
 void pagemap_set(const void *start, size_t size, void *owner)
 {
-	pagemap_fill(start, size, owner);
+	bool region = *(const uint32_t *)owner == SEG_REGION;
+	pagemap_fill(start, size, (uintptr_t)owner | (region ? PAGEMAP_REGION : 0));
 }
 
 void pagemap_clear(const void *start, size_t size)
 {
-	pagemap_fill(start, size, NULL);
+	pagemap_fill(start, size, 0);
 }

@@ -42,4 +42,14 @@ static inline unsigned size_to_class(size_t n)
 	return CLASS_LINEAR_COUNT + ((shift - CLASS_LINEAR_SHIFT) << CLASS_STEPS_LOG2) + q;
 }
 
+/* Sizes up to 1 KiB, the bulk of most programs' requests, map through a
+ * table indexed by 16-byte steps: an add, a shift and a load. */
+#define CLASS_TABLE_MAX 1024
+extern const uint8_t _strata_class_table[CLASS_TABLE_MAX / MIN_ALIGN + 1] strata_hidden;
+
+static inline unsigned size_to_class_table(size_t n)
+{
+	return _strata_class_table[(n + MIN_ALIGN - 1) / MIN_ALIGN];
+}
+
 #endif

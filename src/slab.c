@@ -20,6 +20,16 @@
 
 struct size_class _strata_classes[NUM_CLASSES];
 
+/* size_to_class(16 * i) for i = 0..64; tests/test_sizeclass.c checks it
+ * against the arithmetic for every size. */
+const uint8_t _strata_class_table[CLASS_TABLE_MAX / MIN_ALIGN + 1] = {
+	0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 9, 10, 10, 11,
+	11, 12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15,
+	15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17,
+	17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19,
+	19,
+};
+
 /* ------------------------------------------------------------------------
  * Class table
  * ---------------------------------------------------------------------- */
@@ -52,12 +62,23 @@ static unsigned slab_order_for(size_t size)
 	return best;
 }
 
+/* d^-1 modulo 2^32 for odd d, by Newton's iteration (each step doubles the
+ * correct low bits; d is its own inverse modulo 8). */
+static uint32_t odd_inverse(uint32_t d)
+{
+	uint32_t x = d;
+	for (int i = 0; i < 4; i++)
+		x *= 2 - d * x;
+	return x;
+}
+
 void slab_classes_init(void)
 {
 	for (unsigned c = 0; c < NUM_CLASSES; c++) {
 		struct size_class *sc = &_strata_classes[c];
 		sc->size = (uint32_t)class_size_of(c);
-		sc->recip = (uint32_t)((((uint64_t)1 << 32) + sc->size - 1) / sc->size);
+		sc->shift = (uint8_t)__builtin_ctz(sc->size);
+		sc->inverse = odd_inverse(sc->size >> sc->shift);
 		sc->order = (uint8_t)slab_order_for(sc->size);
 		sc->capacity = (uint32_t)((PAGE_SIZE << sc->order) / sc->size);
 	}

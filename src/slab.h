@@ -18,22 +18,31 @@
 
 struct size_class {
 	uint32_t size;
-	uint32_t recip;      /* ceil(2^32 / size): offset -> index without a divide */
+	uint32_t inverse;    /* of size's odd part, modulo 2^32 */
+	uint8_t  shift;      /* size = odd part << shift */
 	uint8_t  order;      /* slab order */
 	uint32_t capacity;   /* objects per slab */
 };
 
-extern struct size_class _strata_classes[NUM_CLASSES];
+extern struct size_class _strata_classes[NUM_CLASSES] strata_hidden;
 
 static inline size_t class_size(unsigned c)
 {
 	return _strata_classes[c].size;
 }
 
-/* Object index of byte offset off in a slab of class c. */
+/* Object index of byte offset off in a slab of class c, when off is a
+ * multiple of the size; otherwise a number above 2^32 / 7, far past any
+ * slab's capacity.  This is the exact-division test by multiplication with
+ * the modular inverse (Hacker's Delight 10-16/17): for size = d << s with d
+ * odd, off * d^-1 mod 2^32 rotated right by s is off / size exactly when
+ * size divides off, and large when it does not.  So one compare against the
+ * slab's bump checks both "starts an object" and "was handed out". */
 static inline uint32_t slab_index(size_t off, unsigned c)
 {
-	return (uint32_t)(((uint64_t)off * _strata_classes[c].recip) >> 32);
+	uint32_t m = (uint32_t)off * _strata_classes[c].inverse;
+	unsigned s = _strata_classes[c].shift;
+	return (m >> s) | (m << ((32 - s) & 31));
 }
 
 static inline struct page *slab_head(struct page *pg)
@@ -41,11 +50,12 @@ static inline struct page *slab_head(struct page *pg)
 	return pg - pg->head_off;
 }
 
-/* Offset of p from the start of the slab whose page descriptor is pg. */
+/* Offset of p from the start of its slab: p's offset in the region less
+ * that of the slab's head page (no descriptor arithmetic, no divide). */
 static inline size_t slab_offset(struct region *r, struct page *pg, const void *p)
 {
-	size_t head_pfn = (size_t)(pg - r->pages) - pg->head_off;
-	return (uintptr_t)p - (uintptr_t)r - (head_pfn << PAGE_SHIFT);
+	size_t off = (uintptr_t)p - (uintptr_t)r;
+	return off - (((off >> PAGE_SHIFT) - pg->head_off) << PAGE_SHIFT);
 }
 
 /* bump only grows while the slab lives and is read without the arena lock
@@ -59,10 +69,7 @@ static inline uint32_t slab_bump(const struct page *head)
 /* Is p the start of an object that this slab has handed out at some time? */
 static inline bool slab_object_valid(struct region *r, struct page *pg, const void *p)
 {
-	unsigned c = pg->cls;
-	size_t off = slab_offset(r, pg, p);
-	uint32_t idx = slab_index(off, c);
-	return (size_t)idx * class_size(c) == off && idx < slab_bump(slab_head(pg));
+	return slab_index(slab_offset(r, pg, p), pg->cls) < slab_bump(slab_head(pg));
 }
 
 static inline void *slab_object(struct page *head, uint32_t idx)

@@ -26,7 +26,7 @@ struct tcache {
 	int               state;
 };
 
-extern __thread struct tcache _strata_tcache tls_ie;
+extern __thread struct tcache _strata_tcache tls_ie strata_hidden;
 
 static inline void *tcache_pop(struct tcache_bin *b)
 {

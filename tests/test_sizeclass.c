@@ -14,6 +14,12 @@ Test(sizeclass, every_size_maps_to_the_smallest_class_that_fits)
 	}
 }
 
+Test(sizeclass, table_matches_the_arithmetic)
+{
+	for (size_t n = 0; n <= CLASS_TABLE_MAX; n++)
+		cr_assert_eq(size_to_class_table(n), size_to_class(n), "size %zu", n);
+}
+
 Test(sizeclass, classes_are_increasing_multiples_of_16)
 {
 	cr_assert_eq(NUM_CLASSES, 40);
