@@ -60,7 +60,7 @@ static noinline struct block block_lookup(void *p, const char *op)
 	struct page *pg = page_of(r, p);
 	switch (pg->state) {
 	case PAGE_SLAB:
-		if (!slab_object_valid(r, pg, p))
+		if (!slab_object_valid(pg, p))
 			invalid_pointer(p, op, "not the start of a block");
 		b.kind = BLOCK_SMALL;
 		b.pg = pg;
@@ -191,7 +191,7 @@ strata_export void API(free)(void *p)
 	if (likely(pagemap_is_region(e))) {
 		struct region *r = pagemap_region(e);
 		struct page *pg = page_of(r, p);
-		if (likely(pg->state == PAGE_SLAB && slab_object_valid(r, pg, p)
+		if (likely(pg->state == PAGE_SLAB && slab_object_valid(pg, p)
 		           && ((uintptr_t *)p)[1] != _strata_free_key)) {
 			struct tcache *tc = &_strata_tcache;
 			if (likely(tcache_push(&tc->bins[pg->cls], p)))

@@ -95,7 +95,7 @@ enum page_state {
 	PAGE_META,      /* holds the region header and descriptors */
 	PAGE_FREE,      /* head of a free buddy block (order = its order) */
 	PAGE_LARGE,     /* head of a large run (npages = its length) */
-	PAGE_SLAB,      /* head or tail page of a slab (cls, head_off) */
+	PAGE_SLAB,      /* head or tail page of a slab (cls, slab_off, bump) */
 };
 
 #define PG_DIRTY        0x01    /* free block may hold resident pages */
@@ -106,11 +106,15 @@ struct page {
 	uint8_t      order;      /* PAGE_FREE: block order; PAGE_SLAB: slab order */
 	uint8_t      cls;        /* PAGE_SLAB: size class, on every page of the slab */
 	uint8_t      flags;
-	uint32_t     head_off;   /* PAGE_SLAB: pages back to the slab's head page */
-	uint32_t     npages;     /* PAGE_LARGE: length of the run in pages */
+	uint32_t     slab_off;   /* PAGE_SLAB: byte offset of this page in its slab */
+	union {
+		uint32_t npages;     /* PAGE_LARGE: length of the run in pages */
+		uint32_t inverse;    /* PAGE_SLAB: the class's inverse and shift, */
+	};                           /* here so free reads one descriptor */
 	uint32_t     inuse;      /* slab head: objects handed out */
-	uint32_t     bump;       /* slab head: objects [bump, capacity) never used */
-	uint32_t     _pad;
+	uint32_t     bump;       /* PAGE_SLAB: see slab.c */
+	uint8_t      shift;
+	uint8_t      _pad[3];
 	void        *freelist;   /* slab head: freed objects, linked through them */
 	struct page *next;       /* free_area list, or the bin's partial list */
 	struct page *prev;

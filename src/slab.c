@@ -3,12 +3,16 @@
  *
  * A slab is a buddy block of 2^order pages carved into objects of one size
  * class.  Every page of a slab is PAGE_SLAB with the class in its descriptor
- * and head_off pointing back to the head page, so free() finds the class of
- * any object with one descriptor load.  The head descriptor keeps the slab's
- * state: inuse (objects handed out), a freelist of returned objects linked
- * through their first word, and bump, the index below which objects have
- * been handed out at least once; objects past bump are carved lazily, so a
- * new slab touches only the memory it gives out.
+ * and slab_off, its byte offset in the slab, so free() finds the class of any
+ * object, and checks that the pointer starts one, from that one descriptor.
+ * The head descriptor keeps the slab's state: inuse (objects handed out), a
+ * freelist of returned objects linked through their first word, and bump,
+ * the index below which objects have been handed out at least once; objects
+ * past bump are carved lazily, so a new slab touches only the memory it
+ * gives out.  Each tail page keeps its own bump: one past the last object
+ * carved that starts in it, so that "was this object ever handed out" is
+ * idx < bump of the page the object starts in (the head's bump is at least
+ * that for the head page).
  *
  * Per arena and class, slabs with a free object sit on the bin's partial
  * list; full slabs are on no list; a slab that empties goes back to the buddy
@@ -130,11 +134,13 @@ static struct page *slab_new(struct arena *a, unsigned cls)
 		head[i].state = PAGE_SLAB;
 		head[i].cls = (uint8_t)cls;
 		head[i].order = (uint8_t)order;
-		head[i].head_off = (uint32_t)i;
+		head[i].slab_off = (uint32_t)(i << PAGE_SHIFT);
+		head[i].inverse = _strata_classes[cls].inverse;
+		head[i].shift = _strata_classes[cls].shift;
+		__atomic_store_n(&head[i].bump, 0, __ATOMIC_RELAXED);
 	}
 	head->flags = 0;
 	head->inuse = 0;
-	__atomic_store_n(&head->bump, 0, __ATOMIC_RELAXED);
 	head->freelist = NULL;
 	a->stats.slab_pages += npages;
 	a->bins[cls].slabs++;
@@ -158,6 +164,19 @@ static void slab_release(struct arena *a, struct page *head)
  * Allocation: a batch of objects for a thread cache
  * ---------------------------------------------------------------------- */
 
+/* Hand out the next never-used object, advancing the slab's bump and that
+ * of the page the object starts in. */
+static void *slab_carve(struct page *head)
+{
+	uint32_t idx = head->bump;
+	char *p = slab_object(head, idx);
+	struct page *pg = head + (((size_t)idx * class_size(head->cls)) >> PAGE_SHIFT);
+	__atomic_store_n(&head->bump, idx + 1, __ATOMIC_RELAXED);
+	if (pg != head)
+		__atomic_store_n(&pg->bump, idx + 1, __ATOMIC_RELAXED);
+	return p;
+}
+
 /* Next free object of a partial slab: a returned one first (it is warm),
  * else the next never-used one. */
 static void *slab_take(struct page *head)
@@ -165,10 +184,8 @@ static void *slab_take(struct page *head)
 	void *p = head->freelist;
 	if (p)
 		head->freelist = *(void **)p;
-	else {
-		p = slab_object(head, head->bump);
-		__atomic_store_n(&head->bump, head->bump + 1, __ATOMIC_RELAXED);
-	}
+	else
+		p = slab_carve(head);
 	head->inuse++;
 	return p;
 }

@@ -31,45 +31,50 @@ static inline size_t class_size(unsigned c)
 	return _strata_classes[c].size;
 }
 
-/* Object index of byte offset off in a slab of class c, when off is a
- * multiple of the size; otherwise a number above 2^32 / 7, far past any
- * slab's capacity.  This is the exact-division test by multiplication with
- * the modular inverse (Hacker's Delight 10-16/17): for size = d << s with d
- * odd, off * d^-1 mod 2^32 rotated right by s is off / size exactly when
- * size divides off, and large when it does not.  So one compare against the
- * slab's bump checks both "starts an object" and "was handed out". */
+/* Object index of byte offset off in a slab whose class has this inverse
+ * and shift, when off is a multiple of the size; otherwise a number above
+ * 2^32 / 7, far past any slab's capacity.  This is the exact-division test
+ * by multiplication with the modular inverse (Hacker's Delight 10-16/17):
+ * for size = d << s with d odd, off * d^-1 mod 2^32 rotated right by s is
+ * off / size exactly when size divides off, and large when it does not.  So
+ * one compare against the slab's bump checks both "starts an object" and
+ * "was handed out". */
+static inline uint32_t slab_index_by(size_t off, uint32_t inverse, unsigned s)
+{
+	uint32_t m = (uint32_t)off * inverse;
+	return (m >> s) | (m << ((32 - s) & 31));
+}
+
 static inline uint32_t slab_index(size_t off, unsigned c)
 {
-	uint32_t m = (uint32_t)off * _strata_classes[c].inverse;
-	unsigned s = _strata_classes[c].shift;
-	return (m >> s) | (m << ((32 - s) & 31));
+	return slab_index_by(off, _strata_classes[c].inverse, _strata_classes[c].shift);
 }
 
 static inline struct page *slab_head(struct page *pg)
 {
-	return pg - pg->head_off;
+	return pg - (pg->slab_off >> PAGE_SHIFT);
 }
 
-/* Offset of p from the start of its slab: p's offset in the region less
- * that of the slab's head page (no descriptor arithmetic, no divide). */
-static inline size_t slab_offset(struct region *r, struct page *pg, const void *p)
+/* Offset of p from the start of its slab, from p's own page descriptor. */
+static inline size_t slab_offset(const struct page *pg, const void *p)
 {
-	size_t off = (uintptr_t)p - (uintptr_t)r;
-	return off - (((off >> PAGE_SHIFT) - pg->head_off) << PAGE_SHIFT);
+	return ((uintptr_t)p & (PAGE_SIZE - 1)) + pg->slab_off;
 }
 
-/* bump only grows while the slab lives and is read without the arena lock
- * on the free path: any value a thread sees is at least the one that was
- * current when the object it frees was handed out, hence relaxed atomics. */
-static inline uint32_t slab_bump(const struct page *head)
+/* A page's bump (see slab.c) only grows while the slab lives and is read
+ * without the arena lock on the free path: any value a thread sees is at
+ * least the one that was current when the object it frees was handed out,
+ * hence relaxed atomics. */
+static inline uint32_t slab_bump(const struct page *pg)
 {
-	return __atomic_load_n(&head->bump, __ATOMIC_RELAXED);
+	return __atomic_load_n(&pg->bump, __ATOMIC_RELAXED);
 }
 
-/* Is p the start of an object that this slab has handed out at some time? */
-static inline bool slab_object_valid(struct region *r, struct page *pg, const void *p)
+/* Is p the start of an object that this slab has handed out at some time?
+ * Only p's own page descriptor is read. */
+static inline bool slab_object_valid(const struct page *pg, const void *p)
 {
-	return slab_index(slab_offset(r, pg, p), pg->cls) < slab_bump(slab_head(pg));
+	return slab_index_by(slab_offset(pg, p), pg->inverse, pg->shift) < slab_bump(pg);
 }
 
 static inline void *slab_object(struct page *head, uint32_t idx)

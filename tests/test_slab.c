@@ -72,10 +72,10 @@ Test(slab, batch_gives_distinct_aligned_objects_of_its_class)
 			struct page *pg = page_of(r, p);
 			cr_assert_eq(pg->state, PAGE_SLAB);
 			cr_assert_eq(pg->cls, c);
-			cr_assert(slab_object_valid(r, pg, p));
+			cr_assert(slab_object_valid(pg, p));
 			cr_assert_eq((uintptr_t)p[1], _strata_free_key, "free objects carry the key");
 			if (size > 16)
-				cr_assert_not(slab_object_valid(r, pg, (char *)p + 16), "middle of an object");
+				cr_assert_not(slab_object_valid(pg, (char *)p + 16), "middle of an object");
 			cr_assert_neq((char *)p, prev);
 			prev = (char *)p;
 		}
