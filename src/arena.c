@@ -9,6 +9,7 @@
  */
 #include "arena.h"
 #include "buddy.h"
+#include "options.h"
 #include "os.h"
 #include "pagemap.h"
 #include "slab.h"
@@ -82,25 +83,55 @@ static void region_release(struct arena *a, struct region *r)
 	os_unmap(r, REGION_SIZE);
 }
 
+/* ------------------------------------------------------------------------
+ * Decay: memory a program freed goes back to the kernel once it has been
+ * unused for decay_ms, without a malloc_trim.  A pass runs from the arena
+ * slow paths (refill, flush, large runs) at most four times per decay_ms:
+ * dirty free blocks older than decay_ms are decommitted, and idle regions
+ * beyond the first are unmapped.  A program that makes no allocator call at
+ * all keeps what it has until it calls again.
+ * ---------------------------------------------------------------------- */
+#define DECAY_PASSES_PER_PERIOD 4
+
+/* Unmap idle regions while the arena keeps at least one; with aged_only,
+ * only those whose free blocks have all decayed (idle for decay_ms), so a
+ * region that empties and fills again quickly is not remapped each time. */
+static void arena_release_idle(struct arena *a, bool aged_only)
+{
+	struct region *r = a->regions;
+	while (r && a->nr_regions > 1) {
+		struct region *next = r->next;
+		if (buddy_region_idle(r) && (!aged_only || buddy_region_clean(r)))
+			region_release(a, r);
+		r = next;
+	}
+}
+
+/* Called with the arena lock held, when next_decay_ms has passed. */
+void arena_decay(struct arena *a, uint64_t now_ms)
+{
+	long decay = strata_option(OPT_DECAY_MS);
+	if (decay < 0) {
+		a->next_decay_ms = UINT64_MAX;
+		return;
+	}
+	buddy_decommit(a, now_ms, (uint32_t)decay);
+	arena_release_idle(a, true);
+	a->next_decay_ms = now_ms + (uint64_t)MAX(decay / DECAY_PASSES_PER_PERIOD, 1);
+}
+
 /* Give back what the arena holds and does not use: the empty slabs kept
  * warm, the idle regions (as long as the arena keeps one region), and the
  * pages of dirty free blocks.  Returns the bytes of address space unmapped
  * plus the bytes decommitted (not all of which were resident). */
 size_t arena_trim(struct arena *a)
 {
-	size_t released = 0;
 	lock_acquire(&a->lock);
 	slab_trim(a);
-	struct region *r = a->regions;
-	while (r && a->nr_regions > 1) {
-		struct region *next = r->next;
-		if (buddy_region_idle(r)) {
-			region_release(a, r);
-			released += REGION_SIZE;
-		}
-		r = next;
-	}
-	released += buddy_decommit(a);
+	size_t regions = a->nr_regions;
+	arena_release_idle(a, false);
+	size_t released = (regions - a->nr_regions) * REGION_SIZE;
+	released += buddy_decommit(a, 0, 0);
 	lock_release(&a->lock);
 	return released;
 }

@@ -39,6 +39,7 @@ struct arena {
 	unsigned           nr_regions;
 	struct region     *regions;
 	size_t             free_pages;
+	uint64_t           next_decay_ms;   /* when the next decay pass is due */
 	struct free_area   free_area[BUDDY_ORDERS];
 	struct slab_bin    bins[NUM_CLASSES];
 	struct arena_stats stats;
@@ -56,7 +57,16 @@ void          arena_init(struct arena *a, unsigned index);
 struct arena *arena_pick(void);
 bool          arena_grow(struct arena *a);
 size_t        arena_trim(struct arena *a);
+void          arena_decay(struct arena *a, uint64_t now_ms);
 void          arena_lock_all(void);
+
+/* The decay check of the arena slow paths, with the arena lock held. */
+static inline void arena_maybe_decay(struct arena *a, uint64_t now_ms)
+{
+	if (unlikely(now_ms >= a->next_decay_ms))
+		arena_decay(a, now_ms);
+}
+
 void          arena_unlock_all(void);
 void          arena_reinit_locks(void);
 

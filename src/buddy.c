@@ -17,7 +17,8 @@
  * The lists live in the descriptors, not in the free memory, so a free block
  * can be handed back to the kernel (os_decommit) and its bookkeeping stays.
  * PG_DIRTY on a free head says the block may hold resident pages; merging
- * ORs it, splitting copies it.
+ * ORs it, splitting copies it.  A dirty block also carries freed_ms, when
+ * it (or the most recent of its merged parts) was freed, for the decay.
  *
  * Everything here runs under the arena lock.
  */
@@ -37,11 +38,18 @@ static inline bool page_is_buddy(const struct page *pg, unsigned order)
 	return pg->state == PAGE_FREE && pg->order == order;
 }
 
-static inline void set_page_free(struct page *pg, unsigned order, bool dirty)
+static inline void set_page_free(struct page *pg, unsigned order, bool dirty, uint32_t freed_ms)
 {
 	pg->state = PAGE_FREE;
 	pg->order = (uint8_t)order;
 	pg->flags = dirty ? PG_DIRTY : 0;
+	pg->freed_ms = freed_ms;
+}
+
+/* The later of two wrapping millisecond times. */
+static inline uint32_t ms_later(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) >= 0 ? a : b;
 }
 
 static inline void clear_page_state(struct page *pg)
@@ -90,6 +98,7 @@ void buddy_free(struct arena *a, struct page *pg, unsigned order, bool dirty)
 {
 	struct region *r = page_region(pg);
 	size_t pfn = page_pfn(pg);
+	uint32_t freed_ms = dirty ? (uint32_t)os_now_ms() : 0;
 
 	account_free(a, r, 1L << order);
 	clear_page_state(pg);
@@ -98,12 +107,15 @@ void buddy_free(struct arena *a, struct page *pg, unsigned order, bool dirty)
 		if (!page_is_buddy(buddy, order))
 			break;
 		free_area_del(&a->free_area[order], buddy);
-		dirty |= page_dirty(buddy);
+		if (page_dirty(buddy)) {
+			freed_ms = dirty ? ms_later(freed_ms, buddy->freed_ms) : buddy->freed_ms;
+			dirty = true;
+		}
 		clear_page_state(buddy);
 		pfn &= ~((size_t)1 << order);
 		order++;
 	}
-	set_page_free(&r->pages[pfn], order, dirty);
+	set_page_free(&r->pages[pfn], order, dirty, freed_ms);
 	free_area_add(&a->free_area[order], &r->pages[pfn]);
 }
 
@@ -155,11 +167,12 @@ struct page *buddy_alloc(struct arena *a, unsigned order)
 
 	struct page *pg = a->free_area[k].head;
 	bool dirty = page_dirty(pg);
+	uint32_t freed_ms = pg->freed_ms;
 	free_area_del(&a->free_area[k], pg);
 	while (k > order) {
 		k--;
 		struct page *half = pg + ((size_t)1 << k);
-		set_page_free(half, k, dirty);
+		set_page_free(half, k, dirty, freed_ms);
 		free_area_add(&a->free_area[k], half);
 	}
 	account_free(a, page_region(pg), -(1L << order));
@@ -234,13 +247,14 @@ bool buddy_claim(struct arena *a, struct page *pg, size_t npages)
  * Returning memory
  * ---------------------------------------------------------------------- */
 
-/* Hand every dirty free block back to the kernel; returns bytes released. */
-size_t buddy_decommit(struct arena *a)
+/* Hand back to the kernel every dirty free block freed at least min_age_ms
+ * before now_ms (0: all of them); returns the bytes released. */
+size_t buddy_decommit(struct arena *a, uint64_t now_ms, uint32_t min_age_ms)
 {
 	size_t released = 0;
 	for (unsigned k = 0; k <= BUDDY_MAX_ORDER; k++) {
 		for (struct page *pg = a->free_area[k].head; pg; pg = pg->next) {
-			if (!page_dirty(pg))
+			if (!page_dirty(pg) || (uint32_t)now_ms - pg->freed_ms < min_age_ms)
 				continue;
 			os_decommit(page_address(pg), PAGE_SIZE << k);
 			pg->flags &= (uint8_t)~PG_DIRTY;
@@ -253,6 +267,19 @@ size_t buddy_decommit(struct arena *a)
 bool buddy_region_idle(const struct region *r)
 {
 	return r->free_pages == REGION_PAGES - r->meta_pages;
+}
+
+/* Does an idle region hold no dirty block? */
+bool buddy_region_clean(const struct region *r)
+{
+	size_t pfn = r->meta_pages;
+	while (pfn < REGION_PAGES) {
+		const struct page *pg = &r->pages[pfn];
+		if (page_dirty(pg))
+			return false;
+		pfn += (size_t)1 << pg->order;
+	}
+	return true;
 }
 
 /* Take an idle region's blocks off the free lists before it is unmapped. */

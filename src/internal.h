@@ -111,7 +111,10 @@ struct page {
 		uint32_t npages;     /* PAGE_LARGE: length of the run in pages */
 		uint32_t inverse;    /* PAGE_SLAB: the class's inverse and shift, */
 	};                           /* here so free reads one descriptor */
-	uint32_t     inuse;      /* slab head: objects handed out */
+	union {
+		uint32_t inuse;      /* slab head: objects handed out */
+		uint32_t freed_ms;   /* PAGE_FREE with PG_DIRTY: when it was freed */
+	};
 	uint32_t     bump;       /* PAGE_SLAB: see slab.c */
 	uint8_t      shift;
 	uint8_t      _pad[3];

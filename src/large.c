@@ -39,8 +39,10 @@ void *large_alloc(struct arena *a, size_t size, size_t align, bool zero)
 	size_t npages = MAX(pages_for(size), 1);   /* size 0 with a big alignment */
 	unsigned align_order = align > PAGE_SIZE ? order_for_pages(align >> PAGE_SHIFT) : 0;
 	bool dirty = false;
+	uint64_t now = os_now_ms();
 
 	lock_acquire(&a->lock);
+	arena_maybe_decay(a, now);
 	struct page *pg = large_take(a, npages, align_order, &dirty);
 	if (pg) {
 		pg->state = PAGE_LARGE;
@@ -63,12 +65,14 @@ void *large_alloc(struct arena *a, size_t size, size_t align, bool zero)
 void large_free(struct page *pg)
 {
 	struct arena *a = page_region(pg)->arena;
+	uint64_t now = os_now_ms();
 	lock_acquire(&a->lock);
 	size_t npages = pg->npages;
 	a->stats.large_pages -= npages;
 	a->stats.large_frees++;
 	pg->state = PAGE_NONE;
 	buddy_free_range(a, pg, npages, true);
+	arena_maybe_decay(a, now);
 	lock_release(&a->lock);
 }
 

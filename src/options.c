@@ -26,6 +26,8 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	                     "per-thread caches of free objects (0 sends every call to the arenas)" },
 	[OPT_TCACHE_MAX] = { "tcache_max", 128, 1, 4096,
 	                     "most objects a thread cache keeps per size class" },
+	[OPT_DECAY_MS]   = { "decay_ms", 250, -1, 3600000,
+	                     "free pages unused this long go back to the OS; 0: at once, -1: only on malloc_trim" },
 };
 
 long _strata_option_values[NUM_OPTIONS];

@@ -13,6 +13,7 @@ enum option_id {
 	OPT_ARENAS,
 	OPT_TCACHE,
 	OPT_TCACHE_MAX,
+	OPT_DECAY_MS,
 	NUM_OPTIONS
 };
 

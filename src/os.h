@@ -16,5 +16,6 @@ void  *os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align)
 bool   os_remap_inplace(void *p, size_t old_size, size_t new_size);
 unsigned os_cpu_count(void);
 uint64_t os_random(void);
+uint64_t os_now_ms(void);
 
 #endif

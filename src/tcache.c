@@ -11,6 +11,7 @@
 #include "tcache.h"
 #include "arena.h"
 #include "options.h"
+#include "os.h"
 #include "slab.h"
 
 #include <errno.h>
@@ -58,7 +59,9 @@ struct arena *tcache_arena(struct tcache *tc)
  * ---------------------------------------------------------------------- */
 static unsigned arena_take(struct arena *a, unsigned cls, void **list, unsigned want)
 {
+	uint64_t now = os_now_ms();
 	lock_acquire(&a->lock);
+	arena_maybe_decay(a, now);
 	unsigned got = slab_alloc_batch(a, cls, list, want);
 	lock_release(&a->lock);
 	return got;
@@ -90,6 +93,7 @@ void *tcache_alloc_slow(struct tcache *tc, unsigned cls)
  * per run of objects from the same arena. */
 static void tcache_release_list(void *list)
 {
+	uint64_t now = os_now_ms();
 	struct arena *held = NULL;
 	while (list) {
 		void *p = list;
@@ -99,6 +103,7 @@ static void tcache_release_list(void *list)
 			if (held)
 				lock_release(&held->lock);
 			lock_acquire(&a->lock);
+			arena_maybe_decay(a, now);
 			held = a;
 		}
 		slab_free_object(a, p);

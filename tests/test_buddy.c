@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "buddy.h"
+#include "os.h"
 
 static struct arena A;
 static size_t usable;      /* pages a region gives the buddy */
@@ -202,8 +203,9 @@ Test(buddy, dirty_blocks_are_decommitted_once)
 	cr_assert_eq(pg->flags & PG_DIRTY, 0, "fresh memory is clean");
 	memset(page_address(pg), 0xab, PAGE_SIZE << 4);
 	buddy_free(&A, pg, 4, true);
-	cr_assert_geq(buddy_decommit(&A), PAGE_SIZE << 4);
-	cr_assert_eq(buddy_decommit(&A), 0, "nothing dirty is left");
+	cr_assert_eq(buddy_decommit(&A, os_now_ms(), 60000), 0, "too young to decay");
+	cr_assert_geq(buddy_decommit(&A, os_now_ms() + 60000, 60000), PAGE_SIZE << 4, "old enough");
+	cr_assert_eq(buddy_decommit(&A, os_now_ms(), 0), 0, "nothing dirty is left");
 	pg = buddy_alloc(&A, 4);
 	cr_assert_eq(pg->flags & PG_DIRTY, 0);
 	cr_assert_eq(((unsigned char *)page_address(pg))[0], 0, "decommitted pages read as zero");

@@ -112,6 +112,28 @@ Test(robust, exited_threads_return_their_caches)
 /* ------------------------------------------------------------------------
  * memory goes back to the OS
  * ---------------------------------------------------------------------- */
+Test(robust, freed_memory_decays_without_trim)
+{
+	enum { N = 1024 };
+	const size_t size = 256 * 1024;          /* 256 MiB of large runs */
+	void **p = malloc(N * sizeof(void *));
+	for (int i = 0; i < N; i++) {
+		p[i] = malloc(size);
+		memset(p[i], 1, size);
+	}
+	size_t peak = rss_bytes();
+	for (int i = 0; i < N; i++)
+		free(p[i]);
+	free(p);
+	usleep(600 * 1000);                      /* past the default decay of 250 ms */
+	for (int i = 0; i < 8; i++)              /* a calm program still allocates */
+		free(malloc(size));
+	size_t after = rss_bytes();
+	cr_assert_gt(peak, 250 * MiB);
+	cr_assert_lt(after, 64 * MiB, "RSS %zu MiB after the quiet period (peak %zu MiB)",
+	             after >> 20, peak >> 20);
+}
+
 Test(robust, trim_after_freeing_everything_brings_rss_down)
 {
 	const size_t total = 1UL << 30;

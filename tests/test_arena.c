@@ -1,0 +1,69 @@
+/* Tests for src/arena.c: growth, trim, decay of unused memory. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "buddy.h"
+#include "options.h"
+#include "os.h"
+
+static struct arena A;
+
+static void setup(void)
+{
+	free(malloc(1));            /* options are read */
+	arena_init(&A, 0);
+	lock_acquire(&A.lock);
+	cr_assert(arena_grow(&A));
+	cr_assert(arena_grow(&A));
+	lock_release(&A.lock);
+}
+
+TestSuite(arena, .init = setup);
+
+static size_t dirty_pages(struct arena *a)
+{
+	size_t n = 0;
+	for (unsigned k = 0; k <= BUDDY_MAX_ORDER; k++)
+		for (struct page *pg = a->free_area[k].head; pg; pg = pg->next)
+			if (pg->flags & PG_DIRTY)
+				n += (size_t)1 << k;
+	return n;
+}
+
+Test(arena, decay_waits_for_the_period_then_returns_pages_and_regions)
+{
+	long decay = strata_option(OPT_DECAY_MS);
+	cr_assert_eq(decay, 250, "default decay_ms");
+	lock_acquire(&A.lock);
+	/* one 16 MiB block from each region, touched and freed */
+	struct page *a = buddy_alloc(&A, BUDDY_MAX_ORDER), *b = buddy_alloc(&A, BUDDY_MAX_ORDER);
+	cr_assert_neq(page_region(a), page_region(b));
+	memset(page_address(a), 1, PAGE_SIZE);
+	memset(page_address(b), 1, PAGE_SIZE);
+	buddy_free(&A, a, BUDDY_MAX_ORDER, true);
+	buddy_free(&A, b, BUDDY_MAX_ORDER, true);
+	uint64_t now = os_now_ms();
+	cr_assert_eq(dirty_pages(&A), 2 << BUDDY_MAX_ORDER);
+
+	arena_decay(&A, now);
+	cr_assert_eq(dirty_pages(&A), 2 << BUDDY_MAX_ORDER, "too young: kept");
+	cr_assert_eq(A.nr_regions, 2, "idle regions with dirty pages are kept");
+	cr_assert_geq(A.next_decay_ms, now + decay / 4, "next pass a quarter period later");
+
+	arena_decay(&A, now + (uint64_t)decay + 10);
+	cr_assert_eq(dirty_pages(&A), 0, "old enough: decommitted");
+	cr_assert_eq(A.nr_regions, 1, "the idle clean region beyond the first is unmapped");
+	lock_release(&A.lock);
+}
+
+Test(arena, trim_releases_everything_unused)
+{
+	lock_acquire(&A.lock);
+	struct page *pg = buddy_alloc(&A, 3);
+	buddy_free(&A, pg, 3, true);
+	lock_release(&A.lock);
+	size_t released = arena_trim(&A);
+	cr_assert_geq(released, REGION_SIZE, "the second region, idle, is unmapped");
+	cr_assert_eq(A.nr_regions, 1);
+	cr_assert_eq(dirty_pages(&A), 0);
+}
