@@ -88,7 +88,9 @@ static void region_release(struct arena *a, struct region *r)
  * unused for decay_ms, without a malloc_trim.  A pass runs from the arena
  * slow paths (refill, flush, large runs) at most four times per decay_ms:
  * dirty free blocks older than decay_ms are decommitted, and idle regions
- * beyond the first are unmapped.  A program that makes no allocator call at
+ * beyond the first are unmapped.  Between passes, an arena whose dirty free
+ * pages exceed its budget (arena.h) decommits its biggest dirty blocks at
+ * once, down to half the budget.  A program that makes no allocator call at
  * all keeps what it has until it calls again.
  * ---------------------------------------------------------------------- */
 #define DECAY_PASSES_PER_PERIOD 4
@@ -115,9 +117,14 @@ void arena_decay(struct arena *a, uint64_t now_ms)
 		a->next_decay_ms = UINT64_MAX;
 		return;
 	}
-	buddy_decommit(a, now_ms, (uint32_t)decay);
+	size_t budget = arena_dirty_budget(a);
+	if (a->dirty_pages > budget)
+		buddy_decommit_to(a, budget / 2);
+	if (now_ms >= a->next_decay_ms) {
+		buddy_decommit(a, now_ms, (uint32_t)decay);
+		a->next_decay_ms = now_ms + (uint64_t)MAX(decay / DECAY_PASSES_PER_PERIOD, 1);
+	}
 	arena_release_idle(a, true);
-	a->next_decay_ms = now_ms + (uint64_t)MAX(decay / DECAY_PASSES_PER_PERIOD, 1);
 }
 
 /* Give back what the arena holds and does not use: the empty slabs kept

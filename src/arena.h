@@ -39,6 +39,7 @@ struct arena {
 	unsigned           nr_regions;
 	struct region     *regions;
 	size_t             free_pages;
+	size_t             dirty_pages;     /* of free_pages, those that may be resident */
 	uint64_t           next_decay_ms;   /* when the next decay pass is due */
 	struct free_area   free_area[BUDDY_ORDERS];
 	struct slab_bin    bins[NUM_CLASSES];
@@ -60,10 +61,24 @@ size_t        arena_trim(struct arena *a);
 void          arena_decay(struct arena *a, uint64_t now_ms);
 void          arena_lock_all(void);
 
+/* Dirty free memory an arena may hold before the oldest-first decay is
+ * overtaken by returning the biggest blocks at once: 8 MiB, or 1/8 of the
+ * pages the arena has in use if that is more.  Below it, a program that
+ * frees and reallocates pays no page faults; above it, a spike that ended
+ * gives its memory back on the next call. */
+#define DIRTY_BUDGET_MIN_PAGES  ((8u << 20) >> PAGE_SHIFT)
+#define DIRTY_BUDGET_SHIFT      3
+
+static inline size_t arena_dirty_budget(const struct arena *a)
+{
+	size_t active = a->stats.slab_pages + a->stats.large_pages;
+	return MAX((size_t)DIRTY_BUDGET_MIN_PAGES, active >> DIRTY_BUDGET_SHIFT);
+}
+
 /* The decay check of the arena slow paths, with the arena lock held. */
 static inline void arena_maybe_decay(struct arena *a, uint64_t now_ms)
 {
-	if (unlikely(now_ms >= a->next_decay_ms))
+	if (unlikely(now_ms >= a->next_decay_ms || a->dirty_pages > arena_dirty_budget(a)))
 		arena_decay(a, now_ms);
 }
 

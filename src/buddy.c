@@ -18,7 +18,8 @@
  * can be handed back to the kernel (os_decommit) and its bookkeeping stays.
  * PG_DIRTY on a free head says the block may hold resident pages; merging
  * ORs it, splitting copies it.  A dirty block also carries freed_ms, when
- * it (or the most recent of its merged parts) was freed, for the decay.
+ * it (or the most recent of its merged parts) was freed, for the decay, and
+ * the arena counts the pages of its dirty free blocks in dirty_pages.
  *
  * Everything here runs under the arena lock.
  */
@@ -101,12 +102,16 @@ void buddy_free(struct arena *a, struct page *pg, unsigned order, bool dirty)
 	uint32_t freed_ms = dirty ? (uint32_t)os_now_ms() : 0;
 
 	account_free(a, r, 1L << order);
+	if (dirty)
+		a->dirty_pages += (size_t)1 << order;
 	clear_page_state(pg);
 	while (order < BUDDY_MAX_ORDER) {
 		struct page *buddy = &r->pages[buddy_pfn(pfn, order)];
 		if (!page_is_buddy(buddy, order))
 			break;
 		free_area_del(&a->free_area[order], buddy);
+		if (dirty != page_dirty(buddy))     /* the clean half now counts as dirty */
+			a->dirty_pages += (size_t)1 << order;
 		if (page_dirty(buddy)) {
 			freed_ms = dirty ? ms_later(freed_ms, buddy->freed_ms) : buddy->freed_ms;
 			dirty = true;
@@ -176,6 +181,8 @@ struct page *buddy_alloc(struct arena *a, unsigned order)
 		free_area_add(&a->free_area[k], half);
 	}
 	account_free(a, page_region(pg), -(1L << order));
+	if (dirty)
+		a->dirty_pages -= (size_t)1 << order;
 	pg->state = PAGE_NONE;
 	pg->flags = dirty ? PG_DIRTY : 0;
 	return pg;
@@ -233,6 +240,8 @@ bool buddy_claim(struct arena *a, struct page *pg, size_t npages)
 		bool dirty = page_dirty(blk);
 		free_area_del(&a->free_area[blk->order], blk);
 		account_free(a, r, -(long)(bend - bstart));
+		if (dirty)
+			a->dirty_pages -= bend - bstart;
 		clear_page_state(blk);
 		if (bstart < pfn)
 			buddy_free_range(a, blk, pfn - bstart, dirty);
@@ -258,6 +267,25 @@ size_t buddy_decommit(struct arena *a, uint64_t now_ms, uint32_t min_age_ms)
 				continue;
 			os_decommit(page_address(pg), PAGE_SIZE << k);
 			pg->flags &= (uint8_t)~PG_DIRTY;
+			a->dirty_pages -= (size_t)1 << k;
+			released += PAGE_SIZE << k;
+		}
+	}
+	return released;
+}
+
+/* Decommit dirty free blocks, largest first, until at most target pages
+ * are dirty: the big blocks hold the most memory per system call. */
+size_t buddy_decommit_to(struct arena *a, size_t target)
+{
+	size_t released = 0;
+	for (unsigned k = BUDDY_MAX_ORDER + 1; k-- > 0 && a->dirty_pages > target;) {
+		for (struct page *pg = a->free_area[k].head; pg && a->dirty_pages > target; pg = pg->next) {
+			if (!page_dirty(pg))
+				continue;
+			os_decommit(page_address(pg), PAGE_SIZE << k);
+			pg->flags &= (uint8_t)~PG_DIRTY;
+			a->dirty_pages -= (size_t)1 << k;
 			released += PAGE_SIZE << k;
 		}
 	}
@@ -290,6 +318,8 @@ void buddy_region_detach(struct arena *a, struct region *r)
 		struct page *pg = &r->pages[pfn];
 		strata_assert(pg->state == PAGE_FREE);
 		free_area_del(&a->free_area[pg->order], pg);
+		if (page_dirty(pg))
+			a->dirty_pages -= (size_t)1 << pg->order;
 		pfn += (size_t)1 << pg->order;
 	}
 	a->free_pages -= r->free_pages;

@@ -19,6 +19,7 @@ void         buddy_free_range(struct arena *a, struct page *pg, size_t npages, b
 struct page *buddy_alloc_pages(struct arena *a, size_t npages, unsigned align_order, bool *dirty);
 bool         buddy_claim(struct arena *a, struct page *pg, size_t npages);
 size_t       buddy_decommit(struct arena *a, uint64_t now_ms, uint32_t min_age_ms);
+size_t       buddy_decommit_to(struct arena *a, size_t target);
 bool         buddy_region_idle(const struct region *r);
 bool         buddy_region_clean(const struct region *r);
 void         buddy_region_detach(struct arena *a, struct region *r);

@@ -89,6 +89,13 @@ void *tcache_alloc_slow(struct tcache *tc, unsigned cls)
  * Flush
  * ---------------------------------------------------------------------- */
 
+/* Frees are when dirty memory piles up: check the decay before letting go. */
+static void arena_unlock_after_free(struct arena *a, uint64_t now)
+{
+	arena_maybe_decay(a, now);
+	lock_release(&a->lock);
+}
+
 /* Return a list of objects to their slabs, taking each owner's lock once
  * per run of objects from the same arena. */
 static void tcache_release_list(void *list)
@@ -101,15 +108,14 @@ static void tcache_release_list(void *list)
 		struct arena *a = arena_of(p);
 		if (a != held) {
 			if (held)
-				lock_release(&held->lock);
+				arena_unlock_after_free(held, now);
 			lock_acquire(&a->lock);
-			arena_maybe_decay(a, now);
 			held = a;
 		}
 		slab_free_object(a, p);
 	}
 	if (held)
-		lock_release(&held->lock);
+		arena_unlock_after_free(held, now);
 }
 
 /* Keep the keep most recently freed objects (the warm ones), release the rest. */

@@ -35,24 +35,42 @@ Test(arena, decay_waits_for_the_period_then_returns_pages_and_regions)
 	long decay = strata_option(OPT_DECAY_MS);
 	cr_assert_eq(decay, 250, "default decay_ms");
 	lock_acquire(&A.lock);
-	/* one 16 MiB block from each region, touched and freed */
-	struct page *a = buddy_alloc(&A, BUDDY_MAX_ORDER), *b = buddy_alloc(&A, BUDDY_MAX_ORDER);
+	/* a 4 MiB block from each region (pages 1024..2047, whose buddy holds
+	 * the descriptors: no merge), touched and freed: 8 MiB dirty, within
+	 * the budget */
+	struct page *a = buddy_alloc(&A, 10), *b = buddy_alloc(&A, 10);
 	cr_assert_neq(page_region(a), page_region(b));
 	memset(page_address(a), 1, PAGE_SIZE);
 	memset(page_address(b), 1, PAGE_SIZE);
-	buddy_free(&A, a, BUDDY_MAX_ORDER, true);
-	buddy_free(&A, b, BUDDY_MAX_ORDER, true);
+	buddy_free(&A, a, 10, true);
+	buddy_free(&A, b, 10, true);
 	uint64_t now = os_now_ms();
-	cr_assert_eq(dirty_pages(&A), 2 << BUDDY_MAX_ORDER);
+	cr_assert_eq(dirty_pages(&A), 2 << 10);
+	cr_assert_eq(A.dirty_pages, dirty_pages(&A));
+	cr_assert_leq(A.dirty_pages, arena_dirty_budget(&A));
 
 	arena_decay(&A, now);
-	cr_assert_eq(dirty_pages(&A), 2 << BUDDY_MAX_ORDER, "too young: kept");
+	cr_assert_eq(dirty_pages(&A), 2 << 10, "too young and within budget: kept");
 	cr_assert_eq(A.nr_regions, 2, "idle regions with dirty pages are kept");
 	cr_assert_geq(A.next_decay_ms, now + decay / 4, "next pass a quarter period later");
 
 	arena_decay(&A, now + (uint64_t)decay + 10);
 	cr_assert_eq(dirty_pages(&A), 0, "old enough: decommitted");
 	cr_assert_eq(A.nr_regions, 1, "the idle clean region beyond the first is unmapped");
+	lock_release(&A.lock);
+}
+
+Test(arena, dirty_pages_over_budget_go_back_at_once)
+{
+	lock_acquire(&A.lock);
+	struct page *a = buddy_alloc(&A, BUDDY_MAX_ORDER), *b = buddy_alloc(&A, BUDDY_MAX_ORDER);
+	buddy_free(&A, a, BUDDY_MAX_ORDER, true);
+	buddy_free(&A, b, BUDDY_MAX_ORDER, true);
+	size_t budget = arena_dirty_budget(&A);
+	cr_assert_gt(A.dirty_pages, budget);
+	arena_maybe_decay(&A, os_now_ms());
+	cr_assert_leq(A.dirty_pages, budget / 2, "biggest blocks returned down to half the budget");
+	cr_assert_eq(A.dirty_pages, dirty_pages(&A));
 	lock_release(&A.lock);
 }
 

@@ -20,7 +20,7 @@ static void setup(void)
  * unmerged; the pages add up. */
 static void check_free_lists(struct arena *a)
 {
-	size_t pages = 0;
+	size_t pages = 0, dirty = 0;
 	for (unsigned k = 0; k <= BUDDY_MAX_ORDER; k++) {
 		size_t n = 0;
 		for (struct page *pg = a->free_area[k].head; pg; pg = pg->next, n++) {
@@ -37,10 +37,13 @@ static void check_free_lists(struct arena *a)
 				          "unmerged buddies at pfn %zu order %u", pfn, k);
 			}
 			pages += (size_t)1 << k;
+			if (pg->flags & PG_DIRTY)
+				dirty += (size_t)1 << k;
 		}
 		cr_assert_eq(n, a->free_area[k].nr_free, "order %u count", k);
 	}
 	cr_assert_eq(pages, a->free_pages);
+	cr_assert_eq(dirty, a->dirty_pages, "dirty pages counted %zu, found %zu", a->dirty_pages, dirty);
 }
 
 static void snapshot(size_t counts[BUDDY_ORDERS])
@@ -209,6 +212,26 @@ Test(buddy, dirty_blocks_are_decommitted_once)
 	pg = buddy_alloc(&A, 4);
 	cr_assert_eq(pg->flags & PG_DIRTY, 0);
 	cr_assert_eq(((unsigned char *)page_address(pg))[0], 0, "decommitted pages read as zero");
+}
+
+Test(buddy, dirty_pages_follow_merges_splits_and_claims)
+{
+	bool dirty;
+	struct page *a = buddy_alloc_pages(&A, 37, 0, &dirty);
+	struct page *b = buddy_alloc_pages(&A, 5, 0, &dirty);
+	buddy_free_range(&A, a, 37, true);          /* dirty, merges with clean */
+	check_free_lists(&A);
+	struct page *c = buddy_alloc_pages(&A, 100, 0, &dirty);   /* splits a dirty block */
+	check_free_lists(&A);
+	cr_assert(buddy_claim(&A, c + 100, 10));
+	check_free_lists(&A);
+	buddy_free_range(&A, c, 110, true);
+	buddy_free_range(&A, b, 5, false);
+	check_free_lists(&A);
+	cr_assert_gt(A.dirty_pages, 0);
+	buddy_decommit_to(&A, 0);
+	cr_assert_eq(A.dirty_pages, 0);
+	check_free_lists(&A);
 }
 
 Test(buddy, idle_region_detaches)
