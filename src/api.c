@@ -8,6 +8,7 @@
  * out-of-line *_slow functions below them.
  */
 #include "internal.h"
+#include "buddy.h"
 #include "large.h"
 #include "pagemap.h"
 #include "slab.h"
@@ -69,6 +70,8 @@ static noinline struct block block_lookup(void *p, const char *op)
 	case PAGE_LARGE:
 		if (((uintptr_t)p & (PAGE_SIZE - 1)) != 0)
 			invalid_pointer(p, op, "not the start of a block");
+		if (pg->flags & PG_CACHED)
+			double_free(p);
 		b.kind = BLOCK_LARGE;
 		b.pg = pg;
 		b.usable = (size_t)pg->npages << PAGE_SHIFT;
@@ -93,9 +96,20 @@ static noinline void *alloc_large(size_t size, size_t align, bool zero)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (size <= LARGE_MAX && align <= LARGE_MAX)
-		return large_alloc(tcache_arena(&_strata_tcache), size, align, zero);
-	return huge_alloc(size, align);
+	if (size > LARGE_MAX || align > LARGE_MAX)
+		return huge_alloc(size, align);
+	struct tcache *tc = &_strata_tcache;
+	struct arena *a = tcache_arena(tc);
+	if (align <= PAGE_SIZE) {
+		struct page *pg = tcache_large_take(tc, pages_for(size));
+		if (pg) {
+			void *p = page_address(pg);
+			if (zero)
+				memset(p, 0, size);
+			return p;
+		}
+	}
+	return large_alloc(a, size, align, zero);
 }
 
 static inline void *alloc_class(unsigned cls)
@@ -175,7 +189,8 @@ static noinline void free_slow(void *p)
 		break;
 	}
 	case BLOCK_LARGE:
-		large_free(b.pg);
+		if (!tcache_large_keep(&_strata_tcache, b.pg))
+			large_free(b.pg);
 		break;
 	case BLOCK_HUGE:
 		huge_free(b.huge);
@@ -300,13 +315,32 @@ static bool resize_in_place(struct block *b, size_t new_size)
 	return false;
 }
 
+/* A large run that grows out of place is cut from a block four times its
+ * size, the rest left free right behind it, so that the next two doublings
+ * of a growing buffer (the usual realloc pattern) are in place.  The room
+ * is free buddy pages, not memory: nothing is committed for it. */
+#define REALLOC_ROOM 4
+
+static void *realloc_alloc(struct block *b, size_t new_size)
+{
+	if (new_size <= b->usable || new_size <= SMALL_MAX || new_size > LARGE_MAX)
+		return API(malloc)(new_size);
+	size_t room = PAGE_SIZE << MIN(order_for_pages(REALLOC_ROOM * pages_for(new_size)), BUDDY_MAX_ORDER);
+	return large_alloc(tcache_arena(&_strata_tcache), new_size, room, false);
+}
+
+/* A large run left behind by realloc goes straight back to the buddy: its
+ * size is the one the program just grew out of, not worth caching. */
 static void *realloc_move(void *p, struct block *b, size_t new_size)
 {
-	void *q = API(malloc)(new_size);
+	void *q = realloc_alloc(b, new_size);
 	if (q == NULL)
 		return NULL;
 	memcpy(q, p, MIN(b->usable, new_size));
-	API(free)(p);
+	if (b->kind == BLOCK_LARGE)
+		large_free(b->pg);
+	else
+		API(free)(p);
 	return q;
 }
 

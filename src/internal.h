@@ -100,6 +100,7 @@ enum page_state {
 
 #define PG_DIRTY        0x01    /* free block may hold resident pages */
 #define PG_PARTIAL      0x02    /* slab is on its bin's partial list */
+#define PG_CACHED       0x04    /* large run held free in a thread cache */
 
 struct page {
 	uint8_t      state;

@@ -12,6 +12,7 @@
 #include "arena.h"
 #include "options.h"
 #include "os.h"
+#include "large.h"
 #include "slab.h"
 
 #include <errno.h>
@@ -157,10 +158,60 @@ void tcache_free_slow(struct tcache *tc, unsigned cls, void *p)
 	tcache_push(b, p);
 }
 
+/* ------------------------------------------------------------------------
+ * Large runs
+ * ---------------------------------------------------------------------- */
+
+/* A cached run of exactly npages, or NULL. */
+struct page *tcache_large_take(struct tcache *tc, size_t npages)
+{
+	for (uint32_t i = tc->nlarge; i-- > 0;) {
+		struct page *pg = tc->large[i];
+		if (pg->npages != npages)
+			continue;
+		for (uint32_t j = i + 1; j < tc->nlarge; j++)
+			tc->large[j - 1] = tc->large[j];
+		tc->nlarge--;
+		tc->large_bytes -= npages << PAGE_SHIFT;
+		pg->flags &= (uint8_t)~PG_CACHED;
+		return pg;
+	}
+	return NULL;
+}
+
+static void tcache_large_evict(struct tcache *tc)
+{
+	struct page *pg = tc->large[0];
+	for (uint32_t j = 1; j < tc->nlarge; j++)
+		tc->large[j - 1] = tc->large[j];
+	tc->nlarge--;
+	tc->large_bytes -= (size_t)pg->npages << PAGE_SHIFT;
+	pg->flags &= (uint8_t)~PG_CACHED;
+	large_free(pg);
+}
+
+/* Keep a freed run for reuse; false when it is not worth caching. */
+bool tcache_large_keep(struct tcache *tc, struct page *pg)
+{
+	size_t bytes = (size_t)pg->npages << PAGE_SHIFT;
+	if (tc->state != TCACHE_LIVE || !strata_option(OPT_TCACHE)
+	    || pg->npages > TCACHE_LARGE_MAX_PAGES)
+		return false;
+	while (tc->nlarge > 0 && (tc->nlarge == TCACHE_LARGE_SLOTS
+	                          || tc->large_bytes + bytes > TCACHE_LARGE_BYTES))
+		tcache_large_evict(tc);
+	pg->flags |= PG_CACHED;
+	tc->large[tc->nlarge++] = pg;
+	tc->large_bytes += bytes;
+	return true;
+}
+
 void tcache_flush_all(struct tcache *tc)
 {
 	for (unsigned c = 0; c < NUM_CLASSES; c++)
 		tcache_flush(&tc->bins[c], 0);
+	while (tc->nlarge > 0)
+		tcache_large_evict(tc);
 }
 
 void tcache_thread_exit(void *arg)

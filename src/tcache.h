@@ -20,10 +20,21 @@ struct tcache_bin {
 	uint32_t cap;     /* 0 until the cache is set up, and after thread exit */
 };
 
+/* Recently freed large runs, reused by the same thread without a lock:
+ * up to TCACHE_LARGE_SLOTS runs of at most TCACHE_LARGE_MAX_PAGES pages and
+ * TCACHE_LARGE_BYTES in all, so a thread that frees and allocates buffers
+ * of the same size skips the buddy (and its lock) each time. */
+#define TCACHE_LARGE_SLOTS      8
+#define TCACHE_LARGE_MAX_PAGES  256                 /* 1 MiB */
+#define TCACHE_LARGE_BYTES      ((size_t)2 << 20)
+
 struct tcache {
 	struct tcache_bin bins[NUM_CLASSES];
 	struct arena     *arena;
 	int               state;
+	uint32_t          nlarge;
+	size_t            large_bytes;
+	struct page      *large[TCACHE_LARGE_SLOTS];   /* oldest first */
 };
 
 extern __thread struct tcache _strata_tcache tls_ie strata_hidden;
@@ -51,6 +62,8 @@ static inline bool tcache_push(struct tcache_bin *b, void *p)
 }
 
 void         *tcache_alloc_slow(struct tcache *tc, unsigned cls);
+struct page  *tcache_large_take(struct tcache *tc, size_t npages);
+bool          tcache_large_keep(struct tcache *tc, struct page *pg);
 void          tcache_free_slow(struct tcache *tc, unsigned cls, void *p);
 void          tcache_flush_all(struct tcache *tc);
 struct arena *tcache_arena(struct tcache *tc);

@@ -5,6 +5,7 @@
 
 #include "arena.h"
 #include "slab.h"
+#include "strata.h"
 #include "tcache.h"
 
 static size_t objects_out(unsigned c)
@@ -101,4 +102,33 @@ Test(tcache, a_zero_cap_sends_everything_to_the_arena)
 	free(p);
 	cr_assert_eq(objects_out(c), before, "the free went straight to the slab");
 	cr_assert_eq(tc->bins[c].count, 0, "nothing is cached");
+}
+
+Test(tcache, freed_large_runs_are_reused_by_the_thread)
+{
+	struct tcache *tc = &_strata_tcache;
+	strata_thread_flush();          /* criterion may have cached runs */
+	void *p = malloc(100000);
+	free(p);
+	cr_assert_eq(tc->nlarge, 1);
+	cr_assert_eq(malloc(100000), p, "same size: the cached run comes back");
+	cr_assert_eq(tc->nlarge, 0);
+	free(p);
+	void *q = malloc(200000);
+	cr_assert_neq(q, p, "another size does not take it");
+	free(q);
+
+	void *runs[TCACHE_LARGE_SLOTS + 2];
+	for (int i = 0; i < TCACHE_LARGE_SLOTS + 2; i++)
+		runs[i] = malloc(40000 + 4096 * (size_t)i);
+	for (int i = 0; i < TCACHE_LARGE_SLOTS + 2; i++)
+		free(runs[i]);
+	cr_assert_leq(tc->nlarge, TCACHE_LARGE_SLOTS);
+	cr_assert_leq(tc->large_bytes, TCACHE_LARGE_BYTES);
+	void *big = malloc(2 << 20);
+	free(big);
+	cr_assert_neq(tc->large[tc->nlarge - 1], NULL);
+	strata_thread_flush();
+	cr_assert_eq(tc->nlarge, 0, "flushed");
+	cr_assert_eq(tc->large_bytes, 0);
 }
