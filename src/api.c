@@ -204,8 +204,7 @@ strata_export void API(free)(void *p)
 {
 	uintptr_t e = pagemap_entry(p);
 	if (likely(pagemap_is_region(e))) {
-		struct region *r = pagemap_region(e);
-		struct page *pg = page_of(r, p);
+		struct page *pg = pagemap_page(e, p);
 		if (likely(pg->state == PAGE_SLAB && slab_object_valid(pg, p)
 		           && ((uintptr_t *)p)[1] != _strata_free_key)) {
 			struct tcache *tc = &_strata_tcache;

@@ -22,7 +22,7 @@ static void pagemap_fill(const void *start, size_t size, uintptr_t entry)
 void pagemap_set(const void *start, size_t size, void *owner)
 {
 	bool region = *(const uint32_t *)owner == SEG_REGION;
-	pagemap_fill(start, size, (uintptr_t)owner | (region ? PAGEMAP_REGION : 0));
+	pagemap_fill(start, size, region ? pagemap_region_entry(owner) : (uintptr_t)owner);
 }
 
 void pagemap_clear(const void *start, size_t size)

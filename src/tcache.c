@@ -43,8 +43,10 @@ static void tcache_init(struct tcache *tc)
 	tc->state = TCACHE_LIVE;
 	if (!strata_option(OPT_TCACHE))
 		return;         /* caps stay 0: every call takes the slow path */
-	for (unsigned c = 0; c < NUM_CLASSES; c++)
+	for (unsigned c = 0; c < NUM_CLASSES; c++) {
 		tc->bins[c].cap = tcache_bin_cap(c);
+		tc->bins[c].room += tc->bins[c].cap;
+	}
 	pthread_setspecific(_strata_tcache_key, tc);
 }
 
@@ -81,7 +83,8 @@ void *tcache_alloc_slow(struct tcache *tc, unsigned cls)
 	}
 	void **p = list;
 	b->head = p[0];
-	b->count += got - 1;
+	b->pops++;              /* the malloc this call serves */
+	b->room -= got;         /* the other got - 1 objects are now cached */
 	p[1] = NULL;
 	return p;
 }
@@ -122,7 +125,8 @@ static void tcache_release_list(void *list)
 /* Keep the keep most recently freed objects (the warm ones), release the rest. */
 static void tcache_flush(struct tcache_bin *b, uint32_t keep)
 {
-	if (b->count <= keep)
+	uint32_t count = tcache_bin_count(b);
+	if (count <= keep)
 		return;
 	void *rest;
 	if (keep == 0) {
@@ -135,7 +139,7 @@ static void tcache_flush(struct tcache_bin *b, uint32_t keep)
 		rest = last[0];
 		last[0] = NULL;
 	}
-	b->count = keep;
+	b->room += count - keep;
 	tcache_release_list(rest);
 }
 
@@ -152,6 +156,8 @@ void tcache_free_slow(struct tcache *tc, unsigned cls, void *p)
 		lock_acquire(&a->lock);
 		slab_free_object(a, p);
 		lock_release(&a->lock);
+		b->pushes++;    /* counted as a free, */
+		b->room++;      /* but nothing is cached */
 		return;
 	}
 	tcache_flush(b, b->cap / 2);
@@ -218,15 +224,18 @@ void tcache_thread_exit(void *arg)
 {
 	struct tcache *tc = arg;
 	tcache_flush_all(tc);
-	for (unsigned c = 0; c < NUM_CLASSES; c++)
-		tc->bins[c].cap = 0;
+	for (unsigned c = 0; c < NUM_CLASSES; c++) {
+		struct tcache_bin *b = &tc->bins[c];
+		b->room -= b->cap;      /* count stays 0, every push fails */
+		b->cap = 0;
+	}
 	tc->state = TCACHE_DEAD;
 }
 
 bool tcache_contains(const struct tcache *tc, unsigned cls, const void *p)
 {
 	const struct tcache_bin *b = &tc->bins[cls];
-	uint32_t n = b->count;
+	uint32_t n = tcache_bin_count(b);
 	for (void *q = b->head; q && n; q = *(void **)q, n--)
 		if (q == p)
 			return true;

@@ -14,11 +14,24 @@
 
 enum tcache_state { TCACHE_UNINIT = 0, TCACHE_LIVE, TCACHE_DEAD };
 
+/* The stack keeps exact call counts for the statistics at no cost to the
+ * fast path: pops counts the mallocs it served and pushes the frees it took,
+ * and room, not a count, bounds the stack: a push is allowed while
+ * pushes - pops < room.  Refills and flushes move objects without calls, so
+ * they move room instead (see tcache_bin_count). */
 struct tcache_bin {
 	void    *head;
-	uint32_t count;
+	uint64_t pushes;
+	uint64_t pops;
+	int64_t  room;
 	uint32_t cap;     /* 0 until the cache is set up, and after thread exit */
+	uint32_t _pad;
 };
+
+static inline uint32_t tcache_bin_count(const struct tcache_bin *b)
+{
+	return (uint32_t)((int64_t)(b->pushes - b->pops) + (int64_t)b->cap - b->room);
+}
 
 /* Recently freed large runs, reused by the same thread without a lock:
  * up to TCACHE_LARGE_SLOTS runs of at most TCACHE_LARGE_MAX_PAGES pages and
@@ -32,6 +45,10 @@ struct tcache {
 	struct tcache_bin bins[NUM_CLASSES];
 	struct arena     *arena;
 	int               state;
+	uint64_t          large_mallocs;    /* large and huge calls, */
+	uint64_t          large_frees;      /* counted on their slow paths */
+	struct tcache    *next;             /* the registry of live caches */
+	struct tcache    *prev;
 	uint32_t          nlarge;
 	size_t            large_bytes;
 	struct page      *large[TCACHE_LARGE_SLOTS];   /* oldest first */
@@ -44,7 +61,7 @@ static inline void *tcache_pop(struct tcache_bin *b)
 	void **p = b->head;
 	if (likely(p != NULL)) {
 		b->head = p[0];
-		b->count--;
+		b->pops++;
 		p[1] = NULL;        /* no longer free: clear the key */
 	}
 	return p;
@@ -52,12 +69,12 @@ static inline void *tcache_pop(struct tcache_bin *b)
 
 static inline bool tcache_push(struct tcache_bin *b, void *p)
 {
-	if (unlikely(b->count >= b->cap))
+	if (unlikely((int64_t)(b->pushes - b->pops) >= b->room))
 		return false;
 	((void **)p)[0] = b->head;
 	((uintptr_t *)p)[1] = _strata_free_key;
 	b->head = p;
-	b->count++;
+	b->pushes++;
 	return true;
 }
 

@@ -41,7 +41,7 @@ Test(pagemap, foreign_addresses_are_unknown)
 Test(pagemap, set_and_clear_cover_partial_slots)
 {
 	char *base = (char *)(3UL << 40);       /* an address nothing maps */
-	uint32_t owner = SEG_REGION;
+	uint32_t owner = SEG_HUGE;
 	pagemap_set(base, REGION_SIZE + 1, &owner);
 	cr_assert_eq(pagemap_lookup(base), &owner);
 	cr_assert_eq(pagemap_lookup(base + REGION_SIZE), &owner, "second slot touched by one byte");

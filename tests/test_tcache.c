@@ -29,9 +29,9 @@ Test(tcache, first_malloc_sets_up_and_refills_a_batch)
 	cr_assert_eq(tc->state, TCACHE_LIVE);
 	struct tcache_bin *b = &tc->bins[c];
 	cr_assert_gt(b->cap, 0);
-	cr_assert_eq(b->count, b->cap / 2 - 1, "a batch of cap/2, one handed out");
+	cr_assert_eq(tcache_bin_count(b), b->cap / 2 - 1, "a batch of cap/2, one handed out");
 	void *q = malloc(200);
-	cr_assert_eq(b->count, b->cap / 2 - 2, "the second comes from the cache");
+	cr_assert_eq(tcache_bin_count(b), b->cap / 2 - 2, "the second comes from the cache");
 	free(q);
 	cr_assert_eq(b->head, q, "free pushes on top");
 	cr_assert_eq(malloc(200), q, "LIFO: the last freed is the next given");
@@ -52,9 +52,9 @@ Test(tcache, full_bin_flushes_half_back_to_the_slabs)
 	size_t out_before = objects_out(c);
 	for (uint32_t i = 0; i < cap; i++)
 		free(ptrs[i]);
-	cr_assert_leq(b->count, cap);
+	cr_assert_leq(tcache_bin_count(b), cap);
 	free(ptrs[cap]);
-	cr_assert_eq(b->count, cap / 2 + 1, "flushed to half, then pushed: count %u cap %u", b->count, cap);
+	cr_assert_eq(tcache_bin_count(b), cap / 2 + 1, "flushed to half, then pushed: count %u cap %u", tcache_bin_count(b), cap);
 	cr_assert_lt(objects_out(c), out_before, "flushed objects went back to their slabs");
 	for (uint32_t i = cap + 1; i < 2 * cap; i++)
 		free(ptrs[i]);
@@ -70,7 +70,7 @@ static void *thread_fill_cache(void *arg)
 	for (unsigned i = 0; i < n; i++)
 		free(p[i]);
 	free(p);
-	return (void *)(uintptr_t)_strata_tcache.bins[size_to_class(96)].count;
+	return (void *)(uintptr_t)tcache_bin_count(&_strata_tcache.bins[size_to_class(96)]);
 }
 
 Test(tcache, thread_exit_returns_cached_objects)
@@ -92,16 +92,33 @@ Test(tcache, a_zero_cap_sends_everything_to_the_arena)
 	unsigned c = size_to_class(32);
 	free(malloc(32));
 	tcache_flush_all(tc);
-	for (unsigned k = 0; k < NUM_CLASSES; k++)
-		tc->bins[k].cap = 0;        /* what STRATA_TCACHE=0 and thread exit do */
+	tcache_thread_exit(tc);         /* what thread exit does: caps 0 */
+	tc->state = TCACHE_LIVE;
 	size_t before = objects_out(c);
 	void *p = malloc(32);
 	cr_assert_not_null(p);
 	cr_assert_eq(objects_out(c), before + 1, "one object, no batch");
-	cr_assert_eq(tc->bins[c].count, 0);
+	cr_assert_eq(tcache_bin_count(&tc->bins[c]), 0);
 	free(p);
 	cr_assert_eq(objects_out(c), before, "the free went straight to the slab");
-	cr_assert_eq(tc->bins[c].count, 0, "nothing is cached");
+	cr_assert_eq(tcache_bin_count(&tc->bins[c]), 0, "nothing is cached");
+}
+
+Test(tcache, calls_are_counted_exactly)
+{
+	struct tcache *tc = &_strata_tcache;
+	unsigned c = size_to_class(500);
+	free(malloc(500));
+	struct tcache_bin *b = &tc->bins[c];
+	uint64_t m = b->pops, f = b->pushes;
+	void *p[300];
+	for (int i = 0; i < 300; i++)       /* several refills */
+		p[i] = malloc(500);
+	for (int i = 0; i < 300; i++)       /* several flushes */
+		free(p[i]);
+	cr_assert_eq(b->pops - m, 300, "mallocs counted: %lu", (unsigned long)(b->pops - m));
+	cr_assert_eq(b->pushes - f, 300, "frees counted");
+	cr_assert_leq(tcache_bin_count(b), b->cap);
 }
 
 Test(tcache, freed_large_runs_are_reused_by_the_thread)

@@ -1,0 +1,71 @@
+/*
+ * leak.h - the leak-tracking layer: live allocations recorded with their
+ * call stack, grouped by call stack for a report in LeakSanitizer's shape.
+ *
+ * Every call here may run inside malloc or free: none of them allocates.
+ * The tables live in one NORESERVE mapping made by leak_init (see leak.c for
+ * their layout and cost).
+ */
+#ifndef STRATA_LEAK_H
+#define STRATA_LEAK_H
+
+#include "internal.h"
+#include "strata.h"
+
+/* Public types, until include/strata.h carries them. */
+#ifndef STRATA_LEAK_FRAMES
+#define STRATA_LEAK_FRAMES 16
+struct strata_leak_site {
+	size_t   struct_size;   /* sizeof(struct strata_leak_site), set by strata */
+	size_t   bytes;         /* live bytes from this call stack (an estimate when sampled) */
+	size_t   objects;       /* live allocations (an estimate when sampled) */
+	size_t   requested;     /* sum of requested sizes of the records */
+	unsigned nframes;
+	void    *frames[STRATA_LEAK_FRAMES];   /* innermost first */
+};
+#endif
+
+/* Set up the tables (os_map).  Called once at start-up when leak tracking
+ * is on; a second call does nothing.  false if mapping failed. */
+bool     leak_init(void);
+
+/* Record block p: `requested` bytes asked for, `weight` bytes this record
+ * stands for (== requested in exact mode; the sampling interval in sampled
+ * mode), `skip` innermost frames dropped besides leak_record's own.  A p
+ * already recorded is replaced.  false, and nothing recorded, when the
+ * tables are full, leak_init has not run, or the call is nested in another
+ * leak_record of the same thread (the unwinder allocating). */
+bool     leak_record(void *p, size_t requested, size_t weight, unsigned skip);
+
+/* Forget p if it is recorded; true if it was. */
+bool     leak_forget(void *p);
+
+/* A new mark, 1 for the first: records made after this call carry it, and
+ * leak_sites/leak_report with since = it list only them.  0 means all. */
+uint64_t leak_mark(void);
+
+/* Live records made after mark `since` (0: all), one site per call stack,
+ * biggest bytes first.  Fills up to max sites and returns how many exist;
+ * *total_bytes and *total_objects (either may be NULL) get the sums over all
+ * of them.  bytes sums the weights; objects sums, per record, weight /
+ * requested but at least 1 (so exactly the number of records in exact mode,
+ * the estimated count in sampled mode), rounded per site; requested sums the
+ * requested sizes.  frames are return addresses.  0 and zero totals if the
+ * scratch mapping for the sums cannot be made. */
+size_t   leak_sites(struct strata_leak_site *sites, size_t max, uint64_t since,
+                    size_t *total_bytes, size_t *total_objects);
+
+/* The report on fd, in LeakSanitizer's shape: at most max_sites sites
+ * (0: all), the rest summed in one line, then the SUMMARY line.  estimated
+ * marks the figures "(estimated, sampled)". */
+void     leak_report(int fd, uint64_t since, size_t max_sites, bool estimated);
+
+/* Records refused since start-up because a table was full. */
+size_t   leak_dropped(void);
+
+/* fork handlers: take / release / re-initialise the internal lock. */
+void     leak_lock(void);
+void     leak_unlock(void);
+void     leak_reinit_lock(void);
+
+#endif
