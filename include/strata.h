@@ -3,20 +3,163 @@
  *
  * strata replaces the malloc family (malloc, free, calloc, realloc, ...);
  * those keep their standard declarations in <stdlib.h> and <malloc.h>.  This
- * header adds strata's own calls.  Every call is safe from any thread.
+ * header adds strata's own calls: statistics, fragmentation figures, leak
+ * reports, and a few controls.  Every call is safe from any thread, and
+ * none of them allocates through malloc.
+ *
+ * Versioning: every structure starts with struct_size, which the caller
+ * sets to sizeof() of the structure it was compiled with.  strata fills the
+ * fields both sides know and leaves the rest alone, so a program built
+ * against an older header keeps working with a newer library.  A
+ * struct_size smaller than the first version's is refused with EINVAL.
  */
 #ifndef STRATA_H
 #define STRATA_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 #define STRATA_VERSION_MAJOR 0
-#define STRATA_VERSION_MINOR 1
+#define STRATA_VERSION_MINOR 2
 #define STRATA_VERSION_PATCH 0
+#define STRATA_API_VERSION   1
+
+/* Buddy orders: a free block of order k is 4 KiB << k. */
+#define STRATA_ORDERS        13
+/* Return addresses kept per leak call stack, innermost first. */
+#define STRATA_LEAK_FRAMES   16
+
+/* ------------------------------------------------------------------------
+ * Totals
+ * ---------------------------------------------------------------------- */
+struct strata_stats {
+	size_t   struct_size;         /* in: sizeof(struct strata_stats) */
+	unsigned api_version;         /* STRATA_API_VERSION of the library */
+	unsigned narenas;
+	unsigned nclasses;
+	unsigned nnodes;
+
+	/* live memory, in bytes */
+	size_t   requested;           /* asked for by the live blocks (see requested_exact) */
+	int      requested_exact;     /* 1: exact (STRATA_LEAK=full); 0: an estimate
+	                                 from the samples (0 when leak tracking is off) */
+	size_t   allocated;           /* live blocks, rounded up to their class or pages */
+	size_t   cached;              /* free blocks held in thread caches */
+	size_t   active;              /* pages holding slabs, large runs and huge blocks */
+	size_t   resident;            /* strata's mappings resident in RAM (mincore) */
+	size_t   mapped;              /* address space strata has mapped */
+	size_t   metadata;            /* descriptors, headers and tables */
+	uint64_t nmalloc;             /* calls that returned a block, since start */
+	uint64_t nfree;               /* calls that freed one */
+
+	/* fragmentation, in bytes unless said otherwise */
+	size_t   internal;            /* allocated - requested: rounding waste
+	                                 (0 when requested is not known) */
+	size_t   slab_slack;          /* free object slots inside slabs */
+	size_t   free_bytes;          /* in free buddy blocks */
+	size_t   dirty_bytes;         /* of free_bytes, what may still be resident */
+	size_t   free_blocks[STRATA_ORDERS];     /* free buddy blocks per order,
+	                                            like /proc/buddyinfo */
+	double   unusable_index[STRATA_ORDERS];  /* share of free memory that cannot
+	                                            serve a block of this order (the
+	                                            kernel's unusable free space index) */
+	double   resident_ratio;      /* resident / requested (or / allocated when
+	                                 requested is not known); 1.0 is no overhead */
+};
+
+/* Fill *st.  0, or -1 with errno EINVAL when st is NULL or too small. */
+int strata_stats_get(struct strata_stats *st);
+
+/* ------------------------------------------------------------------------
+ * Per size class, per arena, per NUMA node
+ * ---------------------------------------------------------------------- */
+struct strata_class_stats {
+	size_t   struct_size;         /* in: sizeof(struct strata_class_stats) */
+	size_t   size;                /* bytes per object */
+	size_t   objects_live;        /* handed to the program */
+	size_t   objects_cached;      /* free in thread caches */
+	size_t   slabs;
+	size_t   slab_bytes;          /* bytes of those slabs */
+	size_t   slack_bytes;         /* free slots in them */
+	uint64_t nmalloc;
+	uint64_t nfree;
+};
+
+/* Class cls of 0 .. nclasses-1.  0, or -1 with errno EINVAL. */
+int strata_class_stats_get(unsigned cls, struct strata_class_stats *st);
+
+struct strata_arena_stats {
+	size_t   struct_size;         /* in: sizeof(struct strata_arena_stats) */
+	unsigned index;
+	int      node;                /* NUMA node, or -1 */
+	size_t   regions;
+	size_t   mapped;
+	size_t   active;
+	size_t   free_bytes;
+	size_t   dirty_bytes;
+	size_t   free_blocks[STRATA_ORDERS];
+};
+
+int strata_arena_stats_get(unsigned arena, struct strata_arena_stats *st);
+
+struct strata_node_stats {
+	size_t   struct_size;         /* in: sizeof(struct strata_node_stats) */
+	int      node;
+	size_t   mapped;              /* of the arenas bound to this node */
+	size_t   active;
+};
+
+int strata_node_stats_get(unsigned node, struct strata_node_stats *st);
+
+/* ------------------------------------------------------------------------
+ * Leaks: live blocks grouped by the call stack that allocated them.
+ * Tracking is chosen at start with STRATA_LEAK=off|sampled|full (sampled by
+ * default: about one block per STRATA_LEAK_SAMPLE bytes is recorded and the
+ * figures are scaled up as estimates; full records every block).
+ * ---------------------------------------------------------------------- */
+struct strata_leak_site {
+	size_t   struct_size;         /* set by strata */
+	size_t   bytes;               /* live bytes from this call stack */
+	size_t   objects;             /* live blocks (an estimate when sampled) */
+	size_t   requested;           /* bytes requested by the recorded blocks */
+	unsigned nframes;
+	void    *frames[STRATA_LEAK_FRAMES];   /* return addresses, innermost first */
+};
+
+/* A mark: blocks allocated after it can be asked for alone. */
+uint64_t strata_mark(void);
+
+/* Live sites allocated after mark since (0: all), biggest first: up to max
+ * into sites; returns how many sites there are in all. */
+size_t strata_leak_sites(struct strata_leak_site *sites, size_t max, uint64_t since);
+
+/* ------------------------------------------------------------------------
+ * Reports
+ * ---------------------------------------------------------------------- */
+enum strata_format {
+	STRATA_FORMAT_TEXT = 0,        /* for people */
+	STRATA_FORMAT_JSON = 1,        /* for tools */
+	STRATA_FORMAT_PROMETHEUS = 2,  /* text exposition format, metrics strata_* */
+};
+
+#define STRATA_REPORT_CLASSES  0x1   /* per size class */
+#define STRATA_REPORT_ARENAS   0x2   /* per arena and node */
+#define STRATA_REPORT_LEAKS    0x4   /* live blocks by call stack */
+#define STRATA_REPORT_ALL      0x7
+
+/* Write a report to fd.  0, or -1 with errno set (EINVAL: bad format). */
+int strata_report(int fd, enum strata_format format, unsigned what);
+
+/* Write a report to path atomically (a temporary file renamed over it). */
+int strata_report_file(const char *path, enum strata_format format, unsigned what);
+
+/* ------------------------------------------------------------------------
+ * Controls
+ * ---------------------------------------------------------------------- */
 
 /* The library's version as "MAJOR.MINOR.PATCH". */
 const char *strata_version(void);
@@ -25,7 +168,8 @@ const char *strata_version(void);
 void strata_thread_flush(void);
 
 /* Flush the calling thread's cache and give every arena's unused memory back
- * to the operating system.  Returns the number of bytes released. */
+ * to the operating system.  Returns the bytes of address space unmapped and
+ * of pages decommitted. */
 size_t strata_trim(void);
 
 #ifdef __cplusplus

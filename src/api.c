@@ -11,6 +11,7 @@
 #include "buddy.h"
 #include "large.h"
 #include "pagemap.h"
+#include "sample.h"
 #include "slab.h"
 #include "tcache.h"
 
@@ -61,6 +62,7 @@ static noinline struct block block_lookup(void *p, const char *op)
 	struct page *pg = page_of(r, p);
 	switch (pg->state) {
 	case PAGE_SLAB:
+	case PAGE_SAMPLED:
 		if (!slab_object_valid(pg, p))
 			invalid_pointer(p, op, "not the start of a block");
 		b.kind = BLOCK_SMALL;
@@ -89,6 +91,15 @@ static noinline struct block block_lookup(void *p, const char *op)
 /* ------------------------------------------------------------------------
  * Allocation
  * ---------------------------------------------------------------------- */
+static inline void *large_counted(struct tcache *tc, void *p, size_t size)
+{
+	if (p == NULL)
+		tc->large_mallocs--;
+	else
+		sample_large(tc, p, size);
+	return p;
+}
+
 static noinline void *alloc_large(size_t size, size_t align, bool zero)
 {
 	strata_ensure_init();
@@ -96,42 +107,44 @@ static noinline void *alloc_large(size_t size, size_t align, bool zero)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (size > LARGE_MAX || align > LARGE_MAX)
-		return huge_alloc(size, align);
 	struct tcache *tc = &_strata_tcache;
 	struct arena *a = tcache_arena(tc);
+	tc->large_mallocs++;            /* taken back below on failure */
+	if (size > LARGE_MAX || align > LARGE_MAX)
+		return large_counted(tc, huge_alloc(size, align), size);
 	if (align <= PAGE_SIZE) {
 		struct page *pg = tcache_large_take(tc, pages_for(size));
 		if (pg) {
 			void *p = page_address(pg);
 			if (zero)
 				memset(p, 0, size);
-			return p;
+			return large_counted(tc, p, size);
 		}
 	}
-	return large_alloc(a, size, align, zero);
+	return large_counted(tc, large_alloc(a, size, align, zero), size);
 }
 
-static inline void *alloc_class(unsigned cls)
+/* size is only for the slow path's leak sampling. */
+static inline void *alloc_class(unsigned cls, size_t size)
 {
 	struct tcache *tc = &_strata_tcache;
 	void *p = tcache_pop(&tc->bins[cls]);
 	if (likely(p != NULL))
 		return p;
-	return tcache_alloc_slow(tc, cls);
+	return tcache_alloc_slow(tc, cls, size);
 }
 
 static noinline void *malloc_generic(size_t size)
 {
 	if (size <= SMALL_MAX)
-		return alloc_class(size_to_class(size));
+		return alloc_class(size_to_class(size), size);
 	return alloc_large(size, MIN_ALIGN, false);
 }
 
 strata_export void *API(malloc)(size_t size)
 {
 	if (likely(size <= CLASS_TABLE_MAX))
-		return alloc_class(size_to_class_table(size));
+		return alloc_class(size_to_class_table(size), size);
 	return malloc_generic(size);
 }
 
@@ -143,7 +156,7 @@ strata_export void *API(calloc)(size_t nmemb, size_t size)
 		return NULL;
 	}
 	if (likely(total <= SMALL_MAX)) {
-		void *p = alloc_class(size_to_class(total));
+		void *p = alloc_class(size_to_class(total), total);
 		if (likely(p != NULL))
 			memset(p, 0, total);
 		return p;
@@ -167,7 +180,7 @@ static strata_cold void double_free_check(struct tcache *tc, struct page *pg, vo
 	struct arena *a = region_of(p)->arena;
 	lock_acquire(&a->lock);
 	/* under the lock, the slab may have been released meanwhile */
-	bool found = pg->state == PAGE_SLAB && pg->cls == cls
+	bool found = (pg->state == PAGE_SLAB || pg->state == PAGE_SAMPLED) && pg->cls == cls
 	             && slab_freelist_contains(slab_head(pg), p);
 	lock_release(&a->lock);
 	if (found)
@@ -184,15 +197,21 @@ static noinline void free_slow(void *p)
 		struct tcache *tc = &_strata_tcache;
 		if (((uintptr_t *)p)[1] == _strata_free_key)
 			double_free_check(tc, b.pg, p);
+		if (leak_mode() != LEAK_OFF)
+			sample_forget_small(b.pg, p);
 		if (!tcache_push(&tc->bins[b.pg->cls], p))
 			tcache_free_slow(tc, b.pg->cls, p);
 		break;
 	}
 	case BLOCK_LARGE:
+		_strata_tcache.large_frees++;
+		sample_forget_large(b.pg, p);
 		if (!tcache_large_keep(&_strata_tcache, b.pg))
 			large_free(b.pg);
 		break;
 	case BLOCK_HUGE:
+		_strata_tcache.large_frees++;
+		sample_forget_huge(b.huge, p);
 		huge_free(b.huge);
 		break;
 	}
@@ -237,7 +256,7 @@ static void *alloc_aligned(size_t align, size_t size)
 	if (size <= SMALL_MAX && align <= PAGE_SIZE) {
 		int c = aligned_class(size, align);
 		if (c >= 0)
-			return alloc_class((unsigned)c);
+			return alloc_class((unsigned)c, size);
 	}
 	return alloc_large(size, align, false);
 }
@@ -330,16 +349,35 @@ static void *realloc_alloc(struct block *b, size_t new_size)
 
 /* A large run left behind by realloc goes straight back to the buddy: its
  * size is the one the program just grew out of, not worth caching. */
+/* A huge block moves with its mapping: a recorded one is recorded again at
+ * its new address, with its new size. */
+static void *realloc_huge(struct huge *h, void *p, size_t size)
+{
+	bool recorded = h->sampled != 0;
+	sample_forget_huge(h, p);
+	void *q = huge_realloc(h, size);
+	if (recorded) {
+		struct huge *n = pagemap_lookup(q ? q : p);
+		size_t weight = leak_mode() == LEAK_FULL ? size : huge_usable(n);
+		if (leak_record(q ? q : p, q ? size : huge_usable(n), weight, 0))
+			n->sampled = weight;
+	}
+	return q;
+}
+
 static void *realloc_move(void *p, struct block *b, size_t new_size)
 {
 	void *q = realloc_alloc(b, new_size);
 	if (q == NULL)
 		return NULL;
 	memcpy(q, p, MIN(b->usable, new_size));
-	if (b->kind == BLOCK_LARGE)
+	if (b->kind == BLOCK_LARGE) {
+		_strata_tcache.large_frees++;
+		sample_forget_large(b->pg, p);
 		large_free(b->pg);
-	else
+	} else {
 		API(free)(p);
+	}
 	return q;
 }
 
@@ -359,7 +397,7 @@ strata_export void *API(realloc)(void *p, size_t size)
 	if (resize_in_place(&b, size))
 		return p;
 	if (b.kind == BLOCK_HUGE && size > LARGE_MAX)
-		return huge_realloc(b.huge, size);
+		return realloc_huge(b.huge, p, size);
 	return realloc_move(p, &b, size);
 }
 

@@ -9,9 +9,11 @@
  */
 #include "internal.h"
 #include "arena.h"
+#include "large.h"
 #include "options.h"
 #include "os.h"
 #include "slab.h"
+#include "sample.h"
 #include "stats.h"
 #include "tcache.h"
 
@@ -28,18 +30,27 @@ static strata_lock_t init_lock = STRATA_LOCK_INIT;
 static void fork_prepare(void)
 {
 	lock_acquire(&init_lock);
+	tcache_registry_lock();
+	huge_lock();
+	leak_lock();
 	arena_lock_all();
 }
 
 static void fork_parent(void)
 {
 	arena_unlock_all();
+	leak_unlock();
+	huge_unlock();
+	tcache_registry_unlock();
 	lock_release(&init_lock);
 }
 
 static void fork_child(void)
 {
 	arena_reinit_locks();
+	leak_reinit_lock();
+	huge_reinit_lock();
+	tcache_registry_after_fork_child();
 	lock_reinit(&init_lock);
 }
 
@@ -71,6 +82,7 @@ void _strata_init_slow(void)
 	options_init();
 	_strata_free_key = (uintptr_t)os_random() | 1;   /* never 0, never a pointer */
 	slab_classes_init();
+	sample_init();
 	_strata_narenas = arena_count();
 	for (unsigned i = 0; i < _strata_narenas; i++)
 		arena_init(&_strata_arenas[i], i);
@@ -88,6 +100,6 @@ void _strata_init_slow(void)
  * ---------------------------------------------------------------------- */
 __attribute__((destructor)) static void strata_at_exit(void)
 {
-	if (_strata_initialized && strata_option(OPT_VERBOSE) > 0)
-		stats_print(2);
+	if (_strata_initialized)
+		report_at_exit();
 }

@@ -96,11 +96,14 @@ enum page_state {
 	PAGE_FREE,      /* head of a free buddy block (order = its order) */
 	PAGE_LARGE,     /* head of a large run (npages = its length) */
 	PAGE_SLAB,      /* head or tail page of a slab (cls, slab_off, bump) */
+	PAGE_SAMPLED,   /* a slab page holding blocks leak tracking recorded:
+	                   as PAGE_SLAB, but free takes the slow path */
 };
 
 #define PG_DIRTY        0x01    /* free block may hold resident pages */
 #define PG_PARTIAL      0x02    /* slab is on its bin's partial list */
 #define PG_CACHED       0x04    /* large run held free in a thread cache */
+#define PG_SAMPLED      0x08    /* large run recorded by leak tracking */
 
 struct page {
 	uint8_t      state;
@@ -118,7 +121,8 @@ struct page {
 	};
 	uint32_t     bump;       /* PAGE_SLAB: see slab.c */
 	uint8_t      shift;
-	uint8_t      _pad[3];
+	uint8_t      _pad;
+	uint16_t     samples;    /* PAGE_SAMPLED: recorded blocks starting here */
 	void        *freelist;   /* slab head: freed objects, linked through them */
 	struct page *next;       /* free_area list, or the bin's partial list */
 	struct page *prev;

@@ -23,6 +23,55 @@
 
 struct huge_stats _strata_huge_stats;
 
+static strata_lock_t huge_list_lock = STRATA_LOCK_INIT;
+static struct huge *huge_list;
+
+static void huge_link(struct huge *h)
+{
+	lock_acquire(&huge_list_lock);
+	h->prev = NULL;
+	h->next = huge_list;
+	if (huge_list)
+		huge_list->prev = h;
+	huge_list = h;
+	lock_release(&huge_list_lock);
+}
+
+static void huge_unlink(struct huge *h)
+{
+	lock_acquire(&huge_list_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		huge_list = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	lock_release(&huge_list_lock);
+}
+
+void huge_for_each(void (*fn)(struct huge *h, void *arg), void *arg)
+{
+	lock_acquire(&huge_list_lock);
+	for (struct huge *h = huge_list; h; h = h->next)
+		fn(h, arg);
+	lock_release(&huge_list_lock);
+}
+
+void huge_lock(void)
+{
+	lock_acquire(&huge_list_lock);
+}
+
+void huge_unlock(void)
+{
+	lock_release(&huge_list_lock);
+}
+
+void huge_reinit_lock(void)
+{
+	lock_reinit(&huge_list_lock);
+}
+
 /* ------------------------------------------------------------------------
  * Large runs
  * ---------------------------------------------------------------------- */
@@ -126,6 +175,7 @@ void *huge_alloc(size_t size, size_t align)
 	h->map_size = map_size;
 	h->offset = offset;
 	h->map_align = map_align;
+	huge_link(h);
 	pagemap_set(h, map_size, h);
 	huge_account(1, (long)map_size);
 	__atomic_add_fetch(&_strata_huge_stats.allocs, 1, __ATOMIC_RELAXED);
@@ -135,6 +185,7 @@ void *huge_alloc(size_t size, size_t align)
 void huge_free(struct huge *h)
 {
 	size_t map_size = h->map_size;
+	huge_unlink(h);
 	pagemap_clear(h, map_size);
 	huge_account(-1, -(long)map_size);
 	__atomic_add_fetch(&_strata_huge_stats.frees, 1, __ATOMIC_RELAXED);
@@ -155,13 +206,16 @@ void *huge_realloc(struct huge *h, size_t new_size)
 		return huge_pointer(h);
 
 	struct huge *n = h;
+	huge_unlink(h);         /* the header may move with the mapping */
 	if (!os_remap_inplace(h, old_map, new_map)) {
 		n = os_remap_aligned(h, old_map, new_map, h->map_align);
 		if (n == NULL) {
+			huge_link(h);
 			errno = ENOMEM;
 			return NULL;
 		}
 	}
+	huge_link(n);
 	pagemap_clear(h, old_map);
 	n->map_size = new_map;
 	pagemap_set(n, new_map, n);

@@ -15,7 +15,16 @@ struct huge {
 	size_t   map_size;    /* bytes mapped, header included */
 	size_t   offset;      /* user pointer - mapping base */
 	size_t   map_align;   /* alignment of the mapping */
+	size_t   sampled;     /* leak tracking: the weight it was recorded with, or 0 */
+	struct huge *next;    /* every live huge block, for the statistics */
+	struct huge *prev;
 };
+
+/* Visit every live huge block under the huge-list lock. */
+void   huge_for_each(void (*fn)(struct huge *h, void *arg), void *arg);
+void   huge_lock(void);
+void   huge_unlock(void);
+void   huge_reinit_lock(void);
 
 static inline size_t pages_for(size_t size)
 {

@@ -60,6 +60,10 @@ size_t   leak_sites(struct strata_leak_site *sites, size_t max, uint64_t since,
  * marks the figures "(estimated, sampled)". */
 void     leak_report(int fd, uint64_t since, size_t max_sites, bool estimated);
 
+/* Leading frames with a return address in [lo, hi) are not recorded (the
+ * allocator's own code); 0, 0 drops none. */
+void     leak_ignore_range(uintptr_t lo, uintptr_t hi);
+
 /* Records refused since start-up because a table was full. */
 size_t   leak_dropped(void);
 

@@ -17,6 +17,9 @@
 
 extern char **environ;
 
+static const char *const leak_words[] = { "off", "sampled", "full", NULL };
+static const char *const report_words[] = { "off", "text", "json", "prometheus", NULL };
+
 const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	[OPT_VERBOSE]    = { "verbose", 0, 0, 1,
 	                     "1: print heap statistics on stderr at exit" },
@@ -28,7 +31,21 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	                     "most objects a thread cache keeps per size class" },
 	[OPT_DECAY_MS]   = { "decay_ms", 250, -1, 3600000,
 	                     "free pages unused this long go back to the OS; 0: at once, -1: only on malloc_trim" },
+	[OPT_LEAK]       = { "leak", 1, 0, 2,
+	                     "leak tracking: off, sampled (about one block per leak_sample bytes), full (every block)",
+	                     leak_words },
+	[OPT_LEAK_SAMPLE] = { "leak_sample", 512 << 10, 4096, 1L << 30,
+	                     "mean bytes allocated between two recorded blocks when leak=sampled" },
+	[OPT_REPORT]     = { "report", 0, 0, 3,
+	                     "report at exit on stderr: off, text, json, prometheus", report_words },
+	[OPT_STATS_FILE] = { "stats_file", 0, 0, 0,
+	                     "rewrite this file with the Prometheus report every stats_interval seconds",
+	                     NULL, true },
+	[OPT_STATS_INTERVAL] = { "stats_interval", 10, 1, 86400,
+	                     "seconds between two rewrites of stats_file" },
 };
+
+char _strata_option_paths[NUM_OPTIONS][OPTION_PATH_MAX];
 
 long _strata_option_values[NUM_OPTIONS];
 
@@ -75,6 +92,29 @@ static int option_find(const char *name, size_t len)
 	return -1;
 }
 
+static bool option_word(const char *const *words, const char *text, long *out)
+{
+	for (long i = 0; words[i]; i++) {
+		if (word_is(text, words[i])) {
+			*out = i;
+			return true;
+		}
+	}
+	return false;
+}
+
+static int option_set_path(int id, const char *text)
+{
+	size_t n = strlen(text);
+	if (n >= OPTION_PATH_MAX) {
+		_strata_warn("path for option %s longer than %d bytes ignored",
+		             _strata_option_table[id].name, OPTION_PATH_MAX - 1);
+		return -2;
+	}
+	memcpy(_strata_option_paths[id], text, n + 1);
+	return 0;
+}
+
 /* Set option name (not NUL-terminated, len bytes) from text.  Returns 0, or
  * -1 for an unknown name, -2 for a bad value (both already reported). */
 int options_set(const char *name, size_t len, const char *text)
@@ -86,6 +126,12 @@ int options_set(const char *name, size_t len, const char *text)
 	}
 	const struct option_desc *d = &_strata_option_table[id];
 	long v;
+	if (d->is_path)
+		return option_set_path(id, text);
+	if (d->words && option_word(d->words, text, &v)) {
+		_strata_option_values[id] = v;
+		return 0;
+	}
 	if (!options_parse_value(text, &v) || v < d->min || v > d->max) {
 		_strata_warn("bad value '%s' for option %s (expected %ld..%ld), using %ld",
 		             text, d->name, d->min, d->max, _strata_option_values[id]);
@@ -140,8 +186,10 @@ static void options_from_env(void)
 
 void options_init(void)
 {
-	for (int i = 0; i < NUM_OPTIONS; i++)
+	for (int i = 0; i < NUM_OPTIONS; i++) {
 		_strata_option_values[i] = _strata_option_table[i].def;
+		_strata_option_paths[i][0] = '\0';
+	}
 	const char *conf = getenv("STRATA_CONF");
 	if (conf)
 		options_from_conf(conf);

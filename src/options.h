@@ -14,6 +14,11 @@ enum option_id {
 	OPT_TCACHE,
 	OPT_TCACHE_MAX,
 	OPT_DECAY_MS,
+	OPT_LEAK,
+	OPT_LEAK_SAMPLE,
+	OPT_REPORT,
+	OPT_STATS_FILE,
+	OPT_STATS_INTERVAL,
 	NUM_OPTIONS
 };
 
@@ -23,7 +28,17 @@ struct option_desc {
 	long        min;
 	long        max;
 	const char *doc;
+	const char *const *words;   /* if set, the values by name: words[i] is i */
+	bool        is_path;        /* a file name, kept in _strata_option_paths */
 };
+
+#define OPTION_PATH_MAX 1024
+extern char _strata_option_paths[NUM_OPTIONS][OPTION_PATH_MAX] strata_hidden;
+
+static inline const char *strata_option_path(enum option_id id)
+{
+	return _strata_option_paths[id][0] ? _strata_option_paths[id] : NULL;
+}
 
 extern long _strata_option_values[NUM_OPTIONS] strata_hidden;
 extern const struct option_desc _strata_option_table[NUM_OPTIONS];

@@ -83,6 +83,24 @@ void *os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align)
 	return q;
 }
 
+/* Bytes of [p, p + size) resident in RAM, asked with mincore() a chunk at
+ * a time into a stack vector. */
+#define RESIDENT_CHUNK_PAGES 4096
+
+size_t os_resident(const void *p, size_t size)
+{
+	unsigned char vec[RESIDENT_CHUNK_PAGES];
+	size_t resident = 0;
+	for (size_t off = 0; off < size; off += RESIDENT_CHUNK_PAGES * PAGE_SIZE) {
+		size_t len = MIN(size - off, RESIDENT_CHUNK_PAGES * PAGE_SIZE);
+		if (mincore((char *)p + off, len, vec) != 0)
+			continue;
+		for (size_t i = 0; i < (len + PAGE_SIZE - 1) / PAGE_SIZE; i++)
+			resident += vec[i] & 1;
+	}
+	return resident * PAGE_SIZE;
+}
+
 /* ------------------------------------------------------------------------
  * Machine facts
  * ---------------------------------------------------------------------- */

@@ -17,5 +17,6 @@ bool   os_remap_inplace(void *p, size_t old_size, size_t new_size);
 unsigned os_cpu_count(void);
 uint64_t os_random(void);
 uint64_t os_now_ms(void);
+size_t os_resident(const void *p, size_t size);
 
 #endif

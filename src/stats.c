@@ -1,152 +1,251 @@
 /*
- * stats.c - heap totals and glibc's reporting calls: mallinfo2, mallinfo,
- * malloc_stats, malloc_info, plus malloc_trim and mallopt.
+ * stats.c - the figures of include/strata.h, gathered on demand.
  *
- * Totals are read from the arenas under their locks, one at a time, so they
- * are consistent per arena; objects held in thread caches count as
- * allocated (the arena has handed them out).
+ * Nothing is counted twice and nothing shared is touched on the fast path:
+ * each arena keeps its own counters (read under its lock, one arena at a
+ * time, so each is consistent with itself), each thread cache its call
+ * counts (summed through the registry, tcache.c), huge blocks their list
+ * (large.c), and the leak table the requested sizes (leak.c).  Resident
+ * memory is asked of the kernel with mincore() over strata's own mappings.
+ * glibc's mallinfo2, mallinfo, malloc_stats and malloc_info report the same
+ * numbers; malloc_trim and mallopt live here too.
  */
 #include "internal.h"
 #include "arena.h"
 #include "large.h"
+#include "sample.h"
+#include "os.h"
 #include "slab.h"
 #include "stats.h"
 #include "strata.h"
 #include "tcache.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
+/* The first version's struct sizes: a caller's struct_size below them is
+ * refused, anything above is filled up to what strata knows. */
+#define MIN_STATS_SIZE   offsetof(struct strata_stats, resident_ratio)
+
 /* ------------------------------------------------------------------------
- * Totals
+ * Collection
  * ---------------------------------------------------------------------- */
-static void arena_totals(struct arena *a, struct heap_totals *t)
+static void arena_collect(struct arena *a, struct heap_snapshot *s)
 {
 	lock_acquire(&a->lock);
-	t->mapped += a->stats.mapped;
-	t->regions += a->nr_regions;
-	t->free_pages += a->free_pages;
-	t->allocated += a->stats.large_pages << PAGE_SHIFT;
+	s->regions += a->nr_regions;
+	s->mapped += a->stats.mapped;
+	s->free_pages += a->free_pages;
+	s->dirty_pages += a->dirty_pages;
+	s->large_pages += a->stats.large_pages;
+	s->slab_pages += a->stats.slab_pages;
 	for (unsigned k = 0; k < BUDDY_ORDERS; k++)
-		t->free_blocks += a->free_area[k].nr_free;
+		s->free_blocks[k] += a->free_area[k].nr_free;
 	for (unsigned c = 0; c < NUM_CLASSES; c++) {
-		struct slab_bin *bin = &a->bins[c];
-		size_t slots = bin->slabs * _strata_classes[c].capacity;
-		t->allocated += bin->objects_out * class_size(c);
-		t->slab_slack += (slots - bin->objects_out) * class_size(c);
+		s->objects_out[c] += a->bins[c].objects_out;
+		s->slabs[c] += a->bins[c].slabs;
 	}
+	for (struct region *r = a->regions; r; r = r->next)
+		s->resident += os_resident(r, REGION_SIZE);
 	lock_release(&a->lock);
 }
 
-void stats_totals(struct heap_totals *t)
+static void huge_collect(struct huge *h, void *arg)
 {
-	memset(t, 0, sizeof(*t));
-	strata_ensure_init();
-	for (unsigned i = 0; i < _strata_narenas; i++)
-		arena_totals(&_strata_arenas[i], t);
-	t->huge_count = __atomic_load_n(&_strata_huge_stats.count, __ATOMIC_RELAXED);
-	t->huge_mapped = __atomic_load_n(&_strata_huge_stats.mapped, __ATOMIC_RELAXED);
-	t->mapped += t->huge_mapped;
-	t->allocated += t->huge_mapped;
+	struct heap_snapshot *s = arg;
+	s->huge_count++;
+	s->huge_mapped += h->map_size;
+	s->huge_usable += huge_usable(h);
+	s->resident += os_resident(h, h->map_size);
 }
 
-void stats_print(int fd)
+void stats_snapshot(struct heap_snapshot *s)
 {
-	struct heap_totals t;
-	stats_totals(&t);
-	_strata_print(fd,
-	    "strata %s: %u arenas, %zu regions, %zu huge blocks\n"
-	    "strata: mapped     %12zu bytes\n"
-	    "strata: allocated  %12zu bytes\n"
-	    "strata: slab slack %12zu bytes\n"
-	    "strata: free pages %12zu bytes in %zu blocks\n",
-	    PACKAGE_VERSION, _strata_narenas, t.regions, t.huge_count,
-	    t.mapped, t.allocated, t.slab_slack,
-	    t.free_pages << PAGE_SHIFT, t.free_blocks);
+	memset(s, 0, sizeof(*s));
+	strata_ensure_init();
+	for (unsigned i = 0; i < _strata_narenas; i++)
+		arena_collect(&_strata_arenas[i], s);
+	huge_for_each(huge_collect, s);
+	tcache_totals(&s->calls);
+	s->leak_mode = leak_mode();
+	if (s->leak_mode != LEAK_OFF) {
+		size_t objects;
+		leak_sites(NULL, 0, 0, &s->leak_requested, &objects);
+	}
 }
 
 /* ------------------------------------------------------------------------
- * glibc's calls
+ * Derived figures
  * ---------------------------------------------------------------------- */
-strata_export struct mallinfo2 API(mallinfo2)(void)
+static size_t class_live(const struct heap_snapshot *s, unsigned c)
 {
-	struct heap_totals t;
-	struct mallinfo2 mi;
-	stats_totals(&t);
-	memset(&mi, 0, sizeof(mi));
-	mi.arena = t.mapped - t.huge_mapped;
-	mi.ordblks = t.free_blocks;
-	mi.hblks = t.huge_count;
-	mi.hblkhd = t.huge_mapped;
-	mi.uordblks = t.allocated;
-	mi.fordblks = (t.free_pages << PAGE_SHIFT) + t.slab_slack;
-	return mi;
+	uint64_t out = s->objects_out[c], cached = s->calls.cached[c];
+	return out > cached ? (size_t)(out - cached) : 0;
 }
 
-static int clamp_int(size_t v)
+/* The kernel's unusable free space index for order k: the share of free
+ * pages that lie in blocks too small to serve an order-k request. */
+static double unusable_index(const size_t free_blocks[BUDDY_ORDERS], size_t free_pages, unsigned k)
 {
-	return v > INT_MAX ? INT_MAX : (int)v;
+	if (free_pages == 0)
+		return 0.0;
+	size_t usable = 0;
+	for (unsigned j = k; j < BUDDY_ORDERS; j++)
+		usable += free_blocks[j] << j;
+	return (double)(free_pages - usable) / (double)free_pages;
 }
 
-strata_export struct mallinfo API(mallinfo)(void)
+void stats_fill(const struct heap_snapshot *s, struct strata_stats *st)
 {
-	struct mallinfo2 m2 = API(mallinfo2)();
-	struct mallinfo mi;
-	memset(&mi, 0, sizeof(mi));
-	mi.arena = clamp_int(m2.arena);
-	mi.ordblks = clamp_int(m2.ordblks);
-	mi.hblks = clamp_int(m2.hblks);
-	mi.hblkhd = clamp_int(m2.hblkhd);
-	mi.uordblks = clamp_int(m2.uordblks);
-	mi.fordblks = clamp_int(m2.fordblks);
-	return mi;
+	size_t allocated = (s->large_pages << PAGE_SHIFT) + s->huge_usable
+	                   - (size_t)s->calls.large_cached_bytes;
+	size_t cached = (size_t)s->calls.large_cached_bytes, slack = 0;
+	uint64_t nmalloc = s->calls.large_mallocs, nfree = s->calls.large_frees;
+	for (unsigned c = 0; c < NUM_CLASSES; c++) {
+		allocated += class_live(s, c) * class_size(c);
+		cached += (size_t)s->calls.cached[c] * class_size(c);
+		slack += (s->slabs[c] * _strata_classes[c].capacity - s->objects_out[c]) * class_size(c);
+		nmalloc += s->calls.nmalloc[c];
+		nfree += s->calls.nfree[c];
+	}
+	memset((char *)st + sizeof(st->struct_size), 0, sizeof(*st) - sizeof(st->struct_size));
+	st->api_version = STRATA_API_VERSION;
+	st->narenas = _strata_narenas;
+	st->nclasses = NUM_CLASSES;
+	st->nnodes = 1;
+	st->requested_exact = s->leak_mode == LEAK_FULL;
+	st->requested = s->leak_mode == LEAK_OFF ? 0 : s->leak_requested;
+	st->allocated = allocated;
+	st->cached = cached;
+	st->active = ((s->slab_pages + s->large_pages) << PAGE_SHIFT) + s->huge_mapped;
+	st->resident = s->resident;
+	st->mapped = s->mapped + s->huge_mapped;
+	st->metadata = s->regions * ((size_t)REGION_META_PAGES << PAGE_SHIFT)
+	               + s->huge_count * PAGE_SIZE;
+	st->nmalloc = nmalloc;
+	st->nfree = nfree;
+	st->internal = st->requested && allocated > st->requested ? allocated - st->requested : 0;
+	st->slab_slack = slack;
+	st->free_bytes = s->free_pages << PAGE_SHIFT;
+	st->dirty_bytes = s->dirty_pages << PAGE_SHIFT;
+	for (unsigned k = 0; k < BUDDY_ORDERS && k < STRATA_ORDERS; k++) {
+		st->free_blocks[k] = s->free_blocks[k];
+		st->unusable_index[k] = unusable_index(s->free_blocks, s->free_pages, k);
+	}
+	size_t base = st->requested ? st->requested : allocated;
+	st->resident_ratio = base ? (double)st->resident / (double)base : 0.0;
 }
 
-strata_export void API(malloc_stats)(void)
+void stats_class_fill(const struct heap_snapshot *s, unsigned c, struct strata_class_stats *cs)
 {
-	stats_print(2);
+	memset((char *)cs + sizeof(cs->struct_size), 0, sizeof(*cs) - sizeof(cs->struct_size));
+	size_t size = class_size(c), cap = _strata_classes[c].capacity;
+	cs->size = size;
+	cs->objects_live = class_live(s, c);
+	cs->objects_cached = (size_t)s->calls.cached[c];
+	cs->slabs = s->slabs[c];
+	cs->slab_bytes = s->slabs[c] * (PAGE_SIZE << _strata_classes[c].order);
+	cs->slack_bytes = (s->slabs[c] * cap - s->objects_out[c]) * size;
+	cs->nmalloc = s->calls.nmalloc[c];
+	cs->nfree = s->calls.nfree[c];
 }
 
-strata_export int API(malloc_info)(int options, FILE *fp)
+void stats_arena_fill(unsigned i, struct strata_arena_stats *as)
 {
-	struct heap_totals t;
-	if (options != 0 || fp == NULL)
+	struct arena *a = &_strata_arenas[i];
+	memset((char *)as + sizeof(as->struct_size), 0, sizeof(*as) - sizeof(as->struct_size));
+	lock_acquire(&a->lock);
+	as->index = i;
+	as->node = 0;
+	as->regions = a->nr_regions;
+	as->mapped = a->stats.mapped;
+	as->active = (a->stats.slab_pages + a->stats.large_pages) << PAGE_SHIFT;
+	as->free_bytes = a->free_pages << PAGE_SHIFT;
+	as->dirty_bytes = a->dirty_pages << PAGE_SHIFT;
+	for (unsigned k = 0; k < BUDDY_ORDERS && k < STRATA_ORDERS; k++)
+		as->free_blocks[k] = a->free_area[k].nr_free;
+	lock_release(&a->lock);
+}
+
+/* ------------------------------------------------------------------------
+ * strata's calls (include/strata.h)
+ * ---------------------------------------------------------------------- */
+
+/* Is a caller's struct of `size` bytes one strata can fill? */
+static bool struct_ok(const void *st, size_t size, size_t min)
+{
+	if (st == NULL || size < min) {
+		errno = EINVAL;
+		return false;
+	}
+	return true;
+}
+
+/* Fill the caller's copy up to the smaller of the two sizes. */
+static void struct_copy(void *dst, const void *src, size_t full)
+{
+	size_t size = *(const size_t *)dst;
+	memcpy((char *)dst + sizeof(size_t), (const char *)src + sizeof(size_t),
+	       MIN(size, full) - sizeof(size_t));
+}
+
+strata_export int strata_stats_get(struct strata_stats *st)
+{
+	if (!struct_ok(st, st ? st->struct_size : 0, MIN_STATS_SIZE))
 		return -1;
-	stats_totals(&t);
-	fprintf(fp, "<malloc version=\"strata-%s\">\n"
-	            "<total type=\"mapped\" size=\"%zu\"/>\n"
-	            "<total type=\"allocated\" size=\"%zu\"/>\n"
-	            "<total type=\"slab_slack\" size=\"%zu\"/>\n"
-	            "<total type=\"free_pages\" count=\"%zu\" size=\"%zu\"/>\n"
-	            "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n"
-	            "</malloc>\n",
-	        PACKAGE_VERSION, t.mapped, t.allocated, t.slab_slack,
-	        t.free_blocks, t.free_pages << PAGE_SHIFT, t.huge_count, t.huge_mapped);
+	struct heap_snapshot s;
+	struct strata_stats full = { .struct_size = sizeof(full) };
+	stats_snapshot(&s);
+	stats_fill(&s, &full);
+	struct_copy(st, &full, sizeof(full));
 	return 0;
 }
 
-/* Flush the caller's cache and give back every arena's unused memory.
- * Returns 1 when memory was released, as glibc does. */
-strata_export int API(malloc_trim)(size_t pad)
+strata_export int strata_class_stats_get(unsigned cls, struct strata_class_stats *cs)
 {
-	(void)pad;
-	return strata_trim() > 0;
+	if (!struct_ok(cs, cs ? cs->struct_size : 0, sizeof(*cs)) || cls >= NUM_CLASSES) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct heap_snapshot s;
+	struct strata_class_stats full = { .struct_size = sizeof(full) };
+	stats_snapshot(&s);
+	stats_class_fill(&s, cls, &full);
+	struct_copy(cs, &full, sizeof(full));
+	return 0;
 }
 
-/* glibc's tunables do not apply to strata's design; accepted and ignored
- * (glibc returns 1 for success). */
-strata_export int API(mallopt)(int param, int value)
+strata_export int strata_arena_stats_get(unsigned arena, struct strata_arena_stats *as)
 {
-	(void)param;
-	(void)value;
-	return 1;
+	strata_ensure_init();
+	if (!struct_ok(as, as ? as->struct_size : 0, sizeof(*as)) || arena >= _strata_narenas) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct strata_arena_stats full = { .struct_size = sizeof(full) };
+	stats_arena_fill(arena, &full);
+	struct_copy(as, &full, sizeof(full));
+	return 0;
 }
 
-/* ------------------------------------------------------------------------
- * strata's own calls (include/strata.h)
- * ---------------------------------------------------------------------- */
+/* One node until the numa layer binds arenas to nodes: node 0 holds all. */
+strata_export int strata_node_stats_get(unsigned node, struct strata_node_stats *ns)
+{
+	if (!struct_ok(ns, ns ? ns->struct_size : 0, sizeof(*ns)) || node != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct heap_snapshot s;
+	stats_snapshot(&s);
+	ns->node = 0;
+	ns->mapped = s.mapped + s.huge_mapped;
+	ns->active = ((s.slab_pages + s.large_pages) << PAGE_SHIFT) + s.huge_mapped;
+	return 0;
+}
+
 strata_export const char *strata_version(void)
 {
 	return PACKAGE_VERSION;
@@ -167,4 +266,97 @@ strata_export size_t strata_trim(void)
 	for (unsigned i = 0; i < _strata_narenas; i++)
 		released += arena_trim(&_strata_arenas[i]);
 	return released;
+}
+
+/* ------------------------------------------------------------------------
+ * glibc's calls
+ * ---------------------------------------------------------------------- */
+strata_export struct mallinfo2 API(mallinfo2)(void)
+{
+	struct heap_snapshot s;
+	struct strata_stats st = { .struct_size = sizeof(st) };
+	struct mallinfo2 mi;
+	stats_snapshot(&s);
+	stats_fill(&s, &st);
+	memset(&mi, 0, sizeof(mi));
+	mi.arena = s.mapped;
+	mi.ordblks = 0;
+	for (unsigned k = 0; k < BUDDY_ORDERS; k++)
+		mi.ordblks += s.free_blocks[k];
+	mi.hblks = s.huge_count;
+	mi.hblkhd = s.huge_mapped;
+	mi.uordblks = st.allocated;
+	mi.fordblks = st.free_bytes + st.slab_slack + st.cached;
+	mi.keepcost = st.dirty_bytes;
+	return mi;
+}
+
+static int clamp_int(size_t v)
+{
+	return v > INT_MAX ? INT_MAX : (int)v;
+}
+
+strata_export struct mallinfo API(mallinfo)(void)
+{
+	struct mallinfo2 m2 = API(mallinfo2)();
+	struct mallinfo mi;
+	memset(&mi, 0, sizeof(mi));
+	mi.arena = clamp_int(m2.arena);
+	mi.ordblks = clamp_int(m2.ordblks);
+	mi.hblks = clamp_int(m2.hblks);
+	mi.hblkhd = clamp_int(m2.hblkhd);
+	mi.uordblks = clamp_int(m2.uordblks);
+	mi.fordblks = clamp_int(m2.fordblks);
+	mi.keepcost = clamp_int(m2.keepcost);
+	return mi;
+}
+
+strata_export void API(malloc_stats)(void)
+{
+	report_write(2, STRATA_FORMAT_TEXT, 0);
+}
+
+/* glibc's XML shape, with strata's figures. */
+strata_export int API(malloc_info)(int options, FILE *fp)
+{
+	if (options != 0 || fp == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct heap_snapshot s;
+	struct strata_stats st = { .struct_size = sizeof(st) };
+	stats_snapshot(&s);
+	stats_fill(&s, &st);
+	fprintf(fp, "<malloc version=\"strata-%s\">\n", PACKAGE_VERSION);
+	for (unsigned k = 0; k < BUDDY_ORDERS; k++)
+		fprintf(fp, "<size from=\"%zu\" to=\"%zu\" total=\"%zu\" count=\"%zu\"/>\n",
+		        PAGE_SIZE << k, PAGE_SIZE << k, s.free_blocks[k] * (PAGE_SIZE << k), s.free_blocks[k]);
+	fprintf(fp, "<total type=\"fast\" count=\"0\" size=\"%zu\"/>\n"
+	            "<total type=\"rest\" count=\"0\" size=\"%zu\"/>\n"
+	            "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n"
+	            "<system type=\"current\" size=\"%zu\"/>\n"
+	            "<system type=\"max\" size=\"%zu\"/>\n"
+	            "<aspace type=\"total\" size=\"%zu\"/>\n"
+	            "<aspace type=\"mprotect\" size=\"%zu\"/>\n"
+	            "</malloc>\n",
+	        st.cached, st.free_bytes + st.slab_slack, s.huge_count, s.huge_mapped,
+	        st.mapped, st.mapped, st.mapped, st.mapped);
+	return 0;
+}
+
+/* Flush the caller's cache and give back every arena's unused memory.
+ * Returns 1 when memory was released, as glibc does. */
+strata_export int API(malloc_trim)(size_t pad)
+{
+	(void)pad;
+	return strata_trim() > 0;
+}
+
+/* glibc's tunables do not apply to strata's design; accepted and ignored
+ * (glibc returns 1 for success). */
+strata_export int API(mallopt)(int param, int value)
+{
+	(void)param;
+	(void)value;
+	return 1;
 }

@@ -1,23 +1,41 @@
 /*
- * stats.h - totals gathered from the arenas, for glibc's reporting calls.
+ * stats.h - a snapshot of the heap's counters, and the report writer.
  */
 #ifndef STRATA_STATS_H
 #define STRATA_STATS_H
 
-#include <stddef.h>
+#include "internal.h"
+#include "sizeclass.h"
+#include "strata.h"
+#include "tcache.h"
 
-struct heap_totals {
-	size_t mapped;        /* bytes of regions and huge mappings */
-	size_t allocated;     /* bytes of objects and runs handed out (class-rounded) */
-	size_t free_pages;    /* pages in free buddy blocks */
-	size_t free_blocks;   /* free buddy blocks */
-	size_t slab_slack;    /* bytes of free objects inside slabs */
+/* Raw counters, summed over arenas, huge blocks and thread caches. */
+struct heap_snapshot {
+	size_t regions;
+	size_t mapped;                  /* regions only */
+	size_t resident;                /* regions and huge blocks */
+	size_t free_pages;
+	size_t dirty_pages;
+	size_t large_pages;
+	size_t slab_pages;
+	size_t free_blocks[BUDDY_ORDERS];
+	size_t objects_out[NUM_CLASSES];
+	size_t slabs[NUM_CLASSES];
 	size_t huge_count;
 	size_t huge_mapped;
-	size_t regions;
+	size_t huge_usable;
+	struct tcache_totals calls;
+	int    leak_mode;
+	size_t leak_requested;          /* requested bytes of the live records
+	                                   (scaled up when sampled) */
 };
 
-void stats_totals(struct heap_totals *t);
-void stats_print(int fd);
+void stats_snapshot(struct heap_snapshot *s);
+void stats_fill(const struct heap_snapshot *s, struct strata_stats *st);
+void stats_class_fill(const struct heap_snapshot *s, unsigned c, struct strata_class_stats *cs);
+void stats_arena_fill(unsigned arena, struct strata_arena_stats *as);
+
+/* report.c */
+int  report_write(int fd, enum strata_format format, unsigned what);
 
 #endif

@@ -13,13 +13,99 @@
 #include "options.h"
 #include "os.h"
 #include "large.h"
+#include "sample.h"
 #include "slab.h"
 
 #include <errno.h>
+#include <string.h>
 
 __thread struct tcache _strata_tcache tls_ie;
 
 extern pthread_key_t _strata_tcache_key;
+
+/* ------------------------------------------------------------------------
+ * Registry: the live caches, so statistics can sum their counters, and the
+ * counters of the threads that have exited.
+ * ---------------------------------------------------------------------- */
+static strata_lock_t registry_lock = STRATA_LOCK_INIT;
+static struct tcache *registry;
+static struct tcache_totals gone;
+
+static void registry_add(struct tcache *tc)
+{
+	lock_acquire(&registry_lock);
+	tc->prev = NULL;
+	tc->next = registry;
+	if (registry)
+		registry->prev = tc;
+	registry = tc;
+	lock_release(&registry_lock);
+}
+
+/* Add one cache's counters to t; relaxed reads, the owner may be running. */
+static void tcache_add_counts(const struct tcache *tc, struct tcache_totals *t)
+{
+	for (unsigned c = 0; c < NUM_CLASSES; c++) {
+		const struct tcache_bin *b = &tc->bins[c];
+		t->nmalloc[c] += __atomic_load_n(&b->pops, __ATOMIC_RELAXED);
+		t->nfree[c] += __atomic_load_n(&b->pushes, __ATOMIC_RELAXED);
+		t->cached[c] += tcache_bin_count(b);
+	}
+	t->large_mallocs += tc->large_mallocs;
+	t->large_frees += tc->large_frees;
+	t->large_cached_bytes += tc->large_bytes;
+}
+
+static void registry_remove(struct tcache *tc)
+{
+	lock_acquire(&registry_lock);
+	if (tc->prev)
+		tc->prev->next = tc->next;
+	else if (registry == tc)
+		registry = tc->next;
+	if (tc->next)
+		tc->next->prev = tc->prev;
+	tc->next = tc->prev = NULL;
+	tcache_add_counts(tc, &gone);
+	memset(tc->bins, 0, sizeof(tc->bins));   /* counted in gone now */
+	tc->large_mallocs = tc->large_frees = 0;
+	lock_release(&registry_lock);
+}
+
+void tcache_totals(struct tcache_totals *t)
+{
+	lock_acquire(&registry_lock);
+	*t = gone;
+	for (struct tcache *tc = registry; tc; tc = tc->next)
+		tcache_add_counts(tc, t);
+	lock_release(&registry_lock);
+}
+
+void tcache_registry_lock(void)
+{
+	lock_acquire(&registry_lock);
+}
+
+void tcache_registry_unlock(void)
+{
+	lock_release(&registry_lock);
+}
+
+/* In a child of fork only the calling thread lives on: the other caches'
+ * counts become history, and their objects are lost to the child. */
+void tcache_registry_after_fork_child(void)
+{
+	lock_reinit(&registry_lock);
+	struct tcache *self = &_strata_tcache;
+	for (struct tcache *tc = registry; tc; tc = tc->next)
+		if (tc != self)
+			tcache_add_counts(tc, &gone);
+	registry = NULL;
+	if (self->state == TCACHE_LIVE) {
+		self->next = self->prev = NULL;
+		registry = self;
+	}
+}
 
 /* ------------------------------------------------------------------------
  * Set-up
@@ -41,13 +127,17 @@ static void tcache_init(struct tcache *tc)
 	strata_ensure_init();
 	tc->arena = arena_pick();
 	tc->state = TCACHE_LIVE;
-	if (!strata_option(OPT_TCACHE))
-		return;         /* caps stay 0: every call takes the slow path */
-	for (unsigned c = 0; c < NUM_CLASSES; c++) {
-		tc->bins[c].cap = tcache_bin_cap(c);
-		tc->bins[c].room += tc->bins[c].cap;
+	/* With the cache off the caps stay 0 and every call takes the slow
+	 * path; the counters still count, so the cache is registered. */
+	if (strata_option(OPT_TCACHE) && leak_mode() != LEAK_FULL) {
+		for (unsigned c = 0; c < NUM_CLASSES; c++) {
+			tc->bins[c].cap = tcache_bin_cap(c);
+			tc->bins[c].room += tc->bins[c].cap;
+		}
 	}
+	registry_add(tc);
 	pthread_setspecific(_strata_tcache_key, tc);
+	stats_file_start();
 }
 
 struct arena *tcache_arena(struct tcache *tc)
@@ -70,7 +160,7 @@ static unsigned arena_take(struct arena *a, unsigned cls, void **list, unsigned 
 	return got;
 }
 
-void *tcache_alloc_slow(struct tcache *tc, unsigned cls)
+void *tcache_alloc_slow(struct tcache *tc, unsigned cls, size_t size)
 {
 	struct arena *a = tcache_arena(tc);
 	struct tcache_bin *b = &tc->bins[cls];
@@ -86,6 +176,7 @@ void *tcache_alloc_slow(struct tcache *tc, unsigned cls)
 	b->pops++;              /* the malloc this call serves */
 	b->room -= got;         /* the other got - 1 objects are now cached */
 	p[1] = NULL;
+	sample_small(tc, p, size, (size_t)got * class_size(cls));
 	return p;
 }
 
@@ -230,6 +321,7 @@ void tcache_thread_exit(void *arg)
 		b->cap = 0;
 	}
 	tc->state = TCACHE_DEAD;
+	registry_remove(tc);
 }
 
 bool tcache_contains(const struct tcache *tc, unsigned cls, const void *p)

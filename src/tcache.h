@@ -47,6 +47,7 @@ struct tcache {
 	int               state;
 	uint64_t          large_mallocs;    /* large and huge calls, */
 	uint64_t          large_frees;      /* counted on their slow paths */
+	int64_t           sample_left;      /* bytes to allocate before the next leak sample */
 	struct tcache    *next;             /* the registry of live caches */
 	struct tcache    *prev;
 	uint32_t          nlarge;
@@ -78,7 +79,7 @@ static inline bool tcache_push(struct tcache_bin *b, void *p)
 	return true;
 }
 
-void         *tcache_alloc_slow(struct tcache *tc, unsigned cls);
+void         *tcache_alloc_slow(struct tcache *tc, unsigned cls, size_t size);
 struct page  *tcache_large_take(struct tcache *tc, size_t npages);
 bool          tcache_large_keep(struct tcache *tc, struct page *pg);
 void          tcache_free_slow(struct tcache *tc, unsigned cls, void *p);
@@ -86,5 +87,19 @@ void          tcache_flush_all(struct tcache *tc);
 struct arena *tcache_arena(struct tcache *tc);
 bool          tcache_contains(const struct tcache *tc, unsigned cls, const void *p);
 void          tcache_thread_exit(void *arg);
+
+/* Call counts and cached objects summed over every thread, live or gone. */
+struct tcache_totals {
+	uint64_t nmalloc[NUM_CLASSES];
+	uint64_t nfree[NUM_CLASSES];
+	uint64_t cached[NUM_CLASSES];      /* objects */
+	uint64_t large_mallocs;
+	uint64_t large_frees;
+	uint64_t large_cached_bytes;
+};
+void          tcache_totals(struct tcache_totals *t);
+void          tcache_registry_lock(void);
+void          tcache_registry_unlock(void);
+void          tcache_registry_after_fork_child(void);
 
 #endif

@@ -81,6 +81,13 @@ Test(robust, dlopen_library_allocating_in_constructor)
 /* ------------------------------------------------------------------------
  * threads that exit give their cached memory back
  * ---------------------------------------------------------------------- */
+static size_t cached_bytes(void)
+{
+	struct strata_stats st = { .struct_size = sizeof(st) };
+	cr_assert_eq(strata_stats_get(&st), 0);
+	return st.cached;
+}
+
 static void *alloc_and_exit(void *arg)
 {
 	(void)arg;
@@ -89,13 +96,13 @@ static void *alloc_and_exit(void *arg)
 		p[i] = malloc((size_t)(i % 50) * 16 + 8);
 	for (int i = 0; i < 500; i++)
 		free(p[i]);
-	return (void *)(uintptr_t)mallinfo2().uordblks;
+	return (void *)(uintptr_t)cached_bytes();
 }
 
 Test(robust, exited_threads_return_their_caches)
 {
 	free(malloc(1));
-	size_t before = mallinfo2().uordblks;
+	size_t before = cached_bytes();
 	size_t during_max = 0;
 	for (int round = 0; round < 20; round++) {
 		pthread_t t;
@@ -104,7 +111,7 @@ Test(robust, exited_threads_return_their_caches)
 		pthread_join(t, &during);
 		during_max = (size_t)(uintptr_t)during > during_max ? (size_t)(uintptr_t)during : during_max;
 	}
-	size_t after = mallinfo2().uordblks;
+	size_t after = cached_bytes();
 	cr_assert_gt(during_max, before + 50000, "a live thread holds cached objects");
 	cr_assert_leq(after, before + 16384, "before %zu after %zu", before, after);
 }

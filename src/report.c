@@ -1,0 +1,408 @@
+/*
+ * report.c - the heap report in three forms from one snapshot: text for
+ * people, JSON for tools, and the Prometheus text exposition format
+ * (metrics strata_*, labels for class, arena, order) for node_exporter's
+ * textfile collector.
+ *
+ * Output goes through a small stack buffer to a file descriptor: writing a
+ * report never allocates, so it can run at exit, from a signal-free
+ * background thread or from inside a program that is short of memory.
+ */
+#include "internal.h"
+#include "arena.h"
+#include "sample.h"
+#include "slab.h"
+#include "stats.h"
+#include "strata.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------------------
+ * Buffered output
+ * ---------------------------------------------------------------------- */
+#define OUT_BUFFER 4096
+
+struct out {
+	int    fd;
+	int    failed;
+	size_t len;
+	char   buf[OUT_BUFFER];
+};
+
+static void out_flush(struct out *o)
+{
+	size_t done = 0;
+	while (done < o->len && !o->failed) {
+		ssize_t n = write(o->fd, o->buf + done, o->len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			o->failed = 1;
+		else
+			done += (size_t)n;
+	}
+	o->len = 0;
+}
+
+__attribute__((format(printf, 2, 3)))
+static void out(struct out *o, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n <= 0)
+		return;
+	size_t len = MIN((size_t)n, sizeof(line) - 1);
+	if (o->len + len > sizeof(o->buf))
+		out_flush(o);
+	memcpy(o->buf + o->len, line, len);
+	o->len += len;
+}
+
+static double percent(size_t part, size_t whole)
+{
+	return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
+static const char *requested_kind(const struct strata_stats *st, int leak_mode)
+{
+	if (leak_mode == LEAK_OFF)
+		return "unknown";
+	return st->requested_exact ? "exact" : "estimate";
+}
+
+/* ------------------------------------------------------------------------
+ * Text
+ * ---------------------------------------------------------------------- */
+static void text_totals(struct out *o, const struct strata_stats *st, int leak_mode)
+{
+	out(o, "strata %s heap report (pid %d)\n", PACKAGE_VERSION, (int)getpid());
+	out(o, "  requested     %14zu bytes (%s)\n", st->requested, requested_kind(st, leak_mode));
+	out(o, "  allocated     %14zu bytes in live blocks (class-rounded)\n", st->allocated);
+	out(o, "  cached        %14zu bytes free in thread caches\n", st->cached);
+	out(o, "  active        %14zu bytes of pages in use\n", st->active);
+	out(o, "  resident      %14zu bytes\n", st->resident);
+	out(o, "  mapped        %14zu bytes\n", st->mapped);
+	out(o, "  metadata      %14zu bytes\n", st->metadata);
+	out(o, "  calls         %14llu mallocs, %llu frees, %llu live\n",
+	    (unsigned long long)st->nmalloc, (unsigned long long)st->nfree,
+	    (unsigned long long)(st->nmalloc - st->nfree));
+	out(o, "fragmentation\n");
+	out(o, "  internal      %14zu bytes (%.1f%% of allocated: rounding to classes)\n",
+	    st->internal, percent(st->internal, st->allocated));
+	out(o, "  slab slack    %14zu bytes (free slots in slabs)\n", st->slab_slack);
+	out(o, "  free pages    %14zu bytes (%zu dirty)\n", st->free_bytes, st->dirty_bytes);
+	out(o, "  resident / %s %.2f\n", st->requested ? "requested" : "allocated", st->resident_ratio);
+	out(o, "  buddyinfo     order ");
+	for (unsigned k = 0; k < STRATA_ORDERS; k++)
+		out(o, "%7u", k);
+	out(o, "\n                free  ");
+	for (unsigned k = 0; k < STRATA_ORDERS; k++)
+		out(o, "%7zu", st->free_blocks[k]);
+	out(o, "\n                unusable");
+	for (unsigned k = 0; k < STRATA_ORDERS; k++)
+		out(o, k ? "%7.3f" : "%6.3f", st->unusable_index[k]);
+	out(o, "\n");
+}
+
+static void text_classes(struct out *o, const struct heap_snapshot *s)
+{
+	out(o, "size classes (with blocks)\n");
+	out(o, "  %7s %10s %10s %8s %12s %12s %12s\n",
+	    "size", "live", "cached", "slabs", "slack bytes", "mallocs", "frees");
+	for (unsigned c = 0; c < NUM_CLASSES; c++) {
+		struct strata_class_stats cs = { .struct_size = sizeof(cs) };
+		stats_class_fill(s, c, &cs);
+		if (cs.slabs == 0 && cs.nmalloc == 0)
+			continue;
+		out(o, "  %7zu %10zu %10zu %8zu %12zu %12llu %12llu\n", cs.size, cs.objects_live,
+		    cs.objects_cached, cs.slabs, cs.slack_bytes,
+		    (unsigned long long)cs.nmalloc, (unsigned long long)cs.nfree);
+	}
+}
+
+static void text_arenas(struct out *o)
+{
+	out(o, "arenas\n");
+	out(o, "  %5s %4s %8s %14s %14s %14s %14s\n",
+	    "arena", "node", "regions", "mapped", "active", "free", "dirty");
+	for (unsigned i = 0; i < _strata_narenas; i++) {
+		struct strata_arena_stats as = { .struct_size = sizeof(as) };
+		stats_arena_fill(i, &as);
+		out(o, "  %5u %4d %8zu %14zu %14zu %14zu %14zu\n", as.index, as.node, as.regions,
+		    as.mapped, as.active, as.free_bytes, as.dirty_bytes);
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * JSON
+ * ---------------------------------------------------------------------- */
+static void json_array_sizes(struct out *o, const char *key, const size_t *v, unsigned n)
+{
+	out(o, "\"%s\":[", key);
+	for (unsigned i = 0; i < n; i++)
+		out(o, "%s%zu", i ? "," : "", v[i]);
+	out(o, "]");
+}
+
+static void json_totals(struct out *o, const struct strata_stats *st, int leak_mode)
+{
+	out(o, "{\"version\":\"%s\",\"api_version\":%u,\"pid\":%d,", PACKAGE_VERSION,
+	    st->api_version, (int)getpid());
+	out(o, "\"totals\":{\"requested\":%zu,\"requested_kind\":\"%s\",\"allocated\":%zu,"
+	       "\"cached\":%zu,\"active\":%zu,\"resident\":%zu,\"mapped\":%zu,\"metadata\":%zu,"
+	       "\"nmalloc\":%llu,\"nfree\":%llu},",
+	    st->requested, requested_kind(st, leak_mode), st->allocated, st->cached, st->active,
+	    st->resident, st->mapped, st->metadata,
+	    (unsigned long long)st->nmalloc, (unsigned long long)st->nfree);
+	out(o, "\"fragmentation\":{\"internal\":%zu,\"slab_slack\":%zu,\"free\":%zu,\"dirty\":%zu,"
+	       "\"resident_ratio\":%.4f,",
+	    st->internal, st->slab_slack, st->free_bytes, st->dirty_bytes, st->resident_ratio);
+	json_array_sizes(o, "buddyinfo", st->free_blocks, STRATA_ORDERS);
+	out(o, ",\"unusable_index\":[");
+	for (unsigned k = 0; k < STRATA_ORDERS; k++)
+		out(o, "%s%.4f", k ? "," : "", st->unusable_index[k]);
+	out(o, "]}");
+}
+
+static void json_classes(struct out *o, const struct heap_snapshot *s)
+{
+	out(o, ",\"classes\":[");
+	for (unsigned c = 0; c < NUM_CLASSES; c++) {
+		struct strata_class_stats cs = { .struct_size = sizeof(cs) };
+		stats_class_fill(s, c, &cs);
+		out(o, "%s{\"class\":%u,\"size\":%zu,\"live\":%zu,\"cached\":%zu,\"slabs\":%zu,"
+		       "\"slab_bytes\":%zu,\"slack\":%zu,\"nmalloc\":%llu,\"nfree\":%llu}",
+		    c ? "," : "", c, cs.size, cs.objects_live, cs.objects_cached, cs.slabs,
+		    cs.slab_bytes, cs.slack_bytes,
+		    (unsigned long long)cs.nmalloc, (unsigned long long)cs.nfree);
+	}
+	out(o, "]");
+}
+
+static void json_arenas(struct out *o)
+{
+	out(o, ",\"arenas\":[");
+	for (unsigned i = 0; i < _strata_narenas; i++) {
+		struct strata_arena_stats as = { .struct_size = sizeof(as) };
+		stats_arena_fill(i, &as);
+		out(o, "%s{\"arena\":%u,\"node\":%d,\"regions\":%zu,\"mapped\":%zu,\"active\":%zu,"
+		       "\"free\":%zu,\"dirty\":%zu,",
+		    i ? "," : "", as.index, as.node, as.regions, as.mapped, as.active,
+		    as.free_bytes, as.dirty_bytes);
+		json_array_sizes(o, "buddyinfo", as.free_blocks, STRATA_ORDERS);
+		out(o, "}");
+	}
+	out(o, "]");
+}
+
+/* A frame as "function+0xoff (module+0xoff)", for JSON: quotes and
+ * backslashes in names are dropped (C and C++ symbols have none). */
+static void json_frame(struct out *o, void *addr)
+{
+	Dl_info info;
+	memset(&info, 0, sizeof(info));
+	out(o, "{\"address\":\"%p\"", addr);
+	if (dladdr(addr, &info) && info.dli_fname) {
+		out(o, ",\"module\":\"%s\",\"offset\":\"0x%lx\"", info.dli_fname,
+		    (unsigned long)((char *)addr - (char *)info.dli_fbase));
+		if (info.dli_sname && !strpbrk(info.dli_sname, "\"\\"))
+			out(o, ",\"function\":\"%s\",\"function_offset\":\"0x%lx\"", info.dli_sname,
+			    (unsigned long)((char *)addr - (char *)info.dli_saddr));
+	}
+	out(o, "}");
+}
+
+#define REPORT_MAX_SITES 32
+
+static void json_leaks(struct out *o, int leak_mode)
+{
+	struct strata_leak_site sites[REPORT_MAX_SITES];
+	size_t total_bytes = 0, total_objects = 0, n = 0;
+	if (leak_mode != LEAK_OFF)
+		n = leak_sites(sites, REPORT_MAX_SITES, 0, &total_bytes, &total_objects);
+	out(o, ",\"leaks\":{\"mode\":\"%s\",\"bytes\":%zu,\"objects\":%zu,\"sites_total\":%zu,\"sites\":[",
+	    leak_mode_name(leak_mode), total_bytes, total_objects, n);
+	for (size_t i = 0; i < MIN(n, (size_t)REPORT_MAX_SITES); i++) {
+		out(o, "%s{\"bytes\":%zu,\"objects\":%zu,\"frames\":[", i ? "," : "",
+		    sites[i].bytes, sites[i].objects);
+		for (unsigned f = 0; f < sites[i].nframes; f++) {
+			if (f)
+				out(o, ",");
+			json_frame(o, sites[i].frames[f]);
+		}
+		out(o, "]}");
+	}
+	out(o, "]}");
+}
+
+/* ------------------------------------------------------------------------
+ * Prometheus text exposition format
+ * ---------------------------------------------------------------------- */
+static void prom_head(struct out *o, const char *name, const char *type, const char *help)
+{
+	out(o, "# HELP strata_%s %s\n# TYPE strata_%s %s\n", name, help, name, type);
+}
+
+static void prom_gauge(struct out *o, const char *name, const char *help, size_t v)
+{
+	prom_head(o, name, "gauge", help);
+	out(o, "strata_%s %zu\n", name, v);
+}
+
+static void prom_totals(struct out *o, const struct strata_stats *st)
+{
+	prom_gauge(o, "requested_bytes", "Bytes requested by live blocks (0 when unknown).", st->requested);
+	prom_gauge(o, "allocated_bytes", "Bytes of live blocks, rounded to their size class.", st->allocated);
+	prom_gauge(o, "cached_bytes", "Bytes of free blocks held in thread caches.", st->cached);
+	prom_gauge(o, "active_bytes", "Bytes of pages holding slabs, large runs and huge blocks.", st->active);
+	prom_gauge(o, "resident_bytes", "Bytes of strata's mappings resident in memory.", st->resident);
+	prom_gauge(o, "mapped_bytes", "Bytes of address space mapped by strata.", st->mapped);
+	prom_gauge(o, "metadata_bytes", "Bytes of strata's own bookkeeping.", st->metadata);
+	prom_head(o, "mallocs_total", "counter", "Calls that returned a block.");
+	out(o, "strata_mallocs_total %llu\n", (unsigned long long)st->nmalloc);
+	prom_head(o, "frees_total", "counter", "Calls that freed a block.");
+	out(o, "strata_frees_total %llu\n", (unsigned long long)st->nfree);
+	prom_gauge(o, "internal_fragmentation_bytes", "Allocated minus requested bytes.", st->internal);
+	prom_gauge(o, "slab_slack_bytes", "Bytes of free slots inside slabs.", st->slab_slack);
+	prom_gauge(o, "free_bytes", "Bytes in free buddy blocks.", st->free_bytes);
+	prom_gauge(o, "dirty_bytes", "Bytes of free buddy blocks that may be resident.", st->dirty_bytes);
+	prom_head(o, "resident_ratio", "gauge", "Resident bytes per requested (or allocated) byte.");
+	out(o, "strata_resident_ratio %.4f\n", st->resident_ratio);
+	prom_head(o, "buddy_free_blocks", "gauge", "Free buddy blocks per order (4 KiB << order).");
+	for (unsigned k = 0; k < STRATA_ORDERS; k++)
+		out(o, "strata_buddy_free_blocks{order=\"%u\"} %zu\n", k, st->free_blocks[k]);
+	prom_head(o, "unusable_free_index", "gauge", "Share of free memory unusable for a block of this order.");
+	for (unsigned k = 0; k < STRATA_ORDERS; k++)
+		out(o, "strata_unusable_free_index{order=\"%u\"} %.4f\n", k, st->unusable_index[k]);
+}
+
+static void prom_classes(struct out *o, const struct heap_snapshot *s)
+{
+	static const char *const names[] = { "class_live_objects", "class_cached_objects",
+	                                     "class_slabs", "class_mallocs_total", "class_frees_total" };
+	static const char *const helps[] = { "Live objects per size class.",
+	                                     "Free objects in thread caches per size class.",
+	                                     "Slabs per size class.",
+	                                     "Calls that returned an object of this class.",
+	                                     "Calls that freed an object of this class." };
+	for (unsigned m = 0; m < 5; m++) {
+		prom_head(o, names[m], m >= 3 ? "counter" : "gauge", helps[m]);
+		for (unsigned c = 0; c < NUM_CLASSES; c++) {
+			struct strata_class_stats cs = { .struct_size = sizeof(cs) };
+			stats_class_fill(s, c, &cs);
+			unsigned long long v = m == 0 ? cs.objects_live : m == 1 ? cs.objects_cached
+			                     : m == 2 ? cs.slabs : m == 3 ? cs.nmalloc : cs.nfree;
+			out(o, "strata_%s{class=\"%u\",size=\"%zu\"} %llu\n", names[m], c, cs.size, v);
+		}
+	}
+}
+
+static void prom_arenas(struct out *o)
+{
+	static const char *const names[] = { "arena_mapped_bytes", "arena_active_bytes",
+	                                     "arena_free_bytes", "arena_dirty_bytes" };
+	for (unsigned m = 0; m < 4; m++) {
+		prom_head(o, names[m], "gauge", "Per arena; see strata(3).");
+		for (unsigned i = 0; i < _strata_narenas; i++) {
+			struct strata_arena_stats as = { .struct_size = sizeof(as) };
+			stats_arena_fill(i, &as);
+			size_t v = m == 0 ? as.mapped : m == 1 ? as.active : m == 2 ? as.free_bytes : as.dirty_bytes;
+			out(o, "strata_%s{arena=\"%u\",node=\"%d\"} %zu\n", names[m], i, as.node, v);
+		}
+	}
+}
+
+static void prom_leaks(struct out *o, int leak_mode)
+{
+	size_t bytes = 0, objects = 0;
+	if (leak_mode != LEAK_OFF)
+		leak_sites(NULL, 0, 0, &bytes, &objects);
+	prom_gauge(o, "leak_live_bytes", "Live bytes recorded by leak tracking (estimate when sampled).", bytes);
+	prom_gauge(o, "leak_live_objects", "Live blocks recorded by leak tracking (estimate when sampled).", objects);
+}
+
+/* ------------------------------------------------------------------------
+ * Entry points
+ * ---------------------------------------------------------------------- */
+int report_write(int fd, enum strata_format format, unsigned what)
+{
+	struct out o = { .fd = fd };
+	struct heap_snapshot s;
+	struct strata_stats st = { .struct_size = sizeof(st) };
+	stats_snapshot(&s);
+	stats_fill(&s, &st);
+	switch (format) {
+	case STRATA_FORMAT_TEXT:
+		text_totals(&o, &st, s.leak_mode);
+		if (what & STRATA_REPORT_CLASSES)
+			text_classes(&o, &s);
+		if (what & STRATA_REPORT_ARENAS)
+			text_arenas(&o);
+		out_flush(&o);
+		if ((what & STRATA_REPORT_LEAKS) && s.leak_mode != LEAK_OFF)
+			leak_report(fd, 0, REPORT_MAX_SITES, s.leak_mode != LEAK_FULL);
+		break;
+	case STRATA_FORMAT_JSON:
+		json_totals(&o, &st, s.leak_mode);
+		if (what & STRATA_REPORT_CLASSES)
+			json_classes(&o, &s);
+		if (what & STRATA_REPORT_ARENAS)
+			json_arenas(&o);
+		if (what & STRATA_REPORT_LEAKS)
+			json_leaks(&o, s.leak_mode);
+		out(&o, "}\n");
+		break;
+	case STRATA_FORMAT_PROMETHEUS:
+		prom_totals(&o, &st);
+		if (what & STRATA_REPORT_CLASSES)
+			prom_classes(&o, &s);
+		if (what & STRATA_REPORT_ARENAS)
+			prom_arenas(&o);
+		if (what & STRATA_REPORT_LEAKS)
+			prom_leaks(&o, s.leak_mode);
+		break;
+	default:
+		errno = EINVAL;
+		return -1;
+	}
+	out_flush(&o);
+	if (o.failed)
+		return -1;
+	return 0;
+}
+
+strata_export int strata_report(int fd, enum strata_format format, unsigned what)
+{
+	return report_write(fd, format, what);
+}
+
+/* Write to path.tmp, then rename it over path, so a reader (a scraper)
+ * never sees half a file. */
+strata_export int strata_report_file(const char *path, enum strata_format format, unsigned what)
+{
+	char tmp[4096];
+	if (path == NULL || snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp)) {
+		errno = EINVAL;
+		return -1;
+	}
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	int rc = report_write(fd, format, what);
+	if (close(fd) != 0)
+		rc = -1;
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -1;
+	if (rc != 0)
+		unlink(tmp);
+	return rc;
+}

@@ -1,0 +1,265 @@
+/*
+ * sample.c - which allocations leak tracking records, and the reports that
+ * strata writes on its own.
+ *
+ * Modes (option leak): off; full, where every block is recorded and the
+ * thread caches are off so that every malloc and free reaches a slow path;
+ * and sampled, the default, in the manner of tcmalloc's heap sampling: each
+ * thread counts down the bytes its slow paths take from the arenas (a
+ * refill batch, a large run), and when the count crosses zero the block
+ * being allocated is recorded with the weight of a whole sampling interval,
+ * so the report scales up to estimates.  The fast path does not take part:
+ * a refill stands for the batch it brings.
+ *
+ * A recorded small block must be seen when it is freed, without a test on
+ * the fast path: its slab page turns PAGE_SAMPLED, which free's fast path
+ * does not accept, and back to PAGE_SLAB when its last recorded block goes.
+ * Large runs carry PG_SAMPLED, huge blocks a field in their header; their
+ * frees are slow paths anyway.
+ *
+ * Frames inside strata's own code are dropped from the recorded stacks, so
+ * the first frame is the program's call to malloc.
+ */
+#include "sample.h"
+#include "arena.h"
+#include "options.h"
+#include "os.h"
+#include "pagemap.h"
+#include "slab.h"
+#include "stats.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <time.h>
+#include <unistd.h>
+
+int _strata_leak_mode;
+
+static const char *const mode_names[] = { "off", "sampled", "full" };
+
+const char *leak_mode_name(int mode)
+{
+	return mode >= 0 && mode <= LEAK_FULL ? mode_names[mode] : "off";
+}
+
+/* ------------------------------------------------------------------------
+ * Start-up: where strata's own code lies, for the frame filter
+ * ---------------------------------------------------------------------- */
+struct text_range {
+	uintptr_t base;
+	uintptr_t lo;
+	uintptr_t hi;
+	int       seen;
+};
+
+/* dl_iterate_phdr lists the program first: strata found there is linked
+ * into the program, whose frames must stay, so nothing is dropped. */
+static int find_own_text(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	struct text_range *t = arg;
+	if (t->seen++ == 0 && info->dlpi_addr == t->base)
+		return 1;
+	if (info->dlpi_addr != t->base)
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+			t->lo = info->dlpi_addr + ph->p_vaddr;
+			t->hi = t->lo + ph->p_memsz;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* strata's executable segment, when strata is a shared library of its own;
+ * linked statically into a program it cannot be told apart, and no frames
+ * are dropped. */
+static void own_text_range(uintptr_t *lo, uintptr_t *hi)
+{
+	Dl_info self;
+	struct text_range t = { 0 };
+	*lo = *hi = 0;
+	if (!dladdr((void *)own_text_range, &self) || self.dli_fbase == NULL)
+		return;
+	t.base = (uintptr_t)self.dli_fbase;
+	dl_iterate_phdr(find_own_text, &t);
+	*lo = t.lo;
+	*hi = t.hi;
+}
+
+void sample_init(void)
+{
+	int mode = (int)strata_option(OPT_LEAK);
+	if (mode != LEAK_OFF && !leak_init()) {
+		_strata_warn("leak tracking off: its tables could not be mapped");
+		mode = LEAK_OFF;
+	}
+	if (mode != LEAK_OFF) {
+		uintptr_t lo, hi;
+		own_text_range(&lo, &hi);
+		leak_ignore_range(lo, hi);
+	}
+	_strata_leak_mode = mode;
+}
+
+/* ------------------------------------------------------------------------
+ * Sampling
+ * ---------------------------------------------------------------------- */
+
+/* The next interval: uniform in [1, 2 * mean), so the mean is the option's
+ * value and no allocation pattern lines up with a fixed period. */
+static int64_t next_interval(struct tcache *tc)
+{
+	uint64_t mean = (uint64_t)strata_option(OPT_LEAK_SAMPLE);
+	uint64_t x = (uint64_t)(uintptr_t)tc ^ os_now_ms() ^ (uint64_t)tc->sample_left;
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	return (int64_t)(1 + x % (2 * mean));
+}
+
+/* Is it this allocation's turn?  bytes were just taken from an arena. */
+static bool sample_due(struct tcache *tc, size_t bytes)
+{
+	tc->sample_left -= (int64_t)bytes;
+	if (tc->sample_left > 0)
+		return false;
+	tc->sample_left = next_interval(tc);
+	return true;
+}
+
+/* The requested bytes a sampled block of size bytes (usable u) stands for:
+ * an interval's worth of allocation, or the block itself when bigger. */
+static size_t sample_weight(size_t size, size_t usable)
+{
+	size_t interval = (size_t)strata_option(OPT_LEAK_SAMPLE);
+	size_t volume = MAX(interval, usable);
+	return (size_t)((double)volume * (double)MAX(size, 1) / (double)usable);
+}
+
+static void page_mark_sampled(struct page *pg)
+{
+	struct arena *a = page_region(pg)->arena;
+	lock_acquire(&a->lock);
+	pg->samples++;
+	__atomic_store_n(&pg->state, PAGE_SAMPLED, __ATOMIC_RELAXED);
+	lock_release(&a->lock);
+}
+
+void sample_small(struct tcache *tc, void *p, size_t size, size_t bytes)
+{
+	if (leak_mode() == LEAK_FULL) {
+		leak_record(p, MAX(size, 1), MAX(size, 1), 0);
+		return;
+	}
+	if (leak_mode() == LEAK_OFF || !sample_due(tc, bytes))
+		return;
+	struct page *pg = page_of(region_of(p), p);
+	size_t usable = class_size(pg->cls);
+	if (leak_record(p, MAX(size, 1), sample_weight(size, usable), 0))
+		page_mark_sampled(pg);
+}
+
+void sample_large(struct tcache *tc, void *p, size_t size)
+{
+	int mode = leak_mode();
+	if (mode == LEAK_OFF)
+		return;
+	void *owner = pagemap_lookup(p);
+	bool huge = *(uint32_t *)owner == SEG_HUGE;
+	size_t usable = huge ? huge_usable(owner) : (size_t)page_of(owner, p)->npages << PAGE_SHIFT;
+	if (mode == LEAK_SAMPLED && !sample_due(tc, usable))
+		return;
+	size_t weight = mode == LEAK_FULL ? MAX(size, 1) : sample_weight(size, usable);
+	if (!leak_record(p, MAX(size, 1), weight, 0))
+		return;
+	if (huge)
+		((struct huge *)owner)->sampled = weight;
+	else
+		page_of(owner, p)->flags |= PG_SAMPLED;
+}
+
+/* ------------------------------------------------------------------------
+ * Frees
+ * ---------------------------------------------------------------------- */
+void sample_forget_small(struct page *pg, void *p)
+{
+	if (leak_mode() == LEAK_FULL) {
+		leak_forget(p);
+		return;
+	}
+	if (__atomic_load_n(&pg->state, __ATOMIC_RELAXED) != PAGE_SAMPLED || !leak_forget(p))
+		return;
+	struct arena *a = page_region(pg)->arena;
+	lock_acquire(&a->lock);
+	if (pg->samples > 0 && --pg->samples == 0)
+		__atomic_store_n(&pg->state, PAGE_SLAB, __ATOMIC_RELAXED);
+	lock_release(&a->lock);
+}
+
+void sample_forget_large(struct page *pg, void *p)
+{
+	if (!(pg->flags & PG_SAMPLED))
+		return;
+	pg->flags &= (uint8_t)~PG_SAMPLED;
+	leak_forget(p);
+}
+
+void sample_forget_huge(struct huge *h, void *p)
+{
+	if (!h->sampled)
+		return;
+	h->sampled = 0;
+	leak_forget(p);
+}
+
+/* ------------------------------------------------------------------------
+ * Reports strata writes on its own
+ * ---------------------------------------------------------------------- */
+static const enum strata_format report_formats[] = {
+	STRATA_FORMAT_TEXT, STRATA_FORMAT_TEXT, STRATA_FORMAT_JSON, STRATA_FORMAT_PROMETHEUS,
+};
+
+/* STRATA_REPORT=text|json|prometheus: the whole report on stderr at exit;
+ * STRATA_VERBOSE=1 alone: the totals. */
+void report_at_exit(void)
+{
+	long report = strata_option(OPT_REPORT);
+	if (report > 0)
+		report_write(STDERR_FILENO, report_formats[report], STRATA_REPORT_ALL);
+	else if (strata_option(OPT_VERBOSE) > 0)
+		report_write(STDERR_FILENO, STRATA_FORMAT_TEXT, 0);
+}
+
+static void *stats_file_loop(void *arg)
+{
+	(void)arg;
+	const char *path = strata_option_path(OPT_STATS_FILE);
+	struct timespec ts = { .tv_sec = strata_option(OPT_STATS_INTERVAL) };
+	for (;;) {
+		if (strata_report_file(path, STRATA_FORMAT_PROMETHEUS, STRATA_REPORT_ALL) != 0)
+			_strata_warn("cannot write stats file %s", path);
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+/* The writer of STRATA_STATS_FILE: a detached thread, started once, from
+ * the first thread cache set up after start-up (not from start-up itself,
+ * where creating a thread could allocate before strata is ready). */
+void stats_file_start(void)
+{
+	static int started;
+	if (strata_option_path(OPT_STATS_FILE) == NULL
+	    || __atomic_exchange_n(&started, 1, __ATOMIC_ACQ_REL))
+		return;
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, stats_file_loop, NULL) != 0)
+		_strata_warn("cannot start the stats file writer");
+	pthread_attr_destroy(&attr);
+}

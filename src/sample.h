@@ -1,0 +1,38 @@
+/*
+ * sample.h - which allocations leak tracking records, and the reports that
+ * strata writes by itself (at exit, and to a stats file).
+ */
+#ifndef STRATA_SAMPLE_H
+#define STRATA_SAMPLE_H
+
+#include "internal.h"
+#include "large.h"
+#include "leak.h"
+#include "tcache.h"
+
+enum leak_mode_id { LEAK_OFF = 0, LEAK_SAMPLED = 1, LEAK_FULL = 2 };
+
+extern int _strata_leak_mode strata_hidden;
+
+static inline int leak_mode(void)
+{
+	return _strata_leak_mode;
+}
+
+const char *leak_mode_name(int mode);
+void        sample_init(void);
+
+/* Allocation hooks, on the slow paths: bytes is what this call took from
+ * the arena (a refill batch, a large run). */
+void        sample_small(struct tcache *tc, void *p, size_t size, size_t bytes);
+void        sample_large(struct tcache *tc, void *p, size_t size);
+
+/* Free hooks: forget p if it was recorded. */
+void        sample_forget_small(struct page *pg, void *p);
+void        sample_forget_large(struct page *pg, void *p);
+void        sample_forget_huge(struct huge *h, void *p);
+
+void        report_at_exit(void);
+void        stats_file_start(void);
+
+#endif
