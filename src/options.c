@@ -38,6 +38,8 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	                     "mean bytes allocated between two recorded blocks when leak=sampled" },
 	[OPT_REPORT]     = { "report", 0, 0, 3,
 	                     "report at exit on stderr: off, text, json, prometheus", report_words },
+	[OPT_REPORT_FILE] = { "report_file", 0, 0, 0,
+	                     "write the report at exit to this file instead of stderr", NULL, true },
 	[OPT_STATS_FILE] = { "stats_file", 0, 0, 0,
 	                     "rewrite this file with the Prometheus report every stats_interval seconds",
 	                     NULL, true },

@@ -227,10 +227,15 @@ static const enum strata_format report_formats[] = {
 void report_at_exit(void)
 {
 	long report = strata_option(OPT_REPORT);
-	if (report > 0)
+	const char *file = strata_option_path(OPT_REPORT_FILE);
+	if (report > 0 && file) {
+		if (strata_report_file(file, report_formats[report], STRATA_REPORT_ALL) != 0)
+			_strata_warn("cannot write the report to %s", file);
+	} else if (report > 0) {
 		report_write(STDERR_FILENO, report_formats[report], STRATA_REPORT_ALL);
-	else if (strata_option(OPT_VERBOSE) > 0)
+	} else if (strata_option(OPT_VERBOSE) > 0) {
 		report_write(STDERR_FILENO, STRATA_FORMAT_TEXT, 0);
+	}
 }
 
 static void *stats_file_loop(void *arg)
@@ -262,4 +267,21 @@ void stats_file_start(void)
 	if (pthread_create(&t, &attr, stats_file_loop, NULL) != 0)
 		_strata_warn("cannot start the stats file writer");
 	pthread_attr_destroy(&attr);
+}
+
+/* ------------------------------------------------------------------------
+ * strata's leak calls (include/strata.h)
+ * ---------------------------------------------------------------------- */
+strata_export uint64_t strata_mark(void)
+{
+	strata_ensure_init();
+	return leak_mode() == LEAK_OFF ? 0 : leak_mark();
+}
+
+strata_export size_t strata_leak_sites(struct strata_leak_site *sites, size_t max, uint64_t since)
+{
+	strata_ensure_init();
+	if (leak_mode() == LEAK_OFF)
+		return 0;
+	return leak_sites(sites, sites ? max : 0, since, NULL, NULL);
 }
