@@ -90,7 +90,7 @@ static void region_release(struct arena *a, struct region *r)
  * dirty free blocks older than decay_ms are decommitted, and idle regions
  * beyond the first are unmapped.  Between passes, an arena whose dirty free
  * pages exceed its budget (arena.h) decommits its biggest dirty blocks at
- * once, down to half the budget.  A program that makes no allocator call at
+ * once, down to the budget.  A program that makes no allocator call at
  * all keeps what it has until it calls again.
  * ---------------------------------------------------------------------- */
 #define DECAY_PASSES_PER_PERIOD 4
@@ -119,7 +119,7 @@ void arena_decay(struct arena *a, uint64_t now_ms)
 	}
 	size_t budget = arena_dirty_budget(a);
 	if (a->dirty_pages > budget)
-		buddy_decommit_to(a, budget / 2);
+		buddy_decommit_to(a, budget);
 	if (now_ms >= a->next_decay_ms) {
 		buddy_decommit(a, now_ms, (uint32_t)decay);
 		a->next_decay_ms = now_ms + (uint64_t)MAX(decay / DECAY_PASSES_PER_PERIOD, 1);

@@ -61,18 +61,24 @@ size_t        arena_trim(struct arena *a);
 void          arena_decay(struct arena *a, uint64_t now_ms);
 void          arena_lock_all(void);
 
-/* Dirty free memory an arena may hold before the oldest-first decay is
+/* Dirty free memory an arena may hold before the age-based decay is
  * overtaken by returning the biggest blocks at once: 8 MiB, or 1/8 of the
  * pages the arena has in use if that is more.  Below it, a program that
  * frees and reallocates pays no page faults; above it, a spike that ended
- * gives its memory back on the next call. */
+ * gives the excess back on the same call.  The price is paid by programs
+ * that free and refill much more than that over and over (bench/wl_frag):
+ * each refill faults its pages in again. */
 #define DIRTY_BUDGET_MIN_PAGES  ((8u << 20) >> PAGE_SHIFT)
 #define DIRTY_BUDGET_SHIFT      3
 
+static inline size_t arena_active_pages(const struct arena *a)
+{
+	return a->stats.slab_pages + a->stats.large_pages;
+}
+
 static inline size_t arena_dirty_budget(const struct arena *a)
 {
-	size_t active = a->stats.slab_pages + a->stats.large_pages;
-	return MAX((size_t)DIRTY_BUDGET_MIN_PAGES, active >> DIRTY_BUDGET_SHIFT);
+	return MAX((size_t)DIRTY_BUDGET_MIN_PAGES, arena_active_pages(a) >> DIRTY_BUDGET_SHIFT);
 }
 
 /* The decay check of the arena slow paths, with the arena lock held. */

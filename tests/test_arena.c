@@ -69,7 +69,7 @@ Test(arena, dirty_pages_over_budget_go_back_at_once)
 	size_t budget = arena_dirty_budget(&A);
 	cr_assert_gt(A.dirty_pages, budget);
 	arena_maybe_decay(&A, os_now_ms());
-	cr_assert_leq(A.dirty_pages, budget / 2, "biggest blocks returned down to half the budget");
+	cr_assert_leq(A.dirty_pages, budget, "biggest blocks returned down to the budget");
 	cr_assert_eq(A.dirty_pages, dirty_pages(&A));
 	lock_release(&A.lock);
 }
