@@ -21,7 +21,7 @@ enum { OPT_OBJECTS, OPT_SIZE, OPT_WRITES, OPT_COUNT };
 static struct wl_opt opts[OPT_COUNT] = {
 	[OPT_OBJECTS] = { "objects", 64, "objects per thread" },
 	[OPT_SIZE] = { "size", 8, "bytes per object (>= 1)" },
-	[OPT_WRITES] = { "writes", 10000000, "write passes over the objects" },
+	[OPT_WRITES] = { "writes", 30000000, "write passes over the objects" },
 };
 
 #define NTHREADS 2

@@ -27,7 +27,7 @@ static struct wl_opt opts[OPT_COUNT] = {
 	[OPT_LARGE] = { "large", 1024, "large block, bytes" },
 	[OPT_COUNT_LARGE] = { "large_count", 32768,
 	                      "large blocks per round (default: the freed bytes)" },
-	[OPT_ROUNDS] = { "rounds", 10, "rounds of the four phases" },
+	[OPT_ROUNDS] = { "rounds", 20, "rounds of the four phases" },
 };
 
 enum { PHASE_ALLOC_SMALL, PHASE_FREE_HALF, PHASE_ALLOC_LARGE, PHASE_FREE_ALL,

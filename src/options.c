@@ -34,7 +34,7 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	[OPT_LEAK]       = { "leak", 1, 0, 2,
 	                     "leak tracking: off, sampled (about one block per leak_sample bytes), full (every block)",
 	                     leak_words },
-	[OPT_LEAK_SAMPLE] = { "leak_sample", 512 << 10, 4096, 1L << 30,
+	[OPT_LEAK_SAMPLE] = { "leak_sample", 2 << 20, 4096, 1L << 30,
 	                     "mean bytes allocated between two recorded blocks when leak=sampled" },
 	[OPT_REPORT]     = { "report", 0, 0, 3,
 	                     "report at exit on stderr: off, text, json, prometheus", report_words },
