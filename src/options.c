@@ -18,6 +18,7 @@
 extern char **environ;
 
 static const char *const leak_words[] = { "off", "sampled", "full", NULL };
+static const char *const hugepages_words[] = { "off", "thp", "auto", NULL };
 static const char *const report_words[] = { "off", "text", "json", "prometheus", NULL };
 
 const struct option_desc _strata_option_table[NUM_OPTIONS] = {
@@ -31,6 +32,9 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	                     "most objects a thread cache keeps per size class" },
 	[OPT_DECAY_MS]   = { "decay_ms", 250, -1, 3600000,
 	                     "free pages unused this long go back to the OS; 0: at once, -1: only on malloc_trim" },
+	[OPT_HUGEPAGES]  = { "hugepages", HUGEPAGES_AUTO, 0, 2,
+	                     "transparent huge pages: off, thp (every region), auto (regions after an arena's first)",
+	                     hugepages_words },
 	[OPT_LEAK]       = { "leak", 1, 0, 2,
 	                     "leak tracking: off, sampled (about one block per leak_sample bytes), full (every block)",
 	                     leak_words },

@@ -14,6 +14,7 @@ enum option_id {
 	OPT_TCACHE,
 	OPT_TCACHE_MAX,
 	OPT_DECAY_MS,
+	OPT_HUGEPAGES,
 	OPT_LEAK,
 	OPT_LEAK_SAMPLE,
 	OPT_REPORT,
@@ -22,6 +23,8 @@ enum option_id {
 	OPT_STATS_INTERVAL,
 	NUM_OPTIONS
 };
+
+enum hugepages_mode { HUGEPAGES_OFF = 0, HUGEPAGES_THP = 1, HUGEPAGES_AUTO = 2 };
 
 struct option_desc {
 	const char *name;     /* lower case; STRATA_<NAME> in the environment */

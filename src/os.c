@@ -54,6 +54,12 @@ void *os_map_aligned(size_t size, size_t align)
 	return aligned;
 }
 
+/* Ask for transparent huge pages on a range (THP in madvise mode). */
+void os_advise_huge(void *p, size_t size)
+{
+	madvise(p, size, MADV_HUGEPAGE);
+}
+
 /* Give pages back to the kernel but keep the address range: the next touch
  * faults in a zero page. */
 void os_decommit(void *p, size_t size)

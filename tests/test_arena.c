@@ -1,5 +1,6 @@
 /* Tests for src/arena.c: growth, trim, decay of unused memory. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "buddy.h"
@@ -84,4 +85,36 @@ Test(arena, trim_releases_everything_unused)
 	cr_assert_geq(released, REGION_SIZE, "the second region, idle, is unmapped");
 	cr_assert_eq(A.nr_regions, 1);
 	cr_assert_eq(dirty_pages(&A), 0);
+}
+
+/* VmFlags of the mapping holding p, from /proc/self/smaps. */
+static bool mapping_has_flag(const void *p, const char *flag)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	bool inside = false, found = false;
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+			inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+			continue;
+		}
+		if (inside && strncmp(line, "VmFlags:", 8) == 0) {
+			char want[8];
+			snprintf(want, sizeof(want), " %s", flag);
+			found = strstr(line, want) != NULL;
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+Test(arena, huge_pages_for_regions_after_the_first)
+{
+	cr_assert_eq(strata_option(OPT_HUGEPAGES), HUGEPAGES_AUTO, "default hugepages=auto");
+	struct region *second = A.regions, *first = A.regions->next;   /* newest first */
+	cr_assert(mapping_has_flag(second, "hg"), "the second region is advised MADV_HUGEPAGE");
+	cr_assert_not(mapping_has_flag(first, "hg"), "the first keeps small pages");
 }
