@@ -69,6 +69,7 @@ struct strata_stats {
 	                                            kernel's unusable free space index) */
 	double   resident_ratio;      /* resident / requested (or / allocated when
 	                                 requested is not known); 1.0 is no overhead */
+	int      leak_mode;           /* 0 off, 1 sampled, 2 full (STRATA_LEAK) */
 };
 
 /* Fill *st.  0, or -1 with errno EINVAL when st is NULL or too small. */

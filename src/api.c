@@ -224,7 +224,10 @@ strata_export void API(free)(void *p)
 	uintptr_t e = pagemap_entry(p);
 	if (likely(pagemap_is_region(e))) {
 		struct page *pg = pagemap_page(e, p);
-		if (likely(pg->state == PAGE_SLAB && slab_object_valid(pg, p)
+		/* relaxed: leak sampling flips a page to PAGE_SAMPLED and back
+		 * under the arena lock while other threads free into it */
+		if (likely(__atomic_load_n(&pg->state, __ATOMIC_RELAXED) == PAGE_SLAB
+		           && slab_object_valid(pg, p)
 		           && ((uintptr_t *)p)[1] != _strata_free_key)) {
 			struct tcache *tc = &_strata_tcache;
 			if (likely(tcache_push(&tc->bins[pg->cls], p)))
@@ -344,7 +347,10 @@ static void *realloc_alloc(struct block *b, size_t new_size)
 	if (new_size <= b->usable || new_size <= SMALL_MAX || new_size > LARGE_MAX)
 		return API(malloc)(new_size);
 	size_t room = PAGE_SIZE << MIN(order_for_pages(REALLOC_ROOM * pages_for(new_size)), BUDDY_MAX_ORDER);
-	return large_alloc(tcache_arena(&_strata_tcache), new_size, room, false);
+	struct tcache *tc = &_strata_tcache;
+	struct arena *a = tcache_arena(tc);
+	tc->large_mallocs++;
+	return large_counted(tc, large_alloc(a, new_size, room, false), new_size);
 }
 
 /* A large run left behind by realloc goes straight back to the buddy: its
@@ -394,8 +400,11 @@ strata_export void *API(realloc)(void *p, size_t size)
 		return NULL;
 	}
 	struct block b = block_lookup(p, "realloc");
-	if (resize_in_place(&b, size))
+	if (resize_in_place(&b, size)) {
+		if (leak_mode() == LEAK_FULL)
+			leak_record(p, size, size, 0);     /* the new size replaces the old */
 		return p;
+	}
 	if (b.kind == BLOCK_HUGE && size > LARGE_MAX)
 		return realloc_huge(b.huge, p, size);
 	return realloc_move(p, &b, size);

@@ -207,16 +207,19 @@ void *huge_realloc(struct huge *h, size_t new_size)
 
 	struct huge *n = h;
 	huge_unlink(h);         /* the header may move with the mapping */
+	/* Cleared before the kernel may release the old range: once it is
+	 * released, another thread may map a region there and set its slots. */
+	pagemap_clear(h, old_map);
 	if (!os_remap_inplace(h, old_map, new_map)) {
 		n = os_remap_aligned(h, old_map, new_map, h->map_align);
 		if (n == NULL) {
+			pagemap_set(h, old_map, h);
 			huge_link(h);
 			errno = ENOMEM;
 			return NULL;
 		}
 	}
 	huge_link(n);
-	pagemap_clear(h, old_map);
 	n->map_size = new_map;
 	pagemap_set(n, new_map, n);
 	huge_account(0, (long)new_map - (long)old_map);

@@ -12,18 +12,6 @@
 #include "internal.h"
 #include "strata.h"
 
-/* Public types, until include/strata.h carries them. */
-#ifndef STRATA_LEAK_FRAMES
-#define STRATA_LEAK_FRAMES 16
-struct strata_leak_site {
-	size_t   struct_size;   /* sizeof(struct strata_leak_site), set by strata */
-	size_t   bytes;         /* live bytes from this call stack (an estimate when sampled) */
-	size_t   objects;       /* live allocations (an estimate when sampled) */
-	size_t   requested;     /* sum of requested sizes of the records */
-	unsigned nframes;
-	void    *frames[STRATA_LEAK_FRAMES];   /* innermost first */
-};
-#endif
 
 /* Set up the tables (os_map).  Called once at start-up when leak tracking
  * is on; a second call does nothing.  false if mapping failed. */

@@ -204,14 +204,14 @@ static void json_arenas(struct out *o)
 	out(o, "]");
 }
 
-/* A frame as "function+0xoff (module+0xoff)", for JSON: quotes and
- * backslashes in names are dropped (C and C++ symbols have none). */
+/* A frame as "function+0xoff (module+0xoff)", for JSON: a name or path
+ * with a quote or backslash is left out rather than escaped. */
 static void json_frame(struct out *o, void *addr)
 {
 	Dl_info info;
 	memset(&info, 0, sizeof(info));
 	out(o, "{\"address\":\"%p\"", addr);
-	if (dladdr(addr, &info) && info.dli_fname) {
+	if (dladdr(addr, &info) && info.dli_fname && !strpbrk(info.dli_fname, "\"\\")) {
 		out(o, ",\"module\":\"%s\",\"offset\":\"0x%lx\"", info.dli_fname,
 		    (unsigned long)((char *)addr - (char *)info.dli_fbase));
 		if (info.dli_sname && !strpbrk(info.dli_sname, "\"\\"))

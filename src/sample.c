@@ -29,6 +29,8 @@
 #include "stats.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <link.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,8 +91,36 @@ static void own_text_range(uintptr_t *lo, uintptr_t *hi)
 	*hi = t.hi;
 }
 
+/* The exit report goes to a copy of stderr taken at start-up: programs
+ * such as coreutils close stderr in an atexit handler, before strata's
+ * destructor runs. */
+static int report_fd = STDERR_FILENO;
+#define REPORT_FD_MIN 100      /* out of the way of the program's own fds */
+
+/* Fill out with path, "%p" replaced by the process id, so that several
+ * processes (children inherit the environment) write files of their own. */
+static const char *expand_path(const char *path, char *out, size_t n)
+{
+	size_t len = 0;
+	for (const char *c = path; *c && len + 24 < n; c++) {
+		if (c[0] == '%' && c[1] == 'p') {
+			len += (size_t)snprintf(out + len, n - len, "%d", (int)getpid());
+			c++;
+		} else {
+			out[len++] = *c;
+		}
+	}
+	out[len] = '\0';
+	return out;
+}
+
 void sample_init(void)
 {
+	if (strata_option(OPT_REPORT) > 0 || strata_option(OPT_VERBOSE) > 0) {
+		int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, REPORT_FD_MIN);
+		if (fd >= 0)
+			report_fd = fd;
+	}
 	int mode = (int)strata_option(OPT_LEAK);
 	if (mode != LEAK_OFF && !leak_init()) {
 		_strata_warn("leak tracking off: its tables could not be mapped");
@@ -118,6 +148,14 @@ static int64_t next_interval(struct tcache *tc)
 	x *= 0xff51afd7ed558ccdULL;
 	x ^= x >> 33;
 	return (int64_t)(1 + x % (2 * mean));
+}
+
+/* A thread's first sample comes after a whole interval too, not at its
+ * first allocation. */
+void sample_thread_init(struct tcache *tc)
+{
+	if (leak_mode() == LEAK_SAMPLED)
+		tc->sample_left = next_interval(tc);
 }
 
 /* Is it this allocation's turn?  bytes were just taken from an arena. */
@@ -228,20 +266,23 @@ void report_at_exit(void)
 {
 	long report = strata_option(OPT_REPORT);
 	const char *file = strata_option_path(OPT_REPORT_FILE);
+	char path[OPTION_PATH_MAX + 32];
 	if (report > 0 && file) {
-		if (strata_report_file(file, report_formats[report], STRATA_REPORT_ALL) != 0)
-			_strata_warn("cannot write the report to %s", file);
+		expand_path(file, path, sizeof(path));
+		if (strata_report_file(path, report_formats[report], STRATA_REPORT_ALL) != 0)
+			_strata_warn("cannot write the report to %s", path);
 	} else if (report > 0) {
-		report_write(STDERR_FILENO, report_formats[report], STRATA_REPORT_ALL);
+		report_write(report_fd, report_formats[report], STRATA_REPORT_ALL);
 	} else if (strata_option(OPT_VERBOSE) > 0) {
-		report_write(STDERR_FILENO, STRATA_FORMAT_TEXT, 0);
+		report_write(report_fd, STRATA_FORMAT_TEXT, 0);
 	}
 }
 
 static void *stats_file_loop(void *arg)
 {
 	(void)arg;
-	const char *path = strata_option_path(OPT_STATS_FILE);
+	char path[OPTION_PATH_MAX + 32];
+	expand_path(strata_option_path(OPT_STATS_FILE), path, sizeof(path));
 	struct timespec ts = { .tv_sec = strata_option(OPT_STATS_INTERVAL) };
 	for (;;) {
 		if (strata_report_file(path, STRATA_FORMAT_PROMETHEUS, STRATA_REPORT_ALL) != 0)

@@ -21,6 +21,7 @@ static inline int leak_mode(void)
 
 const char *leak_mode_name(int mode);
 void        sample_init(void);
+void        sample_thread_init(struct tcache *tc);
 
 /* Allocation hooks, on the slow paths: bytes is what this call took from
  * the arena (a refill batch, a large run). */

@@ -91,7 +91,7 @@ static size_t class_live(const struct heap_snapshot *s, unsigned c)
 static double unusable_index(const size_t free_blocks[BUDDY_ORDERS], size_t free_pages, unsigned k)
 {
 	if (free_pages == 0)
-		return 0.0;
+		return 1.0;         /* as the kernel: nothing free, nothing usable */
 	size_t usable = 0;
 	for (unsigned j = k; j < BUDDY_ORDERS; j++)
 		usable += free_blocks[j] << j;
@@ -137,6 +137,7 @@ void stats_fill(const struct heap_snapshot *s, struct strata_stats *st)
 	}
 	size_t base = st->requested ? st->requested : allocated;
 	st->resident_ratio = base ? (double)st->resident / (double)base : 0.0;
+	st->leak_mode = s->leak_mode;
 }
 
 void stats_class_fill(const struct heap_snapshot *s, unsigned c, struct strata_class_stats *cs)

@@ -135,6 +135,7 @@ static void tcache_init(struct tcache *tc)
 			tc->bins[c].room += tc->bins[c].cap;
 		}
 	}
+	sample_thread_init(tc);
 	registry_add(tc);
 	pthread_setspecific(_strata_tcache_key, tc);
 	stats_file_start();
@@ -291,7 +292,7 @@ static void tcache_large_evict(struct tcache *tc)
 bool tcache_large_keep(struct tcache *tc, struct page *pg)
 {
 	size_t bytes = (size_t)pg->npages << PAGE_SHIFT;
-	if (tc->state != TCACHE_LIVE || !strata_option(OPT_TCACHE)
+	if (tc->state != TCACHE_LIVE || !strata_option(OPT_TCACHE) || leak_mode() == LEAK_FULL
 	    || pg->npages > TCACHE_LARGE_MAX_PAGES)
 		return false;
 	while (tc->nlarge > 0 && (tc->nlarge == TCACHE_LARGE_SLOTS
