@@ -49,6 +49,8 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	                     NULL, true },
 	[OPT_STATS_INTERVAL] = { "stats_interval", 10, 1, 86400,
 	                     "seconds between two rewrites of stats_file" },
+	[OPT_FAULT_MMAP] = { "fault_mmap", 0, 0, 1000000,
+	                     "for tests: every memory mapping from the n-th on fails (0: none)" },
 };
 
 char _strata_option_paths[NUM_OPTIONS][OPTION_PATH_MAX];

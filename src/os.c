@@ -7,6 +7,7 @@
  * obtained by over-mapping and trimming the excess at both ends.
  */
 #include "internal.h"
+#include "options.h"
 #include "os.h"
 
 #include <errno.h>
@@ -19,8 +20,20 @@
 /* ------------------------------------------------------------------------
  * Mapping
  * ---------------------------------------------------------------------- */
+/* Fault injection for tests (option fault_mmap = n): every mapping from
+ * the n-th on fails, as it would when the address space is exhausted. */
+static unsigned long maps_made;
+
+static bool os_fault_injected(void)
+{
+	long n = strata_option(OPT_FAULT_MMAP);
+	return n > 0 && __atomic_add_fetch(&maps_made, 1, __ATOMIC_RELAXED) >= (unsigned long)n;
+}
+
 void *os_map(size_t size)
 {
+	if (unlikely(os_fault_injected()))
+		return NULL;
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
 	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
@@ -81,7 +94,8 @@ void *os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align)
 	void *dst = os_map_aligned(new_size, align);
 	if (dst == NULL)
 		return NULL;
-	void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+	void *q = os_fault_injected() ? MAP_FAILED
+	        : mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
 	if (q == MAP_FAILED) {
 		os_unmap(dst, new_size);
 		return NULL;

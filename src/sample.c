@@ -123,7 +123,8 @@ void sample_init(void)
 	}
 	int mode = (int)strata_option(OPT_LEAK);
 	if (mode != LEAK_OFF && !leak_init()) {
-		_strata_warn("leak tracking off: its tables could not be mapped");
+		if (strata_option(OPT_VERBOSE) > 0)
+			_strata_warn("leak tracking off: its tables could not be mapped");
 		mode = LEAK_OFF;
 	}
 	if (mode != LEAK_OFF) {
