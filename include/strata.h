@@ -168,6 +168,12 @@ const char *strata_version(void);
 /* Return the calling thread's cached free objects to their arenas. */
 void strata_thread_flush(void);
 
+/* Walk every arena and verify the heap's invariants (free lists, block
+ * tiling, slab accounting).  0 when sound; -1 after printing the first
+ * problem on stderr as "strata: heap check: ...".  Takes each arena's lock
+ * in turn: for tests and debugging. */
+int strata_check_heap(void);
+
 /* Flush the calling thread's cache and give every arena's unused memory back
  * to the operating system.  Returns the bytes of address space unmapped and
  * of pages decommitted. */

@@ -3,7 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <criterion/redirect.h>
+
 #include "buddy.h"
+#include "strata.h"
 #include "options.h"
 #include "os.h"
 
@@ -117,4 +120,20 @@ Test(arena, huge_pages_for_regions_after_the_first)
 	struct region *second = A.regions, *first = A.regions->next;   /* newest first */
 	cr_assert(mapping_has_flag(second, "hg"), "the second region is advised MADV_HUGEPAGE");
 	cr_assert_not(mapping_has_flag(first, "hg"), "the first keeps small pages");
+}
+
+Test(arena, heap_check_finds_a_broken_count)
+{
+	free(malloc(100));
+	cr_assert_eq(strata_check_heap(), 0, "a sound heap passes");
+	struct arena *a = &_strata_arenas[0];
+	lock_acquire(&a->lock);
+	a->free_pages++;                    /* break one invariant */
+	lock_release(&a->lock);
+	cr_redirect_stderr();
+	cr_assert_eq(strata_check_heap(), -1, "the broken count is found");
+	lock_acquire(&a->lock);
+	a->free_pages--;
+	lock_release(&a->lock);
+	cr_assert_eq(strata_check_heap(), 0);
 }

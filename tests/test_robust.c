@@ -165,6 +165,7 @@ Test(robust, trim_after_freeing_everything_brings_rss_down)
 	free(ps);
 	free(pl);
 	malloc_trim(0);
+	cr_assert_eq(strata_check_heap(), 0);
 	size_t after = rss_bytes();
 	cr_assert_lt(after, 64 * MiB, "RSS after trim: %zu MiB (peak %zu MiB)", after >> 20, peak >> 20);
 }
