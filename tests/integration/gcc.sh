@@ -18,16 +18,7 @@
 set -u
 name=gcc
 NFUNCS=2000     # ~25 s per -O2 compile on a 2-core CI machine, ~330 MB
-fail() { echo "$name: FAIL: $*" >&2; exit 1; }
-skip() { echo "$name: SKIP: $*" >&2; exit 77; }
-unset LD_PRELOAD
-
-# --- library -----------------------------------------------------------------
-[ -n "${LIBSTRATA:-}" ] ||
-    fail "LIBSTRATA is not set; export LIBSTRATA=/path/to/libstrata.so"
-[ -f "$LIBSTRATA" ] || fail "LIBSTRATA=$LIBSTRATA: no such file"
-[ -r "$LIBSTRATA" ] || fail "LIBSTRATA=$LIBSTRATA: not readable"
-lib=$(readlink -f -- "$LIBSTRATA") || fail "cannot resolve $LIBSTRATA"
+. "$(dirname "$0")/common.sh"   # fail, skip, $lib, describe, make_tmp
 
 # --- programs ----------------------------------------------------------------
 gcc=$(command -v gcc 2>/dev/null) || skip "gcc is not installed"
@@ -35,21 +26,10 @@ command -v timeout >/dev/null 2>&1 || fail "timeout(1) is required"
 command -v awk >/dev/null 2>&1 || fail "awk is required"
 
 # --- temporary directory -----------------------------------------------------
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/strata-$name.XXXXXX") ||
-    fail "mktemp -d failed"
+tmp=$(make_tmp) || fail "mktemp -d failed"
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 1' HUP INT TERM
 
-describe() {
-    case $1 in
-        0) echo "exit 0" ;;
-        124) echo "exit 124 (timed out)" ;;
-        1[3-9][0-9]|2[0-5][0-9])
-            echo "exit $1 (killed by signal $(($1 - 128)):" \
-                "$(kill -l $(($1 - 128)) 2>/dev/null))" ;;
-        *) echo "exit $1" ;;
-    esac
-}
 
 # --- the generator ---------------------------------------------------------------
 cat >"$tmp/gen.awk" <<'EOF'

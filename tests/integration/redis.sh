@@ -20,16 +20,7 @@
 
 set -u
 name=redis
-fail() { echo "$name: FAIL: $*" >&2; exit 1; }
-skip() { echo "$name: SKIP: $*" >&2; exit 77; }
-unset LD_PRELOAD
-
-# --- library -----------------------------------------------------------------
-[ -n "${LIBSTRATA:-}" ] ||
-    fail "LIBSTRATA is not set; export LIBSTRATA=/path/to/libstrata.so"
-[ -f "$LIBSTRATA" ] || fail "LIBSTRATA=$LIBSTRATA: no such file"
-[ -r "$LIBSTRATA" ] || fail "LIBSTRATA=$LIBSTRATA: not readable"
-lib=$(readlink -f -- "$LIBSTRATA") || fail "cannot resolve $LIBSTRATA"
+. "$(dirname "$0")/common.sh"   # fail, skip, $lib, describe, make_tmp
 
 # --- programs ----------------------------------------------------------------
 server=$(command -v redis-server 2>/dev/null) || skip "redis-server is not installed"
@@ -41,8 +32,7 @@ have_ss=no
 command -v ss >/dev/null 2>&1 && have_ss=yes
 
 # --- temporary directory and the server's cleanup ------------------------------
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/strata-$name.XXXXXX") ||
-    fail "mktemp -d failed"
+tmp=$(make_tmp) || fail "mktemp -d failed"
 pid=
 
 # alive PID: the process exists and is not a zombie (an exited child that was
@@ -78,16 +68,6 @@ stop_server() {
 trap 'stop_server; rm -rf "$tmp"' EXIT
 trap 'exit 1' HUP INT TERM
 
-describe() {
-    case $1 in
-        0) echo "exit 0" ;;
-        124) echo "exit 124 (timed out)" ;;
-        1[3-9][0-9]|2[0-5][0-9])
-            echo "exit $1 (killed by signal $(($1 - 128)):" \
-                "$(kill -l $(($1 - 128)) 2>/dev/null))" ;;
-        *) echo "exit $1" ;;
-    esac
-}
 
 show_log() {
     if grep -q 'BUG REPORT START' "$tmp/server.log"; then
