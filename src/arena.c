@@ -60,11 +60,12 @@ static void region_unlink(struct arena *a, struct region *r)
 	a->stats.mapped -= REGION_SIZE;
 }
 
-/* Transparent huge pages (hugepages option): with auto, an arena's first
- * region keeps 4 KiB pages, so a small program does not pay 2 MiB for each
- * page it touches, and the regions of a heap that grows beyond it get huge
- * pages: a tenth of the page faults when freed memory comes back, and
- * fewer TLB misses.  Free blocks of 2 MiB and more are decommitted whole. */
+/* Transparent huge pages (hugepages option, off by default): with auto, an
+ * arena's first region keeps 4 KiB pages and the regions of a heap that
+ * grows beyond it get huge pages: far fewer page faults when freed memory
+ * comes back, and fewer TLB misses.  Off by default because khugepaged
+ * collapses sparsely used ranges into whole huge pages: a threaded Python
+ * workload went from 61 to 355 MiB resident with auto. */
 static bool region_wants_thp(const struct arena *a)
 {
 	long mode = strata_option(OPT_HUGEPAGES);

@@ -32,7 +32,7 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	                     "most objects a thread cache keeps per size class" },
 	[OPT_DECAY_MS]   = { "decay_ms", 250, -1, 3600000,
 	                     "free pages unused this long go back to the OS; 0: at once, -1: only on malloc_trim" },
-	[OPT_HUGEPAGES]  = { "hugepages", HUGEPAGES_AUTO, 0, 2,
+	[OPT_HUGEPAGES]  = { "hugepages", HUGEPAGES_OFF, 0, 2,
 	                     "transparent huge pages: off, thp (every region), auto (regions after an arena's first)",
 	                     hugepages_words },
 	[OPT_LEAK]       = { "leak", 1, 0, 2,

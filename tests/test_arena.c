@@ -114,12 +114,22 @@ static bool mapping_has_flag(const void *p, const char *flag)
 	return found;
 }
 
-Test(arena, huge_pages_for_regions_after_the_first)
+Test(arena, huge_pages_only_when_asked)
 {
-	cr_assert_eq(strata_option(OPT_HUGEPAGES), HUGEPAGES_AUTO, "default hugepages=auto");
-	struct region *second = A.regions, *first = A.regions->next;   /* newest first */
-	cr_assert(mapping_has_flag(second, "hg"), "the second region is advised MADV_HUGEPAGE");
-	cr_assert_not(mapping_has_flag(first, "hg"), "the first keeps small pages");
+	cr_assert_eq(strata_option(OPT_HUGEPAGES), HUGEPAGES_OFF, "default hugepages=off");
+	cr_assert_not(mapping_has_flag(A.regions, "hg"));
+	cr_assert_not(mapping_has_flag(A.regions->next, "hg"));
+
+	static struct arena B;
+	_strata_option_values[OPT_HUGEPAGES] = HUGEPAGES_AUTO;
+	arena_init(&B, 1);
+	lock_acquire(&B.lock);
+	cr_assert(arena_grow(&B));
+	cr_assert(arena_grow(&B));
+	lock_release(&B.lock);
+	struct region *second = B.regions, *first = B.regions->next;   /* newest first */
+	cr_assert(mapping_has_flag(second, "hg"), "auto: the second region is advised MADV_HUGEPAGE");
+	cr_assert_not(mapping_has_flag(first, "hg"), "auto: the first keeps small pages");
 }
 
 Test(arena, heap_check_finds_a_broken_count)
