@@ -339,14 +339,15 @@ static bool resize_in_place(struct block *b, size_t new_size)
 /* A large run that grows out of place is cut from a block four times its
  * size, the rest left free right behind it, so that the next two doublings
  * of a growing buffer (the usual realloc pattern) are in place.  The room
- * is free buddy pages, not memory: nothing is committed for it. */
+ * is free buddy pages, not memory: nothing is committed for it.  It is at
+ * most 4 MiB, so that no growth needs a whole half-region of its own. */
 #define REALLOC_ROOM 4
 
 static void *realloc_alloc(struct block *b, size_t new_size)
 {
 	if (new_size <= b->usable || new_size <= SMALL_MAX || new_size > LARGE_MAX)
 		return API(malloc)(new_size);
-	size_t room = PAGE_SIZE << MIN(order_for_pages(REALLOC_ROOM * pages_for(new_size)), BUDDY_MAX_ORDER);
+	size_t room = PAGE_SIZE << MIN(order_for_pages(REALLOC_ROOM * pages_for(new_size)), LARGE_MAX_ORDER);
 	struct tcache *tc = &_strata_tcache;
 	struct arena *a = tcache_arena(tc);
 	tc->large_mallocs++;
@@ -401,8 +402,8 @@ strata_export void *API(realloc)(void *p, size_t size)
 	}
 	struct block b = block_lookup(p, "realloc");
 	if (resize_in_place(&b, size)) {
-		if (leak_mode() == LEAK_FULL)
-			leak_record(p, size, size, 0);     /* the new size replaces the old */
+		if (leak_mode() == LEAK_FULL && leak_record(p, size, size, 0) && b.kind == BLOCK_LARGE)
+			b.pg->flags |= PG_SAMPLED;         /* the new size replaces the old */
 		return p;
 	}
 	if (b.kind == BLOCK_HUGE && size > LARGE_MAX)

@@ -117,8 +117,12 @@ static void arena_release_idle(struct arena *a, bool aged_only)
 	struct region *r = a->regions;
 	while (r && a->nr_regions > 1) {
 		struct region *next = r->next;
-		if (buddy_region_idle(r) && (!aged_only || buddy_region_clean(r)))
+		if (buddy_region_idle(r) && (!aged_only || buddy_region_clean(r))) {
 			region_release(a, r);
+			if (aged_only)
+				return;   /* one per pass: a heap that shrinks and grows
+				             again does not unmap and remap all at once */
+		}
 		r = next;
 	}
 }

@@ -219,8 +219,8 @@ void *huge_realloc(struct huge *h, size_t new_size)
 			return NULL;
 		}
 	}
+	n->map_size = new_map;   /* before it is listed: statistics read it */
 	huge_link(n);
-	n->map_size = new_map;
 	pagemap_set(n, new_map, n);
 	huge_account(0, (long)new_map - (long)old_map);
 	return huge_pointer(n);

@@ -137,6 +137,7 @@ static struct page *slab_new(struct arena *a, unsigned cls)
 		head[i].slab_off = (uint32_t)(i << PAGE_SHIFT);
 		head[i].inverse = _strata_classes[cls].inverse;
 		head[i].shift = _strata_classes[cls].shift;
+		head[i].samples = 0;
 		__atomic_store_n(&head[i].bump, 0, __ATOMIC_RELAXED);
 	}
 	head->flags = 0;

@@ -125,6 +125,8 @@ static uint32_t tcache_bin_cap(unsigned cls)
 static void tcache_init(struct tcache *tc)
 {
 	strata_ensure_init();
+	if (tc->state != TCACHE_UNINIT)
+		return;         /* set up by an allocation nested in start-up */
 	tc->arena = arena_pick();
 	tc->state = TCACHE_LIVE;
 	/* With the cache off the caps stay 0 and every call takes the slow
@@ -165,6 +167,11 @@ void *tcache_alloc_slow(struct tcache *tc, unsigned cls, size_t size)
 {
 	struct arena *a = tcache_arena(tc);
 	struct tcache_bin *b = &tc->bins[cls];
+	/* Setting the cache up may allocate (pthread_create of the stats
+	 * writer, glibc's TSD arrays) and refill this very bin: use that. */
+	void *nested = tcache_pop(b);
+	if (nested)
+		return nested;
 	unsigned want = b->cap ? MAX(b->cap / 2, 1u) : 1u;
 	void *list;
 	unsigned got = arena_take(a, cls, &list, want);
