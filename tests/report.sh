@@ -42,6 +42,10 @@ PY
 grep -q "^strata .* heap report" "$tmp/text.txt" || fail "no heap report from strata-run"
 grep -q "bytes in .* objects allocated from:" "$tmp/text.txt" || fail "no leak report"
 grep -q "^SUMMARY: strata:" "$tmp/text.txt" || fail "no leak summary"
+"$run" -- sqlite3 :memory: "select 1;" 2> "$tmp/default.txt" > /dev/null || fail "strata-run failed"
+grep -q "requested .* bytes (exact)" "$tmp/default.txt" || fail "strata-run does not track leaks exactly by default"
+STRATA_LEAK=sampled "$run" -- sqlite3 :memory: "select 1;" 2> "$tmp/env.txt" > /dev/null
+grep -q "requested .* bytes (estimate)" "$tmp/env.txt" || fail "strata-run overrode STRATA_LEAK from the environment"
 "$run" -r json -o "$tmp/run.json" -- sqlite3 :memory: "select 1;" > /dev/null || fail "strata-run -o failed"
 python3 -m json.tool "$tmp/run.json" > /dev/null || fail "strata-run JSON does not parse"
 "$run" -r prometheus -o "$tmp/run.prom" -- sqlite3 :memory: "select 1;" > /dev/null
