@@ -29,8 +29,6 @@ struct arena_stats {
 	size_t mapped;          /* bytes of regions */
 	size_t large_pages;     /* pages in large runs */
 	size_t slab_pages;      /* pages in slabs */
-	size_t large_allocs;    /* large runs handed out, ever */
-	size_t large_frees;
 };
 
 struct arena {

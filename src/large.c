@@ -21,7 +21,6 @@
 #include <errno.h>
 #include <string.h>
 
-struct huge_stats _strata_huge_stats;
 
 static strata_lock_t huge_list_lock = STRATA_LOCK_INIT;
 static struct huge *huge_list;
@@ -97,7 +96,6 @@ void *large_alloc(struct arena *a, size_t size, size_t align, bool zero)
 		pg->state = PAGE_LARGE;
 		pg->npages = (uint32_t)npages;
 		a->stats.large_pages += npages;
-		a->stats.large_allocs++;
 	}
 	lock_release(&a->lock);
 
@@ -118,7 +116,6 @@ void large_free(struct page *pg)
 	lock_acquire(&a->lock);
 	size_t npages = pg->npages;
 	a->stats.large_pages -= npages;
-	a->stats.large_frees++;
 	pg->state = PAGE_NONE;
 	buddy_free_range(a, pg, npages, true);
 	arena_maybe_decay(a, now);
@@ -150,12 +147,6 @@ bool large_resize(struct page *pg, size_t new_size)
 /* ------------------------------------------------------------------------
  * Huge blocks
  * ---------------------------------------------------------------------- */
-static void huge_account(long count, long bytes)
-{
-	__atomic_add_fetch(&_strata_huge_stats.count, (size_t)count, __ATOMIC_RELAXED);
-	__atomic_add_fetch(&_strata_huge_stats.mapped, (size_t)bytes, __ATOMIC_RELAXED);
-}
-
 void *huge_alloc(size_t size, size_t align)
 {
 	size = MAX(size, 1);        /* size 0 with a big alignment: one usable byte */
@@ -177,8 +168,6 @@ void *huge_alloc(size_t size, size_t align)
 	h->map_align = map_align;
 	huge_link(h);
 	pagemap_set(h, map_size, h);
-	huge_account(1, (long)map_size);
-	__atomic_add_fetch(&_strata_huge_stats.allocs, 1, __ATOMIC_RELAXED);
 	return huge_pointer(h);
 }
 
@@ -187,8 +176,6 @@ void huge_free(struct huge *h)
 	size_t map_size = h->map_size;
 	huge_unlink(h);
 	pagemap_clear(h, map_size);
-	huge_account(-1, -(long)map_size);
-	__atomic_add_fetch(&_strata_huge_stats.frees, 1, __ATOMIC_RELAXED);
 	os_unmap(h, map_size);
 }
 
@@ -222,6 +209,5 @@ void *huge_realloc(struct huge *h, size_t new_size)
 	n->map_size = new_map;   /* before it is listed: statistics read it */
 	huge_link(n);
 	pagemap_set(n, new_map, n);
-	huge_account(0, (long)new_map - (long)old_map);
 	return huge_pointer(n);
 }

@@ -49,12 +49,5 @@ static inline size_t huge_usable(const struct huge *h)
 	return h->map_size - h->offset;
 }
 
-struct huge_stats {
-	size_t count;
-	size_t mapped;
-	size_t allocs;
-	size_t frees;
-};
-extern struct huge_stats _strata_huge_stats;
 
 #endif
