@@ -127,12 +127,28 @@ void sample_init(void)
 			_strata_warn("leak tracking off: its tables could not be mapped");
 		mode = LEAK_OFF;
 	}
-	if (mode != LEAK_OFF) {
-		uintptr_t lo, hi;
-		own_text_range(&lo, &hi);
-		leak_ignore_range(lo, hi);
-	}
 	_strata_leak_mode = mode;
+}
+
+/* The frame filter is set up at the first record, not at start-up: dladdr
+ * and dl_iterate_phdr take the loader's locks, which must not be waited for
+ * while strata's init lock is held (a dlopen in another thread may be
+ * waiting for it).  Two threads doing it at once compute the same range. */
+static void text_range_once(void)
+{
+	static int done;
+	if (__atomic_load_n(&done, __ATOMIC_ACQUIRE))
+		return;
+	uintptr_t lo, hi;
+	own_text_range(&lo, &hi);
+	leak_ignore_range(lo, hi);
+	__atomic_store_n(&done, 1, __ATOMIC_RELEASE);
+}
+
+static bool record(void *p, size_t requested, size_t weight)
+{
+	text_range_once();
+	return leak_record(p, requested, weight, 0);
 }
 
 /* ------------------------------------------------------------------------
@@ -190,14 +206,14 @@ static void page_mark_sampled(struct page *pg)
 void sample_small(struct tcache *tc, void *p, size_t size, size_t bytes)
 {
 	if (leak_mode() == LEAK_FULL) {
-		leak_record(p, MAX(size, 1), MAX(size, 1), 0);
+		record(p, MAX(size, 1), MAX(size, 1));
 		return;
 	}
 	if (leak_mode() == LEAK_OFF || !sample_due(tc, bytes))
 		return;
 	struct page *pg = page_of(region_of(p), p);
 	size_t usable = class_size(pg->cls);
-	if (leak_record(p, MAX(size, 1), sample_weight(size, usable), 0))
+	if (record(p, MAX(size, 1), sample_weight(size, usable)))
 		page_mark_sampled(pg);
 }
 
@@ -212,7 +228,7 @@ void sample_large(struct tcache *tc, void *p, size_t size)
 	if (mode == LEAK_SAMPLED && !sample_due(tc, usable))
 		return;
 	size_t weight = mode == LEAK_FULL ? MAX(size, 1) : sample_weight(size, usable);
-	if (!leak_record(p, MAX(size, 1), weight, 0))
+	if (!record(p, MAX(size, 1), weight))
 		return;
 	if (huge)
 		((struct huge *)owner)->sampled = weight;
