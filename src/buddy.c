@@ -256,21 +256,24 @@ bool buddy_claim(struct arena *a, struct page *pg, size_t npages)
  * Returning memory
  * ---------------------------------------------------------------------- */
 
+/* Hand one dirty free block of order k back to the kernel; its bytes. */
+static size_t decommit_block(struct arena *a, struct page *pg, unsigned k)
+{
+	os_decommit(page_address(pg), PAGE_SIZE << k);
+	pg->flags &= (uint8_t)~PG_DIRTY;
+	a->dirty_pages -= (size_t)1 << k;
+	return PAGE_SIZE << k;
+}
+
 /* Hand back to the kernel every dirty free block freed at least min_age_ms
  * before now_ms (0: all of them); returns the bytes released. */
 size_t buddy_decommit(struct arena *a, uint64_t now_ms, uint32_t min_age_ms)
 {
 	size_t released = 0;
-	for (unsigned k = 0; k <= BUDDY_MAX_ORDER; k++) {
-		for (struct page *pg = a->free_area[k].head; pg; pg = pg->next) {
-			if (!page_dirty(pg) || (uint32_t)now_ms - pg->freed_ms < min_age_ms)
-				continue;
-			os_decommit(page_address(pg), PAGE_SIZE << k);
-			pg->flags &= (uint8_t)~PG_DIRTY;
-			a->dirty_pages -= (size_t)1 << k;
-			released += PAGE_SIZE << k;
-		}
-	}
+	for (unsigned k = 0; k <= BUDDY_MAX_ORDER; k++)
+		for (struct page *pg = a->free_area[k].head; pg; pg = pg->next)
+			if (page_dirty(pg) && (uint32_t)now_ms - pg->freed_ms >= min_age_ms)
+				released += decommit_block(a, pg, k);
 	return released;
 }
 
@@ -279,16 +282,10 @@ size_t buddy_decommit(struct arena *a, uint64_t now_ms, uint32_t min_age_ms)
 size_t buddy_decommit_to(struct arena *a, size_t target)
 {
 	size_t released = 0;
-	for (unsigned k = BUDDY_MAX_ORDER + 1; k-- > 0 && a->dirty_pages > target;) {
-		for (struct page *pg = a->free_area[k].head; pg && a->dirty_pages > target; pg = pg->next) {
-			if (!page_dirty(pg))
-				continue;
-			os_decommit(page_address(pg), PAGE_SIZE << k);
-			pg->flags &= (uint8_t)~PG_DIRTY;
-			a->dirty_pages -= (size_t)1 << k;
-			released += PAGE_SIZE << k;
-		}
-	}
+	for (unsigned k = BUDDY_MAX_ORDER + 1; k-- > 0 && a->dirty_pages > target;)
+		for (struct page *pg = a->free_area[k].head; pg && a->dirty_pages > target; pg = pg->next)
+			if (page_dirty(pg))
+				released += decommit_block(a, pg, k);
 	return released;
 }
 
