@@ -356,22 +356,6 @@ static void *realloc_alloc(struct block *b, size_t new_size)
 
 /* A large run left behind by realloc goes straight back to the buddy: its
  * size is the one the program just grew out of, not worth caching. */
-/* A huge block moves with its mapping: a recorded one is recorded again at
- * its new address, with its new size. */
-static void *realloc_huge(struct huge *h, void *p, size_t size)
-{
-	bool recorded = h->sampled != 0;
-	sample_forget_huge(h, p);
-	void *q = huge_realloc(h, size);
-	if (recorded) {
-		struct huge *n = pagemap_lookup(q ? q : p);
-		size_t weight = leak_mode() == LEAK_FULL ? size : huge_usable(n);
-		if (leak_record(q ? q : p, q ? size : huge_usable(n), weight, 0))
-			n->sampled = weight;
-	}
-	return q;
-}
-
 static void *realloc_move(void *p, struct block *b, size_t new_size)
 {
 	void *q = realloc_alloc(b, new_size);
@@ -402,12 +386,15 @@ strata_export void *API(realloc)(void *p, size_t size)
 	}
 	struct block b = block_lookup(p, "realloc");
 	if (resize_in_place(&b, size)) {
-		if (leak_mode() == LEAK_FULL && leak_record(p, size, size, 0) && b.kind == BLOCK_LARGE)
-			b.pg->flags |= PG_SAMPLED;         /* the new size replaces the old */
+		sample_resized(p, p, size);
 		return p;
 	}
-	if (b.kind == BLOCK_HUGE && size > LARGE_MAX)
-		return realloc_huge(b.huge, p, size);
+	if (b.kind == BLOCK_HUGE && size > LARGE_MAX) {
+		void *q = huge_realloc(b.huge, size);   /* the header moves with it */
+		if (q)
+			sample_resized(p, q, size);
+		return q;
+	}
 	return realloc_move(p, &b, size);
 }
 

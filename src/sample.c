@@ -217,23 +217,65 @@ void sample_small(struct tcache *tc, void *p, size_t size, size_t bytes)
 		page_mark_sampled(pg);
 }
 
-void sample_large(struct tcache *tc, void *p, size_t size)
+/* Usable bytes of p, a large run or a huge block; *huge says which. */
+static size_t large_usable(void *owner, void *p, bool *huge)
 {
-	int mode = leak_mode();
-	if (mode == LEAK_OFF)
-		return;
+	*huge = *(uint32_t *)owner == SEG_HUGE;
+	return *huge ? huge_usable(owner) : (size_t)page_of(owner, p)->npages << PAGE_SHIFT;
+}
+
+/* Record p, a large run or huge block of size bytes, with the weight of
+ * the mode, and flag it so that its free forgets it. */
+static void record_large(void *p, size_t size)
+{
 	void *owner = pagemap_lookup(p);
-	bool huge = *(uint32_t *)owner == SEG_HUGE;
-	size_t usable = huge ? huge_usable(owner) : (size_t)page_of(owner, p)->npages << PAGE_SHIFT;
-	if (mode == LEAK_SAMPLED && !sample_due(tc, usable))
-		return;
-	size_t weight = mode == LEAK_FULL ? MAX(size, 1) : sample_weight(size, usable);
+	bool huge;
+	size_t usable = large_usable(owner, p, &huge);
+	size_t weight = leak_mode() == LEAK_FULL ? MAX(size, 1) : sample_weight(size, usable);
 	if (!record(p, MAX(size, 1), weight))
 		return;
 	if (huge)
 		((struct huge *)owner)->sampled = weight;
 	else
 		page_of(owner, p)->flags |= PG_SAMPLED;
+}
+
+void sample_large(struct tcache *tc, void *p, size_t size)
+{
+	int mode = leak_mode();
+	if (mode == LEAK_OFF)
+		return;
+	bool huge;
+	if (mode == LEAK_SAMPLED && !sample_due(tc, large_usable(pagemap_lookup(p), p, &huge)))
+		return;
+	record_large(p, size);
+}
+
+/* realloc resized the block at old to size bytes, now at p (the same
+ * address unless a huge block moved with its mapping): a recorded block
+ * is recorded again, with its new size, at its new address. */
+void sample_resized(void *old, void *p, size_t size)
+{
+	if (leak_mode() == LEAK_OFF)
+		return;
+	uintptr_t e = pagemap_entry(p);
+	bool recorded;
+	if (pagemap_is_region(e)) {
+		struct page *pg = pagemap_page(e, p);
+		if (pg->state != PAGE_LARGE) {          /* a small block kept its class */
+			if (leak_mode() == LEAK_FULL)
+				record(p, MAX(size, 1), MAX(size, 1));
+			return;
+		}
+		recorded = pg->flags & PG_SAMPLED;
+	} else {
+		recorded = ((struct huge *)e)->sampled != 0;
+	}
+	if (!recorded)
+		return;
+	if (old != p)
+		leak_forget(old);
+	record_large(p, size);
 }
 
 /* ------------------------------------------------------------------------

@@ -27,6 +27,7 @@ void        sample_thread_init(struct tcache *tc);
  * the arena (a refill batch, a large run). */
 void        sample_small(struct tcache *tc, void *p, size_t size, size_t bytes);
 void        sample_large(struct tcache *tc, void *p, size_t size);
+void        sample_resized(void *old, void *p, size_t size);
 
 /* Free hooks: forget p if it was recorded. */
 void        sample_forget_small(struct page *pg, void *p);

@@ -177,3 +177,21 @@ Test(stats, resident_and_mapped_follow_a_big_block)
 	cr_assert_geq(b.resident - a.resident, 60 << 20, "resident grew by %zu", b.resident - a.resident);
 	free(p);
 }
+
+Test(stats, realloc_renews_exact_records)
+{
+	struct strata_stats before, after;
+	totals(&before);
+	char *a = malloc(40000), *h = malloc(6 << 20), *s = malloc(100);
+	a = realloc(a, 100000);             /* a large run, in place or moved */
+	h = realloc(h, 40 << 20);           /* a huge block, moved by mremap */
+	s = realloc(s, 110);                /* a small block keeping its class */
+	totals(&after);
+	cr_assert_eq(after.requested - before.requested, 100000 + (40 << 20) + 110,
+	             "requested grew by %zu", after.requested - before.requested);
+	free(a);
+	free(h);
+	free(s);
+	totals(&after);
+	cr_assert_eq(after.requested, before.requested, "freed blocks leave no record");
+}
