@@ -9,6 +9,7 @@
  */
 #include "internal.h"
 #include "buddy.h"
+#include "debug.h"
 #include "large.h"
 #include "pagemap.h"
 #include "sample.h"
@@ -37,9 +38,12 @@ static strata_cold void invalid_pointer(const void *p, const char *op, const cha
 	_strata_fatal("invalid pointer %p passed to %s (%s)", p, op, why);
 }
 
-static strata_cold void double_free(const void *p)
+/* op: free gets "double free of p", the others "p passed to op was freed". */
+static strata_cold void double_free(const void *p, const char *op)
 {
-	_strata_fatal("double free of %p", p);
+	if (op[0] == 'f')
+		_strata_fatal("double free of %p", p);
+	_strata_fatal("%p passed to %s was already freed", p, op);
 }
 
 /* Find out what p is, or abort: every pointer passed to free, realloc or
@@ -48,8 +52,11 @@ static noinline struct block block_lookup(void *p, const char *op)
 {
 	struct block b = { 0 };
 	void *owner = pagemap_lookup(p);
-	if (owner == NULL)
+	if (owner == NULL) {
+		if (huge_was_freed(p))
+			double_free(p, op);
 		invalid_pointer(p, op, "not allocated by strata");
+	}
 	if (*(uint32_t *)owner == SEG_HUGE) {
 		b.kind = BLOCK_HUGE;
 		b.huge = owner;
@@ -73,14 +80,14 @@ static noinline struct block block_lookup(void *p, const char *op)
 		if (((uintptr_t)p & (PAGE_SIZE - 1)) != 0)
 			invalid_pointer(p, op, "not the start of a block");
 		if (pg->flags & PG_CACHED)
-			double_free(p);
+			double_free(p, op);
 		b.kind = BLOCK_LARGE;
 		b.pg = pg;
 		b.usable = (size_t)pg->npages << PAGE_SHIFT;
 		return b;
 	case PAGE_FREE:
 		if (((uintptr_t)p & (PAGE_SIZE - 1)) == 0)
-			double_free(p);
+			double_free(p, op);
 		/* fall through */
 	default:
 		invalid_pointer(p, op, "not the start of a block");
@@ -100,9 +107,11 @@ static inline void *large_counted(struct tcache *tc, void *p, size_t size)
 	return p;
 }
 
-static noinline void *alloc_large(size_t size, size_t align, bool zero)
+static void *debug_alloc(size_t size, size_t align, bool zero);
+static void  debug_free(void *p, struct block *b);
+
+static inline void *alloc_large_block(size_t size, size_t align, bool zero)
 {
-	strata_ensure_init();
 	if (unlikely(size > PTRDIFF_MAX)) {
 		errno = ENOMEM;
 		return NULL;
@@ -124,6 +133,30 @@ static noinline void *alloc_large(size_t size, size_t align, bool zero)
 	return large_counted(tc, large_alloc(a, size, align, zero), size);
 }
 
+static noinline void *alloc_large(size_t size, size_t align, bool zero)
+{
+	strata_ensure_init();
+	if (unlikely(debug_mode()))
+		return debug_alloc(size, align, zero);
+	return alloc_large_block(size, align, zero);
+}
+
+/* The alignment objects of class cls have (they start on page-aligned
+ * slabs): the lowest set bit of the size, at most a page. */
+static size_t class_alignment(unsigned cls)
+{
+	size_t size = class_size(cls);
+	return MIN(size & -size, PAGE_SIZE);
+}
+
+static noinline void *alloc_class_slow(unsigned cls, size_t size)
+{
+	strata_ensure_init();       /* the options, debug among them */
+	if (unlikely(debug_mode()))
+		return debug_alloc(size, class_alignment(cls), false);
+	return tcache_alloc_slow(&_strata_tcache, cls, size);
+}
+
 /* size is only for the slow path's leak sampling. */
 static inline void *alloc_class(unsigned cls, size_t size)
 {
@@ -131,7 +164,7 @@ static inline void *alloc_class(unsigned cls, size_t size)
 	void *p = tcache_pop(&tc->bins[cls]);
 	if (likely(p != NULL))
 		return p;
-	return tcache_alloc_slow(tc, cls, size);
+	return alloc_class_slow(cls, size);
 }
 
 static noinline void *malloc_generic(size_t size)
@@ -172,11 +205,11 @@ strata_export void *API(calloc)(size_t nmemb, size_t size)
  * where a free object can be: this thread's cache and its slab's freelist.
  * (An object in another thread's cache is not found; a rare user value equal
  * to the key is not a double free.) */
-static strata_cold void double_free_check(struct tcache *tc, struct page *pg, void *p)
+static strata_cold void double_free_check(struct tcache *tc, struct page *pg, void *p, const char *op)
 {
 	unsigned cls = pg->cls;
 	if (tcache_contains(tc, cls, p))
-		double_free(p);
+		double_free(p, op);
 	struct arena *a = region_of(p)->arena;
 	lock_acquire(&a->lock);
 	/* under the lock, the slab may have been released meanwhile */
@@ -184,19 +217,28 @@ static strata_cold void double_free_check(struct tcache *tc, struct page *pg, vo
 	             && slab_freelist_contains(slab_head(pg), p);
 	lock_release(&a->lock);
 	if (found)
-		double_free(p);
+		double_free(p, op);
+}
+
+/* Look p up for op and make sure it is not a free small object. */
+static struct block block_lookup_live(void *p, const char *op)
+{
+	struct block b = block_lookup(p, op);
+	if (b.kind == BLOCK_SMALL && ((uintptr_t *)p)[1] == _strata_free_key)
+		double_free_check(&_strata_tcache, b.pg, p, op);
+	return b;
 }
 
 static noinline void free_slow(void *p)
 {
 	if (p == NULL)
 		return;
-	struct block b = block_lookup(p, "free");
+	struct block b = block_lookup_live(p, "free");
+	if (unlikely(debug_mode()))
+		debug_free(p, &b);
 	switch (b.kind) {
 	case BLOCK_SMALL: {
 		struct tcache *tc = &_strata_tcache;
-		if (((uintptr_t *)p)[1] == _strata_free_key)
-			double_free_check(tc, b.pg, p);
 		if (leak_mode() != LEAK_OFF)
 			sample_forget_small(b.pg, p);
 		if (!tcache_push(&tc->bins[b.pg->cls], p))
@@ -372,6 +414,69 @@ static void *realloc_move(void *p, struct block *b, size_t new_size)
 	return q;
 }
 
+/* ------------------------------------------------------------------------
+ * Debug mode (debug.c): every block DEBUG_TAIL bytes longer, for the canary
+ * and the size; the thread caches are off, so every call comes here.
+ * ---------------------------------------------------------------------- */
+
+/* align: what the caller's class or request guarantees, kept. */
+static void *debug_alloc(size_t size, size_t align, bool zero)
+{
+	if (size > PTRDIFF_MAX - DEBUG_TAIL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size_t need = size + DEBUG_TAIL;
+	int c = need <= SMALL_MAX && align <= PAGE_SIZE ? aligned_class(need, align) : -1;
+	if (c >= 0) {
+		void *p = tcache_alloc_slow(&_strata_tcache, (unsigned)c, size);
+		if (p) {
+			struct arena *a = arena_of(p);
+			lock_acquire(&a->lock);
+			debug_block_open(p, class_size((unsigned)c), size, true);
+			lock_release(&a->lock);
+		}
+		return p;
+	}
+	void *p = alloc_large_block(need, MAX(align, (size_t)MIN_ALIGN), zero);
+	if (p) {
+		struct block b = block_lookup(p, "malloc");
+		if (b.kind == BLOCK_LARGE && !zero)
+			debug_check_reused(p, b.usable);
+		debug_block_open(p, b.usable, size, false);
+	}
+	return p;
+}
+
+/* A small block is opened and closed under its arena's lock, so that the
+ * check of the block below it (an underflow of p lands in its tail) sees
+ * that block either live with its canary or wholly filled. */
+static void debug_free(void *p, struct block *b)
+{
+	if (b->kind != BLOCK_SMALL) {
+		debug_block_close(p, b->usable, b->kind == BLOCK_LARGE);
+		return;
+	}
+	struct arena *a = arena_of(p);
+	lock_acquire(&a->lock);
+	if (slab_offset(b->pg, p) >= b->usable)
+		debug_check_below(p, (char *)p - b->usable, b->usable);
+	debug_block_close(p, b->usable, true);
+	lock_release(&a->lock);
+}
+
+/* Always a new block: a stale copy of the old pointer then hits the fill. */
+static void *debug_realloc(void *p, struct block *b, size_t size)
+{
+	size_t old = debug_block_size(p, b->usable);
+	void *q = API(malloc)(size);
+	if (q == NULL)
+		return NULL;
+	memcpy(q, p, MIN(old, size));
+	API(free)(p);
+	return q;
+}
+
 strata_export void *API(realloc)(void *p, size_t size)
 {
 	if (p == NULL)
@@ -384,7 +489,9 @@ strata_export void *API(realloc)(void *p, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	struct block b = block_lookup(p, "realloc");
+	struct block b = block_lookup_live(p, "realloc");
+	if (unlikely(debug_mode()))
+		return debug_realloc(p, &b, size);
 	if (resize_in_place(&b, size)) {
 		sample_resized(p, p, size);
 		return p;
@@ -412,5 +519,8 @@ strata_export size_t API(malloc_usable_size)(void *p)
 {
 	if (p == NULL)
 		return 0;
-	return block_lookup(p, "malloc_usable_size").usable;
+	struct block b = block_lookup_live(p, "malloc_usable_size");
+	if (unlikely(debug_mode()))
+		return debug_block_size(p, b.usable);
+	return b.usable;
 }

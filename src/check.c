@@ -13,6 +13,7 @@
  */
 #include "internal.h"
 #include "arena.h"
+#include "debug.h"
 #include "slab.h"
 #include "strata.h"
 
@@ -44,11 +45,13 @@ static bool check_slab(struct page *head)
 	uint32_t bump = head->bump, free_count = 0;
 	CHECK(bump <= sc->capacity, "slab %p bump %u over capacity %u", page_address(head), bump, sc->capacity);
 	char *start = page_address(head);
-	for (void **p = head->freelist; p; p = p[0]) {
+	for (void **p = head->freelist; p; p = link_next(p)) {
 		size_t off = (size_t)((char *)p - start);
 		CHECK(off < npages << PAGE_SHIFT && off % sc->size == 0 && off / sc->size < bump,
 		      "slab %p freelist holds %p, not one of its carved objects", (void *)start, (void *)p);
 		CHECK((uintptr_t)p[1] == _strata_free_key, "free object %p lost its key", (void *)p);
+		CHECK(!debug_mode() || debug_freed_damage(p, sc->size) == sc->size,
+		      "free object %p written after free (byte %zu)", (void *)p, debug_freed_damage(p, sc->size));
 		CHECK(++free_count <= bump, "slab %p freelist longer than its objects", (void *)start);
 	}
 	CHECK(head->inuse + free_count == bump, "slab %p: %u in use + %u free != %u carved",

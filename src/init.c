@@ -19,6 +19,7 @@
 
 int _strata_initialized;
 uintptr_t _strata_free_key;
+uintptr_t _strata_link_key;
 pthread_key_t _strata_tcache_key;
 
 static strata_lock_t init_lock = STRATA_LOCK_INIT;
@@ -81,6 +82,7 @@ void _strata_init_slow(void)
 	}
 	options_init();
 	_strata_free_key = (uintptr_t)os_random() | 1;   /* never 0, never a pointer */
+	_strata_link_key = (uintptr_t)os_random();
 	slab_classes_init();
 	sample_init();
 	_strata_narenas = arena_count();

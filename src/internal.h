@@ -48,9 +48,9 @@
 #define MAX(a, b)       ((a) > (b) ? (a) : (b))
 #define ALIGN_UP(x, a)  (((x) + ((a) - 1)) & ~((uintptr_t)(a) - 1))
 
-/* Internal assertions, compiled in with -DSTRATA_DEBUG; release builds
+/* Internal assertions, compiled in with -DSTRATA_ASSERTS; release builds
  * carry none. */
-#if defined(STRATA_DEBUG)
+#if defined(STRATA_ASSERTS)
 #define strata_assert(c) \
 	((c) ? (void)0 : _strata_fatal("assertion failed: %s (%s:%d)", #c, __FILE__, __LINE__))
 #else
@@ -207,8 +207,48 @@ static inline void strata_ensure_init(void)
 		_strata_init_slow();
 }
 
-/* A secret that marks objects on a free list, so a second free of the same
- * object is noticed (init.c fills it from getrandom). */
+/* ------------------------------------------------------------------------
+ * Free-object links (thread caches and slab freelists)
+ *
+ * A free object holds two words: its link to the next free object and the
+ * free key, a secret that marks it as free so that a second free of it is
+ * noticed.  Both are where a use after free writes first, so the link is
+ * stored mangled, as glibc's safe-linking does, with the address it is
+ * stored at and a second secret of strata's own (ASLR leaves only a few
+ * unknown bits in a heap address): an overwritten link no longer decodes
+ * to an aligned pointer, and an overwritten key no longer matches.  Both
+ * are checked whenever a link is followed, so a corrupt list aborts instead
+ * of handing out an address an attacker chose.  Both secrets come from
+ * getrandom at start (init.c).
+ * ---------------------------------------------------------------------- */
 extern uintptr_t _strata_free_key strata_hidden;
+extern uintptr_t _strata_link_key strata_hidden;
+
+void _strata_freelist_corrupt(const void *p) __attribute__((__noreturn__, __cold__));
+
+static inline uintptr_t link_mask(const void *slot)
+{
+	return ((uintptr_t)slot >> PAGE_SHIFT) ^ _strata_link_key;
+}
+
+/* Make the free object p point to next (NULL ends a list) and mark it free. */
+static inline void link_set(void *p, const void *next)
+{
+	uintptr_t link = (uintptr_t)next ^ link_mask(p);
+	uintptr_t key = _strata_free_key;    /* loaded before the stores, */
+	((uintptr_t *)p)[0] = link;          /* which could alias it */
+	((uintptr_t *)p)[1] = key;
+}
+
+/* The free object after p, or abort if p's two words were overwritten.
+ * One branch for both checks: the fast path pays about five instructions. */
+static inline void *link_next(const void *p)
+{
+	const uintptr_t *w = p;
+	uintptr_t next = w[0] ^ link_mask(p);
+	if (unlikely((next & (MIN_ALIGN - 1)) | (w[1] ^ _strata_free_key)))
+		_strata_freelist_corrupt(p);
+	return (void *)next;
+}
 
 #endif

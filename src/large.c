@@ -171,8 +171,25 @@ void *huge_alloc(size_t size, size_t align)
 	return huge_pointer(h);
 }
 
+/* The last few huge blocks freed: their mappings are gone, so a second
+ * free of one finds no owner; this ring lets it be called a double free
+ * rather than a foreign pointer.  Best effort, no lock: relaxed slots. */
+#define HUGE_FREED_RING 64
+static uintptr_t huge_freed[HUGE_FREED_RING];
+static unsigned huge_freed_next;
+
+bool huge_was_freed(const void *p)
+{
+	for (unsigned i = 0; i < HUGE_FREED_RING; i++)
+		if (__atomic_load_n(&huge_freed[i], __ATOMIC_RELAXED) == (uintptr_t)p)
+			return true;
+	return false;
+}
+
 void huge_free(struct huge *h)
 {
+	unsigned slot = __atomic_fetch_add(&huge_freed_next, 1, __ATOMIC_RELAXED) % HUGE_FREED_RING;
+	__atomic_store_n(&huge_freed[slot], (uintptr_t)huge_pointer(h), __ATOMIC_RELAXED);
 	size_t map_size = h->map_size;
 	huge_unlink(h);
 	pagemap_clear(h, map_size);

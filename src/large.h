@@ -37,6 +37,7 @@ bool   large_resize(struct page *pg, size_t new_size);
 
 void  *huge_alloc(size_t size, size_t align);
 void   huge_free(struct huge *h);
+bool   huge_was_freed(const void *p);
 void  *huge_realloc(struct huge *h, size_t new_size);
 
 static inline void *huge_pointer(const struct huge *h)

@@ -615,6 +615,14 @@ static void report_frame(int fd, unsigned n, const void *ret)
 		              info.dli_fname, module_off);
 }
 
+void leak_print_stack(int fd)
+{
+	void *frames[STRATA_LEAK_FRAMES];
+	unsigned n = capture_stack(frames, 0);
+	for (unsigned i = 0; i < n; i++)
+		report_frame(fd, i, frames[i]);
+}
+
 static void report_site(int fd, const struct strata_leak_site *site, bool estimated)
 {
 	_strata_print(fd, "%zu bytes in %zu objects allocated from:%s\n",

@@ -48,6 +48,9 @@ size_t   leak_sites(struct strata_leak_site *sites, size_t max, uint64_t since,
  * marks the figures "(estimated, sampled)". */
 void     leak_report(int fd, uint64_t since, size_t max_sites, bool estimated);
 
+/* The caller's call stack on fd, one frame per line, as in the report. */
+void     leak_print_stack(int fd);
+
 /* Leading frames with a return address in [lo, hi) are not recorded (the
  * allocator's own code); 0, 0 drops none. */
 void     leak_ignore_range(uintptr_t lo, uintptr_t hi);

@@ -5,6 +5,8 @@
  * never allocates and never interleaves with another thread's line.
  */
 #include "internal.h"
+#include "leak.h"
+#include "options.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -53,11 +55,23 @@ void _strata_warn(const char *fmt, ...)
 	va_end(ap);
 }
 
+/* With verbose, the line is followed by the call stack; once only, since
+ * a heap this broken may fail again while the stack is being unwound. */
 void _strata_fatal(const char *fmt, ...)
 {
+	static int fatal_depth;
 	va_list ap;
 	va_start(ap, fmt);
 	vprint_line("strata: ", fmt, ap);
 	va_end(ap);
+	if (strata_option(OPT_VERBOSE) && __atomic_fetch_add(&fatal_depth, 1, __ATOMIC_RELAXED) == 0)
+		leak_print_stack(STDERR_FILENO);
 	abort();
+}
+
+/* A free object's link or key was overwritten: written after it was freed,
+ * or freed twice from two threads. */
+void _strata_freelist_corrupt(const void *p)
+{
+	_strata_fatal("corrupted free list at %p (written after free, or freed twice)", p);
 }

@@ -51,6 +51,8 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	                     "seconds between two rewrites of stats_file" },
 	[OPT_FAULT_MMAP] = { "fault_mmap", 0, 0, 1000000,
 	                     "for tests: every memory mapping from the n-th on fails (0: none)" },
+	[OPT_DEBUG]      = { "debug", 0, 0, 1,
+	                     "1: canaries after blocks and freed memory filled, both checked; thread caches off" },
 };
 
 char _strata_option_paths[NUM_OPTIONS][OPTION_PATH_MAX];

@@ -20,6 +20,7 @@
  * ping-pong).  Everything here runs under the arena lock.
  */
 #include "slab.h"
+#include "debug.h"
 #include "buddy.h"
 
 struct size_class _strata_classes[NUM_CLASSES];
@@ -118,6 +119,18 @@ static void partial_del(struct slab_bin *bin, struct page *head)
 /* ------------------------------------------------------------------------
  * Slab creation and release
  * ---------------------------------------------------------------------- */
+static void *slab_carve(struct page *head);
+
+/* The debug mode fills a slab (so objects never handed out look freed) and
+ * keeps its first object as a guard: every object handed out then has one
+ * below it, whose tail shows an underflow (debug.c). */
+static void slab_debug_init(struct page *head)
+{
+	debug_fill(page_address(head), PAGE_SIZE << head->order);
+	slab_carve(head);
+	head->inuse = 1;
+}
+
 static struct page *slab_new(struct arena *a, unsigned cls)
 {
 	unsigned order = _strata_classes[cls].order;
@@ -144,6 +157,8 @@ static struct page *slab_new(struct arena *a, unsigned cls)
 	head->inuse = 0;
 	head->freelist = NULL;
 	a->stats.slab_pages += npages;
+	if (unlikely(debug_mode()))
+		slab_debug_init(head);
 	a->bins[cls].slabs++;
 	partial_add(&a->bins[cls], head);
 	return head;
@@ -154,6 +169,8 @@ static void slab_release(struct arena *a, struct page *head)
 	unsigned cls = head->cls, order = head->order;
 	size_t npages = (size_t)1 << order;
 	partial_del(&a->bins[cls], head);
+	if (unlikely(debug_mode()))
+		debug_fill(page_address(head), npages << PAGE_SHIFT);   /* links, keys */
 	for (size_t i = 1; i < npages; i++)
 		head[i].state = PAGE_NONE;
 	a->stats.slab_pages -= npages;
@@ -184,7 +201,7 @@ static void *slab_take(struct page *head)
 {
 	void *p = head->freelist;
 	if (p)
-		head->freelist = *(void **)p;
+		head->freelist = link_next(p);
 	else
 		p = slab_carve(head);
 	head->inuse++;
@@ -209,9 +226,8 @@ unsigned slab_alloc_batch(struct arena *a, unsigned cls, void **list, unsigned w
 		if (head == NULL && (head = slab_new(a, cls)) == NULL)
 			break;
 		while (got < want && !slab_full(head)) {
-			void **p = slab_take(head);
-			p[0] = first;
-			p[1] = (void *)_strata_free_key;
+			void *p = slab_take(head);
+			link_set(p, first);
 			first = p;
 			got++;
 		}
@@ -233,8 +249,12 @@ void slab_free_object(struct arena *a, void *p)
 	unsigned cls = head->cls;
 	struct slab_bin *bin = &a->bins[cls];
 
-	((void **)p)[0] = head->freelist;
-	((uintptr_t *)p)[1] = _strata_free_key;
+	/* The last line against a double free the free path could not see
+	 * (the first copy sat in another thread's cache): cheap, not complete;
+	 * the duplicate that gets past is caught by its key when taken. */
+	if (unlikely(head->inuse == 0 || head->freelist == p))
+		_strata_fatal("double free of %p", p);
+	link_set(p, head->freelist);
 	head->freelist = p;
 	head->inuse--;
 	bin->objects_out--;
@@ -265,7 +285,7 @@ size_t slab_trim(struct arena *a)
 bool slab_freelist_contains(struct page *head, const void *p)
 {
 	uint32_t limit = head->bump;   /* a longer walk means a corrupt list */
-	for (void *q = head->freelist; q && limit; q = *(void **)q, limit--)
+	for (const void *q = head->freelist; q && limit; q = link_next(q), limit--)
 		if (q == p)
 			return true;
 	return false;

@@ -10,6 +10,7 @@
  */
 #include "tcache.h"
 #include "arena.h"
+#include "debug.h"
 #include "options.h"
 #include "os.h"
 #include "large.h"
@@ -122,6 +123,12 @@ static uint32_t tcache_bin_cap(unsigned cls)
 	return (uint32_t)MIN(cap, (size_t)strata_option(OPT_TCACHE_MAX));
 }
 
+/* Exact leak tracking and the debug mode see every call: no caching. */
+static bool tcache_wanted(void)
+{
+	return strata_option(OPT_TCACHE) && leak_mode() != LEAK_FULL && !debug_mode();
+}
+
 static void tcache_init(struct tcache *tc)
 {
 	strata_ensure_init();
@@ -131,7 +138,7 @@ static void tcache_init(struct tcache *tc)
 	tc->state = TCACHE_LIVE;
 	/* With the cache off the caps stay 0 and every call takes the slow
 	 * path; the counters still count, so the cache is registered. */
-	if (strata_option(OPT_TCACHE) && leak_mode() != LEAK_FULL) {
+	if (tcache_wanted()) {
 		for (unsigned c = 0; c < NUM_CLASSES; c++) {
 			tc->bins[c].cap = tcache_bin_cap(c);
 			tc->bins[c].room += tc->bins[c].cap;
@@ -180,7 +187,7 @@ void *tcache_alloc_slow(struct tcache *tc, unsigned cls, size_t size)
 		return NULL;
 	}
 	void **p = list;
-	b->head = p[0];
+	b->head = link_next(p);
 	b->pops++;              /* the malloc this call serves */
 	b->room -= got;         /* the other got - 1 objects are now cached */
 	p[1] = NULL;
@@ -207,7 +214,7 @@ static void tcache_release_list(void *list)
 	struct arena *held = NULL;
 	while (list) {
 		void *p = list;
-		list = *(void **)p;
+		list = link_next(p);
 		struct arena *a = arena_of(p);
 		if (a != held) {
 			if (held)
@@ -232,11 +239,11 @@ static void tcache_flush(struct tcache_bin *b, uint32_t keep)
 		rest = b->head;
 		b->head = NULL;
 	} else {
-		void **last = b->head;
+		void *last = b->head;
 		for (uint32_t i = 1; i < keep; i++)
-			last = last[0];
-		rest = last[0];
-		last[0] = NULL;
+			last = link_next(last);
+		rest = link_next(last);
+		link_set(last, NULL);
 	}
 	b->room += count - keep;
 	tcache_release_list(rest);
@@ -299,8 +306,7 @@ static void tcache_large_evict(struct tcache *tc)
 bool tcache_large_keep(struct tcache *tc, struct page *pg)
 {
 	size_t bytes = (size_t)pg->npages << PAGE_SHIFT;
-	if (tc->state != TCACHE_LIVE || !strata_option(OPT_TCACHE) || leak_mode() == LEAK_FULL
-	    || pg->npages > TCACHE_LARGE_MAX_PAGES)
+	if (tc->state != TCACHE_LIVE || !tcache_wanted() || pg->npages > TCACHE_LARGE_MAX_PAGES)
 		return false;
 	while (tc->nlarge > 0 && (tc->nlarge == TCACHE_LARGE_SLOTS
 	                          || tc->large_bytes + bytes > TCACHE_LARGE_BYTES))
@@ -336,7 +342,7 @@ bool tcache_contains(const struct tcache *tc, unsigned cls, const void *p)
 {
 	const struct tcache_bin *b = &tc->bins[cls];
 	uint32_t n = tcache_bin_count(b);
-	for (void *q = b->head; q && n; q = *(void **)q, n--)
+	for (const void *q = b->head; q && n; q = link_next(q), n--)
 		if (q == p)
 			return true;
 	return false;

@@ -2,8 +2,9 @@
  * tcache.h - per-thread caches of free objects: the lock-free fast path.
  *
  * One bounded stack per size class, linked through the objects themselves
- * (first word: next; second word: the free key, which marks an object as
- * free so that a double free is noticed).  malloc pops, free pushes; no lock,
+ * (first word: the mangled link to the next; second word: the free key,
+ * which marks an object as free so that a double free is noticed; see
+ * "Free-object links" in internal.h).  malloc pops, free pushes; no lock,
  * no atomic, no call.
  */
 #ifndef STRATA_TCACHE_H
@@ -61,7 +62,7 @@ static inline void *tcache_pop(struct tcache_bin *b)
 {
 	void **p = b->head;
 	if (likely(p != NULL)) {
-		b->head = p[0];
+		b->head = link_next(p);
 		b->pops++;
 		p[1] = NULL;        /* no longer free: clear the key */
 	}
@@ -72,8 +73,7 @@ static inline bool tcache_push(struct tcache_bin *b, void *p)
 {
 	if (unlikely((int64_t)(b->pushes - b->pops) >= b->room))
 		return false;
-	((void **)p)[0] = b->head;
-	((uintptr_t *)p)[1] = _strata_free_key;
+	link_set(p, b->head);
 	b->head = p;
 	b->pushes++;
 	return true;

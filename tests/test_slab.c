@@ -1,5 +1,6 @@
 /* Tests for src/slab.c: the class table, batches, partial lists, release. */
 #include <criterion/criterion.h>
+#include <signal.h>
 
 #include "slab.h"
 
@@ -9,7 +10,7 @@ static void setup(void)
 {
 	slab_classes_init();
 	arena_init(&A, 0);
-	_strata_free_key = 0x5eed5eed5eed5eedULL | 1;
+	strata_ensure_init();   /* the keys; this program mallocs through strata too */
 }
 
 TestSuite(slab, .init = setup);
@@ -66,7 +67,7 @@ Test(slab, batch_gives_distinct_aligned_objects_of_its_class)
 		size_t size = class_size(c);
 		char *prev = NULL;
 		unsigned n = 0;
-		for (void **p = list; p; p = p[0], n++) {
+		for (void **p = list; p; p = link_next(p), n++) {
 			cr_assert_eq((uintptr_t)p % 16, 0);
 			struct region *r = region_of(p);
 			struct page *pg = page_of(r, p);
@@ -74,6 +75,7 @@ Test(slab, batch_gives_distinct_aligned_objects_of_its_class)
 			cr_assert_eq(pg->cls, c);
 			cr_assert(slab_object_valid(pg, p));
 			cr_assert_eq((uintptr_t)p[1], _strata_free_key, "free objects carry the key");
+			cr_assert_neq(p[0], link_next(p), "links are stored mangled");
 			if (size > 16)
 				cr_assert_not(slab_object_valid(pg, (char *)p + 16), "middle of an object");
 			cr_assert_neq((char *)p, prev);
@@ -83,7 +85,7 @@ Test(slab, batch_gives_distinct_aligned_objects_of_its_class)
 		/* give them back: every slab but one warm empties and is released */
 		lock_acquire(&A.lock);
 		for (void **p = list, **next; p; p = next) {
-			next = p[0];
+			next = link_next(p);
 			slab_free_object(&A, p);
 		}
 		lock_release(&A.lock);
@@ -114,7 +116,7 @@ Test(slab, trim_releases_the_warm_slab)
 	void **list = take(c, 10, &got);
 	lock_acquire(&A.lock);
 	for (void **p = list, **next; p; p = next) {
-		next = p[0];
+		next = link_next(p);
 		slab_free_object(&A, p);
 	}
 	cr_assert_eq(A.bins[c].slabs, 1);
@@ -129,11 +131,38 @@ Test(slab, freelist_lookup)
 {
 	unsigned c = size_to_class(48), got;
 	void **list = take(c, 3, &got);
-	void **second = list[0];
+	void **second = link_next(list);
 	lock_acquire(&A.lock);
 	slab_free_object(&A, second);
 	struct page *head = slab_head(page_of(region_of(second), second));
 	cr_assert(slab_freelist_contains(head, second));
 	cr_assert_not(slab_freelist_contains(head, list));
 	lock_release(&A.lock);
+}
+
+/* A link overwritten after free is caught when it is followed. */
+Test(slab, overwritten_link_aborts, .signal = SIGABRT)
+{
+	unsigned c = size_to_class(64), got;
+	void **list = take(c, 2, &got);
+	list[0] = (char *)list[0] + 8;       /* a use after free shifts the link */
+	link_next(list);
+}
+
+Test(slab, overwritten_key_aborts, .signal = SIGABRT)
+{
+	unsigned c = size_to_class(64), got;
+	void **list = take(c, 2, &got);
+	list[1] = NULL;
+	link_next(list);
+}
+
+/* The slab's own guard against an object freed twice into it. */
+Test(slab, second_free_into_the_slab_aborts, .signal = SIGABRT)
+{
+	unsigned c = size_to_class(32), got;
+	void **list = take(c, 2, &got);
+	lock_acquire(&A.lock);
+	slab_free_object(&A, list);
+	slab_free_object(&A, list);
 }

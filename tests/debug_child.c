@@ -1,0 +1,159 @@
+/* Run by test_debug with STRATA_DEBUG=1 and strata preloaded: one heap bug
+ * per mode (the test expects the abort and its message), or a clean
+ * workload that must not trip the checks. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *volatile sink;
+
+static void fill(unsigned char *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (unsigned char)(seed + i * 7);
+}
+
+static int verify(const unsigned char *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != (unsigned char)(seed + i * 7))
+			return 0;
+	return 1;
+}
+
+#define FAIL(...) do { fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); exit(1); } while (0)
+
+/* Every block is written to its last requested byte and read back; sizes
+ * from 0 to 6 MiB, aligned ones, calloc, realloc chains, two threads. */
+static void *clean_worker(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+	enum { N = 256 };
+	static const size_t sizes[] = { 0, 1, 15, 16, 24, 48, 100, 1000, 4096, 5000, 32768,
+	                                40000, 100000, 1 << 20, 6 << 20 };
+	unsigned char *p[N] = { 0 };
+	size_t n[N] = { 0 };
+	for (unsigned round = 0; round < 4000; round++) {
+		unsigned i = (round * 97 + seed) % N;
+		if (p[i]) {
+			if (!verify(p[i], n[i], i))
+				FAIL("block %u lost its contents", i);
+			if (round % 3 == 0) {
+				size_t m = sizes[(round / 3 + seed) % (sizeof(sizes) / sizeof(sizes[0]) - 1)];
+				unsigned char *q = realloc(p[i], m);
+				if (m && !q)
+					FAIL("realloc failed");
+				if (m && !verify(q, m < n[i] ? m : n[i], i))
+					FAIL("realloc lost contents");
+				p[i] = q;
+				n[i] = m;
+				if (q) {
+					fill(q, m, i);
+					if (malloc_usable_size(q) != m)
+						FAIL("usable size %zu of a %zu block", malloc_usable_size(q), m);
+				}
+				continue;
+			}
+			free(p[i]);
+			p[i] = NULL;
+			continue;
+		}
+		size_t m = sizes[(round + seed) % (sizeof(sizes) / sizeof(sizes[0]))];
+		switch (round % 4) {
+		case 0: p[i] = malloc(m); break;
+		case 1: p[i] = calloc(1, m);
+			for (size_t k = 0; k < m; k++)
+				if (p[i][k])
+					FAIL("calloc not zero");
+			break;
+		case 2: p[i] = memalign((size_t)64 << (round % 7), m);
+			if ((uintptr_t)p[i] % ((size_t)64 << (round % 7)))
+				FAIL("misaligned");
+			break;
+		default: p[i] = aligned_alloc(16, m); break;
+		}
+		if (!p[i])
+			FAIL("allocation of %zu failed", m);
+		if (malloc_usable_size(p[i]) != m)
+			FAIL("usable size %zu of a %zu block", malloc_usable_size(p[i]), m);
+		n[i] = m;
+		fill(p[i], m, i);
+	}
+	for (unsigned i = 0; i < N; i++)
+		free(p[i]);
+	return NULL;
+}
+
+static int clean(void)
+{
+	pthread_t t[2];
+	for (uintptr_t i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, clean_worker, (void *)(i + 1));
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	int (*check)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "strata_check_heap");
+	if (!check)
+		FAIL("strata_check_heap not found: is strata preloaded?");
+	return check() == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "clean";
+	if (!strcmp(mode, "clean"))
+		return clean();
+	char *p = malloc(24), *q;
+	if (!strcmp(mode, "overflow_small")) {
+		p[24] = 1;
+	} else if (!strcmp(mode, "overflow_class")) {
+		p = malloc(48);         /* exactly a size class */
+		p[48] = 1;
+	} else if (!strcmp(mode, "overflow_large")) {
+		p = malloc(100000);
+		p[100000] = 1;
+	} else if (!strcmp(mode, "overflow_huge")) {
+		p = malloc(6 << 20);
+		p[6 << 20] = 1;
+	} else if (!strcmp(mode, "overflow_realloc")) {
+		p = realloc(p, 500);
+		p[500] = 1;
+	} else if (!strcmp(mode, "overflow_aligned")) {
+		p = aligned_alloc(256, 100);
+		p[100] = 1;
+	} else if (!strcmp(mode, "underflow")) {
+		q = malloc(32);
+		p = malloc(32);
+		p[-1] = 1;
+		sink = q;
+	} else if (!strcmp(mode, "uaf_small")) {
+		p = malloc(100);
+		free(p);
+		p[50] = 1;
+		sink = malloc(100);
+		return 0;
+	} else if (!strcmp(mode, "uaf_large")) {
+		p = malloc(200000);
+		free(p);
+		p[5000] = 1;
+		sink = malloc(200000);
+		return 0;
+	} else if (!strcmp(mode, "check_heap")) {
+		/* a write after free that no reuse reveals: the heap check does */
+		q = malloc(64);
+		free(p);
+		p[20] = 1;
+		int (*check)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "strata_check_heap");
+		if (!check)
+			FAIL("strata_check_heap not found");
+		return check() == -1 ? 0 : 1;
+	} else {
+		FAIL("unknown mode %s", mode);
+	}
+	free(p);
+	return 0;   /* the bug went unnoticed */
+}

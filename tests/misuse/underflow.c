@@ -1,0 +1,12 @@
+/* misuse: write one byte before a 32-byte block, then free it */
+#include <stdio.h>
+#include <stdlib.h>
+
+int main(void)
+{
+	char *volatile p = malloc(32);
+	p[-1] = 0x41;
+	free(p);
+	puts("UNDETECTED");
+	return 0;
+}

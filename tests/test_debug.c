@@ -1,0 +1,65 @@
+/* The debug mode (STRATA_DEBUG=1): canaries, freed-memory fill, the heap
+ * check, each bug caught with its one-line message; and no false alarm on
+ * a correct workload.  The modes are in debug_child.c, run with strata
+ * preloaded. */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+
+#include "testutil.h"
+
+static void run_debug_child(const char *mode, const char *debug, struct child_result *r)
+{
+	char lib[4096];
+	snprintf(lib, sizeof(lib), "LD_PRELOAD=%s", getenv("LIBSTRATA") ? getenv("LIBSTRATA") : "");
+	char *argv[] = { DEBUG_CHILD_PATH, (char *)mode, NULL };
+	char *envp[] = { lib, (char *)debug, "STRATA_LEAK=off", NULL };
+	spawn_child(argv, envp, r);
+}
+
+static void expect_caught(const char *mode, const char *what)
+{
+	cr_assert_not_null(getenv("LIBSTRATA"), "LIBSTRATA must name libstrata.so");
+	struct child_result r;
+	run_debug_child(mode, "STRATA_DEBUG=1", &r);
+	cr_assert(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGABRT,
+	          "%s: status %#x, stderr: %s", mode, r.status, r.err);
+	cr_assert_eq(strncmp(r.err, "strata: ", 8), 0, "%s: %s", mode, r.err);
+	cr_assert_not_null(strstr(r.err, what), "%s: expected '%s' in: %s", mode, what, r.err);
+	char *nl = strchr(r.err, '\n');
+	cr_assert(nl && nl[1] == '\0', "%s: one line: %s", mode, r.err);
+}
+
+Test(debug, overflow_by_one_byte_small) { expect_caught("overflow_small", "heap overflow past"); }
+Test(debug, overflow_of_an_exact_class_size) { expect_caught("overflow_class", "heap overflow past"); }
+Test(debug, overflow_large) { expect_caught("overflow_large", "heap overflow past"); }
+Test(debug, overflow_huge) { expect_caught("overflow_huge", "heap overflow past"); }
+Test(debug, overflow_after_realloc) { expect_caught("overflow_realloc", "heap overflow past"); }
+Test(debug, overflow_aligned) { expect_caught("overflow_aligned", "heap overflow past"); }
+Test(debug, underflow_seen_from_the_block_below) { expect_caught("underflow", "heap underflow before"); }
+Test(debug, write_after_free_small) { expect_caught("uaf_small", "write after free"); }
+Test(debug, write_after_free_large) { expect_caught("uaf_large", "write after free"); }
+
+/* Without the debug mode the overflow by one byte inside the class's slack
+ * goes unseen: the mode is what catches it. */
+Test(debug, off_without_the_mode)
+{
+	struct child_result r;
+	run_debug_child("overflow_small", "STRATA_DEBUG=0", &r);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status %#x: %s", r.status, r.err);
+}
+
+Test(debug, heap_check_sees_a_write_to_a_free_object)
+{
+	struct child_result r;
+	run_debug_child("check_heap", "STRATA_DEBUG=1", &r);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status %#x: %s", r.status, r.err);
+	cr_assert_not_null(strstr(r.err, "written after free"), "stderr: %s", r.err);
+}
+
+Test(debug, correct_program_runs_clean, .timeout = 120)
+{
+	struct child_result r;
+	run_debug_child("clean", "STRATA_DEBUG=1", &r);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status %#x: %s", r.status, r.err);
+	cr_assert_eq(r.err[0], '\0', "stderr: %s", r.err);
+}
