@@ -70,6 +70,15 @@ struct strata_stats {
 	double   resident_ratio;      /* resident / requested (or / allocated when
 	                                 requested is not known); 1.0 is no overhead */
 	int      leak_mode;           /* 0 off, 1 sampled, 2 full (STRATA_LEAK) */
+
+	/* huge pages (STRATA_HUGEPAGES) and the reserve (STRATA_RESERVE) */
+	size_t   hugetlb_mapped;      /* regions on MAP_HUGETLB 2 MiB pages */
+	size_t   hugetlb_resident;    /* of those, in huge pages faulted in */
+	size_t   thp_mapped;          /* regions advised MADV_HUGEPAGE (the kernel
+	                                 decides which of their pages become huge) */
+	uint64_t hugetlb_fallbacks;   /* regions that asked for hugetlb pages and
+	                                 got transparent or 4 KiB pages instead */
+	size_t   reserved;            /* regions mapped and faulted in at start */
 };
 
 /* Fill *st.  0, or -1 with errno EINVAL when st is NULL or too small. */
@@ -112,6 +121,13 @@ struct strata_node_stats {
 	int      node;
 	size_t   mapped;              /* of the arenas bound to this node */
 	size_t   active;
+	unsigned narenas;             /* arenas bound to this node */
+	unsigned ncpus;               /* CPUs of the node */
+	size_t   resident;            /* strata's pages resident on this node,
+	                                 whatever arena they belong to (move_pages) */
+	uint64_t frees_local;         /* objects of this node's arenas returned by
+	                                 threads running on this node */
+	uint64_t frees_remote;        /* ... by threads on another node */
 };
 
 int strata_node_stats_get(unsigned node, struct strata_node_stats *st);
@@ -157,6 +173,18 @@ int strata_report(int fd, enum strata_format format, unsigned what);
 
 /* Write a report to path atomically (a temporary file renamed over it). */
 int strata_report_file(const char *path, enum strata_format format, unsigned what);
+
+/* ------------------------------------------------------------------------
+ * NUMA
+ * ---------------------------------------------------------------------- */
+
+/* size bytes on NUMA node `node` (its pages bound there, MPOL_PREFERRED,
+ * or MPOL_BIND with STRATA_NUMA=strict), like numa_alloc_onnode but with
+ * size classes, from the thread cache when the calling thread runs on that
+ * node; freed with free().  NULL with errno EINVAL for a node that is not
+ * online, ENOMEM when out of memory.  With one node, or STRATA_NUMA=off,
+ * node 0 is the only valid node and this is malloc. */
+void *strata_alloc_onnode(size_t size, int node);
 
 /* ------------------------------------------------------------------------
  * Controls

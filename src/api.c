@@ -11,6 +11,7 @@
 #include "buddy.h"
 #include "debug.h"
 #include "large.h"
+#include "numa.h"
 #include "pagemap.h"
 #include "sample.h"
 #include "slab.h"
@@ -110,18 +111,19 @@ static inline void *large_counted(struct tcache *tc, void *p, size_t size)
 static void *debug_alloc(size_t size, size_t align, bool zero);
 static void  debug_free(void *p, struct block *b);
 
-static inline void *alloc_large_block(size_t size, size_t align, bool zero)
+/* A large run from arena a or a huge block bound to a's node; cached:
+ * the thread's large-run cache may serve it (a is the thread's own). */
+static void *alloc_large_in(struct tcache *tc, struct arena *a, size_t size, size_t align,
+                            bool zero, bool cached)
 {
 	if (unlikely(size > PTRDIFF_MAX)) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	struct tcache *tc = &_strata_tcache;
-	struct arena *a = tcache_arena(tc);
 	tc->large_mallocs++;            /* taken back below on failure */
 	if (size > LARGE_MAX || align > LARGE_MAX)
-		return large_counted(tc, huge_alloc(size, align), size);
-	if (align <= PAGE_SIZE) {
+		return large_counted(tc, huge_alloc(size, align, a->node), size);
+	if (cached && align <= PAGE_SIZE) {
 		struct page *pg = tcache_large_take(tc, pages_for(size));
 		if (pg) {
 			void *p = page_address(pg);
@@ -131,6 +133,12 @@ static inline void *alloc_large_block(size_t size, size_t align, bool zero)
 		}
 	}
 	return large_counted(tc, large_alloc(a, size, align, zero), size);
+}
+
+static inline void *alloc_large_block(size_t size, size_t align, bool zero)
+{
+	struct tcache *tc = &_strata_tcache;
+	return alloc_large_in(tc, tcache_local_arena(tc), size, align, zero, true);
 }
 
 static noinline void *alloc_large(size_t size, size_t align, bool zero)
@@ -247,6 +255,7 @@ static noinline void free_slow(void *p)
 	}
 	case BLOCK_LARGE:
 		_strata_tcache.large_frees++;
+		arena_count_frees(arena_of(p), tcache_local_arena(&_strata_tcache)->node, 1);
 		sample_forget_large(b.pg, p);
 		if (!tcache_large_keep(&_strata_tcache, b.pg))
 			large_free(b.pg);
@@ -523,4 +532,28 @@ strata_export size_t API(malloc_usable_size)(void *p)
 	if (unlikely(debug_mode()))
 		return debug_block_size(p, b.usable);
 	return b.usable;
+}
+
+/* ------------------------------------------------------------------------
+ * NUMA: a block on a given node
+ * ---------------------------------------------------------------------- */
+
+/* Like numa_alloc_onnode, with size classes: from the thread's cache when
+ * the thread runs on that node, else from an arena of the node; freed with
+ * free().  With placement off, node 0 is the only node. */
+strata_export void *strata_alloc_onnode(size_t size, int node)
+{
+	strata_ensure_init();
+	if (!numa_node_valid(node)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct tcache *tc = &_strata_tcache;
+	struct arena *mine = tcache_local_arena(tc);
+	if (!numa_active() || mine->node == node || debug_mode())
+		return API(malloc)(size);
+	struct arena *a = arena_pick_node(node);
+	if (size <= SMALL_MAX)
+		return tcache_alloc_one(tc, a, size_to_class(size), size);
+	return alloc_large_in(tc, a, size, MIN_ALIGN, false, false);
 }

@@ -19,7 +19,11 @@
 struct arena _strata_arenas[MAX_ARENAS];
 unsigned _strata_narenas = 1;
 
-static unsigned arena_next;
+/* The arenas of each node are consecutive: [node_first, + node_count). */
+static unsigned node_first[NUMA_MAX_NODES], node_count[NUMA_MAX_NODES];
+static unsigned node_next[NUMA_MAX_NODES];
+
+uint64_t _strata_hugetlb_fallbacks;
 
 void arena_init(struct arena *a, unsigned index)
 {
@@ -28,10 +32,64 @@ void arena_init(struct arena *a, unsigned index)
 	a->index = index;
 }
 
+/* How many arenas: the arenas option, or one per CPU the process may run
+ * on; at most MAX_ARENAS. */
+static unsigned arenas_wanted(void)
+{
+	long n = strata_option(OPT_ARENAS);
+	if (n == 0)
+		n = os_cpu_count();
+	return (unsigned)MIN(MAX(n, 1), MAX_ARENAS);
+}
+
+/* Lay the arenas out per node, each node's share in proportion to its
+ * CPUs and at least one; with placement off, all on node 0. */
+void arenas_setup(void)
+{
+	unsigned want = arenas_wanted(), n = 0;
+	const struct numa_topology *t = &_strata_numa;
+	unsigned cpus = 0;
+	for (unsigned node = 0; node < NUMA_MAX_NODES; node++)
+		if (t->online >> node & 1)
+			cpus += t->node_cpus[node];
+	for (unsigned node = 0; node < NUMA_MAX_NODES && n < MAX_ARENAS; node++) {
+		if (!numa_active() ? node != 0 : !(t->online >> node & 1))
+			continue;
+		unsigned count = !numa_active() || cpus == 0 ? want
+		               : MAX(1u, (want * t->node_cpus[node] + cpus / 2) / cpus);
+		count = MIN(count, MAX_ARENAS - n);
+		node_first[node] = n;
+		node_count[node] = count;
+		for (unsigned i = 0; i < count; i++, n++) {
+			arena_init(&_strata_arenas[n], n);
+			_strata_arenas[n].node = (int)node;
+		}
+	}
+	_strata_narenas = n;
+}
+
+/* An arena of this node, round robin among them. */
+struct arena *arena_pick_node(int node)
+{
+	if (!numa_node_valid(node) || node_count[node] == 0)
+		node = 0;
+	unsigned k = __atomic_fetch_add(&node_next[node], 1, __ATOMIC_RELAXED);
+	return &_strata_arenas[node_first[node] + k % node_count[node]];
+}
+
+/* An arena of the node the calling thread runs on. */
 struct arena *arena_pick(void)
 {
-	unsigned n = __atomic_fetch_add(&arena_next, 1, __ATOMIC_RELAXED);
-	return &_strata_arenas[n % _strata_narenas];
+	return arena_pick_node(numa_current_node());
+}
+
+/* n objects returned to a by a thread on node: local or remote frees. */
+void arena_count_frees(struct arena *a, int node, uint64_t n)
+{
+	if (a->node == node)
+		__atomic_fetch_add(&a->stats.frees_local, n, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_add(&a->stats.frees_remote, n, __ATOMIC_RELAXED);
 }
 
 /* ------------------------------------------------------------------------
@@ -60,26 +118,60 @@ static void region_unlink(struct arena *a, struct region *r)
 	a->stats.mapped -= REGION_SIZE;
 }
 
-/* Transparent huge pages (hugepages option, off by default): with auto, an
- * arena's first region keeps 4 KiB pages and the regions of a heap that
- * grows beyond it get huge pages: far fewer page faults when freed memory
- * comes back, and fewer TLB misses.  Off by default because khugepaged
- * collapses sparsely used ranges into whole huge pages: a threaded Python
- * workload went from 61 to 355 MiB resident with auto. */
-static bool region_wants_thp(const struct arena *a)
+/* Huge pages (hugepages option, off by default).  thp advises every
+ * region MADV_HUGEPAGE; auto leaves an arena's first region on 4 KiB pages
+ * and advises the regions of a heap that grows beyond it: far fewer page
+ * faults when freed memory comes back, and fewer TLB misses.  hugetlb maps
+ * regions with MAP_HUGETLB from the pool reserved in
+ * /proc/sys/vm/nr_hugepages, and falls back to THP, then to 4 KiB pages,
+ * when the pool is empty (counted; said once with verbose).  Off by
+ * default because khugepaged collapses sparsely used ranges into whole
+ * huge pages: a threaded Python workload went from 61 to 355 MiB resident
+ * with auto. */
+static bool region_wants_thp(const struct arena *a, long mode)
+{
+	return mode == HUGEPAGES_THP || mode == HUGEPAGES_HUGETLB
+	       || (mode == HUGEPAGES_AUTO && a->nr_regions > 0);
+}
+
+static void hugetlb_fell_back(void)
+{
+	if (__atomic_fetch_add(&_strata_hugetlb_fallbacks, 1, __ATOMIC_RELAXED) == 0
+	    && strata_option(OPT_VERBOSE))
+		_strata_warn("no hugetlb pages for a %zu MiB region (see /proc/sys/vm/nr_hugepages):"
+		             " using transparent huge pages", REGION_SIZE >> 20);
+}
+
+/* Map a region, on the backing the hugepages option asks for or the next
+ * best, bound to the arena's node before anything touches it. */
+static struct region *region_map(struct arena *a, uint8_t *backing)
 {
 	long mode = strata_option(OPT_HUGEPAGES);
-	return mode == HUGEPAGES_THP || (mode == HUGEPAGES_AUTO && a->nr_regions > 0);
+	struct region *r = NULL;
+	*backing = BACKING_PAGES;
+	if (mode == HUGEPAGES_HUGETLB) {
+		r = os_map_hugetlb(REGION_SIZE, REGION_SIZE);
+		if (r)
+			*backing = BACKING_HUGETLB;
+		else
+			hugetlb_fell_back();
+	}
+	if (r == NULL && (r = os_map_aligned(REGION_SIZE, REGION_SIZE)) == NULL)
+		return NULL;
+	numa_bind(r, REGION_SIZE, a->node);
+	if (*backing == BACKING_PAGES && region_wants_thp(a, mode) && os_advise_huge(r, REGION_SIZE))
+		*backing = BACKING_THP;
+	return r;
 }
 
 /* Map one more region into the arena.  Called with the arena lock held. */
 bool arena_grow(struct arena *a)
 {
-	struct region *r = os_map_aligned(REGION_SIZE, REGION_SIZE);
+	uint8_t backing;
+	struct region *r = region_map(a, &backing);
 	if (r == NULL)
 		return false;
-	if (region_wants_thp(a))
-		os_advise_huge(r, REGION_SIZE);
+	r->backing = backing;
 	r->kind = SEG_REGION;
 	r->meta_pages = REGION_META_PAGES;
 	r->arena = a;
@@ -117,7 +209,7 @@ static void arena_release_idle(struct arena *a, bool aged_only)
 	struct region *r = a->regions;
 	while (r && a->nr_regions > 1) {
 		struct region *next = r->next;
-		if (buddy_region_idle(r) && (!aged_only || buddy_region_clean(r))) {
+		if (!r->reserved && buddy_region_idle(r) && (!aged_only || buddy_region_clean(r))) {
 			region_release(a, r);
 			if (aged_only)
 				return;   /* one per pass: a heap that shrinks and grows
@@ -159,6 +251,31 @@ size_t arena_trim(struct arena *a)
 	released += buddy_decommit(a, 0, 0);
 	lock_release(&a->lock);
 	return released;
+}
+
+/* The reserve option: whole regions mapped at start, spread over the
+ * arenas (so over the nodes), faulted in at once and never given back, so
+ * that a critical service does not wait on the kernel later. */
+void arenas_reserve(size_t bytes)
+{
+	size_t regions = (bytes + REGION_SIZE - 1) / REGION_SIZE;
+	for (size_t i = 0; i < regions; i++) {
+		struct arena *a = &_strata_arenas[i % _strata_narenas];
+		lock_acquire(&a->lock);
+		bool grown = arena_grow(a);
+		if (grown) {
+			struct region *r = a->regions;     /* linked first */
+			r->reserved = 1;
+			os_prefault((char *)r + ((size_t)r->meta_pages << PAGE_SHIFT),
+			            REGION_SIZE - ((size_t)r->meta_pages << PAGE_SHIFT));
+		}
+		lock_release(&a->lock);
+		if (!grown) {
+			_strata_warn("reserve: only %zu of %zu bytes could be mapped",
+			             i * REGION_SIZE, bytes);
+			return;
+		}
+	}
 }
 
 /* ------------------------------------------------------------------------

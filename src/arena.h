@@ -6,6 +6,7 @@
 
 #include "internal.h"
 #include "sizeclass.h"
+#include "numa.h"
 
 #define MAX_ARENAS 64
 
@@ -26,14 +27,17 @@ struct slab_bin {
 };
 
 struct arena_stats {
-	size_t mapped;          /* bytes of regions */
-	size_t large_pages;     /* pages in large runs */
-	size_t slab_pages;      /* pages in slabs */
+	size_t   mapped;        /* bytes of regions */
+	size_t   large_pages;   /* pages in large runs */
+	size_t   slab_pages;    /* pages in slabs */
+	uint64_t frees_local;   /* objects returned by threads on the arena's node */
+	uint64_t frees_remote;  /* ... and on another node */
 };
 
 struct arena {
 	strata_lock_t      lock;
 	unsigned           index;
+	int                node;            /* NUMA node its regions are bound to */
 	unsigned           nr_regions;
 	struct region     *regions;
 	size_t             free_pages;
@@ -46,6 +50,8 @@ struct arena {
 
 extern struct arena _strata_arenas[MAX_ARENAS] strata_hidden;
 extern unsigned _strata_narenas strata_hidden;
+/* Regions that asked for hugetlb pages and got THP or 4 KiB pages. */
+extern uint64_t _strata_hugetlb_fallbacks strata_hidden;
 
 static inline struct arena *arena_of(const void *p)
 {
@@ -53,7 +59,11 @@ static inline struct arena *arena_of(const void *p)
 }
 
 void          arena_init(struct arena *a, unsigned index);
+void          arenas_setup(void);
+void          arenas_reserve(size_t bytes);
 struct arena *arena_pick(void);
+struct arena *arena_pick_node(int node);
+void          arena_count_frees(struct arena *a, int node, uint64_t n);
 bool          arena_grow(struct arena *a);
 size_t        arena_trim(struct arena *a);
 void          arena_decay(struct arena *a, uint64_t now_ms);

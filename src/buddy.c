@@ -102,17 +102,14 @@ void buddy_free(struct arena *a, struct page *pg, unsigned order, bool dirty)
 	uint32_t freed_ms = dirty ? (uint32_t)os_now_ms() : 0;
 
 	account_free(a, r, 1L << order);
-	if (dirty)
-		a->dirty_pages += (size_t)1 << order;
 	clear_page_state(pg);
 	while (order < BUDDY_MAX_ORDER) {
 		struct page *buddy = &r->pages[buddy_pfn(pfn, order)];
 		if (!page_is_buddy(buddy, order))
 			break;
 		free_area_del(&a->free_area[order], buddy);
-		if (dirty != page_dirty(buddy))     /* the clean half now counts as dirty */
-			a->dirty_pages += (size_t)1 << order;
 		if (page_dirty(buddy)) {
+			a->dirty_pages -= dirty_weight(r, order);   /* counted again merged */
 			freed_ms = dirty ? ms_later(freed_ms, buddy->freed_ms) : buddy->freed_ms;
 			dirty = true;
 		}
@@ -121,6 +118,8 @@ void buddy_free(struct arena *a, struct page *pg, unsigned order, bool dirty)
 		order++;
 	}
 	set_page_free(&r->pages[pfn], order, dirty, freed_ms);
+	if (dirty)
+		a->dirty_pages += dirty_weight(r, order);
 	free_area_add(&a->free_area[order], &r->pages[pfn]);
 }
 
@@ -171,18 +170,21 @@ struct page *buddy_alloc(struct arena *a, unsigned order)
 		return NULL;
 
 	struct page *pg = a->free_area[k].head;
+	struct region *r = page_region(pg);
 	bool dirty = page_dirty(pg);
 	uint32_t freed_ms = pg->freed_ms;
 	free_area_del(&a->free_area[k], pg);
+	if (dirty)
+		a->dirty_pages -= dirty_weight(r, k);
 	while (k > order) {
 		k--;
 		struct page *half = pg + ((size_t)1 << k);
 		set_page_free(half, k, dirty, freed_ms);
 		free_area_add(&a->free_area[k], half);
+		if (dirty)
+			a->dirty_pages += dirty_weight(r, k);
 	}
-	account_free(a, page_region(pg), -(1L << order));
-	if (dirty)
-		a->dirty_pages -= (size_t)1 << order;
+	account_free(a, r, -(1L << order));
 	pg->state = PAGE_NONE;
 	pg->flags = dirty ? PG_DIRTY : 0;
 	return pg;
@@ -241,7 +243,7 @@ bool buddy_claim(struct arena *a, struct page *pg, size_t npages)
 		free_area_del(&a->free_area[blk->order], blk);
 		account_free(a, r, -(long)(bend - bstart));
 		if (dirty)
-			a->dirty_pages -= bend - bstart;
+			a->dirty_pages -= dirty_weight(r, blk->order);
 		clear_page_state(blk);
 		if (bstart < pfn)
 			buddy_free_range(a, blk, pfn - bstart, dirty);
@@ -257,11 +259,18 @@ bool buddy_claim(struct arena *a, struct page *pg, size_t npages)
  * ---------------------------------------------------------------------- */
 
 /* Hand one dirty free block of order k back to the kernel; its bytes. */
+/* A dirty free block that may go back to the kernel (see dirty_weight). */
+static bool decommittable(const struct page *pg, unsigned k)
+{
+	return page_dirty(pg) && dirty_weight(page_region(pg), k) != 0;
+}
+
+/* Hand one dirty free block of order k back to the kernel; its bytes. */
 static size_t decommit_block(struct arena *a, struct page *pg, unsigned k)
 {
 	os_decommit(page_address(pg), PAGE_SIZE << k);
 	pg->flags &= (uint8_t)~PG_DIRTY;
-	a->dirty_pages -= (size_t)1 << k;
+	a->dirty_pages -= dirty_weight(page_region(pg), k);
 	return PAGE_SIZE << k;
 }
 
@@ -272,7 +281,7 @@ size_t buddy_decommit(struct arena *a, uint64_t now_ms, uint32_t min_age_ms)
 	size_t released = 0;
 	for (unsigned k = 0; k <= BUDDY_MAX_ORDER; k++)
 		for (struct page *pg = a->free_area[k].head; pg; pg = pg->next)
-			if (page_dirty(pg) && (uint32_t)now_ms - pg->freed_ms >= min_age_ms)
+			if (decommittable(pg, k) && (uint32_t)now_ms - pg->freed_ms >= min_age_ms)
 				released += decommit_block(a, pg, k);
 	return released;
 }
@@ -284,7 +293,7 @@ size_t buddy_decommit_to(struct arena *a, size_t target)
 	size_t released = 0;
 	for (unsigned k = BUDDY_MAX_ORDER + 1; k-- > 0 && a->dirty_pages > target;)
 		for (struct page *pg = a->free_area[k].head; pg && a->dirty_pages > target; pg = pg->next)
-			if (page_dirty(pg))
+			if (decommittable(pg, k))
 				released += decommit_block(a, pg, k);
 	return released;
 }
@@ -294,13 +303,13 @@ bool buddy_region_idle(const struct region *r)
 	return r->free_pages == REGION_PAGES - r->meta_pages;
 }
 
-/* Does an idle region hold no dirty block? */
+/* Does an idle region hold no dirty block that the decay would return? */
 bool buddy_region_clean(const struct region *r)
 {
 	size_t pfn = r->meta_pages;
 	while (pfn < REGION_PAGES) {
 		const struct page *pg = &r->pages[pfn];
-		if (page_dirty(pg))
+		if (decommittable(pg, pg->order))
 			return false;
 		pfn += (size_t)1 << pg->order;
 	}
@@ -316,7 +325,7 @@ void buddy_region_detach(struct arena *a, struct region *r)
 		strata_assert(pg->state == PAGE_FREE);
 		free_area_del(&a->free_area[pg->order], pg);
 		if (page_dirty(pg))
-			a->dirty_pages -= (size_t)1 << pg->order;
+			a->dirty_pages -= dirty_weight(r, pg->order);
 		pfn += (size_t)1 << pg->order;
 	}
 	a->free_pages -= r->free_pages;

@@ -12,6 +12,19 @@ static inline unsigned order_for_pages(size_t npages)
 	return npages <= 1 ? 0 : 64u - (unsigned)__builtin_clzl(npages - 1);
 }
 
+/* The pages a dirty free block of this order counts for in the arena's
+ * dirty_pages: all of them, except where giving them back would cost more
+ * than keeping them.  In a region on huge pages, a block smaller than a
+ * huge page cannot be returned without splitting one (THP) or at all
+ * (hugetlb): it stays dirty, uncounted and kept, until its buddies merge
+ * into a whole huge page.  A reserved region keeps everything. */
+static inline size_t dirty_weight(const struct region *r, unsigned order)
+{
+	if (r->reserved || (r->backing != BACKING_PAGES && order < HUGE_ORDER))
+		return 0;
+	return (size_t)1 << order;
+}
+
 void         buddy_region_init(struct arena *a, struct region *r);
 struct page *buddy_alloc(struct arena *a, unsigned order);
 void         buddy_free(struct arena *a, struct page *pg, unsigned order, bool dirty);

@@ -13,6 +13,7 @@
  */
 #include "internal.h"
 #include "arena.h"
+#include "buddy.h"
 #include "debug.h"
 #include "slab.h"
 #include "strata.h"
@@ -86,7 +87,7 @@ static bool check_region(struct region *r, size_t *free_pages, size_t *dirty_pag
 			}
 			region_free += len;
 			if (pg->flags & PG_DIRTY)
-				*dirty_pages += len;
+				*dirty_pages += dirty_weight(r, pg->order);
 			break;
 		case PAGE_LARGE:
 			len = pg->npages;

@@ -58,14 +58,6 @@ static void fork_child(void)
 /* ------------------------------------------------------------------------
  * Start-up
  * ---------------------------------------------------------------------- */
-static unsigned arena_count(void)
-{
-	long n = strata_option(OPT_ARENAS);
-	if (n == 0)
-		n = os_cpu_count();
-	return (unsigned)MIN(MAX(n, 1), MAX_ARENAS);
-}
-
 /* Set while this thread runs the libc calls at the end of start-up: should
  * one of them allocate, the allocation proceeds (the arenas are ready)
  * instead of waiting on the lock this thread holds. */
@@ -85,12 +77,13 @@ void _strata_init_slow(void)
 	_strata_link_key = (uintptr_t)os_random();
 	slab_classes_init();
 	sample_init();
-	_strata_narenas = arena_count();
-	for (unsigned i = 0; i < _strata_narenas; i++)
-		arena_init(&_strata_arenas[i], i);
+	numa_init();
+	arenas_setup();
 	initializing = true;
 	pthread_key_create(&_strata_tcache_key, tcache_thread_exit);
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
+	if (strata_option(OPT_RESERVE) > 0)
+		arenas_reserve((size_t)strata_option(OPT_RESERVE));
 	initializing = false;
 	/* Published last: a thread that sees it sees the key too. */
 	__atomic_store_n(&_strata_initialized, 1, __ATOMIC_RELEASE);

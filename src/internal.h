@@ -134,11 +134,26 @@ enum segment_kind { SEG_REGION = 1, SEG_HUGE = 2 };
 
 struct arena;
 
+/* What a region's memory sits on (the hugepages option). */
+enum region_backing {
+	BACKING_PAGES = 0,      /* 4 KiB pages */
+	BACKING_THP,            /* advised MADV_HUGEPAGE: the kernel decides */
+	BACKING_HUGETLB,        /* MAP_HUGETLB: 2 MiB pages from the reserved pool */
+};
+
+/* A huge page is 2 MiB: a buddy block of this order is one or more whole
+ * huge pages, since blocks are aligned to their size. */
+#define HUGE_PAGE_SHIFT 21
+#define HUGE_PAGE_SIZE  ((size_t)1 << HUGE_PAGE_SHIFT)
+#define HUGE_ORDER      (HUGE_PAGE_SHIFT - PAGE_SHIFT)
+
 struct region {
 	uint32_t       kind;        /* SEG_REGION */
 	uint32_t       meta_pages;  /* pages [0, meta_pages) hold this header */
 	uint32_t       free_pages;  /* pages in free buddy blocks */
-	uint32_t       _pad;
+	uint8_t        backing;     /* enum region_backing */
+	uint8_t        reserved;    /* pre-faulted at start: never given back */
+	uint16_t       _pad;
 	struct arena  *arena;
 	struct region *next;        /* the arena's regions */
 	struct region *prev;

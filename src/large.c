@@ -147,7 +147,7 @@ bool large_resize(struct page *pg, size_t new_size)
 /* ------------------------------------------------------------------------
  * Huge blocks
  * ---------------------------------------------------------------------- */
-void *huge_alloc(size_t size, size_t align)
+void *huge_alloc(size_t size, size_t align, int node)
 {
 	size = MAX(size, 1);        /* size 0 with a big alignment: one usable byte */
 	size_t offset = MAX(PAGE_SIZE, align);
@@ -162,6 +162,7 @@ void *huge_alloc(size_t size, size_t align)
 		errno = ENOMEM;
 		return NULL;
 	}
+	numa_bind(h, map_size, node);      /* before the header is written */
 	h->kind = SEG_HUGE;
 	h->map_size = map_size;
 	h->offset = offset;

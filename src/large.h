@@ -35,7 +35,7 @@ void  *large_alloc(struct arena *a, size_t size, size_t align, bool zero);
 void   large_free(struct page *pg);
 bool   large_resize(struct page *pg, size_t new_size);
 
-void  *huge_alloc(size_t size, size_t align);
+void  *huge_alloc(size_t size, size_t align, int node);
 void   huge_free(struct huge *h);
 bool   huge_was_freed(const void *p);
 void  *huge_realloc(struct huge *h, size_t new_size);

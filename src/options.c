@@ -18,7 +18,8 @@
 extern char **environ;
 
 static const char *const leak_words[] = { "off", "sampled", "full", NULL };
-static const char *const hugepages_words[] = { "off", "thp", "auto", NULL };
+static const char *const hugepages_words[] = { "off", "thp", "auto", "hugetlb", NULL };
+static const char *const numa_words[] = { "off", "preferred", "strict", NULL };
 static const char *const report_words[] = { "off", "text", "json", "prometheus", NULL };
 
 const struct option_desc _strata_option_table[NUM_OPTIONS] = {
@@ -32,8 +33,9 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	                     "most objects a thread cache keeps per size class" },
 	[OPT_DECAY_MS]   = { "decay_ms", 250, -1, 3600000,
 	                     "free pages unused this long go back to the OS; 0: at once, -1: only on malloc_trim" },
-	[OPT_HUGEPAGES]  = { "hugepages", HUGEPAGES_OFF, 0, 2,
-	                     "transparent huge pages: off, thp (every region), auto (regions after an arena's first)",
+	[OPT_HUGEPAGES]  = { "hugepages", HUGEPAGES_OFF, 0, 3,
+	                     "huge pages: off, thp (every region advised), auto (THP for regions after an arena's first),"
+	                     " hugetlb (MAP_HUGETLB 2 MiB pages, else thp, else 4 KiB)",
 	                     hugepages_words },
 	[OPT_LEAK]       = { "leak", 1, 0, 2,
 	                     "leak tracking: off, sampled (about one block per leak_sample bytes), full (every block)",
@@ -53,6 +55,11 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	                     "for tests: every memory mapping from the n-th on fails (0: none)" },
 	[OPT_DEBUG]      = { "debug", 0, 0, 1,
 	                     "1: canaries after blocks and freed memory filled, both checked; thread caches off" },
+	[OPT_RESERVE]    = { "reserve", 0, 0, 1L << 40,
+	                     "bytes of heap mapped and faulted in at start and never given back (in whole regions)" },
+	[OPT_NUMA]       = { "numa", NUMA_PREFERRED, 0, 2,
+	                     "NUMA-local arenas: off, preferred (regions bound with MPOL_PREFERRED), strict (MPOL_BIND)",
+	                     numa_words },
 };
 
 char _strata_option_paths[NUM_OPTIONS][OPTION_PATH_MAX];

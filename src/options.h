@@ -23,10 +23,13 @@ enum option_id {
 	OPT_STATS_INTERVAL,
 	OPT_FAULT_MMAP,
 	OPT_DEBUG,
+	OPT_RESERVE,
+	OPT_NUMA,
 	NUM_OPTIONS
 };
 
-enum hugepages_mode { HUGEPAGES_OFF = 0, HUGEPAGES_THP = 1, HUGEPAGES_AUTO = 2 };
+enum hugepages_mode { HUGEPAGES_OFF = 0, HUGEPAGES_THP = 1, HUGEPAGES_AUTO = 2, HUGEPAGES_HUGETLB = 3 };
+enum numa_mode { NUMA_OFF = 0, NUMA_PREFERRED = 1, NUMA_STRICT = 2 };
 
 struct option_desc {
 	const char *name;     /* lower case; STRATA_<NAME> in the environment */

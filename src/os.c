@@ -96,10 +96,49 @@ void *os_map_aligned(size_t size, size_t align)
 	return aligned;
 }
 
-/* Ask for transparent huge pages on a range (THP in madvise mode). */
-void os_advise_huge(void *p, size_t size)
+/* Map size bytes of MAP_HUGETLB memory (2 MiB pages) aligned to align.
+ * The kernel reserves the huge pages at mmap time, so a pool too small
+ * fails here, cleanly, rather than with SIGBUS at the first touch.  An
+ * aligned place is found in a reservation of ordinary address space,
+ * which the huge mapping then replaces in part (MAP_FIXED inside our own
+ * reservation: nothing else can be there). */
+void *os_map_hugetlb(size_t size, size_t align)
 {
-	madvise(p, size, MADV_HUGEPAGE);
+	if (os_fault_injected())
+		return NULL;
+	size_t span = size + align;
+	char *raw = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (raw == MAP_FAILED)
+		return NULL;
+	char *aligned = (char *)ALIGN_UP((uintptr_t)raw, align);
+	void *p = mmap(aligned, size, PROT_READ | PROT_WRITE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_FIXED, -1, 0);
+	if (p == MAP_FAILED) {
+		os_unmap(raw, span);
+		return NULL;
+	}
+	if (aligned > raw)
+		os_unmap(raw, (size_t)(aligned - raw));
+	if (raw + span > aligned + size)
+		os_unmap(aligned + size, (size_t)(raw + span - (aligned + size)));
+	return p;
+}
+
+/* Fault every page of a range in now (MAP_POPULATE after the fact), so a
+ * reserved heap never waits on the kernel later. */
+void os_prefault(void *p, size_t size)
+{
+	if (madvise(p, size, MADV_POPULATE_WRITE) == 0)
+		return;
+	volatile char *c = p;      /* kernels before 5.14: touch each page, */
+	for (size_t off = 0; off < size; off += PAGE_SIZE)   /* keeping its byte */
+		c[off] = c[off];
+}
+
+/* Ask for transparent huge pages on a range (THP in madvise mode). */
+bool os_advise_huge(void *p, size_t size)
+{
+	return madvise(p, size, MADV_HUGEPAGE) == 0;
 }
 
 /* Give pages back to the kernel but keep the address range: the next touch

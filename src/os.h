@@ -10,9 +10,11 @@
 
 void  *os_map(size_t size);
 void  *os_map_aligned(size_t size, size_t align);
+void  *os_map_hugetlb(size_t size, size_t align);
+void   os_prefault(void *p, size_t size);
 void   os_unmap(void *p, size_t size);
 void   os_decommit(void *p, size_t size);
-void   os_advise_huge(void *p, size_t size);
+bool   os_advise_huge(void *p, size_t size);
 void  *os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align);
 bool   os_remap_inplace(void *p, size_t old_size, size_t new_size);
 unsigned os_cpu_count(void);

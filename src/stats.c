@@ -13,6 +13,7 @@
 #include "internal.h"
 #include "arena.h"
 #include "large.h"
+#include "numa.h"
 #include "sample.h"
 #include "os.h"
 #include "slab.h"
@@ -48,8 +49,18 @@ static void arena_collect(struct arena *a, struct heap_snapshot *s)
 		s->objects_out[c] += a->bins[c].objects_out;
 		s->slabs[c] += a->bins[c].slabs;
 	}
-	for (struct region *r = a->regions; r; r = r->next)
-		s->resident += os_resident(r, REGION_SIZE);
+	for (struct region *r = a->regions; r; r = r->next) {
+		size_t resident = os_resident(r, REGION_SIZE);
+		s->resident += resident;
+		if (r->backing == BACKING_HUGETLB) {
+			s->hugetlb_mapped += REGION_SIZE;
+			s->hugetlb_resident += resident;
+		} else if (r->backing == BACKING_THP) {
+			s->thp_mapped += REGION_SIZE;
+		}
+		if (r->reserved)
+			s->reserved += REGION_SIZE;
+	}
 	lock_release(&a->lock);
 }
 
@@ -115,7 +126,7 @@ void stats_fill(const struct heap_snapshot *s, struct strata_stats *st)
 	st->api_version = STRATA_API_VERSION;
 	st->narenas = _strata_narenas;
 	st->nclasses = NUM_CLASSES;
-	st->nnodes = 1;
+	st->nnodes = numa_active() ? _strata_numa.nnodes : 1;
 	st->requested_exact = s->leak_mode == LEAK_FULL;
 	st->requested = s->leak_mode == LEAK_OFF ? 0 : s->leak_requested;
 	st->allocated = allocated;
@@ -128,6 +139,11 @@ void stats_fill(const struct heap_snapshot *s, struct strata_stats *st)
 	st->nmalloc = nmalloc;
 	st->nfree = nfree;
 	st->internal = st->requested && allocated > st->requested ? allocated - st->requested : 0;
+	st->hugetlb_mapped = s->hugetlb_mapped;
+	st->hugetlb_resident = s->hugetlb_resident;
+	st->thp_mapped = s->thp_mapped;
+	st->hugetlb_fallbacks = __atomic_load_n(&_strata_hugetlb_fallbacks, __ATOMIC_RELAXED);
+	st->reserved = s->reserved;
 	st->slab_slack = slack;
 	st->free_bytes = s->free_pages << PAGE_SHIFT;
 	st->dirty_bytes = s->dirty_pages << PAGE_SHIFT;
@@ -160,7 +176,7 @@ void stats_arena_fill(unsigned i, struct strata_arena_stats *as)
 	memset((char *)as + sizeof(as->struct_size), 0, sizeof(*as) - sizeof(as->struct_size));
 	lock_acquire(&a->lock);
 	as->index = i;
-	as->node = 0;
+	as->node = a->node;
 	as->regions = a->nr_regions;
 	as->mapped = a->stats.mapped;
 	as->active = (a->stats.slab_pages + a->stats.large_pages) << PAGE_SHIFT;
@@ -232,18 +248,44 @@ strata_export int strata_arena_stats_get(unsigned arena, struct strata_arena_sta
 	return 0;
 }
 
-/* One node until the numa layer binds arenas to nodes: node 0 holds all. */
+static void huge_resident_by_node(struct huge *h, void *arg)
+{
+	numa_resident(h, h->map_size, arg);
+}
+
+/* Node figures, numastat's way: the arenas bound to the node (mapped,
+ * active, frees) and where the kernel put strata's pages (resident).  With
+ * placement off, node 0 holds everything. */
 strata_export int strata_node_stats_get(unsigned node, struct strata_node_stats *ns)
 {
-	if (!struct_ok(ns, ns ? ns->struct_size : 0, sizeof(*ns)) || node != 0) {
+	strata_ensure_init();
+	bool online = numa_active() ? numa_node_valid((int)node) : node == 0;
+	if (!struct_ok(ns, ns ? ns->struct_size : 0, offsetof(struct strata_node_stats, narenas))
+	    || !online) {
 		errno = EINVAL;
 		return -1;
 	}
-	struct heap_snapshot s;
-	stats_snapshot(&s);
-	ns->node = 0;
-	ns->mapped = s.mapped + s.huge_mapped;
-	ns->active = ((s.slab_pages + s.large_pages) << PAGE_SHIFT) + s.huge_mapped;
+	struct strata_node_stats full = { .struct_size = sizeof(full) };
+	full.node = (int)node;
+	full.ncpus = numa_active() ? _strata_numa.node_cpus[node] : os_cpu_count();
+	size_t resident[NUMA_MAX_NODES] = { 0 };
+	for (unsigned i = 0; i < _strata_narenas; i++) {
+		struct arena *a = &_strata_arenas[i];
+		lock_acquire(&a->lock);
+		for (struct region *r = a->regions; r; r = r->next)
+			numa_resident(r, REGION_SIZE, resident);
+		if (a->node == (int)node) {
+			full.narenas++;
+			full.mapped += a->stats.mapped;
+			full.active += (a->stats.slab_pages + a->stats.large_pages) << PAGE_SHIFT;
+			full.frees_local += __atomic_load_n(&a->stats.frees_local, __ATOMIC_RELAXED);
+			full.frees_remote += __atomic_load_n(&a->stats.frees_remote, __ATOMIC_RELAXED);
+		}
+		lock_release(&a->lock);
+	}
+	huge_for_each(huge_resident_by_node, resident);
+	full.resident = resident[node];
+	struct_copy(ns, &full, sizeof(full));
 	return 0;
 }
 

@@ -28,6 +28,10 @@ struct heap_snapshot {
 	int    leak_mode;
 	size_t leak_requested;          /* requested bytes of the live records
 	                                   (scaled up when sampled) */
+	size_t hugetlb_mapped;
+	size_t hugetlb_resident;
+	size_t thp_mapped;
+	size_t reserved;
 };
 
 void stats_snapshot(struct heap_snapshot *s);

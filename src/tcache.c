@@ -170,9 +170,25 @@ static unsigned arena_take(struct arena *a, unsigned cls, void **list, unsigned 
 	return got;
 }
 
-void *tcache_alloc_slow(struct tcache *tc, unsigned cls, size_t size)
+/* The thread may have been moved to another node since it picked its
+ * arena: checked on each refill (a vDSO call), never on the fast path. */
+static struct arena *tcache_rebind(struct tcache *tc)
+{
+	int node = numa_current_node();
+	if (tc->arena->node != node)
+		tc->arena = arena_pick_node(node);
+	return tc->arena;
+}
+
+struct arena *tcache_local_arena(struct tcache *tc)
 {
 	struct arena *a = tcache_arena(tc);
+	return unlikely(numa_active()) ? tcache_rebind(tc) : a;
+}
+
+void *tcache_alloc_slow(struct tcache *tc, unsigned cls, size_t size)
+{
+	struct arena *a = tcache_local_arena(tc);
 	struct tcache_bin *b = &tc->bins[cls];
 	/* Setting the cache up may allocate (pthread_create of the stats
 	 * writer, glibc's TSD arrays) and refill this very bin: use that. */
@@ -195,6 +211,23 @@ void *tcache_alloc_slow(struct tcache *tc, unsigned cls, size_t size)
 	return p;
 }
 
+/* One object of class cls from arena a, outside the cache: counted as a
+ * malloc of the thread, nothing cached (strata_alloc_onnode). */
+void *tcache_alloc_one(struct tcache *tc, struct arena *a, unsigned cls, size_t size)
+{
+	void *list;
+	if (arena_take(a, cls, &list, 1) == 0) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	struct tcache_bin *b = &tc->bins[cls];
+	b->pops++;
+	b->room--;
+	((void **)list)[1] = NULL;
+	sample_small(tc, list, size, class_size(cls));
+	return list;
+}
+
 /* ------------------------------------------------------------------------
  * Flush
  * ---------------------------------------------------------------------- */
@@ -207,29 +240,41 @@ static void arena_unlock_after_free(struct arena *a, uint64_t now)
 }
 
 /* Return a list of objects to their slabs, taking each owner's lock once
- * per run of objects from the same arena. */
-static void tcache_release_list(void *list)
+ * per run of objects from the same arena; node is the releasing thread's,
+ * for the local and remote free counts. */
+static void tcache_release_list(void *list, int node)
 {
-	uint64_t now = os_now_ms();
+	uint64_t now = os_now_ms(), run = 0;
 	struct arena *held = NULL;
 	while (list) {
 		void *p = list;
 		list = link_next(p);
 		struct arena *a = arena_of(p);
 		if (a != held) {
-			if (held)
+			if (held) {
+				arena_count_frees(held, node, run);
 				arena_unlock_after_free(held, now);
+			}
 			lock_acquire(&a->lock);
 			held = a;
+			run = 0;
 		}
 		slab_free_object(a, p);
+		run++;
 	}
-	if (held)
+	if (held) {
+		arena_count_frees(held, node, run);
 		arena_unlock_after_free(held, now);
+	}
+}
+
+static int tcache_node(const struct tcache *tc)
+{
+	return tc->arena ? tc->arena->node : 0;
 }
 
 /* Keep the keep most recently freed objects (the warm ones), release the rest. */
-static void tcache_flush(struct tcache_bin *b, uint32_t keep)
+static void tcache_flush(struct tcache *tc, struct tcache_bin *b, uint32_t keep)
 {
 	uint32_t count = tcache_bin_count(b);
 	if (count <= keep)
@@ -246,7 +291,7 @@ static void tcache_flush(struct tcache_bin *b, uint32_t keep)
 		link_set(last, NULL);
 	}
 	b->room += count - keep;
-	tcache_release_list(rest);
+	tcache_release_list(rest, tcache_node(tc));
 }
 
 void tcache_free_slow(struct tcache *tc, unsigned cls, void *p)
@@ -262,11 +307,12 @@ void tcache_free_slow(struct tcache *tc, unsigned cls, void *p)
 		lock_acquire(&a->lock);
 		slab_free_object(a, p);
 		lock_release(&a->lock);
+		arena_count_frees(a, tcache_node(tc), 1);
 		b->pushes++;    /* counted as a free, */
 		b->room++;      /* but nothing is cached */
 		return;
 	}
-	tcache_flush(b, b->cap / 2);
+	tcache_flush(tc, b, b->cap / 2);
 	tcache_push(b, p);
 }
 
@@ -320,7 +366,7 @@ bool tcache_large_keep(struct tcache *tc, struct page *pg)
 void tcache_flush_all(struct tcache *tc)
 {
 	for (unsigned c = 0; c < NUM_CLASSES; c++)
-		tcache_flush(&tc->bins[c], 0);
+		tcache_flush(tc, &tc->bins[c], 0);
 	while (tc->nlarge > 0)
 		tcache_large_evict(tc);
 }

@@ -80,11 +80,13 @@ static inline bool tcache_push(struct tcache_bin *b, void *p)
 }
 
 void         *tcache_alloc_slow(struct tcache *tc, unsigned cls, size_t size);
+void         *tcache_alloc_one(struct tcache *tc, struct arena *a, unsigned cls, size_t size);
 struct page  *tcache_large_take(struct tcache *tc, size_t npages);
 bool          tcache_large_keep(struct tcache *tc, struct page *pg);
 void          tcache_free_slow(struct tcache *tc, unsigned cls, void *p);
 void          tcache_flush_all(struct tcache *tc);
 struct arena *tcache_arena(struct tcache *tc);
+struct arena *tcache_local_arena(struct tcache *tc);
 bool          tcache_contains(const struct tcache *tc, unsigned cls, const void *p);
 void          tcache_thread_exit(void *arg);
 

@@ -74,7 +74,7 @@ Test(large, aligned_runs)
 
 Test(large, huge_blocks_have_their_own_mapping)
 {
-	char *p = huge_alloc(10 << 20, 0);
+	char *p = huge_alloc(10 << 20, 0, 0);
 	cr_assert_not_null(p);
 	struct huge *h = pagemap_lookup(p);
 	cr_assert_eq(h->kind, SEG_HUGE);
@@ -96,7 +96,7 @@ Test(large, huge_blocks_have_their_own_mapping)
 
 Test(large, huge_alignment_up_to_1_gib)
 {
-	char *p = huge_alloc(5 << 20, 1UL << 30);
+	char *p = huge_alloc(5 << 20, 1UL << 30, 0);
 	cr_assert_not_null(p);
 	cr_assert_eq((uintptr_t)p % (1UL << 30), 0);
 	huge_free(pagemap_lookup(p));
