@@ -544,13 +544,13 @@ strata_export size_t API(malloc_usable_size)(void *p)
 strata_export void *strata_alloc_onnode(size_t size, int node)
 {
 	strata_ensure_init();
-	if (!numa_node_valid(node)) {
+	if (!nodes_valid(node)) {
 		errno = EINVAL;
 		return NULL;
 	}
 	struct tcache *tc = &_strata_tcache;
 	struct arena *mine = tcache_local_arena(tc);
-	if (!numa_active() || mine->node == node || debug_mode())
+	if (!nodes_active() || mine->node == node || debug_mode())
 		return API(malloc)(size);
 	struct arena *a = arena_pick_node(node);
 	if (size <= SMALL_MAX)

@@ -42,36 +42,46 @@ static unsigned arenas_wanted(void)
 	return (unsigned)MIN(MAX(n, 1), MAX_ARENAS);
 }
 
-/* Lay the arenas out per node, each node's share in proportion to its
- * CPUs and at least one; with placement off, all on node 0. */
-void arenas_setup(void)
+/* Lay out `want` arenas over the nodes of t, each node's share in
+ * proportion to its CPUs and at least one, consecutive per node; with
+ * placement off (active false) all on node 0.  Fills first[] and count[]
+ * per node and returns the number of arenas (at most MAX_ARENAS). */
+unsigned arenas_layout(const struct numa_topology *t, bool active, unsigned want,
+                       unsigned first[NUMA_MAX_NODES], unsigned count[NUMA_MAX_NODES])
 {
-	unsigned want = arenas_wanted(), n = 0;
-	const struct numa_topology *t = &_strata_numa;
-	unsigned cpus = 0;
-	for (unsigned node = 0; node < NUMA_MAX_NODES; node++)
+	unsigned cpus = 0, n = 0;
+	for (unsigned node = 0; node < NUMA_MAX_NODES; node++) {
+		first[node] = count[node] = 0;
 		if (t->online >> node & 1)
 			cpus += t->node_cpus[node];
-	for (unsigned node = 0; node < NUMA_MAX_NODES && n < MAX_ARENAS; node++) {
-		if (!numa_active() ? node != 0 : !(t->online >> node & 1))
-			continue;
-		unsigned count = !numa_active() || cpus == 0 ? want
-		               : MAX(1u, (want * t->node_cpus[node] + cpus / 2) / cpus);
-		count = MIN(count, MAX_ARENAS - n);
-		node_first[node] = n;
-		node_count[node] = count;
-		for (unsigned i = 0; i < count; i++, n++) {
-			arena_init(&_strata_arenas[n], n);
-			_strata_arenas[n].node = (int)node;
-		}
 	}
-	_strata_narenas = n;
+	for (unsigned node = 0; node < NUMA_MAX_NODES && n < MAX_ARENAS; node++) {
+		if (active ? !(t->online >> node & 1) : node != 0)
+			continue;
+		unsigned c = !active || cpus == 0 ? want
+		           : MAX(1u, (want * t->node_cpus[node] + cpus / 2) / cpus);
+		first[node] = n;
+		count[node] = MIN(c, MAX_ARENAS - n);
+		n += count[node];
+	}
+	return n;
+}
+
+void arenas_setup(void)
+{
+	_strata_narenas = arenas_layout(&_strata_numa, nodes_active(), arenas_wanted(),
+	                                node_first, node_count);
+	for (unsigned node = 0; node < NUMA_MAX_NODES; node++)
+		for (unsigned i = node_first[node]; i < node_first[node] + node_count[node]; i++) {
+			arena_init(&_strata_arenas[i], i);
+			_strata_arenas[i].node = (int)node;
+		}
 }
 
 /* An arena of this node, round robin among them. */
 struct arena *arena_pick_node(int node)
 {
-	if (!numa_node_valid(node) || node_count[node] == 0)
+	if (!nodes_valid(node) || node_count[node] == 0)
 		node = 0;
 	unsigned k = __atomic_fetch_add(&node_next[node], 1, __ATOMIC_RELAXED);
 	return &_strata_arenas[node_first[node] + k % node_count[node]];
@@ -80,7 +90,7 @@ struct arena *arena_pick_node(int node)
 /* An arena of the node the calling thread runs on. */
 struct arena *arena_pick(void)
 {
-	return arena_pick_node(numa_current_node());
+	return arena_pick_node(nodes_current());
 }
 
 /* n objects returned to a by a thread on node: local or remote frees. */
@@ -158,7 +168,7 @@ static struct region *region_map(struct arena *a, uint8_t *backing)
 	}
 	if (r == NULL && (r = os_map_aligned(REGION_SIZE, REGION_SIZE)) == NULL)
 		return NULL;
-	numa_bind(r, REGION_SIZE, a->node);
+	nodes_bind(r, REGION_SIZE, a->node);
 	if (*backing == BACKING_PAGES && region_wants_thp(a, mode) && os_advise_huge(r, REGION_SIZE))
 		*backing = BACKING_THP;
 	return r;

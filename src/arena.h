@@ -60,6 +60,8 @@ static inline struct arena *arena_of(const void *p)
 
 void          arena_init(struct arena *a, unsigned index);
 void          arenas_setup(void);
+unsigned      arenas_layout(const struct numa_topology *t, bool active, unsigned want,
+                            unsigned first[NUMA_MAX_NODES], unsigned count[NUMA_MAX_NODES]);
 void          arenas_reserve(size_t bytes);
 struct arena *arena_pick(void);
 struct arena *arena_pick_node(int node);

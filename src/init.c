@@ -77,7 +77,7 @@ void _strata_init_slow(void)
 	_strata_link_key = (uintptr_t)os_random();
 	slab_classes_init();
 	sample_init();
-	numa_init();
+	nodes_init();
 	arenas_setup();
 	initializing = true;
 	pthread_key_create(&_strata_tcache_key, tcache_thread_exit);

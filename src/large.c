@@ -162,7 +162,7 @@ void *huge_alloc(size_t size, size_t align, int node)
 		errno = ENOMEM;
 		return NULL;
 	}
-	numa_bind(h, map_size, node);      /* before the header is written */
+	nodes_bind(h, map_size, node);      /* before the header is written */
 	h->kind = SEG_HUGE;
 	h->map_size = map_size;
 	h->offset = offset;

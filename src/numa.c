@@ -104,7 +104,7 @@ static void topology_single(struct numa_topology *t)
 		t->cpu_node[c] = 0;
 }
 
-bool numa_topology_read(const char *sysfs, struct numa_topology *t)
+bool nodes_read_topology(const char *sysfs, struct numa_topology *t)
 {
 	char path[256], buf[1024];
 	memset(t, 0, sizeof(*t));
@@ -128,15 +128,15 @@ bool numa_topology_read(const char *sysfs, struct numa_topology *t)
 	return true;
 }
 
-void numa_init(void)
+void nodes_init(void)
 {
-	numa_topology_read("/sys", &_strata_numa);
+	nodes_read_topology("/sys", &_strata_numa);
 	_strata_numa_active = strata_option(OPT_NUMA) != NUMA_OFF && _strata_numa.nnodes > 1;
 }
 
-int numa_current_node(void)
+int nodes_current(void)
 {
-	if (!numa_active())
+	if (!nodes_active())
 		return 0;
 	int cpu = sched_getcpu();
 	if (cpu < 0 || cpu >= NUMA_MAX_CPUS || _strata_numa.cpu_node[cpu] < 0)
@@ -147,9 +147,9 @@ int numa_current_node(void)
 /* ------------------------------------------------------------------------
  * Placement
  * ---------------------------------------------------------------------- */
-void numa_bind(void *p, size_t size, int node)
+void nodes_bind(void *p, size_t size, int node)
 {
-	if (!numa_active() || !numa_node_valid(node))
+	if (!nodes_active() || !nodes_valid(node))
 		return;
 	unsigned long mask = 1UL << node;
 	int mode = strata_option(OPT_NUMA) == NUMA_STRICT ? STRATA_MPOL_BIND : STRATA_MPOL_PREFERRED;
@@ -161,7 +161,7 @@ void numa_bind(void *p, size_t size, int node)
 /* move_pages with no target nodes only reports where each page is. */
 #define RESIDENT_BATCH 512
 
-void numa_resident(const void *p, size_t size, size_t per_node[NUMA_MAX_NODES])
+void nodes_resident(const void *p, size_t size, size_t per_node[NUMA_MAX_NODES])
 {
 	void *pages[RESIDENT_BATCH];
 	int status[RESIDENT_BATCH];

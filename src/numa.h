@@ -22,30 +22,30 @@ extern bool _strata_numa_active strata_hidden;
 /* Read the topology from <sysfs>/devices/system/node (sysfs is "/sys" but
  * for tests).  false, t left as one node holding every CPU, when it cannot
  * be read. */
-bool numa_topology_read(const char *sysfs, struct numa_topology *t);
+bool nodes_read_topology(const char *sysfs, struct numa_topology *t);
 
 /* Start-up: read /sys, decide whether NUMA placement is on (numa option,
  * more than one node). */
-void numa_init(void);
+void nodes_init(void);
 
 /* The node the calling thread runs on now (0 when placement is off). */
-int  numa_current_node(void);
+int  nodes_current(void);
 
-static inline bool numa_active(void)
+static inline bool nodes_active(void)
 {
 	return _strata_numa_active;
 }
 
-static inline bool numa_node_valid(int node)
+static inline bool nodes_valid(int node)
 {
 	return node >= 0 && node < NUMA_MAX_NODES && (_strata_numa.online >> node & 1);
 }
 
 /* Bind [p, p + size) to node with the numa option's policy, before the
  * first touch.  Nothing when placement is off. */
-void numa_bind(void *p, size_t size, int node);
+void nodes_bind(void *p, size_t size, int node);
 
 /* Bytes of [p, p + size) resident on each node, added to per_node. */
-void numa_resident(const void *p, size_t size, size_t per_node[NUMA_MAX_NODES]);
+void nodes_resident(const void *p, size_t size, size_t per_node[NUMA_MAX_NODES]);
 
 #endif

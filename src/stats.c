@@ -126,7 +126,7 @@ void stats_fill(const struct heap_snapshot *s, struct strata_stats *st)
 	st->api_version = STRATA_API_VERSION;
 	st->narenas = _strata_narenas;
 	st->nclasses = NUM_CLASSES;
-	st->nnodes = numa_active() ? _strata_numa.nnodes : 1;
+	st->nnodes = nodes_active() ? _strata_numa.nnodes : 1;
 	st->requested_exact = s->leak_mode == LEAK_FULL;
 	st->requested = s->leak_mode == LEAK_OFF ? 0 : s->leak_requested;
 	st->allocated = allocated;
@@ -250,7 +250,7 @@ strata_export int strata_arena_stats_get(unsigned arena, struct strata_arena_sta
 
 static void huge_resident_by_node(struct huge *h, void *arg)
 {
-	numa_resident(h, h->map_size, arg);
+	nodes_resident(h, h->map_size, arg);
 }
 
 /* Node figures, numastat's way: the arenas bound to the node (mapped,
@@ -259,7 +259,7 @@ static void huge_resident_by_node(struct huge *h, void *arg)
 strata_export int strata_node_stats_get(unsigned node, struct strata_node_stats *ns)
 {
 	strata_ensure_init();
-	bool online = numa_active() ? numa_node_valid((int)node) : node == 0;
+	bool online = nodes_active() ? nodes_valid((int)node) : node == 0;
 	if (!struct_ok(ns, ns ? ns->struct_size : 0, offsetof(struct strata_node_stats, narenas))
 	    || !online) {
 		errno = EINVAL;
@@ -267,13 +267,13 @@ strata_export int strata_node_stats_get(unsigned node, struct strata_node_stats 
 	}
 	struct strata_node_stats full = { .struct_size = sizeof(full) };
 	full.node = (int)node;
-	full.ncpus = numa_active() ? _strata_numa.node_cpus[node] : os_cpu_count();
+	full.ncpus = nodes_active() ? _strata_numa.node_cpus[node] : os_cpu_count();
 	size_t resident[NUMA_MAX_NODES] = { 0 };
 	for (unsigned i = 0; i < _strata_narenas; i++) {
 		struct arena *a = &_strata_arenas[i];
 		lock_acquire(&a->lock);
 		for (struct region *r = a->regions; r; r = r->next)
-			numa_resident(r, REGION_SIZE, resident);
+			nodes_resident(r, REGION_SIZE, resident);
 		if (a->node == (int)node) {
 			full.narenas++;
 			full.mapped += a->stats.mapped;

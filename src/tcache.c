@@ -174,7 +174,7 @@ static unsigned arena_take(struct arena *a, unsigned cls, void **list, unsigned 
  * arena: checked on each refill (a vDSO call), never on the fast path. */
 static struct arena *tcache_rebind(struct tcache *tc)
 {
-	int node = numa_current_node();
+	int node = nodes_current();
 	if (tc->arena->node != node)
 		tc->arena = arena_pick_node(node);
 	return tc->arena;
@@ -183,7 +183,7 @@ static struct arena *tcache_rebind(struct tcache *tc)
 struct arena *tcache_local_arena(struct tcache *tc)
 {
 	struct arena *a = tcache_arena(tc);
-	return unlikely(numa_active()) ? tcache_rebind(tc) : a;
+	return unlikely(nodes_active()) ? tcache_rebind(tc) : a;
 }
 
 void *tcache_alloc_slow(struct tcache *tc, unsigned cls, size_t size)

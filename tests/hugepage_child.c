@@ -1,0 +1,81 @@
+/* Run by tests/hugepages.sh with strata preloaded: allocates a heap of
+ * small and large blocks, touches it, and prints what strata's statistics
+ * say about huge pages next to what the kernel says in /proc/self/smaps;
+ * then frees everything and trims. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strata.h"
+
+/* Sum Private_Hugetlb and AnonHugePages, and the size of mappings whose
+ * KernelPageSize is 2048 kB, over /proc/self/smaps, in KiB. */
+static void smaps(size_t *hugetlb_kib, size_t *anon_huge_kib, size_t *huge_vma_kib)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	size_t vma_kib = 0, v;
+	*hugetlb_kib = *anon_huge_kib = *huge_vma_kib = 0;
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Size: %zu kB", &v) == 1)
+			vma_kib = v;
+		else if (sscanf(line, "KernelPageSize: %zu kB", &v) == 1 && v == 2048)
+			*huge_vma_kib += vma_kib;
+		else if (sscanf(line, "Private_Hugetlb: %zu kB", &v) == 1)
+			*hugetlb_kib += v;
+		else if (sscanf(line, "AnonHugePages: %zu kB", &v) == 1)
+			*anon_huge_kib += v;
+	}
+	if (f)
+		fclose(f);
+}
+
+static void report(const char *when)
+{
+	int (*get)(struct strata_stats *) = (int (*)(struct strata_stats *))dlsym(RTLD_DEFAULT, "strata_stats_get");
+	struct strata_stats st = { .struct_size = sizeof(st) };
+	if (!get || get(&st) != 0) {
+		fprintf(stderr, "strata_stats_get not found: is strata preloaded?\n");
+		exit(2);
+	}
+	size_t hugetlb, anon, vma;
+	smaps(&hugetlb, &anon, &vma);
+	printf("%s hugetlb_mapped_kib=%zu hugetlb_resident_kib=%zu thp_mapped_kib=%zu fallbacks=%llu"
+	       " reserved_kib=%zu resident_kib=%zu smaps_hugetlb_kib=%zu smaps_huge_vma_kib=%zu"
+	       " smaps_anon_huge_kib=%zu\n", when, st.hugetlb_mapped >> 10, st.hugetlb_resident >> 10,
+	       st.thp_mapped >> 10, (unsigned long long)st.hugetlb_fallbacks, st.reserved >> 10,
+	       st.resident >> 10, hugetlb, vma, anon);
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	size_t mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 48;
+	report("start");
+	enum { SMALL = 100000 };
+	size_t nlarge = mib * 2;              /* 512 KiB each: half the heap */
+	char **small = malloc(SMALL * sizeof(char *));
+	char **large = malloc(nlarge * sizeof(char *));
+	for (size_t i = 0; i < SMALL; i++) {
+		small[i] = malloc(mib * 5);       /* ~ mib/2 MiB in all */
+		memset(small[i], 1, mib * 5);
+	}
+	for (size_t i = 0; i < nlarge / 2; i++) {
+		large[i] = malloc(512 << 10);
+		memset(large[i], 2, 512 << 10);
+	}
+	report("full");
+	for (size_t i = 0; i < SMALL; i++)
+		free(small[i]);
+	for (size_t i = 0; i < nlarge / 2; i++)
+		free(large[i]);
+	size_t (*trim)(void) = (size_t (*)(void))dlsym(RTLD_DEFAULT, "strata_trim");
+	if (trim)
+		trim();
+	report("freed");
+	free(small);
+	free(large);
+	return 0;
+}

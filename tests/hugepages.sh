@@ -1,0 +1,78 @@
+#!/bin/sh
+# Huge pages on the real kernel: with pages reserved in the hugetlb pool,
+# STRATA_HUGEPAGES=hugetlb puts the heap on 2 MiB pages (/proc/self/smaps
+# says so, and strata's statistics agree) and gives them back to the pool;
+# with none reserved it falls back cleanly, counted and said once; thp and
+# the reserve do what they say.  Needs root to size the pool; puts it back.
+name=hugepages
+. "$(dirname "$0")/integration/common.sh"
+child=${BUILDDIR:-.}/tests/hugepage_child
+[ -x "$child" ] || skip "$child is not built"
+pool=/proc/sys/vm/nr_hugepages
+[ -w "$pool" ] || skip "cannot size the hugetlb pool ($pool not writable: not root?)"
+old=$(cat "$pool")
+trap 'echo "$old" > "$pool"' EXIT
+
+field() {   # field LINE-LABEL NAME < output
+    awk -v l="$1" -v f="$2" '$1 == l { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == f) print kv[2] } }'
+}
+free_pages() { awk '/^HugePages_Free/ { print $2 }' /proc/meminfo; }
+run() {    # run ENV... : the child with strata preloaded, output in $out
+    # strata in the child only: timeout(1) would take a region of the pool too
+    out=$(timeout 60 env "$@" LD_PRELOAD="$lib" STRATA_LEAK=off "$child" 48 2>"$tmp/err")
+    rc=$?
+    [ $rc -eq 0 ] || fail "$*: $(describe $rc): $(cat "$tmp/err")"
+}
+tmp=$(make_tmp)
+trap 'echo "$old" > "$pool"; rm -rf "$tmp"' EXIT
+
+# --- hugetlb with a pool of 40 pages (80 MiB; the heap needs 64 MiB of regions)
+echo 40 > "$pool"
+[ "$(free_pages)" -ge 40 ] || skip "the kernel gave only $(free_pages) of 40 huge pages"
+before=$(free_pages)
+run STRATA_HUGEPAGES=hugetlb
+echo "hugetlb:"; echo "$out"
+mapped=$(echo "$out" | field full hugetlb_mapped_kib)
+resident=$(echo "$out" | field full hugetlb_resident_kib)
+smaps=$(echo "$out" | field full smaps_hugetlb_kib)
+vma=$(echo "$out" | field full smaps_huge_vma_kib)
+[ "$mapped" -ge 65536 ] || fail "hugetlb_mapped ${mapped} KiB, expected the heap's regions (>= 64 MiB)"
+[ "$resident" -ge 49152 ] || fail "hugetlb_resident ${resident} KiB for a 48 MiB heap"
+diff=$((resident > smaps ? resident - smaps : smaps - resident))
+[ "$diff" -le 2048 ] || fail "strata says $resident KiB on hugetlb pages, smaps says $smaps"
+[ "$vma" -ge "$mapped" ] || fail "smaps shows $vma KiB with KernelPageSize 2048 kB, strata $mapped"
+[ "$(echo "$out" | field full fallbacks)" = 0 ] || fail "fell back with pages in the pool"
+freed=$(echo "$out" | field freed hugetlb_resident_kib)
+[ "$freed" -le 4096 ] || fail "after free and trim, $freed KiB still on hugetlb pages"
+[ "$(free_pages)" -eq "$before" ] || fail "pool has $(free_pages) free pages after exit, had $before"
+
+# --- the reserve: regions faulted in at start, on huge pages, kept
+run STRATA_HUGEPAGES=hugetlb STRATA_RESERVE=64m
+echo "hugetlb + reserve:"; echo "$out"
+[ "$(echo "$out" | field start reserved_kib)" = 65536 ] || fail "reserved is not 64 MiB at start"
+[ "$(echo "$out" | field start smaps_hugetlb_kib)" -ge 65536 ] || fail "the reserve is not faulted in at start"
+[ "$(echo "$out" | field freed hugetlb_resident_kib)" -ge 65536 ] || fail "the reserve was given back"
+
+# --- no pages in the pool: the same program runs, on THP, and says so once
+echo 0 > "$pool"
+run STRATA_HUGEPAGES=hugetlb STRATA_VERBOSE=1
+echo "hugetlb, empty pool:"; echo "$out"
+[ "$(echo "$out" | field full fallbacks)" -ge 1 ] || fail "fallback not counted"
+[ "$(echo "$out" | field full hugetlb_mapped_kib)" = 0 ] || fail "hugetlb regions with an empty pool?"
+[ "$(echo "$out" | field full thp_mapped_kib)" -ge 65536 ] || fail "fell back to 4 KiB pages, not THP"
+n=$(grep -c "no hugetlb pages" "$tmp/err")
+[ "$n" = 1 ] || fail "the fallback was said $n times: $(cat "$tmp/err")"
+
+# --- thp: regions advised; with THP in madvise or always mode they get huge pages
+run STRATA_HUGEPAGES=thp
+echo "thp:"; echo "$out"
+[ "$(echo "$out" | field full thp_mapped_kib)" -ge 65536 ] || fail "regions not advised"
+if grep -q '\[madvise\]\|\[always\]' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null; then
+    [ "$(echo "$out" | field full smaps_anon_huge_kib)" -gt 0 ] || fail "no AnonHugePages with thp"
+fi
+
+# --- off: nothing on huge pages
+run STRATA_HUGEPAGES=off
+[ "$(echo "$out" | field full thp_mapped_kib)" = 0 ] || fail "off advised regions"
+[ "$(echo "$out" | field full hugetlb_mapped_kib)" = 0 ] || fail "off mapped hugetlb regions"
+echo "$name: ok"
