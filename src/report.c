@@ -101,6 +101,9 @@ static void text_totals(struct out *o, const struct strata_stats *st, int leak_m
 	out(o, "  slab slack    %14zu bytes (free slots in slabs)\n", st->slab_slack);
 	out(o, "  free pages    %14zu bytes (%zu dirty)\n", st->free_bytes, st->dirty_bytes);
 	out(o, "  resident / %s %.2f\n", st->requested ? "requested" : "allocated", st->resident_ratio);
+	out(o, "  huge pages    hugetlb %zu bytes (%zu resident), THP-advised %zu, fallbacks %llu,"
+	    " reserved %zu\n", st->hugetlb_mapped, st->hugetlb_resident, st->thp_mapped,
+	    (unsigned long long)st->hugetlb_fallbacks, st->reserved);
 	out(o, "  buddyinfo     order ");
 	for (unsigned k = 0; k < STRATA_ORDERS; k++)
 		out(o, "%7u", k);
@@ -142,6 +145,28 @@ static void text_arenas(struct out *o)
 	}
 }
 
+/* The nodes that answer (node 0 only, with placement off). */
+static bool node_fill(unsigned node, struct strata_node_stats *ns)
+{
+	ns->struct_size = sizeof(*ns);
+	return strata_node_stats_get(node, ns) == 0;
+}
+
+static void text_nodes(struct out *o)
+{
+	out(o, "nodes\n");
+	out(o, "  %4s %5s %6s %14s %14s %14s %12s %12s\n",
+	    "node", "cpus", "arenas", "mapped", "active", "resident", "frees local", "remote");
+	for (unsigned n = 0; n < NUMA_MAX_NODES; n++) {
+		struct strata_node_stats ns;
+		if (!node_fill(n, &ns))
+			continue;
+		out(o, "  %4d %5u %6u %14zu %14zu %14zu %12llu %12llu\n", ns.node, ns.ncpus, ns.narenas,
+		    ns.mapped, ns.active, ns.resident, (unsigned long long)ns.frees_local,
+		    (unsigned long long)ns.frees_remote);
+	}
+}
+
 /* ------------------------------------------------------------------------
  * JSON
  * ---------------------------------------------------------------------- */
@@ -170,7 +195,10 @@ static void json_totals(struct out *o, const struct strata_stats *st, int leak_m
 	out(o, ",\"unusable_index\":[");
 	for (unsigned k = 0; k < STRATA_ORDERS; k++)
 		out(o, "%s%.4f", k ? "," : "", st->unusable_index[k]);
-	out(o, "]}");
+	out(o, "]},\"huge_pages\":{\"hugetlb_mapped\":%zu,\"hugetlb_resident\":%zu,\"thp_mapped\":%zu,"
+	       "\"hugetlb_fallbacks\":%llu,\"reserved\":%zu}",
+	    st->hugetlb_mapped, st->hugetlb_resident, st->thp_mapped,
+	    (unsigned long long)st->hugetlb_fallbacks, st->reserved);
 }
 
 static void json_classes(struct out *o, const struct heap_snapshot *s)
@@ -200,6 +228,18 @@ static void json_arenas(struct out *o)
 		    as.free_bytes, as.dirty_bytes);
 		json_array_sizes(o, "buddyinfo", as.free_blocks, STRATA_ORDERS);
 		out(o, "}");
+	}
+	out(o, "],\"nodes\":[");
+	bool first = true;
+	for (unsigned n = 0; n < NUMA_MAX_NODES; n++) {
+		struct strata_node_stats ns;
+		if (!node_fill(n, &ns))
+			continue;
+		out(o, "%s{\"node\":%d,\"cpus\":%u,\"arenas\":%u,\"mapped\":%zu,\"active\":%zu,"
+		       "\"resident\":%zu,\"frees_local\":%llu,\"frees_remote\":%llu}",
+		    first ? "" : ",", ns.node, ns.ncpus, ns.narenas, ns.mapped, ns.active, ns.resident,
+		    (unsigned long long)ns.frees_local, (unsigned long long)ns.frees_remote);
+		first = false;
 	}
 	out(o, "]");
 }
@@ -283,6 +323,12 @@ static void prom_totals(struct out *o, const struct strata_stats *st)
 	prom_head(o, "unusable_free_index", "gauge", "Share of free memory unusable for a block of this order.");
 	for (unsigned k = 0; k < STRATA_ORDERS; k++)
 		out(o, "strata_unusable_free_index{order=\"%u\"} %.4f\n", k, st->unusable_index[k]);
+	prom_gauge(o, "hugetlb_mapped_bytes", "Bytes of regions on MAP_HUGETLB pages.", st->hugetlb_mapped);
+	prom_gauge(o, "hugetlb_resident_bytes", "Of those, bytes in huge pages faulted in.", st->hugetlb_resident);
+	prom_gauge(o, "thp_mapped_bytes", "Bytes of regions advised MADV_HUGEPAGE.", st->thp_mapped);
+	prom_head(o, "hugetlb_fallbacks_total", "counter", "Regions that asked for hugetlb pages and got others.");
+	out(o, "strata_hugetlb_fallbacks_total %llu\n", (unsigned long long)st->hugetlb_fallbacks);
+	prom_gauge(o, "reserved_bytes", "Bytes mapped and faulted in at start (STRATA_RESERVE).", st->reserved);
 }
 
 static void prom_classes(struct out *o, const struct heap_snapshot *s)
@@ -321,6 +367,31 @@ static void prom_arenas(struct out *o)
 	}
 }
 
+static void prom_nodes(struct out *o)
+{
+	static const char *const names[] = { "node_resident_bytes", "node_mapped_bytes", "node_frees_total" };
+	static const char *const helps[] = { "Bytes of strata's pages resident on the node.",
+	                                     "Bytes mapped by the arenas bound to the node.",
+	                                     "Objects of the node's arenas freed, by where the freeing thread ran." };
+	for (unsigned m = 0; m < 3; m++) {
+		prom_head(o, names[m], m == 2 ? "counter" : "gauge", helps[m]);
+		for (unsigned n = 0; n < NUMA_MAX_NODES; n++) {
+			struct strata_node_stats ns;
+			if (!node_fill(n, &ns))
+				continue;
+			if (m == 0)
+				out(o, "strata_%s{node=\"%d\"} %zu\n", names[m], ns.node, ns.resident);
+			else if (m == 1)
+				out(o, "strata_%s{node=\"%d\"} %zu\n", names[m], ns.node, ns.mapped);
+			else
+				out(o, "strata_%s{node=\"%d\",thread=\"local\"} %llu\n"
+				       "strata_%s{node=\"%d\",thread=\"remote\"} %llu\n",
+				    names[m], ns.node, (unsigned long long)ns.frees_local,
+				    names[m], ns.node, (unsigned long long)ns.frees_remote);
+		}
+	}
+}
+
 static void prom_leaks(struct out *o, int leak_mode)
 {
 	size_t bytes = 0, objects = 0;
@@ -345,8 +416,10 @@ int report_write(int fd, enum strata_format format, unsigned what)
 		text_totals(&o, &st, s.leak_mode);
 		if (what & STRATA_REPORT_CLASSES)
 			text_classes(&o, &s);
-		if (what & STRATA_REPORT_ARENAS)
+		if (what & STRATA_REPORT_ARENAS) {
 			text_arenas(&o);
+			text_nodes(&o);
+		}
 		out_flush(&o);
 		if ((what & STRATA_REPORT_LEAKS) && s.leak_mode != LEAK_OFF)
 			leak_report(fd, 0, REPORT_MAX_SITES, s.leak_mode != LEAK_FULL);
@@ -365,8 +438,10 @@ int report_write(int fd, enum strata_format format, unsigned what)
 		prom_totals(&o, &st);
 		if (what & STRATA_REPORT_CLASSES)
 			prom_classes(&o, &s);
-		if (what & STRATA_REPORT_ARENAS)
+		if (what & STRATA_REPORT_ARENAS) {
 			prom_arenas(&o);
+			prom_nodes(&o);
+		}
 		if (what & STRATA_REPORT_LEAKS)
 			prom_leaks(&o, s.leak_mode);
 		break;
