@@ -505,7 +505,7 @@ strata_export void *API(realloc)(void *p, size_t size)
 		sample_resized(p, p, size);
 		return p;
 	}
-	if (b.kind == BLOCK_HUGE && size > LARGE_MAX) {
+	if (b.kind == BLOCK_HUGE && size > LARGE_MAX && huge_movable(b.huge)) {
 		void *q = huge_realloc(b.huge, size);   /* the header moves with it */
 		if (q)
 			sample_resized(p, q, size);

@@ -144,12 +144,12 @@ static bool region_wants_thp(const struct arena *a, long mode)
 	       || (mode == HUGEPAGES_AUTO && a->nr_regions > 0);
 }
 
-static void hugetlb_fell_back(void)
+void hugetlb_fell_back(void)
 {
 	if (__atomic_fetch_add(&_strata_hugetlb_fallbacks, 1, __ATOMIC_RELAXED) == 0
 	    && strata_option(OPT_VERBOSE))
-		_strata_warn("no hugetlb pages for a %zu MiB region (see /proc/sys/vm/nr_hugepages):"
-		             " using transparent huge pages", REGION_SIZE >> 20);
+		_strata_warn("no hugetlb pages left for a mapping (see /proc/sys/vm/nr_hugepages):"
+		             " using transparent huge pages");
 }
 
 /* Map a region, on the backing the hugepages option asks for or the next
@@ -160,7 +160,7 @@ static struct region *region_map(struct arena *a, uint8_t *backing)
 	struct region *r = NULL;
 	*backing = BACKING_PAGES;
 	if (mode == HUGEPAGES_HUGETLB) {
-		r = os_map_hugetlb(REGION_SIZE, REGION_SIZE);
+		r = os_map_hugetlb(REGION_SIZE, REGION_SIZE, HUGE_PAGE_SHIFT);
 		if (r)
 			*backing = BACKING_HUGETLB;
 		else

@@ -139,6 +139,7 @@ enum region_backing {
 	BACKING_PAGES = 0,      /* 4 KiB pages */
 	BACKING_THP,            /* advised MADV_HUGEPAGE: the kernel decides */
 	BACKING_HUGETLB,        /* MAP_HUGETLB: 2 MiB pages from the reserved pool */
+	BACKING_HUGETLB_1G,     /* MAP_HUGETLB 1 GiB pages (huge blocks only) */
 };
 
 /* A huge page is 2 MiB: a buddy block of this order is one or more whole
@@ -146,6 +147,8 @@ enum region_backing {
 #define HUGE_PAGE_SHIFT 21
 #define HUGE_PAGE_SIZE  ((size_t)1 << HUGE_PAGE_SHIFT)
 #define HUGE_ORDER      (HUGE_PAGE_SHIFT - PAGE_SHIFT)
+#define GIGA_PAGE_SHIFT 30
+#define GIGA_PAGE_SIZE  ((size_t)1 << GIGA_PAGE_SHIFT)
 
 struct region {
 	uint32_t       kind;        /* SEG_REGION */

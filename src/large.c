@@ -14,6 +14,7 @@
  * copy.
  */
 #include "large.h"
+#include "options.h"
 #include "buddy.h"
 #include "os.h"
 #include "pagemap.h"
@@ -147,6 +148,38 @@ bool large_resize(struct page *pg, size_t new_size)
 /* ------------------------------------------------------------------------
  * Huge blocks
  * ---------------------------------------------------------------------- */
+/* Map a huge block as the hugepages option asks: with hugetlb, on 1 GiB
+ * pages when asked (hugetlb_1g) and the mapping is that big, else on 2 MiB
+ * pages (the size rounded up to them), else advised for THP like the other
+ * modes but off.  *map_size grows to the page size used. */
+static struct huge *huge_map(size_t *map_size, size_t align, uint8_t *backing)
+{
+	long mode = strata_option(OPT_HUGEPAGES);
+	struct huge *h;
+	*backing = BACKING_PAGES;
+	if (mode == HUGEPAGES_HUGETLB) {
+		if (strata_option(OPT_HUGETLB_1G) && *map_size >= GIGA_PAGE_SIZE) {
+			size_t size = ALIGN_UP(*map_size, GIGA_PAGE_SIZE);
+			if ((h = os_map_hugetlb(size, MAX(align, GIGA_PAGE_SIZE), GIGA_PAGE_SHIFT))) {
+				*map_size = size;
+				*backing = BACKING_HUGETLB_1G;
+				return h;
+			}
+		}
+		size_t size = ALIGN_UP(*map_size, HUGE_PAGE_SIZE);
+		if ((h = os_map_hugetlb(size, MAX(align, HUGE_PAGE_SIZE), HUGE_PAGE_SHIFT))) {
+			*map_size = size;
+			*backing = BACKING_HUGETLB;
+			return h;
+		}
+		hugetlb_fell_back();
+	}
+	h = os_map_aligned(*map_size, align);
+	if (h && mode != HUGEPAGES_OFF && os_advise_huge(h, *map_size))
+		*backing = BACKING_THP;
+	return h;
+}
+
 void *huge_alloc(size_t size, size_t align, int node)
 {
 	size = MAX(size, 1);        /* size 0 with a big alignment: one usable byte */
@@ -157,13 +190,15 @@ void *huge_alloc(size_t size, size_t align, int node)
 		return NULL;
 	}
 	size_t map_size = ALIGN_UP(offset + size, PAGE_SIZE);
-	struct huge *h = os_map_aligned(map_size, map_align);
+	uint8_t backing;
+	struct huge *h = huge_map(&map_size, map_align, &backing);
 	if (h == NULL) {
 		errno = ENOMEM;
 		return NULL;
 	}
 	nodes_bind(h, map_size, node);      /* before the header is written */
 	h->kind = SEG_HUGE;
+	h->backing = backing;
 	h->map_size = map_size;
 	h->offset = offset;
 	h->map_align = map_align;

@@ -11,7 +11,8 @@
 
 struct huge {
 	uint32_t kind;        /* SEG_HUGE: shares the first word with struct region */
-	uint32_t _pad;
+	uint8_t  backing;     /* enum region_backing */
+	uint8_t  _pad[3];
 	size_t   map_size;    /* bytes mapped, header included */
 	size_t   offset;      /* user pointer - mapping base */
 	size_t   map_align;   /* alignment of the mapping */
@@ -37,6 +38,12 @@ bool   large_resize(struct page *pg, size_t new_size);
 
 void  *huge_alloc(size_t size, size_t align, int node);
 void   huge_free(struct huge *h);
+
+/* A hugetlb mapping cannot be moved by mremap: realloc copies it. */
+static inline bool huge_movable(const struct huge *h)
+{
+	return h->backing != BACKING_HUGETLB && h->backing != BACKING_HUGETLB_1G;
+}
 bool   huge_was_freed(const void *p);
 void  *huge_realloc(struct huge *h, size_t new_size);
 

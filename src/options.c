@@ -57,6 +57,8 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	                     "1: canaries after blocks and freed memory filled, both checked; thread caches off" },
 	[OPT_RESERVE]    = { "reserve", 0, 0, 1L << 40,
 	                     "bytes of heap mapped and faulted in at start and never given back (in whole regions)" },
+	[OPT_HUGETLB_1G] = { "hugetlb_1g", 0, 0, 1,
+	                     "1: with hugepages=hugetlb, blocks of 1 GiB or more on 1 GiB pages when the pool has them" },
 	[OPT_NUMA]       = { "numa", NUMA_PREFERRED, 0, 2,
 	                     "NUMA-local arenas: off, preferred (regions bound with MPOL_PREFERRED), strict (MPOL_BIND)",
 	                     numa_words },

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <linux/mman.h>     /* MAP_HUGE_SHIFT */
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -96,13 +97,14 @@ void *os_map_aligned(size_t size, size_t align)
 	return aligned;
 }
 
-/* Map size bytes of MAP_HUGETLB memory (2 MiB pages) aligned to align.
+/* Map size bytes of MAP_HUGETLB memory (pages of 1 << page_shift bytes:
+ * size and align multiples of it) aligned to align.
  * The kernel reserves the huge pages at mmap time, so a pool too small
  * fails here, cleanly, rather than with SIGBUS at the first touch.  An
  * aligned place is found in a reservation of ordinary address space,
  * which the huge mapping then replaces in part (MAP_FIXED inside our own
  * reservation: nothing else can be there). */
-void *os_map_hugetlb(size_t size, size_t align)
+void *os_map_hugetlb(size_t size, size_t align, unsigned page_shift)
 {
 	if (os_fault_injected())
 		return NULL;
@@ -112,7 +114,8 @@ void *os_map_hugetlb(size_t size, size_t align)
 		return NULL;
 	char *aligned = (char *)ALIGN_UP((uintptr_t)raw, align);
 	void *p = mmap(aligned, size, PROT_READ | PROT_WRITE,
-	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_FIXED, -1, 0);
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_FIXED
+	               | (int)(page_shift << MAP_HUGE_SHIFT), -1, 0);
 	if (p == MAP_FAILED) {
 		os_unmap(raw, span);
 		return NULL;

@@ -10,7 +10,7 @@
 
 void  *os_map(size_t size);
 void  *os_map_aligned(size_t size, size_t align);
-void  *os_map_hugetlb(size_t size, size_t align);
+void  *os_map_hugetlb(size_t size, size_t align, unsigned page_shift);
 void   os_prefault(void *p, size_t size);
 void   os_unmap(void *p, size_t size);
 void   os_decommit(void *p, size_t size);

@@ -70,7 +70,14 @@ static void huge_collect(struct huge *h, void *arg)
 	s->huge_count++;
 	s->huge_mapped += h->map_size;
 	s->huge_usable += huge_usable(h);
-	s->resident += os_resident(h, h->map_size);
+	size_t resident = os_resident(h, h->map_size);
+	s->resident += resident;
+	if (!huge_movable(h)) {
+		s->hugetlb_mapped += h->map_size;
+		s->hugetlb_resident += resident;
+	} else if (h->backing == BACKING_THP) {
+		s->thp_mapped += h->map_size;
+	}
 }
 
 void stats_snapshot(struct heap_snapshot *s)

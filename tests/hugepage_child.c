@@ -11,18 +11,22 @@
 #include "strata.h"
 
 /* Sum Private_Hugetlb and AnonHugePages, and the size of mappings whose
- * KernelPageSize is 2048 kB, over /proc/self/smaps, in KiB. */
+ * KernelPageSize is 2048 kB and 1 GiB, over /proc/self/smaps, in KiB. */
+static size_t giga_vma_kib;
+
 static void smaps(size_t *hugetlb_kib, size_t *anon_huge_kib, size_t *huge_vma_kib)
 {
 	FILE *f = fopen("/proc/self/smaps", "r");
 	char line[512];
 	size_t vma_kib = 0, v;
-	*hugetlb_kib = *anon_huge_kib = *huge_vma_kib = 0;
+	*hugetlb_kib = *anon_huge_kib = *huge_vma_kib = giga_vma_kib = 0;
 	while (f && fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "Size: %zu kB", &v) == 1)
 			vma_kib = v;
 		else if (sscanf(line, "KernelPageSize: %zu kB", &v) == 1 && v == 2048)
 			*huge_vma_kib += vma_kib;
+		else if (sscanf(line, "KernelPageSize: %zu kB", &v) == 1 && v == 1048576)
+			giga_vma_kib += vma_kib;
 		else if (sscanf(line, "Private_Hugetlb: %zu kB", &v) == 1)
 			*hugetlb_kib += v;
 		else if (sscanf(line, "AnonHugePages: %zu kB", &v) == 1)
@@ -44,15 +48,38 @@ static void report(const char *when)
 	smaps(&hugetlb, &anon, &vma);
 	printf("%s hugetlb_mapped_kib=%zu hugetlb_resident_kib=%zu thp_mapped_kib=%zu fallbacks=%llu"
 	       " reserved_kib=%zu resident_kib=%zu smaps_hugetlb_kib=%zu smaps_huge_vma_kib=%zu"
-	       " smaps_anon_huge_kib=%zu\n", when, st.hugetlb_mapped >> 10, st.hugetlb_resident >> 10,
-	       st.thp_mapped >> 10, (unsigned long long)st.hugetlb_fallbacks, st.reserved >> 10,
-	       st.resident >> 10, hugetlb, vma, anon);
+	       " smaps_anon_huge_kib=%zu smaps_giga_vma_kib=%zu\n", when, st.hugetlb_mapped >> 10,
+	       st.hugetlb_resident >> 10, st.thp_mapped >> 10, (unsigned long long)st.hugetlb_fallbacks,
+	       st.reserved >> 10, st.resident >> 10, hugetlb, vma, anon, giga_vma_kib);
 	fflush(stdout);
+}
+
+/* One block of `bytes`, touched, reported, reallocated larger, freed. */
+static void one_block(size_t bytes)
+{
+	char *p = malloc(bytes);
+	if (!p) {
+		fprintf(stderr, "malloc(%zu) failed\n", bytes);
+		exit(1);
+	}
+	memset(p, 7, bytes);
+	report("block");
+	p = realloc(p, bytes + (4 << 20));
+	if (!p || p[bytes - 1] != 7) {
+		fprintf(stderr, "realloc lost the block\n");
+		exit(1);
+	}
+	free(p);
+	report("freed");
 }
 
 int main(int argc, char **argv)
 {
 	size_t mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 48;
+	if (argc > 2) {         /* huge block: hugepage_child MIB block */
+		one_block((mib << 20) - 4096);   /* the header page makes it whole MiB */
+		return 0;
+	}
 	report("start");
 	enum { SMALL = 100000 };
 	size_t nlarge = mib * 2;              /* 512 KiB each: half the heap */

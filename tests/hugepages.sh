@@ -53,6 +53,31 @@ echo "hugetlb + reserve:"; echo "$out"
 [ "$(echo "$out" | field start smaps_hugetlb_kib)" -ge 65536 ] || fail "the reserve is not faulted in at start"
 [ "$(echo "$out" | field freed hugetlb_resident_kib)" -ge 65536 ] || fail "the reserve was given back"
 
+# --- a huge block (above 4 MiB) on 2 MiB pages; realloc copies it
+out=$(timeout 60 env STRATA_HUGEPAGES=hugetlb LD_PRELOAD="$lib" STRATA_LEAK=off "$child" 10 block 2>"$tmp/err") ||
+    fail "huge block: $(cat "$tmp/err")"
+echo "hugetlb, a 10 MiB block:"; echo "$out"
+[ "$(echo "$out" | field block hugetlb_mapped_kib)" -ge 10240 ] || fail "the 10 MiB block is not on hugetlb pages"
+[ "$(echo "$out" | field block smaps_hugetlb_kib)" -ge 10240 ] || fail "smaps does not show the block on hugetlb pages"
+
+# --- 1 GiB pages, where the kernel can reserve one
+giga=/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages
+if [ -w "$giga" ]; then
+    old_giga=$(cat "$giga")
+    trap 'echo "$old" > "$pool"; echo "$old_giga" > "$giga"; rm -rf "$tmp"' EXIT
+    echo 1 > "$giga"
+    if [ "$(cat "$giga")" -ge 1 ]; then
+        out=$(timeout 120 env STRATA_HUGEPAGES=hugetlb STRATA_HUGETLB_1G=1 LD_PRELOAD="$lib" STRATA_LEAK=off \
+              "$child" 1024 block 2>"$tmp/err") || fail "1 GiB block: $(cat "$tmp/err")"
+        echo "hugetlb_1g, a 1 GiB block:"; echo "$out"
+        [ "$(echo "$out" | field block smaps_giga_vma_kib)" -ge 1048576 ] || fail "the 1 GiB block is not on a 1 GiB page"
+        [ "$(echo "$out" | field block hugetlb_resident_kib)" -ge 1048576 ] || fail "strata does not count the 1 GiB page"
+    else
+        echo "1 GiB pages: the kernel could not reserve one; that part is skipped"
+    fi
+    echo "$old_giga" > "$giga"
+fi
+
 # --- no pages in the pool: the same program runs, on THP, and says so once
 echo 0 > "$pool"
 run STRATA_HUGEPAGES=hugetlb STRATA_VERBOSE=1
