@@ -56,6 +56,14 @@ python3 "$here/promcheck.py" "$tmp/run.prom" || fail "strata-run Prometheus reje
 	|| fail "strata-run with a stats file failed"
 python3 "$here/promcheck.py" "$tmp/live.prom" || fail "stats file missing or invalid"
 
+# 3b. --debug: the debug mode catches an overflow by one byte, with a stack
+if [ -x "$build/tests/debug_child" ]; then
+	"$run" -d -r off -- "$build/tests/debug_child" overflow_small 2> "$tmp/debug.txt" \
+		&& fail "strata-run -d let an overflow by one byte pass"
+	grep -q "^strata: heap overflow past" "$tmp/debug.txt" || fail "strata-run -d: $(head -3 "$tmp/debug.txt")"
+	grep -q "^    #0 " "$tmp/debug.txt" || fail "strata-run -d printed no call stack"
+fi
+
 # 4. bad input: a clear message and a non-zero exit
 "$run" --bogus -- true 2> "$tmp/err" && fail "a bad option was accepted"
 grep -q "unknown option" "$tmp/err" || fail "no message for a bad option"
