@@ -90,6 +90,13 @@ void _strata_init_slow(void)
 	lock_release(&init_lock);
 }
 
+/* Runs once libc is up (in a static program, after its own start-up,
+ * which already mallocs): only then may the leak tracker unwind stacks. */
+__attribute__((constructor)) static void strata_at_start(void)
+{
+	leak_stacks_ready();
+}
+
 /* ------------------------------------------------------------------------
  * Exit
  * ---------------------------------------------------------------------- */

@@ -206,10 +206,25 @@ static _Unwind_Reason_Code unwind_step(struct _Unwind_Context *ctx, void *arg)
 	return st->n == STRATA_LEAK_FRAMES ? _URC_END_OF_STACK : _URC_NO_REASON;
 }
 
+/* The unwinder may not run before libc has set itself up: in a static
+ * program the first mallocs come from libc's own start-up
+ * (_dl_non_dynamic_init), where _Unwind_Backtrace cannot find the
+ * program's unwind tables yet and aborts.  Stacks are taken from the time
+ * strata's constructor runs (init.c); blocks recorded before that keep an
+ * empty stack. */
+static bool unwind_ready;
+
+void leak_stacks_ready(void)
+{
+	__atomic_store_n(&unwind_ready, true, __ATOMIC_RELEASE);
+}
+
 /* noinline, and work after the call so it is no tail call: the frame count
  * LEAK_OWN_FRAMES depends on this function having a frame of its own. */
 static noinline unsigned capture_stack(void **frames, unsigned skip)
 {
+	if (!__atomic_load_n(&unwind_ready, __ATOMIC_ACQUIRE))
+		return 0;
 	struct unwind_state st = { frames, 0, skip + LEAK_OWN_FRAMES };
 	_Unwind_Backtrace(unwind_step, &st);
 	return st.n;
@@ -629,6 +644,8 @@ static void report_site(int fd, const struct strata_leak_site *site, bool estima
 	              site->bytes, site->objects, estimated ? " (estimated, sampled)" : "");
 	for (unsigned i = 0; i < site->nframes; i++)
 		report_frame(fd, i, site->frames[i]);
+	if (site->nframes == 0)
+		_strata_print(fd, "    (no stack: allocated while the C library was starting)\n");
 	_strata_print(fd, "\n");
 }
 

@@ -48,6 +48,9 @@ size_t   leak_sites(struct strata_leak_site *sites, size_t max, uint64_t since,
  * marks the figures "(estimated, sampled)". */
 void     leak_report(int fd, uint64_t since, size_t max_sites, bool estimated);
 
+/* From now on call stacks may be taken (strata's constructor; see leak.c). */
+void     leak_stacks_ready(void);
+
 /* The caller's call stack on fd, one frame per line, as in the report. */
 void     leak_print_stack(int fd);
 
