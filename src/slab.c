@@ -131,6 +131,12 @@ static void slab_debug_init(struct page *head)
 	head->inuse = 1;
 }
 
+/* A slab with no object handed out: inuse counts the debug mode's guard. */
+static bool slab_empty(const struct page *head)
+{
+	return head->inuse == (debug_mode() ? 1u : 0u);
+}
+
 static struct page *slab_new(struct arena *a, unsigned cls)
 {
 	unsigned order = _strata_classes[cls].order;
@@ -252,7 +258,7 @@ void slab_free_object(struct arena *a, void *p)
 	/* The last line against a double free the free path could not see
 	 * (the first copy sat in another thread's cache): cheap, not complete;
 	 * the duplicate that gets past is caught by its key when taken. */
-	if (unlikely(head->inuse == 0 || head->freelist == p))
+	if (unlikely(slab_empty(head) || head->freelist == p))
 		_strata_fatal("double free of %p", p);
 	link_set(p, head->freelist);
 	head->freelist = p;
@@ -260,7 +266,7 @@ void slab_free_object(struct arena *a, void *p)
 	bin->objects_out--;
 	if (!(head->flags & PG_PARTIAL))
 		partial_add(bin, head);
-	else if (head->inuse == 0 && bin->nr_partial > 1)
+	else if (slab_empty(head) && bin->nr_partial > 1)
 		slab_release(a, head);
 }
 
@@ -272,7 +278,7 @@ size_t slab_trim(struct arena *a)
 		struct page *head = a->bins[c].partial;
 		while (head) {
 			struct page *next = head->next;
-			if (head->inuse == 0) {
+			if (slab_empty(head)) {
 				released += PAGE_SIZE << head->order;
 				slab_release(a, head);
 			}

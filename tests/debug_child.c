@@ -102,11 +102,42 @@ static int clean(void)
 	return check() == 0 ? 0 : 1;
 }
 
+static size_t rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long size = 0, resident = 0;
+	if (f) {
+		if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+			resident = 0;
+		fclose(f);
+	}
+	return resident * 4;
+}
+
+/* Memory freed in debug mode still goes back: 256 MiB of small blocks,
+ * freed, trimmed (each slab's guard object must not pin it). */
+static int trim(void)
+{
+	enum { N = 256 * 1024 };
+	static char *p[N];
+	for (int i = 0; i < N; i++)
+		p[i] = malloc(1000);
+	for (int i = 0; i < N; i++)
+		free(p[i]);
+	malloc_trim(0);
+	size_t kib = rss_kib();
+	if (kib > 64 * 1024)
+		FAIL("RSS %zu KiB after freeing 256 MiB and trimming", kib);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "clean";
 	if (!strcmp(mode, "clean"))
 		return clean();
+	if (!strcmp(mode, "trim"))
+		return trim();
 	char *p = malloc(24), *q;
 	if (!strcmp(mode, "overflow_small")) {
 		p[24] = 1;

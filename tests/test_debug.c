@@ -63,3 +63,10 @@ Test(debug, correct_program_runs_clean, .timeout = 120)
 	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status %#x: %s", r.status, r.err);
 	cr_assert_eq(r.err[0], '\0', "stderr: %s", r.err);
 }
+
+Test(debug, freed_memory_still_goes_back, .timeout = 120)
+{
+	struct child_result r;
+	run_debug_child("trim", "STRATA_DEBUG=1", &r);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status %#x: %s", r.status, r.err);
+}
