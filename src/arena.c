@@ -15,6 +15,7 @@
 #include "slab.h"
 
 #include <string.h>
+#include <time.h>
 
 struct arena _strata_arenas[MAX_ARENAS];
 unsigned _strata_narenas = 1;
@@ -245,6 +246,42 @@ void arena_decay(struct arena *a, uint64_t now_ms)
 		a->next_decay_ms = now_ms + (uint64_t)MAX(decay / DECAY_PASSES_PER_PERIOD, 1);
 	}
 	arena_release_idle(a, true);
+}
+
+/* The background option: a detached thread runs each arena's decay check
+ * every decay_ms / 4, so a program that goes idle, or whose calls all hit
+ * the thread caches, still gives back what it freed.  An arena busy at
+ * that moment is skipped (trylock): it decays on its own slow paths. */
+static void *arena_background_loop(void *arg)
+{
+	(void)arg;
+	long period = MAX(strata_option(OPT_DECAY_MS) / DECAY_PASSES_PER_PERIOD, 10L);
+	struct timespec ts = { period / 1000, (period % 1000) * 1000000L };
+	for (;;) {
+		nanosleep(&ts, NULL);
+		uint64_t now = os_now_ms();
+		for (unsigned i = 0; i < _strata_narenas; i++) {
+			struct arena *a = &_strata_arenas[i];
+			if (lock_try(&a->lock)) {
+				arena_maybe_decay(a, now);
+				lock_release(&a->lock);
+			}
+		}
+	}
+	return NULL;
+}
+
+/* Started once, with the first thread cache (as the stats-file writer:
+ * not from start-up itself, where creating a thread could allocate before
+ * strata is ready).  Not restarted in a child of fork. */
+void arena_background_start(void)
+{
+	static int started;
+	if (!strata_option(OPT_BACKGROUND) || strata_option(OPT_DECAY_MS) < 0
+	    || __atomic_exchange_n(&started, 1, __ATOMIC_ACQ_REL))
+		return;
+	if (!thread_start_detached(arena_background_loop))
+		_strata_warn("cannot start the background decay thread");
 }
 
 /* Give back what the arena holds and does not use: the empty slabs kept

@@ -70,6 +70,7 @@ void          arena_count_frees(struct arena *a, int node, uint64_t n);
 bool          arena_grow(struct arena *a);
 size_t        arena_trim(struct arena *a);
 void          arena_decay(struct arena *a, uint64_t now_ms);
+void          arena_background_start(void);
 void          arena_lock_all(void);
 
 /* Dirty free memory an arena may hold before the age-based decay is

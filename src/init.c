@@ -90,6 +90,19 @@ void _strata_init_slow(void)
 	lock_release(&init_lock);
 }
 
+/* A detached helper thread (the stats-file writer, the background decay);
+ * false if it could not be created. */
+bool thread_start_detached(void *(*fn)(void *))
+{
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	bool ok = pthread_create(&t, &attr, fn, NULL) == 0;
+	pthread_attr_destroy(&attr);
+	return ok;
+}
+
 /* Runs once libc is up (in a static program, after its own start-up,
  * which already mallocs): only then may the leak tracker unwind stacks. */
 __attribute__((constructor)) static void strata_at_start(void)

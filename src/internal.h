@@ -205,6 +205,7 @@ typedef pthread_mutex_t strata_lock_t;
 static inline void lock_acquire(strata_lock_t *l) { pthread_mutex_lock(l); }
 static inline void lock_release(strata_lock_t *l) { pthread_mutex_unlock(l); }
 static inline void lock_reinit(strata_lock_t *l)  { pthread_mutex_init(l, NULL); }
+static inline bool lock_try(strata_lock_t *l)     { return pthread_mutex_trylock(l) == 0; }
 
 /* ------------------------------------------------------------------------
  * Messages (message.c)
@@ -218,6 +219,7 @@ void _strata_print(int fd, const char *fmt, ...) __attribute__((format(printf, 2
  * ---------------------------------------------------------------------- */
 extern int _strata_initialized strata_hidden;
 void _strata_init_slow(void);
+bool thread_start_detached(void *(*fn)(void *));
 
 static inline void strata_ensure_init(void)
 {

@@ -62,6 +62,8 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	[OPT_NUMA]       = { "numa", NUMA_PREFERRED, 0, 2,
 	                     "NUMA-local arenas: off, preferred (regions bound with MPOL_PREFERRED), strict (MPOL_BIND)",
 	                     numa_words },
+	[OPT_BACKGROUND] = { "background", 0, 0, 1,
+	                     "1: a thread runs the decay every decay_ms/4, so an idle program gives back what it freed" },
 };
 
 char _strata_option_paths[NUM_OPTIONS][OPTION_PATH_MAX];

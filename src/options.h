@@ -26,6 +26,7 @@ enum option_id {
 	OPT_RESERVE,
 	OPT_HUGETLB_1G,
 	OPT_NUMA,
+	OPT_BACKGROUND,
 	NUM_OPTIONS
 };
 

@@ -360,13 +360,8 @@ void stats_file_start(void)
 	if (strata_option_path(OPT_STATS_FILE) == NULL
 	    || __atomic_exchange_n(&started, 1, __ATOMIC_ACQ_REL))
 		return;
-	pthread_t t;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, stats_file_loop, NULL) != 0)
+	if (!thread_start_detached(stats_file_loop))
 		_strata_warn("cannot start the stats file writer");
-	pthread_attr_destroy(&attr);
 }
 
 /* ------------------------------------------------------------------------

@@ -148,6 +148,7 @@ static void tcache_init(struct tcache *tc)
 	registry_add(tc);
 	pthread_setspecific(_strata_tcache_key, tc);
 	stats_file_start();
+	arena_background_start();
 }
 
 struct arena *tcache_arena(struct tcache *tc)
