@@ -9,6 +9,7 @@
  */
 #include "arena.h"
 #include "buddy.h"
+#include "dlist.h"
 #include "options.h"
 #include "os.h"
 #include "pagemap.h"
@@ -108,23 +109,14 @@ void arena_count_frees(struct arena *a, int node, uint64_t n)
  * ---------------------------------------------------------------------- */
 static void region_link(struct arena *a, struct region *r)
 {
-	r->prev = NULL;
-	r->next = a->regions;
-	if (a->regions)
-		a->regions->prev = r;
-	a->regions = r;
+	dlist_push(a->regions, r);
 	a->nr_regions++;
 	a->stats.mapped += REGION_SIZE;
 }
 
 static void region_unlink(struct arena *a, struct region *r)
 {
-	if (r->prev)
-		r->prev->next = r->next;
-	else
-		a->regions = r->next;
-	if (r->next)
-		r->next->prev = r->prev;
+	dlist_del(a->regions, r);
 	a->nr_regions--;
 	a->stats.mapped -= REGION_SIZE;
 }

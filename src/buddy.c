@@ -24,6 +24,7 @@
  * Everything here runs under the arena lock.
  */
 #include "buddy.h"
+#include "dlist.h"
 #include "os.h"
 
 /* ------------------------------------------------------------------------
@@ -66,23 +67,13 @@ static inline bool page_dirty(const struct page *pg)
 
 static void free_area_add(struct free_area *fa, struct page *pg)
 {
-	pg->prev = NULL;
-	pg->next = fa->head;
-	if (fa->head)
-		fa->head->prev = pg;
-	fa->head = pg;
+	dlist_push(fa->head, pg);
 	fa->nr_free++;
 }
 
 static void free_area_del(struct free_area *fa, struct page *pg)
 {
-	if (pg->prev)
-		pg->prev->next = pg->next;
-	else
-		fa->head = pg->next;
-	if (pg->next)
-		pg->next->prev = pg->prev;
-	pg->next = pg->prev = NULL;
+	dlist_del(fa->head, pg);
 	fa->nr_free--;
 }
 

@@ -16,6 +16,7 @@
 #include "large.h"
 #include "options.h"
 #include "buddy.h"
+#include "dlist.h"
 #include "os.h"
 #include "pagemap.h"
 
@@ -29,23 +30,14 @@ static struct huge *huge_list;
 static void huge_link(struct huge *h)
 {
 	lock_acquire(&huge_list_lock);
-	h->prev = NULL;
-	h->next = huge_list;
-	if (huge_list)
-		huge_list->prev = h;
-	huge_list = h;
+	dlist_push(huge_list, h);
 	lock_release(&huge_list_lock);
 }
 
 static void huge_unlink(struct huge *h)
 {
 	lock_acquire(&huge_list_lock);
-	if (h->prev)
-		h->prev->next = h->next;
-	else
-		huge_list = h->next;
-	if (h->next)
-		h->next->prev = h->prev;
+	dlist_del(huge_list, h);
 	lock_release(&huge_list_lock);
 }
 

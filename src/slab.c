@@ -21,6 +21,7 @@
  */
 #include "slab.h"
 #include "debug.h"
+#include "dlist.h"
 #include "buddy.h"
 
 struct size_class _strata_classes[NUM_CLASSES];
@@ -94,24 +95,14 @@ void slab_classes_init(void)
  * ---------------------------------------------------------------------- */
 static void partial_add(struct slab_bin *bin, struct page *head)
 {
-	head->prev = NULL;
-	head->next = bin->partial;
-	if (bin->partial)
-		bin->partial->prev = head;
-	bin->partial = head;
+	dlist_push(bin->partial, head);
 	bin->nr_partial++;
 	head->flags |= PG_PARTIAL;
 }
 
 static void partial_del(struct slab_bin *bin, struct page *head)
 {
-	if (head->prev)
-		head->prev->next = head->next;
-	else
-		bin->partial = head->next;
-	if (head->next)
-		head->next->prev = head->prev;
-	head->next = head->prev = NULL;
+	dlist_del(bin->partial, head);
 	bin->nr_partial--;
 	head->flags &= (uint8_t)~PG_PARTIAL;
 }

@@ -11,6 +11,7 @@
 #include "tcache.h"
 #include "arena.h"
 #include "debug.h"
+#include "dlist.h"
 #include "options.h"
 #include "os.h"
 #include "large.h"
@@ -35,11 +36,7 @@ static struct tcache_totals gone;
 static void registry_add(struct tcache *tc)
 {
 	lock_acquire(&registry_lock);
-	tc->prev = NULL;
-	tc->next = registry;
-	if (registry)
-		registry->prev = tc;
-	registry = tc;
+	dlist_push(registry, tc);
 	lock_release(&registry_lock);
 }
 
@@ -60,13 +57,7 @@ static void tcache_add_counts(const struct tcache *tc, struct tcache_totals *t)
 static void registry_remove(struct tcache *tc)
 {
 	lock_acquire(&registry_lock);
-	if (tc->prev)
-		tc->prev->next = tc->next;
-	else if (registry == tc)
-		registry = tc->next;
-	if (tc->next)
-		tc->next->prev = tc->prev;
-	tc->next = tc->prev = NULL;
+	dlist_del(registry, tc);
 	tcache_add_counts(tc, &gone);
 	memset(tc->bins, 0, sizeof(tc->bins));   /* counted in gone now */
 	tc->large_mallocs = tc->large_frees = 0;
@@ -102,10 +93,8 @@ void tcache_registry_after_fork_child(void)
 		if (tc != self)
 			tcache_add_counts(tc, &gone);
 	registry = NULL;
-	if (self->state == TCACHE_LIVE) {
-		self->next = self->prev = NULL;
-		registry = self;
-	}
+	if (self->state == TCACHE_LIVE)
+		dlist_push(registry, self);
 }
 
 /* ------------------------------------------------------------------------

@@ -1,0 +1,39 @@
+/*
+ * dlist.h - the intrusive doubly linked list five of strata's lists share:
+ * free buddy blocks, partial slabs, an arena's regions, huge blocks and
+ * the thread-cache registry.
+ *
+ * A list is a pointer to its first node; a node is any structure with
+ * `next` and `prev` pointers to its own type.  Macros rather than a
+ * list_head with container_of, so that each list keeps its node type and
+ * its walks read no extra indirection.
+ */
+#ifndef STRATA_DLIST_H
+#define STRATA_DLIST_H
+
+#include <stddef.h>
+
+/* Put node first on the list headed by head (an lvalue). */
+#define dlist_push(head, node) do {                     \
+	__typeof__(node) dl_n_ = (node);                \
+	dl_n_->prev = NULL;                             \
+	dl_n_->next = (head);                           \
+	if (dl_n_->next)                                \
+		dl_n_->next->prev = dl_n_;              \
+	(head) = dl_n_;                                 \
+} while (0)
+
+/* Take node off the list headed by head; a node on no list (both links
+ * NULL, not the head) is left alone. */
+#define dlist_del(head, node) do {                      \
+	__typeof__(node) dl_n_ = (node);                \
+	if (dl_n_->prev)                                \
+		dl_n_->prev->next = dl_n_->next;        \
+	else if ((head) == dl_n_)                       \
+		(head) = dl_n_->next;                   \
+	if (dl_n_->next)                                \
+		dl_n_->next->prev = dl_n_->prev;        \
+	dl_n_->next = dl_n_->prev = NULL;               \
+} while (0)
+
+#endif
