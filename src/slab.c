@@ -194,13 +194,26 @@ static void *slab_carve(struct page *head)
 
 /* Next free object of a partial slab: a returned one first (it is warm),
  * else the next never-used one. */
+/* Is q an object this slab has carved?  Every object on a slab's freelist
+ * is its own, so a link that leads elsewhere was forged. */
+static bool slab_owns(const struct page *head, const void *q)
+{
+	size_t off = (size_t)((const char *)q - (const char *)page_address(head));
+	return off < (PAGE_SIZE << head->order)
+	       && slab_index_by(off, head->inverse, head->shift) < slab_bump(head);
+}
+
 static void *slab_take(struct page *head)
 {
 	void *p = head->freelist;
-	if (p)
-		head->freelist = link_next(p);
-	else
+	if (p) {
+		void *next = link_next(p);
+		if (unlikely(next != NULL && !slab_owns(head, next)))
+			_strata_freelist_corrupt(p);
+		head->freelist = next;
+	} else {
 		p = slab_carve(head);
+	}
 	head->inuse++;
 	return p;
 }

@@ -166,3 +166,22 @@ Test(slab, second_free_into_the_slab_aborts, .signal = SIGABRT)
 	slab_free_object(&A, list);
 	slab_free_object(&A, list);
 }
+
+/* A link that decodes to an aligned pointer outside the slab (a forged or
+ * overwritten link that passes the alignment check) is caught when the
+ * slab's freelist is taken from. */
+static char elsewhere[64] __attribute__((aligned(16)));
+
+Test(slab, link_out_of_the_slab_aborts, .signal = SIGABRT)
+{
+	unsigned c = size_to_class(64), got;
+	void **list = take(c, 3, &got);
+	void *a = list, *b = link_next(list);
+	lock_acquire(&A.lock);
+	slab_free_object(&A, b);
+	slab_free_object(&A, a);            /* freelist: a -> b */
+	link_set(elsewhere, NULL);          /* looks like a free object of its own */
+	link_set(a, elsewhere);             /* a -> outside the slab, key intact */
+	lock_release(&A.lock);
+	take(c, 2, &got);
+}
