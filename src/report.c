@@ -145,25 +145,20 @@ static void text_arenas(struct out *o)
 	}
 }
 
-/* The nodes that answer (node 0 only, with placement off). */
-static bool node_fill(unsigned node, struct strata_node_stats *ns)
-{
-	ns->struct_size = sizeof(*ns);
-	return strata_node_stats_get(node, ns) == 0;
-}
-
 static void text_nodes(struct out *o)
 {
 	out(o, "nodes\n");
 	out(o, "  %4s %5s %6s %14s %14s %14s %12s %12s\n",
 	    "node", "cpus", "arenas", "mapped", "active", "resident", "frees local", "remote");
+	struct strata_node_stats all[NUMA_MAX_NODES];
+	stats_nodes_fill(all);
 	for (unsigned n = 0; n < NUMA_MAX_NODES; n++) {
-		struct strata_node_stats ns;
-		if (!node_fill(n, &ns))
+		const struct strata_node_stats *ns = &all[n];
+		if (ns->node < 0)
 			continue;
-		out(o, "  %4d %5u %6u %14zu %14zu %14zu %12llu %12llu\n", ns.node, ns.ncpus, ns.narenas,
-		    ns.mapped, ns.active, ns.resident, (unsigned long long)ns.frees_local,
-		    (unsigned long long)ns.frees_remote);
+		out(o, "  %4d %5u %6u %14zu %14zu %14zu %12llu %12llu\n", ns->node, ns->ncpus, ns->narenas,
+		    ns->mapped, ns->active, ns->resident, (unsigned long long)ns->frees_local,
+		    (unsigned long long)ns->frees_remote);
 	}
 }
 
@@ -230,15 +225,17 @@ static void json_arenas(struct out *o)
 		out(o, "}");
 	}
 	out(o, "],\"nodes\":[");
+	struct strata_node_stats all[NUMA_MAX_NODES];
+	stats_nodes_fill(all);
 	bool first = true;
 	for (unsigned n = 0; n < NUMA_MAX_NODES; n++) {
-		struct strata_node_stats ns;
-		if (!node_fill(n, &ns))
+		const struct strata_node_stats *ns = &all[n];
+		if (ns->node < 0)
 			continue;
 		out(o, "%s{\"node\":%d,\"cpus\":%u,\"arenas\":%u,\"mapped\":%zu,\"active\":%zu,"
 		       "\"resident\":%zu,\"frees_local\":%llu,\"frees_remote\":%llu}",
-		    first ? "" : ",", ns.node, ns.ncpus, ns.narenas, ns.mapped, ns.active, ns.resident,
-		    (unsigned long long)ns.frees_local, (unsigned long long)ns.frees_remote);
+		    first ? "" : ",", ns->node, ns->ncpus, ns->narenas, ns->mapped, ns->active, ns->resident,
+		    (unsigned long long)ns->frees_local, (unsigned long long)ns->frees_remote);
 		first = false;
 	}
 	out(o, "]");
@@ -373,21 +370,23 @@ static void prom_nodes(struct out *o)
 	static const char *const helps[] = { "Bytes of strata's pages resident on the node.",
 	                                     "Bytes mapped by the arenas bound to the node.",
 	                                     "Objects of the node's arenas freed, by where the freeing thread ran." };
+	struct strata_node_stats all[NUMA_MAX_NODES];
+	stats_nodes_fill(all);
 	for (unsigned m = 0; m < 3; m++) {
 		prom_head(o, names[m], m == 2 ? "counter" : "gauge", helps[m]);
 		for (unsigned n = 0; n < NUMA_MAX_NODES; n++) {
-			struct strata_node_stats ns;
-			if (!node_fill(n, &ns))
+			const struct strata_node_stats *ns = &all[n];
+			if (ns->node < 0)
 				continue;
 			if (m == 0)
-				out(o, "strata_%s{node=\"%d\"} %zu\n", names[m], ns.node, ns.resident);
+				out(o, "strata_%s{node=\"%d\"} %zu\n", names[m], ns->node, ns->resident);
 			else if (m == 1)
-				out(o, "strata_%s{node=\"%d\"} %zu\n", names[m], ns.node, ns.mapped);
+				out(o, "strata_%s{node=\"%d\"} %zu\n", names[m], ns->node, ns->mapped);
 			else
 				out(o, "strata_%s{node=\"%d\",thread=\"local\"} %llu\n"
 				       "strata_%s{node=\"%d\",thread=\"remote\"} %llu\n",
-				    names[m], ns.node, (unsigned long long)ns.frees_local,
-				    names[m], ns.node, (unsigned long long)ns.frees_remote);
+				    names[m], ns->node, (unsigned long long)ns->frees_local,
+				    names[m], ns->node, (unsigned long long)ns->frees_remote);
 		}
 	}
 }

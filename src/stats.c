@@ -34,6 +34,19 @@
 /* ------------------------------------------------------------------------
  * Collection
  * ---------------------------------------------------------------------- */
+/* A region or huge block: what of it is resident, and on which pages. */
+static void mapping_collect(struct heap_snapshot *s, const void *p, size_t size, uint8_t backing)
+{
+	size_t resident = os_resident(p, size);
+	s->resident += resident;
+	if (backing == BACKING_HUGETLB || backing == BACKING_HUGETLB_1G) {
+		s->hugetlb_mapped += size;
+		s->hugetlb_resident += resident;
+	} else if (backing == BACKING_THP) {
+		s->thp_mapped += size;
+	}
+}
+
 static void arena_collect(struct arena *a, struct heap_snapshot *s)
 {
 	lock_acquire(&a->lock);
@@ -50,14 +63,7 @@ static void arena_collect(struct arena *a, struct heap_snapshot *s)
 		s->slabs[c] += a->bins[c].slabs;
 	}
 	for (struct region *r = a->regions; r; r = r->next) {
-		size_t resident = os_resident(r, REGION_SIZE);
-		s->resident += resident;
-		if (r->backing == BACKING_HUGETLB) {
-			s->hugetlb_mapped += REGION_SIZE;
-			s->hugetlb_resident += resident;
-		} else if (r->backing == BACKING_THP) {
-			s->thp_mapped += REGION_SIZE;
-		}
+		mapping_collect(s, r, REGION_SIZE, r->backing);
 		if (r->reserved)
 			s->reserved += REGION_SIZE;
 	}
@@ -70,14 +76,7 @@ static void huge_collect(struct huge *h, void *arg)
 	s->huge_count++;
 	s->huge_mapped += h->map_size;
 	s->huge_usable += huge_usable(h);
-	size_t resident = os_resident(h, h->map_size);
-	s->resident += resident;
-	if (!huge_movable(h)) {
-		s->hugetlb_mapped += h->map_size;
-		s->hugetlb_resident += resident;
-	} else if (h->backing == BACKING_THP) {
-		s->thp_mapped += h->map_size;
-	}
+	mapping_collect(s, h, h->map_size, h->backing);
 }
 
 void stats_snapshot(struct heap_snapshot *s)
@@ -260,39 +259,56 @@ static void huge_resident_by_node(struct huge *h, void *arg)
 	nodes_resident(h, h->map_size, arg);
 }
 
-/* Node figures, numastat's way: the arenas bound to the node (mapped,
- * active, frees) and where the kernel put strata's pages (resident).  With
- * placement off, node 0 holds everything. */
-strata_export int strata_node_stats_get(unsigned node, struct strata_node_stats *ns)
+/* Is node reported (online; node 0 only with placement off)? */
+static bool node_reported(unsigned node)
+{
+	return nodes_active() ? nodes_valid((int)node) : node == 0;
+}
+
+/* Node figures, numastat's way, for every node in one walk: the arenas
+ * bound to each node (mapped, active, frees) and where the kernel put
+ * strata's pages (resident, one move_pages pass over the heap for all
+ * nodes).  A node not reported gets node = -1.  With placement off, node 0
+ * holds everything. */
+void stats_nodes_fill(struct strata_node_stats ns[NUMA_MAX_NODES])
 {
 	strata_ensure_init();
-	bool online = nodes_active() ? nodes_valid((int)node) : node == 0;
-	if (!struct_ok(ns, ns ? ns->struct_size : 0, offsetof(struct strata_node_stats, narenas))
-	    || !online) {
-		errno = EINVAL;
-		return -1;
-	}
-	struct strata_node_stats full = { .struct_size = sizeof(full) };
-	full.node = (int)node;
-	full.ncpus = nodes_active() ? _strata_numa.node_cpus[node] : os_cpu_count();
 	size_t resident[NUMA_MAX_NODES] = { 0 };
+	for (unsigned n = 0; n < NUMA_MAX_NODES; n++) {
+		memset(&ns[n], 0, sizeof(ns[n]));
+		ns[n].struct_size = sizeof(ns[n]);
+		ns[n].node = node_reported(n) ? (int)n : -1;
+		ns[n].ncpus = nodes_active() ? _strata_numa.node_cpus[n] : os_cpu_count();
+	}
 	for (unsigned i = 0; i < _strata_narenas; i++) {
 		struct arena *a = &_strata_arenas[i];
+		struct strata_node_stats *mine = &ns[a->node];
 		lock_acquire(&a->lock);
 		for (struct region *r = a->regions; r; r = r->next)
 			nodes_resident(r, REGION_SIZE, resident);
-		if (a->node == (int)node) {
-			full.narenas++;
-			full.mapped += a->stats.mapped;
-			full.active += (a->stats.slab_pages + a->stats.large_pages) << PAGE_SHIFT;
-			full.frees_local += __atomic_load_n(&a->stats.frees_local, __ATOMIC_RELAXED);
-			full.frees_remote += __atomic_load_n(&a->stats.frees_remote, __ATOMIC_RELAXED);
-		}
+		mine->narenas++;
+		mine->mapped += a->stats.mapped;
+		mine->active += (a->stats.slab_pages + a->stats.large_pages) << PAGE_SHIFT;
+		mine->frees_local += __atomic_load_n(&a->stats.frees_local, __ATOMIC_RELAXED);
+		mine->frees_remote += __atomic_load_n(&a->stats.frees_remote, __ATOMIC_RELAXED);
 		lock_release(&a->lock);
 	}
 	huge_for_each(huge_resident_by_node, resident);
-	full.resident = resident[node];
-	struct_copy(ns, &full, sizeof(full));
+	for (unsigned n = 0; n < NUMA_MAX_NODES; n++)
+		ns[n].resident = resident[n];
+}
+
+strata_export int strata_node_stats_get(unsigned node, struct strata_node_stats *ns)
+{
+	strata_ensure_init();       /* whether placement is on */
+	if (!struct_ok(ns, ns ? ns->struct_size : 0, offsetof(struct strata_node_stats, narenas))
+	    || node >= NUMA_MAX_NODES || !node_reported(node)) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct strata_node_stats all[NUMA_MAX_NODES];
+	stats_nodes_fill(all);
+	struct_copy(ns, &all[node], sizeof(all[node]));
 	return 0;
 }
 

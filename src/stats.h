@@ -5,6 +5,7 @@
 #define STRATA_STATS_H
 
 #include "internal.h"
+#include "numa.h"
 #include "sizeclass.h"
 #include "strata.h"
 #include "tcache.h"
@@ -38,6 +39,7 @@ void stats_snapshot(struct heap_snapshot *s);
 void stats_fill(const struct heap_snapshot *s, struct strata_stats *st);
 void stats_class_fill(const struct heap_snapshot *s, unsigned c, struct strata_class_stats *cs);
 void stats_arena_fill(unsigned arena, struct strata_arena_stats *as);
+void stats_nodes_fill(struct strata_node_stats ns[NUMA_MAX_NODES]);
 
 /* report.c */
 int  report_write(int fd, enum strata_format format, unsigned what);
