@@ -400,9 +400,7 @@ static void *realloc_alloc(struct block *b, size_t new_size)
 		return API(malloc)(new_size);
 	size_t room = PAGE_SIZE << MIN(order_for_pages(REALLOC_ROOM * pages_for(new_size)), LARGE_MAX_ORDER);
 	struct tcache *tc = &_strata_tcache;
-	struct arena *a = tcache_arena(tc);
-	tc->large_mallocs++;
-	return large_counted(tc, large_alloc(a, new_size, room, false), new_size);
+	return alloc_large_in(tc, tcache_local_arena(tc), new_size, room, false, false);
 }
 
 /* A large run left behind by realloc goes straight back to the buddy: its

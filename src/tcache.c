@@ -176,6 +176,28 @@ struct arena *tcache_local_arena(struct tcache *tc)
 	return unlikely(nodes_active()) ? tcache_rebind(tc) : a;
 }
 
+/* Take up to want objects of class cls from arena a: the first serves
+ * this malloc (counted as a pop), the rest go into the bin, which must be
+ * empty when want > 1. */
+static void *bin_refill(struct tcache *tc, struct arena *a, unsigned cls, size_t size, unsigned want)
+{
+	void *list;
+	unsigned got = arena_take(a, cls, &list, want);
+	if (unlikely(got == 0)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	struct tcache_bin *b = &tc->bins[cls];
+	void **p = list;
+	if (got > 1)
+		b->head = link_next(p);
+	b->pops++;              /* the malloc this call serves */
+	b->room -= got;         /* the other got - 1 objects are now cached */
+	p[1] = NULL;
+	sample_small(tc, p, size, (size_t)got * class_size(cls));
+	return p;
+}
+
 void *tcache_alloc_slow(struct tcache *tc, unsigned cls, size_t size)
 {
 	struct arena *a = tcache_local_arena(tc);
@@ -185,37 +207,14 @@ void *tcache_alloc_slow(struct tcache *tc, unsigned cls, size_t size)
 	void *nested = tcache_pop(b);
 	if (nested)
 		return nested;
-	unsigned want = b->cap ? MAX(b->cap / 2, 1u) : 1u;
-	void *list;
-	unsigned got = arena_take(a, cls, &list, want);
-	if (unlikely(got == 0)) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	void **p = list;
-	b->head = link_next(p);
-	b->pops++;              /* the malloc this call serves */
-	b->room -= got;         /* the other got - 1 objects are now cached */
-	p[1] = NULL;
-	sample_small(tc, p, size, (size_t)got * class_size(cls));
-	return p;
+	return bin_refill(tc, a, cls, size, b->cap ? MAX(b->cap / 2, 1u) : 1u);
 }
 
 /* One object of class cls from arena a, outside the cache: counted as a
  * malloc of the thread, nothing cached (strata_alloc_onnode). */
 void *tcache_alloc_one(struct tcache *tc, struct arena *a, unsigned cls, size_t size)
 {
-	void *list;
-	if (arena_take(a, cls, &list, 1) == 0) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	struct tcache_bin *b = &tc->bins[cls];
-	b->pops++;
-	b->room--;
-	((void **)list)[1] = NULL;
-	sample_small(tc, list, size, class_size(cls));
-	return list;
+	return bin_refill(tc, a, cls, size, 1);
 }
 
 /* ------------------------------------------------------------------------
