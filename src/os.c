@@ -68,6 +68,18 @@ static void *os_map_hinted(size_t size, size_t align)
 	return p;
 }
 
+/* Of the span bytes mapped at raw, keep [aligned, aligned + size) and
+ * unmap the excess at both ends. */
+static void unmap_around(char *raw, size_t span, char *aligned, size_t size)
+{
+	size_t head = (size_t)(aligned - raw);
+	size_t tail = span - head - size;
+	if (head)
+		os_unmap(raw, head);
+	if (tail)
+		os_unmap(aligned + size, tail);
+}
+
 /* Map size bytes aligned to align (a power of two >= the page size): at
  * the hint if the kernel agrees, else by over-mapping and trimming the
  * excess at both ends. */
@@ -87,12 +99,7 @@ void *os_map_aligned(size_t size, size_t align)
 	if (raw == NULL)
 		return NULL;
 	char *aligned = (char *)ALIGN_UP((uintptr_t)raw, align);
-	size_t head = (size_t)(aligned - raw);
-	size_t tail = span - head - size;
-	if (head)
-		os_unmap(raw, head);
-	if (tail)
-		os_unmap(aligned + size, tail);
+	unmap_around(raw, span, aligned, size);
 	__atomic_store_n(&aligned_hint, (uintptr_t)aligned, __ATOMIC_RELAXED);
 	return aligned;
 }
@@ -120,10 +127,7 @@ void *os_map_hugetlb(size_t size, size_t align, unsigned page_shift)
 		os_unmap(raw, span);
 		return NULL;
 	}
-	if (aligned > raw)
-		os_unmap(raw, (size_t)(aligned - raw));
-	if (raw + span > aligned + size)
-		os_unmap(aligned + size, (size_t)(raw + span - (aligned + size)));
+	unmap_around(raw, span, aligned, size);
 	return p;
 }
 
