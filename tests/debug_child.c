@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "testutil.h"
+
 static char *volatile sink;
 
 static void fill(unsigned char *p, size_t n, unsigned seed)
@@ -102,18 +104,6 @@ static int clean(void)
 	return check() == 0 ? 0 : 1;
 }
 
-static size_t rss_kib(void)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	unsigned long size = 0, resident = 0;
-	if (f) {
-		if (fscanf(f, "%lu %lu", &size, &resident) != 2)
-			resident = 0;
-		fclose(f);
-	}
-	return resident * 4;
-}
-
 /* Memory freed in debug mode still goes back: 256 MiB of small blocks,
  * freed, trimmed (each slab's guard object must not pin it). */
 static int trim(void)
@@ -125,7 +115,7 @@ static int trim(void)
 	for (int i = 0; i < N; i++)
 		free(p[i]);
 	malloc_trim(0);
-	size_t kib = rss_kib();
+	size_t kib = rss_bytes() >> 10;
 	if (kib > 64 * 1024)
 		FAIL("RSS %zu KiB after freeing 256 MiB and trimming", kib);
 	return 0;

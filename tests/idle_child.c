@@ -1,6 +1,6 @@
 /* Run by test_robust with strata preloaded: frees 48 MiB, then stays idle
  * (no allocator call) for 1.5 s and prints the dirty bytes strata still
- * holds: with STRATA_BACKGROUND=1 the decay thread should have returned
+ * holds, on stderr: with STRATA_BACKGROUND=1 the decay thread should have returned
  * them; without it nothing runs the decay while the program is idle. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -27,6 +27,6 @@ int main(void)
 	struct strata_stats st = { .struct_size = sizeof(st) };
 	if (!get || get(&st) != 0)
 		return 2;
-	printf("%zu\n", st.dirty_bytes >> 10);
+	fprintf(stderr, "%zu\n", st.dirty_bytes >> 10);
 	return 0;
 }

@@ -13,7 +13,7 @@ static void run_debug_child(const char *mode, const char *debug, struct child_re
 	snprintf(lib, sizeof(lib), "LD_PRELOAD=%s", getenv("LIBSTRATA") ? getenv("LIBSTRATA") : "");
 	char *argv[] = { DEBUG_CHILD_PATH, (char *)mode, NULL };
 	char *envp[] = { lib, (char *)debug, "STRATA_LEAK=off", NULL };
-	spawn_child(argv, envp, r);
+	spawn_child(argv, envp, 60, r);
 }
 
 static void expect_caught(const char *mode, const char *what)

@@ -179,22 +179,11 @@ static long idle_dirty_kib(const char *background)
 	snprintf(lib, sizeof(lib), "LD_PRELOAD=%s", getenv("LIBSTRATA") ? getenv("LIBSTRATA") : "");
 	char *argv[] = { IDLE_CHILD_PATH, NULL };
 	char *envp[] = { lib, (char *)background, "STRATA_LEAK=off", NULL };
-	int fds[2];
-	cr_assert_eq(pipe(fds), 0);
-	pid_t pid = fork();
-	if (pid == 0) {
-		dup2(fds[1], 1);
-		execve(argv[0], argv, envp);
-		_exit(127);
-	}
-	close(fds[1]);
-	char buf[64] = { 0 };
-	ssize_t n = read(fds[0], buf, sizeof(buf) - 1);
-	close(fds[0]);
-	int status;
-	waitpid(pid, &status, 0);
-	cr_assert(n > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0, "idle_child status %#x", status);
-	return atol(buf);
+	struct child_result r;
+	spawn_child(argv, envp, 30, &r);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0 && r.err[0],
+	          "idle_child status %#x: %s", r.status, r.err);
+	return atol(r.err);
 }
 
 Test(robust, background_thread_returns_memory_of_an_idle_program, .timeout = 60)
