@@ -22,108 +22,12 @@ set -u
 name=redis
 . "$(dirname "$0")/common.sh"   # fail, skip, $lib, describe, make_tmp
 
-# --- programs ----------------------------------------------------------------
-server=$(command -v redis-server 2>/dev/null) || skip "redis-server is not installed"
-cli=$(command -v redis-cli 2>/dev/null) || skip "redis-cli is not installed"
-bench=$(command -v redis-benchmark 2>/dev/null) ||
-    skip "redis-benchmark is not installed"
-command -v timeout >/dev/null 2>&1 || fail "timeout(1) is required"
-have_ss=no
-command -v ss >/dev/null 2>&1 && have_ss=yes
-
-# --- temporary directory and the server's cleanup ------------------------------
+. "$(dirname "$0")/redis_server.sh"   # server, cli, bench, start_server, stop_server, ...
 tmp=$(make_tmp) || fail "mktemp -d failed"
-pid=
-
-# alive PID: the process exists and is not a zombie (an exited child that was
-# not reaped yet still answers kill -0).
-alive() {
-    kill -0 "$1" 2>/dev/null || return 1
-    st=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null)
-    [ -n "$st" ] && [ "$st" != Z ]
-}
-
-# stop_server: SIGTERM, wait up to 10 s, then SIGKILL and wait up to 5 s more.
-# Sets server_rc to the server's exit status ("" if it could not be reaped).
-server_rc=
-stop_server() {
-    [ -n "$pid" ] || return 0
-    kill "$pid" 2>/dev/null
-    n=0
-    while alive "$pid" && [ "$n" -lt 100 ]; do
-        sleep 0.1; n=$((n + 1))
-    done
-    if [ "$n" -ge 100 ]; then
-        echo "$name: redis-server (pid $pid) ignored SIGTERM for 10 s; sending SIGKILL" >&2
-        kill -9 "$pid" 2>/dev/null
-        n=0
-        while alive "$pid" && [ "$n" -lt 50 ]; do
-            sleep 0.1; n=$((n + 1))
-        done
-    fi
-    wait "$pid" 2>/dev/null
-    server_rc=$?
-    pid=
-}
 trap 'stop_server; rm -rf "$tmp"' EXIT
 trap 'exit 1' HUP INT TERM
-
-
-show_log() {
-    if grep -q 'BUG REPORT START' "$tmp/server.log"; then
-        # redis' own crash report: the signal and the stack trace
-        echo "$name: crash report in the redis-server log:" >&2
-        sed -n '/BUG REPORT START/,/^------ REGISTERS/p' "$tmp/server.log" |
-            head -n 60 | sed 's/^/    /' >&2
-    else
-        echo "$name: last lines of the redis-server log:" >&2
-        tail -n 40 "$tmp/server.log" | sed 's/^/    /' >&2
-    fi
-}
-
-rcli() { timeout 30 "$cli" -h 127.0.0.1 -p "$port" "$@" </dev/null; }
-
-# --- start the server on a free port (bounded retries) ------------------------
-port=
-started=no
-attempt=0
-while [ "$attempt" -lt 10 ] && [ "$started" = no ]; do
-    attempt=$((attempt + 1))
-    r=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
-    port=$((20000 + r % 20001))
-    if [ "$have_ss" = yes ] &&
-       [ -n "$(ss -Hltn "( sport = :$port )" 2>/dev/null)" ]; then
-        continue            # somebody listens there: try another port
-    fi
-    (cd "$tmp" && exec env -u LIBSTRATA LD_PRELOAD="$lib" "$server" \
-        --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-        --daemonize no --dir "$tmp" --logfile '' \
-        </dev/null >"$tmp/server.log" 2>&1) &
-    pid=$!
-    n=0
-    while [ "$n" -lt 100 ]; do
-        if [ "$(rcli ping 2>/dev/null)" = PONG ]; then
-            started=yes
-            break
-        fi
-        alive "$pid" || break
-        sleep 0.1; n=$((n + 1))
-    done
-    [ "$started" = yes ] && break
-    if alive "$pid"; then
-        show_log
-        fail "redis-server under strata (pid $pid, port $port) did not answer PING within 10 s"
-    fi
-    wait "$pid"
-    rc=$?
-    pid=
-    if grep -q 'Address already in use' "$tmp/server.log"; then
-        continue            # lost a race for the port: try another one
-    fi
-    show_log
-    fail "redis-server under strata exited at start-up ($(describe "$rc"))"
-done
-[ "$started" = yes ] || fail "found no free port in 10 tries"
+log=$tmp/strata.log
+start_server strata "$lib"
 
 # --- strata is in the server ---------------------------------------------------------
 grep -qF "$lib" "/proc/$pid/maps" ||
@@ -147,7 +51,7 @@ for t in SET GET LPUSH LPOP INCR; do
     fi
 done
 if ! alive "$pid"; then
-    show_log
+    show_log "$log"
     pid_was=$pid; stop_server
     fail "redis-server under strata (pid $pid_was) died during the benchmark ($(describe "$server_rc"))"
 fi
@@ -217,14 +121,14 @@ fi
 pid_was=$pid
 stop_server
 if [ "$server_rc" != 0 ]; then
-    show_log
+    show_log "$log"
     echo "$name: redis-server under strata (pid $pid_was) ended with" \
         "$(describe "$server_rc") on SIGTERM, expected exit 0" >&2
     status=1
 fi
 if grep -q 'BUG REPORT\|crashed by signal\|Assertion\|free(): \|malloc(): ' \
-        "$tmp/server.log"; then
-    show_log
+        "$log"; then
+    show_log "$log"
     echo "$name: the redis-server log reports a crash or an allocator error" >&2
     status=1
 fi
