@@ -293,11 +293,13 @@ strata_export void API(free)(void *p)
  * ---------------------------------------------------------------------- */
 
 /* The smallest class >= size whose objects all sit on align boundaries:
- * slabs start on a page, so a class that is a multiple of align works. */
+ * slabs start on a page, so a class that is a multiple of align works.
+ * The sizes are computed, not read from the class table: this may be the
+ * process's first call, before start-up has built the table. */
 static int aligned_class(size_t size, size_t align)
 {
 	for (unsigned c = size_to_class(size); c < NUM_CLASSES; c++)
-		if ((class_size(c) & (align - 1)) == 0)
+		if ((class_size_of(c) & (align - 1)) == 0)
 			return (int)c;
 	return -1;
 }
