@@ -3,9 +3,10 @@
  *
  * Owns the C and POSIX entry points and glibc's aligned variants.  The fast
  * paths are here: a small malloc is a class computation and a pop from the
- * thread cache; a small free is a pagemap load, a descriptor load, a check
- * that the pointer starts an object, and a push.  Everything else is in the
- * out-of-line *_slow functions below them.
+ * thread's heap; a small free is a pagemap load, a descriptor load, a check
+ * that the pointer starts an object of a slab the thread owns, and a push
+ * on that slab's local list.  Everything else is in the out-of-line
+ * *_slow and *_generic functions beside them.
  */
 #include "internal.h"
 #include "buddy.h"
@@ -15,7 +16,7 @@
 #include "pagemap.h"
 #include "sample.h"
 #include "slab.h"
-#include "tcache.h"
+#include "heap.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -99,12 +100,12 @@ static noinline struct block block_lookup(void *p, const char *op)
 /* ------------------------------------------------------------------------
  * Allocation
  * ---------------------------------------------------------------------- */
-static inline void *large_counted(struct tcache *tc, void *p, size_t size)
+static inline void *large_counted(struct heap *h, void *p, size_t size)
 {
-	if (p == NULL)
-		tc->large_mallocs--;
-	else
-		sample_large(tc, p, size);
+	if (p != NULL) {
+		heap_count_large(false, 1);
+		sample_large(h, p, size);
+	}
 	return p;
 }
 
@@ -113,32 +114,38 @@ static void  debug_free(void *p, struct block *b);
 
 /* A large run from arena a or a huge block bound to a's node; cached:
  * the thread's large-run cache may serve it (a is the thread's own). */
-static void *alloc_large_in(struct tcache *tc, struct arena *a, size_t size, size_t align,
+static void *alloc_large_in(struct heap *h, struct arena *a, size_t size, size_t align,
                             bool zero, bool cached)
 {
 	if (unlikely(size > PTRDIFF_MAX)) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	tc->large_mallocs++;            /* taken back below on failure */
 	if (size > LARGE_MAX || align > LARGE_MAX)
-		return large_counted(tc, huge_alloc(size, align, a->node), size);
-	if (cached && align <= PAGE_SIZE) {
-		struct page *pg = tcache_large_take(tc, pages_for(size));
+		return large_counted(h, huge_alloc(size, align, a->node), size);
+	if (cached && h && align <= PAGE_SIZE) {
+		struct page *pg = heap_large_take(h, pages_for(size));
 		if (pg) {
 			void *p = page_address(pg);
 			if (zero)
 				memset(p, 0, size);
-			return large_counted(tc, p, size);
+			return large_counted(h, p, size);
 		}
 	}
-	return large_counted(tc, large_alloc(a, size, align, zero), size);
+	return large_counted(h, large_alloc(a, size, align, zero), size);
+}
+
+/* The calling thread's heap and its arena, or the arena a thread without
+ * a heap (an exited one) uses. */
+static struct arena *local_arena(struct heap *h)
+{
+	return h ? heap_local_arena(h) : arena_pick();
 }
 
 static inline void *alloc_large_block(size_t size, size_t align, bool zero)
 {
-	struct tcache *tc = &_strata_tcache;
-	return alloc_large_in(tc, tcache_local_arena(tc), size, align, zero, true);
+	struct heap *h = heap_get();
+	return alloc_large_in(h, local_arena(h), size, align, zero, true);
 }
 
 static noinline void *alloc_large(size_t size, size_t align, bool zero)
@@ -162,16 +169,18 @@ static noinline void *alloc_class_slow(unsigned cls, size_t size)
 	strata_ensure_init();       /* the options, debug among them */
 	if (unlikely(debug_mode()))
 		return debug_alloc(size, class_alignment(cls), false);
-	return tcache_alloc_slow(&_strata_tcache, cls, size);
+	return heap_alloc_slow(cls, size);
 }
 
 /* size is only for the slow path's leak sampling. */
 static inline void *alloc_class(unsigned cls, size_t size)
 {
-	struct tcache *tc = &_strata_tcache;
-	void *p = tcache_pop(&tc->bins[cls]);
+	struct heap_fast *f = heap_slot(_strata_heap, cls);
+	void **p = f->free;
 	if (likely(p != NULL))
-		return p;
+		return heap_pop_first(f, p);
+	if ((p = f->foreign) != NULL)
+		return heap_pop_foreign(f, p);
 	return alloc_class_slow(cls, size);
 }
 
@@ -182,10 +191,18 @@ static noinline void *malloc_generic(size_t size)
 	return alloc_large(size, MIN_ALIGN, false);
 }
 
+/* The class's entry straight from the table: the slow path works the
+ * class out again from the size. */
 strata_export void *API(malloc)(size_t size)
 {
-	if (likely(size <= CLASS_TABLE_MAX))
-		return alloc_class(size_to_class_table(size), size);
+	if (likely(size <= CLASS_TABLE_MAX)) {
+		struct heap_fast *f = (struct heap_fast *)((char *)_strata_heap + size_to_class_offset(size));
+		void **p = f->free;
+		if (likely(p != NULL))
+			return heap_pop_first(f, p);
+		if ((p = f->foreign) != NULL)
+			return heap_pop_foreign(f, p);
+	}
 	return malloc_generic(size);
 }
 
@@ -209,35 +226,30 @@ strata_export void *API(calloc)(size_t nmemb, size_t size)
  * Free
  * ---------------------------------------------------------------------- */
 
-/* The key in an object's second word matched: it may be free already.  Look
- * where a free object can be: this thread's cache and its slab's freelist.
- * (An object in another thread's cache is not found; a rare user value equal
- * to the key is not a double free.) */
-static strata_cold void double_free_check(struct tcache *tc, struct page *pg, void *p, const char *op)
-{
-	unsigned cls = pg->cls;
-	if (tcache_contains(tc, cls, p))
-		double_free(p, op);
-	struct arena *a = region_of(p)->arena;
-	lock_acquire(&a->lock);
-	/* under the lock, the slab may have been released meanwhile */
-	bool found = (pg->state == PAGE_SLAB || pg->state == PAGE_SAMPLED) && pg->cls == cls
-	             && slab_freelist_contains(slab_head(pg), p);
-	lock_release(&a->lock);
-	if (found)
-		double_free(p, op);
-}
-
-/* Look p up for op and make sure it is not a free small object. */
+/* Look p up for op and make sure it is not a free small object: the key in
+ * an object's second word matched, so look where this thread may look for
+ * a free object (heap.c); a rare user value equal to the key is not a
+ * double free, and an object on another heap's lists is not found here
+ * (its slab's owner finds it twice when it collects). */
 static struct block block_lookup_live(void *p, const char *op)
 {
 	struct block b = block_lookup(p, op);
-	if (b.kind == BLOCK_SMALL && ((uintptr_t *)p)[1] == _strata_free_key)
-		double_free_check(&_strata_tcache, b.pg, p, op);
+	if (b.kind == BLOCK_SMALL && ((uintptr_t *)p)[1] == _strata_free_key
+	    && heap_holds_free(b.pg, p))
+		double_free(p, op);
 	return b;
 }
 
-static noinline void free_slow(void *p)
+static void free_large(struct block *b, void *p)
+{
+	struct heap *h = heap_get();
+	heap_count_large(true, 1);
+	sample_forget_large(b->pg, p);
+	if (!heap_large_keep(h, b->pg))
+		large_free(b->pg);
+}
+
+static noinline void free_generic(void *p)
 {
 	if (p == NULL)
 		return;
@@ -245,27 +257,44 @@ static noinline void free_slow(void *p)
 	if (unlikely(debug_mode()))
 		debug_free(p, &b);
 	switch (b.kind) {
-	case BLOCK_SMALL: {
-		struct tcache *tc = &_strata_tcache;
+	case BLOCK_SMALL:
 		if (leak_mode() != LEAK_OFF)
 			sample_forget_small(b.pg, p);
-		if (!tcache_push(&tc->bins[b.pg->cls], p))
-			tcache_free_slow(tc, b.pg->cls, p);
+		heap_free_small(b.pg, p);
 		break;
-	}
 	case BLOCK_LARGE:
-		_strata_tcache.large_frees++;
-		arena_count_frees(arena_of(p), tcache_local_arena(&_strata_tcache)->node, 1);
-		sample_forget_large(b.pg, p);
-		if (!tcache_large_keep(&_strata_tcache, b.pg))
-			large_free(b.pg);
+		free_large(&b, p);
 		break;
 	case BLOCK_HUGE:
-		_strata_tcache.large_frees++;
+		heap_count_large(true, 1);
 		sample_forget_huge(b.huge, p);
 		huge_free(b.huge);
 		break;
 	}
+}
+
+/* Is the owner entry of a page one of heap h's (heap.h)?  Only on a slab
+ * page of h's own that holds no block leak tracking recorded; every other
+ * page (other heaps' slabs, large runs, free pages) has another owner or
+ * none. */
+static inline bool owner_is(const void *entry, const struct heap *h)
+{
+	return (uintptr_t)entry - (uintptr_t)h < sizeof(h->fast);
+}
+
+/* A small block of another heap's slab (the common case of a free that is
+ * not the owner's), with the fast path's checks; anything else goes to
+ * free_generic, which says what is wrong with it. */
+static noinline void free_other(void *p, struct page *pg)
+{
+	/* With NUMA placement, heap_free_small decides where it goes.  A full
+	 * foreign list, a heap not set up or one that sees every call (exact
+	 * leak tracking, the debug mode): the general path. */
+	if (likely(__atomic_load_n(&pg->state, __ATOMIC_RELAXED) == PAGE_SLAB && slab_object_valid(pg, p)
+	           && ((uintptr_t *)p)[1] != _strata_free_key && !nodes_active())
+	    && heap_push_foreign(heap_slot(_strata_heap, pg->cls), p))
+		return;
+	free_generic(p);
 }
 
 /* NULL needs no test of its own: its pagemap slot is always empty (no
@@ -275,17 +304,16 @@ strata_export void API(free)(void *p)
 	uintptr_t e = pagemap_entry(p);
 	if (likely(pagemap_is_region(e))) {
 		struct page *pg = pagemap_page(e, p);
-		/* relaxed: leak sampling flips a page to PAGE_SAMPLED and back
-		 * under the arena lock while other threads free into it */
-		if (likely(__atomic_load_n(&pg->state, __ATOMIC_RELAXED) == PAGE_SLAB
-		           && slab_object_valid(pg, p)
+		void *entry = page_owner_tag(pg);
+		if (likely(owner_is(entry, _strata_heap) && slab_object_valid(pg, p)
 		           && ((uintptr_t *)p)[1] != _strata_free_key)) {
-			struct tcache *tc = &_strata_tcache;
-			if (likely(tcache_push(&tc->bins[pg->cls], p)))
-				return;
+			heap_free_own_fast(entry, slab_head(pg), p);
+			return;
 		}
+		free_other(p, pg);
+		return;
 	}
-	free_slow(p);
+	free_generic(p);
 }
 
 /* ------------------------------------------------------------------------
@@ -401,8 +429,8 @@ static void *realloc_alloc(struct block *b, size_t new_size)
 	if (new_size <= b->usable || new_size <= SMALL_MAX || new_size > LARGE_MAX)
 		return API(malloc)(new_size);
 	size_t room = PAGE_SIZE << MIN(order_for_pages(REALLOC_ROOM * pages_for(new_size)), LARGE_MAX_ORDER);
-	struct tcache *tc = &_strata_tcache;
-	return alloc_large_in(tc, tcache_local_arena(tc), new_size, room, false, false);
+	struct heap *h = heap_get();
+	return alloc_large_in(h, local_arena(h), new_size, room, false, false);
 }
 
 /* A large run left behind by realloc goes straight back to the buddy: its
@@ -414,7 +442,7 @@ static void *realloc_move(void *p, struct block *b, size_t new_size)
 		return NULL;
 	memcpy(q, p, MIN(b->usable, new_size));
 	if (b->kind == BLOCK_LARGE) {
-		_strata_tcache.large_frees++;
+		heap_count_large(true, 1);
 		sample_forget_large(b->pg, p);
 		large_free(b->pg);
 	} else {
@@ -425,7 +453,8 @@ static void *realloc_move(void *p, struct block *b, size_t new_size)
 
 /* ------------------------------------------------------------------------
  * Debug mode (debug.c): every block DEBUG_TAIL bytes longer, for the canary
- * and the size; the thread caches are off, so every call comes here.
+ * and the size; small blocks come from the arenas' shared heaps, so every
+ * call comes here.
  * ---------------------------------------------------------------------- */
 
 /* align: what the caller's class or request guarantees, kept. */
@@ -438,12 +467,12 @@ static void *debug_alloc(size_t size, size_t align, bool zero)
 	size_t need = size + DEBUG_TAIL;
 	int c = need <= SMALL_MAX && align <= PAGE_SIZE ? aligned_class(need, align) : -1;
 	if (c >= 0) {
-		void *p = tcache_alloc_slow(&_strata_tcache, (unsigned)c, size);
+		void *p = heap_alloc_slow((unsigned)c, size);
 		if (p) {
-			struct arena *a = arena_of(p);
-			lock_acquire(&a->lock);
+			struct heap *s = heap_shared_of(p);
+			lock_acquire(&s->lock);
 			debug_block_open(p, class_size((unsigned)c), size, true);
-			lock_release(&a->lock);
+			lock_release(&s->lock);
 		}
 		return p;
 	}
@@ -457,21 +486,21 @@ static void *debug_alloc(size_t size, size_t align, bool zero)
 	return p;
 }
 
-/* A small block is opened and closed under its arena's lock, so that the
- * check of the block below it (an underflow of p lands in its tail) sees
- * that block either live with its canary or wholly filled. */
+/* A small block is opened and closed under its shared heap's lock, so
+ * that the check of the block below it (an underflow of p lands in its
+ * tail) sees that block either live with its canary or wholly filled. */
 static void debug_free(void *p, struct block *b)
 {
 	if (b->kind != BLOCK_SMALL) {
 		debug_block_close(p, b->usable, b->kind == BLOCK_LARGE);
 		return;
 	}
-	struct arena *a = arena_of(p);
-	lock_acquire(&a->lock);
+	struct heap *s = heap_shared_of(p);
+	lock_acquire(&s->lock);
 	if (slab_offset(b->pg, p) >= b->usable)
 		debug_check_below(p, (char *)p - b->usable, b->usable);
 	debug_block_close(p, b->usable, true);
-	lock_release(&a->lock);
+	lock_release(&s->lock);
 }
 
 /* Always a new block: a stale copy of the old pointer then hits the fill. */
@@ -548,12 +577,12 @@ strata_export void *strata_alloc_onnode(size_t size, int node)
 		errno = EINVAL;
 		return NULL;
 	}
-	struct tcache *tc = &_strata_tcache;
-	struct arena *mine = tcache_local_arena(tc);
+	struct heap *h = heap_get();
+	struct arena *mine = local_arena(h);
 	if (!nodes_active() || mine->node == node || debug_mode())
 		return API(malloc)(size);
 	struct arena *a = arena_pick_node(node);
 	if (size <= SMALL_MAX)
-		return tcache_alloc_one(tc, a, size_to_class(size), size);
-	return alloc_large_in(tc, a, size, MIN_ALIGN, false, false);
+		return heap_alloc_shared(a, h, size_to_class(size), size);
+	return alloc_large_in(h, a, size, MIN_ALIGN, false, false);
 }

@@ -95,15 +95,6 @@ struct arena *arena_pick(void)
 	return arena_pick_node(nodes_current());
 }
 
-/* n objects returned to a by a thread on node: local or remote frees. */
-void arena_count_frees(struct arena *a, int node, uint64_t n)
-{
-	if (a->node == node)
-		__atomic_fetch_add(&a->stats.frees_local, n, __ATOMIC_RELAXED);
-	else
-		__atomic_fetch_add(&a->stats.frees_remote, n, __ATOMIC_RELAXED);
-}
-
 /* ------------------------------------------------------------------------
  * Regions
  * ---------------------------------------------------------------------- */
@@ -222,6 +213,27 @@ static void arena_release_idle(struct arena *a, bool aged_only)
 	}
 }
 
+/* Abandoned slabs have no owner to collect what other threads free into
+ * them: the decay does, under the arena lock, and gives back those that
+ * emptied, so a program whose threads come and go does not keep their
+ * slabs until a heap adopts them. */
+static void arena_reclaim_abandoned(struct arena *a)
+{
+	for (unsigned c = 0; c < NUM_CLASSES; c++) {
+		struct slab_bin *bin = &a->bins[c];
+		for (struct page *s = bin->abandoned, *next; s; s = next) {
+			next = s->next;
+			slab_collect_remote(s);
+			if (!slab_empty(s))
+				continue;
+			dlist_del(bin->abandoned, s);
+			bin->nr_abandoned--;
+			s->list = SLAB_UNLISTED;
+			slab_release(a, s);
+		}
+	}
+}
+
 /* Called with the arena lock held, when next_decay_ms has passed. */
 void arena_decay(struct arena *a, uint64_t now_ms)
 {
@@ -237,6 +249,7 @@ void arena_decay(struct arena *a, uint64_t now_ms)
 		buddy_decommit(a, now_ms, (uint32_t)decay);
 		a->next_decay_ms = now_ms + (uint64_t)MAX(decay / DECAY_PASSES_PER_PERIOD, 1);
 	}
+	arena_reclaim_abandoned(a);
 	arena_release_idle(a, true);
 }
 
@@ -283,7 +296,7 @@ void arena_background_start(void)
 size_t arena_trim(struct arena *a)
 {
 	lock_acquire(&a->lock);
-	slab_trim(a);
+	arena_reclaim_abandoned(a);
 	size_t regions = a->nr_regions;
 	arena_release_idle(a, false);
 	size_t released = (regions - a->nr_regions) * REGION_SIZE;

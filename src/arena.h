@@ -16,22 +16,19 @@ struct free_area {
 	size_t       nr_free;
 };
 
-/* The partial slabs of one size class: slabs with at least one free object.
- * Full slabs are on no list; a slab that empties goes back to the buddy
- * unless it is the class's last partial slab (kept warm until a trim). */
+/* The slabs of one size class the arena holds no heap for: those whose
+ * heap's thread exited, waiting to be adopted by a heap that needs one of
+ * the class (heap.c), and the count of all its slabs of the class. */
 struct slab_bin {
-	struct page *partial;
-	size_t       nr_partial;
-	size_t       objects_out;   /* handed to thread caches or users */
-	size_t       slabs;         /* slabs of this class, partial or full */
+	struct page *abandoned;
+	size_t       nr_abandoned;
+	size_t       slabs;         /* slabs of this class, whoever owns them */
 };
 
 struct arena_stats {
 	size_t   mapped;        /* bytes of regions */
 	size_t   large_pages;   /* pages in large runs */
 	size_t   slab_pages;    /* pages in slabs */
-	uint64_t frees_local;   /* objects returned by threads on the arena's node */
-	uint64_t frees_remote;  /* ... and on another node */
 };
 
 struct arena {
@@ -66,7 +63,6 @@ unsigned      arenas_layout(const struct numa_topology *t, bool active, unsigned
 void          arenas_reserve(size_t bytes);
 struct arena *arena_pick(void);
 struct arena *arena_pick_node(int node);
-void          arena_count_frees(struct arena *a, int node, uint64_t n);
 bool          arena_grow(struct arena *a);
 size_t        arena_trim(struct arena *a);
 void          arena_decay(struct arena *a, uint64_t now_ms);

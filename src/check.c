@@ -5,14 +5,18 @@
  * Per region, the pages from the descriptors to the end must tile exactly
  * into blocks: free buddy blocks (aligned to their order, never two free
  * buddies of one order side by side), large runs, and slabs whose every page
- * names the class and its offset.  The free lists must hold exactly the free
- * blocks, the page counts must add up, and each partial slab's freelist,
- * carved objects and never-carved tail must account for its capacity.  The
- * walk takes each arena's lock in turn; it is meant for tests, fuzzing and
- * debugging, not for a hot path.
+ * names the class, its offset and the owner.  The free lists must hold
+ * exactly the free blocks and the page counts must add up.  The slabs whose
+ * lists the calling thread may read (its own heap's, the shared heaps',
+ * the abandoned ones) must account for every carved object, and the heaps'
+ * lists hold what they say.  Other threads' slabs change under the walk:
+ * only their pages are checked.  The walk takes the shared heaps' locks and
+ * each arena's in turn; it is meant for tests, fuzzing and debugging, not
+ * for a hot path.
  */
 #include "internal.h"
 #include "arena.h"
+#include "heap.h"
 #include "buddy.h"
 #include "debug.h"
 #include "slab.h"
@@ -31,7 +35,29 @@
 /* ------------------------------------------------------------------------
  * Slabs
  * ---------------------------------------------------------------------- */
-static bool check_slab(struct page *head)
+
+/* Walk one of a slab's lists (local, remote, or its heap's free list):
+ * every object carved by the slab, holding the key, filled in the debug
+ * mode, and no more of them than the slab has carved.  *count gets the
+ * length. */
+static bool check_free_objects(struct page *head, void *list, const char *what, uint32_t *count)
+{
+	const struct size_class *sc = &_strata_classes[head->cls];
+	uint32_t n = 0;
+	for (void **p = list; p; p = link_next(p)) {
+		CHECK(slab_owns(head, p), "slab %p: its %s holds %p, not one of its carved objects",
+		      page_address(head), what, (void *)p);
+		CHECK((uintptr_t)p[1] == _strata_free_key, "free object %p lost its key", (void *)p);
+		CHECK(!debug_mode() || debug_freed_damage(p, sc->size) == sc->size,
+		      "free object %p written after free (byte %zu)", (void *)p, debug_freed_damage(p, sc->size));
+		CHECK(++n <= head->bump, "slab %p: its %s is longer than its objects", page_address(head), what);
+	}
+	*count = n;
+	return true;
+}
+
+/* What every slab must be, whoever owns it: pages that name it. */
+static bool check_slab_pages(struct page *head)
 {
 	const struct size_class *sc = &_strata_classes[head->cls];
 	size_t npages = (size_t)1 << head->order;
@@ -42,25 +68,57 @@ static bool check_slab(struct page *head)
 		      "slab page %zu of %p in state %u", i, page_address(head), pg->state);
 		CHECK(pg->cls == head->cls && pg->slab_off == (i << PAGE_SHIFT),
 		      "slab page %zu of %p names another slab", i, page_address(head));
+		CHECK(slab_heap(pg) == slab_heap(head), "slab page %zu of %p names another owner",
+		      i, page_address(head));
+		CHECK((pg->state == PAGE_SAMPLED) == (((uintptr_t)page_owner_tag(pg) & OWNER_SAMPLED) != 0),
+		      "slab page %zu of %p: sampled state and owner tag differ", i, page_address(head));
 	}
-	uint32_t bump = head->bump, free_count = 0;
-	CHECK(bump <= sc->capacity, "slab %p bump %u over capacity %u", page_address(head), bump, sc->capacity);
-	char *start = page_address(head);
-	for (void **p = head->freelist; p; p = link_next(p)) {
-		size_t off = (size_t)((char *)p - start);
-		CHECK(off < npages << PAGE_SHIFT && off % sc->size == 0 && off / sc->size < bump,
-		      "slab %p freelist holds %p, not one of its carved objects", (void *)start, (void *)p);
-		CHECK((uintptr_t)p[1] == _strata_free_key, "free object %p lost its key", (void *)p);
-		CHECK(!debug_mode() || debug_freed_damage(p, sc->size) == sc->size,
-		      "free object %p written after free (byte %zu)", (void *)p, debug_freed_damage(p, sc->size));
-		CHECK(++free_count <= bump, "slab %p freelist longer than its objects", (void *)start);
-	}
-	CHECK(head->inuse + free_count == bump, "slab %p: %u in use + %u free != %u carved",
-	      (void *)start, head->inuse, free_count, bump);
-	bool full = head->freelist == NULL && bump == sc->capacity;
-	CHECK(full == !(head->flags & PG_PARTIAL), "slab %p %s the partial list", (void *)start,
-	      full ? "full but on" : "not full but off");
+	CHECK(head->bump <= sc->capacity, "slab %p bump %u over capacity %u", page_address(head),
+	      head->bump, sc->capacity);
 	return true;
+}
+
+/* The counts of a slab whose lists this thread may read: its own, an
+ * abandoned one or a shared heap's (their locks are held).  free_list is
+ * its heap's free list when it is current. */
+static bool check_slab_counts(struct page *head, void *free_list)
+{
+	uint32_t local, remote = 0, listed;
+	uintptr_t w = __atomic_load_n(&head->remote, __ATOMIC_ACQUIRE);
+	if (!check_free_objects(head, head->local_free, "local list", &local))
+		return false;
+	if (w != REMOTE_FULL && !check_free_objects(head, (void *)w, "remote list", &remote))
+		return false;
+	if (!check_free_objects(head, free_list, "heap's free list", &listed))
+		return false;
+	CHECK(slab_inuse(head) + local == head->bump, "slab %p: %u in use + %u free != %u carved",
+	      page_address(head), slab_inuse(head), local, head->bump);
+	CHECK(remote + listed <= slab_inuse(head), "slab %p: %u remote + %u listed > %u in use",
+	      page_address(head), remote, listed, slab_inuse(head));
+	CHECK(!(head->inuse & SLAB_INUSE_FULL) || head->list == SLAB_FULL || head->list == SLAB_ABANDONED,
+	      "slab %p marked full off the full list", page_address(head));
+	return true;
+}
+
+/* May this thread read the lists of a slab owned by h? */
+static bool slab_readable(const struct heap *h)
+{
+	return h == NULL || h == _strata_heap || h->state == HEAP_SHARED;
+}
+
+static bool check_slab(struct page *head)
+{
+	if (!check_slab_pages(head))
+		return false;
+	struct heap *h = slab_heap(head);
+	if (!slab_readable(h))
+		return true;
+	CHECK(h != NULL || head->list == SLAB_ABANDONED, "slab %p has no owner and is not abandoned",
+	      page_address(head));
+	bool current = h && head->list == SLAB_CURRENT;
+	CHECK(!current || h->fast[head->cls].current == head, "slab %p is current but not its heap's",
+	      page_address(head));
+	return check_slab_counts(head, current ? h->fast[head->cls].free : NULL);
 }
 
 /* ------------------------------------------------------------------------
@@ -133,9 +191,11 @@ static bool check_lists(struct arena *a)
 	CHECK(listed == a->free_pages, "arena %u: free lists hold %zu pages, counted %zu", a->index, listed, a->free_pages);
 	for (unsigned c = 0; c < NUM_CLASSES; c++) {
 		size_t n = 0;
-		for (struct page *pg = a->bins[c].partial; pg; pg = pg->next, n++)
-			CHECK(pg->cls == c && (pg->flags & PG_PARTIAL), "partial list %u holds a wrong slab", c);
-		CHECK(n == a->bins[c].nr_partial, "partial list %u counts %zu, holds %zu", c, a->bins[c].nr_partial, n);
+		for (struct page *pg = a->bins[c].abandoned; pg; pg = pg->next, n++)
+			CHECK(pg->cls == c && pg->list == SLAB_ABANDONED && slab_heap(pg) == NULL,
+			      "abandoned list %u holds a wrong slab", c);
+		CHECK(n == a->bins[c].nr_abandoned, "abandoned list %u counts %zu, holds %zu",
+		      c, a->bins[c].nr_abandoned, n);
 	}
 	return true;
 }
@@ -157,16 +217,54 @@ static bool check_arena(struct arena *a)
 	return check_lists(a);
 }
 
-strata_export int strata_check_heap(void)
+/* The lists of a heap this thread may read: each slab on the one its
+ * list field names, of the class, the full ones marked. */
+static bool check_heap_lists(struct heap *h)
 {
-	strata_ensure_init();
+	for (unsigned c = 0; c < NUM_CLASSES; c++) {
+		struct heap_class *hc = &h->cls[c];
+		struct page *cur = h->fast[c].current;
+		CHECK(!cur || (cur->list == SLAB_CURRENT && cur->cls == c && slab_heap(cur) == h),
+		      "class %u: current slab is not marked current", c);
+		CHECK(h->fast[c].free == NULL || cur, "class %u: a free list with no current slab", c);
+		for (struct page *s = hc->partial; s; s = s->next)
+			CHECK(s->list == SLAB_PARTIAL && s->cls == c && slab_heap(s) == h,
+			      "class %u: partial list holds a wrong slab", c);
+		for (struct page *s = hc->full; s; s = s->next)
+			CHECK(s->list == SLAB_FULL && s->cls == c && (s->inuse & SLAB_INUSE_FULL)
+			      && slab_heap(s) == h, "class %u: full list holds a wrong slab", c);
+		for (struct page *s = hc->parked; s; s = s->next)
+			CHECK(s->list == SLAB_PARKED && s->cls == c && slab_empty(s) && slab_heap(s) == h,
+			      "class %u: parked list holds a wrong slab", c);
+	}
+	return true;
+}
+
+static bool check_all_heaps(void)
+{
+	if (_strata_heap->state == HEAP_LIVE && !check_heap_lists(_strata_heap))
+		return false;
+	for (unsigned i = 0; i < _strata_narenas; i++)
+		if (!check_heap_lists(heap_shared(i)))
+			return false;
 	for (unsigned i = 0; i < _strata_narenas; i++) {
 		struct arena *a = &_strata_arenas[i];
 		lock_acquire(&a->lock);
 		bool ok = check_arena(a);
 		lock_release(&a->lock);
 		if (!ok)
-			return -1;
+			return false;
 	}
-	return 0;
+	return true;
+}
+
+/* The shared heaps' locks first, then each arena's: the order their slow
+ * paths take them in. */
+strata_export int strata_check_heap(void)
+{
+	strata_ensure_init();
+	heap_registry_lock();
+	bool ok = check_all_heaps();
+	heap_registry_unlock();
+	return ok ? 0 : -1;
 }

@@ -15,12 +15,12 @@
 #include "slab.h"
 #include "sample.h"
 #include "stats.h"
-#include "tcache.h"
+#include "heap.h"
 
 int _strata_initialized;
 uintptr_t _strata_free_key;
 uintptr_t _strata_link_key;
-pthread_key_t _strata_tcache_key;
+pthread_key_t _strata_heap_key;
 
 static strata_lock_t init_lock = STRATA_LOCK_INIT;
 
@@ -31,7 +31,7 @@ static strata_lock_t init_lock = STRATA_LOCK_INIT;
 static void fork_prepare(void)
 {
 	lock_acquire(&init_lock);
-	tcache_registry_lock();
+	heap_registry_lock();
 	huge_lock();
 	leak_lock();
 	arena_lock_all();
@@ -42,7 +42,7 @@ static void fork_parent(void)
 	arena_unlock_all();
 	leak_unlock();
 	huge_unlock();
-	tcache_registry_unlock();
+	heap_registry_unlock();
 	lock_release(&init_lock);
 }
 
@@ -51,7 +51,7 @@ static void fork_child(void)
 	arena_reinit_locks();
 	leak_reinit_lock();
 	huge_reinit_lock();
-	tcache_registry_after_fork_child();
+	heap_registry_after_fork_child();
 	lock_reinit(&init_lock);
 }
 
@@ -79,8 +79,9 @@ void _strata_init_slow(void)
 	sample_init();
 	nodes_init();
 	arenas_setup();
+	heaps_init();
 	initializing = true;
-	pthread_key_create(&_strata_tcache_key, tcache_thread_exit);
+	pthread_key_create(&_strata_heap_key, heap_thread_exit);
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	if (strata_option(OPT_RESERVE) > 0)
 		arenas_reserve((size_t)strata_option(OPT_RESERVE));

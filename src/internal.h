@@ -101,10 +101,16 @@ enum page_state {
 };
 
 #define PG_DIRTY        0x01    /* free block may hold resident pages */
-#define PG_PARTIAL      0x02    /* slab is on its bin's partial list */
-#define PG_CACHED       0x04    /* large run held free in a thread cache */
+#define PG_CACHED       0x04    /* large run held free in a thread's heap */
 #define PG_SAMPLED      0x08    /* large run recorded by leak tracking */
 
+struct heap;
+
+/* One descriptor per page, 64 bytes: one cache line each, so the owner of
+ * one slab and a thread freeing into its neighbour never share a line.
+ * The fields a slab needs on every page (state, cls, slab_off, inverse,
+ * shift, bump, owner) let free check a pointer from its own page's
+ * descriptor; the slab's lists live in its head page's (see slab.c). */
 struct page {
 	uint8_t      state;
 	uint8_t      order;      /* PAGE_FREE: block order; PAGE_SLAB: slab order */
@@ -116,17 +122,22 @@ struct page {
 		uint32_t inverse;    /* PAGE_SLAB: the class's inverse and shift, */
 	};                           /* here so free reads one descriptor */
 	union {
-		uint32_t inuse;      /* slab head: objects handed out */
+		uint32_t inuse;      /* slab head: objects not on local_free (slab.c) */
 		uint32_t freed_ms;   /* PAGE_FREE with PG_DIRTY: when it was freed */
 	};
 	uint32_t     bump;       /* PAGE_SLAB: see slab.c */
 	uint8_t      shift;
-	uint8_t      _pad;
+	uint8_t      list;       /* slab head: enum slab_list (slab.h) */
 	uint16_t     samples;    /* PAGE_SAMPLED: recorded blocks starting here */
-	void        *freelist;   /* slab head: freed objects, linked through them */
-	struct page *next;       /* free_area list, or the bin's partial list */
+	void        *owner;      /* PAGE_SLAB: the owning heap's entry for the class
+	                            (heap.h), on every page; tagged on a
+	                            PAGE_SAMPLED page (slab.h) */
+	void        *local_free; /* slab head: objects freed by the owner */
+	uintptr_t    remote;     /* slab head: objects freed by other threads, an
+	                            atomic list (slab.c) */
+	struct page *next;       /* free_area list, or the heap's slab lists */
 	struct page *prev;
-};
+} __attribute__((aligned(64)));
 
 /* The first word of every mapping the pagemap knows, so a lookup can tell a
  * buddy region from a directly mapped huge block. */
@@ -228,7 +239,7 @@ static inline void strata_ensure_init(void)
 }
 
 /* ------------------------------------------------------------------------
- * Free-object links (thread caches and slab freelists)
+ * Free-object links (heaps' free lists, slabs' local and remote lists)
  *
  * A free object holds two words: its link to the next free object and the
  * free key, a secret that marks it as free so that a second free of it is
@@ -248,7 +259,7 @@ void _strata_freelist_corrupt(const void *p) __attribute__((__noreturn__, __cold
 
 static inline uintptr_t link_mask(const void *slot)
 {
-	return ((uintptr_t)slot >> PAGE_SHIFT) ^ _strata_link_key;
+	return (uintptr_t)slot ^ _strata_link_key;
 }
 
 /* Make the free object p point to next (NULL ends a list) and mark it free. */

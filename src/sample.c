@@ -5,15 +5,16 @@
  * Modes (option leak): off; full, where every block is recorded and the
  * thread caches are off so that every malloc and free reaches a slow path;
  * and sampled, the default, in the manner of tcmalloc's heap sampling: each
- * thread counts down the bytes its slow paths take from the arenas (a
- * refill batch, a large run), and when the count crosses zero the block
+ * heap counts down the bytes its slow paths take from its slabs and arenas
+ * (a refill of its free list, a large run), and when the count crosses zero the block
  * being allocated is recorded with the weight of a whole sampling interval,
  * so the report scales up to estimates.  The fast path does not take part:
  * a refill stands for the batch it brings.
  *
  * A recorded small block must be seen when it is freed, without a test on
- * the fast path: its slab page turns PAGE_SAMPLED, which free's fast path
- * does not accept, and back to PAGE_SLAB when its last recorded block goes.
+ * the fast path: its slab page turns PAGE_SAMPLED and its owner is tagged
+ * (slab_mark_sampled), which free's fast path does not accept, and back to
+ * PAGE_SLAB when its last recorded block goes.
  * Large runs carry PG_SAMPLED, huge blocks a field in their header; their
  * frees are slow paths anyway.
  *
@@ -157,7 +158,7 @@ static bool record(void *p, size_t requested, size_t weight)
 
 /* The next interval: uniform in [1, 2 * mean), so the mean is the option's
  * value and no allocation pattern lines up with a fixed period. */
-static int64_t next_interval(struct tcache *tc)
+static int64_t next_interval(struct heap *tc)
 {
 	uint64_t mean = (uint64_t)strata_option(OPT_LEAK_SAMPLE);
 	uint64_t x = (uint64_t)(uintptr_t)tc ^ os_now_ms() ^ (uint64_t)tc->sample_left;
@@ -169,15 +170,18 @@ static int64_t next_interval(struct tcache *tc)
 
 /* A thread's first sample comes after a whole interval too, not at its
  * first allocation. */
-void sample_thread_init(struct tcache *tc)
+void sample_thread_init(struct heap *tc)
 {
 	if (leak_mode() == LEAK_SAMPLED)
 		tc->sample_left = next_interval(tc);
 }
 
-/* Is it this allocation's turn?  bytes were just taken from an arena. */
-static bool sample_due(struct tcache *tc, size_t bytes)
+/* Is it this allocation's turn?  bytes were just taken from an arena.
+ * A thread without a heap (an exited one) is not sampled. */
+static bool sample_due(struct heap *tc, size_t bytes)
 {
+	if (tc == NULL)
+		return false;
 	tc->sample_left -= (int64_t)bytes;
 	if (tc->sample_left > 0)
 		return false;
@@ -199,11 +203,11 @@ static void page_mark_sampled(struct page *pg)
 	struct arena *a = page_region(pg)->arena;
 	lock_acquire(&a->lock);
 	pg->samples++;
-	__atomic_store_n(&pg->state, PAGE_SAMPLED, __ATOMIC_RELAXED);
+	slab_mark_sampled(pg, true);
 	lock_release(&a->lock);
 }
 
-void sample_small(struct tcache *tc, void *p, size_t size, size_t bytes)
+void sample_small(struct heap *tc, void *p, size_t size, size_t bytes)
 {
 	if (leak_mode() == LEAK_FULL) {
 		record(p, MAX(size, 1), MAX(size, 1));
@@ -240,7 +244,7 @@ static void record_large(void *p, size_t size)
 		page_of(owner, p)->flags |= PG_SAMPLED;
 }
 
-void sample_large(struct tcache *tc, void *p, size_t size)
+void sample_large(struct heap *tc, void *p, size_t size)
 {
 	int mode = leak_mode();
 	if (mode == LEAK_OFF)
@@ -292,7 +296,7 @@ void sample_forget_small(struct page *pg, void *p)
 	struct arena *a = page_region(pg)->arena;
 	lock_acquire(&a->lock);
 	if (pg->samples > 0 && --pg->samples == 0)
-		__atomic_store_n(&pg->state, PAGE_SLAB, __ATOMIC_RELAXED);
+		slab_mark_sampled(pg, false);
 	lock_release(&a->lock);
 }
 

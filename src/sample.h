@@ -8,7 +8,7 @@
 #include "internal.h"
 #include "large.h"
 #include "leak.h"
-#include "tcache.h"
+#include "heap.h"
 
 enum leak_mode_id { LEAK_OFF = 0, LEAK_SAMPLED = 1, LEAK_FULL = 2 };
 
@@ -21,12 +21,12 @@ static inline int leak_mode(void)
 
 const char *leak_mode_name(int mode);
 void        sample_init(void);
-void        sample_thread_init(struct tcache *tc);
+void        sample_thread_init(struct heap *tc);
 
 /* Allocation hooks, on the slow paths: bytes is what this call took from
  * the arena (a refill batch, a large run). */
-void        sample_small(struct tcache *tc, void *p, size_t size, size_t bytes);
-void        sample_large(struct tcache *tc, void *p, size_t size);
+void        sample_small(struct heap *tc, void *p, size_t size, size_t bytes);
+void        sample_large(struct heap *tc, void *p, size_t size);
 void        sample_resized(void *old, void *p, size_t size);
 
 /* Free hooks: forget p if it was recorded. */

@@ -1,40 +1,41 @@
 /*
- * slab.c - size-class caches, the kernel's slab idea on top of the buddy.
+ * slab.c - size-class caches, the kernel's slab idea on top of the buddy,
+ * with each slab owned by one heap (free-list sharding).
  *
  * A slab is a buddy block of 2^order pages carved into objects of one size
- * class.  Every page of a slab is PAGE_SLAB with the class in its descriptor
- * and slab_off, its byte offset in the slab, so free() finds the class of any
- * object, and checks that the pointer starts one, from that one descriptor.
- * The head descriptor keeps the slab's state: inuse (objects handed out), a
- * freelist of returned objects linked through their first word, and bump,
- * the index below which objects have been handed out at least once; objects
- * past bump are carved lazily, so a new slab touches only the memory it
- * gives out.  Each tail page keeps its own bump: one past the last object
- * carved that starts in it, so that "was this object ever handed out" is
- * idx < bump of the page the object starts in (the head's bump is at least
- * that for the head page).
+ * class.  Every page of a slab is PAGE_SLAB with the class, slab_off (its
+ * byte offset in the slab), bump and the owning heap in its descriptor, so
+ * free() finds the class of any object, checks that the pointer starts one,
+ * and tells its owner's frees from the others', from that one descriptor.
  *
- * Per arena and class, slabs with a free object sit on the bin's partial
- * list; full slabs are on no list; a slab that empties goes back to the buddy
- * unless it is the last partial one of its class (kept warm against
- * ping-pong).  Everything here runs under the arena lock.
+ * The head descriptor keeps the slab's state:
+ *   - bump: objects below it have been carved (handed out at least once);
+ *     objects past it are carved lazily, so a new slab touches only the
+ *     memory it gives out.  Each tail page keeps its own bump, one past the
+ *     last object carved that starts in it, so "was this object ever handed
+ *     out" is idx < bump of the page the object starts in;
+ *   - local_free: objects the owner freed, linked through themselves (plain
+ *     stores: only the owner touches it);
+ *   - inuse: carved objects not on local_free (handed to the program, on
+ *     the owner's free list, or freed by other threads and not collected
+ *     yet), with SLAB_INUSE_FULL while the slab is on the full list;
+ *   - remote: objects other threads freed, an atomic list (one
+ *     compare-and-swap per free); the owner collects it when it needs
+ *     objects, and then counts them off inuse;
+ *   - list, next, prev: which of the owner's lists it is on (heap.c).
+ *
+ * The owner moves whole lists, never single objects: its heap's free list
+ * is the slab's local list taken at once (slab_take_local), or a batch just
+ * carved.  A slab whose objects have all come back empties, and the owner
+ * gives it back to the buddy (or parks it).  The functions that create,
+ * release or re-own a slab run under the arena lock; those that touch one
+ * slab's lists run in its owner's thread; slab_push_remote in any thread.
  */
 #include "slab.h"
 #include "debug.h"
-#include "dlist.h"
 #include "buddy.h"
 
 struct size_class _strata_classes[NUM_CLASSES];
-
-/* size_to_class(16 * i) for i = 0..64; tests/test_sizeclass.c checks it
- * against the arithmetic for every size. */
-const uint8_t _strata_class_table[CLASS_TABLE_MAX / MIN_ALIGN + 1] = {
-	0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 9, 10, 10, 11,
-	11, 12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15,
-	15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17,
-	17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19,
-	19,
-};
 
 /* ------------------------------------------------------------------------
  * Class table
@@ -91,97 +92,12 @@ void slab_classes_init(void)
 }
 
 /* ------------------------------------------------------------------------
- * Partial lists
- * ---------------------------------------------------------------------- */
-static void partial_add(struct slab_bin *bin, struct page *head)
-{
-	dlist_push(bin->partial, head);
-	bin->nr_partial++;
-	head->flags |= PG_PARTIAL;
-}
-
-static void partial_del(struct slab_bin *bin, struct page *head)
-{
-	dlist_del(bin->partial, head);
-	bin->nr_partial--;
-	head->flags &= (uint8_t)~PG_PARTIAL;
-}
-
-/* ------------------------------------------------------------------------
- * Slab creation and release
- * ---------------------------------------------------------------------- */
-static void *slab_carve(struct page *head);
-
-/* The debug mode fills a slab (so objects never handed out look freed) and
- * keeps its first object as a guard: every object handed out then has one
- * below it, whose tail shows an underflow (debug.c). */
-static void slab_debug_init(struct page *head)
-{
-	debug_fill(page_address(head), PAGE_SIZE << head->order);
-	slab_carve(head);
-	head->inuse = 1;
-}
-
-/* A slab with no object handed out: inuse counts the debug mode's guard. */
-static bool slab_empty(const struct page *head)
-{
-	return head->inuse == (debug_mode() ? 1u : 0u);
-}
-
-static struct page *slab_new(struct arena *a, unsigned cls)
-{
-	unsigned order = _strata_classes[cls].order;
-	struct page *head = buddy_alloc(a, order);
-	if (head == NULL) {
-		if (!arena_grow(a))
-			return NULL;
-		head = buddy_alloc(a, order);
-		if (head == NULL)
-			return NULL;
-	}
-	size_t npages = (size_t)1 << order;
-	for (size_t i = 0; i < npages; i++) {
-		head[i].state = PAGE_SLAB;
-		head[i].cls = (uint8_t)cls;
-		head[i].order = (uint8_t)order;
-		head[i].slab_off = (uint32_t)(i << PAGE_SHIFT);
-		head[i].inverse = _strata_classes[cls].inverse;
-		head[i].shift = _strata_classes[cls].shift;
-		head[i].samples = 0;
-		__atomic_store_n(&head[i].bump, 0, __ATOMIC_RELAXED);
-	}
-	head->flags = 0;
-	head->inuse = 0;
-	head->freelist = NULL;
-	a->stats.slab_pages += npages;
-	if (unlikely(debug_mode()))
-		slab_debug_init(head);
-	a->bins[cls].slabs++;
-	partial_add(&a->bins[cls], head);
-	return head;
-}
-
-static void slab_release(struct arena *a, struct page *head)
-{
-	unsigned cls = head->cls, order = head->order;
-	size_t npages = (size_t)1 << order;
-	partial_del(&a->bins[cls], head);
-	if (unlikely(debug_mode()))
-		debug_fill(page_address(head), npages << PAGE_SHIFT);   /* links, keys */
-	for (size_t i = 1; i < npages; i++)
-		head[i].state = PAGE_NONE;
-	a->stats.slab_pages -= npages;
-	a->bins[cls].slabs--;
-	buddy_free(a, head, order, true);
-}
-
-/* ------------------------------------------------------------------------
- * Allocation: a batch of objects for a thread cache
+ * Carving
  * ---------------------------------------------------------------------- */
 
 /* Hand out the next never-used object, advancing the slab's bump and that
  * of the page the object starts in. */
-static void *slab_carve(struct page *head)
+static void *slab_carve_one(struct page *head)
 {
 	uint32_t idx = head->bump;
 	char *p = slab_object(head, idx);
@@ -192,111 +108,236 @@ static void *slab_carve(struct page *head)
 	return p;
 }
 
-/* Next free object of a partial slab: a returned one first (it is warm),
- * else the next never-used one. */
-/* Is q an object this slab has carved?  Every object on a slab's freelist
- * is its own, so a link that leads elsewhere was forged. */
-static bool slab_owns(const struct page *head, const void *q)
+/* Carve up to max never-used objects into a list (first one first);
+ * *n gets how many.  They count as in use from now on. */
+void *slab_carve(struct page *head, unsigned max, unsigned *n)
+{
+	uint32_t left = _strata_classes[head->cls].capacity - head->bump;
+	unsigned count = MIN(max, left);
+	void *first = NULL, *last = NULL;
+	for (unsigned i = 0; i < count; i++) {
+		void *p = slab_carve_one(head);
+		link_set(p, NULL);
+		if (last)
+			link_set(last, p);
+		else
+			first = p;
+		last = p;
+	}
+	head->inuse += count;
+	*n = count;
+	return first;
+}
+
+/* ------------------------------------------------------------------------
+ * Slab creation and release (arena lock held)
+ * ---------------------------------------------------------------------- */
+
+/* The debug mode fills a slab (so objects never handed out look freed) and
+ * keeps its first object as a guard: every object handed out then has one
+ * below it, whose tail shows an underflow (debug.c). */
+static void slab_debug_init(struct page *head)
+{
+	debug_fill(page_address(head), PAGE_SIZE << head->order);
+	slab_carve_one(head);
+	head->inuse = 1;
+}
+
+uint32_t slab_guard_objects(void)
+{
+	return debug_mode() ? 1u : 0u;
+}
+
+static void slab_pages_init(struct page *head, unsigned cls, unsigned order, void *owner)
+{
+	size_t npages = (size_t)1 << order;
+	for (size_t i = 0; i < npages; i++) {
+		struct page *pg = &head[i];
+		pg->state = PAGE_SLAB;
+		pg->cls = (uint8_t)cls;
+		pg->order = (uint8_t)order;
+		pg->slab_off = (uint32_t)(i << PAGE_SHIFT);
+		pg->inverse = _strata_classes[cls].inverse;
+		pg->shift = _strata_classes[cls].shift;
+		pg->samples = 0;
+		__atomic_store_n(&pg->bump, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&pg->owner, owner, __ATOMIC_RELAXED);
+	}
+}
+
+struct page *slab_new(struct arena *a, unsigned cls, void *owner)
+{
+	unsigned order = _strata_classes[cls].order;
+	struct page *head = buddy_alloc(a, order);
+	if (head == NULL) {
+		if (!arena_grow(a))
+			return NULL;
+		head = buddy_alloc(a, order);
+		if (head == NULL)
+			return NULL;
+	}
+	slab_pages_init(head, cls, order, owner);
+	head->flags = 0;
+	head->list = SLAB_UNLISTED;
+	head->inuse = 0;
+	head->local_free = NULL;
+	head->remote = 0;
+	head->next = head->prev = NULL;
+	a->stats.slab_pages += (size_t)1 << order;
+	a->bins[cls].slabs++;
+	if (unlikely(debug_mode()))
+		slab_debug_init(head);
+	return head;
+}
+
+/* An empty slab, on no list, back to the buddy. */
+void slab_release(struct arena *a, struct page *head)
+{
+	unsigned cls = head->cls, order = head->order;
+	size_t npages = (size_t)1 << order;
+	strata_assert(head->list == SLAB_UNLISTED && slab_empty(head));
+	if (unlikely(debug_mode()))
+		debug_fill(page_address(head), npages << PAGE_SHIFT);   /* links, keys */
+	for (size_t i = 0; i < npages; i++) {
+		head[i].state = PAGE_NONE;
+		__atomic_store_n(&head[i].owner, NULL, __ATOMIC_RELAXED);
+	}
+	a->stats.slab_pages -= npages;
+	a->bins[cls].slabs--;
+	buddy_free(a, head, order, true);
+}
+
+/* Give the slab to another heap (or to none), keeping each page's sampled
+ * tag. */
+void slab_set_owner(struct page *head, void *owner)
+{
+	size_t npages = (size_t)1 << head->order;
+	for (size_t i = 0; i < npages; i++) {
+		uintptr_t tag = (uintptr_t)page_owner_tag(&head[i]) & OWNER_SAMPLED;
+		__atomic_store_n(&head[i].owner, (void *)((uintptr_t)owner | tag), __ATOMIC_RELAXED);
+	}
+}
+
+/* A page that holds blocks recorded by leak tracking goes PAGE_SAMPLED and
+ * tags its owner, so free's fast path does not take it (sample.c). */
+void slab_mark_sampled(struct page *pg, bool sampled)
+{
+	uintptr_t owner = (uintptr_t)page_owner(pg);
+	__atomic_store_n(&pg->owner, (void *)(owner | (sampled ? OWNER_SAMPLED : 0)), __ATOMIC_RELAXED);
+	__atomic_store_n(&pg->state, sampled ? PAGE_SAMPLED : PAGE_SLAB, __ATOMIC_RELAXED);
+}
+
+/* ------------------------------------------------------------------------
+ * The owner's lists
+ * ---------------------------------------------------------------------- */
+
+/* Is q an object this slab has carved?  Every object on a slab's lists is
+ * its own, so a link that leads elsewhere was forged. */
+bool slab_owns(const struct page *head, const void *q)
 {
 	size_t off = (size_t)((const char *)q - (const char *)page_address(head));
 	return off < (PAGE_SIZE << head->order)
 	       && slab_index_by(off, head->inverse, head->shift) < slab_bump(head);
 }
 
-static void *slab_take(struct page *head)
+/* Take the whole local list: every object on it counts as in use again.
+ * *n gets its length, known without a walk: carved = local + inuse. */
+void *slab_take_local(struct page *head, unsigned *n)
 {
-	void *p = head->freelist;
-	if (p) {
-		void *next = link_next(p);
-		if (unlikely(next != NULL && !slab_owns(head, next)))
-			_strata_freelist_corrupt(p);
-		head->freelist = next;
-	} else {
-		p = slab_carve(head);
+	void *list = head->local_free;
+	*n = head->bump - slab_inuse(head);
+	head->local_free = NULL;
+	head->inuse += *n;
+	return list;
+}
+
+/* The last object of a remote list, counting and checking each link: a
+ * list longer than the objects in use holds one object twice. */
+static void *remote_tail(struct page *head, void *list, unsigned *n)
+{
+	uint32_t limit = slab_inuse(head);
+	void *tail = list;
+	*n = 1;
+	for (void *q = link_next(tail); q; q = link_next(tail)) {
+		if (unlikely(!slab_owns(head, q)))
+			_strata_freelist_corrupt(tail);
+		if (unlikely(++*n > limit))
+			_strata_fatal("double free of an object of the slab at %p (freed by another thread)",
+			              page_address(head));
+		tail = q;
 	}
-	head->inuse++;
-	return p;
+	return tail;
 }
 
-static bool slab_full(const struct page *head)
+/* Move what other threads freed onto the local list; returns how many. */
+unsigned slab_collect_remote(struct page *head)
 {
-	return head->freelist == NULL && slab_bump(head) == _strata_classes[head->cls].capacity;
+	uintptr_t w = __atomic_load_n(&head->remote, __ATOMIC_RELAXED);
+	if (w == 0 || w == REMOTE_FULL)
+		return 0;
+	void *list = (void *)__atomic_exchange_n(&head->remote, 0, __ATOMIC_ACQUIRE);
+	unsigned n;
+	void *tail = remote_tail(head, list, &n);
+	link_set(tail, head->local_free);
+	head->local_free = list;
+	head->inuse -= n;
+	return n;
 }
 
-/* Take up to want objects of class cls and link them into *list (first word
- * the next pointer, second word the free key).  Returns how many. */
-unsigned slab_alloc_batch(struct arena *a, unsigned cls, void **list, unsigned want)
+/* The slab is exhausted and leaves its heap's free list: mark it full, so
+ * that the first free into it (the owner's, through inuse; another
+ * thread's, through the remote word) tells the owner.  false, and nothing
+ * marked, when other threads' frees arrived meanwhile: collect those. */
+bool slab_retire_full(struct page *head)
 {
-	struct slab_bin *bin = &a->bins[cls];
-	void *first = NULL;
-	unsigned got = 0;
-
-	while (got < want) {
-		struct page *head = bin->partial;
-		if (head == NULL && (head = slab_new(a, cls)) == NULL)
-			break;
-		while (got < want && !slab_full(head)) {
-			void *p = slab_take(head);
-			link_set(p, first);
-			first = p;
-			got++;
-		}
-		if (slab_full(head))
-			partial_del(bin, head);
-	}
-	bin->objects_out += got;
-	*list = first;
-	return got;
+	uintptr_t empty = 0;
+	if (!__atomic_compare_exchange_n(&head->remote, &empty, REMOTE_FULL, false,
+	                                 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		return false;
+	head->inuse |= SLAB_INUSE_FULL;
+	return true;
 }
 
-/* ------------------------------------------------------------------------
- * Free
- * ---------------------------------------------------------------------- */
-void slab_free_object(struct arena *a, void *p)
+/* The owner freed into its full slab: no longer full.  If another thread
+ * freed into it first, that thread took the mark and its object is on its
+ * way to the owner's delayed list, where it is freed like any other. */
+void slab_unretire(struct page *head)
 {
-	struct region *r = region_of(p);
-	struct page *head = slab_head(page_of(r, p));
-	unsigned cls = head->cls;
-	struct slab_bin *bin = &a->bins[cls];
-
-	/* The last line against a double free the free path could not see
-	 * (the first copy sat in another thread's cache): cheap, not complete;
-	 * the duplicate that gets past is caught by its key when taken. */
-	if (unlikely(slab_empty(head) || head->freelist == p))
-		_strata_fatal("double free of %p", p);
-	link_set(p, head->freelist);
-	head->freelist = p;
-	head->inuse--;
-	bin->objects_out--;
-	if (!(head->flags & PG_PARTIAL))
-		partial_add(bin, head);
-	else if (slab_empty(head) && bin->nr_partial > 1)
-		slab_release(a, head);
+	uintptr_t full = REMOTE_FULL;
+	head->inuse &= ~SLAB_INUSE_FULL;
+	__atomic_compare_exchange_n(&head->remote, &full, 0, false,
+	                            __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }
 
-/* Give back the empty slabs kept warm on the partial lists. */
-size_t slab_trim(struct arena *a)
-{
-	size_t released = 0;
-	for (unsigned c = 0; c < NUM_CLASSES; c++) {
-		struct page *head = a->bins[c].partial;
-		while (head) {
-			struct page *next = head->next;
-			if (slab_empty(head)) {
-				released += PAGE_SIZE << head->order;
-				slab_release(a, head);
-			}
-			head = next;
-		}
-	}
-	return released;
-}
-
-bool slab_freelist_contains(struct page *head, const void *p)
+bool slab_freelist_contains(const struct page *head, const void *p)
 {
 	uint32_t limit = head->bump;   /* a longer walk means a corrupt list */
-	for (const void *q = head->freelist; q && limit; q = link_next(q), limit--)
+	for (const void *q = head->local_free; q && limit; q = link_next(q), limit--)
 		if (q == p)
 			return true;
 	return false;
+}
+
+/* ------------------------------------------------------------------------
+ * Other threads' frees
+ * ---------------------------------------------------------------------- */
+
+/* Push p on the slab's remote list.  false when the slab was marked full:
+ * then p was not pushed, the mark is gone, and the caller hands p to the
+ * owner (heap_free_delayed), which must hear that the slab has room. */
+bool slab_push_remote(struct page *head, void *p)
+{
+	uintptr_t old = __atomic_load_n(&head->remote, __ATOMIC_RELAXED);
+	for (;;) {
+		if (old == REMOTE_FULL) {
+			if (__atomic_compare_exchange_n(&head->remote, &old, 0, false,
+			                                __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+				return false;
+			continue;
+		}
+		link_set(p, (void *)old);
+		if (__atomic_compare_exchange_n(&head->remote, &old, (uintptr_t)p, true,
+		                                __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+			return true;
+	}
 }

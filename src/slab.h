@@ -1,5 +1,6 @@
 /*
- * slab.h - size-class caches: buddy blocks carved into objects of one class.
+ * slab.h - size-class caches: buddy blocks carved into objects of one class,
+ * each slab owned by one heap (see slab.c for the lists and the counts).
  */
 #ifndef STRATA_SLAB_H
 #define STRATA_SLAB_H
@@ -10,9 +11,9 @@
  * four or more objects with at most 1/8 tail waste (24 KiB needs 128 KiB to
  * waste 8 KiB), small enough to be given back soon after it empties. */
 #define SLAB_MAX_ORDER     5
-/* A slab should hold at least this many objects, so a refill of a thread
- * cache touches few slabs ... */
-#define SLAB_MIN_OBJECTS   8
+/* A slab should hold at least this many objects, so a heap that uses a
+ * class goes to the arena for a new slab seldom ... */
+#define SLAB_MIN_OBJECTS   16
 /* ... and leave no more than 1/8 of itself unused at the tail. */
 #define SLAB_WASTE_SHIFT   3
 
@@ -30,6 +31,28 @@ static inline size_t class_size(unsigned c)
 {
 	return _strata_classes[c].size;
 }
+
+/* Which of its owner's lists a slab is on (head->list). */
+enum slab_list {
+	SLAB_UNLISTED = 0,
+	SLAB_CURRENT,        /* the slab its heap's free list comes from */
+	SLAB_PARTIAL,        /* has free objects, waits its turn */
+	SLAB_FULL,           /* every object handed out */
+	SLAB_PARKED,         /* empty, kept against a slab ping-pong */
+	SLAB_ABANDONED,      /* its heap's thread exited: on the arena's list */
+};
+
+/* The high bit of a head's inuse: the slab is full, and the next free of
+ * one of its objects by the owner must move it to the partial list.  Set,
+ * it makes inuse negative as an int32, so free's one test "inuse - 1 > 0"
+ * catches both that and the slab emptying. */
+#define SLAB_INUSE_FULL    0x80000000u
+
+/* The remote list word of a full slab with no remote frees: the first
+ * other thread to free into it takes the mark away and hands its object to
+ * the owner's delayed list instead (heap.c), so that the owner hears of a
+ * full slab that has room again without scanning its full slabs. */
+#define REMOTE_FULL        ((uintptr_t)1)
 
 /* Object index of byte offset off in a slab whose class has this inverse
  * and shift, when off is a multiple of the size; otherwise a number above
@@ -50,9 +73,13 @@ static inline uint32_t slab_index(size_t off, unsigned c)
 	return slab_index_by(off, _strata_classes[c].inverse, _strata_classes[c].shift);
 }
 
+/* The head descriptor: slab_off pages back, each descriptor 64 bytes, so
+ * one shift of the byte offset gives the distance. */
+_Static_assert(sizeof(struct page) == 64, "struct page is one cache line");
+
 static inline struct page *slab_head(struct page *pg)
 {
-	return pg - (pg->slab_off >> PAGE_SHIFT);
+	return (struct page *)((char *)pg - (pg->slab_off >> (PAGE_SHIFT - 6)));
 }
 
 /* Offset of p from the start of its slab, from p's own page descriptor. */
@@ -62,9 +89,9 @@ static inline size_t slab_offset(const struct page *pg, const void *p)
 }
 
 /* A page's bump (see slab.c) only grows while the slab lives and is read
- * without the arena lock on the free path: any value a thread sees is at
- * least the one that was current when the object it frees was handed out,
- * hence relaxed atomics. */
+ * by any thread on the free path: any value a thread sees is at least the
+ * one that was current when the object it frees was handed out, hence
+ * relaxed atomics. */
 static inline uint32_t slab_bump(const struct page *pg)
 {
 	return __atomic_load_n(&pg->bump, __ATOMIC_RELAXED);
@@ -82,10 +109,73 @@ static inline void *slab_object(struct page *head, uint32_t idx)
 	return (char *)page_address(head) + (size_t)idx * class_size(head->cls);
 }
 
+/* A slab's owner, as its pages record it: the owning heap's entry for the
+ * class (heap.h says what it is; here it is only compared and stored).  On
+ * a page that holds a block recorded by leak tracking the top bit is set,
+ * so that no heap's entry matches and its frees take the slow path.
+ * Written under the arena lock, read by any thread. */
+#define OWNER_SAMPLED   ((uintptr_t)1 << 63)
+
+static inline void *page_owner_tag(const struct page *pg)
+{
+	return __atomic_load_n(&pg->owner, __ATOMIC_RELAXED);
+}
+
+static inline void *page_owner(const struct page *pg)
+{
+	return (void *)((uintptr_t)page_owner_tag(pg) & ~OWNER_SAMPLED);
+}
+
+/* Objects handed out, without the full mark. */
+static inline uint32_t slab_inuse(const struct page *head)
+{
+	return head->inuse & ~SLAB_INUSE_FULL;
+}
+
+/* The debug mode keeps each slab's first object as a guard (slab.c). */
+uint32_t slab_guard_objects(void);
+
+static inline bool slab_empty(const struct page *head)
+{
+	return slab_inuse(head) == slab_guard_objects();
+}
+
+/* Nothing left to hand out: no object on the local list, none carved. */
+static inline bool slab_exhausted(const struct page *head)
+{
+	return head->local_free == NULL && head->bump == _strata_classes[head->cls].capacity;
+}
+
+/* The owner's free of p into its own slab: on the local list, no atomic.
+ * true when the slab needs its owner's attention (slab_free_transition):
+ * it was full, or it is now empty, or inuse went below zero (a double
+ * free). */
+static inline bool slab_free_local(struct page *head, void *p)
+{
+	int32_t *inuse = (int32_t *)&head->inuse;
+	link_set(p, head->local_free);
+	head->local_free = p;
+	return unlikely(--*inuse <= 0);
+}
+
 void     slab_classes_init(void);
-unsigned slab_alloc_batch(struct arena *a, unsigned cls, void **list, unsigned want);
-void     slab_free_object(struct arena *a, void *p);
-size_t   slab_trim(struct arena *a);
-bool     slab_freelist_contains(struct page *head, const void *p);
+
+/* Arena side, with the arena lock held. */
+struct page *slab_new(struct arena *a, unsigned cls, void *owner);
+void     slab_release(struct arena *a, struct page *head);
+void     slab_set_owner(struct page *head, void *owner);
+void     slab_mark_sampled(struct page *pg, bool sampled);
+
+/* Owner side: no lock, only the owner calls them. */
+void    *slab_carve(struct page *head, unsigned max, unsigned *n);
+void    *slab_take_local(struct page *head, unsigned *n);
+unsigned slab_collect_remote(struct page *head);
+bool     slab_retire_full(struct page *head);
+void     slab_unretire(struct page *head);
+bool     slab_freelist_contains(const struct page *head, const void *p);
+
+/* Any thread. */
+bool     slab_push_remote(struct page *head, void *p);
+bool     slab_owns(const struct page *head, const void *q);
 
 #endif

@@ -3,8 +3,8 @@
  *
  * Nothing is counted twice and nothing shared is touched on the fast path:
  * each arena keeps its own counters (read under its lock, one arena at a
- * time, so each is consistent with itself), each thread cache its call
- * counts (summed through the registry, tcache.c), huge blocks their list
+ * time, so each is consistent with itself), each heap its call counts
+ * (summed through the registry, heap.c), huge blocks their list
  * (large.c), and the leak table the requested sizes (leak.c).  Resident
  * memory is asked of the kernel with mincore() over strata's own mappings.
  * glibc's mallinfo2, mallinfo, malloc_stats and malloc_info report the same
@@ -19,7 +19,7 @@
 #include "slab.h"
 #include "stats.h"
 #include "strata.h"
-#include "tcache.h"
+#include "heap.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -58,10 +58,8 @@ static void arena_collect(struct arena *a, struct heap_snapshot *s)
 	s->slab_pages += a->stats.slab_pages;
 	for (unsigned k = 0; k < BUDDY_ORDERS; k++)
 		s->free_blocks[k] += a->free_area[k].nr_free;
-	for (unsigned c = 0; c < NUM_CLASSES; c++) {
-		s->objects_out[c] += a->bins[c].objects_out;
+	for (unsigned c = 0; c < NUM_CLASSES; c++)
 		s->slabs[c] += a->bins[c].slabs;
-	}
 	for (struct region *r = a->regions; r; r = r->next) {
 		mapping_collect(s, r, REGION_SIZE, r->backing);
 		if (r->reserved)
@@ -86,7 +84,7 @@ void stats_snapshot(struct heap_snapshot *s)
 	for (unsigned i = 0; i < _strata_narenas; i++)
 		arena_collect(&_strata_arenas[i], s);
 	huge_for_each(huge_collect, s);
-	tcache_totals(&s->calls);
+	heap_totals(&s->calls);
 	s->leak_mode = leak_mode();
 	if (s->leak_mode != LEAK_OFF) {
 		size_t objects;
@@ -97,10 +95,20 @@ void stats_snapshot(struct heap_snapshot *s)
 /* ------------------------------------------------------------------------
  * Derived figures
  * ---------------------------------------------------------------------- */
+/* Objects handed to the program and not freed; counted by different
+ * threads, so a snapshot taken while they run may be off by a few. */
 static size_t class_live(const struct heap_snapshot *s, unsigned c)
 {
-	uint64_t out = s->objects_out[c], cached = s->calls.cached[c];
-	return out > cached ? (size_t)(out - cached) : 0;
+	uint64_t m = s->calls.nmalloc[c], f = s->calls.nfree[c];
+	return m > f ? (size_t)(m - f) : 0;
+}
+
+/* Free slots of the class's slabs, on their lists, the heaps' free lists
+ * or never carved. */
+static size_t class_slack(const struct heap_snapshot *s, unsigned c)
+{
+	size_t slots = s->slabs[c] * _strata_classes[c].capacity, live = class_live(s, c);
+	return slots > live ? slots - live : 0;
 }
 
 /* The kernel's unusable free space index for order k: the share of free
@@ -124,7 +132,7 @@ void stats_fill(const struct heap_snapshot *s, struct strata_stats *st)
 	for (unsigned c = 0; c < NUM_CLASSES; c++) {
 		allocated += class_live(s, c) * class_size(c);
 		cached += (size_t)s->calls.cached[c] * class_size(c);
-		slack += (s->slabs[c] * _strata_classes[c].capacity - s->objects_out[c]) * class_size(c);
+		slack += class_slack(s, c) * class_size(c);
 		nmalloc += s->calls.nmalloc[c];
 		nfree += s->calls.nfree[c];
 	}
@@ -165,13 +173,13 @@ void stats_fill(const struct heap_snapshot *s, struct strata_stats *st)
 void stats_class_fill(const struct heap_snapshot *s, unsigned c, struct strata_class_stats *cs)
 {
 	memset((char *)cs + sizeof(cs->struct_size), 0, sizeof(*cs) - sizeof(cs->struct_size));
-	size_t size = class_size(c), cap = _strata_classes[c].capacity;
+	size_t size = class_size(c);
 	cs->size = size;
 	cs->objects_live = class_live(s, c);
 	cs->objects_cached = (size_t)s->calls.cached[c];
 	cs->slabs = s->slabs[c];
 	cs->slab_bytes = s->slabs[c] * (PAGE_SIZE << _strata_classes[c].order);
-	cs->slack_bytes = (s->slabs[c] * cap - s->objects_out[c]) * size;
+	cs->slack_bytes = class_slack(s, c) * size;
 	cs->nmalloc = s->calls.nmalloc[c];
 	cs->nfree = s->calls.nfree[c];
 }
@@ -274,6 +282,7 @@ void stats_nodes_fill(struct strata_node_stats ns[NUMA_MAX_NODES])
 {
 	strata_ensure_init();
 	size_t resident[NUMA_MAX_NODES] = { 0 };
+	struct heap_totals *calls = os_map(sizeof(*calls));   /* too big for some stacks */
 	for (unsigned n = 0; n < NUMA_MAX_NODES; n++) {
 		memset(&ns[n], 0, sizeof(ns[n]));
 		ns[n].struct_size = sizeof(ns[n]);
@@ -289,13 +298,18 @@ void stats_nodes_fill(struct strata_node_stats ns[NUMA_MAX_NODES])
 		mine->narenas++;
 		mine->mapped += a->stats.mapped;
 		mine->active += (a->stats.slab_pages + a->stats.large_pages) << PAGE_SHIFT;
-		mine->frees_local += __atomic_load_n(&a->stats.frees_local, __ATOMIC_RELAXED);
-		mine->frees_remote += __atomic_load_n(&a->stats.frees_remote, __ATOMIC_RELAXED);
 		lock_release(&a->lock);
 	}
 	huge_for_each(huge_resident_by_node, resident);
-	for (unsigned n = 0; n < NUMA_MAX_NODES; n++)
+	if (calls)
+		heap_totals(calls);
+	for (unsigned n = 0; n < NUMA_MAX_NODES; n++) {
 		ns[n].resident = resident[n];
+		ns[n].frees_local = calls ? calls->frees_local[n] : 0;
+		ns[n].frees_remote = calls ? calls->frees_remote[n] : 0;
+	}
+	if (calls)
+		os_unmap(calls, sizeof(*calls));
 }
 
 strata_export int strata_node_stats_get(unsigned node, struct strata_node_stats *ns)
@@ -319,16 +333,24 @@ strata_export const char *strata_version(void)
 
 strata_export void strata_thread_flush(void)
 {
-	struct tcache *tc = &_strata_tcache;
-	if (tc->state == TCACHE_LIVE)
-		tcache_flush_all(tc);
+	struct heap *h = _strata_heap;
+	if (h->state == HEAP_LIVE)
+		heap_flush(h);
 }
 
+/* The calling thread's heap and the shared ones give back their empty
+ * slabs; other threads' heaps keep theirs (at most HEAP_PARKED_MAX each). */
 strata_export size_t strata_trim(void)
 {
 	strata_ensure_init();
 	strata_thread_flush();
 	size_t released = 0;
+	for (unsigned i = 0; i < _strata_narenas; i++) {
+		struct heap *s = heap_shared(i);
+		lock_acquire(&s->lock);
+		heap_flush(s);
+		lock_release(&s->lock);
+	}
 	for (unsigned i = 0; i < _strata_narenas; i++)
 		released += arena_trim(&_strata_arenas[i]);
 	return released;

@@ -8,7 +8,7 @@
 #include "numa.h"
 #include "sizeclass.h"
 #include "strata.h"
-#include "tcache.h"
+#include "heap.h"
 
 /* Raw counters, summed over arenas, huge blocks and thread caches. */
 struct heap_snapshot {
@@ -20,12 +20,11 @@ struct heap_snapshot {
 	size_t large_pages;
 	size_t slab_pages;
 	size_t free_blocks[BUDDY_ORDERS];
-	size_t objects_out[NUM_CLASSES];
 	size_t slabs[NUM_CLASSES];
 	size_t huge_count;
 	size_t huge_mapped;
 	size_t huge_usable;
-	struct tcache_totals calls;
+	struct heap_totals calls;
 	int    leak_mode;
 	size_t leak_requested;          /* requested bytes of the live records
 	                                   (scaled up when sampled) */

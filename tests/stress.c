@@ -1,8 +1,10 @@
 /*
  * stress.c - several threads, random sizes from 1 B to 1 MiB, random malloc,
- * free and realloc, blocks handed between threads and freed by another one.
- * Every block is filled with a pattern made from its own seed and checked
- * completely before it is resized or freed.
+ * free and realloc, blocks handed between threads and freed by another one;
+ * and producers that hand every block they allocate to consumers and exit
+ * while their blocks are still being freed.  Every block is filled with a
+ * pattern made from its own seed and checked completely before it is
+ * resized or freed.
  *
  * With -DSTRATA_PREFIX=strata_tsan_ it calls strata's prefixed entry points,
  * so ThreadSanitizer (which brings its own malloc) can watch strata's code.
@@ -194,6 +196,97 @@ long stress_run(int threads, long ops, unsigned seed)
 		struct header *h = atomic_exchange(&exchange[i], NULL);
 		if (h)
 			S(free)(h);
+	}
+	return atomic_load(&errors);
+}
+
+/* ------------------------------------------------------------------------
+ * Hand-off: producers allocate small blocks and put each in a free slot of
+ * a ring; consumers take blocks out of the ring and free them.  Producers
+ * fill their slabs, which the consumers' frees make partial again (the
+ * owner is told through its delayed list), and exit while consumers still
+ * free their blocks (their slabs are abandoned, then adopted or released).
+ * ---------------------------------------------------------------------- */
+#define RING_SLOTS 1024
+
+static _Atomic(struct header *) ring[RING_SLOTS];
+static atomic_int producers_left;
+
+struct producer { long blocks; uint32_t seed; };
+
+static void *producer_main(void *arg)
+{
+	struct producer *pr = arg;
+	uint32_t s = pr->seed;
+	for (long i = 0; i < pr->blocks; i++) {
+		size_t size = sizeof(struct header) + next_random(&s) % 200;
+		struct header *h = S(malloc)(size);
+		if (h == NULL) {
+			atomic_fetch_add(&errors, 1);
+			break;
+		}
+		h->size = size;
+		h->seed = next_random(&s);
+		h->magic = HEADER_MAGIC;
+		fill((unsigned char *)h, sizeof(*h), size, h->seed);
+		for (unsigned slot = next_random(&s) % RING_SLOTS;; slot = (slot + 1) % RING_SLOTS) {
+			struct header *empty = NULL;
+			if (atomic_compare_exchange_weak(&ring[slot], &empty, h))
+				break;
+		}
+	}
+	atomic_fetch_sub(&producers_left, 1);
+	return NULL;
+}
+
+static void consume(struct header *h)
+{
+	if (h->magic != HEADER_MAGIC) {
+		atomic_fetch_add(&errors, 1);
+		return;
+	}
+	check_range((unsigned char *)h, sizeof(*h), h->size, h->seed);
+	S(free)(h);
+}
+
+static void *consumer_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		int left = atomic_load(&producers_left);
+		long taken = 0;
+		for (int i = 0; i < RING_SLOTS; i++) {
+			struct header *h = atomic_exchange(&ring[i], NULL);
+			if (h) {
+				consume(h);
+				taken++;
+			}
+		}
+		if (left == 0 && taken == 0)
+			return NULL;
+	}
+}
+
+long stress_handoff(int rounds, int producers, int consumers, long blocks)
+{
+	pthread_t p[16], c[16];
+	struct producer pr[16];
+	atomic_store(&errors, 0);
+	producers = producers > 16 ? 16 : producers;
+	consumers = consumers > 16 ? 16 : consumers;
+	for (int r = 0; r < rounds; r++) {
+		atomic_store(&producers_left, producers);
+		for (int i = 0; i < consumers; i++)
+			pthread_create(&c[i], NULL, consumer_main, NULL);
+		for (int i = 0; i < producers; i++) {
+			pr[i].blocks = blocks;
+			pr[i].seed = (uint32_t)(r * 131 + i) * 2654435761u + 1;
+			pthread_create(&p[i], NULL, producer_main, &pr[i]);
+		}
+		for (int i = 0; i < producers; i++)
+			pthread_join(p[i], NULL);
+		for (int i = 0; i < consumers; i++)
+			pthread_join(c[i], NULL);
 	}
 	return atomic_load(&errors);
 }

@@ -7,4 +7,8 @@
  * corrupted blocks found (0 is a pass). */
 long stress_run(int threads, long ops, unsigned seed);
 
+/* `rounds` rounds of `producers` threads handing `blocks` blocks each to
+ * `consumers` threads that free them; returns the corrupted blocks. */
+long stress_handoff(int rounds, int producers, int consumers, long blocks);
+
 #endif

@@ -118,10 +118,10 @@ static void free_static(void *arg)
 static void free_unallocated_slot(void *arg)
 {
 	(void)arg;
-	/* The first malloc of this class refills two of the slab's three 20 KiB
-	 * objects and returns the second (index 1); index 2 was never handed out. */
-	char *p = malloc(20000);
-	free(name(p + 20480));
+	/* The first malloc of this class carves 8 of the slab's 21 objects of
+	 * 3 KiB and returns the first; the tenth was never handed out. */
+	char *p = malloc(3000);
+	free(name(p + 9 * 3072));
 }
 
 static void realloc_foreign(void *arg)
@@ -207,7 +207,7 @@ static void cross_thread_double_free(void *arg)
 	pthread_t t;
 	pthread_create(&t, NULL, free_then_malloc, p);
 	pthread_barrier_wait(&gate);
-	free(p);                            /* not in this cache, not on the slab */
+	free(p);                            /* not in this heap: on the other's foreign list */
 	void *mine = malloc(48);            /* p again */
 	(void)mine;
 	pthread_barrier_wait(&gate);

@@ -1,10 +1,14 @@
-/* Tests for src/slab.c: the class table, batches, partial lists, release. */
+/* Tests for src/slab.c: the class table, carving, the local and remote
+ * lists, the full mark, release. */
 #include <criterion/criterion.h>
 #include <signal.h>
 
+#include "buddy.h"
 #include "slab.h"
 
 static struct arena A;
+/* Slabs are owned by a heap's class entry; here any address stands for one. */
+static char owner_entry[64] __attribute__((aligned(64)));
 
 static void setup(void)
 {
@@ -14,6 +18,33 @@ static void setup(void)
 }
 
 TestSuite(slab, .init = setup);
+
+static struct page *new_slab(unsigned cls)
+{
+	lock_acquire(&A.lock);
+	struct page *s = slab_new(&A, cls, owner_entry);
+	lock_release(&A.lock);
+	cr_assert_not_null(s);
+	return s;
+}
+
+static void release(struct page *s)
+{
+	lock_acquire(&A.lock);
+	slab_release(&A, s);
+	lock_release(&A.lock);
+}
+
+/* Carve every object of s into an array; returns how many. */
+static unsigned carve_all(struct page *s, void **out)
+{
+	unsigned total = 0, n;
+	void *list;
+	while ((list = slab_carve(s, 7, &n)) != NULL)
+		for (void *p = list; p; p = link_next(p))
+			out[total++] = p;
+	return total;
+}
 
 Test(slab, class_table_bounds_waste)
 {
@@ -48,140 +79,213 @@ Test(slab, index_is_exact_on_boundaries_and_huge_elsewhere)
 	}
 }
 
-static void *take(unsigned cls, unsigned want, unsigned *got)
+Test(slab, a_new_slab_names_its_class_and_owner_on_every_page)
 {
-	void *list;
-	lock_acquire(&A.lock);
-	*got = slab_alloc_batch(&A, cls, &list, want);
-	lock_release(&A.lock);
-	return list;
+	for (unsigned c = 0; c < NUM_CLASSES; c += 5) {
+		struct page *s = new_slab(c);
+		for (size_t i = 0; i < ((size_t)1 << s->order); i++) {
+			cr_assert_eq(s[i].state, PAGE_SLAB);
+			cr_assert_eq(s[i].cls, c);
+			cr_assert_eq(page_owner(&s[i]), owner_entry);
+			cr_assert_eq(slab_head(&s[i]), s, "page %zu finds its head", i);
+		}
+		cr_assert(slab_empty(s));
+		cr_assert_eq(A.bins[c].slabs, 1);
+		release(s);
+		cr_assert_eq(A.bins[c].slabs, 0);
+	}
 }
 
-Test(slab, batch_gives_distinct_aligned_objects_of_its_class)
+Test(slab, carving_gives_distinct_aligned_objects_of_its_class)
 {
 	for (unsigned c = 0; c < NUM_CLASSES; c += 3) {
-		unsigned got;
-		void *list = take(c, 100, &got);
-		cr_assert_eq(got, 100);
-		cr_assert_eq(A.bins[c].objects_out, 100);
+		struct page *s = new_slab(c);
+		static void *objs[8192];
+		unsigned n = carve_all(s, objs);
+		cr_assert_eq(n, _strata_classes[c].capacity);
+		cr_assert_eq(slab_inuse(s), n, "carved objects count as in use");
+		cr_assert(slab_exhausted(s));
 		size_t size = class_size(c);
-		char *prev = NULL;
-		unsigned n = 0;
-		for (void **p = list; p; p = link_next(p), n++) {
+		for (unsigned i = 0; i < n; i++) {
+			void **p = objs[i];
 			cr_assert_eq((uintptr_t)p % 16, 0);
-			struct region *r = region_of(p);
-			struct page *pg = page_of(r, p);
+			struct page *pg = page_of(region_of(p), p);
 			cr_assert_eq(pg->state, PAGE_SLAB);
 			cr_assert_eq(pg->cls, c);
 			cr_assert(slab_object_valid(pg, p));
-			cr_assert_eq((uintptr_t)p[1], _strata_free_key, "free objects carry the key");
-			cr_assert_neq(p[0], link_next(p), "links are stored mangled");
+			cr_assert(slab_owns(s, p));
+			cr_assert_eq((uintptr_t)p[1], _strata_free_key, "carved objects carry the key");
 			if (size > 16)
 				cr_assert_not(slab_object_valid(pg, (char *)p + 16), "middle of an object");
-			cr_assert_neq((char *)p, prev);
-			prev = (char *)p;
+			if (i > 0)
+				cr_assert_eq((char *)p - (char *)objs[i - 1], (ptrdiff_t)size);
 		}
-		cr_assert_eq(n, 100);
-		/* give them back: every slab but one warm empties and is released */
-		lock_acquire(&A.lock);
-		for (void **p = list, **next; p; p = next) {
-			next = link_next(p);
-			slab_free_object(&A, p);
-		}
-		lock_release(&A.lock);
-		cr_assert_eq(A.bins[c].objects_out, 0);
-		cr_assert_leq(A.bins[c].slabs, 1, "class %u keeps %zu slabs", c, A.bins[c].slabs);
+		for (unsigned i = 0; i < n; i++)
+			cr_assert_not(slab_free_local(s, objs[i]) && i + 1 < n,
+			              "only the last free of the slab asks for attention");
+		cr_assert(slab_empty(s));
+		release(s);
 	}
 }
 
-Test(slab, full_slabs_leave_the_partial_list_and_come_back)
+Test(slab, objects_past_the_bump_are_not_valid)
 {
-	unsigned c = size_to_class(1024), got;
-	unsigned cap = _strata_classes[c].capacity;
-	void *list = take(c, cap, &got);
-	cr_assert_eq(got, cap);
-	cr_assert_eq(A.bins[c].slabs, 1);
-	cr_assert_eq(A.bins[c].nr_partial, 0, "a full slab is on no list");
-	lock_acquire(&A.lock);
-	slab_free_object(&A, list);
-	lock_release(&A.lock);
-	cr_assert_eq(A.bins[c].nr_partial, 1, "one free object puts it back");
-	void *again = take(c, 1, &got);
-	cr_assert_eq(again, list, "the freed object is reused first");
+	unsigned c = size_to_class(64), n;
+	struct page *s = new_slab(c);
+	void **first = slab_carve(s, 3, &n);
+	cr_assert_eq(n, 3);
+	cr_assert(slab_object_valid(s, first));
+	cr_assert_not(slab_object_valid(s, (char *)first + 3 * 64), "never handed out");
 }
 
-Test(slab, trim_releases_the_warm_slab)
+Test(slab, the_local_list_is_taken_whole_with_its_length)
 {
-	unsigned c = size_to_class(64), got;
-	void **list = take(c, 10, &got);
+	unsigned c = size_to_class(48), n;
+	struct page *s = new_slab(c);
+	static void *objs[8192];
+	unsigned total = carve_all(s, objs);
+	for (unsigned i = 0; i < 10; i++)
+		slab_free_local(s, objs[i]);
+	cr_assert_eq(slab_inuse(s), total - 10);
+	void *list = slab_take_local(s, &n);
+	cr_assert_eq(n, 10, "the length is known without a walk");
+	cr_assert_eq(slab_inuse(s), total);
+	cr_assert_null(s->local_free);
+	unsigned walked = 0;
+	for (void *p = list; p; p = link_next(p))
+		walked++;
+	cr_assert_eq(walked, 10);
+	cr_assert_eq(list, objs[9], "the last freed comes first");
+}
+
+Test(slab, remote_frees_are_collected_onto_the_local_list)
+{
+	unsigned c = size_to_class(96);
+	struct page *s = new_slab(c);
+	static void *objs[8192];
+	unsigned total = carve_all(s, objs);
+	for (unsigned i = 0; i < 5; i++)
+		cr_assert(slab_push_remote(s, objs[i]));
+	cr_assert_eq(slab_inuse(s), total, "remote frees count as in use until collected");
+	cr_assert_eq(slab_collect_remote(s), 5);
+	cr_assert_eq(slab_inuse(s), total - 5);
+	cr_assert(slab_freelist_contains(s, objs[2]));
+	cr_assert_eq(slab_collect_remote(s), 0, "nothing twice");
+}
+
+Test(slab, a_full_slab_hands_its_mark_to_the_first_remote_free)
+{
+	unsigned c = size_to_class(256);
+	struct page *s = new_slab(c);
+	static void *objs[8192];
+	carve_all(s, objs);
+	cr_assert(slab_retire_full(s));
+	cr_assert(s->inuse & SLAB_INUSE_FULL);
+	cr_assert_eq(s->remote, REMOTE_FULL);
+	cr_assert_not(slab_push_remote(s, objs[0]), "the first free takes the mark");
+	cr_assert_eq(s->remote, 0);
+	cr_assert(slab_push_remote(s, objs[1]), "the next one is pushed");
+	cr_assert_eq(slab_collect_remote(s), 1);
+}
+
+Test(slab, retiring_fails_when_remote_frees_arrived)
+{
+	unsigned c = size_to_class(256);
+	struct page *s = new_slab(c);
+	static void *objs[8192];
+	carve_all(s, objs);
+	slab_push_remote(s, objs[3]);
+	cr_assert_not(slab_retire_full(s));
+	cr_assert_not(s->inuse & SLAB_INUSE_FULL);
+}
+
+Test(slab, the_owner_freeing_into_a_full_slab_is_told)
+{
+	unsigned c = size_to_class(512);
+	struct page *s = new_slab(c);
+	static void *objs[8192];
+	carve_all(s, objs);
+	cr_assert(slab_retire_full(s));
+	cr_assert(slab_free_local(s, objs[0]), "a full slab asks for attention");
+	slab_unretire(s);
+	cr_assert_not(s->inuse & SLAB_INUSE_FULL);
+	cr_assert_eq(s->remote, 0, "the remote mark is gone too");
+	cr_assert_eq(slab_inuse(s), _strata_classes[c].capacity - 1);
+}
+
+Test(slab, sampled_pages_tag_their_owner)
+{
+	struct page *s = new_slab(size_to_class(32));
 	lock_acquire(&A.lock);
-	for (void **p = list, **next; p; p = next) {
-		next = link_next(p);
-		slab_free_object(&A, p);
-	}
-	cr_assert_eq(A.bins[c].slabs, 1);
-	size_t released = slab_trim(&A);
+	slab_mark_sampled(s, true);
+	cr_assert_eq(s->state, PAGE_SAMPLED);
+	cr_assert_neq(page_owner_tag(s), owner_entry, "free's fast path does not match it");
+	cr_assert_eq(page_owner(s), owner_entry);
+	slab_set_owner(s, NULL);
+	cr_assert_null(page_owner(s));
+	cr_assert_neq(page_owner_tag(s), NULL, "the tag stays with a new owner");
+	slab_set_owner(s, owner_entry);
+	slab_mark_sampled(s, false);
+	cr_assert_eq(page_owner_tag(s), owner_entry);
+	cr_assert_eq(s->state, PAGE_SLAB);
 	lock_release(&A.lock);
-	cr_assert_eq(released, PAGE_SIZE << _strata_classes[c].order);
-	cr_assert_eq(A.bins[c].slabs, 0);
+}
+
+Test(slab, an_empty_slab_goes_back_to_the_buddy)
+{
+	struct page *s = new_slab(size_to_class(2048));
+	size_t free_before = A.free_pages;
+	release(s);
+	cr_assert_eq(A.free_pages, free_before + ((size_t)1 << _strata_classes[size_to_class(2048)].order));
+	cr_assert_null(page_owner(s), "a released page has no owner");
 	cr_assert_eq(A.free_pages, REGION_PAGES - A.regions->meta_pages);
-}
-
-Test(slab, freelist_lookup)
-{
-	unsigned c = size_to_class(48), got;
-	void **list = take(c, 3, &got);
-	void **second = link_next(list);
-	lock_acquire(&A.lock);
-	slab_free_object(&A, second);
-	struct page *head = slab_head(page_of(region_of(second), second));
-	cr_assert(slab_freelist_contains(head, second));
-	cr_assert_not(slab_freelist_contains(head, list));
-	lock_release(&A.lock);
 }
 
 /* A link overwritten after free is caught when it is followed. */
 Test(slab, overwritten_link_aborts, .signal = SIGABRT)
 {
-	unsigned c = size_to_class(64), got;
-	void **list = take(c, 2, &got);
+	unsigned n;
+	void **list = slab_carve(new_slab(size_to_class(64)), 2, &n);
 	list[0] = (char *)list[0] + 8;       /* a use after free shifts the link */
 	link_next(list);
 }
 
 Test(slab, overwritten_key_aborts, .signal = SIGABRT)
 {
-	unsigned c = size_to_class(64), got;
-	void **list = take(c, 2, &got);
+	unsigned n;
+	void **list = slab_carve(new_slab(size_to_class(64)), 2, &n);
 	list[1] = NULL;
 	link_next(list);
 }
 
-/* The slab's own guard against an object freed twice into it. */
-Test(slab, second_free_into_the_slab_aborts, .signal = SIGABRT)
+/* An object freed twice by other threads is on the remote list twice:
+ * the owner's collection finds the list longer than the objects out. */
+Test(slab, a_remote_double_free_aborts_at_collection, .signal = SIGABRT)
 {
-	unsigned c = size_to_class(32), got;
-	void **list = take(c, 2, &got);
-	lock_acquire(&A.lock);
-	slab_free_object(&A, list);
-	slab_free_object(&A, list);
+	unsigned n;
+	struct page *s = new_slab(size_to_class(32));
+	void **list = slab_carve(s, 2, &n);
+	void *a = list, *b = link_next(list);
+	slab_push_remote(s, a);
+	slab_push_remote(s, b);
+	slab_push_remote(s, a);          /* a -> b -> a: a cycle */
+	slab_collect_remote(s);
 }
 
 /* A link that decodes to an aligned pointer outside the slab (a forged or
  * overwritten link that passes the alignment check) is caught when the
- * slab's freelist is taken from. */
+ * owner collects the list. */
 static char elsewhere[64] __attribute__((aligned(16)));
 
 Test(slab, link_out_of_the_slab_aborts, .signal = SIGABRT)
 {
-	unsigned c = size_to_class(64), got;
-	void **list = take(c, 3, &got);
+	unsigned n;
+	struct page *s = new_slab(size_to_class(64));
+	void **list = slab_carve(s, 3, &n);
 	void *a = list, *b = link_next(list);
-	lock_acquire(&A.lock);
-	slab_free_object(&A, b);
-	slab_free_object(&A, a);            /* freelist: a -> b */
+	slab_push_remote(s, b);
+	slab_push_remote(s, a);             /* remote list: a -> b */
 	link_set(elsewhere, NULL);          /* looks like a free object of its own */
 	link_set(a, elsewhere);             /* a -> outside the slab, key intact */
-	lock_release(&A.lock);
-	take(c, 2, &got);
+	slab_collect_remote(s);
 }

@@ -1,0 +1,910 @@
+/*
+ * heap.c - per-thread heaps: the slabs a thread owns, their lists, and the
+ * slow paths of malloc and free.
+ *
+ * A heap owns slabs, per class on one of four lists: current (the slab its
+ * free list comes from), partial (slabs with free objects), full (slabs
+ * with none, marked so the first free tells the owner) and parked (one
+ * empty slab kept against ping-pong).  A slab moves between them only when
+ * its state changes, never by a scan:
+ *
+ *   - malloc finds the free list empty: the current slab gives its whole
+ *     local list, or the objects other threads freed into it, or a batch
+ *     carved from its untouched tail; when it has nothing, it goes to the
+ *     full list and the next partial (or parked, or adopted, or new) slab
+ *     takes its place;
+ *   - the owner frees into a full slab: it goes to the partial list;
+ *     another thread frees into a full slab: its object goes to the
+ *     owner's delayed list (an atomic list of the heap), which the owner
+ *     frees like its own frees on its next refill;
+ *   - the owner frees the last object of a slab that is not current: the
+ *     slab is parked, or goes back to its arena.
+ *
+ * When a thread exits, its free lists go back to their slabs and its slabs
+ * are abandoned to their arenas (slab_bin.abandoned), where heaps that need
+ * a slab of the class adopt them before making new ones.
+ *
+ * Threads without a heap of their own (with exact leak tracking or the
+ * debug mode, every call is a slow path; and threads that have exited, as
+ * libc frees their last blocks) use their arena's shared heap, the same
+ * structure under a lock.  Heap structures come from mappings of their own
+ * and are reused, never unmapped, so a thread that reads a slab's owner
+ * may always touch that heap.
+ */
+#include "heap.h"
+#include "arena.h"
+#include "debug.h"
+#include "dlist.h"
+#include "large.h"
+#include "options.h"
+#include "os.h"
+#include "sample.h"
+#include "slab.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* The empty heaps: a thread's TLS points at one until it has a heap of its
+ * own, and after it exits.  Their free lists stay empty. */
+static struct heap heap_empty = { .state = HEAP_UNINIT };
+static struct heap heap_dead = { .state = HEAP_DEAD };
+
+__thread struct heap *_strata_heap tls_ie = &heap_empty;
+
+/* Each arena's shared heap: for the threads that have no heap of their
+ * own (exact leak tracking, the debug mode, exited threads), used under
+ * its lock. */
+static struct heap shared_heaps[MAX_ARENAS];
+
+extern pthread_key_t _strata_heap_key;
+
+/* size_to_class(16 * i) for i = 0..64, as offsets of the class's entry
+ * (sizeclass.h); tests/test_sizeclass.c checks it against the arithmetic
+ * for every size. */
+_Static_assert(sizeof(struct heap_fast) == (1u << CLASS_OFFSET_SHIFT), "class offsets");
+#define O(c) ((c) << CLASS_OFFSET_SHIFT)
+const uint16_t _strata_class_offset[CLASS_TABLE_MAX / MIN_ALIGN + 1] = {
+	O(0), O(0), O(1), O(2), O(3), O(4), O(5), O(6), O(7), O(8), O(8), O(9), O(9), O(10), O(10), O(11),
+	O(11), O(12), O(12), O(12), O(12), O(13), O(13), O(13), O(13), O(14), O(14), O(14), O(14), O(15), O(15), O(15),
+	O(15), O(16), O(16), O(16), O(16), O(16), O(16), O(16), O(16), O(17), O(17), O(17), O(17), O(17), O(17), O(17),
+	O(17), O(18), O(18), O(18), O(18), O(18), O(18), O(18), O(18), O(19), O(19), O(19), O(19), O(19), O(19), O(19),
+	O(19),
+};
+#undef O
+
+/* A carve hands out a page's worth of objects at a time, at least this
+ * many: the memory touched grows with what the program takes. */
+#define CARVE_MIN_OBJECTS   8
+
+/* Empty slabs a heap keeps, in bytes, beside its current slabs: enough for
+ * a program that frees and allocates a few slabs' worth over and over, not
+ * so much that an idle thread holds memory the decay cannot reach. */
+#define HEAP_PARKED_MAX     ((size_t)256 << 10)
+
+/* Heaps are mapped this many at a time. */
+#define HEAP_CHUNK_BYTES    ((size_t)256 << 10)
+
+/* ------------------------------------------------------------------------
+ * Registry: the live heaps, so statistics can sum their counters; the
+ * counters of exited threads; and the pool of heap structures to reuse.
+ * ---------------------------------------------------------------------- */
+static strata_lock_t registry_lock = STRATA_LOCK_INIT;
+static struct heap *registry;
+static struct heap *pool;
+static struct heap_totals gone;
+
+/* Frees by threads without a heap (exited ones), counted here. */
+static uint64_t heapless_nfree[NUM_CLASSES];
+static uint64_t heapless_large[2];
+
+static void totals_add_nodes(const struct heap *h, struct heap_totals *t, uint64_t frees)
+{
+	int node = h->arena ? h->arena->node : 0;
+	t->frees_local[node] += frees - h->frees_xnode;
+	for (unsigned n = 0; n < NUMA_MAX_NODES; n++)
+		t->frees_remote[n] += h->frees_to_node[n];
+}
+
+/* Add one heap's counters to t; relaxed reads, the owner may be running.
+ * The free-list length is what went on it (refills, frees) less what
+ * mallocs took off. */
+static void heap_add_counts(const struct heap *h, struct heap_totals *t)
+{
+	uint64_t frees = 0;
+	for (unsigned c = 0; c < NUM_CLASSES; c++) {
+		uint64_t m = __atomic_load_n(&h->fast[c].nmalloc, __ATOMIC_RELAXED);
+		uint64_t listed = __atomic_load_n(&h->fast[c].nfree_listed, __ATOMIC_RELAXED);
+		uint64_t f = listed + __atomic_load_n(&h->fast[c].nfree_local, __ATOMIC_RELAXED)
+		             + __atomic_load_n(&h->fast[c].nfree_other, __ATOMIC_RELAXED);
+		uint64_t in = __atomic_load_n(&h->cls[c].taken, __ATOMIC_RELAXED) + listed;
+		t->nmalloc[c] += m;
+		t->nfree[c] += f;
+		t->cached[c] += (in > m ? in - m : 0) + __atomic_load_n(&h->fast[c].nforeign, __ATOMIC_RELAXED);
+		frees += f;
+	}
+	t->large_mallocs += h->large_mallocs;
+	t->large_frees += h->large_frees;
+	t->large_cached_bytes += h->large_bytes;
+	totals_add_nodes(h, t, frees + h->large_frees);
+}
+
+void heap_totals(struct heap_totals *t)
+{
+	lock_acquire(&registry_lock);
+	*t = gone;
+	for (struct heap *h = registry; h; h = h->next)
+		heap_add_counts(h, t);
+	lock_release(&registry_lock);
+	for (unsigned i = 0; i < _strata_narenas; i++) {
+		struct heap *s = &shared_heaps[i];
+		lock_acquire(&s->lock);
+		heap_add_counts(s, t);
+		lock_release(&s->lock);
+	}
+	for (unsigned c = 0; c < NUM_CLASSES; c++)
+		t->nfree[c] += __atomic_load_n(&heapless_nfree[c], __ATOMIC_RELAXED);
+	t->large_mallocs += __atomic_load_n(&heapless_large[0], __ATOMIC_RELAXED);
+	t->large_frees += __atomic_load_n(&heapless_large[1], __ATOMIC_RELAXED);
+}
+
+void heap_registry_lock(void)
+{
+	lock_acquire(&registry_lock);
+	for (unsigned i = 0; i < _strata_narenas; i++)
+		lock_acquire(&shared_heaps[i].lock);
+}
+
+void heap_registry_unlock(void)
+{
+	for (unsigned i = _strata_narenas; i-- > 0;)
+		lock_release(&shared_heaps[i].lock);
+	lock_release(&registry_lock);
+}
+
+/* In a child of fork only the calling thread lives on: the other heaps'
+ * counts become history, and their slabs stay theirs (lost to the child:
+ * their state may be halfway through a change). */
+void heap_registry_after_fork_child(void)
+{
+	lock_reinit(&registry_lock);
+	for (unsigned i = 0; i < _strata_narenas; i++)
+		lock_reinit(&shared_heaps[i].lock);
+	struct heap *self = _strata_heap;
+	for (struct heap *h = registry; h; h = h->next)
+		if (h != self)
+			heap_add_counts(h, &gone);
+	registry = NULL;
+	if (self->state == HEAP_LIVE)
+		dlist_push(registry, self);
+}
+
+static void heap_release_delayed(struct heap *h);
+static struct page *heap_large_remove(struct heap *h, uint32_t i);
+
+/* A heap structure from the pool, or from a new mapping; NULL if none. */
+static struct heap *heap_pool_get(void)
+{
+	lock_acquire(&registry_lock);
+	struct heap *h = pool;
+	if (h == NULL) {
+		char *chunk = os_map(HEAP_CHUNK_BYTES);
+		size_t stride = ALIGN_UP(sizeof(struct heap), 64);
+		for (size_t off = 0; chunk && off + stride <= HEAP_CHUNK_BYTES; off += stride) {
+			struct heap *n = (struct heap *)(chunk + off);
+			n->next = pool;
+			pool = n;
+		}
+		h = pool;
+	}
+	if (h)
+		pool = h->next;
+	lock_release(&registry_lock);
+	if (h)
+		heap_release_delayed(h);    /* left by a free that raced an exit */
+	return h;
+}
+
+static void heap_pool_put(struct heap *h)
+{
+	lock_acquire(&registry_lock);
+	dlist_del(registry, h);
+	heap_add_counts(h, &gone);
+	h->state = HEAP_DEAD;
+	h->next = pool;
+	pool = h;
+	lock_release(&registry_lock);
+}
+
+/* ------------------------------------------------------------------------
+ * Set-up
+ * ---------------------------------------------------------------------- */
+
+/* Exact leak tracking and the debug mode see every call: no free lists. */
+static bool heap_cache_wanted(void)
+{
+	return strata_option(OPT_TCACHE) && leak_mode() != LEAK_FULL && !debug_mode();
+}
+
+/* Everything but the delayed list, which a racing free may be using. */
+static void heap_clear(struct heap *h)
+{
+	uintptr_t delayed = __atomic_load_n(&h->delayed, __ATOMIC_RELAXED);
+	memset(h, 0, sizeof(*h));
+	__atomic_store_n(&h->delayed, delayed, __ATOMIC_RELAXED);
+}
+
+static uint32_t heap_foreign_cap(unsigned cls);
+
+static struct heap *heap_create(void)
+{
+	struct heap *h = heap_pool_get();
+	if (h == NULL)
+		return NULL;
+	heap_clear(h);
+	h->state = HEAP_LIVE;
+	h->nocache = !heap_cache_wanted();
+	h->arena = arena_pick();
+	for (unsigned c = 0; c < NUM_CLASSES && !h->nocache; c++)
+		h->fast[c].foreign_cap = heap_foreign_cap(c);
+	sample_thread_init(h);
+	lock_acquire(&registry_lock);
+	dlist_push(registry, h);
+	lock_release(&registry_lock);
+	/* Set before anything below can allocate (creating a thread does):
+	 * such a call finds its heap ready. */
+	_strata_heap = h;
+	pthread_setspecific(_strata_heap_key, h);
+	stats_file_start();
+	arena_background_start();
+	return h;
+}
+
+/* The calling thread's heap, set up on its first call; NULL for a thread
+ * that has exited (or whose heap could not be mapped). */
+struct heap *heap_get(void)
+{
+	struct heap *h = _strata_heap;
+	if (likely(h->state == HEAP_LIVE))
+		return h;
+	if (h->state != HEAP_UNINIT)
+		return NULL;
+	strata_ensure_init();
+	h = _strata_heap;       /* start-up itself may have allocated */
+	return h->state == HEAP_LIVE ? h : heap_create();
+}
+
+/* Start-up, after the arenas: their shared heaps. */
+void heaps_init(void)
+{
+	for (unsigned i = 0; i < _strata_narenas; i++) {
+		struct heap *h = &shared_heaps[i];
+		heap_clear(h);
+		h->state = HEAP_SHARED;
+		h->arena = &_strata_arenas[i];
+		lock_reinit(&h->lock);
+		sample_thread_init(h);
+	}
+}
+
+struct heap *heap_shared(unsigned arena)
+{
+	return &shared_heaps[arena];
+}
+
+/* The thread may have been moved to another node since it picked its
+ * arena: checked on each refill (a vDSO call), never on the fast path. */
+struct arena *heap_local_arena(struct heap *h)
+{
+	if (unlikely(nodes_active()) && h->state == HEAP_LIVE) {
+		int node = nodes_current();
+		if (h->arena->node != node)
+			h->arena = arena_pick_node(node);
+	}
+	return h->arena;
+}
+
+/* ------------------------------------------------------------------------
+ * Slabs: where the next one comes from, and where one goes
+ * ---------------------------------------------------------------------- */
+
+/* Take an abandoned slab of the class (its objects come with it), or make
+ * one, under the arena's lock; h becomes its owner. */
+static struct page *heap_adopt_or_new(struct heap *h, unsigned cls)
+{
+	struct arena *a = heap_local_arena(h);
+	uint64_t now = os_now_ms();
+	lock_acquire(&a->lock);
+	arena_maybe_decay(a, now);
+	struct page *s = a->bins[cls].abandoned;
+	if (s) {
+		dlist_del(a->bins[cls].abandoned, s);
+		a->bins[cls].nr_abandoned--;
+		slab_set_owner(s, heap_slot(h, cls));
+	} else {
+		s = slab_new(a, cls, heap_slot(h, cls));
+	}
+	lock_release(&a->lock);
+	if (s && (s->inuse & SLAB_INUSE_FULL))
+		slab_unretire(s);       /* abandoned full: ours to watch now */
+	return s;
+}
+
+static void heap_unpark(struct heap *h, struct page *s)
+{
+	dlist_del(h->cls[s->cls].parked, s);
+	h->parked_bytes -= PAGE_SIZE << s->order;
+}
+
+/* The slab the class's free list comes from next. */
+static struct page *heap_next_slab(struct heap *h, unsigned cls)
+{
+	struct heap_class *hc = &h->cls[cls];
+	struct page *s = hc->partial;
+	if (s)
+		dlist_del(hc->partial, s);
+	else if ((s = hc->parked))
+		heap_unpark(h, s);
+	else if ((s = heap_adopt_or_new(h, cls)) == NULL)
+		return NULL;
+	s->list = SLAB_CURRENT;
+	h->fast[cls].current = s;
+	return s;
+}
+
+/* Back to the buddy, under the arena's lock; frees are when dirty memory
+ * piles up, so the decay is checked too. */
+static void heap_slab_release(struct page *s)
+{
+	struct arena *a = page_region(s)->arena;
+	uint64_t now = os_now_ms();
+	lock_acquire(&a->lock);
+	slab_release(a, s);
+	arena_maybe_decay(a, now);
+	lock_release(&a->lock);
+}
+
+/* Take s off whichever of h's lists it is on. */
+static void heap_unlist(struct heap *h, struct page *s)
+{
+	struct heap_class *hc = &h->cls[s->cls];
+	switch (s->list) {
+	case SLAB_CURRENT:  h->fast[s->cls].current = NULL; break;
+	case SLAB_PARTIAL:  dlist_del(hc->partial, s); break;
+	case SLAB_FULL:     dlist_del(hc->full, s); break;
+	case SLAB_PARKED:   heap_unpark(h, s); break;
+	default:            break;
+	}
+	s->list = SLAB_UNLISTED;
+}
+
+/* s emptied and is not current: parked while the heap's parked slabs fit
+ * HEAP_PARKED_MAX, else released. */
+static void heap_slab_emptied(struct heap *h, struct page *s)
+{
+	size_t bytes = PAGE_SIZE << s->order;
+	heap_unlist(h, s);
+	if (h->parked_bytes + bytes <= HEAP_PARKED_MAX) {
+		dlist_push(h->cls[s->cls].parked, s);
+		h->parked_bytes += bytes;
+		s->list = SLAB_PARKED;
+		return;
+	}
+	heap_slab_release(s);
+}
+
+/* ------------------------------------------------------------------------
+ * Allocation: the free list ran dry
+ * ---------------------------------------------------------------------- */
+
+/* The fast path's window test failed: p is the list's last object (its
+ * link is NULL), or the list is corrupt. */
+void *heap_pop_last(struct heap_fast *f, void **p)
+{
+	if (link_next(p) != NULL)
+		_strata_freelist_corrupt(p);
+	f->free = NULL;
+	f->nmalloc++;
+	p[1] = NULL;
+	return p;
+}
+static void heap_drain_delayed(struct heap *h);
+
+/* Objects for the free list from slab s: its local list, else what other
+ * threads freed into it, else a batch carved from its tail; NULL when it
+ * has nothing left. */
+static void *heap_slab_objects(struct page *s, unsigned *n)
+{
+	if (s->local_free == NULL)
+		slab_collect_remote(s);
+	if (s->local_free)
+		return slab_take_local(s, n);
+	size_t size = class_size(s->cls);
+	return slab_carve(s, MAX(PAGE_SIZE / size, (size_t)CARVE_MIN_OBJECTS), n);
+}
+
+/* Hand out the first of n objects, the rest becoming the free list. */
+static void *heap_fill(struct heap *h, unsigned cls, void **p, unsigned n)
+{
+	h->fast[cls].free = link_next(p);
+	h->fast[cls].nmalloc++;
+	h->cls[cls].taken += n;
+	p[1] = NULL;
+	return p;
+}
+
+/* The current slab has nothing left: to the full list, marked, unless
+ * other threads' frees arrived meanwhile (then it stays current). */
+static void heap_retire(struct heap *h, struct page *s)
+{
+	if (!slab_retire_full(s))
+		return;
+	h->fast[s->cls].current = NULL;
+	s->list = SLAB_FULL;
+	dlist_push(h->cls[s->cls].full, s);
+}
+
+/* The free list of class cls is empty: fill it, and return its first
+ * object; *bytes gets what the refill took from the slabs, for leak
+ * sampling (which its callers do, outside any lock: the unwinder may
+ * allocate). */
+static void *heap_refill(struct heap *h, unsigned cls, size_t *bytes)
+{
+	if (__atomic_load_n(&h->delayed, __ATOMIC_RELAXED))
+		heap_drain_delayed(h);
+	for (;;) {
+		struct page *s = h->fast[cls].current;
+		if (s == NULL && (s = heap_next_slab(h, cls)) == NULL) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		unsigned n;
+		void *list = heap_slab_objects(s, &n);
+		if (list) {
+			*bytes = (size_t)n * class_size(cls);
+			return heap_fill(h, cls, list, n);
+		}
+		heap_retire(h, s);
+	}
+}
+
+/* The shared heap of a thread without one of its own: its arena's. */
+static struct arena *heapless_arena(struct heap *h)
+{
+	return h ? heap_local_arena(h) : arena_pick();
+}
+
+/* One object of class cls from arena a's shared heap, for a thread whose
+ * heap is h (NULL: an exited thread).  Each call counts its own bytes
+ * towards h's next leak sample: every call of such a thread comes here. */
+void *heap_alloc_shared(struct arena *a, struct heap *h, unsigned cls, size_t size)
+{
+	struct heap *s = &shared_heaps[a->index];
+	size_t bytes;
+	lock_acquire(&s->lock);
+	void *p = heap_pop(heap_slot(s, cls));
+	if (p == NULL)
+		p = heap_refill(s, cls, &bytes);
+	lock_release(&s->lock);
+	if (p)
+		sample_small(h, p, size, class_size(cls));
+	return p;
+}
+
+void *heap_alloc_slow(unsigned cls, size_t size)
+{
+	struct heap *h = heap_get();
+	if (h == NULL || h->nocache)
+		return heap_alloc_shared(heapless_arena(h), h, cls, size);
+	/* Setting the heap up may allocate (pthread_create of the stats
+	 * writer, glibc's TSD arrays) and fill this very list: use that. */
+	void *p = heap_pop(heap_slot(h, cls));
+	if (p)
+		return p;
+	size_t bytes;
+	p = heap_refill(h, cls, &bytes);
+	if (p)
+		sample_small(h, p, size, bytes);
+	return p;
+}
+
+/* ------------------------------------------------------------------------
+ * Free
+ * ---------------------------------------------------------------------- */
+
+/* The owner's free made slab_free_local ask: the slab was full, or it is
+ * empty now, or more objects came back than were handed out. */
+void heap_free_transition(struct heap *h, struct page *head, void *p)
+{
+	if (unlikely(head->inuse == UINT32_MAX))
+		_strata_fatal("double free of %p", p);
+	if (head->inuse & SLAB_INUSE_FULL) {
+		struct heap_class *hc = &h->cls[head->cls];
+		slab_unretire(head);
+		dlist_del(hc->full, head);
+		dlist_push(hc->partial, head);
+		head->list = SLAB_PARTIAL;
+	}
+	if (slab_empty(head) && head->list != SLAB_CURRENT)
+		heap_slab_emptied(h, head);
+}
+
+/* Put p, of h's slab head, back, from a slow path (the shared heaps'
+ * frees, the debug mode's, blocks recorded by leak tracking, objects that
+ * came back through the delayed list or a foreign list): on the free list
+ * when the slab is current (counted in taken, so the free list's length
+ * stays known), else on the slab's local list.  The free itself was
+ * counted when it was made.  The debug mode's guard object keeps a slab's
+ * inuse at one when it empties. */
+static void heap_put_own(struct heap *h, struct page *head, void *p)
+{
+	unsigned cls = head->cls;
+	struct heap_fast *f = heap_slot(h, cls);
+	if (head == f->current) {
+		link_set(p, f->free);
+		f->free = p;
+		h->cls[cls].taken++;
+		return;
+	}
+	if (slab_free_local(head, p) || unlikely(slab_inuse(head) <= slab_guard_objects()))
+		heap_free_transition(h, head, p);
+}
+
+/* Push p on h's delayed list. */
+static void heap_delayed_push(struct heap *h, void *p)
+{
+	uintptr_t old = __atomic_load_n(&h->delayed, __ATOMIC_RELAXED);
+	do
+		link_set(p, (void *)old);
+	while (!__atomic_compare_exchange_n(&h->delayed, &old, (uintptr_t)p, true,
+	                                    __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+}
+
+/* p, of another heap's slab, was freed by this thread.  The slab may be
+ * released as soon as p is on one of its lists: nothing of it is touched
+ * after the push. */
+static void heap_free_remote(struct page *head, void *p)
+{
+	while (!slab_push_remote(head, p)) {
+		/* The slab was full: its owner must hear it has room. */
+		struct heap *owner = slab_heap(head);
+		if (owner && __atomic_load_n(&owner->state, __ATOMIC_RELAXED) == HEAP_LIVE) {
+			heap_delayed_push(owner, p);
+			return;
+		}
+		/* abandoned meanwhile: the plain push goes through now */
+	}
+}
+
+/* Count a free by the calling thread of an object of node obj_node. */
+static void heap_count_free(struct heap *h, unsigned cls, struct page *head)
+{
+	if (h == NULL) {
+		__atomic_fetch_add(&heapless_nfree[cls], 1, __ATOMIC_RELAXED);
+		return;
+	}
+	h->fast[cls].nfree_other++;
+	int node = page_region(head)->arena->node;
+	if (unlikely(nodes_active()) && node != h->arena->node) {
+		h->frees_xnode++;
+		h->frees_to_node[node]++;
+	}
+}
+
+/* Free p, of slab head, to whoever owns it: h (the calling thread's heap,
+ * or NULL), a shared heap, or another thread's heap.  counted: the free
+ * was counted already (by the thread that made it); else the owner counts
+ * it, or, for another thread's heap, h does. */
+static void heap_free_to_owner(struct heap *h, struct page *head, void *p, bool counted)
+{
+	struct heap *owner = slab_heap(head);
+	if (owner && (owner == h || owner->state == HEAP_SHARED)) {
+		bool shared = owner != h;
+		if (shared)
+			lock_acquire(&owner->lock);
+		if (!counted)
+			owner->fast[head->cls].nfree_local++;
+		heap_put_own(owner, head, p);
+		if (shared)
+			lock_release(&owner->lock);
+		return;
+	}
+	if (!counted)
+		heap_count_free(h, head->cls, head);
+	heap_free_remote(head, p);
+}
+
+/* ------------------------------------------------------------------------
+ * Other heaps' objects freed by this thread: a short list per class, like
+ * a thread cache, that this thread's mallocs of the class take from before
+ * refilling.  A program whose threads pass objects around (a server's
+ * request buffers) reuses them where they were freed, warm, and pays no
+ * atomic operation for them; when the list is full its older half goes
+ * back to the owners' slabs.  It is bounded (the tcache_max option, and
+ * about 64 KiB per class), so the owners get their memory back.
+ * ---------------------------------------------------------------------- */
+#define FOREIGN_BYTES   (64 * 1024)
+#define FOREIGN_MIN     4
+
+static uint32_t heap_foreign_cap(unsigned cls)
+{
+	size_t cap = MAX(FOREIGN_BYTES / class_size(cls), (size_t)FOREIGN_MIN);
+	return (uint32_t)MIN(cap, (size_t)strata_option(OPT_TCACHE_MAX));
+}
+
+/* Keep the keep most recently freed foreign objects, give the rest back. */
+static void heap_foreign_flush(struct heap *h, unsigned cls, uint32_t keep)
+{
+	struct heap_fast *f = heap_slot(h, cls);
+	if (f->nforeign <= keep)
+		return;
+	void *rest;
+	if (keep == 0) {
+		rest = f->foreign;
+		f->foreign = NULL;
+	} else {
+		void *last = f->foreign;
+		for (uint32_t i = 1; i < keep; i++)
+			last = link_next(last);
+		rest = link_next(last);
+		link_set(last, NULL);
+	}
+	f->nforeign = keep;
+	while (rest) {
+		void *p = rest;
+		rest = link_next(p);
+		heap_free_to_owner(h, slab_head(page_of(region_of(p), p)), p, true);
+	}
+}
+
+static bool heap_foreign_contains(const struct heap *h, unsigned cls, const void *p)
+{
+	uint32_t n = h->fast[cls].nforeign;
+	for (const void *q = h->fast[cls].foreign; q && n; q = link_next(q), n--)
+		if (q == p)
+			return true;
+	return false;
+}
+
+/* Does p, of another node's memory, belong on this thread's foreign list?
+ * Not when NUMA placement is on: it goes home. */
+static bool heap_keeps_foreign(const struct heap *h, const struct page *head)
+{
+	return !nodes_active() || page_region(head)->arena->node == h->arena->node;
+}
+
+/* Free of a small block from a slow path: the fast path's checks are done. */
+void heap_free_small(struct page *pg, void *p)
+{
+	struct heap *h = heap_get();
+	struct page *head = slab_head(pg);
+	struct heap *owner = slab_heap(pg);
+	if (owner != h && h && !h->nocache && heap_keeps_foreign(h, head)) {
+		struct heap_fast *f = heap_slot(h, pg->cls);
+		if (f->nforeign >= f->foreign_cap)
+			heap_foreign_flush(h, pg->cls, f->foreign_cap / 2);
+		heap_push_foreign(f, p);
+		return;
+	}
+	heap_free_to_owner(h, head, p, false);
+}
+
+/* Free what other threads sent: each object is this heap's to free, unless
+ * its slab changed hands since (a free that raced an exit). */
+static void heap_free_delayed_list(struct heap *h, void *list)
+{
+	while (list) {
+		void *p = list;
+		list = link_next(p);
+		struct page *head = slab_head(page_of(region_of(p), p));
+		if (h && slab_heap(head) == h)
+			heap_put_own(h, head, p);
+		else
+			heap_free_remote(head, p);
+	}
+}
+
+static void heap_drain_delayed(struct heap *h)
+{
+	void *list = (void *)__atomic_exchange_n(&h->delayed, 0, __ATOMIC_ACQUIRE);
+	heap_free_delayed_list(h, list);
+}
+
+/* A heap with no owner thread: its delayed objects go to their slabs'
+ * remote lists. */
+static void heap_release_delayed(struct heap *h)
+{
+	if (__atomic_load_n(&h->delayed, __ATOMIC_RELAXED))
+		heap_free_delayed_list(NULL, (void *)__atomic_exchange_n(&h->delayed, 0, __ATOMIC_ACQUIRE));
+}
+
+/* Is p (an object of the slab of pg, holding the free key) on a list this
+ * thread may walk: its heap's free list of the class, or the local list of
+ * its slab (with the remote list collected into it)?  Objects on other
+ * heaps' lists are not seen. */
+static bool heap_holds_free_locked(struct heap *h, struct page *head, const void *p)
+{
+	uint32_t limit = head->bump;
+	for (const void *q = h->fast[head->cls].free; q && limit; q = link_next(q), limit--)
+		if (q == p)
+			return true;
+	slab_collect_remote(head);
+	return slab_freelist_contains(head, p);
+}
+
+bool heap_holds_free(struct page *pg, const void *p)
+{
+	struct heap *owner = slab_heap(pg), *h = _strata_heap;
+	struct page *head = slab_head(pg);
+	if (h->state == HEAP_LIVE && heap_foreign_contains(h, head->cls, p))
+		return true;
+	if (owner == h && h->state == HEAP_LIVE)
+		return heap_holds_free_locked(h, head, p);
+	if (owner == NULL || owner->state != HEAP_SHARED)
+		return false;
+	lock_acquire(&owner->lock);
+	/* under the lock, the slab may have been released meanwhile */
+	bool found = slab_heap(pg) == owner && heap_holds_free_locked(owner, head, p);
+	lock_release(&owner->lock);
+	return found;
+}
+
+/* The shared heap that owns the slab of p (debug mode), or NULL. */
+struct heap *heap_shared_of(const void *p)
+{
+	struct heap *owner = slab_heap(page_of(region_of(p), p));
+	return owner && owner->state == HEAP_SHARED ? owner : NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Flush and exit
+ * ---------------------------------------------------------------------- */
+
+/* The class's free list back onto its slab's local list. */
+static void heap_return_free_list(struct heap *h, unsigned cls)
+{
+	void *list = h->fast[cls].free;
+	struct page *s = h->fast[cls].current;
+	if (list == NULL)
+		return;
+	h->fast[cls].free = NULL;
+	unsigned n = 1;
+	void *tail = list;
+	for (void *q = link_next(tail); q; q = link_next(tail), n++)
+		tail = q;
+	link_set(tail, s->local_free);
+	s->local_free = list;
+	s->inuse -= n;
+	h->cls[cls].taken -= n;
+}
+
+/* Collect s's remote frees, and give it back if that empties it. */
+static void heap_release_if_empty(struct heap *h, struct page *s)
+{
+	slab_collect_remote(s);
+	if (!slab_empty(s))
+		return;
+	heap_unlist(h, s);
+	heap_slab_release(s);
+}
+
+static void heap_release_empty_list(struct heap *h, struct page *list)
+{
+	while (list) {
+		struct page *next = list->next;
+		heap_release_if_empty(h, list);
+		list = next;
+	}
+}
+
+/* Give back what h holds and does not use: free lists, delayed objects,
+ * empty slabs (parked or not), cached large runs.  Its other slabs stay. */
+void heap_flush(struct heap *h)
+{
+	heap_drain_delayed(h);
+	for (unsigned c = 0; c < NUM_CLASSES; c++) {
+		heap_foreign_flush(h, c, 0);
+		heap_return_free_list(h, c);
+		if (h->fast[c].current)
+			heap_release_if_empty(h, h->fast[c].current);
+		heap_release_empty_list(h, h->cls[c].partial);
+		heap_release_empty_list(h, h->cls[c].parked);
+	}
+	while (h->nlarge > 0)
+		large_free(heap_large_remove(h, 0));
+}
+
+/* A slab of an exiting thread: released if empty, else left to its arena
+ * for another heap to adopt. */
+static void heap_abandon_slab(struct heap *h, struct page *s)
+{
+	heap_unlist(h, s);
+	slab_collect_remote(s);
+	struct arena *a = page_region(s)->arena;
+	lock_acquire(&a->lock);
+	if (slab_empty(s)) {
+		slab_release(a, s);
+	} else {
+		slab_set_owner(s, NULL);
+		s->list = SLAB_ABANDONED;
+		dlist_push(a->bins[s->cls].abandoned, s);
+		a->bins[s->cls].nr_abandoned++;
+	}
+	lock_release(&a->lock);
+}
+
+static void heap_abandon_list(struct heap *h, struct page *list)
+{
+	while (list) {
+		struct page *next = list->next;
+		heap_abandon_slab(h, list);
+		list = next;
+	}
+}
+
+/* The pthread key's destructor: the thread is exiting.  What libc frees
+ * after this goes through the shared heaps. */
+void heap_thread_exit(void *arg)
+{
+	struct heap *h = arg;
+	heap_flush(h);
+	for (unsigned c = 0; c < NUM_CLASSES; c++) {
+		if (h->fast[c].current)
+			heap_abandon_slab(h, h->fast[c].current);
+		heap_abandon_list(h, h->cls[c].partial);
+		heap_abandon_list(h, h->cls[c].full);
+	}
+	_strata_heap = &heap_dead;
+	heap_release_delayed(h);   /* frees that raced the abandon */
+	heap_pool_put(h);
+}
+
+/* ------------------------------------------------------------------------
+ * Large runs and large call counts
+ * ---------------------------------------------------------------------- */
+void heap_count_large(bool is_free, int64_t n)
+{
+	struct heap *h = heap_get();
+	if (h == NULL) {
+		__atomic_fetch_add(&heapless_large[is_free], (uint64_t)n, __ATOMIC_RELAXED);
+		return;
+	}
+	if (is_free)
+		h->large_frees += (uint64_t)n;
+	else
+		h->large_mallocs += (uint64_t)n;
+}
+
+static struct page *heap_large_remove(struct heap *h, uint32_t i)
+{
+	struct page *pg = h->large[i];
+	for (uint32_t j = i + 1; j < h->nlarge; j++)
+		h->large[j - 1] = h->large[j];
+	h->nlarge--;
+	h->large_bytes -= (size_t)pg->npages << PAGE_SHIFT;
+	pg->flags &= (uint8_t)~PG_CACHED;
+	return pg;
+}
+
+/* A cached run of exactly npages, or NULL. */
+struct page *heap_large_take(struct heap *h, size_t npages)
+{
+	for (uint32_t i = h->nlarge; i-- > 0;)
+		if (h->large[i]->npages == npages)
+			return heap_large_remove(h, i);
+	return NULL;
+}
+
+/* Keep a freed run for reuse; false when it is not worth caching. */
+bool heap_large_keep(struct heap *h, struct page *pg)
+{
+	size_t bytes = (size_t)pg->npages << PAGE_SHIFT;
+	if (h == NULL || h->state != HEAP_LIVE || h->nocache || pg->npages > HEAP_LARGE_MAX_PAGES)
+		return false;
+	while (h->nlarge > 0 && (h->nlarge == HEAP_LARGE_SLOTS
+	                         || h->large_bytes + bytes > HEAP_LARGE_BYTES))
+		large_free(heap_large_remove(h, 0));
+	pg->flags |= PG_CACHED;
+	h->large[h->nlarge++] = pg;
+	h->large_bytes += bytes;
+	return true;
+}

@@ -1,0 +1,224 @@
+/*
+ * heap.h - per-thread heaps: the slabs a thread owns, and the fast path.
+ *
+ * A thread's heap owns slabs (slab.c).  Per size class it has a free list,
+ * the objects of one slab (its current slab) taken at once; malloc pops
+ * from it: no lock, no atomic, no call.  free of an object of one of the
+ * thread's own slabs pushes it on that slab's local list, with plain
+ * stores too; an object of another thread's slab goes on that slab's
+ * remote list with one compare-and-swap.  Nothing is bounded, so nothing
+ * overflows: a thousand frees in a row cost what one does.
+ *
+ * The thread's own initial-exec TLS is one pointer, _strata_heap, which
+ * starts at an empty heap whose free lists are all empty, so the first
+ * malloc of a thread takes the slow path and sets its heap up.
+ */
+#ifndef STRATA_HEAP_H
+#define STRATA_HEAP_H
+
+#include "internal.h"
+#include "numa.h"
+#include "sizeclass.h"
+#include "slab.h"
+
+enum heap_state {
+	HEAP_UNINIT = 0,     /* the empty heap of a thread not yet set up */
+	HEAP_LIVE,           /* a thread's own */
+	HEAP_SHARED,         /* an arena's, used under its lock (heap.c) */
+	HEAP_DEAD,           /* the empty heap of a thread that has exited */
+};
+
+/* What the fast paths read of a class, in one cache line: the free list,
+ * the slab its objects come from (free puts an object of that slab
+ * straight back on the list, so a program that frees and mallocs reuses
+ * the same warm objects), and the calls they served. */
+struct heap_fast {
+	void        *free;
+	struct page *current;
+	uint64_t     nmalloc;
+	uint64_t     nfree_listed;   /* frees that went on the free list */
+	uint64_t     nfree_local;    /* frees that went on a slab's local list */
+	uint64_t     nfree_other;    /* frees of other heaps' objects */
+	void        *foreign;        /* other heaps' objects freed here (heap.c) */
+	uint32_t     nforeign;
+	uint32_t     foreign_cap;    /* 0: such frees take the slow path */
+} __attribute__((aligned(64)));
+
+/* The other slabs a heap owns of one class, by the list they are on. */
+struct heap_class {
+	struct page *partial;      /* with free objects */
+	struct page *full;         /* with none, marked (slab.h) */
+	struct page *parked;       /* empty, kept (heap.c) */
+	uint64_t     taken;        /* objects a refill put on the free list, ever */
+};
+
+/* Recently freed large runs, reused by the same thread without a lock:
+ * up to HEAP_LARGE_SLOTS runs of at most HEAP_LARGE_MAX_PAGES pages and
+ * HEAP_LARGE_BYTES in all, so a thread that frees and allocates buffers
+ * of the same size skips the buddy (and its lock) each time. */
+#define HEAP_LARGE_SLOTS       8
+#define HEAP_LARGE_MAX_PAGES   256                 /* 1 MiB */
+#define HEAP_LARGE_BYTES       ((size_t)2 << 20)
+
+struct arena;
+
+/* A slab's owner field (slab.h) is its heap's fast entry for the class:
+ * free compares it with the calling thread's heap by one subtraction and
+ * one compare, and has the entry it pushes on at once. */
+struct heap {
+	struct heap_fast  fast[NUM_CLASSES];      /* first: see slab_heap */
+	int               state;
+	bool              nocache;   /* exact leak tracking or the debug mode:
+	                                small blocks come from the arenas'
+	                                shared heaps, every call a slow path */
+	struct arena     *arena;     /* where its slabs and large runs come from */
+	uintptr_t         delayed;   /* objects other threads freed into its full
+	                                slabs: an atomic list (heap.c) */
+	strata_lock_t     lock;      /* HEAP_SHARED only */
+	size_t            parked_bytes;
+	uint64_t          large_mallocs;
+	uint64_t          large_frees;
+	uint64_t          frees_xnode;                     /* of other nodes' objects */
+	uint64_t          frees_to_node[NUMA_MAX_NODES];   /* ... by their node */
+	int64_t           sample_left;     /* bytes to allocate before the next leak sample */
+	struct heap      *next;            /* the registry, or the pool of free heaps */
+	struct heap      *prev;
+	uint32_t          nlarge;
+	size_t            large_bytes;
+	struct page      *large[HEAP_LARGE_SLOTS];   /* oldest first */
+	struct heap_class cls[NUM_CLASSES];
+};
+
+extern __thread struct heap *_strata_heap tls_ie strata_hidden;
+
+static inline struct heap_fast *heap_slot(struct heap *h, unsigned cls)
+{
+	return &h->fast[cls];
+}
+
+/* The heap that owns the slab of pg, from its owner field; NULL when the
+ * slab is abandoned. */
+static inline struct heap *slab_heap(const struct page *pg)
+{
+	char *entry = page_owner(pg);
+	return entry ? (struct heap *)(entry - pg->cls * sizeof(struct heap_fast)) : NULL;
+}
+
+/* A free list holds the objects of one slab, which lies in one aligned
+ * window of SLAB_WINDOW bytes (a buddy block is aligned to its size): a
+ * link that decodes to a pointer outside its object's window, or one not
+ * 16-aligned, was written after the free, or forged.  One test for both. */
+#define SLAB_WINDOW         (PAGE_SIZE << SLAB_MAX_ORDER)
+#define LINK_WINDOW_MASK    (~(uintptr_t)(SLAB_WINDOW - 1) | (MIN_ALIGN - 1))
+
+void *heap_pop_last(struct heap_fast *f, void **p);
+
+/* malloc's fast path: the first object p of the class's free list, not
+ * empty.  The objects on it count as in use in their slab, so neither
+ * malloc nor free touches the slab's descriptor for them.  The end of the
+ * list (a NULL link) fails the window test and takes heap_pop_last. */
+static inline void *heap_pop_first(struct heap_fast *f, void **p)
+{
+	uintptr_t next = (uintptr_t)p[0] ^ link_mask(p);
+	if (unlikely((((next ^ (uintptr_t)p) & LINK_WINDOW_MASK) | ((uintptr_t)p[1] ^ _strata_free_key)) != 0))
+		return heap_pop_last(f, p);
+	f->free = (void *)next;
+	f->nmalloc++;
+	p[1] = NULL;        /* no longer free: clear the key */
+	return p;
+}
+
+/* The free list is empty: the first of the other heaps' objects this
+ * thread freed, p, not NULL (a list of many slabs: the link is checked for
+ * its alignment and key only). */
+static inline void *heap_pop_foreign(struct heap_fast *f, void **p)
+{
+	f->foreign = link_next(p);
+	f->nforeign--;
+	f->nmalloc++;
+	p[1] = NULL;
+	return p;
+}
+
+static inline void *heap_pop(struct heap_fast *f)
+{
+	void **p = f->free;
+	if (p)
+		return heap_pop_first(f, p);
+	p = f->foreign;
+	return p ? heap_pop_foreign(f, p) : NULL;
+}
+
+/* Another heap's object p, of class entry f of the calling thread's heap:
+ * false when the foreign list is full or not for this thread (its heap
+ * is not set up, exited, or sees every call). */
+static inline bool heap_push_foreign(struct heap_fast *f, void *p)
+{
+	if (unlikely(f->nforeign >= f->foreign_cap))
+		return false;
+	link_set(p, f->foreign);
+	f->foreign = p;
+	f->nforeign++;
+	f->nfree_other++;
+	return true;
+}
+
+struct heap  *heap_get(void);
+void          heaps_init(void);
+struct heap  *heap_shared(unsigned arena);
+struct arena *heap_local_arena(struct heap *h);
+void         *heap_alloc_slow(unsigned cls, size_t size);
+void         *heap_alloc_shared(struct arena *a, struct heap *h, unsigned cls, size_t size);
+void          heap_free_small(struct page *pg, void *p);
+
+void          heap_free_transition(struct heap *h, struct page *head, void *p);
+
+/* The owner's free of p, of slab head, whose class entry is f: onto the
+ * free list when the slab is the class's current one, else onto the
+ * slab's local list. */
+static inline void heap_free_local_slab(struct heap_fast *f, struct page *head, void *p)
+{
+	f->nfree_local++;
+	if (unlikely(slab_free_local(head, p)))
+		heap_free_transition(slab_heap(head), head, p);
+}
+
+static inline void heap_free_own_fast(struct heap_fast *f, struct page *head, void *p)
+{
+	if (likely(head == f->current)) {
+		link_set(p, f->free);
+		f->free = p;
+		f->nfree_listed++;
+		return;
+	}
+	heap_free_local_slab(f, head, p);
+}
+bool          heap_holds_free(struct page *pg, const void *p);
+struct heap  *heap_shared_of(const void *p);
+void          heap_flush(struct heap *h);
+void          heap_thread_exit(void *arg);
+
+/* Large and huge calls, counted by the calling thread's heap. */
+void          heap_count_large(bool is_free, int64_t n);
+
+/* Large runs (heap.c). */
+struct page  *heap_large_take(struct heap *h, size_t npages);
+bool          heap_large_keep(struct heap *h, struct page *pg);
+
+/* Call counts and free-list objects summed over every heap, live or gone. */
+struct heap_totals {
+	uint64_t nmalloc[NUM_CLASSES];
+	uint64_t nfree[NUM_CLASSES];
+	uint64_t cached[NUM_CLASSES];      /* objects on free lists */
+	uint64_t large_mallocs;
+	uint64_t large_frees;
+	uint64_t large_cached_bytes;
+	uint64_t frees_local[NUMA_MAX_NODES];    /* by threads on the object's node */
+	uint64_t frees_remote[NUMA_MAX_NODES];   /* ... on another */
+};
+void          heap_totals(struct heap_totals *t);
+void          heap_registry_lock(void);
+void          heap_registry_unlock(void);
+void          heap_registry_after_fork_child(void);
+
+#endif

@@ -1,0 +1,276 @@
+/* Tests for src/heap.c: the free lists, the owner's and other threads'
+ * frees, full and empty slabs, thread exit and adoption, large runs. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "arena.h"
+#include "heap.h"
+#include "slab.h"
+#include "strata.h"
+
+static struct heap *me(void)
+{
+	free(malloc(1));
+	return _strata_heap;
+}
+
+static struct page *slab_of(void *p)
+{
+	return slab_head(page_of(region_of(p), p));
+}
+
+static unsigned list_length(void *list)
+{
+	unsigned n = 0;
+	for (void *q = list; q; q = link_next(q))
+		n++;
+	return n;
+}
+
+Test(heap, the_first_malloc_sets_up_the_heap_and_a_free_list)
+{
+	void *p = malloc(200);
+	struct heap *h = _strata_heap;
+	unsigned c = size_to_class(200);
+	cr_assert_eq(h->state, HEAP_LIVE);
+	cr_assert_eq(h->fast[c].current, slab_of(p), "the object comes from the current slab");
+	cr_assert_not_null(h->fast[c].free, "the rest of a carve is on the free list");
+	cr_assert_eq(slab_heap(page_of(region_of(p), p)), h, "the slab is the heap's");
+	free(p);
+	cr_assert_eq(h->fast[c].free, p, "a free of the current slab's object goes on top");
+	cr_assert_eq(malloc(200), p, "LIFO: the last freed is the next given");
+}
+
+Test(heap, a_thousand_frees_in_a_row_need_no_bound)
+{
+	struct heap *h = me();
+	unsigned c = size_to_class(64);
+	static void *p[1000];
+	for (int round = 0; round < 3; round++) {
+		for (int i = 0; i < 1000; i++)
+			p[i] = malloc(64);
+		for (int i = 0; i < 1000; i++)
+			free(p[i]);
+		cr_assert_eq(strata_check_heap(), 0);
+	}
+	cr_assert_not_null(h->cls[c].parked, "slabs that emptied are parked for the next round");
+	cr_assert_leq(h->parked_bytes, (size_t)256 << 10);
+}
+
+Test(heap, emptied_slabs_beyond_the_budget_go_back_to_the_arena)
+{
+	me();
+	unsigned c = size_to_class(4000);
+	struct arena *a = _strata_heap->arena;
+	size_t slabs_before = a->bins[c].slabs;
+	enum { N = 2000 };              /* 8 MB, far past the parking budget */
+	static void *p[N];
+	for (int i = 0; i < N; i++)
+		p[i] = malloc(4000);
+	size_t slabs_full = a->bins[c].slabs;
+	cr_assert_gt(slabs_full, slabs_before + 100);
+	for (int i = 0; i < N; i++)
+		free(p[i]);
+	cr_assert_lt(a->bins[c].slabs, slabs_before + 20, "%zu slabs left of %zu", a->bins[c].slabs, slabs_full);
+	cr_assert_eq(strata_check_heap(), 0);
+}
+
+Test(heap, calls_and_free_list_objects_are_counted_exactly)
+{
+	struct heap *h = me();
+	unsigned c = size_to_class(500);
+	struct strata_class_stats before = { .struct_size = sizeof(before) }, after = before;
+	strata_class_stats_get(c, &before);
+	void *p[300];
+	for (int i = 0; i < 300; i++)       /* several refills and slabs */
+		p[i] = malloc(500);
+	for (int i = 0; i < 300; i++)
+		free(p[i]);
+	strata_class_stats_get(c, &after);
+	cr_assert_eq(after.nmalloc - before.nmalloc, 300);
+	cr_assert_eq(after.nfree - before.nfree, 300);
+	cr_assert_eq(after.objects_cached, list_length(h->fast[c].free), "cached = free list");
+	strata_thread_flush();
+	strata_class_stats_get(c, &after);
+	cr_assert_eq(after.objects_cached, 0, "a flush empties the free lists");
+	cr_assert_null(h->fast[c].free);
+}
+
+/* Other threads' frees: onto the slab's remote list, collected by the
+ * owner when it needs objects. */
+struct remote_job {
+	void **objs;
+	int    n;
+};
+
+static void *free_all(void *arg)
+{
+	struct remote_job *j = arg;
+	for (int i = 0; i < j->n; i++)
+		free(j->objs[i]);
+	return NULL;
+}
+
+static void free_in_thread(void **objs, int n)
+{
+	struct remote_job j = { objs, n };
+	pthread_t t;
+	pthread_create(&t, NULL, free_all, &j);
+	pthread_join(t, NULL);
+}
+
+Test(heap, remote_frees_wait_on_the_slab_for_its_owner)
+{
+	me();
+	void *objs[20];
+	for (int i = 0; i < 20; i++)
+		objs[i] = malloc(96);
+	struct page *s = slab_of(objs[0]);
+	uint32_t inuse = slab_inuse(s);
+	free_in_thread(objs, 10);
+	cr_assert_eq(slab_inuse(s), inuse, "not collected yet");
+	cr_assert_neq(__atomic_load_n(&s->remote, __ATOMIC_RELAXED), 0, "on the remote list");
+	cr_assert_eq(slab_collect_remote(s), 10);
+	cr_assert_eq(slab_inuse(s), inuse - 10);
+	for (int i = 10; i < 20; i++)
+		free(objs[i]);
+	cr_assert_eq(strata_check_heap(), 0);
+}
+
+/* A full slab: the first free into it from another thread goes to the
+ * owner's delayed list, so the owner hears of it without a scan. */
+Test(heap, a_remote_free_into_a_full_slab_tells_the_owner)
+{
+	struct heap *h = me();
+	unsigned c = size_to_class(1024);
+	unsigned cap = _strata_classes[c].capacity;
+	void **objs = calloc(4 * cap, sizeof(void *));
+	int n = 0;
+	struct page *first = NULL;
+	while (n < 4 * (int)cap) {          /* until a slab of ours is full */
+		objs[n++] = malloc(1024);
+		if (first == NULL)
+			first = slab_of(objs[0]);
+		if (first->list == SLAB_FULL)
+			break;
+	}
+	cr_assert_eq(first->list, SLAB_FULL);
+	cr_assert(first->inuse & SLAB_INUSE_FULL);
+	free_in_thread(&objs[0], 1);
+	cr_assert_neq(__atomic_load_n(&h->delayed, __ATOMIC_RELAXED), 0, "on the delayed list");
+	strata_thread_flush();              /* drains it */
+	cr_assert_eq(first->list, SLAB_PARTIAL, "the slab has room again");
+	for (int i = 1; i < n; i++)
+		free(objs[i]);
+	free(objs);
+	cr_assert_eq(strata_check_heap(), 0);
+}
+
+Test(heap, the_owner_freeing_into_a_full_slab_moves_it_to_partial)
+{
+	me();
+	unsigned c = size_to_class(2048);
+	unsigned cap = _strata_classes[c].capacity;
+	void **objs = calloc(4 * cap, sizeof(void *));
+	int n = 0;
+	struct page *first = NULL;
+	while (n < 4 * (int)cap) {
+		objs[n++] = malloc(2048);
+		first = first ? first : slab_of(objs[0]);
+		if (first->list == SLAB_FULL)
+			break;
+	}
+	free(objs[0]);
+	cr_assert_eq(first->list, SLAB_PARTIAL);
+	cr_assert_not(first->inuse & SLAB_INUSE_FULL);
+	cr_assert_eq(first->remote, 0, "the remote mark is gone");
+	for (int i = 1; i < n; i++)
+		free(objs[i]);
+	free(objs);
+	cr_assert_eq(strata_check_heap(), 0);
+}
+
+/* A thread that exits abandons its slabs that hold live objects; they are
+ * adopted by a heap that needs a slab of the class. */
+static void *allocate_and_exit(void *arg)
+{
+	void **objs = arg;
+	for (int i = 0; i < 50; i++)
+		objs[i] = malloc(160);
+	return _strata_heap;
+}
+
+Test(heap, slabs_of_an_exited_thread_are_abandoned_then_adopted)
+{
+	me();
+	unsigned c = size_to_class(160);
+	void *objs[50];
+	pthread_t t;
+	void *gone;
+	pthread_create(&t, NULL, allocate_and_exit, objs);
+	pthread_join(t, &gone);
+	struct page *s = slab_of(objs[0]);
+	cr_assert_eq(s->list, SLAB_ABANDONED);
+	cr_assert_null(page_owner(s));
+	struct arena *a = page_region(s)->arena;
+	cr_assert_geq(a->bins[c].nr_abandoned, 1);
+	for (int i = 0; i < 50; i++)
+		free(objs[i]);          /* remote frees into an abandoned slab */
+	cr_assert_eq(strata_check_heap(), 0);
+	strata_trim();              /* the arena collects them, and releases it */
+	cr_assert_eq(a->bins[c].nr_abandoned, 0);
+}
+
+Test(heap, a_heap_adopts_an_abandoned_slab_before_making_one)
+{
+	me();
+	unsigned c = size_to_class(150);
+	void *objs[50];
+	pthread_t t;
+	pthread_create(&t, NULL, allocate_and_exit, objs);
+	pthread_join(t, NULL);
+	cr_assert_eq(size_to_class(160), c, "150 and 160 B share a class");
+	struct page *s = slab_of(objs[0]);
+	struct arena *a = page_region(s)->arena;
+	size_t slabs = a->bins[c].slabs;
+	struct heap *h = _strata_heap;
+	h->arena = a;
+	void *mine[200];
+	int n = 0;
+	while (s->list == SLAB_ABANDONED && n < 200)
+		mine[n++] = malloc(150);
+	cr_assert_eq(slab_heap(s), h, "adopted");
+	cr_assert_leq(a->bins[c].slabs, slabs + 1);
+	for (int i = 0; i < 50; i++)
+		free(objs[i]);          /* now the owner's own frees */
+	for (int i = 0; i < n; i++)
+		free(mine[i]);
+	cr_assert_eq(strata_check_heap(), 0);
+}
+
+Test(heap, freed_large_runs_are_reused_by_the_thread)
+{
+	struct heap *h = me();
+	strata_thread_flush();          /* criterion may have cached runs */
+	void *p = malloc(100000);
+	free(p);
+	cr_assert_eq(h->nlarge, 1);
+	cr_assert_eq(malloc(100000), p, "same size: the cached run comes back");
+	cr_assert_eq(h->nlarge, 0);
+	free(p);
+	void *q = malloc(200000);
+	cr_assert_neq(q, p, "another size does not take it");
+	free(q);
+
+	void *runs[HEAP_LARGE_SLOTS + 2];
+	for (int i = 0; i < HEAP_LARGE_SLOTS + 2; i++)
+		runs[i] = malloc(40000 + 4096 * (size_t)i);
+	for (int i = 0; i < HEAP_LARGE_SLOTS + 2; i++)
+		free(runs[i]);
+	cr_assert_leq(h->nlarge, HEAP_LARGE_SLOTS);
+	cr_assert_leq(h->large_bytes, HEAP_LARGE_BYTES);
+	strata_thread_flush();
+	cr_assert_eq(h->nlarge, 0, "flushed");
+	cr_assert_eq(h->large_bytes, 0);
+}
