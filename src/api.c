@@ -122,7 +122,7 @@ static void *alloc_large_in(struct heap *h, struct arena *a, size_t size, size_t
 		return NULL;
 	}
 	if (size > LARGE_MAX || align > LARGE_MAX)
-		return large_counted(h, huge_alloc(size, align, a->node), size);
+		return large_counted(h, huge_alloc(size, align, a->node, zero), size);
 	if (cached && h && align <= PAGE_SIZE) {
 		struct page *pg = heap_large_take(h, pages_for(size));
 		if (pg) {

@@ -184,16 +184,57 @@ static void region_release(struct arena *a, struct region *r)
 }
 
 /* ------------------------------------------------------------------------
- * Decay: memory a program freed goes back to the kernel once it has been
- * unused for decay_ms, without a malloc_trim.  A pass runs from the arena
- * slow paths (refill, flush, large runs) at most four times per decay_ms:
- * dirty free blocks older than decay_ms are decommitted, and idle regions
- * beyond the first are unmapped.  Between passes, an arena whose dirty free
- * pages exceed its budget (arena.h) decommits its biggest dirty blocks at
- * once, down to the budget.  A program that makes no allocator call at
- * all keeps what it has until it calls again.
+ * Decay: memory a program freed goes back to the kernel when the program
+ * has shown it does not need it, without a malloc_trim, and never by the
+ * small block.
+ *
+ * The arena may keep as many dirty pages as its pages in use have fallen
+ * below their recent peak, or a small floor, whichever is more: for half
+ * of decay_ms after the pages in use last reached their peak, then falling
+ * linearly to nothing over the other half.  A program that frees and
+ * allocates again within that time (a loop over a data set, a server
+ * between requests) keeps its memory and pays no page faults; one whose
+ * heap shrank for good, or that went idle, gives it back within decay_ms;
+ * one whose live memory stays the same while it churns (phases of
+ * different sizes) keeps only the floor, so memory freed by one phase
+ * does not stay beside the next.  Purging is done by whole runs of
+ * adjacent free blocks (buddy_purge), huge-page-sized runs first, never a
+ * run of less than PURGE_MIN_BYTES.
+ *
+ * A pass runs DECAY_PASSES times per decay_ms, from the arena slow paths
+ * (new slabs, slabs given back, large runs), or from the background thread
+ * when one runs (arena_background_start): by default it starts once the
+ * heap has grown past BACKGROUND_AUTO_BYTES, so a small program never has
+ * it, and a big one that goes idle still gives memory back.
  * ---------------------------------------------------------------------- */
-#define DECAY_PASSES_PER_PERIOD 4
+#define DECAY_PASSES            8
+#define PURGE_MIN_BYTES         ((size_t)64 << 10)
+#define BACKGROUND_AUTO_BYTES   ((size_t)32 << 20)
+
+static int background_wanted;
+static void (*background_hook)(uint64_t now_ms);
+
+/* The dirty pages the arena may keep now (see above), and the time
+ * allowance's side effect: the peak starts again once it has run out. */
+static size_t arena_dirty_allowed(struct arena *a, uint64_t now_ms, uint64_t decay)
+{
+	size_t active = arena_active_pages(a);
+	if (a->peak_fresh || active >= a->peak_pages) {
+		a->peak_pages = MAX(a->peak_pages, active);
+		a->peak_ms = now_ms;
+		a->peak_fresh = false;
+	}
+	size_t keep = arena_dirty_cap(a);
+	uint64_t age = now_ms - a->peak_ms, hold = decay / 2;
+	if (age <= hold)
+		return keep;
+	if (age >= decay) {     /* all of it now; the peak starts again */
+		a->peak_pages = active;
+		a->peak_ms = now_ms;
+		return 0;
+	}
+	return (size_t)((double)keep * (double)(decay - age) / (double)(decay - hold));
+}
 
 /* Unmap idle regions while the arena keeps at least one; with aged_only,
  * only those whose free blocks have all decayed (idle for decay_ms), so a
@@ -234,33 +275,48 @@ static void arena_reclaim_abandoned(struct arena *a)
 	}
 }
 
-/* Called with the arena lock held, when next_decay_ms has passed. */
+/* Called with the arena lock held, when next_decay_ms has passed (a pass
+ * of the decay), or when the arena's dirty pages went over its cap between
+ * two passes (then they go down to three quarters of it, so that the frees
+ * that follow do not purge again at once). */
 void arena_decay(struct arena *a, uint64_t now_ms)
 {
 	long decay = strata_option(OPT_DECAY_MS);
 	if (decay < 0) {
 		a->next_decay_ms = UINT64_MAX;
+		a->dirty_stuck = SIZE_MAX / 2;
 		return;
 	}
-	size_t budget = arena_dirty_budget(a);
-	if (a->dirty_pages > budget)
-		buddy_decommit_to(a, budget);
-	if (now_ms >= a->next_decay_ms) {
-		buddy_decommit(a, now_ms, (uint32_t)decay);
-		a->next_decay_ms = now_ms + (uint64_t)MAX(decay / DECAY_PASSES_PER_PERIOD, 1);
-	}
+	size_t target = arena_dirty_cap(a);
+	bool pass = now_ms >= a->next_decay_ms;
+	if (pass)
+		target = arena_dirty_allowed(a, now_ms, (uint64_t)decay);
+	else if (a->dirty_pages <= target)
+		return;
+	else
+		target -= target / 4;
+	if (a->dirty_pages > target)
+		buddy_purge(a, target, PURGE_MIN_BYTES >> PAGE_SHIFT);
+	/* what no run big enough could take: not worth trying again until
+	 * the next pass */
+	a->dirty_stuck = a->dirty_pages > target ? a->dirty_pages - target : 0;
+	if (!pass)
+		return;
 	arena_reclaim_abandoned(a);
 	arena_release_idle(a, true);
+	a->next_decay_ms = now_ms + (uint64_t)MAX(decay / DECAY_PASSES, 1);
+	if ((arena_active_pages(a) << PAGE_SHIFT) > BACKGROUND_AUTO_BYTES)
+		__atomic_store_n(&background_wanted, 1, __ATOMIC_RELAXED);
 }
 
-/* The background option: a detached thread runs each arena's decay check
- * every decay_ms / 4, so a program that goes idle, or whose calls all hit
- * the thread caches, still gives back what it freed.  An arena busy at
- * that moment is skipped (trylock): it decays on its own slow paths. */
+/* The background thread runs each arena's decay pass DECAY_PASSES times
+ * per decay_ms, so a program that goes idle, or whose calls are all served
+ * by its heaps' free lists, still gives back what it freed.  An arena busy
+ * at that moment is skipped (trylock): it decays on its own slow paths. */
 static void *arena_background_loop(void *arg)
 {
 	(void)arg;
-	long period = MAX(strata_option(OPT_DECAY_MS) / DECAY_PASSES_PER_PERIOD, 10L);
+	long period = MAX(strata_option(OPT_DECAY_MS) / DECAY_PASSES, 10L);
 	struct timespec ts = { period / 1000, (period % 1000) * 1000000L };
 	for (;;) {
 		nanosleep(&ts, NULL);
@@ -272,26 +328,54 @@ static void *arena_background_loop(void *arg)
 				lock_release(&a->lock);
 			}
 		}
+		if (background_hook)
+			background_hook(now);
 	}
 	return NULL;
 }
 
-/* Started once, with the first thread cache (as the stats-file writer:
- * not from start-up itself, where creating a thread could allocate before
- * strata is ready).  Not restarted in a child of fork. */
+static int background_started;
+
+/* What the upper layers want done on each background pass (the kept huge
+ * blocks' expiry, large.c), set once at start-up. */
+void arena_set_background_hook(void (*fn)(uint64_t now_ms))
+{
+	background_hook = fn;
+}
+
+/* Start the background thread if the background option wants one now:
+ * on, or auto once an arena has used BACKGROUND_AUTO_BYTES.  Called from
+ * slow paths with no lock held (creating a thread allocates), never from
+ * start-up itself. */
 void arena_background_start(void)
 {
-	static int started;
-	if (!strata_option(OPT_BACKGROUND) || strata_option(OPT_DECAY_MS) < 0
-	    || __atomic_exchange_n(&started, 1, __ATOMIC_ACQ_REL))
+	long mode = strata_option(OPT_BACKGROUND);
+	if (mode == BACKGROUND_OFF || strata_option(OPT_DECAY_MS) < 0
+	    || (mode == BACKGROUND_AUTO && !__atomic_load_n(&background_wanted, __ATOMIC_RELAXED))
+	    || __atomic_exchange_n(&background_started, 1, __ATOMIC_ACQ_REL))
 		return;
 	if (!thread_start_detached(arena_background_loop))
 		_strata_warn("cannot start the background decay thread");
 }
 
-/* Give back what the arena holds and does not use: the empty slabs kept
- * warm, the idle regions (as long as the arena keeps one region), and the
- * pages of dirty free blocks.  Returns the bytes of address space unmapped
+/* An upper layer holds memory only the decay gives back (kept huge
+ * blocks): the background thread is wanted in auto mode too.  No lock
+ * may be held. */
+void arena_background_request(void)
+{
+	__atomic_store_n(&background_wanted, 1, __ATOMIC_RELAXED);
+	arena_background_start();
+}
+
+/* In a child of fork the thread is gone: started again when wanted. */
+void arena_background_after_fork_child(void)
+{
+	background_started = 0;
+}
+
+/* Give back what the arena holds and does not use: the abandoned slabs
+ * that emptied, the idle regions (as long as the arena keeps one region),
+ * and the pages of dirty free blocks, however small their runs.  Returns the bytes of address space unmapped
  * plus the bytes decommitted (not all of which were resident). */
 size_t arena_trim(struct arena *a)
 {
@@ -300,7 +384,8 @@ size_t arena_trim(struct arena *a)
 	size_t regions = a->nr_regions;
 	arena_release_idle(a, false);
 	size_t released = (regions - a->nr_regions) * REGION_SIZE;
-	released += buddy_decommit(a, 0, 0);
+	released += buddy_purge(a, 0, 1);
+	a->peak_pages = arena_active_pages(a);
 	lock_release(&a->lock);
 	return released;
 }

@@ -39,6 +39,10 @@ struct arena {
 	struct region     *regions;
 	size_t             free_pages;
 	size_t             dirty_pages;     /* of free_pages, those that may be resident */
+	size_t             peak_pages;      /* recent peak of the pages in use (arena.c) */
+	uint64_t           peak_ms;         /* when they were last that high */
+	bool               peak_fresh;      /* peak_pages grew since the last pass */
+	size_t             dirty_stuck;     /* dirty pages the last purge could not take */
 	uint64_t           next_decay_ms;   /* when the next decay pass is due */
 	struct free_area   free_area[BUDDY_ORDERS];
 	struct slab_bin    bins[NUM_CLASSES];
@@ -69,33 +73,45 @@ void          arena_decay(struct arena *a, uint64_t now_ms);
 void          arena_background_start(void);
 void          arena_lock_all(void);
 
-/* Dirty free memory an arena may hold before the age-based decay is
- * overtaken by returning the biggest blocks at once: 8 MiB, or 1/8 of the
- * pages the arena has in use if that is more.  Below it, a program that
- * frees and reallocates pays no page faults; above it, a spike that ended
- * gives the excess back on the same call.  The price is paid by programs
- * that free and refill much more than that over and over (bench/wl_frag):
- * each refill faults its pages in again. */
-#define DIRTY_BUDGET_MIN_PAGES  ((8u << 20) >> PAGE_SHIFT)
-#define DIRTY_BUDGET_SHIFT      3
-
 static inline size_t arena_active_pages(const struct arena *a)
 {
 	return a->stats.slab_pages + a->stats.large_pages;
 }
 
-static inline size_t arena_dirty_budget(const struct arena *a)
+/* The pages in use grew: the decay's peak follows (arena.c). */
+static inline void arena_note_active(struct arena *a)
 {
-	return MAX((size_t)DIRTY_BUDGET_MIN_PAGES, arena_active_pages(a) >> DIRTY_BUDGET_SHIFT);
+	size_t active = arena_active_pages(a);
+	if (active > a->peak_pages) {
+		a->peak_pages = active;
+		a->peak_fresh = true;
+	}
 }
 
-/* The decay check of the arena slow paths, with the arena lock held. */
+/* The dirty pages the arena may keep at most, now: as many as its pages in
+ * use have fallen below their recent peak, or a small floor (arena.c). */
+#define DIRTY_FLOOR_MIN_PAGES   ((size_t)(4u << 20) >> PAGE_SHIFT)
+#define DIRTY_FLOOR_SHIFT       4
+
+static inline size_t arena_dirty_cap(const struct arena *a)
+{
+	size_t active = arena_active_pages(a);
+	size_t floor = MAX(DIRTY_FLOOR_MIN_PAGES, active >> DIRTY_FLOOR_SHIFT);
+	return MAX(a->peak_pages - MIN(active, a->peak_pages), floor);
+}
+
+/* The decay check of the arena slow paths, with the arena lock held: a
+ * pass is due a few times per decay_ms, and at once when the dirty pages
+ * went over the cap (arena.c). */
 static inline void arena_maybe_decay(struct arena *a, uint64_t now_ms)
 {
-	if (unlikely(now_ms >= a->next_decay_ms || a->dirty_pages > arena_dirty_budget(a)))
+	if (unlikely(now_ms >= a->next_decay_ms || a->dirty_pages > arena_dirty_cap(a) + a->dirty_stuck))
 		arena_decay(a, now_ms);
 }
 
+void          arena_background_after_fork_child(void);
+void          arena_background_request(void);
+void          arena_set_background_hook(void (*fn)(uint64_t now_ms));
 void          arena_unlock_all(void);
 void          arena_reinit_locks(void);
 

@@ -17,9 +17,9 @@
  * The lists live in the descriptors, not in the free memory, so a free block
  * can be handed back to the kernel (os_decommit) and its bookkeeping stays.
  * PG_DIRTY on a free head says the block may hold resident pages; merging
- * ORs it, splitting copies it.  A dirty block also carries freed_ms, when
- * it (or the most recent of its merged parts) was freed, for the decay, and
- * the arena counts the pages of its dirty free blocks in dirty_pages.
+ * ORs it, splitting copies it, and the arena counts the pages of its dirty
+ * free blocks in dirty_pages; when to give them back is the arena's
+ * business (arena.c), how is buddy_purge's.
  *
  * Everything here runs under the arena lock.
  */
@@ -40,18 +40,12 @@ static inline bool page_is_buddy(const struct page *pg, unsigned order)
 	return pg->state == PAGE_FREE && pg->order == order;
 }
 
-static inline void set_page_free(struct page *pg, unsigned order, bool dirty, uint32_t freed_ms)
+static inline void set_page_free(struct page *pg, unsigned order, bool dirty, uint32_t count)
 {
 	pg->state = PAGE_FREE;
 	pg->order = (uint8_t)order;
 	pg->flags = dirty ? PG_DIRTY : 0;
-	pg->freed_ms = freed_ms;
-}
-
-/* The later of two wrapping millisecond times. */
-static inline uint32_t ms_later(uint32_t a, uint32_t b)
-{
-	return (int32_t)(a - b) >= 0 ? a : b;
+	pg->dirty = count;
 }
 
 static inline void clear_page_state(struct page *pg)
@@ -63,6 +57,18 @@ static inline void clear_page_state(struct page *pg)
 static inline bool page_dirty(const struct page *pg)
 {
 	return pg->flags & PG_DIRTY;
+}
+
+/* The part of count pages that falls on the first n pages of a block, taken
+ * off count.  Where in a block its dirty pages lie is not known after a
+ * merge: they are counted as if they came first.  Only the arena's dirty
+ * page count, and so the decay, sees this estimate; whether memory must be
+ * cleared is told by PG_DIRTY, which every part of a dirty block keeps. */
+static inline uint32_t dirty_share(uint32_t *count, size_t n)
+{
+	uint32_t s = (uint32_t)MIN((size_t)*count, n);
+	*count -= s;
+	return s;
 }
 
 static void free_area_add(struct free_area *fa, struct page *pg)
@@ -77,6 +83,21 @@ static void free_area_del(struct free_area *fa, struct page *pg)
 	fa->nr_free--;
 }
 
+/* Put a free block on its list and count its dirty pages. */
+static void free_block_add(struct arena *a, struct page *pg, unsigned order, bool dirty, uint32_t count)
+{
+	set_page_free(pg, order, dirty, count);
+	free_area_add(&a->free_area[order], pg);
+	a->dirty_pages += dirty_weight(page_region(pg), order, count);
+}
+
+/* Take a free block off its list and its dirty pages off the count. */
+static void free_block_del(struct arena *a, struct page *pg)
+{
+	free_area_del(&a->free_area[pg->order], pg);
+	a->dirty_pages -= dirty_weight(page_region(pg), pg->order, pg->dirty);
+}
+
 static inline void account_free(struct arena *a, struct region *r, long npages)
 {
 	a->free_pages += (size_t)npages;
@@ -86,32 +107,31 @@ static inline void account_free(struct arena *a, struct region *r, long npages)
 /* ------------------------------------------------------------------------
  * Free
  * ---------------------------------------------------------------------- */
-void buddy_free(struct arena *a, struct page *pg, unsigned order, bool dirty)
+
+/* Free a block of which count pages may be resident (dirty: any). */
+static void buddy_free_counted(struct arena *a, struct page *pg, unsigned order, bool dirty, uint32_t count)
 {
 	struct region *r = page_region(pg);
 	size_t pfn = page_pfn(pg);
-	uint32_t freed_ms = dirty ? (uint32_t)os_now_ms() : 0;
-
 	account_free(a, r, 1L << order);
 	clear_page_state(pg);
 	while (order < BUDDY_MAX_ORDER) {
 		struct page *buddy = &r->pages[buddy_pfn(pfn, order)];
 		if (!page_is_buddy(buddy, order))
 			break;
-		free_area_del(&a->free_area[order], buddy);
-		if (page_dirty(buddy)) {
-			a->dirty_pages -= dirty_weight(r, order);   /* counted again merged */
-			freed_ms = dirty ? ms_later(freed_ms, buddy->freed_ms) : buddy->freed_ms;
-			dirty = true;
-		}
+		free_block_del(a, buddy);
+		dirty |= page_dirty(buddy);
+		count += buddy->dirty;
 		clear_page_state(buddy);
 		pfn &= ~((size_t)1 << order);
 		order++;
 	}
-	set_page_free(&r->pages[pfn], order, dirty, freed_ms);
-	if (dirty)
-		a->dirty_pages += dirty_weight(r, order);
-	free_area_add(&a->free_area[order], &r->pages[pfn]);
+	free_block_add(a, &r->pages[pfn], order, dirty, count);
+}
+
+void buddy_free(struct arena *a, struct page *pg, unsigned order, bool dirty)
+{
+	buddy_free_counted(a, pg, order, dirty, dirty ? 1u << order : 0);
 }
 
 /* Largest order a block starting at pfn may have without passing end. */
@@ -124,18 +144,26 @@ static unsigned range_order(size_t pfn, size_t end)
 	return order;
 }
 
-/* Free a run of pages that need not be a power of two: cut it into the
- * largest aligned blocks that fit and free each. */
-void buddy_free_range(struct arena *a, struct page *pg, size_t npages, bool dirty)
+/* Free a run of pages that need not be a power of two, count of them
+ * dirty (the first ones): cut it into the largest aligned blocks that fit
+ * and free each. */
+static void buddy_free_range_counted(struct arena *a, struct page *pg, size_t npages, bool dirty,
+                                     uint32_t count)
 {
 	struct region *r = page_region(pg);
 	size_t pfn = page_pfn(pg), end = pfn + npages;
 
 	while (pfn < end) {
 		unsigned order = range_order(pfn, end);
-		buddy_free(a, &r->pages[pfn], order, dirty);
+		uint32_t part = dirty_share(&count, (size_t)1 << order);
+		buddy_free_counted(a, &r->pages[pfn], order, dirty, part);
 		pfn += (size_t)1 << order;
 	}
+}
+
+void buddy_free_range(struct arena *a, struct page *pg, size_t npages, bool dirty)
+{
+	buddy_free_range_counted(a, pg, npages, dirty, dirty ? (uint32_t)npages : 0);
 }
 
 void buddy_region_init(struct arena *a, struct region *r)
@@ -151,7 +179,8 @@ void buddy_region_init(struct arena *a, struct region *r)
 
 /* Take a free block of exactly this order, splitting a larger one if need
  * be.  The head comes back PAGE_NONE with PG_DIRTY telling whether any of
- * it may be dirty; NULL when the arena has no block big enough. */
+ * it may be dirty, and the count of its pages that may be in dirty; NULL
+ * when the arena has no block big enough. */
 struct page *buddy_alloc(struct arena *a, unsigned order)
 {
 	unsigned k = order;
@@ -163,21 +192,18 @@ struct page *buddy_alloc(struct arena *a, unsigned order)
 	struct page *pg = a->free_area[k].head;
 	struct region *r = page_region(pg);
 	bool dirty = page_dirty(pg);
-	uint32_t freed_ms = pg->freed_ms;
-	free_area_del(&a->free_area[k], pg);
-	if (dirty)
-		a->dirty_pages -= dirty_weight(r, k);
+	uint32_t count = pg->dirty;
+	free_block_del(a, pg);
 	while (k > order) {
 		k--;
-		struct page *half = pg + ((size_t)1 << k);
-		set_page_free(half, k, dirty, freed_ms);
-		free_area_add(&a->free_area[k], half);
-		if (dirty)
-			a->dirty_pages += dirty_weight(r, k);
+		uint32_t lower = dirty_share(&count, (size_t)1 << k);
+		free_block_add(a, pg + ((size_t)1 << k), k, dirty, count);
+		count = lower;
 	}
 	account_free(a, r, -(1L << order));
 	pg->state = PAGE_NONE;
 	pg->flags = dirty ? PG_DIRTY : 0;
+	pg->dirty = count;
 	return pg;
 }
 
@@ -194,8 +220,10 @@ struct page *buddy_alloc_pages(struct arena *a, size_t npages, unsigned align_or
 		return NULL;
 	*dirty = page_dirty(pg);
 	size_t block = (size_t)1 << order;
+	uint32_t count = pg->dirty;
+	dirty_share(&count, npages);
 	if (block > npages)
-		buddy_free_range(a, pg + npages, block - npages, *dirty);
+		buddy_free_range_counted(a, pg + npages, block - npages, *dirty, count);
 	pg->flags = 0;
 	return pg;
 }
@@ -231,15 +259,16 @@ bool buddy_claim(struct arena *a, struct page *pg, size_t npages)
 		struct page *blk = free_block_containing(r, pfn);
 		size_t bstart = page_pfn(blk), bend = bstart + ((size_t)1 << blk->order);
 		bool dirty = page_dirty(blk);
-		free_area_del(&a->free_area[blk->order], blk);
+		uint32_t count = blk->dirty;
+		free_block_del(a, blk);
 		account_free(a, r, -(long)(bend - bstart));
-		if (dirty)
-			a->dirty_pages -= dirty_weight(r, blk->order);
 		clear_page_state(blk);
+		uint32_t left = dirty_share(&count, pfn - bstart);
 		if (bstart < pfn)
-			buddy_free_range(a, blk, pfn - bstart, dirty);
+			buddy_free_range_counted(a, blk, pfn - bstart, dirty, left);
+		dirty_share(&count, MIN(bend, end) - pfn);     /* the claimed part's */
 		if (bend > end)
-			buddy_free_range(a, &r->pages[end], bend - end, dirty);
+			buddy_free_range_counted(a, &r->pages[end], bend - end, dirty, count);
 		pfn = bend;
 	}
 	return true;
@@ -249,43 +278,83 @@ bool buddy_claim(struct arena *a, struct page *pg, size_t npages)
  * Returning memory
  * ---------------------------------------------------------------------- */
 
-/* Hand one dirty free block of order k back to the kernel; its bytes. */
-/* A dirty free block that may go back to the kernel (see dirty_weight). */
-static bool decommittable(const struct page *pg, unsigned k)
+/* A free block with pages that may go back to the kernel (dirty_weight). */
+static bool decommittable(const struct page *pg)
 {
-	return page_dirty(pg) && dirty_weight(page_region(pg), k) != 0;
+	return dirty_weight(page_region(pg), pg->order, pg->dirty) != 0;
 }
 
-/* Hand one dirty free block of order k back to the kernel; its bytes. */
-static size_t decommit_block(struct arena *a, struct page *pg, unsigned k)
+/* The pages of the block whose head descriptor is pg. */
+static size_t block_pages(const struct page *pg)
 {
-	os_decommit(page_address(pg), PAGE_SIZE << k);
-	pg->flags &= (uint8_t)~PG_DIRTY;
-	a->dirty_pages -= dirty_weight(page_region(pg), k);
-	return PAGE_SIZE << k;
+	switch (pg->state) {
+	case PAGE_LARGE:
+		return pg->npages;
+	case PAGE_FREE:
+	case PAGE_SLAB:
+	case PAGE_SAMPLED:
+		return (size_t)1 << pg->order;
+	default:
+		return 1;
+	}
 }
 
-/* Hand back to the kernel every dirty free block freed at least min_age_ms
- * before now_ms (0: all of them); returns the bytes released. */
-size_t buddy_decommit(struct arena *a, uint64_t now_ms, uint32_t min_age_ms)
+/* A free block that may go back to the kernel, dirty or not: part of a
+ * run to purge (see dirty_weight). */
+static bool purgeable(const struct page *pg)
 {
-	size_t released = 0;
-	for (unsigned k = 0; k <= BUDDY_MAX_ORDER; k++)
-		for (struct page *pg = a->free_area[k].head; pg; pg = pg->next)
-			if (decommittable(pg, k) && (uint32_t)now_ms - pg->freed_ms >= min_age_ms)
-				released += decommit_block(a, pg, k);
+	return pg->state == PAGE_FREE && dirty_weight(page_region(pg), pg->order, 1) != 0;
+}
+
+/* Hand the free pages [start, end) of region r back to the kernel with one
+ * call, and mark their blocks clean; returns the bytes. */
+static size_t purge_run(struct arena *a, struct region *r, size_t start, size_t end)
+{
+	os_decommit(page_address(&r->pages[start]), (end - start) << PAGE_SHIFT);
+	for (size_t pfn = start; pfn < end; pfn += (size_t)1 << r->pages[pfn].order) {
+		struct page *pg = &r->pages[pfn];
+		a->dirty_pages -= dirty_weight(r, pg->order, pg->dirty);
+		pg->dirty = 0;
+		pg->flags &= (uint8_t)~PG_DIRTY;
+	}
+	return (end - start) << PAGE_SHIFT;
+}
+
+/* Purge the runs of adjacent free blocks of region r that hold at least
+ * min_dirty dirty pages, while the arena has more than target dirty. */
+static size_t region_purge(struct arena *a, struct region *r, size_t target, size_t min_dirty)
+{
+	size_t released = 0, start = 0, dirty = 0, pfn = r->meta_pages;
+	bool in_run = false;
+	while (pfn <= REGION_PAGES && a->dirty_pages > target) {
+		struct page *pg = pfn < REGION_PAGES ? &r->pages[pfn] : NULL;
+		if (pg && purgeable(pg)) {
+			if (!in_run)
+				start = pfn, dirty = 0, in_run = true;
+			dirty += pg->dirty;
+		} else if (in_run) {
+			if (dirty >= min_dirty)
+				released += purge_run(a, r, start, pfn);
+			in_run = false;
+		}
+		pfn += pg ? block_pages(pg) : 1;
+	}
 	return released;
 }
 
-/* Decommit dirty free blocks, largest first, until at most target pages
- * are dirty: the big blocks hold the most memory per system call. */
-size_t buddy_decommit_to(struct arena *a, size_t target)
+/* Give dirty free memory back to the kernel until at most target pages are
+ * dirty: whole runs of adjacent free blocks, one madvise each, never a run
+ * with fewer than min_dirty dirty pages (a few small blocks are not worth a
+ * system call and the page faults that follow).  Runs of a huge page or
+ * more go first: the most memory per call, and whole huge pages.  Returns
+ * the bytes released (some of which may have been clean already). */
+size_t buddy_purge(struct arena *a, size_t target, size_t min_dirty)
 {
 	size_t released = 0;
-	for (unsigned k = BUDDY_MAX_ORDER + 1; k-- > 0 && a->dirty_pages > target;)
-		for (struct page *pg = a->free_area[k].head; pg && a->dirty_pages > target; pg = pg->next)
-			if (decommittable(pg, k))
-				released += decommit_block(a, pg, k);
+	size_t firsts[2] = { MAX(min_dirty, (size_t)1 << HUGE_ORDER), min_dirty };
+	for (unsigned i = 0; i < 2; i++)
+		for (struct region *r = a->regions; r && a->dirty_pages > target; r = r->next)
+			released += region_purge(a, r, target, firsts[i]);
 	return released;
 }
 
@@ -300,7 +369,7 @@ bool buddy_region_clean(const struct region *r)
 	size_t pfn = r->meta_pages;
 	while (pfn < REGION_PAGES) {
 		const struct page *pg = &r->pages[pfn];
-		if (decommittable(pg, pg->order))
+		if (decommittable(pg))
 			return false;
 		pfn += (size_t)1 << pg->order;
 	}
@@ -314,9 +383,7 @@ void buddy_region_detach(struct arena *a, struct region *r)
 	while (pfn < REGION_PAGES) {
 		struct page *pg = &r->pages[pfn];
 		strata_assert(pg->state == PAGE_FREE);
-		free_area_del(&a->free_area[pg->order], pg);
-		if (page_dirty(pg))
-			a->dirty_pages -= dirty_weight(r, pg->order);
+		free_block_del(a, pg);
 		pfn += (size_t)1 << pg->order;
 	}
 	a->free_pages -= r->free_pages;

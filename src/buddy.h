@@ -12,17 +12,18 @@ static inline unsigned order_for_pages(size_t npages)
 	return npages <= 1 ? 0 : 64u - (unsigned)__builtin_clzl(npages - 1);
 }
 
-/* The pages a dirty free block of this order counts for in the arena's
- * dirty_pages: all of them, except where giving them back would cost more
- * than keeping them.  In a region on huge pages, a block smaller than a
- * huge page cannot be returned without splitting one (THP) or at all
- * (hugetlb): it stays dirty, uncounted and kept, until its buddies merge
- * into a whole huge page.  A reserved region keeps everything. */
-static inline size_t dirty_weight(const struct region *r, unsigned order)
+/* The pages a free block of this order, count of whose pages may be
+ * resident, counts for in the arena's dirty_pages: all of those, except
+ * where giving them back would cost more than keeping them.  In a region
+ * on huge pages, a block smaller than a huge page cannot be returned
+ * without splitting one (THP) or at all (hugetlb): it stays dirty,
+ * uncounted and kept, until its buddies merge into a whole huge page.  A
+ * reserved region keeps everything. */
+static inline size_t dirty_weight(const struct region *r, unsigned order, uint32_t count)
 {
 	if (r->reserved || (r->backing != BACKING_PAGES && order < HUGE_ORDER))
 		return 0;
-	return (size_t)1 << order;
+	return count;
 }
 
 void         buddy_region_init(struct arena *a, struct region *r);
@@ -31,8 +32,7 @@ void         buddy_free(struct arena *a, struct page *pg, unsigned order, bool d
 void         buddy_free_range(struct arena *a, struct page *pg, size_t npages, bool dirty);
 struct page *buddy_alloc_pages(struct arena *a, size_t npages, unsigned align_order, bool *dirty);
 bool         buddy_claim(struct arena *a, struct page *pg, size_t npages);
-size_t       buddy_decommit(struct arena *a, uint64_t now_ms, uint32_t min_age_ms);
-size_t       buddy_decommit_to(struct arena *a, size_t target);
+size_t       buddy_purge(struct arena *a, size_t target, size_t min_dirty);
 bool         buddy_region_idle(const struct region *r);
 bool         buddy_region_clean(const struct region *r);
 void         buddy_region_detach(struct arena *a, struct region *r);

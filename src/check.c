@@ -144,8 +144,9 @@ static bool check_region(struct region *r, size_t *free_pages, size_t *dirty_pag
 				      "free buddies of order %u not merged at page %zu", pg->order, pfn);
 			}
 			region_free += len;
-			if (pg->flags & PG_DIRTY)
-				*dirty_pages += dirty_weight(r, pg->order);
+			CHECK(pg->dirty <= len && (pg->dirty == 0 || (pg->flags & PG_DIRTY)),
+			      "free block at page %zu counts %u dirty pages", pfn, pg->dirty);
+			*dirty_pages += dirty_weight(r, pg->order, pg->dirty);
 			break;
 		case PAGE_LARGE:
 			len = pg->npages;

@@ -255,7 +255,6 @@ static struct heap *heap_create(void)
 	_strata_heap = h;
 	pthread_setspecific(_strata_heap_key, h);
 	stats_file_start();
-	arena_background_start();
 	return h;
 }
 
@@ -485,6 +484,7 @@ void *heap_alloc_shared(struct arena *a, struct heap *h, unsigned cls, size_t si
 	if (p == NULL)
 		p = heap_refill(s, cls, &bytes);
 	lock_release(&s->lock);
+	arena_background_start();       /* no lock held: creating a thread allocates */
 	if (p)
 		sample_small(h, p, size, class_size(cls));
 	return p;
@@ -502,6 +502,7 @@ void *heap_alloc_slow(unsigned cls, size_t size)
 		return p;
 	size_t bytes;
 	p = heap_refill(h, cls, &bytes);
+	arena_background_start();       /* no lock held: creating a thread allocates */
 	if (p)
 		sample_small(h, p, size, bytes);
 	return p;

@@ -10,6 +10,7 @@
 #include "internal.h"
 #include "arena.h"
 #include "large.h"
+#include "leak.h"
 #include "options.h"
 #include "os.h"
 #include "slab.h"
@@ -52,6 +53,7 @@ static void fork_child(void)
 	leak_reinit_lock();
 	huge_reinit_lock();
 	heap_registry_after_fork_child();
+	arena_background_after_fork_child();
 	lock_reinit(&init_lock);
 }
 
@@ -80,6 +82,7 @@ void _strata_init_slow(void)
 	nodes_init();
 	arenas_setup();
 	heaps_init();
+	arena_set_background_hook(huge_cache_decay);
 	initializing = true;
 	pthread_key_create(&_strata_heap_key, heap_thread_exit);
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
@@ -92,15 +95,18 @@ void _strata_init_slow(void)
 }
 
 /* A detached helper thread (the stats-file writer, the background decay);
- * false if it could not be created. */
+ * false if it could not be created.  What libc allocates for it is
+ * strata's, not the program's: not recorded as the program's leak. */
 bool thread_start_detached(void *(*fn)(void *))
 {
 	pthread_t t;
 	pthread_attr_t attr;
+	bool paused = leak_pause(true);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	bool ok = pthread_create(&t, &attr, fn, NULL) == 0;
 	pthread_attr_destroy(&attr);
+	leak_pause(paused);
 	return ok;
 }
 

@@ -123,7 +123,7 @@ struct page {
 	};                           /* here so free reads one descriptor */
 	union {
 		uint32_t inuse;      /* slab head: objects not on local_free (slab.c) */
-		uint32_t freed_ms;   /* PAGE_FREE with PG_DIRTY: when it was freed */
+		uint32_t dirty;      /* PAGE_FREE: of its pages, how many may be resident */
 	};
 	uint32_t     bump;       /* PAGE_SLAB: see slab.c */
 	uint8_t      shift;

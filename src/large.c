@@ -11,9 +11,11 @@
  * slots it covers are its own; the first page holds a small header and the
  * user pointer starts a page (or the requested alignment) later.  realloc
  * of a huge block lets the kernel move its page tables (mremap) rather than
- * copy.
+ * copy, and a freed one is kept a while for the next (see "Freed huge
+ * blocks kept for reuse").
  */
 #include "large.h"
+#include "debug.h"
 #include "options.h"
 #include "buddy.h"
 #include "dlist.h"
@@ -27,10 +29,13 @@
 static strata_lock_t huge_list_lock = STRATA_LOCK_INIT;
 static struct huge *huge_list;
 
+static size_t huge_live_bytes;      /* of the live huge blocks */
+
 static void huge_link(struct huge *h)
 {
 	lock_acquire(&huge_list_lock);
 	dlist_push(huge_list, h);
+	huge_live_bytes += h->map_size;
 	lock_release(&huge_list_lock);
 }
 
@@ -38,6 +43,7 @@ static void huge_unlink(struct huge *h)
 {
 	lock_acquire(&huge_list_lock);
 	dlist_del(huge_list, h);
+	huge_live_bytes -= h->map_size;
 	lock_release(&huge_list_lock);
 }
 
@@ -89,8 +95,10 @@ void *large_alloc(struct arena *a, size_t size, size_t align, bool zero)
 		pg->state = PAGE_LARGE;
 		pg->npages = (uint32_t)npages;
 		a->stats.large_pages += npages;
+		arena_note_active(a);
 	}
 	lock_release(&a->lock);
+	arena_background_start();
 
 	if (pg == NULL) {
 		errno = ENOMEM;
@@ -113,6 +121,7 @@ void large_free(struct page *pg)
 	buddy_free_range(a, pg, npages, true);
 	arena_maybe_decay(a, now);
 	lock_release(&a->lock);
+	arena_background_start();
 }
 
 /* Resize a run where it stands; false when the pages after it are taken. */
@@ -132,6 +141,7 @@ bool large_resize(struct page *pg, size_t new_size)
 	if (ok) {
 		pg->npages = (uint32_t)want;
 		a->stats.large_pages = a->stats.large_pages - old + want;
+		arena_note_active(a);
 	}
 	lock_release(&a->lock);
 	return ok;
@@ -172,7 +182,209 @@ static struct huge *huge_map(size_t *map_size, size_t align, uint8_t *backing)
 	return h;
 }
 
-void *huge_alloc(size_t size, size_t align, int node)
+/* ------------------------------------------------------------------------
+ * Freed huge blocks kept for reuse
+ *
+ * A program that allocates and frees big buffers in a loop would otherwise
+ * map, fault in and unmap every one of them.  A freed huge block is kept
+ * mapped instead, its pages resident, in a small cache.  The next huge
+ * block of a size that fits takes it, grown or shrunk with mremap (which
+ * moves page tables, not pages), and pays no page fault for the pages it
+ * keeps.  A kept block is unmapped decay_ms after it was freed, or when the
+ * cache would pass HUGE_CACHE_BYTES.  hugetlb blocks are not kept (their
+ * pool pages are for others), nor anything in the debug mode, where a use
+ * after free must fault.  (Keeping them PROT_NONE costs, on a virtual
+ * machine with shadow page tables, as much as the page faults it saves.)
+ * ---------------------------------------------------------------------- */
+#define HUGE_CACHE_SLOTS      8
+#define HUGE_CACHE_MIN_BYTES  ((size_t)32 << 20)
+#define HUGE_CACHE_SHIFT      2
+/* A kept block serves a smaller request as it is while it is at most this
+ * many times bigger, else it is shrunk first. */
+#define HUGE_REUSE_SLACK   8
+
+static struct huge *huge_cache[HUGE_CACHE_SLOTS];   /* oldest first */
+static unsigned huge_ncached;
+static size_t huge_cached_bytes;
+
+/* What the cache may hold (see above); read without the arena locks. */
+static size_t huge_cache_budget(void)
+{
+	size_t used = __atomic_load_n(&huge_live_bytes, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < _strata_narenas; i++)
+		used += arena_active_pages(&_strata_arenas[i]) << PAGE_SHIFT;
+	return MAX(HUGE_CACHE_MIN_BYTES, used >> HUGE_CACHE_SHIFT);
+}
+
+static void huge_unmap(struct huge *h)
+{
+	os_unmap(h, h->map_size);
+}
+
+/* With huge_list_lock held: take entry i out of the cache. */
+static struct huge *huge_cache_remove(unsigned i)
+{
+	struct huge *h = huge_cache[i];
+	for (unsigned j = i + 1; j < huge_ncached; j++)
+		huge_cache[j - 1] = huge_cache[j];
+	huge_ncached--;
+	huge_cached_bytes -= h->map_size;
+	return h;
+}
+
+static bool huge_cacheable(const struct huge *h, size_t budget)
+{
+	return huge_movable(h) && !debug_mode() && strata_option(OPT_DECAY_MS) != 0
+	       && h->map_size <= budget;
+}
+
+/* Keep a freed block (unlinked, out of the pagemap), or unmap it. */
+static void huge_cache_put(struct huge *h)
+{
+	size_t budget = huge_cache_budget();
+	if (!huge_cacheable(h, budget)) {
+		huge_unmap(h);
+		return;
+	}
+	struct huge *evicted[HUGE_CACHE_SLOTS];
+	unsigned n = 0;
+	h->freed_ms = os_now_ms();
+	lock_acquire(&huge_list_lock);
+	while (huge_ncached > 0 && (huge_ncached == HUGE_CACHE_SLOTS
+	                            || huge_cached_bytes + h->map_size > budget))
+		evicted[n++] = huge_cache_remove(0);
+	huge_cache[huge_ncached++] = h;
+	huge_cached_bytes += h->map_size;
+	lock_release(&huge_list_lock);
+	while (n > 0)
+		huge_unmap(evicted[--n]);       /* munmap outside the lock: it is slow */
+	arena_background_request();     /* so an idle program unmaps it in time */
+}
+
+/* May kept block h serve a request aligned to map_align for node? */
+static bool huge_cache_fits(const struct huge *h, size_t map_align, int node)
+{
+	return h->map_align >= map_align && h->node == node;
+}
+
+/* Is h a better choice than best for map_size bytes: the smallest block
+ * big enough, else the biggest one, to grow? */
+static bool huge_better(const struct huge *h, const struct huge *best, size_t map_size)
+{
+	if (best == NULL)
+		return true;
+	if (h->map_size >= map_size)
+		return best->map_size < map_size || h->map_size < best->map_size;
+	return best->map_size < map_size && h->map_size > best->map_size;
+}
+
+static struct huge *huge_cache_take(size_t map_size, size_t map_align, int node)
+{
+	struct huge *best = NULL;
+	unsigned at = 0;
+	lock_acquire(&huge_list_lock);
+	for (unsigned i = 0; i < huge_ncached; i++) {
+		struct huge *h = huge_cache[i];
+		if (huge_cache_fits(h, map_align, node) && huge_better(h, best, map_size)) {
+			best = h;
+			at = i;
+		}
+	}
+	if (best)
+		huge_cache_remove(at);
+	lock_release(&huge_list_lock);
+	return best;
+}
+
+/* Make a kept block map_size bytes long and usable again; NULL (and the
+ * block unmapped) when the kernel will not. */
+static struct huge *huge_reuse(struct huge *h, size_t map_size)
+{
+	size_t old = h->map_size;
+	if (old >= map_size && old <= HUGE_REUSE_SLACK * map_size)
+		return h;
+	if (!os_remap_inplace(h, old, map_size)) {
+		struct huge *n = old > map_size ? NULL : os_remap_aligned(h, old, map_size, h->map_align);
+		if (n == NULL) {
+			huge_unmap(h);
+			return NULL;
+		}
+		h = n;
+	}
+	h->map_size = map_size;
+	return h;
+}
+
+/* Unmap the kept blocks freed decay_ms or more before now_ms (all of them
+ * with now_ms UINT64_MAX); returns the bytes unmapped. */
+static size_t huge_cache_expire(uint64_t now_ms)
+{
+	long decay = strata_option(OPT_DECAY_MS);
+	struct huge *expired[HUGE_CACHE_SLOTS];
+	unsigned n = 0;
+	size_t bytes = 0;
+	lock_acquire(&huge_list_lock);
+	while (huge_ncached > 0 && (now_ms == UINT64_MAX
+	                            || (decay >= 0 && now_ms - huge_cache[0]->freed_ms >= (uint64_t)decay)))
+		expired[n++] = huge_cache_remove(0);
+	lock_release(&huge_list_lock);
+	while (n > 0) {
+		bytes += expired[--n]->map_size;
+		huge_unmap(expired[n]);
+	}
+	return bytes;
+}
+
+void huge_cache_decay(uint64_t now_ms)
+{
+	if (__atomic_load_n(&huge_ncached, __ATOMIC_RELAXED))
+		huge_cache_expire(now_ms);
+}
+
+size_t huge_cache_trim(void)
+{
+	return huge_cache_expire(UINT64_MAX);
+}
+
+/* Visit every kept block under the huge-list lock. */
+void huge_for_each_cached(void (*fn)(struct huge *h, void *arg), void *arg)
+{
+	lock_acquire(&huge_list_lock);
+	for (unsigned i = 0; i < huge_ncached; i++)
+		fn(huge_cache[i], arg);
+	lock_release(&huge_list_lock);
+}
+
+/* ------------------------------------------------------------------------
+ * Huge blocks: allocation and free
+ * ---------------------------------------------------------------------- */
+
+/* A block of map_size bytes: a kept one if one fits, else a new mapping
+ * bound to node before anything touches it.  *reused says which. */
+static struct huge *huge_get(size_t *map_size, size_t map_align, int node, bool *reused)
+{
+	struct huge *h = NULL;
+	*reused = false;
+	if (strata_option(OPT_HUGEPAGES) != HUGEPAGES_HUGETLB) {
+		huge_cache_decay(os_now_ms());
+		h = huge_cache_take(*map_size, map_align, node);
+		if (h && (h = huge_reuse(h, *map_size)) != NULL) {
+			*reused = true;
+			*map_size = h->map_size;
+			return h;
+		}
+	}
+	uint8_t backing;
+	h = huge_map(map_size, map_align, &backing);
+	if (h == NULL)
+		return NULL;
+	nodes_bind(h, *map_size, node);      /* before the header is written */
+	h->backing = backing;
+	h->node = node;
+	return h;
+}
+
+void *huge_alloc(size_t size, size_t align, int node, bool zero)
 {
 	size = MAX(size, 1);        /* size 0 with a big alignment: one usable byte */
 	size_t offset = MAX(PAGE_SIZE, align);
@@ -182,20 +394,21 @@ void *huge_alloc(size_t size, size_t align, int node)
 		return NULL;
 	}
 	size_t map_size = ALIGN_UP(offset + size, PAGE_SIZE);
-	uint8_t backing;
-	struct huge *h = huge_map(&map_size, map_align, &backing);
+	bool reused;
+	struct huge *h = huge_get(&map_size, map_align, node, &reused);
 	if (h == NULL) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	nodes_bind(h, map_size, node);      /* before the header is written */
 	h->kind = SEG_HUGE;
-	h->backing = backing;
 	h->map_size = map_size;
 	h->offset = offset;
 	h->map_align = map_align;
+	h->sampled = 0;
 	huge_link(h);
 	pagemap_set(h, map_size, h);
+	if (zero && reused)
+		memset(huge_pointer(h), 0, size);
 	return huge_pointer(h);
 }
 
@@ -221,7 +434,7 @@ void huge_free(struct huge *h)
 	size_t map_size = h->map_size;
 	huge_unlink(h);
 	pagemap_clear(h, map_size);
-	os_unmap(h, map_size);
+	huge_cache_put(h);
 }
 
 /* Resize with mremap: in place if the kernel can, else moved (not copied)

@@ -13,6 +13,8 @@ struct huge {
 	uint32_t kind;        /* SEG_HUGE: shares the first word with struct region */
 	uint8_t  backing;     /* enum region_backing */
 	uint8_t  _pad[3];
+	int      node;        /* the NUMA node it is bound to */
+	uint64_t freed_ms;    /* in the cache of freed blocks: when it was freed */
 	size_t   map_size;    /* bytes mapped, header included */
 	size_t   offset;      /* user pointer - mapping base */
 	size_t   map_align;   /* alignment of the mapping */
@@ -36,8 +38,11 @@ void  *large_alloc(struct arena *a, size_t size, size_t align, bool zero);
 void   large_free(struct page *pg);
 bool   large_resize(struct page *pg, size_t new_size);
 
-void  *huge_alloc(size_t size, size_t align, int node);
+void  *huge_alloc(size_t size, size_t align, int node, bool zero);
 void   huge_free(struct huge *h);
+void   huge_cache_decay(uint64_t now_ms);
+size_t huge_cache_trim(void);
+void   huge_for_each_cached(void (*fn)(struct huge *h, void *arg), void *arg);
 
 /* A hugetlb mapping cannot be moved by mremap: realloc copies it. */
 static inline bool huge_movable(const struct huge *h)

@@ -127,8 +127,16 @@ static uint64_t mark_now;
 static size_t dropped;
 
 /* Set while this thread is inside leak_record: should the unwinder
- * allocate, the nested leak_record returns at once. */
+ * allocate, the nested leak_record returns at once.  Also set while
+ * strata itself allocates through libc (leak_pause). */
 static __thread bool recording tls_ie;
+
+bool leak_pause(bool pause)
+{
+	bool was = recording;
+	recording = pause;
+	return was;
+}
 
 /* ------------------------------------------------------------------------
  * Start-up

@@ -25,6 +25,11 @@ bool     leak_init(void);
  * leak_record of the same thread (the unwinder allocating). */
 bool     leak_record(void *p, size_t requested, size_t weight, unsigned skip);
 
+/* While paused, this thread's allocations are not recorded: strata's own,
+ * made through libc (the threads it starts).  Returns the previous state,
+ * to restore. */
+bool     leak_pause(bool pause);
+
 /* Forget p if it is recorded; true if it was. */
 bool     leak_forget(void *p);
 

@@ -21,6 +21,7 @@ static const char *const leak_words[] = { "off", "sampled", "full", NULL };
 static const char *const hugepages_words[] = { "off", "thp", "auto", "hugetlb", NULL };
 static const char *const numa_words[] = { "off", "preferred", "strict", NULL };
 static const char *const report_words[] = { "off", "text", "json", "prometheus", NULL };
+static const char *const background_words[] = { "off", "on", "auto", NULL };
 
 const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	[OPT_VERBOSE]    = { "verbose", 0, 0, 1,
@@ -31,8 +32,9 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	                     "per-thread caches of free objects (0 sends every call to the arenas)" },
 	[OPT_TCACHE_MAX] = { "tcache_max", 128, 1, 4096,
 	                     "most objects a thread cache keeps per size class" },
-	[OPT_DECAY_MS]   = { "decay_ms", 250, -1, 3600000,
-	                     "free pages unused this long go back to the OS; 0: at once, -1: only on malloc_trim" },
+	[OPT_DECAY_MS]   = { "decay_ms", 1000, -1, 3600000,
+	                     "free memory beyond the heap's recent peak goes back to the OS within this time;"
+	                     " 0: at once, -1: only on malloc_trim" },
 	[OPT_HUGEPAGES]  = { "hugepages", HUGEPAGES_OFF, 0, 3,
 	                     "huge pages: off, thp (every region advised), auto (THP for regions after an arena's first),"
 	                     " hugetlb (MAP_HUGETLB 2 MiB pages, else thp, else 4 KiB)",
@@ -62,8 +64,9 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	[OPT_NUMA]       = { "numa", NUMA_PREFERRED, 0, 2,
 	                     "NUMA-local arenas: off, preferred (regions bound with MPOL_PREFERRED), strict (MPOL_BIND)",
 	                     numa_words },
-	[OPT_BACKGROUND] = { "background", 0, 0, 1,
-	                     "1: a thread runs the decay every decay_ms/4, so an idle program gives back what it freed" },
+	[OPT_BACKGROUND] = { "background", BACKGROUND_AUTO, 0, 2,
+	                     "a thread that runs the decay, so an idle program gives back what it freed:"
+	                     " off, on, auto (once the heap has grown past 32 MiB)", background_words },
 };
 
 char _strata_option_paths[NUM_OPTIONS][OPTION_PATH_MAX];

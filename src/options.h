@@ -32,6 +32,7 @@ enum option_id {
 
 enum hugepages_mode { HUGEPAGES_OFF = 0, HUGEPAGES_THP = 1, HUGEPAGES_AUTO = 2, HUGEPAGES_HUGETLB = 3 };
 enum numa_mode { NUMA_OFF = 0, NUMA_PREFERRED = 1, NUMA_STRICT = 2 };
+enum background_mode { BACKGROUND_OFF = 0, BACKGROUND_ON = 1, BACKGROUND_AUTO = 2 };
 
 struct option_desc {
 	const char *name;     /* lower case; STRATA_<NAME> in the environment */

@@ -185,6 +185,7 @@ struct page *slab_new(struct arena *a, unsigned cls, void *owner)
 	head->next = head->prev = NULL;
 	a->stats.slab_pages += (size_t)1 << order;
 	a->bins[cls].slabs++;
+	arena_note_active(a);
 	if (unlikely(debug_mode()))
 		slab_debug_init(head);
 	return head;

@@ -13,7 +13,7 @@
 #define SLAB_MAX_ORDER     5
 /* A slab should hold at least this many objects, so a heap that uses a
  * class goes to the arena for a new slab seldom ... */
-#define SLAB_MIN_OBJECTS   16
+#define SLAB_MIN_OBJECTS   8
 /* ... and leave no more than 1/8 of itself unused at the tail. */
 #define SLAB_WASTE_SHIFT   3
 

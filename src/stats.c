@@ -68,6 +68,13 @@ static void arena_collect(struct arena *a, struct heap_snapshot *s)
 	lock_release(&a->lock);
 }
 
+static void huge_cached_collect(struct huge *h, void *arg)
+{
+	struct heap_snapshot *s = arg;
+	s->huge_cached += h->map_size;
+	mapping_collect(s, h, h->map_size, h->backing);
+}
+
 static void huge_collect(struct huge *h, void *arg)
 {
 	struct heap_snapshot *s = arg;
@@ -84,6 +91,7 @@ void stats_snapshot(struct heap_snapshot *s)
 	for (unsigned i = 0; i < _strata_narenas; i++)
 		arena_collect(&_strata_arenas[i], s);
 	huge_for_each(huge_collect, s);
+	huge_for_each_cached(huge_cached_collect, s);
 	heap_totals(&s->calls);
 	s->leak_mode = leak_mode();
 	if (s->leak_mode != LEAK_OFF) {
@@ -127,7 +135,7 @@ void stats_fill(const struct heap_snapshot *s, struct strata_stats *st)
 {
 	size_t allocated = (s->large_pages << PAGE_SHIFT) + s->huge_usable
 	                   - (size_t)s->calls.large_cached_bytes;
-	size_t cached = (size_t)s->calls.large_cached_bytes, slack = 0;
+	size_t cached = (size_t)s->calls.large_cached_bytes + s->huge_cached, slack = 0;
 	uint64_t nmalloc = s->calls.large_mallocs, nfree = s->calls.large_frees;
 	for (unsigned c = 0; c < NUM_CLASSES; c++) {
 		allocated += class_live(s, c) * class_size(c);
@@ -147,7 +155,7 @@ void stats_fill(const struct heap_snapshot *s, struct strata_stats *st)
 	st->cached = cached;
 	st->active = ((s->slab_pages + s->large_pages) << PAGE_SHIFT) + s->huge_mapped;
 	st->resident = s->resident;
-	st->mapped = s->mapped + s->huge_mapped;
+	st->mapped = s->mapped + s->huge_mapped + s->huge_cached;
 	st->metadata = s->regions * ((size_t)REGION_META_PAGES << PAGE_SHIFT)
 	               + s->huge_count * PAGE_SIZE;
 	st->nmalloc = nmalloc;
@@ -353,6 +361,7 @@ strata_export size_t strata_trim(void)
 	}
 	for (unsigned i = 0; i < _strata_narenas; i++)
 		released += arena_trim(&_strata_arenas[i]);
+	released += huge_cache_trim();
 	return released;
 }
 

@@ -24,6 +24,7 @@ struct heap_snapshot {
 	size_t huge_count;
 	size_t huge_mapped;
 	size_t huge_usable;
+	size_t huge_cached;             /* freed huge blocks kept for reuse */
 	struct heap_totals calls;
 	int    leak_mode;
 	size_t leak_requested;          /* requested bytes of the live records

@@ -6,6 +6,7 @@
 #include <criterion/redirect.h>
 
 #include "buddy.h"
+#include "large.h"
 #include "strata.h"
 #include "options.h"
 #include "os.h"
@@ -29,52 +30,65 @@ static size_t dirty_pages(struct arena *a)
 	size_t n = 0;
 	for (unsigned k = 0; k <= BUDDY_MAX_ORDER; k++)
 		for (struct page *pg = a->free_area[k].head; pg; pg = pg->next)
-			if (pg->flags & PG_DIRTY)
-				n += (size_t)1 << k;
+			n += pg->dirty;
 	return n;
 }
 
-Test(arena, decay_waits_for_the_period_then_returns_pages_and_regions)
+/* Large runs of 4 MiB (whose pages are counted in use) taken from A,
+ * touched and freed: the arena's pages in use rise and fall. */
+static void spike(unsigned runs)
+{
+	void *p[8];
+	for (unsigned i = 0; i < runs; i++) {
+		p[i] = large_alloc(&A, LARGE_MAX, PAGE_SIZE, false);
+		cr_assert_not_null(p[i]);
+		memset(p[i], 1, LARGE_MAX);
+	}
+	for (unsigned i = 0; i < runs; i++)
+		large_free(page_of(region_of(p[i]), p[i]));
+}
+
+Test(arena, a_spike_is_kept_for_half_the_decay_then_given_back)
 {
 	long decay = strata_option(OPT_DECAY_MS);
-	cr_assert_eq(decay, 250, "default decay_ms");
-	lock_acquire(&A.lock);
-	/* a 4 MiB block from each region (pages 1024..2047, whose buddy holds
-	 * the descriptors: no merge), touched and freed: 8 MiB dirty, within
-	 * the budget */
-	struct page *a = buddy_alloc(&A, 10), *b = buddy_alloc(&A, 10);
-	cr_assert_neq(page_region(a), page_region(b));
-	memset(page_address(a), 1, PAGE_SIZE);
-	memset(page_address(b), 1, PAGE_SIZE);
-	buddy_free(&A, a, 10, true);
-	buddy_free(&A, b, 10, true);
+	cr_assert_eq(decay, 1000, "default decay_ms");
+	spike(2);
 	uint64_t now = os_now_ms();
-	cr_assert_eq(dirty_pages(&A), 2 << 10);
-	cr_assert_eq(A.dirty_pages, dirty_pages(&A));
-	cr_assert_leq(A.dirty_pages, arena_dirty_budget(&A));
-
+	size_t spiked = A.dirty_pages;
+	cr_assert_geq(spiked, 2 * (LARGE_MAX >> PAGE_SHIFT), "8 MiB freed, dirty");
+	lock_acquire(&A.lock);
+	A.next_decay_ms = now;              /* a pass is due */
 	arena_decay(&A, now);
-	cr_assert_eq(dirty_pages(&A), 2 << 10, "too young and within budget: kept");
-	cr_assert_eq(A.nr_regions, 2, "idle regions with dirty pages are kept");
-	cr_assert_geq(A.next_decay_ms, now + decay / 4, "next pass a quarter period later");
+	cr_assert_eq(A.dirty_pages, spiked, "within the hold: all of it kept (%zu of %zu, peak %zu)",
+	             A.dirty_pages, spiked, A.peak_pages);
+	cr_assert_eq(A.dirty_pages, dirty_pages(&A));
+	cr_assert_geq(A.next_decay_ms, now + decay / 8, "next pass an eighth of the period later");
+
+	arena_decay(&A, now + (uint64_t)decay * 3 / 4);
+	cr_assert_leq(A.dirty_pages, spiked / 2, "half way down the slope: at least half given back");
 
 	arena_decay(&A, now + (uint64_t)decay + 10);
-	cr_assert_eq(dirty_pages(&A), 0, "old enough: decommitted");
+	cr_assert_eq(dirty_pages(&A), 0, "after the period: all of it");
 	cr_assert_eq(A.nr_regions, 1, "the idle clean region beyond the first is unmapped");
 	lock_release(&A.lock);
 }
 
-Test(arena, dirty_pages_over_budget_go_back_at_once)
+Test(arena, a_heap_that_grows_again_keeps_its_memory)
 {
+	long decay = strata_option(OPT_DECAY_MS);
+	spike(2);
+	uint64_t now = os_now_ms();
 	lock_acquire(&A.lock);
-	struct page *a = buddy_alloc(&A, BUDDY_MAX_ORDER), *b = buddy_alloc(&A, BUDDY_MAX_ORDER);
-	buddy_free(&A, a, BUDDY_MAX_ORDER, true);
-	buddy_free(&A, b, BUDDY_MAX_ORDER, true);
-	size_t budget = arena_dirty_budget(&A);
-	cr_assert_gt(A.dirty_pages, budget);
-	arena_maybe_decay(&A, os_now_ms());
-	cr_assert_leq(A.dirty_pages, budget, "biggest blocks returned down to the budget");
-	cr_assert_eq(A.dirty_pages, dirty_pages(&A));
+	A.next_decay_ms = now;
+	arena_decay(&A, now + (uint64_t)decay / 4);
+	lock_release(&A.lock);
+	size_t dirty = A.dirty_pages;
+	spike(2);                   /* the same memory again: no page fault */
+	cr_assert_geq(A.dirty_pages, dirty, "reused, and kept again");
+	lock_acquire(&A.lock);
+	A.next_decay_ms = 0;
+	arena_decay(&A, os_now_ms() + (uint64_t)decay / 4);
+	cr_assert_geq(A.dirty_pages, dirty, "the peak was reached again: the hold starts over");
 	lock_release(&A.lock);
 }
 

@@ -37,8 +37,9 @@ static void check_free_lists(struct arena *a)
 				          "unmerged buddies at pfn %zu order %u", pfn, k);
 			}
 			pages += (size_t)1 << k;
-			if (pg->flags & PG_DIRTY)
-				dirty += (size_t)1 << k;
+			cr_assert(pg->dirty <= ((size_t)1 << k) && (pg->dirty == 0 || (pg->flags & PG_DIRTY)),
+			          "free block at pfn %zu counts %u dirty pages", pfn, pg->dirty);
+			dirty += pg->dirty;
 		}
 		cr_assert_eq(n, a->free_area[k].nr_free, "order %u count", k);
 	}
@@ -199,19 +200,50 @@ Test(buddy, claim_past_region_end_fails)
 	cr_assert_eq(A.free_pages, usable);
 }
 
-Test(buddy, dirty_blocks_are_decommitted_once)
+Test(buddy, dirty_blocks_are_purged_once)
 {
 	struct page *pg = buddy_alloc(&A, 4);
 	cr_assert_not_null(pg);
 	cr_assert_eq(pg->flags & PG_DIRTY, 0, "fresh memory is clean");
 	memset(page_address(pg), 0xab, PAGE_SIZE << 4);
 	buddy_free(&A, pg, 4, true);
-	cr_assert_eq(buddy_decommit(&A, os_now_ms(), 60000), 0, "too young to decay");
-	cr_assert_geq(buddy_decommit(&A, os_now_ms() + 60000, 60000), PAGE_SIZE << 4, "old enough");
-	cr_assert_eq(buddy_decommit(&A, os_now_ms(), 0), 0, "nothing dirty is left");
+	cr_assert_eq(A.dirty_pages, 16);
+	cr_assert_geq(buddy_purge(&A, 0, 1), PAGE_SIZE << 4);
+	cr_assert_eq(A.dirty_pages, 0);
+	cr_assert_eq(buddy_purge(&A, 0, 1), 0, "nothing dirty is left");
 	pg = buddy_alloc(&A, 4);
 	cr_assert_eq(pg->flags & PG_DIRTY, 0);
-	cr_assert_eq(((unsigned char *)page_address(pg))[0], 0, "decommitted pages read as zero");
+	cr_assert_eq(((unsigned char *)page_address(pg))[0], 0, "purged pages read as zero");
+}
+
+Test(buddy, runs_below_the_minimum_stay_dirty)
+{
+	struct page *keep = buddy_alloc(&A, 2), *pg = buddy_alloc(&A, 2);
+	(void)keep;                         /* its buddy stays taken: no merge */
+	memset(page_address(pg), 1, PAGE_SIZE << 2);
+	buddy_free(&A, pg, 2, true);            /* may merge with a clean buddy */
+	size_t dirty = A.dirty_pages;
+	cr_assert(dirty >= 4 && dirty < 16, "dirty %zu", dirty);
+	cr_assert_eq(buddy_purge(&A, 0, 16), 0, "a few dirty pages are not worth a call");
+	cr_assert_eq(A.dirty_pages, dirty);
+	cr_assert_gt(buddy_purge(&A, 0, dirty), 0);
+	cr_assert_eq(A.dirty_pages, 0);
+}
+
+/* A run of 37 pages freed at once is cut into blocks of 1, 4 and 32 pages
+ * (the buddy's alignment): none of them alone has 37 dirty pages, so a
+ * purge that needs 37 can only take them as one run. */
+Test(buddy, adjacent_free_blocks_are_purged_as_one_run)
+{
+	bool dirty;
+	struct page *big = buddy_alloc_pages(&A, 43, 0, &dirty), *run = big + 3;
+	memset(page_address(big), 7, 43 * PAGE_SIZE);
+	buddy_free_range(&A, run, 37, true);        /* between taken pages */
+	cr_assert_geq(A.dirty_pages, 37);
+	size_t released = buddy_purge(&A, 0, 37);
+	cr_assert_geq(released, 37 * PAGE_SIZE, "purged whole: %zu bytes", released);
+	cr_assert_eq(A.dirty_pages, 0);
+	check_free_lists(&A);
 }
 
 Test(buddy, dirty_pages_follow_merges_splits_and_claims)
@@ -229,7 +261,7 @@ Test(buddy, dirty_pages_follow_merges_splits_and_claims)
 	buddy_free_range(&A, b, 5, false);
 	check_free_lists(&A);
 	cr_assert_gt(A.dirty_pages, 0);
-	buddy_decommit_to(&A, 0);
+	buddy_purge(&A, 0, 1);
 	cr_assert_eq(A.dirty_pages, 0);
 	check_free_lists(&A);
 }

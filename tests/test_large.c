@@ -1,5 +1,6 @@
 /* Tests for src/large.c: exact runs, in-place resize, huge mappings. */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "large.h"
@@ -9,6 +10,7 @@ static struct arena A;
 
 static void setup(void)
 {
+	free(malloc(1));        /* the options: the decay keeps freed huge blocks */
 	arena_init(&A, 0);
 }
 
@@ -74,7 +76,7 @@ Test(large, aligned_runs)
 
 Test(large, huge_blocks_have_their_own_mapping)
 {
-	char *p = huge_alloc(10 << 20, 0, 0);
+	char *p = huge_alloc(10 << 20, 0, 0, false);
 	cr_assert_not_null(p);
 	struct huge *h = pagemap_lookup(p);
 	cr_assert_eq(h->kind, SEG_HUGE);
@@ -96,8 +98,37 @@ Test(large, huge_blocks_have_their_own_mapping)
 
 Test(large, huge_alignment_up_to_1_gib)
 {
-	char *p = huge_alloc(5 << 20, 1UL << 30, 0);
+	char *p = huge_alloc(5 << 20, 1UL << 30, 0, false);
 	cr_assert_not_null(p);
 	cr_assert_eq((uintptr_t)p % (1UL << 30), 0);
 	huge_free(pagemap_lookup(p));
+}
+
+/* A freed huge block is kept: the next one that fits takes its mapping,
+ * grown or shrunk in place or moved, with the pages it keeps resident. */
+Test(large, freed_huge_blocks_are_reused)
+{
+	char *p = huge_alloc(20 << 20, 0, 0, false);
+	memset(p, 5, 20 << 20);
+	struct huge *h = pagemap_lookup(p);
+	huge_free(h);
+	cr_assert_null(pagemap_lookup(p), "out of the pagemap: a second free is caught");
+	cr_assert(huge_was_freed(p));
+	char *q = huge_alloc(12 << 20, 0, 0, false);
+	cr_assert_eq(q, p, "the kept mapping serves a smaller block");
+	cr_assert_eq(q[(12 << 20) - 1], 5, "its pages were kept, not faulted in again");
+	char *z = huge_alloc(12 << 20, 0, 0, true);
+	cr_assert_neq(z, q);
+	huge_free(pagemap_lookup(q));
+	huge_free(pagemap_lookup(z));
+	char *c = huge_alloc(12 << 20, 0, 0, true);
+	for (size_t i = 0; i < (12 << 20); i += 4096)
+		cr_assert_eq(c[i], 0, "calloc of a kept block is zeroed (byte %zu)", i);
+	char *g = huge_alloc(30 << 20, 0, 0, false);
+	cr_assert_not_null(g);
+	memset(g, 1, 30 << 20);
+	huge_free(pagemap_lookup(c));
+	huge_free(pagemap_lookup(g));
+	cr_assert_geq(huge_cache_trim(), 30 << 20, "trim unmaps what was kept");
+	cr_assert_eq(huge_cache_trim(), 0, "and nothing is left");
 }

@@ -132,7 +132,7 @@ Test(robust, freed_memory_decays_without_trim)
 	for (int i = 0; i < N; i++)
 		free(p[i]);
 	free(p);
-	usleep(600 * 1000);                      /* past the default decay of 250 ms */
+	usleep(1200 * 1000);                     /* past the default decay of 1 s */
 	for (int i = 0; i < 8; i++)              /* a calm program still allocates */
 		free(malloc(size));
 	size_t after = rss_bytes();
