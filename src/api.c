@@ -305,9 +305,10 @@ strata_export void API(free)(void *p)
 	if (likely(pagemap_is_region(e))) {
 		struct page *pg = pagemap_page(e, p);
 		void *entry = page_owner_tag(pg);
-		if (likely(owner_is(entry, _strata_heap) && slab_object_valid(pg, p)
+		uint32_t soff = pg->slab_off;       /* read once: the check and the head */
+		if (likely(owner_is(entry, _strata_heap) && slab_object_valid_at(pg, p, soff)
 		           && ((uintptr_t *)p)[1] != _strata_free_key)) {
-			heap_free_own_fast(entry, slab_head(pg), p);
+			heap_free_own_fast(entry, slab_head_at(pg, soff), p);
 			return;
 		}
 		free_other(p, pg);

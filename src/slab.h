@@ -77,9 +77,14 @@ static inline uint32_t slab_index(size_t off, unsigned c)
  * one shift of the byte offset gives the distance. */
 _Static_assert(sizeof(struct page) == 64, "struct page is one cache line");
 
+static inline struct page *slab_head_at(struct page *pg, uint32_t slab_off)
+{
+	return (struct page *)((char *)pg - (slab_off >> (PAGE_SHIFT - 6)));
+}
+
 static inline struct page *slab_head(struct page *pg)
 {
-	return (struct page *)((char *)pg - (pg->slab_off >> (PAGE_SHIFT - 6)));
+	return slab_head_at(pg, pg->slab_off);
 }
 
 /* Offset of p from the start of its slab, from p's own page descriptor. */
@@ -99,9 +104,15 @@ static inline uint32_t slab_bump(const struct page *pg)
 
 /* Is p the start of an object that this slab has handed out at some time?
  * Only p's own page descriptor is read. */
+static inline bool slab_object_valid_at(const struct page *pg, const void *p, uint32_t slab_off)
+{
+	size_t off = ((uintptr_t)p & (PAGE_SIZE - 1)) + slab_off;
+	return slab_index_by(off, pg->inverse, pg->shift) < slab_bump(pg);
+}
+
 static inline bool slab_object_valid(const struct page *pg, const void *p)
 {
-	return slab_index_by(slab_offset(pg, p), pg->inverse, pg->shift) < slab_bump(pg);
+	return slab_object_valid_at(pg, p, pg->slab_off);
 }
 
 static inline void *slab_object(struct page *head, uint32_t idx)
