@@ -189,17 +189,17 @@ static void region_release(struct arena *a, struct region *r)
  * small block.
  *
  * The arena may keep as many dirty pages as its pages in use have fallen
- * below their recent peak, or a small floor, whichever is more: for half
- * of decay_ms after the pages in use last reached their peak, then falling
- * linearly to nothing over the other half.  A program that frees and
- * allocates again within that time (a loop over a data set, a server
- * between requests) keeps its memory and pays no page faults; one whose
- * heap shrank for good, or that went idle, gives it back within decay_ms;
- * one whose live memory stays the same while it churns (phases of
- * different sizes) keeps only the floor, so memory freed by one phase
- * does not stay beside the next.  Purging is done by whole runs of
- * adjacent free blocks (buddy_purge), huge-page-sized runs first, never a
- * run of less than PURGE_MIN_BYTES.
+ * below their peak, or a small floor, whichever is more.  The peak is the
+ * most pages in use over the current and the previous window of half of
+ * decay_ms each.  A program that frees and allocates again within that
+ * time (a loop over a data set, a server between requests) keeps its
+ * memory and pays no page faults; one whose heap shrank for good, or that
+ * went idle, gives it back within decay_ms, when the windows have moved
+ * past its peak; one whose live memory stays the same while it churns
+ * (phases of different sizes) keeps only the floor, so memory freed by
+ * one phase does not stay beside the next.  Purging is done by whole runs
+ * of adjacent free blocks (buddy_purge), huge-page-sized runs first, never
+ * a run of less than PURGE_MIN_BYTES.
  *
  * A pass runs DECAY_PASSES times per decay_ms, from the arena slow paths
  * (new slabs, slabs given back, large runs), or from the background thread
@@ -214,26 +214,14 @@ static void region_release(struct arena *a, struct region *r)
 static int background_wanted;
 static void (*background_hook)(uint64_t now_ms);
 
-/* The dirty pages the arena may keep now (see above), and the time
- * allowance's side effect: the peak starts again once it has run out. */
-static size_t arena_dirty_allowed(struct arena *a, uint64_t now_ms, uint64_t decay)
+/* A pass: move the peak's window on when half of decay_ms has gone by. */
+static void arena_window_advance(struct arena *a, uint64_t now_ms, uint64_t decay)
 {
-	size_t active = arena_active_pages(a);
-	if (a->peak_fresh || active >= a->peak_pages) {
-		a->peak_pages = MAX(a->peak_pages, active);
-		a->peak_ms = now_ms;
-		a->peak_fresh = false;
-	}
-	size_t keep = arena_dirty_cap(a);
-	uint64_t age = now_ms - a->peak_ms, hold = decay / 2;
-	if (age <= hold)
-		return keep;
-	if (age >= decay) {     /* all of it now; the peak starts again */
-		a->peak_pages = active;
-		a->peak_ms = now_ms;
-		return 0;
-	}
-	return (size_t)((double)keep * (double)(decay - age) / (double)(decay - hold));
+	if (now_ms - a->window_ms < decay / 2)
+		return;
+	a->peak_prev = a->peak_pages;
+	a->peak_pages = arena_active_pages(a);
+	a->window_ms = now_ms;
 }
 
 /* Unmap idle regions while the arena keeps at least one; with aged_only,
@@ -276,9 +264,9 @@ static void arena_reclaim_abandoned(struct arena *a)
 }
 
 /* Called with the arena lock held, when next_decay_ms has passed (a pass
- * of the decay), or when the arena's dirty pages went over its cap between
- * two passes (then they go down to three quarters of it, so that the frees
- * that follow do not purge again at once). */
+ * of the decay), or when the arena's dirty pages went an eighth over its
+ * cap between two passes (then they go down to the cap: the margin keeps
+ * the frees that follow from purging again at once). */
 void arena_decay(struct arena *a, uint64_t now_ms)
 {
 	long decay = strata_option(OPT_DECAY_MS);
@@ -287,14 +275,12 @@ void arena_decay(struct arena *a, uint64_t now_ms)
 		a->dirty_stuck = SIZE_MAX / 2;
 		return;
 	}
-	size_t target = arena_dirty_cap(a);
 	bool pass = now_ms >= a->next_decay_ms;
 	if (pass)
-		target = arena_dirty_allowed(a, now_ms, (uint64_t)decay);
-	else if (a->dirty_pages <= target)
+		arena_window_advance(a, now_ms, (uint64_t)decay);
+	size_t target = arena_dirty_cap(a);
+	if (!pass && a->dirty_pages <= arena_dirty_limit(a))
 		return;
-	else
-		target -= target / 4;
 	if (a->dirty_pages > target)
 		buddy_purge(a, target, PURGE_MIN_BYTES >> PAGE_SHIFT);
 	/* what no run big enough could take: not worth trying again until
@@ -386,6 +372,7 @@ size_t arena_trim(struct arena *a)
 	size_t released = (regions - a->nr_regions) * REGION_SIZE;
 	released += buddy_purge(a, 0, 1);
 	a->peak_pages = arena_active_pages(a);
+	a->peak_prev = 0;
 	lock_release(&a->lock);
 	return released;
 }

@@ -39,9 +39,9 @@ struct arena {
 	struct region     *regions;
 	size_t             free_pages;
 	size_t             dirty_pages;     /* of free_pages, those that may be resident */
-	size_t             peak_pages;      /* recent peak of the pages in use (arena.c) */
-	uint64_t           peak_ms;         /* when they were last that high */
-	bool               peak_fresh;      /* peak_pages grew since the last pass */
+	size_t             peak_pages;      /* most pages in use in this window (arena.c) */
+	size_t             peak_prev;       /* ... and in the window before */
+	uint64_t           window_ms;       /* when this window began */
 	size_t             dirty_stuck;     /* dirty pages the last purge could not take */
 	uint64_t           next_decay_ms;   /* when the next decay pass is due */
 	struct free_area   free_area[BUDDY_ORDERS];
@@ -81,31 +81,43 @@ static inline size_t arena_active_pages(const struct arena *a)
 /* The pages in use grew: the decay's peak follows (arena.c). */
 static inline void arena_note_active(struct arena *a)
 {
-	size_t active = arena_active_pages(a);
-	if (active > a->peak_pages) {
-		a->peak_pages = active;
-		a->peak_fresh = true;
-	}
+	a->peak_pages = MAX(a->peak_pages, arena_active_pages(a));
 }
 
-/* The dirty pages the arena may keep at most, now: as many as its pages in
- * use have fallen below their recent peak, or a small floor (arena.c). */
+/* The dirty pages the arena may keep, now: as many as its pages in use have
+ * fallen below their peak over the last two windows, or a small floor
+ * (arena.c). */
 #define DIRTY_FLOOR_MIN_PAGES   ((size_t)(4u << 20) >> PAGE_SHIFT)
 #define DIRTY_FLOOR_SHIFT       4
+
+static inline size_t arena_dirty_floor(const struct arena *a)
+{
+	return MAX(DIRTY_FLOOR_MIN_PAGES, arena_active_pages(a) >> DIRTY_FLOOR_SHIFT);
+}
 
 static inline size_t arena_dirty_cap(const struct arena *a)
 {
 	size_t active = arena_active_pages(a);
-	size_t floor = MAX(DIRTY_FLOOR_MIN_PAGES, active >> DIRTY_FLOOR_SHIFT);
-	return MAX(a->peak_pages - MIN(active, a->peak_pages), floor);
+	size_t peak = MAX(a->peak_pages, a->peak_prev);
+	return MAX(peak - MIN(active, peak), arena_dirty_floor(a));
+}
+
+/* Over this, the dirty pages are purged at once, between passes: the cap
+ * and a margin, an eighth of it or the floor (the buddy's rounding makes
+ * the footprint move a little even when the program's does not), and what
+ * the last purge could not take. */
+static inline size_t arena_dirty_limit(const struct arena *a)
+{
+	size_t cap = arena_dirty_cap(a);
+	return cap + MAX(cap >> 3, arena_dirty_floor(a)) + a->dirty_stuck;
 }
 
 /* The decay check of the arena slow paths, with the arena lock held: a
  * pass is due a few times per decay_ms, and at once when the dirty pages
- * went over the cap (arena.c). */
+ * went over the limit (arena.c). */
 static inline void arena_maybe_decay(struct arena *a, uint64_t now_ms)
 {
-	if (unlikely(now_ms >= a->next_decay_ms || a->dirty_pages > arena_dirty_cap(a) + a->dirty_stuck))
+	if (unlikely(now_ms >= a->next_decay_ms || a->dirty_pages > arena_dirty_limit(a)))
 		arena_decay(a, now_ms);
 }
 
