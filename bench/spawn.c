@@ -10,7 +10,8 @@
  *
  *	usage: spawn [-p PRELOAD] -o REPORT -- PROGRAM [ARG]...
  *
- * REPORT gets one line: status=exit|signal code=N wall_s=S maxrss_kib=K.
+ * REPORT gets one line: status=exit|signal code=N wall_s=S maxrss_kib=K
+ * minflt=F (the child's minor page faults).
  * spawn exits with the child's status, or 128 + the signal that ended it.
  */
 #define _GNU_SOURCE
@@ -75,10 +76,10 @@ static int write_report(const char *path, const struct run *r)
 
 	if (f == NULL)
 		return -1;
-	fprintf(f, "status=%s code=%d wall_s=%.6f maxrss_kib=%ld\n",
+	fprintf(f, "status=%s code=%d wall_s=%.6f maxrss_kib=%ld minflt=%ld\n",
 	        signalled ? "signal" : "exit",
 	        signalled ? WTERMSIG(r->status) : WEXITSTATUS(r->status),
-	        r->wall_s, r->usage.ru_maxrss);
+	        r->wall_s, r->usage.ru_maxrss, r->usage.ru_minflt);
 	return fclose(f);
 }
 
