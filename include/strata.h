@@ -48,7 +48,8 @@ struct strata_stats {
 	int      requested_exact;     /* 1: exact (STRATA_LEAK=full); 0: an estimate
 	                                 from the samples (0 when leak tracking is off) */
 	size_t   allocated;           /* live blocks, rounded up to their class or pages */
-	size_t   cached;              /* free blocks held in thread caches */
+	size_t   cached;              /* free blocks held on heaps' lists, kept large
+	                                 runs and kept huge blocks */
 	size_t   active;              /* pages holding slabs, large runs and huge blocks */
 	size_t   resident;            /* strata's mappings resident in RAM (mincore) */
 	size_t   mapped;              /* address space strata has mapped */
@@ -91,7 +92,7 @@ struct strata_class_stats {
 	size_t   struct_size;         /* in: sizeof(struct strata_class_stats) */
 	size_t   size;                /* bytes per object */
 	size_t   objects_live;        /* handed to the program */
-	size_t   objects_cached;      /* free in thread caches */
+	size_t   objects_cached;      /* free on heaps' lists */
 	size_t   slabs;
 	size_t   slab_bytes;          /* bytes of those slabs */
 	size_t   slack_bytes;         /* free slots in them */
@@ -180,7 +181,7 @@ int strata_report_file(const char *path, enum strata_format format, unsigned wha
 
 /* size bytes on NUMA node `node` (its pages bound there, MPOL_PREFERRED,
  * or MPOL_BIND with STRATA_NUMA=strict), like numa_alloc_onnode but with
- * size classes, from the thread cache when the calling thread runs on that
+ * size classes, from the thread's heap when the calling thread runs on that
  * node; freed with free().  NULL with errno EINVAL for a node that is not
  * online, ENOMEM when out of memory.  With one node, or STRATA_NUMA=off,
  * node 0 is the only valid node and this is malloc. */
@@ -193,7 +194,9 @@ void *strata_alloc_onnode(size_t size, int node);
 /* The library's version as "MAJOR.MINOR.PATCH". */
 const char *strata_version(void);
 
-/* Return the calling thread's cached free objects to their arenas. */
+/* Give back what the calling thread's heap holds and does not use: its
+ * free lists and other threads' objects go back to their slabs, its empty
+ * slabs and kept large runs to the arenas. */
 void strata_thread_flush(void);
 
 /* Walk every arena and verify the heap's invariants (free lists, block
@@ -202,8 +205,9 @@ void strata_thread_flush(void);
  * in turn: for tests and debugging. */
 int strata_check_heap(void);
 
-/* Flush the calling thread's cache and give every arena's unused memory back
- * to the operating system.  Returns the bytes of address space unmapped and
+/* strata_thread_flush, then give every arena's unused memory (and the kept
+ * huge blocks) back to the operating system; other threads' heaps keep
+ * their few parked slabs.  Returns the bytes of address space unmapped and
  * of pages decommitted. */
 size_t strata_trim(void);
 

@@ -19,7 +19,8 @@
  * their first object as a guard never handed out, so that every block has
  * a neighbour below it whose tail shows an underflow.
  *
- * The mode turns the thread caches off, so every call takes a slow path,
+ * In the mode small blocks come from the arenas' shared heaps, so every
+ * call takes a slow path,
  * where the hooks are (api.c); the fast paths carry nothing for it.
  */
 #include "debug.h"

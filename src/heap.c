@@ -107,19 +107,24 @@ static void totals_add_nodes(const struct heap *h, struct heap_totals *t, uint64
 
 /* Add one heap's counters to t; relaxed reads, the owner may be running.
  * The free-list length is what went on it (refills, frees) less what
- * mallocs took off. */
+ * mallocs took off it; the foreign list's is counted as it goes. */
 static void heap_add_counts(const struct heap *h, struct heap_totals *t)
 {
 	uint64_t frees = 0;
 	for (unsigned c = 0; c < NUM_CLASSES; c++) {
 		uint64_t m = __atomic_load_n(&h->fast[c].nmalloc, __ATOMIC_RELAXED);
 		uint64_t listed = __atomic_load_n(&h->fast[c].nfree_listed, __ATOMIC_RELAXED);
-		uint64_t f = listed + __atomic_load_n(&h->fast[c].nfree_local, __ATOMIC_RELAXED)
-		             + __atomic_load_n(&h->fast[c].nfree_other, __ATOMIC_RELAXED);
-		uint64_t in = __atomic_load_n(&h->cls[c].taken, __ATOMIC_RELAXED) + listed;
+		uint64_t kept = __atomic_load_n(&h->fast[c].nfree_other, __ATOMIC_RELAXED);
+		uint64_t f = listed + __atomic_load_n(&h->fast[c].nfree_local, __ATOMIC_RELAXED) + kept
+		             + __atomic_load_n(&h->cls[c].nfree_remote, __ATOMIC_RELAXED);
+		uint64_t nforeign = __atomic_load_n(&h->fast[c].nforeign, __ATOMIC_RELAXED);
+		/* mallocs served by the foreign list: what went on it less what
+		 * is there and what it gave back */
+		uint64_t out = kept - nforeign - __atomic_load_n(&h->cls[c].foreign_flushed, __ATOMIC_RELAXED);
+		uint64_t in = __atomic_load_n(&h->cls[c].taken, __ATOMIC_RELAXED) + listed + out;
 		t->nmalloc[c] += m;
 		t->nfree[c] += f;
-		t->cached[c] += (in > m ? in - m : 0) + __atomic_load_n(&h->fast[c].nforeign, __ATOMIC_RELAXED);
+		t->cached[c] += (in > m ? in - m : 0) + nforeign;
 		frees += f;
 	}
 	t->large_mallocs += h->large_mallocs;
@@ -583,7 +588,7 @@ static void heap_count_free(struct heap *h, unsigned cls, struct page *head)
 		__atomic_fetch_add(&heapless_nfree[cls], 1, __ATOMIC_RELAXED);
 		return;
 	}
-	h->fast[cls].nfree_other++;
+	h->cls[cls].nfree_remote++;
 	int node = page_region(head)->arena->node;
 	if (unlikely(nodes_active()) && node != h->arena->node) {
 		h->frees_xnode++;
@@ -649,6 +654,7 @@ static void heap_foreign_flush(struct heap *h, unsigned cls, uint32_t keep)
 		rest = link_next(last);
 		link_set(last, NULL);
 	}
+	h->cls[cls].foreign_flushed += f->nforeign - keep;
 	f->nforeign = keep;
 	while (rest) {
 		void *p = rest;

@@ -38,7 +38,7 @@ struct heap_fast {
 	uint64_t     nmalloc;
 	uint64_t     nfree_listed;   /* frees that went on the free list */
 	uint64_t     nfree_local;    /* frees that went on a slab's local list */
-	uint64_t     nfree_other;    /* frees of other heaps' objects */
+	uint64_t     nfree_other;    /* frees of other heaps' objects kept here */
 	void        *foreign;        /* other heaps' objects freed here (heap.c) */
 	uint32_t     nforeign;
 	uint32_t     foreign_cap;    /* 0: such frees take the slow path */
@@ -50,6 +50,8 @@ struct heap_class {
 	struct page *full;         /* with none, marked (slab.h) */
 	struct page *parked;       /* empty, kept (heap.c) */
 	uint64_t     taken;        /* objects a refill put on the free list, ever */
+	uint64_t     nfree_remote;     /* other heaps' objects sent straight back */
+	uint64_t     foreign_flushed;  /* objects the foreign list gave back */
 };
 
 /* Recently freed large runs, reused by the same thread without a lock:

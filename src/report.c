@@ -87,7 +87,7 @@ static void text_totals(struct out *o, const struct strata_stats *st, int leak_m
 	out(o, "strata %s heap report (pid %d)\n", PACKAGE_VERSION, (int)getpid());
 	out(o, "  requested     %14zu bytes (%s)\n", st->requested, requested_kind(st, leak_mode));
 	out(o, "  allocated     %14zu bytes in live blocks (class-rounded)\n", st->allocated);
-	out(o, "  cached        %14zu bytes free in thread caches\n", st->cached);
+	out(o, "  cached        %14zu bytes free in heaps' lists and caches\n", st->cached);
 	out(o, "  active        %14zu bytes of pages in use\n", st->active);
 	out(o, "  resident      %14zu bytes\n", st->resident);
 	out(o, "  mapped        %14zu bytes\n", st->mapped);
@@ -299,7 +299,7 @@ static void prom_totals(struct out *o, const struct strata_stats *st)
 {
 	prom_gauge(o, "requested_bytes", "Bytes requested by live blocks (0 when unknown).", st->requested);
 	prom_gauge(o, "allocated_bytes", "Bytes of live blocks, rounded to their size class.", st->allocated);
-	prom_gauge(o, "cached_bytes", "Bytes of free blocks held in thread caches.", st->cached);
+	prom_gauge(o, "cached_bytes", "Bytes of free blocks held in heaps' lists and caches.", st->cached);
 	prom_gauge(o, "active_bytes", "Bytes of pages holding slabs, large runs and huge blocks.", st->active);
 	prom_gauge(o, "resident_bytes", "Bytes of strata's mappings resident in memory.", st->resident);
 	prom_gauge(o, "mapped_bytes", "Bytes of address space mapped by strata.", st->mapped);
@@ -333,7 +333,7 @@ static void prom_classes(struct out *o, const struct heap_snapshot *s)
 	static const char *const names[] = { "class_live_objects", "class_cached_objects",
 	                                     "class_slabs", "class_mallocs_total", "class_frees_total" };
 	static const char *const helps[] = { "Live objects per size class.",
-	                                     "Free objects in thread caches per size class.",
+	                                     "Free objects on heaps' lists per size class.",
 	                                     "Slabs per size class.",
 	                                     "Calls that returned an object of this class.",
 	                                     "Calls that freed an object of this class." };

@@ -3,7 +3,8 @@
  * strata writes on its own.
  *
  * Modes (option leak): off; full, where every block is recorded and the
- * thread caches are off so that every malloc and free reaches a slow path;
+ * thread heaps keep no free lists so that every malloc and free reaches a
+ * slow path;
  * and sampled, the default, in the manner of tcmalloc's heap sampling: each
  * heap counts down the bytes its slow paths take from its slabs and arenas
  * (a refill of its free list, a large run), and when the count crosses zero the block
@@ -356,7 +357,7 @@ static void *stats_file_loop(void *arg)
 }
 
 /* The writer of STRATA_STATS_FILE: a detached thread, started once, from
- * the first thread cache set up after start-up (not from start-up itself,
+ * the first thread heap set up after start-up (not from start-up itself,
  * where creating a thread could allocate before strata is ready). */
 void stats_file_start(void)
 {

@@ -383,7 +383,8 @@ strata_export struct mallinfo2 API(mallinfo2)(void)
 	mi.hblks = s.huge_count;
 	mi.hblkhd = s.huge_mapped;
 	mi.uordblks = st.allocated;
-	mi.fordblks = st.free_bytes + st.slab_slack + st.cached;
+	/* slab slack holds the small objects on heaps' lists already */
+	mi.fordblks = st.free_bytes + st.slab_slack + (size_t)s.calls.large_cached_bytes + s.huge_cached;
 	mi.keepcost = st.dirty_bytes;
 	return mi;
 }

@@ -10,7 +10,7 @@
 #include "strata.h"
 #include "heap.h"
 
-/* Raw counters, summed over arenas, huge blocks and thread caches. */
+/* Raw counters, summed over arenas, huge blocks and heaps. */
 struct heap_snapshot {
 	size_t regions;
 	size_t mapped;                  /* regions only */

@@ -274,3 +274,43 @@ Test(heap, freed_large_runs_are_reused_by_the_thread)
 	cr_assert_eq(h->nlarge, 0, "flushed");
 	cr_assert_eq(h->large_bytes, 0);
 }
+
+/* Other threads' objects freed here wait on the foreign list, are handed
+ * out again by this thread's mallocs, and are counted as cached while they
+ * wait. */
+static void *allocate_some(void *arg)
+{
+	void **objs = arg;
+	for (int i = 0; i < 20; i++)
+		objs[i] = malloc(700);
+	return NULL;
+}
+
+Test(heap, other_threads_objects_are_reused_here_and_counted)
+{
+	struct heap *h = me();
+	unsigned c = size_to_class(700);
+	void *objs[20];
+	pthread_t t;
+	pthread_create(&t, NULL, allocate_some, objs);
+	pthread_join(t, NULL);
+	strata_thread_flush();
+	struct strata_class_stats st = { .struct_size = sizeof(st) };
+	for (int i = 0; i < 20; i++)
+		free(objs[i]);
+	cr_assert_eq(h->fast[c].nforeign, 20, "kept on the foreign list");
+	strata_class_stats_get(c, &st);
+	cr_assert_eq(st.objects_cached, 20);
+	void *again[5];
+	for (int i = 0; i < 5; i++)
+		again[i] = malloc(700);
+	cr_assert_eq(again[0], objs[19], "the last freed comes back first");
+	strata_class_stats_get(c, &st);
+	cr_assert_eq(st.objects_cached, 15 + list_length(h->fast[c].free), "cached %zu", st.objects_cached);
+	for (int i = 0; i < 5; i++)
+		free(again[i]);
+	strata_thread_flush();
+	strata_class_stats_get(c, &st);
+	cr_assert_eq(st.objects_cached, 0, "flushed back to their slabs");
+	cr_assert_eq(strata_check_heap(), 0);
+}
