@@ -226,16 +226,16 @@ strata_export void *API(calloc)(size_t nmemb, size_t size)
  * Free
  * ---------------------------------------------------------------------- */
 
-/* Look p up for op and make sure it is not a free small object: the key in
- * an object's second word matched, so look where this thread may look for
- * a free object (heap.c); a rare user value equal to the key is not a
- * double free, and an object on another heap's lists is not found here
- * (its slab's owner finds it twice when it collects). */
+/* Look p up for op and make sure it is not a free small object.  Every
+ * free small object holds the free key in its second word, and every path
+ * that hands one out clears it: a live block holds the key (a 64-bit
+ * secret) only if the program copied it out of freed memory.  So a block
+ * holding it was freed, wherever it waits now: on this thread's lists,
+ * another thread's, or its slab's remote list. */
 static struct block block_lookup_live(void *p, const char *op)
 {
 	struct block b = block_lookup(p, op);
-	if (b.kind == BLOCK_SMALL && ((uintptr_t *)p)[1] == _strata_free_key
-	    && heap_holds_free(b.pg, p))
+	if (b.kind == BLOCK_SMALL && ((uintptr_t *)p)[1] == _strata_free_key)
 		double_free(p, op);
 	return b;
 }

@@ -663,15 +663,6 @@ static void heap_foreign_flush(struct heap *h, unsigned cls, uint32_t keep)
 	}
 }
 
-static bool heap_foreign_contains(const struct heap *h, unsigned cls, const void *p)
-{
-	uint32_t n = h->fast[cls].nforeign;
-	for (const void *q = h->fast[cls].foreign; q && n; q = link_next(q), n--)
-		if (q == p)
-			return true;
-	return false;
-}
-
 /* Does p, of another node's memory, belong on this thread's foreign list?
  * Not when NUMA placement is on: it goes home. */
 static bool heap_keeps_foreign(const struct heap *h, const struct page *head)
@@ -722,37 +713,6 @@ static void heap_release_delayed(struct heap *h)
 {
 	if (__atomic_load_n(&h->delayed, __ATOMIC_RELAXED))
 		heap_free_delayed_list(NULL, (void *)__atomic_exchange_n(&h->delayed, 0, __ATOMIC_ACQUIRE));
-}
-
-/* Is p (an object of the slab of pg, holding the free key) on a list this
- * thread may walk: its heap's free list of the class, or the local list of
- * its slab (with the remote list collected into it)?  Objects on other
- * heaps' lists are not seen. */
-static bool heap_holds_free_locked(struct heap *h, struct page *head, const void *p)
-{
-	uint32_t limit = head->bump;
-	for (const void *q = h->fast[head->cls].free; q && limit; q = link_next(q), limit--)
-		if (q == p)
-			return true;
-	slab_collect_remote(head);
-	return slab_freelist_contains(head, p);
-}
-
-bool heap_holds_free(struct page *pg, const void *p)
-{
-	struct heap *owner = slab_heap(pg), *h = _strata_heap;
-	struct page *head = slab_head(pg);
-	if (h->state == HEAP_LIVE && heap_foreign_contains(h, head->cls, p))
-		return true;
-	if (owner == h && h->state == HEAP_LIVE)
-		return heap_holds_free_locked(h, head, p);
-	if (owner == NULL || owner->state != HEAP_SHARED)
-		return false;
-	lock_acquire(&owner->lock);
-	/* under the lock, the slab may have been released meanwhile */
-	bool found = slab_heap(pg) == owner && heap_holds_free_locked(owner, head, p);
-	lock_release(&owner->lock);
-	return found;
 }
 
 /* The shared heap that owns the slab of p (debug mode), or NULL. */

@@ -195,7 +195,6 @@ static inline void heap_free_own_fast(struct heap_fast *f, struct page *head, vo
 	}
 	heap_free_local_slab(f, head, p);
 }
-bool          heap_holds_free(struct page *pg, const void *p);
 struct heap  *heap_shared_of(const void *p);
 void          heap_flush(struct heap *h);
 void          heap_thread_exit(void *arg);

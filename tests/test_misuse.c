@@ -226,5 +226,5 @@ static void realloc_of_freed(void *arg)
 Test(misuse, write_after_free_to_a_cached_link) { expect_abort(uaf_write_link, NULL, "corrupted free list at"); }
 Test(misuse, write_after_free_to_a_cached_key) { expect_abort(uaf_write_key, NULL, "corrupted free list at"); }
 Test(misuse, write_after_free_on_the_slab_freelist) { expect_abort(uaf_write_on_slab_freelist, NULL, "corrupted free list at"); }
-Test(misuse, double_free_from_two_threads) { expect_abort(cross_thread_double_free, NULL, "corrupted free list at"); }
+Test(misuse, double_free_from_two_threads) { expect_abort(cross_thread_double_free, NULL, "double free of"); }
 Test(misuse, realloc_of_a_freed_block) { expect_abort(realloc_of_freed, NULL, "passed to realloc was already freed"); }
