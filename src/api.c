@@ -69,7 +69,7 @@ static noinline struct block block_lookup(void *p, const char *op)
 	}
 	struct region *r = owner;
 	struct page *pg = page_of(r, p);
-	switch (pg->state) {
+	switch (__atomic_load_n(&pg->state, __ATOMIC_RELAXED)) {   /* sampling flips it */
 	case PAGE_SLAB:
 	case PAGE_SAMPLED:
 		if (!slab_object_valid(pg, p))

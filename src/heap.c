@@ -44,6 +44,13 @@
 #include <errno.h>
 #include <string.h>
 
+/* Another thread's heap may be read while its thread exits: its state
+ * through relaxed atomics. */
+static inline bool heap_is_shared(const struct heap *h)
+{
+	return __atomic_load_n(&h->state, __ATOMIC_RELAXED) == HEAP_SHARED;
+}
+
 /* The empty heaps: a thread's TLS points at one until it has a heap of its
  * own, and after it exits.  Their free lists stay empty. */
 static struct heap heap_empty = { .state = HEAP_UNINIT };
@@ -214,7 +221,7 @@ static void heap_pool_put(struct heap *h)
 	lock_acquire(&registry_lock);
 	dlist_del(registry, h);
 	heap_add_counts(h, &gone);
-	h->state = HEAP_DEAD;
+	__atomic_store_n(&h->state, HEAP_DEAD, __ATOMIC_RELAXED);   /* read by freeing threads */
 	h->next = pool;
 	pool = h;
 	lock_release(&registry_lock);
@@ -246,7 +253,7 @@ static struct heap *heap_create(void)
 	if (h == NULL)
 		return NULL;
 	heap_clear(h);
-	h->state = HEAP_LIVE;
+	__atomic_store_n(&h->state, HEAP_LIVE, __ATOMIC_RELAXED);
 	h->nocache = !heap_cache_wanted();
 	h->arena = arena_pick();
 	for (unsigned c = 0; c < NUM_CLASSES && !h->nocache; c++)
@@ -603,7 +610,7 @@ static void heap_count_free(struct heap *h, unsigned cls, struct page *head)
 static void heap_free_to_owner(struct heap *h, struct page *head, void *p, bool counted)
 {
 	struct heap *owner = slab_heap(head);
-	if (owner && (owner == h || owner->state == HEAP_SHARED)) {
+	if (owner && (owner == h || heap_is_shared(owner))) {
 		bool shared = owner != h;
 		if (shared)
 			lock_acquire(&owner->lock);
@@ -719,7 +726,7 @@ static void heap_release_delayed(struct heap *h)
 struct heap *heap_shared_of(const void *p)
 {
 	struct heap *owner = slab_heap(page_of(region_of(p), p));
-	return owner && owner->state == HEAP_SHARED ? owner : NULL;
+	return owner && heap_is_shared(owner) ? owner : NULL;
 }
 
 /* ------------------------------------------------------------------------
