@@ -187,6 +187,11 @@ int strata_report_file(const char *path, enum strata_format format, unsigned wha
  * node 0 is the only valid node and this is malloc. */
 void *strata_alloc_onnode(size_t size, int node);
 
+/* free() of a block strata allocated, under strata's own name: where strata
+ * is loaded with dlopen() rather than preloaded or linked, the process's
+ * free() is another allocator's, and strata's blocks go back here. */
+void strata_free(void *p);
+
 /* ------------------------------------------------------------------------
  * Controls
  * ---------------------------------------------------------------------- */

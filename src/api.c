@@ -587,3 +587,10 @@ strata_export void *strata_alloc_onnode(size_t size, int node)
 		return heap_alloc_shared(a, h, size_to_class(size), size);
 	return alloc_large_in(h, a, size, MIN_ALIGN, false, false);
 }
+
+/* free() under a name of strata's own: a program that dlopen()s strata
+ * (its malloc stays the process's) frees strata's blocks with it. */
+strata_export void strata_free(void *p)
+{
+	API(free)(p);
+}
