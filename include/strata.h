@@ -216,6 +216,90 @@ int strata_check_heap(void);
  * of pages decommitted. */
 size_t strata_trim(void);
 
+/* ------------------------------------------------------------------------
+ * Object caches, reserved pools and private heaps
+ *
+ * A cache holds objects of one size on slabs of its own (an overflow of
+ * one type's object cannot reach another type's), with a per-thread fast
+ * path.  A pool is a cache that keeps min_reserved objects aside, so that
+ * its allocations succeed when the operating system refuses memory.  A
+ * private heap holds blocks of any size that go away together (reset,
+ * destroy).  Objects and blocks of all three may also be passed to free()
+ * and realloc(); objects of a cache or pool to its own free call only.
+ * ---------------------------------------------------------------------- */
+typedef struct strata_cache strata_cache_t;
+typedef struct strata_pool  strata_pool_t;
+typedef struct strata_heap  strata_heap_t;
+
+#define STRATA_CACHE_ZERO    0x1     /* strata_cache_alloc returns zeroed objects */
+#define STRATA_CACHE_FLAGS   0x1
+
+/* A cache of objects of size bytes (up to 1 MiB), aligned to align (a
+ * power of two up to 4096; 0: the size of a pointer), named for the
+ * reports (the first 47 bytes are kept).  NULL with errno EINVAL for a bad
+ * size, alignment or flag, ENOMEM when out of memory or caches (1024 caches
+ * and pools at once). */
+strata_cache_t *strata_cache_create(const char *name, size_t size, size_t align, unsigned flags);
+/* An object, or NULL with errno ENOMEM. */
+void *strata_cache_alloc(strata_cache_t *cache);
+/* p back to cache (NULL: nothing).  An object of another cache, or a
+ * pointer that is no object, aborts with a "strata: " message. */
+void  strata_cache_free(strata_cache_t *cache, void *p);
+/* 0 when the cache held no live object and is gone.  Otherwise its live
+ * objects are reported on stderr, the cache stays for them (free them with
+ * free()), and -1 with errno EBUSY. */
+int   strata_cache_destroy(strata_cache_t *cache);
+
+/* A pool of objects of size bytes that keeps min_reserved of them aside:
+ * strata_pool_alloc takes one of those when the operating system refuses
+ * memory, and strata_pool_free puts objects back in the reserve until it
+ * is full again.  NULL with errno EINVAL or ENOMEM (the reserve could not
+ * be filled). */
+strata_pool_t *strata_pool_create(const char *name, size_t size, size_t min_reserved);
+/* An object; NULL with errno ENOMEM only when memory is refused and the
+ * reserve is empty. */
+void  *strata_pool_alloc(strata_pool_t *pool);
+void   strata_pool_free(strata_pool_t *pool, void *obj);
+/* Frees the reserve; live objects are reported as by strata_cache_destroy
+ * and stay valid. */
+void   strata_pool_destroy(strata_pool_t *pool);
+
+/* A private heap.  NULL with errno ENOMEM. */
+strata_heap_t *strata_heap_create(const char *name);
+/* As malloc, calloc, realloc and memalign, from heap.  realloc of a block of
+ * the heap stays in the heap; NULL p allocates there. */
+void  *strata_heap_malloc(strata_heap_t *heap, size_t size);
+void  *strata_heap_calloc(strata_heap_t *heap, size_t nmemb, size_t size);
+void  *strata_heap_realloc(strata_heap_t *heap, void *p, size_t size);
+void  *strata_heap_memalign(strata_heap_t *heap, size_t align, size_t size);
+/* Free every block of the heap at once, and keep the heap. */
+void   strata_heap_reset(strata_heap_t *heap);
+/* Free every block of the heap at once, and the heap. */
+void   strata_heap_destroy(strata_heap_t *heap);
+
+struct strata_cache_stats {
+	size_t   struct_size;    /* in: sizeof(struct strata_cache_stats) */
+	char     name[48];
+	size_t   object_size;    /* caches and pools: as created; heaps: 0 */
+	size_t   stride;         /* ... rounded up to the alignment */
+	uint64_t live;           /* objects (blocks) in use */
+	uint64_t live_bytes;     /* their bytes (heaps: of their size classes) */
+	uint64_t total;          /* objects the slabs hold */
+	uint64_t slabs;
+	uint64_t slab_bytes;
+	uint64_t slack;          /* slab bytes not holding live objects' bytes */
+	uint64_t mallocs;
+	uint64_t frees;
+	uint64_t cached;         /* free objects kept per thread */
+	uint64_t reserve;        /* pools: objects in the reserve now */
+	uint64_t reserve_min;    /* pools: min_reserved */
+	uint64_t reserve_served; /* pools: allocations the reserve served */
+	uint64_t resets;         /* heaps: strata_heap_reset calls */
+};
+int strata_cache_stats_get(strata_cache_t *cache, struct strata_cache_stats *st);
+int strata_pool_stats_get(strata_pool_t *pool, struct strata_cache_stats *st);
+int strata_heap_stats_get(strata_heap_t *heap, struct strata_cache_stats *st);
+
 #ifdef __cplusplus
 }
 #endif

@@ -17,6 +17,7 @@
 #include "sample.h"
 #include "slab.h"
 #include "heap.h"
+#include "zone.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -26,7 +27,7 @@
 /* ------------------------------------------------------------------------
  * What a pointer is
  * ---------------------------------------------------------------------- */
-enum block_kind { BLOCK_SMALL, BLOCK_LARGE, BLOCK_HUGE };
+enum block_kind { BLOCK_SMALL, BLOCK_LARGE, BLOCK_HUGE, BLOCK_CACHE };
 
 struct block {
 	enum block_kind kind;
@@ -77,6 +78,15 @@ static noinline struct block block_lookup(void *p, const char *op)
 		b.kind = BLOCK_SMALL;
 		b.pg = pg;
 		b.usable = class_size(pg->cls);
+		return b;
+	case PAGE_CACHE:
+		if (cache_is_buried(page_cache(pg)))
+			_strata_fatal("%p passed to %s is a block of a private heap that was reset or destroyed", p, op);
+		if (!slab_object_valid(pg, p))
+			invalid_pointer(p, op, "not the start of a block");
+		b.kind = BLOCK_CACHE;
+		b.pg = pg;
+		b.usable = page_cache(pg)->stride;
 		return b;
 	case PAGE_LARGE:
 		if (((uintptr_t)p & (PAGE_SIZE - 1)) != 0)
@@ -235,9 +245,17 @@ strata_export void *API(calloc)(size_t nmemb, size_t size)
 static struct block block_lookup_live(void *p, const char *op)
 {
 	struct block b = block_lookup(p, op);
-	if (b.kind == BLOCK_SMALL && ((uintptr_t *)p)[1] == _strata_free_key)
+	if ((b.kind == BLOCK_SMALL || b.kind == BLOCK_CACHE) && ((uintptr_t *)p)[1] == _strata_free_key)
 		double_free(p, op);
 	return b;
+}
+
+/* The private heap a block belongs to, or NULL. */
+static struct zone *block_zone(const struct block *b)
+{
+	if (b->kind == BLOCK_CACHE)
+		return zone_of_cache(page_cache(b->pg));
+	return b->kind == BLOCK_HUGE ? b->huge->zone : NULL;
 }
 
 static void free_large(struct block *b, void *p)
@@ -254,6 +272,10 @@ static noinline void free_generic(void *p)
 	if (p == NULL)
 		return;
 	struct block b = block_lookup_live(p, "free");
+	if (b.kind == BLOCK_CACHE) {        /* no debug tail: caches keep exact sizes */
+		cache_free_block(b.pg, p);
+		return;
+	}
 	if (unlikely(debug_mode()))
 		debug_free(p, &b);
 	switch (b.kind) {
@@ -268,7 +290,11 @@ static noinline void free_generic(void *p)
 	case BLOCK_HUGE:
 		heap_count_large(true, 1);
 		sample_forget_huge(b.huge, p);
+		if (b.huge->zone)
+			zone_huge_forget(b.huge);
 		huge_free(b.huge);
+		break;
+	case BLOCK_CACHE:
 		break;
 	}
 }
@@ -413,6 +439,7 @@ static bool resize_in_place(struct block *b, size_t new_size)
 	case BLOCK_LARGE:
 		return new_size > SMALL_MAX && new_size <= LARGE_MAX && large_resize(b->pg, new_size);
 	case BLOCK_HUGE:
+	case BLOCK_CACHE:
 		return false;
 	}
 	return false;
@@ -529,6 +556,11 @@ strata_export void *API(realloc)(void *p, size_t size)
 		return NULL;
 	}
 	struct block b = block_lookup_live(p, "realloc");
+	struct zone *z = block_zone(&b);
+	if (z != NULL)
+		return zone_realloc(z, p, b.usable, size);
+	if (b.kind == BLOCK_CACHE)          /* a typed cache's object: to malloc's */
+		return size <= b.usable ? p : realloc_move(p, &b, size);
 	if (unlikely(debug_mode()))
 		return debug_realloc(p, &b, size);
 	if (resize_in_place(&b, size)) {
@@ -559,7 +591,7 @@ strata_export size_t API(malloc_usable_size)(void *p)
 	if (p == NULL)
 		return 0;
 	struct block b = block_lookup_live(p, "malloc_usable_size");
-	if (unlikely(debug_mode()))
+	if (unlikely(debug_mode()) && b.kind != BLOCK_CACHE)
 		return debug_block_size(p, b.usable);
 	return b.usable;
 }

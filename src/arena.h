@@ -28,7 +28,8 @@ struct slab_bin {
 struct arena_stats {
 	size_t   mapped;        /* bytes of regions */
 	size_t   large_pages;   /* pages in large runs */
-	size_t   slab_pages;    /* pages in slabs */
+	size_t   slab_pages;    /* pages in slabs of the size classes */
+	size_t   cache_pages;   /* pages in slabs of object caches (cache.c) */
 };
 
 struct arena {
@@ -75,7 +76,7 @@ void          arena_lock_all(void);
 
 static inline size_t arena_active_pages(const struct arena *a)
 {
-	return a->stats.slab_pages + a->stats.large_pages;
+	return a->stats.slab_pages + a->stats.large_pages + a->stats.cache_pages;
 }
 
 /* The pages in use grew: the decay's peak follows (arena.c). */

@@ -293,6 +293,7 @@ static size_t block_pages(const struct page *pg)
 	case PAGE_FREE:
 	case PAGE_SLAB:
 	case PAGE_SAMPLED:
+	case PAGE_CACHE:
 		return (size_t)1 << pg->order;
 	default:
 		return 1;

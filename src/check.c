@@ -20,6 +20,7 @@
 #include "buddy.h"
 #include "debug.h"
 #include "slab.h"
+#include "zone.h"
 #include "strata.h"
 
 /* The first problem found is reported and the walk stops. */
@@ -53,6 +54,33 @@ static bool check_free_objects(struct page *head, void *list, const char *what, 
 		CHECK(++n <= head->bump, "slab %p: its %s is longer than its objects", page_address(head), what);
 	}
 	*count = n;
+	return true;
+}
+
+/* An object cache's slab: pages that name it and its cache, a bump within
+ * the cache's capacity, and a free list of its own objects as long as the
+ * objects carved and not in use. */
+static bool check_cache_slab(struct page *head)
+{
+	const struct cache *c = page_cache(head);
+	size_t npages = (size_t)1 << head->order;
+	for (size_t i = 0; i < npages; i++) {
+		struct page *pg = head + i;
+		CHECK(pg->state == PAGE_CACHE && page_cache(pg) == c && pg->slab_off == (i << PAGE_SHIFT),
+		      "cache slab page %zu of %p names another slab", i, page_address(head));
+	}
+	if (cache_is_buried(c))
+		return true;
+	CHECK(head->order == c->order && head->bump <= c->capacity,
+	      "cache slab %p of \"%s\": order %u, bump %u", page_address(head), c->name, head->order, head->bump);
+	uint32_t n = 0;
+	for (const void *q = head->local_free; q; q = cache_link_next(q)) {
+		CHECK(slab_owns(head, q), "cache slab %p of \"%s\": its free list leads to %p",
+		      page_address(head), c->name, q);
+		CHECK(++n <= head->bump, "cache slab %p of \"%s\": its free list loops", page_address(head), c->name);
+	}
+	CHECK(n + head->inuse == head->bump, "cache slab %p of \"%s\": %u free and %u in use of %u carved",
+	      page_address(head), c->name, n, head->inuse, head->bump);
 	return true;
 }
 
@@ -157,6 +185,12 @@ static bool check_region(struct region *r, size_t *free_pages, size_t *dirty_pag
 			CHECK(pg->slab_off == 0, "page %zu starts in the middle of a slab", pfn);
 			len = (size_t)1 << pg->order;
 			if (!check_slab(pg))
+				return false;
+			break;
+		case PAGE_CACHE:
+			CHECK(pg->slab_off == 0, "page %zu starts in the middle of a cache slab", pfn);
+			len = (size_t)1 << pg->order;
+			if (!check_cache_slab(pg))
 				return false;
 			break;
 		default:

@@ -241,8 +241,10 @@ static bool heap_cache_wanted(void)
 static void heap_clear(struct heap *h)
 {
 	uintptr_t delayed = __atomic_load_n(&h->delayed, __ATOMIC_RELAXED);
+	struct cache_mag *cmags = h->cmags;     /* empty since its thread's exit */
 	memset(h, 0, sizeof(*h));
 	__atomic_store_n(&h->delayed, delayed, __ATOMIC_RELAXED);
+	h->cmags = cmags;
 }
 
 static uint32_t heap_foreign_cap(unsigned cls);
@@ -772,8 +774,28 @@ static void heap_release_empty_list(struct heap *h, struct page *list)
 
 /* Give back what h holds and does not use: free lists, delayed objects,
  * empty slabs (parked or not), cached large runs.  Its other slabs stay. */
+/* The layers above that keep objects per thread (object caches' magazines)
+ * give them back when a heap is flushed. */
+static void (*heap_flush_hook)(struct heap *h);
+
+void heap_set_flush_hook(void (*fn)(struct heap *h))
+{
+	__atomic_store_n(&heap_flush_hook, fn, __ATOMIC_RELEASE);
+}
+
+void heap_for_each(void (*fn)(struct heap *h, void *arg), void *arg)
+{
+	lock_acquire(&registry_lock);
+	for (struct heap *h = registry; h; h = h->next)
+		fn(h, arg);
+	lock_release(&registry_lock);
+}
+
 void heap_flush(struct heap *h)
 {
+	void (*hook)(struct heap *) = __atomic_load_n(&heap_flush_hook, __ATOMIC_ACQUIRE);
+	if (hook && h->cmags)
+		hook(h);
 	heap_drain_delayed(h);
 	for (unsigned c = 0; c < NUM_CLASSES; c++) {
 		heap_foreign_flush(h, c, 0);

@@ -63,6 +63,7 @@ struct heap_class {
 #define HEAP_LARGE_BYTES       ((size_t)2 << 20)
 
 struct arena;
+struct cache_mag;
 
 /* A slab's owner field (slab.h) is its heap's fast entry for the class:
  * free compares it with the calling thread's heap by one subtraction and
@@ -85,6 +86,7 @@ struct heap {
 	int64_t           sample_left;     /* bytes to allocate before the next leak sample */
 	struct heap      *next;            /* the registry, or the pool of free heaps */
 	struct heap      *prev;
+	struct cache_mag *cmags;           /* object caches' magazines, by id (cache.h) */
 	uint32_t          nlarge;
 	size_t            large_bytes;
 	struct page      *large[HEAP_LARGE_SLOTS];   /* oldest first */
@@ -197,6 +199,8 @@ static inline void heap_free_own_fast(struct heap_fast *f, struct page *head, vo
 }
 struct heap  *heap_shared_of(const void *p);
 void          heap_flush(struct heap *h);
+void          heap_set_flush_hook(void (*fn)(struct heap *h));
+void          heap_for_each(void (*fn)(struct heap *h, void *arg), void *arg);
 void          heap_thread_exit(void *arg);
 
 /* Large and huge calls, counted by the calling thread's heap. */

@@ -17,6 +17,7 @@
 #include "sample.h"
 #include "stats.h"
 #include "heap.h"
+#include "zone.h"
 
 int _strata_initialized;
 uintptr_t _strata_free_key;
@@ -32,6 +33,8 @@ static strata_lock_t init_lock = STRATA_LOCK_INIT;
 static void fork_prepare(void)
 {
 	lock_acquire(&init_lock);
+	zone_lock_all();
+	cache_registry_lock();
 	heap_registry_lock();
 	huge_lock();
 	leak_lock();
@@ -44,6 +47,8 @@ static void fork_parent(void)
 	leak_unlock();
 	huge_unlock();
 	heap_registry_unlock();
+	cache_registry_unlock();
+	zone_unlock_all();
 	lock_release(&init_lock);
 }
 
@@ -53,6 +58,8 @@ static void fork_child(void)
 	leak_reinit_lock();
 	huge_reinit_lock();
 	heap_registry_after_fork_child();
+	cache_after_fork_child();
+	zone_after_fork_child();
 	arena_background_after_fork_child();
 	lock_reinit(&init_lock);
 }

@@ -98,6 +98,8 @@ enum page_state {
 	PAGE_SLAB,      /* head or tail page of a slab (cls, slab_off, bump) */
 	PAGE_SAMPLED,   /* a slab page holding blocks leak tracking recorded:
 	                   as PAGE_SLAB, but free takes the slow path */
+	PAGE_CACHE,     /* a page of an object cache's slab (cache.h): as
+	                   PAGE_SLAB, with the cache as owner and no class */
 };
 
 #define PG_DIRTY        0x01    /* free block may hold resident pages */

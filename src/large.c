@@ -405,6 +405,7 @@ void *huge_alloc(size_t size, size_t align, int node, bool zero)
 	h->offset = offset;
 	h->map_align = map_align;
 	h->sampled = 0;
+	h->zone = NULL;
 	huge_link(h);
 	pagemap_set(h, map_size, h);
 	if (zero && reused)

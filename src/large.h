@@ -21,6 +21,9 @@ struct huge {
 	size_t   sampled;     /* leak tracking: the weight it was recorded with, or 0 */
 	struct huge *next;    /* every live huge block, for the statistics */
 	struct huge *prev;
+	struct zone *zone;    /* the private heap it belongs to (zone.c), or NULL */
+	struct huge *znext;   /* ... on that heap's list */
+	struct huge *zprev;
 };
 
 /* Visit every live huge block under the huge-list lock. */

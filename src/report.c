@@ -13,6 +13,7 @@
 #include "sample.h"
 #include "slab.h"
 #include "stats.h"
+#include "zone.h"
 #include "strata.h"
 
 #include <dlfcn.h>
@@ -401,6 +402,135 @@ static void prom_leaks(struct out *o, int leak_mode)
 }
 
 /* ------------------------------------------------------------------------
+ * Object caches, pools and private heaps: one row each, by kind and name
+ * ---------------------------------------------------------------------- */
+enum pools_form { POOLS_TEXT, POOLS_JSON, POOLS_PROM };
+
+struct pools_out {
+	struct out     *o;
+	enum pools_form form;
+	unsigned        metric;     /* POOLS_PROM: the metric being written */
+	unsigned        rows;
+};
+
+/* What the reports show of a cache, pool or heap. */
+static const struct pool_metric {
+	const char *name;
+	const char *help;
+	size_t      offset;
+} pool_metrics[] = {
+	{ "object_live", "Objects (blocks) in use, per cache, pool or private heap.",
+	  offsetof(struct strata_cache_stats, live) },
+	{ "object_live_bytes", "Bytes of the objects in use.", offsetof(struct strata_cache_stats, live_bytes) },
+	{ "object_total", "Objects the slabs hold.", offsetof(struct strata_cache_stats, total) },
+	{ "object_slabs", "Slabs.", offsetof(struct strata_cache_stats, slabs) },
+	{ "object_slab_bytes", "Bytes of the slabs.", offsetof(struct strata_cache_stats, slab_bytes) },
+	{ "object_slack_bytes", "Slab bytes not holding live objects.", offsetof(struct strata_cache_stats, slack) },
+	{ "object_mallocs", "Allocations, ever.", offsetof(struct strata_cache_stats, mallocs) },
+	{ "object_frees", "Frees, ever.", offsetof(struct strata_cache_stats, frees) },
+	{ "object_reserve", "Objects a pool holds in reserve.", offsetof(struct strata_cache_stats, reserve) },
+	{ "object_reserve_served", "Allocations a pool's reserve served when memory was refused.",
+	  offsetof(struct strata_cache_stats, reserve_served) },
+};
+#define POOL_METRICS (sizeof(pool_metrics) / sizeof(pool_metrics[0]))
+
+static uint64_t pool_metric(const struct strata_cache_stats *st, unsigned m)
+{
+	return *(const uint64_t *)((const char *)st + pool_metrics[m].offset);
+}
+
+/* A name as it may stand between quotes in JSON and Prometheus. */
+static void name_quoted(char *dst, const char *src)
+{
+	size_t i = 0;
+	for (; src[i] && i < CACHE_NAME_MAX - 1; i++)
+		dst[i] = src[i] == '"' || src[i] == '\\' || (unsigned char)src[i] < 0x20 ? '_' : src[i];
+	dst[i] = '\0';
+}
+
+static void pools_row(struct pools_out *po, const char *kind, const struct strata_cache_stats *st)
+{
+	char name[CACHE_NAME_MAX];
+	name_quoted(name, st->name);
+	struct out *o = po->o;
+	switch (po->form) {
+	case POOLS_TEXT:
+		out(o, "  %-5s %-24s %8zu %10llu %10llu %7llu %12llu %12llu %12llu %7llu %7llu\n", kind, st->name,
+		    st->object_size, (unsigned long long)st->live, (unsigned long long)st->total,
+		    (unsigned long long)st->slabs, (unsigned long long)st->slack, (unsigned long long)st->mallocs,
+		    (unsigned long long)st->frees, (unsigned long long)st->reserve,
+		    (unsigned long long)st->reserve_served);
+		break;
+	case POOLS_JSON:
+		out(o, "%s\n    {\"kind\": \"%s\", \"name\": \"%s\", \"object_size\": %zu, \"stride\": %zu", po->rows ? "," : "",
+		    kind, name, st->object_size, st->stride);
+		for (unsigned m = 0; m < POOL_METRICS; m++)
+			out(o, ", \"%s\": %llu", pool_metrics[m].name + 7, (unsigned long long)pool_metric(st, m));
+		out(o, ", \"reserve_min\": %llu, \"resets\": %llu}", (unsigned long long)st->reserve_min,
+		    (unsigned long long)st->resets);
+		break;
+	case POOLS_PROM:
+		out(o, "strata_%s{%s=\"%s\"} %llu\n", pool_metrics[po->metric].name, kind, name,
+		    (unsigned long long)pool_metric(st, po->metric));
+		break;
+	}
+	po->rows++;
+}
+
+static void pools_cache(struct cache *c, void *arg)
+{
+	if (c->kind == CACHE_ZONE)
+		return;         /* a private heap's: in its heap's row */
+	struct strata_cache_stats st = { .struct_size = sizeof(st) };
+	cache_stats_fill(c, &st);
+	pools_row(arg, c->kind == CACHE_POOL ? "pool" : "cache", &st);
+}
+
+static void pools_zone(struct zone *z, void *arg)
+{
+	struct strata_cache_stats st = { .struct_size = sizeof(st) };
+	zone_figures(z, &st);
+	pools_row(arg, "heap", &st);
+}
+
+static void pools_rows(struct pools_out *po)
+{
+	cache_for_each(pools_cache, po);
+	zone_for_each(pools_zone, po);
+}
+
+static void text_pools(struct out *o)
+{
+	struct pools_out po = { .o = o, .form = POOLS_TEXT };
+	out(o, "object caches, pools and private heaps\n");
+	out(o, "  %-5s %-24s %8s %10s %10s %7s %12s %12s %12s %7s %7s\n", "kind", "name", "objsize",
+	    "live", "total", "slabs", "slack bytes", "mallocs", "frees", "reserve", "served");
+	pools_rows(&po);
+	if (po.rows == 0)
+		out(o, "  (none)\n");
+}
+
+static void json_pools(struct out *o)
+{
+	struct pools_out po = { .o = o, .form = POOLS_JSON };
+	out(o, ",\n  \"caches\": [");
+	pools_rows(&po);
+	out(o, "%s]", po.rows ? "\n  " : "");
+}
+
+static void prom_pools(struct out *o)
+{
+	struct pools_out po = { .o = o, .form = POOLS_PROM };
+	for (po.metric = 0; po.metric < POOL_METRICS; po.metric++) {
+		prom_head(o, pool_metrics[po.metric].name,
+		          strstr(pool_metrics[po.metric].name, "mallocs") || strstr(pool_metrics[po.metric].name, "frees")
+		          || strstr(pool_metrics[po.metric].name, "served") ? "counter" : "gauge",
+		          pool_metrics[po.metric].help);
+		pools_rows(&po);
+	}
+}
+
+/* ------------------------------------------------------------------------
  * Entry points
  * ---------------------------------------------------------------------- */
 int report_write(int fd, enum strata_format format, unsigned what)
@@ -413,8 +543,10 @@ int report_write(int fd, enum strata_format format, unsigned what)
 	switch (format) {
 	case STRATA_FORMAT_TEXT:
 		text_totals(&o, &st, s.leak_mode);
-		if (what & STRATA_REPORT_CLASSES)
+		if (what & STRATA_REPORT_CLASSES) {
 			text_classes(&o, &s);
+			text_pools(&o);
+		}
 		if (what & STRATA_REPORT_ARENAS) {
 			text_arenas(&o);
 			text_nodes(&o);
@@ -425,8 +557,10 @@ int report_write(int fd, enum strata_format format, unsigned what)
 		break;
 	case STRATA_FORMAT_JSON:
 		json_totals(&o, &st, s.leak_mode);
-		if (what & STRATA_REPORT_CLASSES)
+		if (what & STRATA_REPORT_CLASSES) {
 			json_classes(&o, &s);
+			json_pools(&o);
+		}
 		if (what & STRATA_REPORT_ARENAS)
 			json_arenas(&o);
 		if (what & STRATA_REPORT_LEAKS)
@@ -435,8 +569,10 @@ int report_write(int fd, enum strata_format format, unsigned what)
 		break;
 	case STRATA_FORMAT_PROMETHEUS:
 		prom_totals(&o, &st);
-		if (what & STRATA_REPORT_CLASSES)
+		if (what & STRATA_REPORT_CLASSES) {
 			prom_classes(&o, &s);
+			prom_pools(&o);
+		}
 		if (what & STRATA_REPORT_ARENAS) {
 			prom_arenas(&o);
 			prom_nodes(&o);

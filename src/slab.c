@@ -47,14 +47,15 @@ static bool slab_order_fits(size_t size, unsigned order)
 	return objects >= SLAB_MIN_OBJECTS && bytes % size <= bytes >> SLAB_WASTE_SHIFT;
 }
 
-/* The smallest order that holds enough objects with little tail waste; the
- * biggest classes cannot hold SLAB_MIN_OBJECTS, they take the order that
- * wastes least, the larger one on a tie (more objects per slab). */
-static unsigned slab_order_for(size_t size)
+/* The smallest order up to max_order that holds enough objects with
+ * little tail waste; the biggest objects cannot hold SLAB_MIN_OBJECTS, they
+ * take the order that wastes least, the larger one on a tie (more objects
+ * per slab). */
+unsigned slab_order_for(size_t size, unsigned max_order)
 {
-	unsigned best = SLAB_MAX_ORDER;
+	unsigned best = max_order;
 	size_t best_waste = SIZE_MAX;
-	for (unsigned o = 0; o <= SLAB_MAX_ORDER; o++) {
+	for (unsigned o = 0; o <= max_order; o++) {
 		size_t bytes = PAGE_SIZE << o;
 		if (bytes < size)
 			continue;
@@ -71,7 +72,7 @@ static unsigned slab_order_for(size_t size)
 
 /* d^-1 modulo 2^32 for odd d, by Newton's iteration (each step doubles the
  * correct low bits; d is its own inverse modulo 8). */
-static uint32_t odd_inverse(uint32_t d)
+uint32_t odd_inverse(uint32_t d)
 {
 	uint32_t x = d;
 	for (int i = 0; i < 4; i++)
@@ -86,7 +87,7 @@ void slab_classes_init(void)
 		sc->size = (uint32_t)class_size_of(c);
 		sc->shift = (uint8_t)__builtin_ctz(sc->size);
 		sc->inverse = odd_inverse(sc->size >> sc->shift);
-		sc->order = (uint8_t)slab_order_for(sc->size);
+		sc->order = (uint8_t)slab_order_for(sc->size, SLAB_MAX_ORDER);
 		sc->capacity = (uint32_t)((PAGE_SIZE << sc->order) / sc->size);
 	}
 }
@@ -95,17 +96,23 @@ void slab_classes_init(void)
  * Carving
  * ---------------------------------------------------------------------- */
 
-/* Hand out the next never-used object, advancing the slab's bump and that
- * of the page the object starts in. */
-static void *slab_carve_one(struct page *head)
+/* Hand out the next never-used object of a slab of objects of `size`
+ * bytes, advancing the slab's bump and that of the page the object starts
+ * in. */
+void *slab_carve_sized(struct page *head, size_t size)
 {
 	uint32_t idx = head->bump;
-	char *p = slab_object(head, idx);
-	struct page *pg = head + (((size_t)idx * class_size(head->cls)) >> PAGE_SHIFT);
+	size_t off = (size_t)idx * size;
+	struct page *pg = head + (off >> PAGE_SHIFT);
 	__atomic_store_n(&head->bump, idx + 1, __ATOMIC_RELAXED);
 	if (pg != head)
 		__atomic_store_n(&pg->bump, idx + 1, __ATOMIC_RELAXED);
-	return p;
+	return (char *)page_address(head) + off;
+}
+
+static void *slab_carve_one(struct page *head)
+{
+	return slab_carve_sized(head, class_size(head->cls));
 }
 
 /* Carve up to max never-used objects into a list (first one first);

@@ -170,6 +170,9 @@ static inline bool slab_free_local(struct page *head, void *p)
 }
 
 void     slab_classes_init(void);
+uint32_t odd_inverse(uint32_t d);
+unsigned slab_order_for(size_t size, unsigned max_order);
+void    *slab_carve_sized(struct page *head, size_t size);
 
 /* Arena side, with the arena lock held. */
 struct page *slab_new(struct arena *a, unsigned cls, void *owner);

@@ -56,6 +56,7 @@ static void arena_collect(struct arena *a, struct heap_snapshot *s)
 	s->dirty_pages += a->dirty_pages;
 	s->large_pages += a->stats.large_pages;
 	s->slab_pages += a->stats.slab_pages;
+	s->cache_pages += a->stats.cache_pages;
 	for (unsigned k = 0; k < BUDDY_ORDERS; k++)
 		s->free_blocks[k] += a->free_area[k].nr_free;
 	for (unsigned c = 0; c < NUM_CLASSES; c++)
@@ -153,7 +154,7 @@ void stats_fill(const struct heap_snapshot *s, struct strata_stats *st)
 	st->requested = s->leak_mode == LEAK_OFF ? 0 : s->leak_requested;
 	st->allocated = allocated;
 	st->cached = cached;
-	st->active = ((s->slab_pages + s->large_pages) << PAGE_SHIFT) + s->huge_mapped;
+	st->active = ((s->slab_pages + s->large_pages + s->cache_pages) << PAGE_SHIFT) + s->huge_mapped;
 	st->resident = s->resident;
 	st->mapped = s->mapped + s->huge_mapped + s->huge_cached;
 	st->metadata = s->regions * ((size_t)REGION_META_PAGES << PAGE_SHIFT)
@@ -201,7 +202,7 @@ void stats_arena_fill(unsigned i, struct strata_arena_stats *as)
 	as->node = a->node;
 	as->regions = a->nr_regions;
 	as->mapped = a->stats.mapped;
-	as->active = (a->stats.slab_pages + a->stats.large_pages) << PAGE_SHIFT;
+	as->active = arena_active_pages(a) << PAGE_SHIFT;
 	as->free_bytes = a->free_pages << PAGE_SHIFT;
 	as->dirty_bytes = a->dirty_pages << PAGE_SHIFT;
 	for (unsigned k = 0; k < BUDDY_ORDERS && k < STRATA_ORDERS; k++)
@@ -305,7 +306,7 @@ void stats_nodes_fill(struct strata_node_stats ns[NUMA_MAX_NODES])
 			nodes_resident(r, REGION_SIZE, resident);
 		mine->narenas++;
 		mine->mapped += a->stats.mapped;
-		mine->active += (a->stats.slab_pages + a->stats.large_pages) << PAGE_SHIFT;
+		mine->active += arena_active_pages(a) << PAGE_SHIFT;
 		lock_release(&a->lock);
 	}
 	huge_for_each(huge_resident_by_node, resident);

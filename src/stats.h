@@ -19,6 +19,7 @@ struct heap_snapshot {
 	size_t dirty_pages;
 	size_t large_pages;
 	size_t slab_pages;
+	size_t cache_pages;
 	size_t free_blocks[BUDDY_ORDERS];
 	size_t slabs[NUM_CLASSES];
 	size_t huge_count;

@@ -1,0 +1,774 @@
+/*
+ * cache.c - object caches (cache.h): their slabs, the threads' magazines,
+ * the registry, and the strata_cache_* calls.
+ *
+ * A cache's slabs are buddy blocks whose pages are PAGE_CACHE with the
+ * cache as owner, and slab_off, inverse, shift and bump as on a size
+ * class's slab, so that free() and the object-start check work the same
+ * way.  The head keeps local_free (the free objects) and inuse (the carved
+ * objects not on it); slabs move between the cache's partial, full and
+ * empty lists under the cache's lock.  Objects leave the slabs in batches
+ * into the threads' magazines, and come back in batches when a magazine
+ * holds too many or its thread exits.
+ *
+ * Lock order: a cache's lock, then an arena's.  No cache lock is held while
+ * the heap registry's is taken.
+ */
+#include "cache.h"
+#include "arena.h"
+#include "buddy.h"
+#include "debug.h"
+#include "dlist.h"
+#include "heap.h"
+#include "leak.h"
+#include "os.h"
+#include "pagemap.h"
+#include "sample.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define CACHE_MAX_ORDER   9                     /* slabs up to 2 MiB */
+#define MAG_BYTES         ((size_t)256 << 10)   /* a magazine holds up to this */
+#define MAG_MAX           128
+
+static strata_lock_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cache *registry;
+static struct cache *by_id[CACHE_MAX];
+static uint32_t      id_limit;       /* ids below it may be in use */
+static uint32_t      next_gen = 1;
+static struct cache  descriptors;    /* the cache the caches come from */
+
+void cache_misuse(const void *p, const char *op, const char *why)
+{
+	_strata_fatal("%s(%p): %s", op, p, why);
+}
+
+/* ------------------------------------------------------------------------
+ * Geometry
+ * ---------------------------------------------------------------------- */
+
+bool cache_setup(struct cache *c, const char *name, size_t size, size_t align,
+                 enum cache_kind kind, unsigned flags)
+{
+	if (align == 0)
+		align = sizeof(void *);
+	if ((align & (align - 1)) != 0 || align > PAGE_SIZE || size > CACHE_OBJECT_MAX)
+		return false;
+	memset(c, 0, sizeof(*c));
+	lock_reinit(&c->lock);
+	c->id = CACHE_NO_ID;
+	c->size = (uint32_t)MAX(size, 1);
+	c->align = (uint32_t)MAX(align, sizeof(void *));
+	c->stride = (uint32_t)ALIGN_UP(MAX(size, 2 * sizeof(void *)), c->align);
+	c->shift = (uint8_t)__builtin_ctz(c->stride);
+	c->inverse = odd_inverse(c->stride >> c->shift);
+	c->order = (uint8_t)slab_order_for(c->stride, CACHE_MAX_ORDER);
+	c->capacity = (uint32_t)((PAGE_SIZE << c->order) / c->stride);
+	c->mag_cap = (uint32_t)MAX(2, MIN(MAG_MAX, MAG_BYTES / c->stride));
+	c->kind = (uint8_t)kind;
+	c->flags = flags;
+	strncpy(c->name, name ? name : "(unnamed)", CACHE_NAME_MAX - 1);
+	return true;
+}
+
+/* ------------------------------------------------------------------------
+ * Slabs (the cache's lock held)
+ * ---------------------------------------------------------------------- */
+static void cache_pages_init(struct cache *c, struct page *head)
+{
+	size_t npages = (size_t)1 << c->order;
+	for (size_t i = 0; i < npages; i++) {
+		struct page *pg = &head[i];
+		pg->order = c->order;
+		pg->cls = 0;
+		pg->flags = 0;
+		pg->slab_off = (uint32_t)(i << PAGE_SHIFT);
+		pg->inverse = c->inverse;
+		pg->shift = c->shift;
+		pg->samples = 0;
+		__atomic_store_n(&pg->bump, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&pg->owner, c, __ATOMIC_RELAXED);
+		__atomic_store_n(&pg->state, PAGE_CACHE, __ATOMIC_RELAXED);
+	}
+	head->list = SLAB_UNLISTED;
+	head->inuse = 0;
+	head->local_free = NULL;
+	head->remote = 0;
+	head->next = head->prev = NULL;
+}
+
+/* The calling thread's arena; one is picked for a thread with no heap. */
+static struct arena *cache_arena(void)
+{
+	struct heap *h = _strata_heap;
+	return h->state == HEAP_LIVE || h->state == HEAP_SHARED ? heap_local_arena(h) : arena_pick();
+}
+
+static struct page *cache_slab_new(struct cache *c)
+{
+	struct arena *a = cache_arena();
+	lock_acquire(&a->lock);
+	arena_maybe_decay(a, os_now_ms());
+	struct page *head = buddy_alloc(a, c->order);
+	if (head == NULL && arena_grow(a))
+		head = buddy_alloc(a, c->order);
+	if (head != NULL) {
+		a->stats.cache_pages += (size_t)1 << c->order;
+		arena_note_active(a);
+	}
+	lock_release(&a->lock);
+	if (head == NULL)
+		return NULL;
+	cache_pages_init(c, head);
+	c->nslabs++;
+	c->slabs_made++;
+	return head;
+}
+
+static void cache_slab_release(struct cache *c, struct page *head)
+{
+	struct arena *a = page_region(head)->arena;
+	size_t npages = (size_t)1 << head->order;
+	if (unlikely(debug_mode()))
+		debug_fill(page_address(head), npages << PAGE_SHIFT);
+	lock_acquire(&a->lock);
+	for (size_t i = 0; i < npages; i++) {
+		__atomic_store_n(&head[i].state, PAGE_NONE, __ATOMIC_RELAXED);
+		__atomic_store_n(&head[i].owner, NULL, __ATOMIC_RELAXED);
+	}
+	a->stats.cache_pages -= npages;
+	buddy_free(a, head, head->order, true);
+	lock_release(&a->lock);
+	c->nslabs--;
+}
+
+static struct page **cache_list(struct cache *c, unsigned list)
+{
+	return list == SLAB_FULL ? &c->full : list == SLAB_PARKED ? &c->empty : &c->partial;
+}
+
+static void cache_move(struct cache *c, struct page *head, unsigned to)
+{
+	struct page **from = cache_list(c, head->list);
+	if (head->list != SLAB_UNLISTED)
+		dlist_del(*from, head);
+	struct page **dest = cache_list(c, to);
+	dlist_push(*dest, head);
+	head->list = (uint8_t)to;
+}
+
+/* Up to max objects of slab s onto *list, its free objects first, then
+ * never-used ones; returns how many. */
+static unsigned cache_slab_take(struct cache *c, struct page *s, void **list, unsigned max)
+{
+	unsigned n = 0;
+	for (; n < max && s->local_free; n++) {
+		void *p = s->local_free;
+		s->local_free = cache_link_next(p);
+		link_set(p, *list);
+		*list = p;
+	}
+	for (; n < max && s->bump < c->capacity; n++) {
+		void *p = slab_carve_sized(s, c->stride);
+		link_set(p, *list);
+		*list = p;
+	}
+	s->inuse += n;
+	return n;
+}
+
+/* Up to max objects linked in a list; *n gets how many (0: out of memory). */
+static void *cache_take(struct cache *c, unsigned max, unsigned *n)
+{
+	void *list = NULL;
+	unsigned got = 0;
+	while (got < max) {
+		struct page *s = c->partial;
+		if (s == NULL) {
+			s = c->empty;
+			if (s != NULL)
+				c->nempty--;
+			else if ((s = cache_slab_new(c)) == NULL)
+				break;
+			cache_move(c, s, SLAB_PARTIAL);
+		}
+		got += cache_slab_take(c, s, &list, max - got);
+		if (s->local_free == NULL && s->bump == c->capacity)
+			cache_move(c, s, SLAB_FULL);
+	}
+	c->out += got;
+	*n = got;
+	return list;
+}
+
+/* A cache keeps one empty slab (two for big caches) against a slab
+ * ping-pong; the others go back to the buddy. */
+static void cache_slab_emptied(struct cache *c, struct page *head)
+{
+	if (c->nempty < 1 + (c->nslabs >> 4)) {
+		cache_move(c, head, SLAB_PARKED);
+		c->nempty++;
+		return;
+	}
+	dlist_del(*cache_list(c, head->list), head);
+	head->list = SLAB_UNLISTED;
+	cache_slab_release(c, head);
+}
+
+void cache_free_locked(struct cache *c, struct page *pg, void *p)
+{
+	struct page *head = slab_head(pg);
+	if (unlikely(head->inuse == 0))
+		_strata_fatal("double free of %p (cache %s)", p, c->name);
+	link_set(p, head->local_free);
+	head->local_free = p;
+	c->out--;
+	if (--head->inuse == 0)
+		cache_slab_emptied(c, head);
+	else if (head->list == SLAB_FULL)
+		cache_move(c, head, SLAB_PARTIAL);
+}
+
+void *cache_alloc_locked(struct cache *c)
+{
+	unsigned n;
+	void *p = cache_take(c, 1, &n);
+	if (p == NULL)
+		return NULL;
+	((void **)p)[1] = NULL;
+	return p;
+}
+
+/* Every slab back to the buddy: the objects are gone at once (private
+ * heaps' reset, the destroy of an empty cache). */
+void cache_release_all(struct cache *c)
+{
+	struct page **lists[] = { &c->partial, &c->full, &c->empty };
+	for (unsigned i = 0; i < 3; i++) {
+		while (*lists[i]) {
+			struct page *s = *lists[i];
+			dlist_del(*lists[i], s);
+			s->list = SLAB_UNLISTED;
+			cache_slab_release(c, s);
+		}
+	}
+	c->nempty = 0;
+	c->out = 0;
+}
+
+/* Exact leak tracking forgets c's live objects, which go at once (a
+ * private heap's reset): every carved object that does not hold the free
+ * key. */
+void cache_forget_live(struct cache *c)
+{
+	struct page *lists[] = { c->partial, c->full };
+	for (unsigned i = 0; i < 2; i++)
+		for (struct page *s = lists[i]; s; s = s->next)
+			for (uint32_t idx = 0; idx < s->bump; idx++) {
+				uintptr_t *p = (uintptr_t *)((char *)page_address(s) + (size_t)idx * c->stride);
+				if (p[1] != _strata_free_key)
+					leak_forget(p);
+			}
+}
+
+/* ------------------------------------------------------------------------
+ * Magazines
+ * ---------------------------------------------------------------------- */
+
+/* The calling thread's magazine of c, NULL when it has none: no heap of its
+ * own, exact leak tracking or the debug mode (every call is seen), or a
+ * cache without an id. */
+static struct cache_mag *cache_mag(struct heap *h, struct cache *c)
+{
+	if (h == NULL || h->nocache || c->id == CACHE_NO_ID || c->dead)
+		return NULL;
+	if (h->cmags == NULL) {
+		h->cmags = os_map(CACHE_MAX * sizeof(struct cache_mag));
+		if (h->cmags == NULL)
+			return NULL;
+	}
+	struct cache_mag *m = &h->cmags[c->id];
+	if (m->gen != c->gen) {         /* of a destroyed cache: its slabs are gone */
+		m->free = NULL;
+		__atomic_store_n(&m->n, 0, __ATOMIC_RELAXED);
+		m->gen = c->gen;
+	}
+	return m;
+}
+
+static void mag_merge(struct cache *c, struct cache_mag *m)
+{
+	c->nalloc += m->nalloc;
+	c->nfree += m->nfree;
+	__atomic_store_n(&m->nalloc, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->nfree, 0, __ATOMIC_RELAXED);
+}
+
+/* count objects of m back to c's slabs. */
+static void mag_flush(struct cache *c, struct cache_mag *m, uint32_t count)
+{
+	lock_acquire(&c->lock);
+	mag_merge(c, m);
+	for (uint32_t i = 0; i < count && m->free; i++) {
+		void *p = m->free;
+		m->free = cache_link_next(p);
+		cache_free_locked(c, page_of(region_of(p), p), p);
+	}
+	__atomic_store_n(&m->n, m->n - count, __ATOMIC_RELAXED);
+	lock_release(&c->lock);
+}
+
+static void *mag_pop(struct cache_mag *m)
+{
+	void **p = m->free;
+	m->free = cache_link_next(p);
+	__atomic_store_n(&m->n, m->n - 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->nalloc, m->nalloc + 1, __ATOMIC_RELAXED);
+	p[1] = NULL;
+	return p;
+}
+
+static void mag_push(struct cache_mag *m, void *p)
+{
+	link_set(p, m->free);
+	m->free = p;
+	__atomic_store_n(&m->n, m->n + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->nfree, m->nfree + 1, __ATOMIC_RELAXED);
+}
+
+/* A heap is flushed (its thread exits, or strata_thread_flush): every
+ * magazine back to its cache, or dropped if the cache is gone. */
+static void cache_heap_flush(struct heap *h)
+{
+	lock_acquire(&registry_lock);
+	for (uint32_t id = 0; id < id_limit; id++) {
+		struct cache_mag *m = &h->cmags[id];
+		struct cache *c = by_id[id];
+		if (c != NULL && c->gen == m->gen && !c->dead)
+			mag_flush(c, m, m->n);
+		m->free = NULL;
+		__atomic_store_n(&m->n, 0, __ATOMIC_RELAXED);
+	}
+	lock_release(&registry_lock);
+}
+
+/* ------------------------------------------------------------------------
+ * Allocation and free
+ * ---------------------------------------------------------------------- */
+static void cache_record(struct cache *c, void *p)
+{
+	if (leak_mode() == LEAK_FULL)
+		leak_record(p, c->size, c->size, 2);
+}
+
+static noinline void *cache_alloc_slow(struct cache *c)
+{
+	struct heap *h = heap_get();
+	struct cache_mag *m = cache_mag(h, c);
+	void *p;
+	lock_acquire(&c->lock);
+	if (m == NULL) {
+		p = cache_alloc_locked(c);
+		if (p)
+			c->nalloc++;
+		lock_release(&c->lock);
+		if (p)
+			cache_record(c, p);
+	} else {
+		unsigned n;
+		mag_merge(c, m);
+		m->free = cache_take(c, MAX(1, c->mag_cap / 2), &n);
+		__atomic_store_n(&m->n, n, __ATOMIC_RELAXED);
+		lock_release(&c->lock);
+		p = m->free ? mag_pop(m) : NULL;
+	}
+	if (p == NULL)
+		errno = ENOMEM;
+	return p;
+}
+
+/* The magazine's first object; the slow path fills it. */
+void *cache_alloc(struct cache *c)
+{
+	struct cache_mag *t = _strata_heap->cmags;
+	if (likely(t != NULL)) {
+		struct cache_mag *m = &t[c->id & (CACHE_MAX - 1)];
+		if (likely(m->free != NULL && m->gen == c->gen && c->id != CACHE_NO_ID))
+			return mag_pop(m);
+	}
+	return cache_alloc_slow(c);
+}
+
+static noinline void cache_free_slow(struct cache *c, struct page *pg, void *p)
+{
+	if (leak_mode() == LEAK_FULL)
+		leak_forget(p);
+	if (unlikely(debug_mode()) && c->stride > 2 * sizeof(void *))
+		debug_fill((char *)p + 2 * sizeof(void *), c->stride - 2 * sizeof(void *));
+	struct cache_mag *m = cache_mag(heap_get(), c);
+	if (m != NULL) {
+		if (m->n >= c->mag_cap)
+			mag_flush(c, m, c->mag_cap / 2);
+		mag_push(m, p);
+		return;
+	}
+	lock_acquire(&c->lock);
+	c->nfree++;
+	cache_free_locked(c, pg, p);
+	lock_release(&c->lock);
+}
+
+/* p, known to be an object of c's slabs and not free. */
+static inline void cache_free_object(struct cache *c, struct page *pg, void *p)
+{
+	struct cache_mag *t = _strata_heap->cmags;
+	if (likely(t != NULL)) {
+		struct cache_mag *m = &t[c->id & (CACHE_MAX - 1)];
+		if (likely(m->gen == c->gen && m->n < c->mag_cap && c->id != CACHE_NO_ID)) {
+			mag_push(m, p);
+			return;
+		}
+	}
+	cache_free_slow(c, pg, p);
+}
+
+/* What is wrong with p, passed to op for cache c: it is not an object of
+ * c's.  Aborts with the reason. */
+static strata_cold void cache_free_invalid(struct cache *c, void *p, const char *op)
+{
+	uintptr_t e = pagemap_entry(p);
+	if (!pagemap_is_region(e))
+		cache_misuse(p, op, "not an object of a strata cache");
+	struct page *pg = pagemap_page(e, p);
+	unsigned state = __atomic_load_n(&pg->state, __ATOMIC_RELAXED);
+	if (state == PAGE_CACHE && page_cache(pg) != c) {
+		struct cache *other = page_cache(pg);
+		_strata_fatal("%s(%p): an object of %s \"%s\", not of %s \"%s\"", op, p,
+		              other->kind == CACHE_POOL ? "pool" : other->kind == CACHE_ZONE ? "heap" : "cache",
+		              other->kind == CACHE_ZONE ? "" : other->name,
+		              c->kind == CACHE_POOL ? "pool" : "cache", c->name);
+	}
+	if (state == PAGE_CACHE && ((uintptr_t *)p)[1] == _strata_free_key)
+		_strata_fatal("double free of %p (%s \"%s\")", p, c->kind == CACHE_POOL ? "pool" : "cache", c->name);
+	if (state == PAGE_CACHE)
+		cache_misuse(p, op, "not the start of an object");
+	cache_misuse(p, op, "not an object of a strata cache");
+}
+
+/* The object check of free's fast path, for c's objects. */
+static inline bool cache_owns_live(const struct cache *c, const struct page *pg, const void *p)
+{
+	return page_of_cache(pg, c) && slab_object_valid(pg, p) && ((const uintptr_t *)p)[1] != _strata_free_key;
+}
+
+void cache_free(struct cache *c, void *p)
+{
+	uintptr_t e = pagemap_entry(p);
+	if (likely(pagemap_is_region(e))) {
+		struct page *pg = pagemap_page(e, p);
+		if (likely(cache_owns_live(c, pg, p))) {
+			cache_free_object(c, pg, p);
+			return;
+		}
+	}
+	if (p != NULL)
+		cache_free_invalid(c, p, c->kind == CACHE_POOL ? "strata_pool_free" : "strata_cache_free");
+}
+
+/* free() of an object of any cache (the checks are done). */
+void cache_free_block(struct page *pg, void *p)
+{
+	struct cache *c = page_cache(pg);
+	if (c->kind == CACHE_ZONE || c->dead) {
+		if (leak_mode() == LEAK_FULL)
+			leak_forget(p);
+		lock_acquire(&c->lock);
+		c->nfree++;
+		cache_free_locked(c, pg, p);
+		lock_release(&c->lock);
+		return;
+	}
+	cache_free_object(c, pg, p);
+}
+
+/* ------------------------------------------------------------------------
+ * Figures
+ * ---------------------------------------------------------------------- */
+struct mag_sum {
+	uint32_t id;
+	uint32_t gen;
+	uint64_t n, nalloc, nfree;
+};
+
+static void mag_add(struct heap *h, void *arg)
+{
+	struct mag_sum *s = arg;
+	if (h->cmags == NULL)
+		return;
+	struct cache_mag *m = &h->cmags[s->id];
+	if (__atomic_load_n(&m->gen, __ATOMIC_RELAXED) != s->gen)
+		return;
+	s->n += __atomic_load_n(&m->n, __ATOMIC_RELAXED);
+	s->nalloc += __atomic_load_n(&m->nalloc, __ATOMIC_RELAXED);
+	s->nfree += __atomic_load_n(&m->nfree, __ATOMIC_RELAXED);
+}
+
+/* c's figures with every thread's magazine; takes the heap registry's lock,
+ * then c's. */
+void cache_figures(struct cache *c, struct cache_figures *f)
+{
+	struct mag_sum s = { .id = c->id, .gen = c->gen };
+	if (c->id != CACHE_NO_ID)
+		heap_for_each(mag_add, &s);
+	lock_acquire(&c->lock);
+	f->cached = MIN(s.n, c->out);
+	f->live = c->out - f->cached - MIN(c->nreserve, c->out - f->cached);
+	f->total = 0;
+	struct page *lists[] = { c->partial, c->full, c->empty };
+	for (unsigned i = 0; i < 3; i++)
+		for (struct page *p = lists[i]; p; p = p->next)
+			f->total += c->capacity;
+	f->slabs = c->nslabs;
+	f->slab_bytes = (uint64_t)c->nslabs * (PAGE_SIZE << c->order);
+	f->slack = f->slab_bytes - f->live * c->size;
+	f->nalloc = c->nalloc + s.nalloc;
+	f->nfree = c->nfree + s.nfree;
+	lock_release(&c->lock);
+}
+
+/* ------------------------------------------------------------------------
+ * Registry
+ * ---------------------------------------------------------------------- */
+void cache_registry_lock(void)
+{
+	lock_acquire(&registry_lock);
+	for (struct cache *c = registry; c; c = c->next)
+		lock_acquire(&c->lock);
+	lock_acquire(&descriptors.lock);
+}
+
+void cache_registry_unlock(void)
+{
+	lock_release(&descriptors.lock);
+	for (struct cache *c = registry; c; c = c->next)
+		lock_release(&c->lock);
+	lock_release(&registry_lock);
+}
+
+void cache_after_fork_child(void)
+{
+	lock_reinit(&descriptors.lock);
+	for (struct cache *c = registry; c; c = c->next)
+		lock_reinit(&c->lock);
+	lock_reinit(&registry_lock);
+}
+
+void cache_for_each(void (*fn)(struct cache *c, void *arg), void *arg)
+{
+	lock_acquire(&registry_lock);
+	for (struct cache *c = registry; c; c = c->next)
+		fn(c, arg);
+	lock_release(&registry_lock);
+}
+
+/* A free id, registry lock held; CACHE_NO_ID when all are taken. */
+static uint32_t cache_id_new(struct cache *c)
+{
+	for (uint32_t id = 0; id < CACHE_MAX; id++) {
+		if (by_id[id] == NULL) {
+			by_id[id] = c;
+			id_limit = MAX(id_limit, id + 1);
+			return id;
+		}
+	}
+	return CACHE_NO_ID;
+}
+
+static struct cache *descriptor_alloc(void)
+{
+	lock_acquire(&registry_lock);
+	if (descriptors.stride == 0)
+		cache_setup(&descriptors, "strata.caches", sizeof(struct cache), 64, CACHE_ZONE, 0);
+	lock_release(&registry_lock);
+	lock_acquire(&descriptors.lock);
+	struct cache *c = cache_alloc_locked(&descriptors);
+	lock_release(&descriptors.lock);
+	return c;
+}
+
+static void descriptor_free(struct cache *c)
+{
+	lock_acquire(&descriptors.lock);
+	cache_free_locked(&descriptors, page_of(region_of(c), c), c);
+	lock_release(&descriptors.lock);
+}
+
+/* A new cache, registered; typed caches and pools get an id.  NULL with
+ * errno EINVAL (bad size or alignment) or ENOMEM. */
+struct cache *cache_new(const char *name, size_t size, size_t align, enum cache_kind kind,
+                        unsigned flags)
+{
+	strata_ensure_init();
+	heap_set_flush_hook(cache_heap_flush);
+	struct cache tmp;
+	if (!cache_setup(&tmp, name, size, align, kind, flags)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct cache *c = descriptor_alloc();
+	if (c == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	memcpy(c, &tmp, sizeof(tmp));
+	lock_reinit(&c->lock);
+	lock_acquire(&registry_lock);
+	c->gen = next_gen++;
+	if (kind != CACHE_ZONE && (c->id = cache_id_new(c)) == CACHE_NO_ID) {
+		lock_release(&registry_lock);
+		descriptor_free(c);
+		errno = ENOMEM;
+		return NULL;
+	}
+	dlist_push(registry, c);
+	lock_release(&registry_lock);
+	return c;
+}
+
+/* The calling thread's magazine of c back to c, so that its objects count
+ * as free for the destroy. */
+static void cache_flush_mine(struct cache *c)
+{
+	struct heap *h = _strata_heap;
+	if (h->cmags != NULL && c->id != CACHE_NO_ID && h->cmags[c->id].gen == c->gen)
+		mag_flush(c, &h->cmags[c->id], h->cmags[c->id].n);
+}
+
+/* Destroy c: true when it held no live object and is gone.  Otherwise the
+ * live objects are reported (what, by the name of the call), c stays, dead,
+ * for them to be freed, and false.  Other threads' magazines of c are
+ * dropped with the slabs. */
+bool cache_delete(struct cache *c, const char *what)
+{
+	cache_flush_mine(c);
+	struct cache_figures f;
+	cache_figures(c, &f);
+	lock_acquire(&registry_lock);
+	lock_acquire(&c->lock);
+	c->gen = next_gen++;       /* every magazine of it is now empty */
+	if (f.live > 0) {
+		c->dead = true;
+		lock_release(&c->lock);
+		lock_release(&registry_lock);
+		_strata_warn("%s(\"%s\"): %llu objects (%llu bytes) still in use; the cache stays for them",
+		             what, c->name, (unsigned long long)f.live,
+		             (unsigned long long)(f.live * c->size));
+		return false;
+	}
+	cache_release_all(c);
+	if (c->id != CACHE_NO_ID)
+		by_id[c->id] = NULL;
+	dlist_del(registry, c);
+	lock_release(&c->lock);
+	lock_release(&registry_lock);
+	descriptor_free(c);
+	return true;
+}
+
+/* ------------------------------------------------------------------------
+ * strata_cache_*
+ * ---------------------------------------------------------------------- */
+strata_export strata_cache_t *strata_cache_create(const char *name, size_t size, size_t align,
+                                                  unsigned flags)
+{
+	if (flags & ~(unsigned)STRATA_CACHE_FLAGS) {
+		errno = EINVAL;
+		return NULL;
+	}
+	return (strata_cache_t *)cache_new(name, size, align, CACHE_TYPED, flags);
+}
+
+strata_export void *strata_cache_alloc(strata_cache_t *cache)
+{
+	struct cache *c = (struct cache *)cache;
+	void *p = cache_alloc(c);
+	if (unlikely(c->flags & STRATA_CACHE_ZERO) && p != NULL)
+		memset(p, 0, c->size);
+	return p;
+}
+
+strata_export void strata_cache_free(strata_cache_t *cache, void *p)
+{
+	cache_free((struct cache *)cache, p);
+}
+
+strata_export int strata_cache_destroy(strata_cache_t *cache)
+{
+	if (cache == NULL)
+		return 0;
+	if (cache_delete((struct cache *)cache, "strata_cache_destroy"))
+		return 0;
+	errno = EBUSY;
+	return -1;
+}
+
+/* ------------------------------------------------------------------------
+ * Statistics
+ * ---------------------------------------------------------------------- */
+void cache_stats_fill(struct cache *c, struct strata_cache_stats *st)
+{
+	struct cache_figures f;
+	cache_figures(c, &f);
+	memcpy(st->name, c->name, sizeof(st->name));
+	st->object_size = c->size;
+	st->stride = c->stride;
+	st->live = f.live;
+	st->live_bytes = f.live * c->size;
+	st->total = f.total;
+	st->slabs = f.slabs;
+	st->slab_bytes = f.slab_bytes;
+	st->slack = f.slack;
+	st->mallocs = f.nalloc;
+	st->frees = f.nfree;
+	st->cached = f.cached;
+	lock_acquire(&c->lock);
+	st->reserve = c->nreserve;
+	st->reserve_min = c->reserve_min;
+	st->reserve_served = c->reserve_served;
+	lock_release(&c->lock);
+}
+
+/* The fields both sides know (strata.h's versioning). */
+int cache_stats_copy(const struct strata_cache_stats *full, struct strata_cache_stats *st)
+{
+	if (st == NULL || st->struct_size < offsetof(struct strata_cache_stats, resets)) {
+		errno = EINVAL;
+		return -1;
+	}
+	size_t n = MIN(st->struct_size, sizeof(*full));
+	memcpy((char *)st + sizeof(st->struct_size), (const char *)full + sizeof(full->struct_size),
+	       n - sizeof(st->struct_size));
+	return 0;
+}
+
+static int cache_stats_get(struct cache *c, struct strata_cache_stats *st)
+{
+	struct strata_cache_stats full = { .struct_size = sizeof(full) };
+	if (c == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	cache_stats_fill(c, &full);
+	return cache_stats_copy(&full, st);
+}
+
+strata_export int strata_cache_stats_get(strata_cache_t *cache, struct strata_cache_stats *st)
+{
+	return cache_stats_get((struct cache *)cache, st);
+}
+
+strata_export int strata_pool_stats_get(strata_pool_t *pool, struct strata_cache_stats *st)
+{
+	return cache_stats_get((struct cache *)pool, st);
+}
