@@ -29,8 +29,8 @@
 #include <string.h>
 
 #define CACHE_MAX_ORDER   9                     /* slabs up to 2 MiB */
-#define MAG_BYTES         ((size_t)256 << 10)   /* a magazine holds up to this */
-#define MAG_MAX           128
+#define MAG_BYTES         ((size_t)128 << 10)   /* a magazine holds up to this */
+#define MAG_MAX           1024
 
 static strata_lock_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cache *registry;
@@ -319,7 +319,7 @@ static void mag_flush(struct cache *c, struct cache_mag *m, uint32_t count)
 	lock_release(&c->lock);
 }
 
-static void *mag_pop(struct cache_mag *m)
+static inline __attribute__((always_inline)) void *mag_pop(struct cache_mag *m)
 {
 	void **p = m->free;
 	m->free = cache_link_next(p);
@@ -329,7 +329,7 @@ static void *mag_pop(struct cache_mag *m)
 	return p;
 }
 
-static void mag_push(struct cache_mag *m, void *p)
+static inline __attribute__((always_inline)) void mag_push(struct cache_mag *m, void *p)
 {
 	link_set(p, m->free);
 	m->free = p;
@@ -388,13 +388,15 @@ static noinline void *cache_alloc_slow(struct cache *c)
 	return p;
 }
 
-/* The magazine's first object; the slow path fills it. */
+/* The magazine's first object; the slow path fills it.  Only typed caches
+ * and pools come here (private heaps' caches are used under their lock),
+ * and every one of those has an id. */
 void *cache_alloc(struct cache *c)
 {
 	struct cache_mag *t = _strata_heap->cmags;
 	if (likely(t != NULL)) {
 		struct cache_mag *m = &t[c->id & (CACHE_MAX - 1)];
-		if (likely(m->free != NULL && m->gen == c->gen && c->id != CACHE_NO_ID))
+		if (likely(m->free != NULL && m->gen == c->gen))
 			return mag_pop(m);
 	}
 	return cache_alloc_slow(c);
@@ -425,7 +427,7 @@ static inline void cache_free_object(struct cache *c, struct page *pg, void *p)
 	struct cache_mag *t = _strata_heap->cmags;
 	if (likely(t != NULL)) {
 		struct cache_mag *m = &t[c->id & (CACHE_MAX - 1)];
-		if (likely(m->gen == c->gen && m->n < c->mag_cap && c->id != CACHE_NO_ID)) {
+		if (likely(m->gen == c->gen && m->n < c->mag_cap)) {
 			mag_push(m, p);
 			return;
 		}
