@@ -26,6 +26,25 @@ void *S(realloc)(void *, size_t);
 void *S(memalign)(size_t, size_t);
 void  S(free)(void *);
 int strata_check_heap(void);
+typedef struct strata_cache strata_cache_t;
+typedef struct strata_pool strata_pool_t;
+typedef struct strata_heap strata_heap_t;
+strata_cache_t *strata_cache_create(const char *, size_t, size_t, unsigned);
+void *strata_cache_alloc(strata_cache_t *);
+strata_pool_t *strata_pool_create(const char *, size_t, size_t);
+void *strata_pool_alloc(strata_pool_t *);
+strata_heap_t *strata_heap_create(const char *);
+void *strata_heap_malloc(strata_heap_t *, size_t);
+void *strata_heap_memalign(strata_heap_t *, size_t, size_t);
+void  strata_heap_destroy(strata_heap_t *);
+
+/* Objects of a cache and a pool that both threads share, and blocks of
+ * each thread's private heap: all freed with free() like the rest. */
+#define CACHE_OBJECT 72
+#define POOL_OBJECT  200
+static strata_cache_t *shared_cache;
+static strata_pool_t  *shared_pool;
+static __thread strata_heap_t *own_heap;
 
 #define SLOTS 32
 
@@ -33,6 +52,7 @@ struct block {
 	unsigned char *p;
 	size_t         size;
 	uint8_t        seed;
+	bool           in_heap;   /* of this thread's private heap: kept here */
 };
 
 struct program {
@@ -103,10 +123,25 @@ static void step(struct block *slots, const uint8_t *op)
 {
 	struct block *b = &slots[op[1] % SLOTS];
 	size_t size = pick_size(op[2], op[3]);
-	switch (op[0] % 7) {
+	switch (op[0] % 10) {
 	case 0:
 		release(b);
 		b->p = S(malloc)(size);
+		break;
+	case 7:
+		release(b);
+		b->p = strata_cache_alloc(shared_cache);
+		size = size < CACHE_OBJECT ? size : CACHE_OBJECT;
+		break;
+	case 8:
+		release(b);
+		b->p = strata_pool_alloc(shared_pool);
+		size = size < POOL_OBJECT ? size : POOL_OBJECT;
+		break;
+	case 9:
+		release(b);
+		b->p = op[3] & 1 ? strata_heap_malloc(own_heap, size)
+		                 : strata_heap_memalign(own_heap, (size_t)1 << (op[3] % 22), size);
 		break;
 	case 1:
 		release(b);
@@ -135,6 +170,8 @@ static void step(struct block *slots, const uint8_t *op)
 		break;
 	case 5: {                                /* hand a block to the other thread */
 		struct block *mine = NULL;
+		if (b->in_heap)
+			return;
 		if (b->p) {
 			mine = S(malloc)(sizeof(*mine));
 			*mine = *b;
@@ -154,6 +191,8 @@ static void step(struct block *slots, const uint8_t *op)
 	}
 	b->size = b->p ? size : 0;
 	b->seed = op[1];
+	if (op[0] % 10 != 2)
+		b->in_heap = op[0] % 10 == 9;
 	if (b->p)
 		fill(b);
 }
@@ -162,16 +201,22 @@ static void *run(void *arg)
 {
 	struct program *pr = arg;
 	struct block slots[SLOTS] = { 0 };
+	own_heap = strata_heap_create("fuzz");
 	for (size_t i = 0; i + 4 <= pr->len; i += 4)
 		step(slots, pr->ops + i);
 	for (int i = 0; i < SLOTS; i++)
 		release(&slots[i]);
+	strata_heap_destroy(own_heap);
 	return NULL;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct program half[2] = { { data, size / 2 }, { data + size / 2, size - size / 2 } };
+	if (shared_cache == NULL) {
+		shared_cache = strata_cache_create("fuzz", CACHE_OBJECT, 0, 0);
+		shared_pool = strata_pool_create("fuzz", POOL_OBJECT, 4);
+	}
 	pthread_t t;
 	pthread_create(&t, NULL, run, &half[1]);
 	run(&half[0]);
