@@ -313,6 +313,12 @@ static inline bool owner_is(const void *entry, const struct heap *h)
  * free_generic, which says what is wrong with it. */
 static noinline void free_other(void *p, struct page *pg)
 {
+	/* An object of a cache, a pool or a private heap: its magazine. */
+	if (__atomic_load_n(&pg->state, __ATOMIC_RELAXED) == PAGE_CACHE && !cache_is_buried(page_cache(pg))
+	    && slab_object_valid(pg, p) && ((uintptr_t *)p)[1] != _strata_free_key) {
+		cache_free_block(pg, p);
+		return;
+	}
 	/* With NUMA placement, heap_free_small decides where it goes.  A full
 	 * foreign list, a heap not set up or one that sees every call (exact
 	 * leak tracking, the debug mode): the general path. */

@@ -31,12 +31,20 @@
 #define CACHE_MAX_ORDER   9                     /* slabs up to 2 MiB */
 #define MAG_BYTES         ((size_t)128 << 10)   /* a magazine holds up to this */
 #define MAG_MAX           1024
+#define MAG_FIRST_BATCH   4     /* then twice as many each refill, up to half */
 
 static strata_lock_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cache *registry;
 static struct cache *by_id[CACHE_MAX];
 static uint32_t      id_limit;       /* ids below it may be in use */
 static uint32_t      next_gen = 1;
+
+/* Generations are never reused (in 2^32 creations, destroys and resets),
+ * so that a magazine's says whose objects it holds. */
+static uint32_t gen_new(void)
+{
+	return __atomic_fetch_add(&next_gen, 1, __ATOMIC_RELAXED);
+}
 static struct cache  descriptors;    /* the cache the caches come from */
 
 void cache_misuse(const void *p, const char *op, const char *why)
@@ -240,6 +248,51 @@ void *cache_alloc_locked(struct cache *c)
 	return p;
 }
 
+/* A slab whose objects are all gone at once, as new: empty and carved
+ * from its start again, so that no pointer into it passes for an object
+ * until it is handed out anew. */
+static void cache_slab_renew(struct cache *c, struct page *s)
+{
+	size_t carved = ((size_t)s->bump * c->stride + PAGE_SIZE - 1) >> PAGE_SHIFT;
+	for (size_t i = 0; i < carved; i++)         /* the pages past it kept 0 */
+		__atomic_store_n(&s[i].bump, 0, __ATOMIC_RELAXED);
+	s->inuse = 0;
+	s->local_free = NULL;
+}
+
+/* A reset keeps this much of a cache's slabs for the next use (a private
+ * heap reset between requests needs them again at once). */
+#define RESET_KEEP_BYTES   ((size_t)256 << 10)
+#define RESET_KEEP_SLABS   4
+
+/* The objects are gone at once: the slabs are kept, emptied, up to
+ * RESET_KEEP_*, the others go back to the buddy. */
+void cache_empty_all(struct cache *c)
+{
+	size_t keep = MAX(RESET_KEEP_SLABS, RESET_KEEP_BYTES / (PAGE_SIZE << c->order));
+	struct page **lists[] = { &c->partial, &c->full, &c->empty };
+	struct page *kept = NULL;
+	size_t nkept = 0;
+	for (unsigned i = 0; i < 3; i++) {
+		while (*lists[i]) {
+			struct page *s = *lists[i];
+			dlist_del(*lists[i], s);
+			if (nkept < keep) {
+				cache_slab_renew(c, s);
+				s->list = SLAB_PARKED;
+				dlist_push(kept, s);
+				nkept++;
+			} else {
+				s->list = SLAB_UNLISTED;
+				cache_slab_release(c, s);
+			}
+		}
+	}
+	c->empty = kept;
+	c->nempty = nkept;
+	c->out = 0;
+}
+
 /* Every slab back to the buddy: the objects are gone at once (private
  * heaps' reset, the destroy of an empty cache). */
 void cache_release_all(struct cache *c)
@@ -289,10 +342,14 @@ static struct cache_mag *cache_mag(struct heap *h, struct cache *c)
 			return NULL;
 	}
 	struct cache_mag *m = &h->cmags[c->id];
-	if (m->gen != c->gen) {         /* of a destroyed cache: its slabs are gone */
+	if (m->gen != c->gen) {         /* of a destroyed or reset cache: its slabs are gone */
 		m->free = NULL;
 		__atomic_store_n(&m->n, 0, __ATOMIC_RELAXED);
-		m->gen = c->gen;
+		__atomic_store_n(&m->nalloc, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&m->nfree, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&m->gen, c->gen, __ATOMIC_RELAXED);
+		/* a reset's new generation keeps the size of the refills it learnt */
+		m->batch = m->batch ? MIN(m->batch, MAX(1, c->mag_cap / 2)) : MAG_FIRST_BATCH;
 	}
 	return m;
 }
@@ -378,7 +435,8 @@ static noinline void *cache_alloc_slow(struct cache *c)
 	} else {
 		unsigned n;
 		mag_merge(c, m);
-		m->free = cache_take(c, MAX(1, c->mag_cap / 2), &n);
+		m->free = cache_take(c, m->batch, &n);
+		m->batch = MIN(2 * m->batch, MAX(1, c->mag_cap / 2));
 		__atomic_store_n(&m->n, n, __ATOMIC_RELAXED);
 		lock_release(&c->lock);
 		p = m->free ? mag_pop(m) : NULL;
@@ -388,9 +446,8 @@ static noinline void *cache_alloc_slow(struct cache *c)
 	return p;
 }
 
-/* The magazine's first object; the slow path fills it.  Only typed caches
- * and pools come here (private heaps' caches are used under their lock),
- * and every one of those has an id. */
+/* The magazine's first object; the slow path fills it.  A cache without an
+ * id never matches a magazine's generation: cache_mag sets none for it. */
 void *cache_alloc(struct cache *c)
 {
 	struct cache_mag *t = _strata_heap->cmags;
@@ -481,17 +538,32 @@ void cache_free(struct cache *c, void *p)
 /* free() of an object of any cache (the checks are done). */
 void cache_free_block(struct page *pg, void *p)
 {
-	struct cache *c = page_cache(pg);
-	if (c->kind == CACHE_ZONE || c->dead) {
-		if (leak_mode() == LEAK_FULL)
-			leak_forget(p);
-		lock_acquire(&c->lock);
-		c->nfree++;
-		cache_free_locked(c, pg, p);
-		lock_release(&c->lock);
-		return;
+	cache_free_object(page_cache(pg), pg, p);
+}
+
+/* Every object of c gone at once (a private heap's reset): the slabs are
+ * emptied (cache_empty_all), or go to dispose, and every thread's magazine of c is
+ * dropped with them (a new generation).  The counts stay whole: all that
+ * was allocated is freed. */
+void cache_reset(struct cache *c, void (*dispose)(struct cache *c))
+{
+	struct heap *h = _strata_heap;
+	struct cache_mag *mine = h->cmags && c->id != CACHE_NO_ID ? &h->cmags[c->id] : NULL;
+	lock_acquire(&c->lock);
+	if (mine != NULL && mine->gen == c->gen) {
+		mag_merge(c, mine);         /* other threads' counts go with their magazines */
+		if (mine->n > 0)        /* the last refill took more than the round used */
+			mine->batch = MAX(MAG_FIRST_BATCH, mine->batch / 4);
 	}
-	cache_free_object(c, pg, p);
+	c->gen = gen_new();
+	if (leak_mode() == LEAK_FULL)
+		cache_forget_live(c);
+	c->nfree = c->nalloc;
+	if (dispose)
+		dispose(c);
+	else
+		cache_empty_all(c);
+	lock_release(&c->lock);
 }
 
 /* ------------------------------------------------------------------------
@@ -626,8 +698,9 @@ struct cache *cache_new(const char *name, size_t size, size_t align, enum cache_
 	memcpy(c, &tmp, sizeof(tmp));
 	lock_reinit(&c->lock);
 	lock_acquire(&registry_lock);
-	c->gen = next_gen++;
-	if (kind != CACHE_ZONE && (c->id = cache_id_new(c)) == CACHE_NO_ID) {
+	c->gen = gen_new();
+	/* a private heap's cache does without magazines when the ids run out */
+	if ((c->id = cache_id_new(c)) == CACHE_NO_ID && kind != CACHE_ZONE) {
 		lock_release(&registry_lock);
 		descriptor_free(c);
 		errno = ENOMEM;
@@ -658,7 +731,7 @@ bool cache_delete(struct cache *c, const char *what)
 	cache_figures(c, &f);
 	lock_acquire(&registry_lock);
 	lock_acquire(&c->lock);
-	c->gen = next_gen++;       /* every magazine of it is now empty */
+	c->gen = gen_new();       /* every magazine of it is now empty */
 	if (f.live > 0) {
 		c->dead = true;
 		lock_release(&c->lock);

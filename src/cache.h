@@ -18,7 +18,7 @@
 #include "slab.h"
 #include "strata.h"
 
-#define CACHE_MAX        1024                /* typed caches and pools at once */
+#define CACHE_MAX        4096                /* caches with magazines at once */
 #define CACHE_NO_ID      UINT32_MAX
 #define CACHE_NAME_MAX   48
 #define CACHE_OBJECT_MAX ((size_t)1 << 20)   /* largest object of a cache */
@@ -34,6 +34,8 @@ struct cache_mag {
 	uint32_t  gen;
 	uint64_t  nalloc;     /* served here since the last merge into the cache */
 	uint64_t  nfree;
+	uint32_t  batch;      /* objects the next refill takes */
+	uint32_t  _pad;
 };
 
 struct zone;
@@ -116,6 +118,7 @@ void          cache_free(struct cache *c, void *p);
 void         *cache_alloc_locked(struct cache *c);
 void          cache_free_locked(struct cache *c, struct page *pg, void *p);
 void          cache_release_all(struct cache *c);
+void          cache_reset(struct cache *c, void (*dispose)(struct cache *c));
 void          cache_free_block(struct page *pg, void *p);
 void          cache_figures(struct cache *c, struct cache_figures *f);
 void          cache_registry_lock(void);

@@ -8,8 +8,9 @@
  * own, so its blocks share no slab with malloc's or another zone's.  Blocks
  * above 1 MiB are huge blocks on the zone's list.  A reset gives every slab
  * back to the buddy at once, and unmaps the huge blocks: the cost is per
- * slab, not per block.  Its caches have no magazines: each call takes the
- * class cache's lock, which only the zone's threads use.
+ * slab, not per block.  Its caches have the threads' magazines like typed
+ * caches (a reset starts a new generation, which empties every magazine of
+ * them), so a call is a magazine pop or push, no lock.
  *
  * free() and realloc() of a zone's block work: the pagemap leads to the
  * cache, the cache to the zone.  In the debug mode a reset keeps the zone's
@@ -69,6 +70,8 @@ static struct cache  graveyard;         /* owner of a debug-mode zone's old slab
  * start on a page); a power of two serves any alignment up to itself. */
 static int zone_class(size_t size, size_t align)
 {
+	if (likely(size <= SMALL_MAX && align <= MIN_ALIGN))
+		return (int)size_to_class(size);
 	if (size <= SMALL_MAX && align <= PAGE_SIZE) {
 		for (unsigned c = size_to_class(size); c < NUM_CLASSES; c++)
 			if ((class_size_of(c) & (align - 1)) == 0)
@@ -136,13 +139,7 @@ void *zone_alloc(struct zone *z, size_t size, size_t align, bool zero)
 	if (i < 0)
 		return zone_huge(z, size, align, zero);
 	struct cache *c = zone_cache(z, (unsigned)i);
-	void *p = NULL;
-	if (c != NULL) {
-		lock_acquire(&c->lock);
-		p = cache_alloc_locked(c);
-		c->nalloc += p != NULL;
-		lock_release(&c->lock);
-	}
+	void *p = c ? cache_alloc(c) : NULL;
 	if (p == NULL) {
 		errno = ENOMEM;
 		return NULL;
@@ -213,15 +210,7 @@ static void zone_bury(struct cache *c)
 
 static void zone_reset_cache(struct cache *c)
 {
-	lock_acquire(&c->lock);
-	if (leak_mode() == LEAK_FULL)
-		cache_forget_live(c);
-	c->nfree += c->out;
-	if (unlikely(debug_mode()))
-		zone_bury(c);
-	else
-		cache_release_all(c);
-	lock_release(&c->lock);
+	cache_reset(c, unlikely(debug_mode()) ? zone_bury : NULL);
 }
 
 static void zone_reset_huge(struct zone *z)

@@ -121,11 +121,32 @@ static int trim(void)
 	return 0;
 }
 
+/* A block of a private heap used after the heap's destroy: freed (the
+ * abort names the heap as gone) or read (the access faults). */
+static int heap_after_destroy(int read)
+{
+	void *(*create)(const char *) = (void *(*)(const char *))dlsym(RTLD_DEFAULT, "strata_heap_create");
+	void *(*hmalloc)(void *, size_t) = (void *(*)(void *, size_t))dlsym(RTLD_DEFAULT, "strata_heap_malloc");
+	void (*destroy)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT, "strata_heap_destroy");
+	if (!create || !hmalloc || !destroy)
+		FAIL("strata_heap_* not found");
+	void *h = create("request");
+	char *p = hmalloc(h, 100);
+	sink = hmalloc(h, 100);
+	destroy(h);
+	if (read)
+		return p[10];
+	free(p);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "clean";
 	if (!strcmp(mode, "clean"))
 		return clean();
+	if (!strcmp(mode, "heap_free_after_destroy") || !strcmp(mode, "heap_read_after_destroy"))
+		return heap_after_destroy(mode[5] == 'r');
 	if (!strcmp(mode, "trim"))
 		return trim();
 	char *p = malloc(24), *q;

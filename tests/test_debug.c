@@ -38,6 +38,18 @@ Test(debug, overflow_aligned) { expect_caught("overflow_aligned", "heap overflow
 Test(debug, underflow_seen_from_the_block_below) { expect_caught("underflow", "heap underflow before"); }
 Test(debug, write_after_free_small) { expect_caught("uaf_small", "write after free"); }
 Test(debug, write_after_free_large) { expect_caught("uaf_large", "write after free"); }
+Test(debug, heap_block_freed_after_destroy)
+{
+	expect_caught("heap_free_after_destroy", "block of a private heap that was reset or destroyed");
+}
+
+/* The debug mode keeps a destroyed heap's slabs without access. */
+Test(debug, heap_block_read_after_destroy)
+{
+	struct child_result r;
+	run_debug_child("heap_read_after_destroy", "STRATA_DEBUG=1", &r);
+	cr_assert(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGSEGV, "status %#x, stderr: %s", r.status, r.err);
+}
 
 /* Without the debug mode the overflow by one byte inside the class's slack
  * goes unseen: the mode is what catches it. */
