@@ -216,6 +216,13 @@ int strata_check_heap(void);
  * of pages decommitted. */
 size_t strata_trim(void);
 
+/* Write the live blocks by call stack (as strata_leak_sites) to fd as a
+ * heap profile in gperftools' text format, for google-pprof: the figures
+ * are estimates when STRATA_LEAK=sampled, and the profile is empty when it
+ * is off.  The same is written at exit with STRATA_PROFILE_FILE.  0, or -1
+ * with errno set (ENOMEM: no scratch memory; otherwise write's). */
+int strata_profile_write(int fd);
+
 /* ------------------------------------------------------------------------
  * Object caches, reserved pools and private heaps
  *

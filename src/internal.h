@@ -226,6 +226,8 @@ static inline bool lock_try(strata_lock_t *l)     { return pthread_mutex_trylock
 void _strata_fatal(const char *fmt, ...) __attribute__((__noreturn__, __cold__, __format__(printf, 1, 2)));
 void _strata_warn(const char *fmt, ...) __attribute__((__cold__, __format__(printf, 1, 2)));
 void _strata_print(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* All of buf to fd, across short writes and EINTR; false on an error. */
+bool _strata_write_all(int fd, const void *buf, size_t len);
 
 /* ------------------------------------------------------------------------
  * Start-up (init.c)

@@ -74,7 +74,7 @@
 /* 64K call stacks live at once: far more distinct allocation sites than a
  * large server has, yet only 10 MiB reserved.  The index has twice as many
  * slots, so its load also stays at most 1/2. */
-#define STACK_MAX         ((uint32_t)1 << 16)
+#define STACK_MAX         ((uint32_t)LEAK_SITES_MAX)
 #define STACK_SLOT_BITS   17
 #define STACK_SLOTS       ((size_t)1 << STACK_SLOT_BITS)
 

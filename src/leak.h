@@ -37,6 +37,9 @@ bool     leak_forget(void *p);
  * leak_sites/leak_report with since = it list only them.  0 means all. */
 uint64_t leak_mark(void);
 
+/* The most call stacks live at once: leak_sites never has more sites. */
+#define LEAK_SITES_MAX  ((size_t)1 << 16)
+
 /* Live records made after mark `since` (0: all), one site per call stack,
  * biggest bytes first.  Fills up to max sites and returns how many exist;
  * *total_bytes and *total_objects (either may be NULL) get the sums over all

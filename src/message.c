@@ -8,6 +8,7 @@
 #include "leak.h"
 #include "options.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,15 +16,19 @@
 
 #define MESSAGE_MAX 1024
 
-static void write_all(int fd, const char *buf, size_t len)
+bool _strata_write_all(int fd, const void *buf, size_t len)
 {
+	const char *p = buf;
 	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n <= 0)
-			return;
-		buf += n;
+			return false;
+		p += n;
 		len -= (size_t)n;
 	}
+	return true;
 }
 
 static void vprint_line(const char *prefix, const char *fmt, va_list ap)
@@ -33,7 +38,7 @@ static void vprint_line(const char *prefix, const char *fmt, va_list ap)
 	int m = vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
 	size_t len = (size_t)n + (m < 0 ? 0 : MIN((size_t)m, sizeof(buf) - (size_t)n - 2));
 	buf[len++] = '\n';
-	write_all(STDERR_FILENO, buf, len);
+	_strata_write_all(STDERR_FILENO, buf, len);
 }
 
 void _strata_print(int fd, const char *fmt, ...)
@@ -44,7 +49,7 @@ void _strata_print(int fd, const char *fmt, ...)
 	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	if (n > 0)
-		write_all(fd, buf, MIN((size_t)n, sizeof(buf) - 1));
+		_strata_write_all(fd, buf, MIN((size_t)n, sizeof(buf) - 1));
 }
 
 void _strata_warn(const char *fmt, ...)

@@ -67,6 +67,9 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	[OPT_BACKGROUND] = { "background", BACKGROUND_AUTO, 0, 2,
 	                     "a thread that runs the decay, so an idle program gives back what it freed:"
 	                     " off, on, auto (once the heap has grown past 32 MiB)", background_words },
+	[OPT_PROFILE_FILE] = { "profile_file", 0, 0, 0,
+	                     "write a heap profile in gperftools' format at exit to this file; %p is replaced by the pid",
+	                     NULL, true },
 };
 
 char _strata_option_paths[NUM_OPTIONS][OPTION_PATH_MAX];

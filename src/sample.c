@@ -8,9 +8,9 @@
  * and sampled, the default, in the manner of tcmalloc's heap sampling: each
  * heap counts down the bytes its slow paths take from its slabs and arenas
  * (a refill of its free list, a large run), and when the count crosses zero the block
- * being allocated is recorded with the weight of a whole sampling interval,
- * so the report scales up to estimates.  The fast path does not take part:
- * a refill stands for the batch it brings.
+ * being allocated is recorded with the weight of the sampling intervals that
+ * ended in that refill or run, so the report scales up to estimates.  The
+ * fast path does not take part: a refill stands for the batch it brings.
  *
  * A recorded small block must be seen when it is freed, without a test on
  * the fast path: its slab page turns PAGE_SAMPLED and its owner is tagged
@@ -27,6 +27,7 @@
 #include "options.h"
 #include "os.h"
 #include "pagemap.h"
+#include "profile.h"
 #include "slab.h"
 #include "stats.h"
 
@@ -177,25 +178,46 @@ void sample_thread_init(struct heap *tc)
 		tc->sample_left = next_interval(tc);
 }
 
-/* Is it this allocation's turn?  bytes were just taken from an arena.
+/* How many intervals end within these bytes, just taken from an arena:
+ * the allocation is recorded when one or more do.  The countdown carries
+ * over what a crossing overshoots, so the intervals tile the thread's
+ * stream of bytes and each allocation gets the intervals ending inside it.
  * A thread without a heap (an exited one) is not sampled. */
-static bool sample_due(struct heap *tc, size_t bytes)
+static unsigned sample_due(struct heap *tc, size_t bytes)
 {
 	if (tc == NULL)
-		return false;
+		return 0;
+	int64_t mean = strata_option(OPT_LEAK_SAMPLE);
 	tc->sample_left -= (int64_t)bytes;
-	if (tc->sample_left > 0)
-		return false;
-	tc->sample_left = next_interval(tc);
-	return true;
+	/* Past two means, the allocation stands for itself (sample_volume)
+	 * and the count does not matter: no need to draw a 1 GiB block's
+	 * thousands of intervals. */
+	if (tc->sample_left <= -2 * mean)
+		tc->sample_left %= mean;
+	unsigned n = 0;
+	for (; tc->sample_left <= 0; n++)
+		tc->sample_left += next_interval(tc);
+	return n;
 }
 
-/* The requested bytes a sampled block of size bytes (usable u) stands for:
- * an interval's worth of allocation, or the block itself when bigger. */
-static size_t sample_weight(size_t size, size_t usable)
+/* The usable bytes a recorded allocation of `bytes` (a refill batch, a
+ * large run) stands for, n intervals having ended inside it: n mean
+ * intervals.  Over a run that adds up to the bytes allocated, whatever
+ * their sizes: an allocation shorter than an interval is recorded with a
+ * probability of about bytes / mean, and then stands for a whole interval
+ * or more.  One of two means or more is always recorded (no interval is
+ * that long), so it stands for exactly itself. */
+static size_t sample_volume(size_t bytes, unsigned n)
 {
-	size_t interval = (size_t)strata_option(OPT_LEAK_SAMPLE);
-	size_t volume = MAX(interval, usable);
+	size_t mean = (size_t)strata_option(OPT_LEAK_SAMPLE);
+	return bytes >= 2 * mean ? bytes : n * mean;
+}
+
+/* The requested bytes a recorded block of size bytes (usable u) stands
+ * for: the volume above, at the block's ratio of requested to usable. */
+static size_t sample_weight(size_t size, size_t usable, size_t bytes, unsigned n)
+{
+	size_t volume = sample_volume(bytes, n);
 	return (size_t)((double)volume * (double)MAX(size, 1) / (double)usable);
 }
 
@@ -214,11 +236,12 @@ void sample_small(struct heap *tc, void *p, size_t size, size_t bytes)
 		record(p, MAX(size, 1), MAX(size, 1));
 		return;
 	}
-	if (leak_mode() == LEAK_OFF || !sample_due(tc, bytes))
+	unsigned n = leak_mode() == LEAK_OFF ? 0 : sample_due(tc, bytes);
+	if (n == 0)
 		return;
 	struct page *pg = page_of(region_of(p), p);
 	size_t usable = class_size(pg->cls);
-	if (record(p, MAX(size, 1), sample_weight(size, usable)))
+	if (record(p, MAX(size, 1), sample_weight(size, usable, bytes, n)))
 		page_mark_sampled(pg);
 }
 
@@ -229,14 +252,15 @@ static size_t large_usable(void *owner, void *p, bool *huge)
 	return *huge ? huge_usable(owner) : (size_t)page_of(owner, p)->npages << PAGE_SHIFT;
 }
 
-/* Record p, a large run or huge block of size bytes, with the weight of
- * the mode, and flag it so that its free forgets it. */
-static void record_large(void *p, size_t size)
+/* Record p, a large run or huge block of size bytes in which n sampling
+ * intervals ended, with the weight of the mode, and flag it so that its
+ * free forgets it. */
+static void record_large(void *p, size_t size, unsigned n)
 {
 	void *owner = pagemap_lookup(p);
 	bool huge;
 	size_t usable = large_usable(owner, p, &huge);
-	size_t weight = leak_mode() == LEAK_FULL ? MAX(size, 1) : sample_weight(size, usable);
+	size_t weight = leak_mode() == LEAK_FULL ? MAX(size, 1) : sample_weight(size, usable, usable, n);
 	if (!record(p, MAX(size, 1), weight))
 		return;
 	if (huge)
@@ -250,10 +274,13 @@ void sample_large(struct heap *tc, void *p, size_t size)
 	int mode = leak_mode();
 	if (mode == LEAK_OFF)
 		return;
-	bool huge;
-	if (mode == LEAK_SAMPLED && !sample_due(tc, large_usable(pagemap_lookup(p), p, &huge)))
-		return;
-	record_large(p, size);
+	unsigned n = 1;
+	if (mode == LEAK_SAMPLED) {
+		bool huge;
+		n = sample_due(tc, large_usable(pagemap_lookup(p), p, &huge));
+	}
+	if (n > 0)
+		record_large(p, size, n);
 }
 
 /* realloc resized the block at old to size bytes, now at p (the same
@@ -280,7 +307,7 @@ void sample_resized(void *old, void *p, size_t size)
 		return;
 	if (old != p)
 		leak_forget(old);
-	record_large(p, size);
+	record_large(p, size, 1);       /* its old count is not kept: one interval */
 }
 
 /* ------------------------------------------------------------------------
@@ -324,8 +351,23 @@ static const enum strata_format report_formats[] = {
 	STRATA_FORMAT_TEXT, STRATA_FORMAT_TEXT, STRATA_FORMAT_JSON, STRATA_FORMAT_PROMETHEUS,
 };
 
+/* STRATA_PROFILE_FILE: the live blocks for pprof.  With leak tracking off
+ * the profile is empty, which the warning explains. */
+static void profile_at_exit(void)
+{
+	const char *file = strata_option_path(OPT_PROFILE_FILE);
+	char path[OPTION_PATH_MAX + 32];
+	if (file == NULL)
+		return;
+	if (leak_mode() == LEAK_OFF)
+		_strata_warn("leak tracking is off: the heap profile is empty");
+	expand_path(file, path, sizeof(path));
+	if (profile_write_file(path) != 0)
+		_strata_warn("cannot write the heap profile to %s", path);
+}
+
 /* STRATA_REPORT=text|json|prometheus: the whole report on stderr at exit;
- * STRATA_VERBOSE=1 alone: the totals. */
+ * STRATA_VERBOSE=1 alone: the totals.  Then STRATA_PROFILE_FILE. */
 void report_at_exit(void)
 {
 	long report = strata_option(OPT_REPORT);
@@ -340,6 +382,7 @@ void report_at_exit(void)
 	} else if (strata_option(OPT_VERBOSE) > 0) {
 		report_write(report_fd, STRATA_FORMAT_TEXT, 0);
 	}
+	profile_at_exit();
 }
 
 static void *stats_file_loop(void *arg)
