@@ -244,8 +244,8 @@ typedef struct strata_heap  strata_heap_t;
 /* A cache of objects of size bytes (up to 1 MiB), aligned to align (a
  * power of two up to 4096; 0: the size of a pointer), named for the
  * reports (the first 47 bytes are kept).  NULL with errno EINVAL for a bad
- * size, alignment or flag, ENOMEM when out of memory or caches (1024 caches
- * and pools at once). */
+ * size, alignment or flag, ENOMEM when out of memory or caches (4096 caches,
+ * pools and private heaps' size classes at once). */
 strata_cache_t *strata_cache_create(const char *name, size_t size, size_t align, unsigned flags);
 /* An object, or NULL with errno ENOMEM. */
 void *strata_cache_alloc(strata_cache_t *cache);

@@ -122,13 +122,13 @@ static struct page *cache_slab_new(struct cache *c)
 	if (head == NULL && arena_grow(a))
 		head = buddy_alloc(a, c->order);
 	if (head != NULL) {
+		cache_pages_init(c, head);      /* under the lock: the purge walks the states */
 		a->stats.cache_pages += (size_t)1 << c->order;
 		arena_note_active(a);
 	}
 	lock_release(&a->lock);
 	if (head == NULL)
 		return NULL;
-	cache_pages_init(c, head);
 	c->nslabs++;
 	c->slabs_made++;
 	return head;
@@ -334,20 +334,22 @@ void cache_forget_live(struct cache *c)
  * cache without an id. */
 static struct cache_mag *cache_mag(struct heap *h, struct cache *c)
 {
-	if (h == NULL || h->nocache || c->id == CACHE_NO_ID || c->dead)
+	if (h == NULL || h->nocache || c->id == CACHE_NO_ID || __atomic_load_n(&c->dead, __ATOMIC_RELAXED))
 		return NULL;
 	if (h->cmags == NULL) {
-		h->cmags = os_map(CACHE_MAX * sizeof(struct cache_mag));
-		if (h->cmags == NULL)
+		/* published for the figures' readers (mag_add) */
+		struct cache_mag *t = os_map(CACHE_MAX * sizeof(struct cache_mag));
+		if (t == NULL)
 			return NULL;
+		__atomic_store_n(&h->cmags, t, __ATOMIC_RELEASE);
 	}
 	struct cache_mag *m = &h->cmags[c->id];
-	if (m->gen != c->gen) {         /* of a destroyed or reset cache: its slabs are gone */
+	if (m->gen != cache_gen(c)) {   /* of a destroyed or reset cache: its slabs are gone */
 		m->free = NULL;
 		__atomic_store_n(&m->n, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&m->nalloc, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&m->nfree, 0, __ATOMIC_RELAXED);
-		__atomic_store_n(&m->gen, c->gen, __ATOMIC_RELAXED);
+		__atomic_store_n(&m->gen, cache_gen(c), __ATOMIC_RELAXED);
 		/* a reset's new generation keeps the size of the refills it learnt */
 		m->batch = m->batch ? MIN(m->batch, MAX(1, c->mag_cap / 2)) : MAG_FIRST_BATCH;
 	}
@@ -402,7 +404,7 @@ static void cache_heap_flush(struct heap *h)
 	for (uint32_t id = 0; id < id_limit; id++) {
 		struct cache_mag *m = &h->cmags[id];
 		struct cache *c = by_id[id];
-		if (c != NULL && c->gen == m->gen && !c->dead)
+		if (c != NULL && cache_gen(c) == m->gen && !c->dead)
 			mag_flush(c, m, m->n);
 		m->free = NULL;
 		__atomic_store_n(&m->n, 0, __ATOMIC_RELAXED);
@@ -453,7 +455,7 @@ void *cache_alloc(struct cache *c)
 	struct cache_mag *t = _strata_heap->cmags;
 	if (likely(t != NULL)) {
 		struct cache_mag *m = &t[c->id & (CACHE_MAX - 1)];
-		if (likely(m->free != NULL && m->gen == c->gen))
+		if (likely(m->free != NULL && m->gen == cache_gen(c)))
 			return mag_pop(m);
 	}
 	return cache_alloc_slow(c);
@@ -484,7 +486,7 @@ static inline void cache_free_object(struct cache *c, struct page *pg, void *p)
 	struct cache_mag *t = _strata_heap->cmags;
 	if (likely(t != NULL)) {
 		struct cache_mag *m = &t[c->id & (CACHE_MAX - 1)];
-		if (likely(m->gen == c->gen && m->n < c->mag_cap)) {
+		if (likely(m->gen == cache_gen(c) && m->n < c->mag_cap)) {
 			mag_push(m, p);
 			return;
 		}
@@ -550,12 +552,12 @@ void cache_reset(struct cache *c, void (*dispose)(struct cache *c))
 	struct heap *h = _strata_heap;
 	struct cache_mag *mine = h->cmags && c->id != CACHE_NO_ID ? &h->cmags[c->id] : NULL;
 	lock_acquire(&c->lock);
-	if (mine != NULL && mine->gen == c->gen) {
+	if (mine != NULL && mine->gen == cache_gen(c)) {
 		mag_merge(c, mine);         /* other threads' counts go with their magazines */
 		if (mine->n > 0)        /* the last refill took more than the round used */
 			mine->batch = MAX(MAG_FIRST_BATCH, mine->batch / 4);
 	}
-	c->gen = gen_new();
+	__atomic_store_n(&c->gen, gen_new(), __ATOMIC_RELAXED);
 	if (leak_mode() == LEAK_FULL)
 		cache_forget_live(c);
 	c->nfree = c->nalloc;
@@ -578,9 +580,10 @@ struct mag_sum {
 static void mag_add(struct heap *h, void *arg)
 {
 	struct mag_sum *s = arg;
-	if (h->cmags == NULL)
+	struct cache_mag *t = __atomic_load_n(&h->cmags, __ATOMIC_ACQUIRE);
+	if (t == NULL)
 		return;
-	struct cache_mag *m = &h->cmags[s->id];
+	struct cache_mag *m = &t[s->id];
 	if (__atomic_load_n(&m->gen, __ATOMIC_RELAXED) != s->gen)
 		return;
 	s->n += __atomic_load_n(&m->n, __ATOMIC_RELAXED);
@@ -592,7 +595,7 @@ static void mag_add(struct heap *h, void *arg)
  * then c's. */
 void cache_figures(struct cache *c, struct cache_figures *f)
 {
-	struct mag_sum s = { .id = c->id, .gen = c->gen };
+	struct mag_sum s = { .id = c->id, .gen = cache_gen(c) };
 	if (c->id != CACHE_NO_ID)
 		heap_for_each(mag_add, &s);
 	lock_acquire(&c->lock);
@@ -716,7 +719,7 @@ struct cache *cache_new(const char *name, size_t size, size_t align, enum cache_
 static void cache_flush_mine(struct cache *c)
 {
 	struct heap *h = _strata_heap;
-	if (h->cmags != NULL && c->id != CACHE_NO_ID && h->cmags[c->id].gen == c->gen)
+	if (h->cmags != NULL && c->id != CACHE_NO_ID && h->cmags[c->id].gen == cache_gen(c))
 		mag_flush(c, &h->cmags[c->id], h->cmags[c->id].n);
 }
 
@@ -731,9 +734,9 @@ bool cache_delete(struct cache *c, const char *what)
 	cache_figures(c, &f);
 	lock_acquire(&registry_lock);
 	lock_acquire(&c->lock);
-	c->gen = gen_new();       /* every magazine of it is now empty */
+	__atomic_store_n(&c->gen, gen_new(), __ATOMIC_RELAXED);   /* every magazine of it is now empty */
 	if (f.live > 0) {
-		c->dead = true;
+		__atomic_store_n(&c->dead, true, __ATOMIC_RELAXED);
 		lock_release(&c->lock);
 		lock_release(&registry_lock);
 		_strata_warn("%s(\"%s\"): %llu objects (%llu bytes) still in use; the cache stays for them",

@@ -92,6 +92,13 @@ static inline bool page_of_cache(const struct page *pg, const struct cache *c)
 	return __atomic_load_n(&pg->state, __ATOMIC_RELAXED) == PAGE_CACHE && page_owner(pg) == c;
 }
 
+/* A cache's generation, read by any thread (a reset or destroy changes it
+ * under the cache's lock). */
+static inline uint32_t cache_gen(const struct cache *c)
+{
+	return __atomic_load_n(&c->gen, __ATOMIC_RELAXED);
+}
+
 static inline struct cache *page_cache(const struct page *pg)
 {
 	return page_owner(pg);

@@ -22,14 +22,14 @@ static void reserve_push(struct cache *c, void *p)
 {
 	link_set(p, c->reserve);
 	c->reserve = p;
-	c->nreserve++;
+	__atomic_store_n(&c->nreserve, c->nreserve + 1, __ATOMIC_RELAXED);
 }
 
 static void *reserve_pop(struct cache *c)
 {
 	void **p = c->reserve;
 	c->reserve = link_next(p);
-	c->nreserve--;
+	__atomic_store_n(&c->nreserve, c->nreserve - 1, __ATOMIC_RELAXED);
 	p[1] = NULL;
 	return p;
 }

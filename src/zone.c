@@ -239,7 +239,9 @@ static void zone_reset(struct zone *z)
 			zone_reset_cache(c);
 	}
 	zone_reset_huge(z);
+	lock_acquire(&z->lock);
 	z->resets++;
+	lock_release(&z->lock);
 }
 
 /* ------------------------------------------------------------------------
