@@ -60,6 +60,8 @@ static bool check_free_objects(struct page *head, void *list, const char *what, 
 /* An object cache's slab: pages that name it and its cache, a bump within
  * the cache's capacity, and a free list of its own objects as long as the
  * objects carved and not in use. */
+static bool check_cache_slab_lists(struct page *head, const struct cache *c);
+
 static bool check_cache_slab(struct page *head)
 {
 	const struct cache *c = page_cache(head);
@@ -69,8 +71,17 @@ static bool check_cache_slab(struct page *head)
 		CHECK(pg->state == PAGE_CACHE && page_cache(pg) == c && pg->slab_off == (i << PAGE_SHIFT),
 		      "cache slab page %zu of %p names another slab", i, page_address(head));
 	}
-	if (cache_is_buried(c))
+	/* Its lists change under the cache's lock, taken before an arena's:
+	 * a cache busy now is checked another time. */
+	if (cache_is_buried(c) || !lock_try((strata_lock_t *)&c->lock))
 		return true;
+	bool sound = check_cache_slab_lists(head, c);
+	lock_release((strata_lock_t *)&c->lock);
+	return sound;
+}
+
+static bool check_cache_slab_lists(struct page *head, const struct cache *c)
+{
 	CHECK(head->order == c->order && head->bump <= c->capacity,
 	      "cache slab %p of \"%s\": order %u, bump %u", page_address(head), c->name, head->order, head->bump);
 	uint32_t n = 0;
