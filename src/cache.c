@@ -267,25 +267,31 @@ static void cache_slab_renew(struct cache *c, struct page *s)
 
 /* The objects are gone at once: the slabs are kept, emptied, up to
  * RESET_KEEP_*, the others go back to the buddy. */
+/* Any slab of c, taken off its list; NULL when c has none listed.  The
+ * objects are gone at once: the callers empty every list. */
+struct page *cache_slab_unlist(struct cache *c)
+{
+	struct page *s = c->partial ? c->partial : c->full ? c->full : c->empty;
+	if (s != NULL) {
+		dlist_del(*cache_list(c, s->list), s);
+		s->list = SLAB_UNLISTED;
+	}
+	return s;
+}
+
 void cache_empty_all(struct cache *c)
 {
 	size_t keep = MAX(RESET_KEEP_SLABS, RESET_KEEP_BYTES / (PAGE_SIZE << c->order));
-	struct page **lists[] = { &c->partial, &c->full, &c->empty };
-	struct page *kept = NULL;
+	struct page *kept = NULL, *s;
 	size_t nkept = 0;
-	for (unsigned i = 0; i < 3; i++) {
-		while (*lists[i]) {
-			struct page *s = *lists[i];
-			dlist_del(*lists[i], s);
-			if (nkept < keep) {
-				cache_slab_renew(c, s);
-				s->list = SLAB_PARKED;
-				dlist_push(kept, s);
-				nkept++;
-			} else {
-				s->list = SLAB_UNLISTED;
-				cache_slab_release(c, s);
-			}
+	while ((s = cache_slab_unlist(c)) != NULL) {
+		if (nkept < keep) {
+			cache_slab_renew(c, s);
+			s->list = SLAB_PARKED;
+			dlist_push(kept, s);
+			nkept++;
+		} else {
+			cache_slab_release(c, s);
 		}
 	}
 	c->empty = kept;
@@ -297,15 +303,9 @@ void cache_empty_all(struct cache *c)
  * heaps' reset, the destroy of an empty cache). */
 void cache_release_all(struct cache *c)
 {
-	struct page **lists[] = { &c->partial, &c->full, &c->empty };
-	for (unsigned i = 0; i < 3; i++) {
-		while (*lists[i]) {
-			struct page *s = *lists[i];
-			dlist_del(*lists[i], s);
-			s->list = SLAB_UNLISTED;
-			cache_slab_release(c, s);
-		}
-	}
+	struct page *s;
+	while ((s = cache_slab_unlist(c)) != NULL)
+		cache_slab_release(c, s);
 	c->nempty = 0;
 	c->out = 0;
 }
@@ -517,21 +517,12 @@ static strata_cold void cache_free_invalid(struct cache *c, void *p, const char 
 	cache_misuse(p, op, "not an object of a strata cache");
 }
 
-/* The object check of free's fast path, for c's objects. */
-static inline bool cache_owns_live(const struct cache *c, const struct page *pg, const void *p)
-{
-	return page_of_cache(pg, c) && slab_object_valid(pg, p) && ((const uintptr_t *)p)[1] != _strata_free_key;
-}
-
 void cache_free(struct cache *c, void *p)
 {
-	uintptr_t e = pagemap_entry(p);
-	if (likely(pagemap_is_region(e))) {
-		struct page *pg = pagemap_page(e, p);
-		if (likely(cache_owns_live(c, pg, p))) {
-			cache_free_object(c, pg, p);
-			return;
-		}
+	struct page *pg = cache_live_page(c, p);
+	if (likely(pg != NULL)) {
+		cache_free_object(c, pg, p);
+		return;
 	}
 	if (p != NULL)
 		cache_free_invalid(c, p, c->kind == CACHE_POOL ? "strata_pool_free" : "strata_cache_free");
@@ -601,11 +592,7 @@ void cache_figures(struct cache *c, struct cache_figures *f)
 	lock_acquire(&c->lock);
 	f->cached = MIN(s.n, c->out);
 	f->live = c->out - f->cached - MIN(c->nreserve, c->out - f->cached);
-	f->total = 0;
-	struct page *lists[] = { c->partial, c->full, c->empty };
-	for (unsigned i = 0; i < 3; i++)
-		for (struct page *p = lists[i]; p; p = p->next)
-			f->total += c->capacity;
+	f->total = (uint64_t)c->nslabs * c->capacity;
 	f->slabs = c->nslabs;
 	f->slab_bytes = (uint64_t)c->nslabs * (PAGE_SIZE << c->order);
 	f->slack = f->slab_bytes - f->live * c->size;
@@ -662,23 +649,30 @@ static uint32_t cache_id_new(struct cache *c)
 	return CACHE_NO_ID;
 }
 
+/* An object of a cache of strata's own structures (unregistered, no
+ * magazines), under its lock; and its free. */
+void *cache_meta_alloc(struct cache *meta)
+{
+	lock_acquire(&meta->lock);
+	void *p = cache_alloc_locked(meta);
+	lock_release(&meta->lock);
+	return p;
+}
+
+void cache_meta_free(struct cache *meta, void *p)
+{
+	lock_acquire(&meta->lock);
+	cache_free_locked(meta, page_of(region_of(p), p), p);
+	lock_release(&meta->lock);
+}
+
 static struct cache *descriptor_alloc(void)
 {
 	lock_acquire(&registry_lock);
 	if (descriptors.stride == 0)
 		cache_setup(&descriptors, "strata.caches", sizeof(struct cache), 64, CACHE_ZONE, 0);
 	lock_release(&registry_lock);
-	lock_acquire(&descriptors.lock);
-	struct cache *c = cache_alloc_locked(&descriptors);
-	lock_release(&descriptors.lock);
-	return c;
-}
-
-static void descriptor_free(struct cache *c)
-{
-	lock_acquire(&descriptors.lock);
-	cache_free_locked(&descriptors, page_of(region_of(c), c), c);
-	lock_release(&descriptors.lock);
+	return cache_meta_alloc(&descriptors);
 }
 
 /* A new cache, registered; typed caches and pools get an id.  NULL with
@@ -705,7 +699,7 @@ struct cache *cache_new(const char *name, size_t size, size_t align, enum cache_
 	/* a private heap's cache does without magazines when the ids run out */
 	if ((c->id = cache_id_new(c)) == CACHE_NO_ID && kind != CACHE_ZONE) {
 		lock_release(&registry_lock);
-		descriptor_free(c);
+		cache_meta_free(&descriptors, c);
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -750,7 +744,7 @@ bool cache_delete(struct cache *c, const char *what)
 	dlist_del(registry, c);
 	lock_release(&c->lock);
 	lock_release(&registry_lock);
-	descriptor_free(c);
+	cache_meta_free(&descriptors, c);
 	return true;
 }
 

@@ -15,6 +15,7 @@
 #define STRATA_CACHE_H
 
 #include "internal.h"
+#include "pagemap.h"
 #include "slab.h"
 #include "strata.h"
 
@@ -104,6 +105,19 @@ static inline struct cache *page_cache(const struct page *pg)
 	return page_owner(pg);
 }
 
+/* p's page if p is an object of c's that is in use, else NULL: the check
+ * of the free calls' fast paths. */
+static inline struct page *cache_live_page(const struct cache *c, const void *p)
+{
+	uintptr_t e = pagemap_entry(p);
+	if (!pagemap_is_region(e))
+		return NULL;
+	struct page *pg = pagemap_page(e, p);
+	if (page_of_cache(pg, c) && slab_object_valid(pg, p) && ((const uintptr_t *)p)[1] != _strata_free_key)
+		return pg;
+	return NULL;
+}
+
 /* The free object after p, as link_next (internal.h), for objects that may
  * be 8-aligned. */
 static inline void *cache_link_next(const void *p)
@@ -123,7 +137,10 @@ bool          cache_delete(struct cache *c, const char *what);
 void         *cache_alloc(struct cache *c);
 void          cache_free(struct cache *c, void *p);
 void         *cache_alloc_locked(struct cache *c);
+void         *cache_meta_alloc(struct cache *meta);
+void          cache_meta_free(struct cache *meta, void *p);
 void          cache_free_locked(struct cache *c, struct page *pg, void *p);
+struct page  *cache_slab_unlist(struct cache *c);
 void          cache_release_all(struct cache *c);
 void          cache_reset(struct cache *c, void (*dispose)(struct cache *c));
 void          cache_free_block(struct page *pg, void *p);

@@ -11,7 +11,6 @@
  * never needs a page the kernel could refuse.
  */
 #include "cache.h"
-#include "pagemap.h"
 
 #include <errno.h>
 #include <string.h>
@@ -99,9 +98,7 @@ strata_export void strata_pool_free(strata_pool_t *pool, void *obj)
 		cache_free(c, obj);
 		return;
 	}
-	uintptr_t e = pagemap_entry(obj);
-	if (!pagemap_is_region(e) || !page_of_cache(pagemap_page(e, obj), c)
-	    || !slab_object_valid(pagemap_page(e, obj), obj) || ((uintptr_t *)obj)[1] == _strata_free_key) {
+	if (cache_live_page(c, obj) == NULL) {
 		cache_free(c, obj);            /* says what is wrong with it */
 		return;
 	}

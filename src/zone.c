@@ -191,18 +191,14 @@ void *zone_realloc(struct zone *z, void *p, size_t usable, size_t size)
  * block's heap as destroyed. */
 static void zone_bury(struct cache *c)
 {
-	struct page **lists[] = { &c->partial, &c->full, &c->empty };
-	for (unsigned i = 0; i < 3; i++) {
-		while (*lists[i]) {
-			struct page *s = *lists[i];
-			dlist_del(*lists[i], s);
-			for (size_t k = 0; k < ((size_t)1 << s->order); k++)
-				__atomic_store_n(&s[k].owner, &graveyard, __ATOMIC_RELAXED);
-			void *base = page_address(s);
-			size_t bytes = PAGE_SIZE << s->order;
-			os_decommit(base, bytes);
-			mprotect(base, bytes, PROT_NONE);
-		}
+	struct page *s;
+	while ((s = cache_slab_unlist(c)) != NULL) {
+		for (size_t k = 0; k < ((size_t)1 << s->order); k++)
+			__atomic_store_n(&s[k].owner, &graveyard, __ATOMIC_RELAXED);
+		void *base = page_address(s);
+		size_t bytes = PAGE_SIZE << s->order;
+		os_decommit(base, bytes);
+		mprotect(base, bytes, PROT_NONE);
 	}
 	c->nslabs = c->nempty = 0;
 	c->out = 0;
@@ -318,9 +314,7 @@ strata_export strata_heap_t *strata_heap_create(const char *name)
 		cache_setup(&graveyard, "(destroyed)", MIN_ALIGN, 0, CACHE_ZONE, 0);
 		graveyard.dead = true;
 	}
-	lock_acquire(&descriptors.lock);
-	struct zone *z = cache_alloc_locked(&descriptors);
-	lock_release(&descriptors.lock);
+	struct zone *z = cache_meta_alloc(&descriptors);
 	if (z == NULL) {
 		lock_release(&registry_lock);
 		errno = ENOMEM;
@@ -382,9 +376,7 @@ strata_export void strata_heap_destroy(strata_heap_t *heap)
 			(void)cache_delete(z->cls[i], "strata_heap_destroy");
 	lock_acquire(&registry_lock);
 	dlist_del(registry, z);
-	lock_acquire(&descriptors.lock);
-	cache_free_locked(&descriptors, page_of(region_of(z), z), z);
-	lock_release(&descriptors.lock);
+	cache_meta_free(&descriptors, z);
 	lock_release(&registry_lock);
 }
 
