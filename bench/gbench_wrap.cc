@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gbench_wrap.cc - google-benchmark behind the C interface of gbench_wrap.h.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * gbench_wrap.h - a C interface to google-benchmark.
  *

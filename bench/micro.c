@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * micro.c - microbenchmarks of the malloc family, on google-benchmark.
  *

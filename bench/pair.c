@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pair.c - N malloc+free pairs in a tight loop, for callgrind.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pools.c - object caches, pools and private heaps against malloc, in one
  * run (bench/pools-run interleaves the rounds and writes the table).

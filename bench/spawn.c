@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * spawn.c - run one program; report its wall time, peak RSS and how it ended.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wl_batch.c - a thousand mallocs of one size, then their thousand frees.
  *

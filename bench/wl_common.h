@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wl_common.h - what every workload program (bench/wl_*.c) shares.
  *

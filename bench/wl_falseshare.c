@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wl_falseshare.c - active false sharing, after Hoard's cache-scratch test.
  *

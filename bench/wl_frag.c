@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wl_frag.c - fragmenting phases, and how much memory each leaves resident.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wl_hugeloop.c - a loop of huge blocks: malloc 5-25 MB, touch every page,
  * free, again.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wl_larson.c - a server-like workload after Larson and Krishnan's benchmark.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wl_phases.c - a long churn whose size mix changes in phases.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wl_prodcons.c - producers allocate, consumers free: every free is of
  * another thread's block.

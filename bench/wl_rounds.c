@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wl_rounds.c - threads that work in rounds and wait in between, as a
  * server does between bursts of requests.

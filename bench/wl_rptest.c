@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wl_rptest.c - random sizes with random lifetimes, after rpmalloc's rptest.
  *

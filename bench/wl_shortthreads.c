@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wl_shortthreads.c - a short program: start a few threads, let each
  * allocate a little, join them, exit.

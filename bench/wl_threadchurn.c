@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wl_threadchurn.c - many short-lived threads, a few alive at a time.
  *

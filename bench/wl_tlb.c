@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wl_tlb.c - dependent random reads over a large heap: the TLB as bottleneck.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // strata_pmr.hpp - std::pmr::memory_resource over strata's private heaps and
 // object caches (C++17, header only).
 //

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * arena.c - arenas: a buddy heap of regions, its slab bins, its lock.
  *

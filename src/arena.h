@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * arena.h - an arena: one buddy heap, its slab bins, its lock, its counters.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * buddy.c - the buddy allocator: blocks of pages inside an arena's regions.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * buddy.h - page blocks of 2^order pages inside an arena's regions.
  * All functions are called with the arena lock held.

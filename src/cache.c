@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cache.c - object caches (cache.h): their slabs, the threads' magazines,
  * the registry, and the strata_cache_* calls.

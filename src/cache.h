@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cache.h - object caches: slabs of one object size that belong to one
  * cache, the kernel's kmem_cache in user space.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check.c - strata_check_heap(): walk every arena and verify the invariants
  * the other layers rely on.

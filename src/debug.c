@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * debug.c - the debug mode: canaries after blocks, freed memory filled.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * debug.h - the debug mode (STRATA_DEBUG=1): canaries and freed-memory fill.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * dlist.h - the intrusive doubly linked list five of strata's lists share:
  * free buddy blocks, partial slabs, an arena's regions, huge blocks and

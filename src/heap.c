@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * heap.c - per-thread heaps: the slabs a thread owns, their lists, and the
  * slow paths of malloc and free.

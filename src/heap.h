@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * heap.h - per-thread heaps: the slabs a thread owns, and the fast path.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * large.c - large runs from the buddy, huge blocks straight from the OS.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * large.h - blocks above the largest size class.
  *

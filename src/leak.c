@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * leak.c - live allocations by call stack, for LeakSanitizer-style reports.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * leak.h - the leak-tracking layer: live allocations recorded with their
  * call stack, grouped by call stack for a report in LeakSanitizer's shape.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * message.c - what strata says on stderr: warnings, statistics, fatal errors.
  *

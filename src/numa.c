@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * numa.c - the NUMA layer: the topology, the current node, mbind.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * numa.h - the machine's NUMA topology, and binding memory to a node.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * os.h - the operating-system layer: every memory system call strata makes.
  */

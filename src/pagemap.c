@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pagemap.c - registration of mappings in the address -> owner table.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pagemap.h - from an address to the mapping that owns it, in one load.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pool.c - reserved pools, the kernel's mempool in user space: a cache
  * (cache.c) that keeps min_reserved objects aside.

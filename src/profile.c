@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * profile.c - the leak tracker's live blocks as a heap profile in
  * gperftools' text format, for google-pprof and Go's pprof.

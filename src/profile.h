@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * profile.h - the live blocks by call stack as a heap profile in
  * gperftools' text format, which google-pprof (and Go's pprof) reads.

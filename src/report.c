@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * report.c - the heap report in three forms from one snapshot: text for
  * people, JSON for tools, and the Prometheus text exposition format

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sample.c - which allocations leak tracking records, and the reports that
  * strata writes on its own.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sample.h - which allocations leak tracking records, and the reports that
  * strata writes by itself (at exit, and to a stats file).

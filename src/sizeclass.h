@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sizeclass.h - the size classes and the size -> class map.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * slab.c - size-class caches, the kernel's slab idea on top of the buddy,
  * with each slab owned by one heap (free-list sharding).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * slab.h - size-class caches: buddy blocks carved into objects of one class,
  * each slab owned by one heap (see slab.c for the lists and the counts).

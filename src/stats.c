@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stats.c - the figures of include/strata.h, gathered on demand.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stats.h - a snapshot of the heap's counters, and the report writer.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * zone.c - private heaps (strata_heap_*): blocks of any size that go away
  * together, for request-scoped memory.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * zone.h - private heaps (zone.c): what the malloc family needs of them.
  */

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Integration test: strata in a memory-limited cgroup.
 #
 # The kernel does not make mmap fail in a memory cgroup: the mapping

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Run by tests/cgroup.sh inside a memory-limited cgroup:
  *
  *     cgroup_child LIVE_MIB TOTAL_MIB THREADS

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Run by test_debug with STRATA_DEBUG=1 and strata preloaded: one heap bug
  * per mode (the test expects the abort and its message), or a clean
  * workload that must not trip the checks. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A library that allocates in its constructor, for the dlopen test. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # A libstrata.so loaded after start-up (dlopen) works: its initial-exec TLS
 # is a word or two, which glibc's static TLS surplus holds.  Python's
 # ctypes loads it and calls strata_version() and strata_check_heap(); a

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # libstrata.so exports the malloc family and strata_* and nothing else.
 lib=${LIBSTRATA:?LIBSTRATA must name libstrata.so}
 [ -f "$lib" ] || { echo "exports: $lib not found" >&2; exit 1; }

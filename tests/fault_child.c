@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Run with STRATA_FAULT_MMAP=n by tests/test_faults.c: every allocation
  * that needs a new mapping fails from the n-th mapping on.  Each call must
  * fail cleanly (NULL, errno ENOMEM) and everything that did succeed must

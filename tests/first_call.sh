@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Every entry point of the malloc family (and operator new, aligned new,
 # strata_alloc_onnode) as the very first call of a fresh process, of a new
 # thread and of a forked child (forked cold, or after the parent allocated),

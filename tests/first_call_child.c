@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * first_call_child.c - one allocation call as the very first call of the
  * malloc family in a fresh process, a new thread or a forked child, then

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_heap.c - libFuzzer harness: the input is a program of malloc, free,
  * realloc, memalign and calloc calls over many sizes, run by two threads

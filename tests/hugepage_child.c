@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Run by tests/hugepages.sh with strata preloaded: allocates a heap of
  * small and large blocks, touches it, and prints what strata's statistics
  * say about huge pages next to what the kernel says in /proc/self/smaps;

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Huge pages on the real kernel: with pages reserved in the hugetlb pool,
 # STRATA_HUGEPAGES=hugetlb puts the heap on 2 MiB pages (/proc/self/smaps
 # says so, and strata's statistics agree) and gives them back to the pool;

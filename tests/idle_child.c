@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Run by test_robust with strata preloaded: frees 48 MiB, then stays idle
  * (no allocator call) for 1.5 s and prints the dirty bytes strata still
  * holds, on stderr: with STRATA_BACKGROUND=1 the decay thread should have returned

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The heap-misuse suite (tests/misuse) under glibc, the peer allocators that
 # are installed, strata and strata with STRATA_DEBUG=1: strata must detect
 # at least as many cases as any peer, fail no conformance check, and with

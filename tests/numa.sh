@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # NUMA placement on a real kernel with two nodes: this machine may have one,
 # so a small VM is booted under qemu (tests/vm: two nodes of 2 CPUs and
 # 512 MiB) and tests/numa_child.c, linked statically with strata, checks

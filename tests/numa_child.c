@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Runs inside the two-node VM (tests/numa.sh), linked statically with
  * strata and libnuma: checks with move_pages and get_mempolicy that each
  * thread's memory sits on the node the thread runs on, that a thread moved

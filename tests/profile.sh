@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Heap profiles for google-pprof: a program with two leaking functions runs
 # under STRATA_PROFILE_FILE=.../prof.%p, and google-pprof, reading the file
 # named with the program's pid, names both functions with the bytes they

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """A strict checker of the Prometheus text exposition format (version 0.0.4)
 for tests: every sample belongs to a family announced by # HELP and # TYPE
 before it, names and labels are well formed, values are numbers, a family

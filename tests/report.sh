@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The three report formats: JSON parses, the Prometheus output passes a
 # strict parser and agrees with the API, strata-run prints a report for a
 # real program, STRATA_STATS_FILE is written while a program runs, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Writes the report in each format next to the API's figures taken at the
  * same moment (writing a report does not allocate), for tests/report.sh. */
 #include <stdio.h>

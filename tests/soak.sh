@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Soak test: redis-server under strata through changing phases for a fixed
 # time, watching its resident memory.  Not part of `make check` (it runs for
 # minutes); run it by hand or with `make soak`.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # A C program linked statically with libstrata.a: it starts, allocates,
 # reports and exits cleanly with every leak mode.  In a static program the
 # C library mallocs during its own start-up, before the unwinder can run:

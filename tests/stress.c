@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stress.c - several threads, random sizes from 1 B to 1 MiB, random malloc,
  * free and realloc, blocks handed between threads and freed by another one;

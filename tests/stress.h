@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The multithreaded stress workload, shared by the criterion test and the
  * ThreadSanitizer build. */
 #ifndef STRATA_STRESS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* main() of the ThreadSanitizer build of the stress workload, and a stress
  * of the object caches, pools and private heaps: objects of a shared cache
  * and pool freed by other threads than their allocator, private heaps

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Semantics of the malloc family as C and glibc users expect them. */
 #include <criterion/criterion.h>
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tests for src/arena.c: growth, trim, decay of unused memory. */
 #include <criterion/criterion.h>
 #include <stdio.h>

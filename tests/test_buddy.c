@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tests for src/buddy.c: split and merge by order, exact runs, claims. */
 #include <criterion/criterion.h>
 #include <stdlib.h>

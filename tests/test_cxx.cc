@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // C++ operator new and delete go through strata's malloc and free.
 #include <malloc.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The debug mode (STRATA_DEBUG=1): canaries, freed-memory fill, the heap
  * check, each bug caught with its one-line message; and no false alarm on
  * a correct workload.  The modes are in debug_child.c, run with strata

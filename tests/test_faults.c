@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Faults and limits: failed mappings at every point, an address-space
  * limit, many threads, cancelled threads, fork in a loop. */
 #define _GNU_SOURCE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tests for src/heap.c: the free lists, the owner's and other threads'
  * frees, full and empty slabs, thread exit and adoption, large runs. */
 #include <criterion/criterion.h>

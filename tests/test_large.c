@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tests for src/large.c: exact runs, in-place resize, huge mappings. */
 #include <criterion/criterion.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tests for src/leak.c: records and forgets, sites by call stack, marks,
  * the tables under load, and the report.
  *

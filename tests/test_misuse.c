@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Heap misuse aborts with one "strata: ..." line naming the pointer. */
 #include <criterion/criterion.h>
 #include <malloc.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tests for src/numa.c and the arena layout over a topology: sysfs trees
  * made up in a temporary directory, as the kernel lays them out. */
 #include <criterion/criterion.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tests for src/options.c: values, STRATA_CONF, STRATA_<NAME>, bad input. */
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tests for src/pagemap.c: address -> owner, and foreign addresses. */
 #include <criterion/criterion.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // std::pmr containers over strata's private heaps and object caches
 // (include/strata_pmr.hpp).
 #include <cstdio>

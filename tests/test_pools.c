@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Object caches, reserved pools and private heaps (strata_cache_*,
  * strata_pool_*, strata_heap_*): their objects, figures, threads, misuse
  * and the reserve's guarantee. */

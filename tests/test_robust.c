@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fork, dlopen, thread exit and returning memory to the OS. */
 #include <criterion/criterion.h>
 #include <dlfcn.h>

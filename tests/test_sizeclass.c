@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tests for src/sizeclass.h: the size -> class map. */
 #include <criterion/criterion.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tests for src/slab.c: the class table, carving, the local and remote
  * lists, the full mark, release. */
 #include <criterion/criterion.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #define _GNU_SOURCE     /* dladdr */
 /* The figures of include/strata.h against known workloads, with leak
  * tracking exact (STRATA_LEAK=full, set before the test workers start). */

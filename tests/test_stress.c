@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The multithreaded stress workload under criterion. */
 #include <criterion/criterion.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * testutil.h - helpers shared by strata's tests: running a function in a
  * child process with its stderr captured, and reading the resident set.

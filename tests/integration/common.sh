@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Shared by the integration tests; sourced after `name=...` is set.
 # Gives fail and skip (automake's exit 77), checks LIBSTRATA and sets $lib
 # to its absolute path, describe for an exit status, and make_tmp.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Integration test: gcc -O2 compiling and linking a large generated C program
 # under strata.
 #

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Integration test: python3 running an allocation-heavy workload under strata.
 #
 # The same Python program is run once without strata (the reference) and then

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Integration test: redis-server running under strata.
 #
 # redis-server is started with LD_PRELOAD=$LIBSTRATA on 127.0.0.1 and a free

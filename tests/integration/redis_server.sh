@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Shared by tests/integration/redis.sh and tests/soak.sh; sourced after
 # common.sh.  Finds redis-server, redis-cli and redis-benchmark (skipping
 # without them), starts a server on 127.0.0.1 and a free port, stops it by

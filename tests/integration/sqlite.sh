@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # Integration test: sqlite3 (the Debian shell) building and querying a
 # 150000-row database under strata.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conformance: aligned_alloc with alignment 0 or not a power of two returns NULL with EINVAL (C17 7.22.3.1) */
 #include <errno.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conformance: calloc whose nmemb * size overflows returns NULL with ENOMEM */
 #include <errno.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* control: correct use; checks that the preloaded allocator is mapped, and gives each column's usual stderr */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* misuse: double free of a 64-byte block */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* misuse: double free with another free in between: free(a); free(b); free(a) */
 #include <stdio.h>
 #include <stdlib.h>

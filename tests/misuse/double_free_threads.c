@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* misuse: double free from two threads: thread A frees p, then thread B frees p */
 #include <pthread.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* misuse: free of a page-aligned pointer 4 KiB into a 1 MiB block */
 #include <stdio.h>
 #include <stdlib.h>

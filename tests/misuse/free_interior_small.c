@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* misuse: free of a pointer 16 bytes into a 64-byte block */
 #include <stdio.h>
 #include <stdlib.h>

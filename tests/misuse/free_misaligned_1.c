@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* misuse: free of p+1 */
 #include <stdio.h>
 #include <stdlib.h>

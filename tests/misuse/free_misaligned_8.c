@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* misuse: free of p+8 */
 #include <stdio.h>
 #include <stdlib.h>

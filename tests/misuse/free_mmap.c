@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* misuse: free of a page from mmap, never from malloc */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* misuse: free of a stack address */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conformance: malloc(PTRDIFF_MAX + 1) returns NULL with ENOMEM */
 #include <errno.h>
 #include <stdint.h>

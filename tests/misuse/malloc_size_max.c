@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conformance: malloc(SIZE_MAX) and sizes near it return NULL with ENOMEM */
 #include <errno.h>
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conformance: memalign / posix_memalign with a huge alignment fail cleanly or return an aligned block */
 #include <errno.h>
 #include <malloc.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* misuse: write one byte past a 24-byte block, then free it */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* misuse: overflow a 32-byte block into the first word of the freed block after it, then allocate again */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* misuse: overflow a 32-byte block through to the next block's first word, free both, allocate again */
 #include <stdio.h>
 #include <stdlib.h>

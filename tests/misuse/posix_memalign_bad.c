@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conformance: posix_memalign with an alignment that is not a power of two times sizeof(void *) returns EINVAL */
 #include <errno.h>
 #include <stdio.h>

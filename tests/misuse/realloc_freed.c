@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* misuse: realloc of a freed pointer */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conformance: realloc to SIZE_MAX or PTRDIFF_MAX + 1 returns NULL with ENOMEM and keeps the block */
 #include <errno.h>
 #include <stdint.h>

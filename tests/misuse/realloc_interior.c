@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* misuse: realloc of a pointer 16 bytes into a block */
 #include <stdio.h>
 #include <stdlib.h>

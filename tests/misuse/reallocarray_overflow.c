@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* conformance: reallocarray whose nmemb * size overflows returns NULL with ENOMEM and keeps the block */
 #define _DEFAULT_SOURCE
 #include <errno.h>

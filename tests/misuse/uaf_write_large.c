@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* misuse: write to the first 16 bytes of a freed 1 MiB block, then malloc twice */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* misuse: write to the first 16 bytes of a freed 32-byte block, then malloc twice */
 #include <stdio.h>
 #include <stdlib.h>

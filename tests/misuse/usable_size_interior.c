@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* misuse: malloc_usable_size of a pointer 16 bytes into a block */
 #include <malloc.h>
 #include <stdio.h>

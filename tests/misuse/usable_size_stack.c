@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* misuse: malloc_usable_size of a stack address */
 #include <malloc.h>
 #include <stdio.h>

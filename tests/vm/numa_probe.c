@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * numa_probe: checks that the machine it runs on has the two-node layout
  * that run-vm sets up (cpus 0-1 on node 0, cpus 2-3 on node 1) and that
