@@ -16,6 +16,7 @@
 #define STRATA_INTERNAL_H
 
 #include "config.h"     /* first: it defines _GNU_SOURCE */
+#include "namespace.h"  /* every extern name gets the _strata_ prefix */
 
 #include <pthread.h>
 #include <stdbool.h>
