@@ -550,6 +550,16 @@ static void *debug_realloc(void *p, struct block *b, size_t size)
 	return q;
 }
 
+/* A private heap's block stays in its heap (zone_realloc); the old block
+ * is freed here when it moved. */
+static void *zone_realloc_block(struct zone *z, void *p, struct block *b, size_t size)
+{
+	void *q = zone_realloc(z, p, b->usable, size);
+	if (q != NULL && q != p)
+		API(free)(p);
+	return q;
+}
+
 strata_export void *API(realloc)(void *p, size_t size)
 {
 	if (p == NULL)
@@ -565,7 +575,7 @@ strata_export void *API(realloc)(void *p, size_t size)
 	struct block b = block_lookup_live(p, "realloc");
 	struct zone *z = block_zone(&b);
 	if (z != NULL)
-		return zone_realloc(z, p, b.usable, size);
+		return zone_realloc_block(z, p, &b, size);
 	if (b.kind == BLOCK_CACHE)          /* a typed cache's object: to malloc's */
 		return size <= b.usable ? p : realloc_move(p, &b, size);
 	if (unlikely(debug_mode()))
@@ -632,4 +642,13 @@ strata_export void *strata_alloc_onnode(size_t size, int node)
 strata_export void strata_free(void *p)
 {
 	API(free)(p);
+}
+
+/* A private heap's realloc (zone.c's strata_heap_*): a block of the heap
+ * stays in it, through realloc. */
+strata_export void *strata_heap_realloc(strata_heap_t *heap, void *p, size_t size)
+{
+	if (p == NULL)
+		return strata_heap_malloc(heap, size);
+	return API(realloc)(p, size);
 }

@@ -11,6 +11,7 @@
 #include "arena.h"
 #include "buddy.h"
 #include "dlist.h"
+#include "leak.h"
 #include "options.h"
 #include "os.h"
 #include "pagemap.h"
@@ -243,26 +244,16 @@ static void arena_release_idle(struct arena *a, bool aged_only)
 	}
 }
 
-/* Abandoned slabs have no owner to collect what other threads free into
- * them: the decay does, under the arena lock, and gives back those that
- * emptied, so a program whose threads come and go does not keep their
- * slabs until a heap adopts them. */
-static void arena_reclaim_abandoned(struct arena *a)
+/* The slab layer's pass over the abandoned slabs (slab_reclaim_abandoned),
+ * run with each decay pass: a hook, since the slab layer sits above this
+ * one. */
+static void (*reclaim_hook)(struct arena *a);
+
+void arena_set_reclaim_hook(void (*fn)(struct arena *a))
 {
-	for (unsigned c = 0; c < NUM_CLASSES; c++) {
-		struct slab_bin *bin = &a->bins[c];
-		for (struct page *s = bin->abandoned, *next; s; s = next) {
-			next = s->next;
-			slab_collect_remote(s);
-			if (!slab_empty(s))
-				continue;
-			dlist_del(bin->abandoned, s);
-			bin->nr_abandoned--;
-			s->list = SLAB_UNLISTED;
-			slab_release(a, s);
-		}
-	}
+	reclaim_hook = fn;
 }
+
 
 /* Called with the arena lock held, when next_decay_ms has passed (a pass
  * of the decay), or when the arena's dirty pages went an eighth over its
@@ -289,7 +280,8 @@ void arena_decay(struct arena *a, uint64_t now_ms)
 	a->dirty_stuck = a->dirty_pages > target ? a->dirty_pages - target : 0;
 	if (!pass)
 		return;
-	arena_reclaim_abandoned(a);
+	if (reclaim_hook)
+		reclaim_hook(a);
 	arena_release_idle(a, true);
 	a->next_decay_ms = now_ms + (uint64_t)MAX(decay / DECAY_PASSES, 1);
 	if ((arena_active_pages(a) << PAGE_SHIFT) > BACKGROUND_AUTO_BYTES)
@@ -341,7 +333,7 @@ void arena_background_start(void)
 	    || (mode == BACKGROUND_AUTO && !__atomic_load_n(&background_wanted, __ATOMIC_RELAXED))
 	    || __atomic_exchange_n(&background_started, 1, __ATOMIC_ACQ_REL))
 		return;
-	if (!thread_start_detached(arena_background_loop))
+	if (!leak_thread_start(arena_background_loop))
 		_strata_warn("cannot start the background decay thread");
 }
 
@@ -367,7 +359,8 @@ void arena_background_after_fork_child(void)
 size_t arena_trim(struct arena *a)
 {
 	lock_acquire(&a->lock);
-	arena_reclaim_abandoned(a);
+	if (reclaim_hook)
+		reclaim_hook(a);
 	size_t regions = a->nr_regions;
 	arena_release_idle(a, false);
 	size_t released = (regions - a->nr_regions) * REGION_SIZE;

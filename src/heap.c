@@ -64,7 +64,7 @@ __thread struct heap *_strata_heap tls_ie = &heap_empty;
  * its lock. */
 static struct heap shared_heaps[MAX_ARENAS];
 
-extern pthread_key_t _strata_heap_key;
+pthread_key_t _strata_heap_key;
 
 /* size_to_class(16 * i) for i = 0..64, as offsets of the class's entry
  * (sizeclass.h); tests/test_sizeclass.c checks it against the arithmetic
@@ -248,6 +248,15 @@ static void heap_clear(struct heap *h)
 	h->cmags = cmags;
 }
 
+/* What the upper layers start once a thread has a heap, with no lock held
+ * (the stats-file writer): a hook, set at start-up. */
+static void (*heap_start_hook)(void);
+
+void heap_set_start_hook(void (*fn)(void))
+{
+	heap_start_hook = fn;
+}
+
 static uint32_t heap_foreign_cap(unsigned cls);
 
 static struct heap *heap_create(void)
@@ -269,7 +278,8 @@ static struct heap *heap_create(void)
 	 * such a call finds its heap ready. */
 	_strata_heap = h;
 	pthread_setspecific(_strata_heap_key, h);
-	stats_file_start();
+	if (heap_start_hook)
+		heap_start_hook();
 	return h;
 }
 

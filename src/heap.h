@@ -95,6 +95,8 @@ struct heap {
 };
 
 extern __thread struct heap *_strata_heap tls_ie strata_hidden;
+/* The key whose destructor runs heap_thread_exit (created at start-up). */
+extern pthread_key_t _strata_heap_key strata_hidden;
 
 static inline struct heap_fast *heap_slot(struct heap *h, unsigned cls)
 {
@@ -201,6 +203,7 @@ static inline void heap_free_own_fast(struct heap_fast *f, struct page *head, vo
 struct heap  *heap_shared_of(const void *p);
 void          heap_flush(struct heap *h);
 void          heap_set_flush_hook(void (*fn)(struct heap *h));
+void          heap_set_start_hook(void (*fn)(void));
 void          heap_for_each(void (*fn)(struct heap *h, void *arg), void *arg);
 void          heap_thread_exit(void *arg);
 

@@ -4,15 +4,18 @@
  *
  * Owns the one-time initialisation (run by the first allocation of any
  * thread, so it works before constructors and in dlopen'ed code), the fork
- * handlers and the report at exit.  Initialisation must not allocate: it
- * reads options from the environment, builds the class table, sets up the
- * arenas and registers the thread-exit key and the fork handlers.
+ * handlers and the call of the report at exit.  Initialisation must not
+ * allocate: it reads options from the environment, builds the class table,
+ * sets up the arenas, sets the hooks by which lower layers tell upper ones
+ * (doc/architecture.md, Layers), and registers the thread-exit key and the
+ * fork handlers.  This is the top layer: it calls every other one.
  */
 #include "internal.h"
 #include "arena.h"
 #include "large.h"
 #include "leak.h"
 #include "options.h"
+#include "report.h"
 #include "os.h"
 #include "slab.h"
 #include "sample.h"
@@ -21,9 +24,6 @@
 #include "zone.h"
 
 int _strata_initialized;
-uintptr_t _strata_free_key;
-uintptr_t _strata_link_key;
-pthread_key_t _strata_heap_key;
 
 static strata_lock_t init_lock = STRATA_LOCK_INIT;
 
@@ -83,14 +83,18 @@ void _strata_init_slow(void)
 		return;
 	}
 	options_init();
-	_strata_free_key = (uintptr_t)os_random() | 1;   /* never 0, never a pointer */
-	_strata_link_key = (uintptr_t)os_random();
+	if (strata_option(OPT_VERBOSE))
+		_strata_fatal_set_hook(leak_print_stack);
+	os_keys_init();
 	slab_classes_init();
 	sample_init();
+	report_init();
 	nodes_init();
 	arenas_setup();
 	heaps_init();
 	arena_set_background_hook(huge_cache_decay);
+	arena_set_reclaim_hook(slab_reclaim_abandoned);
+	heap_set_start_hook(report_stats_file_start);
 	initializing = true;
 	pthread_key_create(&_strata_heap_key, heap_thread_exit);
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
@@ -100,22 +104,6 @@ void _strata_init_slow(void)
 	/* Published last: a thread that sees it sees the key too. */
 	__atomic_store_n(&_strata_initialized, 1, __ATOMIC_RELEASE);
 	lock_release(&init_lock);
-}
-
-/* A detached helper thread (the stats-file writer, the background decay);
- * false if it could not be created.  What libc allocates for it is
- * strata's, not the program's: not recorded as the program's leak. */
-bool thread_start_detached(void *(*fn)(void *))
-{
-	pthread_t t;
-	pthread_attr_t attr;
-	bool paused = leak_pause(true);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	bool ok = pthread_create(&t, &attr, fn, NULL) == 0;
-	pthread_attr_destroy(&attr);
-	leak_pause(paused);
-	return ok;
 }
 
 /* Runs once libc is up (in a static program, after its own start-up,

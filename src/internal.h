@@ -226,6 +226,7 @@ static inline bool lock_try(strata_lock_t *l)     { return pthread_mutex_trylock
  * Messages (message.c)
  * ---------------------------------------------------------------------- */
 void _strata_fatal(const char *fmt, ...) __attribute__((__noreturn__, __cold__, __format__(printf, 1, 2)));
+void _strata_fatal_set_hook(void (*fn)(int fd));
 void _strata_warn(const char *fmt, ...) __attribute__((__cold__, __format__(printf, 1, 2)));
 void _strata_print(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* All of buf to fd, across short writes and EINTR; false on an error. */
@@ -236,7 +237,6 @@ bool _strata_write_all(int fd, const void *buf, size_t len);
  * ---------------------------------------------------------------------- */
 extern int _strata_initialized strata_hidden;
 void _strata_init_slow(void);
-bool thread_start_detached(void *(*fn)(void *));
 
 static inline void strata_ensure_init(void)
 {

@@ -139,6 +139,14 @@ bool leak_pause(bool pause)
 	return was;
 }
 
+bool leak_thread_start(void *(*fn)(void *))
+{
+	bool paused = leak_pause(true);
+	bool ok = os_thread_start(fn);
+	leak_pause(paused);
+	return ok;
+}
+
 /* ------------------------------------------------------------------------
  * Start-up
  * ---------------------------------------------------------------------- */

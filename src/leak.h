@@ -31,6 +31,10 @@ bool     leak_record(void *p, size_t requested, size_t weight, unsigned skip);
  * to restore. */
 bool     leak_pause(bool pause);
 
+/* A detached thread of strata's own (os_thread_start) whose start-up
+ * allocations in libc are strata's, not the program's: not recorded. */
+bool     leak_thread_start(void *(*fn)(void *));
+
 /* Forget p if it is recorded; true if it was. */
 bool     leak_forget(void *p);
 

@@ -6,8 +6,6 @@
  * never allocates and never interleaves with another thread's line.
  */
 #include "internal.h"
-#include "leak.h"
-#include "options.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -61,8 +59,18 @@ void _strata_warn(const char *fmt, ...)
 	va_end(ap);
 }
 
-/* With verbose, the line is followed by the call stack; once only, since
- * a heap this broken may fail again while the stack is being unwound. */
+/* What follows a fatal line: the leak tracker's stack printer, set at
+ * start-up with the verbose option.  A hook, because the leak layer sits
+ * above this one. */
+static void (*fatal_hook)(int fd);
+
+void _strata_fatal_set_hook(void (*fn)(int fd))
+{
+	fatal_hook = fn;
+}
+
+/* The hook runs once only, since a heap this broken may fail again while
+ * the stack is being unwound. */
 void _strata_fatal(const char *fmt, ...)
 {
 	static int fatal_depth;
@@ -70,8 +78,8 @@ void _strata_fatal(const char *fmt, ...)
 	va_start(ap, fmt);
 	vprint_line("strata: ", fmt, ap);
 	va_end(ap);
-	if (strata_option(OPT_VERBOSE) && __atomic_fetch_add(&fatal_depth, 1, __ATOMIC_RELAXED) == 0)
-		leak_print_stack(STDERR_FILENO);
+	if (fatal_hook && __atomic_fetch_add(&fatal_depth, 1, __ATOMIC_RELAXED) == 0)
+		fatal_hook(STDERR_FILENO);
 	abort();
 }
 

@@ -21,6 +21,7 @@
 #define arena_pick_node _strata_arena_pick_node
 #define arena_reinit_locks _strata_arena_reinit_locks
 #define arena_set_background_hook _strata_arena_set_background_hook
+#define arena_set_reclaim_hook _strata_arena_set_reclaim_hook
 #define arena_trim _strata_arena_trim
 #define arena_unlock_all _strata_arena_unlock_all
 #define arenas_layout _strata_arenas_layout
@@ -82,6 +83,7 @@
 #define heap_registry_lock _strata_heap_registry_lock
 #define heap_registry_unlock _strata_heap_registry_unlock
 #define heap_set_flush_hook _strata_heap_set_flush_hook
+#define heap_set_start_hook _strata_heap_set_start_hook
 #define heap_shared _strata_heap_shared
 #define heap_shared_of _strata_heap_shared_of
 #define heap_thread_exit _strata_heap_thread_exit
@@ -116,6 +118,7 @@
 #define leak_report _strata_leak_report
 #define leak_sites _strata_leak_sites
 #define leak_stacks_ready _strata_leak_stacks_ready
+#define leak_thread_start _strata_leak_thread_start
 #define leak_unlock _strata_leak_unlock
 #define nodes_bind _strata_nodes_bind
 #define nodes_current _strata_nodes_current
@@ -129,6 +132,7 @@
 #define os_advise_huge _strata_os_advise_huge
 #define os_cpu_count _strata_os_cpu_count
 #define os_decommit _strata_os_decommit
+#define os_keys_init _strata_os_keys_init
 #define os_map _strata_os_map
 #define os_map_aligned _strata_os_map_aligned
 #define os_map_hugetlb _strata_os_map_hugetlb
@@ -138,12 +142,15 @@
 #define os_remap_aligned _strata_os_remap_aligned
 #define os_remap_inplace _strata_os_remap_inplace
 #define os_resident _strata_os_resident
+#define os_thread_start _strata_os_thread_start
 #define os_unmap _strata_os_unmap
 #define pagemap_clear _strata_pagemap_clear
 #define pagemap_set _strata_pagemap_set
 #define profile_write _strata_profile_write
 #define profile_write_file _strata_profile_write_file
 #define report_at_exit _strata_report_at_exit
+#define report_init _strata_report_init
+#define report_stats_file_start _strata_report_stats_file_start
 #define report_write _strata_report_write
 #define sample_forget_huge _strata_sample_forget_huge
 #define sample_forget_large _strata_sample_forget_large
@@ -164,6 +171,7 @@
 #define slab_order_for _strata_slab_order_for
 #define slab_owns _strata_slab_owns
 #define slab_push_remote _strata_slab_push_remote
+#define slab_reclaim_abandoned _strata_slab_reclaim_abandoned
 #define slab_release _strata_slab_release
 #define slab_retire_full _strata_slab_retire_full
 #define slab_set_owner _strata_slab_set_owner
@@ -171,11 +179,9 @@
 #define slab_unretire _strata_slab_unretire
 #define stats_arena_fill _strata_stats_arena_fill
 #define stats_class_fill _strata_stats_class_fill
-#define stats_file_start _strata_stats_file_start
 #define stats_fill _strata_stats_fill
 #define stats_nodes_fill _strata_stats_nodes_fill
 #define stats_snapshot _strata_stats_snapshot
-#define thread_start_detached _strata_thread_start_detached
 #define zone_after_fork_child _strata_zone_after_fork_child
 #define zone_alloc _strata_zone_alloc
 #define zone_figures _strata_zone_figures

@@ -230,3 +230,27 @@ uint64_t os_random(void)
 	}
 	return v;
 }
+
+/* The keys of the free-object links (internal.h): random per process, set
+ * once at start-up; the free key is never 0 and never a pointer. */
+uintptr_t _strata_free_key;
+uintptr_t _strata_link_key;
+
+void os_keys_init(void)
+{
+	_strata_free_key = (uintptr_t)os_random() | 1;
+	_strata_link_key = (uintptr_t)os_random();
+}
+
+/* A detached thread of strata's own (the background decay, the stats-file
+ * writer); false if it could not be created. */
+bool os_thread_start(void *(*fn)(void *))
+{
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	bool ok = pthread_create(&t, &attr, fn, NULL) == 0;
+	pthread_attr_destroy(&attr);
+	return ok;
+}

@@ -20,6 +20,8 @@ void  *os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align)
 bool   os_remap_inplace(void *p, size_t old_size, size_t new_size);
 unsigned os_cpu_count(void);
 uint64_t os_random(void);
+void     os_keys_init(void);
+bool     os_thread_start(void *(*fn)(void *));
 uint64_t os_now_ms(void);
 size_t os_resident(const void *p, size_t size);
 

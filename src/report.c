@@ -3,7 +3,9 @@
  * report.c - the heap report in three forms from one snapshot: text for
  * people, JSON for tools, and the Prometheus text exposition format
  * (metrics strata_*, labels for class, arena, order) for node_exporter's
- * textfile collector.
+ * textfile collector.  Also the reports strata writes on its own: at exit
+ * (STRATA_REPORT, STRATA_PROFILE_FILE) and every few seconds to
+ * STRATA_STATS_FILE, from a thread of its own.
  *
  * Output goes through a small stack buffer to a file descriptor: writing a
  * report never allocates, so it can run at exit, from a signal-free
@@ -11,6 +13,9 @@
  */
 #include "internal.h"
 #include "arena.h"
+#include "options.h"
+#include "profile.h"
+#include "report.h"
 #include "sample.h"
 #include "slab.h"
 #include "stats.h"
@@ -617,3 +622,141 @@ strata_export int strata_report_file(const char *path, enum strata_format format
 		unlink(tmp);
 	return rc;
 }
+
+/* ------------------------------------------------------------------------
+ * glibc's printing calls, with strata's figures
+ * ---------------------------------------------------------------------- */
+strata_export void API(malloc_stats)(void)
+{
+	report_write(2, STRATA_FORMAT_TEXT, 0);
+}
+
+/* glibc's XML shape, with strata's figures. */
+strata_export int API(malloc_info)(int options, FILE *fp)
+{
+	if (options != 0 || fp == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct heap_snapshot s;
+	struct strata_stats st = { .struct_size = sizeof(st) };
+	stats_snapshot(&s);
+	stats_fill(&s, &st);
+	fprintf(fp, "<malloc version=\"strata-%s\">\n", PACKAGE_VERSION);
+	for (unsigned k = 0; k < BUDDY_ORDERS; k++)
+		fprintf(fp, "<size from=\"%zu\" to=\"%zu\" total=\"%zu\" count=\"%zu\"/>\n",
+		        PAGE_SIZE << k, PAGE_SIZE << k, s.free_blocks[k] * (PAGE_SIZE << k), s.free_blocks[k]);
+	fprintf(fp, "<total type=\"fast\" count=\"0\" size=\"%zu\"/>\n"
+	            "<total type=\"rest\" count=\"0\" size=\"%zu\"/>\n"
+	            "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n"
+	            "<system type=\"current\" size=\"%zu\"/>\n"
+	            "<system type=\"max\" size=\"%zu\"/>\n"
+	            "<aspace type=\"total\" size=\"%zu\"/>\n"
+	            "<aspace type=\"mprotect\" size=\"%zu\"/>\n"
+	            "</malloc>\n",
+	        st.cached, st.free_bytes + st.slab_slack, s.huge_count, s.huge_mapped,
+	        st.mapped, st.mapped, st.mapped, st.mapped);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Reports strata writes on its own: at exit, and to the stats file
+ * ---------------------------------------------------------------------- */
+static int report_fd = STDERR_FILENO;
+#define REPORT_FD_MIN 100      /* out of the way of the program's own fds */
+
+/* Fill out with path, "%p" replaced by the process id, so that several
+ * processes (children inherit the environment) write files of their own. */
+static const char *expand_path(const char *path, char *out, size_t n)
+{
+	size_t len = 0;
+	for (const char *c = path; *c && len + 24 < n; c++) {
+		if (c[0] == '%' && c[1] == 'p') {
+			len += (size_t)snprintf(out + len, n - len, "%d", (int)getpid());
+			c++;
+		} else {
+			out[len++] = *c;
+		}
+	}
+	out[len] = '\0';
+	return out;
+}
+
+/* The exit report goes to a copy of stderr taken at start-up: programs
+ * such as coreutils close stderr in an atexit handler, before strata's
+ * destructor runs. */
+void report_init(void)
+{
+	if (strata_option(OPT_REPORT) > 0 || strata_option(OPT_VERBOSE) > 0) {
+		int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, REPORT_FD_MIN);
+		if (fd >= 0)
+			report_fd = fd;
+	}
+}
+
+static const enum strata_format report_formats[] = {
+	STRATA_FORMAT_TEXT, STRATA_FORMAT_TEXT, STRATA_FORMAT_JSON, STRATA_FORMAT_PROMETHEUS,
+};
+
+/* STRATA_PROFILE_FILE: the live blocks for pprof.  With leak tracking off
+ * the profile is empty, which the warning explains. */
+static void profile_at_exit(void)
+{
+	const char *file = strata_option_path(OPT_PROFILE_FILE);
+	char path[OPTION_PATH_MAX + 32];
+	if (file == NULL)
+		return;
+	if (leak_mode() == LEAK_OFF)
+		_strata_warn("leak tracking is off: the heap profile is empty");
+	expand_path(file, path, sizeof(path));
+	if (profile_write_file(path) != 0)
+		_strata_warn("cannot write the heap profile to %s", path);
+}
+
+/* STRATA_REPORT=text|json|prometheus: the whole report on stderr at exit;
+ * STRATA_VERBOSE=1 alone: the totals.  Then STRATA_PROFILE_FILE. */
+void report_at_exit(void)
+{
+	long report = strata_option(OPT_REPORT);
+	const char *file = strata_option_path(OPT_REPORT_FILE);
+	char path[OPTION_PATH_MAX + 32];
+	if (report > 0 && file) {
+		expand_path(file, path, sizeof(path));
+		if (strata_report_file(path, report_formats[report], STRATA_REPORT_ALL) != 0)
+			_strata_warn("cannot write the report to %s", path);
+	} else if (report > 0) {
+		report_write(report_fd, report_formats[report], STRATA_REPORT_ALL);
+	} else if (strata_option(OPT_VERBOSE) > 0) {
+		report_write(report_fd, STRATA_FORMAT_TEXT, 0);
+	}
+	profile_at_exit();
+}
+
+static void *stats_file_loop(void *arg)
+{
+	(void)arg;
+	char path[OPTION_PATH_MAX + 32];
+	expand_path(strata_option_path(OPT_STATS_FILE), path, sizeof(path));
+	struct timespec ts = { .tv_sec = strata_option(OPT_STATS_INTERVAL) };
+	for (;;) {
+		if (strata_report_file(path, STRATA_FORMAT_PROMETHEUS, STRATA_REPORT_ALL) != 0)
+			_strata_warn("cannot write stats file %s", path);
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+/* The writer of STRATA_STATS_FILE: a detached thread, started once, from
+ * the first thread heap set up after start-up (the heap layer's start
+ * hook; not from start-up itself, where creating a thread could allocate
+ * before strata is ready). */
+void report_stats_file_start(void)
+{
+	static int started;
+	if (strata_option_path(OPT_STATS_FILE) == NULL
+	    || __atomic_exchange_n(&started, 1, __ATOMIC_ACQ_REL))
+		return;
+	if (!leak_thread_start(stats_file_loop))
+		_strata_warn("cannot start the stats file writer");
+}
+

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sample.c - which allocations leak tracking records, and the reports that
- * strata writes on its own.
+ * sample.c - which allocations leak tracking records.
  *
  * Modes (option leak): off; full, where every block is recorded and the
  * thread heaps keep no free lists so that every malloc and free reaches a
@@ -95,36 +94,8 @@ static void own_text_range(uintptr_t *lo, uintptr_t *hi)
 	*hi = t.hi;
 }
 
-/* The exit report goes to a copy of stderr taken at start-up: programs
- * such as coreutils close stderr in an atexit handler, before strata's
- * destructor runs. */
-static int report_fd = STDERR_FILENO;
-#define REPORT_FD_MIN 100      /* out of the way of the program's own fds */
-
-/* Fill out with path, "%p" replaced by the process id, so that several
- * processes (children inherit the environment) write files of their own. */
-static const char *expand_path(const char *path, char *out, size_t n)
-{
-	size_t len = 0;
-	for (const char *c = path; *c && len + 24 < n; c++) {
-		if (c[0] == '%' && c[1] == 'p') {
-			len += (size_t)snprintf(out + len, n - len, "%d", (int)getpid());
-			c++;
-		} else {
-			out[len++] = *c;
-		}
-	}
-	out[len] = '\0';
-	return out;
-}
-
 void sample_init(void)
 {
-	if (strata_option(OPT_REPORT) > 0 || strata_option(OPT_VERBOSE) > 0) {
-		int fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, REPORT_FD_MIN);
-		if (fd >= 0)
-			report_fd = fd;
-	}
 	int mode = (int)strata_option(OPT_LEAK);
 	if (mode != LEAK_OFF && !leak_init()) {
 		if (strata_option(OPT_VERBOSE) > 0)
@@ -343,74 +314,6 @@ void sample_forget_huge(struct huge *h, void *p)
 		return;
 	h->sampled = 0;
 	leak_forget(p);
-}
-
-/* ------------------------------------------------------------------------
- * Reports strata writes on its own
- * ---------------------------------------------------------------------- */
-static const enum strata_format report_formats[] = {
-	STRATA_FORMAT_TEXT, STRATA_FORMAT_TEXT, STRATA_FORMAT_JSON, STRATA_FORMAT_PROMETHEUS,
-};
-
-/* STRATA_PROFILE_FILE: the live blocks for pprof.  With leak tracking off
- * the profile is empty, which the warning explains. */
-static void profile_at_exit(void)
-{
-	const char *file = strata_option_path(OPT_PROFILE_FILE);
-	char path[OPTION_PATH_MAX + 32];
-	if (file == NULL)
-		return;
-	if (leak_mode() == LEAK_OFF)
-		_strata_warn("leak tracking is off: the heap profile is empty");
-	expand_path(file, path, sizeof(path));
-	if (profile_write_file(path) != 0)
-		_strata_warn("cannot write the heap profile to %s", path);
-}
-
-/* STRATA_REPORT=text|json|prometheus: the whole report on stderr at exit;
- * STRATA_VERBOSE=1 alone: the totals.  Then STRATA_PROFILE_FILE. */
-void report_at_exit(void)
-{
-	long report = strata_option(OPT_REPORT);
-	const char *file = strata_option_path(OPT_REPORT_FILE);
-	char path[OPTION_PATH_MAX + 32];
-	if (report > 0 && file) {
-		expand_path(file, path, sizeof(path));
-		if (strata_report_file(path, report_formats[report], STRATA_REPORT_ALL) != 0)
-			_strata_warn("cannot write the report to %s", path);
-	} else if (report > 0) {
-		report_write(report_fd, report_formats[report], STRATA_REPORT_ALL);
-	} else if (strata_option(OPT_VERBOSE) > 0) {
-		report_write(report_fd, STRATA_FORMAT_TEXT, 0);
-	}
-	profile_at_exit();
-}
-
-static void *stats_file_loop(void *arg)
-{
-	(void)arg;
-	char path[OPTION_PATH_MAX + 32];
-	expand_path(strata_option_path(OPT_STATS_FILE), path, sizeof(path));
-	struct timespec ts = { .tv_sec = strata_option(OPT_STATS_INTERVAL) };
-	for (;;) {
-		if (strata_report_file(path, STRATA_FORMAT_PROMETHEUS, STRATA_REPORT_ALL) != 0)
-			_strata_warn("cannot write stats file %s", path);
-		nanosleep(&ts, NULL);
-	}
-	return NULL;
-}
-
-/* The writer of STRATA_STATS_FILE: a detached thread, started once, from
- * the first thread heap set up after start-up (not from start-up itself,
- * where creating a thread could allocate before strata is ready). */
-void stats_file_start(void)
-{
-	static int started;
-	if (strata_option_path(OPT_STATS_FILE) == NULL
-	    || __atomic_exchange_n(&started, 1, __ATOMIC_ACQ_REL))
-		return;
-	if (!thread_start_detached(stats_file_loop))
-		_strata_warn("cannot start the stats file writer");
 }
 
 /* ------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sample.h - which allocations leak tracking records, and the reports that
- * strata writes by itself (at exit, and to a stats file).
+ * sample.h - which allocations leak tracking records.
  */
 #ifndef STRATA_SAMPLE_H
 #define STRATA_SAMPLE_H
@@ -34,8 +33,5 @@ void        sample_resized(void *old, void *p, size_t size);
 void        sample_forget_small(struct page *pg, void *p);
 void        sample_forget_large(struct page *pg, void *p);
 void        sample_forget_huge(struct huge *h, void *p);
-
-void        report_at_exit(void);
-void        stats_file_start(void);
 
 #endif

@@ -34,6 +34,7 @@
  */
 #include "slab.h"
 #include "debug.h"
+#include "dlist.h"
 #include "buddy.h"
 
 struct size_class _strata_classes[NUM_CLASSES];
@@ -348,5 +349,27 @@ bool slab_push_remote(struct page *head, void *p)
 		if (__atomic_compare_exchange_n(&head->remote, &old, (uintptr_t)p, true,
 		                                __ATOMIC_RELEASE, __ATOMIC_RELAXED))
 			return true;
+	}
+}
+
+/* Abandoned slabs have no owner to collect what other threads free into
+ * them: the decay does, under the arena lock, and gives back those that
+ * emptied, so a program whose threads come and go does not keep their
+ * slabs until a heap adopts them.  Called from arena_decay (its reclaim
+ * hook). */
+void slab_reclaim_abandoned(struct arena *a)
+{
+	for (unsigned c = 0; c < NUM_CLASSES; c++) {
+		struct slab_bin *bin = &a->bins[c];
+		for (struct page *s = bin->abandoned, *next; s; s = next) {
+			next = s->next;
+			slab_collect_remote(s);
+			if (!slab_empty(s))
+				continue;
+			dlist_del(bin->abandoned, s);
+			bin->nr_abandoned--;
+			s->list = SLAB_UNLISTED;
+			slab_release(a, s);
+		}
 	}
 }

@@ -178,6 +178,7 @@ void    *slab_carve_sized(struct page *head, size_t size);
 /* Arena side, with the arena lock held. */
 struct page *slab_new(struct arena *a, unsigned cls, void *owner);
 void     slab_release(struct arena *a, struct page *head);
+void     slab_reclaim_abandoned(struct arena *a);
 void     slab_set_owner(struct page *head, void *owner);
 void     slab_mark_sampled(struct page *pg, bool sampled);
 

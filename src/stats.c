@@ -8,8 +8,8 @@
  * (summed through the registry, heap.c), huge blocks their list
  * (large.c), and the leak table the requested sizes (leak.c).  Resident
  * memory is asked of the kernel with mincore() over strata's own mappings.
- * glibc's mallinfo2, mallinfo, malloc_stats and malloc_info report the same
- * numbers; malloc_trim and mallopt live here too.
+ * glibc's mallinfo2 and mallinfo report the same numbers (malloc_stats and
+ * malloc_info print them: report.c); malloc_trim and mallopt live here too.
  */
 #include "internal.h"
 #include "arena.h"
@@ -18,6 +18,7 @@
 #include "sample.h"
 #include "os.h"
 #include "slab.h"
+#include "report.h"
 #include "stats.h"
 #include "strata.h"
 #include "heap.h"
@@ -409,39 +410,6 @@ strata_export struct mallinfo API(mallinfo)(void)
 	mi.fordblks = clamp_int(m2.fordblks);
 	mi.keepcost = clamp_int(m2.keepcost);
 	return mi;
-}
-
-strata_export void API(malloc_stats)(void)
-{
-	report_write(2, STRATA_FORMAT_TEXT, 0);
-}
-
-/* glibc's XML shape, with strata's figures. */
-strata_export int API(malloc_info)(int options, FILE *fp)
-{
-	if (options != 0 || fp == NULL) {
-		errno = EINVAL;
-		return -1;
-	}
-	struct heap_snapshot s;
-	struct strata_stats st = { .struct_size = sizeof(st) };
-	stats_snapshot(&s);
-	stats_fill(&s, &st);
-	fprintf(fp, "<malloc version=\"strata-%s\">\n", PACKAGE_VERSION);
-	for (unsigned k = 0; k < BUDDY_ORDERS; k++)
-		fprintf(fp, "<size from=\"%zu\" to=\"%zu\" total=\"%zu\" count=\"%zu\"/>\n",
-		        PAGE_SIZE << k, PAGE_SIZE << k, s.free_blocks[k] * (PAGE_SIZE << k), s.free_blocks[k]);
-	fprintf(fp, "<total type=\"fast\" count=\"0\" size=\"%zu\"/>\n"
-	            "<total type=\"rest\" count=\"0\" size=\"%zu\"/>\n"
-	            "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n"
-	            "<system type=\"current\" size=\"%zu\"/>\n"
-	            "<system type=\"max\" size=\"%zu\"/>\n"
-	            "<aspace type=\"total\" size=\"%zu\"/>\n"
-	            "<aspace type=\"mprotect\" size=\"%zu\"/>\n"
-	            "</malloc>\n",
-	        st.cached, st.free_bytes + st.slab_slack, s.huge_count, s.huge_mapped,
-	        st.mapped, st.mapped, st.mapped, st.mapped);
-	return 0;
 }
 
 /* Flush the caller's cache and give back every arena's unused memory.

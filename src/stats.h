@@ -43,7 +43,4 @@ void stats_class_fill(const struct heap_snapshot *s, unsigned c, struct strata_c
 void stats_arena_fill(unsigned arena, struct strata_arena_stats *as);
 void stats_nodes_fill(struct strata_node_stats ns[NUMA_MAX_NODES]);
 
-/* report.c */
-int  report_write(int fd, enum strata_format format, unsigned what);
-
 #endif

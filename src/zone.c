@@ -35,10 +35,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-/* The malloc family's, under their build's names (api.c). */
-void  API(free)(void *p);
-void *API(realloc)(void *p, size_t size);
-
 #define ZONE_BIG_MIN_SHIFT  16                 /* 64 KiB */
 #define ZONE_BIG_MAX_SHIFT  20                 /* 1 MiB */
 #define ZONE_CLASSES        (NUM_CLASSES + ZONE_BIG_MAX_SHIFT - ZONE_BIG_MIN_SHIFT + 1)
@@ -170,16 +166,15 @@ void zone_huge_forget(struct huge *hb)
 	hb->zone = NULL;
 }
 
-/* realloc of a zone's block p (usable bytes now): it stays in the zone. */
+/* realloc of a zone's block p (usable bytes now): it stays in the zone.
+ * A new block q has p's bytes; the caller (realloc) frees p. */
 void *zone_realloc(struct zone *z, void *p, size_t usable, size_t size)
 {
 	if (size <= usable && size > usable / 2)
 		return p;
 	void *q = zone_alloc(z, size, MIN_ALIGN, false);
-	if (q == NULL)
-		return NULL;
-	memcpy(q, p, MIN(usable, size));
-	API(free)(p);
+	if (q != NULL)
+		memcpy(q, p, MIN(usable, size));
 	return q;
 }
 
@@ -351,13 +346,6 @@ strata_export void *strata_heap_memalign(strata_heap_t *heap, size_t align, size
 		return NULL;
 	}
 	return zone_alloc((struct zone *)heap, size, MAX(align, MIN_ALIGN), false);
-}
-
-strata_export void *strata_heap_realloc(strata_heap_t *heap, void *p, size_t size)
-{
-	if (p == NULL)
-		return strata_heap_malloc(heap, size);
-	return API(realloc)(p, size);   /* a block of the heap stays in it */
 }
 
 strata_export void strata_heap_reset(strata_heap_t *heap)
