@@ -163,6 +163,7 @@ static struct region *region_map(struct arena *a, uint8_t *backing)
 /* Map one more region into the arena.  Called with the arena lock held. */
 bool arena_grow(struct arena *a)
 {
+	arena_assert_locked(a);
 	uint8_t backing;
 	struct region *r = region_map(a, &backing);
 	if (r == NULL)
@@ -261,6 +262,7 @@ void arena_set_reclaim_hook(void (*fn)(struct arena *a))
  * the frees that follow from purging again at once). */
 void arena_decay(struct arena *a, uint64_t now_ms)
 {
+	arena_assert_locked(a);
 	long decay = strata_option(OPT_DECAY_MS);
 	if (decay < 0) {
 		a->next_decay_ms = UINT64_MAX;

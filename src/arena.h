@@ -62,6 +62,11 @@ static inline struct arena *arena_of(const void *p)
 	return region_of(p)->arena;
 }
 
+/* At the top of every function that needs the arena's lock: the buddy,
+ * slab creation and release, growth, decay.  A macro, so that a failure
+ * names the function. */
+#define arena_assert_locked(a) strata_assert(lock_held(&(a)->lock))
+
 void          arena_init(struct arena *a, unsigned index);
 void          arenas_setup(void);
 unsigned      arenas_layout(const struct numa_topology *t, bool active, unsigned want,

@@ -74,12 +74,15 @@ static inline uint32_t dirty_share(uint32_t *count, size_t n)
 
 static void free_area_add(struct free_area *fa, struct page *pg)
 {
+	strata_assert_expensive(!dlist_contains(fa->head, pg));
 	dlist_push(fa->head, pg);
 	fa->nr_free++;
 }
 
 static void free_area_del(struct free_area *fa, struct page *pg)
 {
+	strata_assert_expensive(dlist_contains(fa->head, pg));
+	strata_assert(fa->nr_free > 0);
 	dlist_del(fa->head, pg);
 	fa->nr_free--;
 }
@@ -114,6 +117,10 @@ static void buddy_free_counted(struct arena *a, struct page *pg, unsigned order,
 {
 	struct region *r = page_region(pg);
 	size_t pfn = page_pfn(pg);
+	arena_assert_locked(a);
+	strata_assert(order <= BUDDY_MAX_ORDER);
+	strata_assert((pfn & (((size_t)1 << order) - 1)) == 0);   /* aligned to its order */
+	strata_assert(pg->state != PAGE_FREE);
 	account_free(a, r, 1L << order);
 	clear_page_state(pg);
 	while (order < BUDDY_MAX_ORDER) {
@@ -184,6 +191,8 @@ void buddy_region_init(struct arena *a, struct region *r)
  * when the arena has no block big enough. */
 struct page *buddy_alloc(struct arena *a, unsigned order)
 {
+	arena_assert_locked(a);
+	strata_assert(order <= BUDDY_MAX_ORDER);
 	unsigned k = order;
 	while (k <= BUDDY_MAX_ORDER && a->free_area[k].head == NULL)
 		k++;
@@ -201,6 +210,7 @@ struct page *buddy_alloc(struct arena *a, unsigned order)
 		free_block_add(a, pg + ((size_t)1 << k), k, dirty, count);
 		count = lower;
 	}
+	strata_assert((page_pfn(pg) & (((size_t)1 << order) - 1)) == 0);
 	account_free(a, r, -(1L << order));
 	pg->state = PAGE_NONE;
 	pg->flags = dirty ? PG_DIRTY : 0;
@@ -245,6 +255,7 @@ static struct page *free_block_containing(struct region *r, size_t pfn)
  * blocks that stick out on either side are freed again. */
 bool buddy_claim(struct arena *a, struct page *pg, size_t npages)
 {
+	arena_assert_locked(a);
 	struct region *r = page_region(pg);
 	size_t start = page_pfn(pg), end = start + npages;
 	if (end > REGION_PAGES)
@@ -352,6 +363,7 @@ static size_t region_purge(struct arena *a, struct region *r, size_t target, siz
  * the bytes released (some of which may have been clean already). */
 size_t buddy_purge(struct arena *a, size_t target, size_t min_dirty)
 {
+	arena_assert_locked(a);
 	size_t released = 0;
 	size_t firsts[2] = { MAX(min_dirty, (size_t)1 << HUGE_ORDER), min_dirty };
 	for (unsigned i = 0; i < 2; i++)
@@ -381,6 +393,7 @@ bool buddy_region_clean(const struct region *r)
 /* Take an idle region's blocks off the free lists before it is unmapped. */
 void buddy_region_detach(struct arena *a, struct region *r)
 {
+	arena_assert_locked(a);
 	size_t pfn = r->meta_pages;
 	while (pfn < REGION_PAGES) {
 		struct page *pg = &r->pages[pfn];

@@ -228,6 +228,7 @@ static void cache_slab_emptied(struct cache *c, struct page *head)
 void cache_free_locked(struct cache *c, struct page *pg, void *p)
 {
 	struct page *head = slab_head(pg);
+	strata_assert(lock_held(&c->lock));
 	if (unlikely(head->inuse == 0))
 		_strata_fatal("double free of %p (cache %s)", p, c->name);
 	link_set(p, head->local_free);
@@ -242,6 +243,7 @@ void cache_free_locked(struct cache *c, struct page *pg, void *p)
 void *cache_alloc_locked(struct cache *c)
 {
 	unsigned n;
+	strata_assert(lock_held(&c->lock));
 	void *p = cache_take(c, 1, &n);
 	if (p == NULL)
 		return NULL;

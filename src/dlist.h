@@ -37,4 +37,16 @@
 	dl_n_->next = dl_n_->prev = NULL;               \
 } while (0)
 
+/* Whether node is on the list headed by head, its links consistent on the
+ * way: a walk, for strata_assert_expensive only. */
+#define dlist_contains(head, node) ({                   \
+	__typeof__(node) dl_w_ = (head);                \
+	__typeof__(node) dl_p_ = NULL;                  \
+	while (dl_w_ && dl_w_ != (node) && dl_w_->prev == dl_p_) { \
+		dl_p_ = dl_w_;                          \
+		dl_w_ = dl_w_->next;                    \
+	}                                               \
+	dl_w_ == (node) && dl_w_->prev == dl_p_;        \
+})
+
 #endif

@@ -370,6 +370,7 @@ static struct page *heap_next_slab(struct heap *h, unsigned cls)
 		heap_unpark(h, s);
 	else if ((s = heap_adopt_or_new(h, cls)) == NULL)
 		return NULL;
+	strata_assert(s->cls == cls && s->list != SLAB_CURRENT && s->list != SLAB_FULL);
 	s->list = SLAB_CURRENT;
 	h->fast[cls].current = s;
 	return s;
@@ -391,6 +392,10 @@ static void heap_slab_release(struct page *s)
 static void heap_unlist(struct heap *h, struct page *s)
 {
 	struct heap_class *hc = &h->cls[s->cls];
+	strata_assert_expensive(s->list != SLAB_PARTIAL || dlist_contains(hc->partial, s));
+	strata_assert_expensive(s->list != SLAB_FULL || dlist_contains(hc->full, s));
+	strata_assert_expensive(s->list != SLAB_PARKED || dlist_contains(hc->parked, s));
+	strata_assert(s->list != SLAB_CURRENT || h->fast[s->cls].current == s);
 	switch (s->list) {
 	case SLAB_CURRENT:  h->fast[s->cls].current = NULL; break;
 	case SLAB_PARTIAL:  dlist_del(hc->partial, s); break;
@@ -460,6 +465,7 @@ static void *heap_fill(struct heap *h, unsigned cls, void **p, unsigned n)
  * other threads' frees arrived meanwhile (then it stays current). */
 static void heap_retire(struct heap *h, struct page *s)
 {
+	strata_assert(s->list == SLAB_CURRENT && h->fast[s->cls].current == s);
 	if (!slab_retire_full(s))
 		return;
 	h->fast[s->cls].current = NULL;
@@ -545,6 +551,8 @@ void heap_free_transition(struct heap *h, struct page *head, void *p)
 		_strata_fatal("double free of %p", p);
 	if (head->inuse & SLAB_INUSE_FULL) {
 		struct heap_class *hc = &h->cls[head->cls];
+		strata_assert(head->list == SLAB_FULL);
+		strata_assert_expensive(dlist_contains(hc->full, head));
 		slab_unretire(head);
 		dlist_del(hc->full, head);
 		dlist_push(hc->partial, head);

@@ -55,6 +55,7 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+	lock_owner_forget();
 	arena_reinit_locks();
 	leak_reinit_lock();
 	huge_reinit_lock();

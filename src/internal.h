@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>     /* gettid, for lock_held */
 
 /* ------------------------------------------------------------------------
  * Compiler helpers
@@ -50,13 +51,27 @@
 #define MAX(a, b)       ((a) > (b) ? (a) : (b))
 #define ALIGN_UP(x, a)  (((x) + ((a) - 1)) & ~((uintptr_t)(a) - 1))
 
-/* Internal assertions, compiled in with -DSTRATA_ASSERTS; release builds
- * carry none. */
-#if defined(STRATA_ASSERTS)
-#define strata_assert(c) \
-	((c) ? (void)0 : _strata_fatal("assertion failed: %s (%s:%d)", #c, __FILE__, __LINE__))
+/* Internal assertions, graded like the kernel's VM_BUG_ON and mimalloc's
+ * debug levels, chosen at configure time (--enable-asserts=LEVEL):
+ *   strata_assert            level 1: cheap checks at the layer boundaries
+ *                            (orders, alignment, counts, a lock held);
+ *   strata_assert_expensive  level 2: checks that walk a list.
+ * Release builds (level 0) carry none; the condition is still compiled
+ * (sizeof), so it cannot rot. */
+#ifndef STRATA_ASSERT_LEVEL
+#define STRATA_ASSERT_LEVEL 0
+#endif
+#define STRATA_ASSERT_CHECK(c) \
+	(likely(c) ? (void)0 : _strata_assert_fail(#c, __FILE__, __LINE__, __func__))
+#if STRATA_ASSERT_LEVEL >= 1
+#define strata_assert(c) STRATA_ASSERT_CHECK(c)
 #else
-#define strata_assert(c) ((void)0)
+#define strata_assert(c) ((void)sizeof(!(c)))
+#endif
+#if STRATA_ASSERT_LEVEL >= 2
+#define strata_assert_expensive(c) STRATA_ASSERT_CHECK(c)
+#else
+#define strata_assert_expensive(c) ((void)sizeof(!(c)))
 #endif
 
 /* ------------------------------------------------------------------------
@@ -222,11 +237,32 @@ static inline void lock_release(strata_lock_t *l) { pthread_mutex_unlock(l); }
 static inline void lock_reinit(strata_lock_t *l)  { pthread_mutex_init(l, NULL); }
 static inline bool lock_try(strata_lock_t *l)     { return pthread_mutex_trylock(l) == 0; }
 
+/* Whether the calling thread holds l, for assertions ("arena lock held"):
+ * glibc records the owner's thread id in every mutex it locks, the one of
+ * its thread descriptor.  That is the id a thread had when it first asked
+ * (cached, os.c), not gettid(): a vfork child runs on its parent's
+ * descriptor and locks under the parent's id.  A fork child forgets it. */
+#if STRATA_ASSERT_LEVEL >= 1
+extern __thread pid_t _strata_lock_tid tls_ie strata_hidden;
+static inline bool lock_held(strata_lock_t *l)
+{
+	if (_strata_lock_tid == 0)
+		_strata_lock_tid = gettid();
+	return l->__data.__owner == _strata_lock_tid;
+}
+static inline void lock_owner_forget(void) { _strata_lock_tid = 0; }
+#else
+static inline bool lock_held(strata_lock_t *l) { (void)l; return true; }
+static inline void lock_owner_forget(void) { }
+#endif
+
 /* ------------------------------------------------------------------------
  * Messages (message.c)
  * ---------------------------------------------------------------------- */
 void _strata_fatal(const char *fmt, ...) __attribute__((__noreturn__, __cold__, __format__(printf, 1, 2)));
 void _strata_fatal_set_hook(void (*fn)(int fd));
+void _strata_assert_fail(const char *cond, const char *file, int line, const char *func)
+	__attribute__((__noreturn__, __cold__));
 void _strata_warn(const char *fmt, ...) __attribute__((__cold__, __format__(printf, 1, 2)));
 void _strata_print(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* All of buf to fd, across short writes and EINTR; false on an error. */

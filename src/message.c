@@ -83,6 +83,12 @@ void _strata_fatal(const char *fmt, ...)
 	abort();
 }
 
+/* A failed strata_assert: a bug in strata, not in the program. */
+void _strata_assert_fail(const char *cond, const char *file, int line, const char *func)
+{
+	_strata_fatal("assertion failed: %s (%s:%d, %s)", cond, file, line, func);
+}
+
 /* A free object's link or key was overwritten: written after it was freed,
  * or freed twice from two threads. */
 void _strata_freelist_corrupt(const void *p)

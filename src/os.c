@@ -254,3 +254,7 @@ bool os_thread_start(void *(*fn)(void *))
 	pthread_attr_destroy(&attr);
 	return ok;
 }
+
+#if STRATA_ASSERT_LEVEL >= 1
+__thread pid_t _strata_lock_tid tls_ie;   /* lock_held (internal.h) */
+#endif

@@ -134,6 +134,7 @@ void *slab_carve(struct page *head, unsigned max, unsigned *n)
 		last = p;
 	}
 	head->inuse += count;
+	strata_assert(slab_inuse(head) <= head->bump);
 	*n = count;
 	return first;
 }
@@ -176,6 +177,8 @@ static void slab_pages_init(struct page *head, unsigned cls, unsigned order, voi
 
 struct page *slab_new(struct arena *a, unsigned cls, void *owner)
 {
+	arena_assert_locked(a);
+	strata_assert(cls < NUM_CLASSES);
 	unsigned order = _strata_classes[cls].order;
 	struct page *head = buddy_alloc(a, order);
 	if (head == NULL) {
@@ -205,6 +208,7 @@ void slab_release(struct arena *a, struct page *head)
 {
 	unsigned cls = head->cls, order = head->order;
 	size_t npages = (size_t)1 << order;
+	arena_assert_locked(a);
 	strata_assert(head->list == SLAB_UNLISTED && slab_empty(head));
 	if (unlikely(debug_mode()))
 		debug_fill(page_address(head), npages << PAGE_SHIFT);   /* links, keys */
@@ -252,10 +256,21 @@ bool slab_owns(const struct page *head, const void *q)
 
 /* Take the whole local list: every object on it counts as in use again.
  * *n gets its length, known without a walk: carved = local + inuse. */
+/* The length of a free list, for strata_assert_expensive. */
+static size_t free_list_length(void *list)
+{
+	size_t n = 0;
+	for (void *p = list; p; p = link_next(p))
+		n++;
+	return n;
+}
+
 void *slab_take_local(struct page *head, unsigned *n)
 {
 	void *list = head->local_free;
 	*n = head->bump - slab_inuse(head);
+	strata_assert(slab_inuse(head) <= head->bump);
+	strata_assert_expensive(free_list_length(list) == *n);
 	head->local_free = NULL;
 	head->inuse += *n;
 	return list;
@@ -359,6 +374,7 @@ bool slab_push_remote(struct page *head, void *p)
  * hook). */
 void slab_reclaim_abandoned(struct arena *a)
 {
+	arena_assert_locked(a);
 	for (unsigned c = 0; c < NUM_CLASSES; c++) {
 		struct slab_bin *bin = &a->bins[c];
 		for (struct page *s = bin->abandoned, *next; s; s = next) {

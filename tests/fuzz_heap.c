@@ -7,7 +7,7 @@
  * invariants are checked at the end of every input (strata_check_heap).
  *
  * Built by `make fuzz` with clang -fsanitize=fuzzer,address and strata's
- * entry points prefixed (strata_tsan_*), so AddressSanitizer's own malloc
+ * entry points prefixed (strata_fuzz_*), so AddressSanitizer's own malloc
  * stays out of the way.
  */
 #include <pthread.h>

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Tests for src/buddy.c: split and merge by order, exact runs, claims. */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdlib.h>
 
 #include "buddy.h"
@@ -9,9 +10,12 @@
 static struct arena A;
 static size_t usable;      /* pages a region gives the buddy */
 
+/* Everything in the buddy runs under the arena lock: each test (a process
+ * of its own) holds it throughout. */
 static void setup(void)
 {
 	arena_init(&A, 0);
+	lock_acquire(&A.lock);
 	cr_assert(arena_grow(&A), "cannot map a region");
 	usable = REGION_PAGES - A.regions->meta_pages;
 }
@@ -276,3 +280,30 @@ Test(buddy, idle_region_detaches)
 	cr_assert_eq(A.free_pages, usable);
 	check_free_lists(&A);
 }
+
+/* ------------------------------------------------------------------------
+ * The assertions of --enable-asserts at the buddy's boundary: each misuse
+ * aborts with "strata: assertion failed".
+ * ---------------------------------------------------------------------- */
+#if STRATA_ASSERT_LEVEL >= 1
+Test(buddy, alloc_without_the_lock_asserts, .init = setup, .signal = SIGABRT)
+{
+	lock_release(&A.lock);
+	buddy_alloc(&A, 0);
+}
+
+Test(buddy, free_of_a_misaligned_block_asserts, .init = setup, .signal = SIGABRT)
+{
+	struct page *pg = buddy_alloc(&A, 2);
+	cr_assert_not_null(pg);
+	buddy_free(&A, pg + 1, 2, false);
+}
+
+Test(buddy, free_of_a_free_block_asserts, .init = setup, .signal = SIGABRT)
+{
+	struct page *a = buddy_alloc(&A, 1);    /* a and its buddy a + 1 */
+	cr_assert_not_null(a);
+	buddy_free(&A, a, 0, false);            /* a + 1 stays in use: no merge */
+	buddy_free(&A, a, 0, false);
+}
+#endif

@@ -290,3 +290,38 @@ Test(slab, link_out_of_the_slab_aborts, .signal = SIGABRT)
 	link_set(a, elsewhere);             /* a -> outside the slab, key intact */
 	slab_collect_remote(s);
 }
+
+/* ------------------------------------------------------------------------
+ * The assertions of --enable-asserts at the slab layer's boundary.
+ * ---------------------------------------------------------------------- */
+#if STRATA_ASSERT_LEVEL >= 1
+Test(slab, releasing_a_slab_with_objects_out_asserts, .signal = SIGABRT)
+{
+	struct page *s = new_slab(size_to_class(64));
+	unsigned n;
+	cr_assert_not_null(slab_carve(s, 1, &n));
+	release(s);
+}
+
+Test(slab, a_new_slab_without_the_lock_asserts, .signal = SIGABRT)
+{
+	slab_new(&A, size_to_class(64), owner_entry);
+}
+#endif
+
+#if STRATA_ASSERT_LEVEL >= 2
+/* The expensive level walks the local list: a length that disagrees with
+ * the slab's counts (an object lost from the list) is caught. */
+Test(slab, a_local_list_shorter_than_its_count_asserts, .signal = SIGABRT)
+{
+	struct page *s = new_slab(size_to_class(64));
+	void *objs[4096];
+	unsigned total = carve_all(s, objs);
+	cr_assert_geq(total, 3);
+	slab_free_local(s, objs[0]);
+	slab_free_local(s, objs[1]);
+	link_set(objs[1], NULL);       /* objs[0] drops off the list */
+	unsigned n;
+	slab_take_local(s, &n);
+}
+#endif
