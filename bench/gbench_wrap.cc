@@ -38,9 +38,7 @@ static const benchmark::State &state_of(const struct bench_state *st)
  * ---------------------------------------------------------------------- */
 extern "C" struct bench *bench_register(const char *name, bench_fn fn)
 {
-	auto call = [fn](benchmark::State &st) {
-		fn(reinterpret_cast<struct bench_state *>(&st));
-	};
+	auto call = [fn](benchmark::State &st) { fn(reinterpret_cast<struct bench_state *>(&st)); };
 	return to_c(benchmark::RegisterBenchmark(name, call));
 }
 
@@ -52,7 +50,7 @@ extern "C" struct bench *bench_arg1(struct bench *b, int64_t a)
 
 extern "C" struct bench *bench_arg2(struct bench *b, int64_t a, int64_t c)
 {
-	to_cc(b)->Args({a, c});
+	to_cc(b)->Args({ a, c });
 	return b;
 }
 

@@ -30,8 +30,8 @@
 extern "C" {
 #endif
 
-struct bench;		/* a registered benchmark (benchmark::internal::Benchmark) */
-struct bench_state;	/* one run of it (benchmark::State) */
+struct bench;       /* a registered benchmark (benchmark::internal::Benchmark) */
+struct bench_state; /* one run of it (benchmark::State) */
 
 typedef void (*bench_fn)(struct bench_state *st);
 
@@ -56,7 +56,7 @@ int bench_run_all(int argc, char **argv);
 /* ------------------------------------------------------------------------
  * Inside a benchmark
  * ---------------------------------------------------------------------- */
-bool bench_keep_running(struct bench_state *st);
+bool    bench_keep_running(struct bench_state *st);
 int64_t bench_arg(const struct bench_state *st, int index);
 int64_t bench_iterations(const struct bench_state *st);
 

@@ -108,8 +108,8 @@ static void batch_alloc(void **blocks, int n, size_t size)
 
 static void bm_lifo_batch(struct bench_state *st)
 {
-	void *blocks[BATCH_MAX];
-	int n = (int)bench_arg(st, 0);
+	void  *blocks[BATCH_MAX];
+	int    n = (int)bench_arg(st, 0);
 	size_t size = (size_t)bench_arg(st, 1);
 
 	while (bench_keep_running(st)) {
@@ -122,8 +122,8 @@ static void bm_lifo_batch(struct bench_state *st)
 
 static void bm_fifo_batch(struct bench_state *st)
 {
-	void *blocks[BATCH_MAX];
-	int n = (int)bench_arg(st, 0);
+	void  *blocks[BATCH_MAX];
+	int    n = (int)bench_arg(st, 0);
 	size_t size = (size_t)bench_arg(st, 1);
 
 	while (bench_keep_running(st)) {
@@ -139,7 +139,7 @@ static void bm_fifo_batch(struct bench_state *st)
  * (argument > 0) or by doubling (argument 0).  One item is one realloc.
  * ---------------------------------------------------------------------- */
 #define GROW_FROM 16
-#define GROW_TO MIB
+#define GROW_TO   MIB
 
 static size_t grow_next(size_t size, size_t step)
 {
@@ -148,7 +148,7 @@ static size_t grow_next(size_t size, size_t step)
 
 static void bm_realloc_grow(struct bench_state *st)
 {
-	size_t step = (size_t)bench_arg(st, 0);
+	size_t  step = (size_t)bench_arg(st, 0);
 	int64_t reallocs = 0;
 
 	while (bench_keep_running(st)) {
@@ -180,8 +180,8 @@ static void bm_realloc_grow(struct bench_state *st)
 #define SPINS_BEFORE_YIELD 64
 
 struct ring {
-	_Alignas(CACHE_LINE) _Atomic uint64_t head;	/* next slot to fill */
-	_Alignas(CACHE_LINE) _Atomic uint64_t tail;	/* next slot to empty */
+	_Alignas(CACHE_LINE) _Atomic uint64_t head; /* next slot to fill */
+	_Alignas(CACHE_LINE) _Atomic uint64_t tail; /* next slot to empty */
 	_Alignas(CACHE_LINE) void *slot[RING_SLOTS];
 };
 
@@ -196,8 +196,7 @@ static void ring_push(struct ring *r, void *p)
 	uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
 	unsigned spins = 0;
 
-	while (head - atomic_load_explicit(&r->tail, memory_order_acquire) ==
-	       RING_SLOTS)
+	while (head - atomic_load_explicit(&r->tail, memory_order_acquire) == RING_SLOTS)
 		wait_a_little(&spins);
 	r->slot[head % RING_SLOTS] = p;
 	atomic_store_explicit(&r->head, head + 1, memory_order_release);
@@ -219,7 +218,7 @@ static void *ring_pop(struct ring *r)
 static void *consumer(void *arg)
 {
 	struct ring *r = arg;
-	void *p;
+	void        *p;
 
 	while ((p = ring_pop(r)) != NULL)
 		free(p);
@@ -229,8 +228,8 @@ static void *consumer(void *arg)
 static void bm_prodcons(struct bench_state *st)
 {
 	static struct ring ring;
-	size_t size = (size_t)bench_arg(st, 0);
-	pthread_t tid;
+	size_t             size = (size_t)bench_arg(st, 0);
+	pthread_t          tid;
 
 	atomic_store(&ring.head, 0);
 	atomic_store(&ring.tail, 0);
@@ -271,8 +270,8 @@ static void register_pairs(void)
 static void register_batches(void)
 {
 	static const int64_t sizes[] = { 16, 256, 4 * KIB };
-	struct bench *lifo = bench_register("lifo_batch", bm_lifo_batch);
-	struct bench *fifo = bench_register("fifo_batch", bm_fifo_batch);
+	struct bench        *lifo = bench_register("lifo_batch", bm_lifo_batch);
+	struct bench        *fifo = bench_register("fifo_batch", bm_fifo_batch);
 
 	for (size_t i = 0; i < ARRAY_LEN(sizes); i++) {
 		bench_arg2(lifo, BATCH_COUNT, sizes[i]);

@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HOT_LIVE   4
-#define BATCH      1000
+#define HOT_LIVE 4
+#define BATCH    1000
 
 static void *escape(void *p)
 {
@@ -39,7 +39,7 @@ static void run_pair(long n, size_t size)
 static void run_rounds(long n, int batch, size_t size, size_t max)
 {
 	static void *ptrs[BATCH];
-	unsigned x = 12345;
+	unsigned     x = 12345;
 	for (long r = 0; r < n / batch; r++) {
 		for (int i = 0; i < batch; i++) {
 			size_t s = size;
@@ -60,8 +60,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s N SIZE [pair|hot|batch|random]\n", argv[0]);
 		return 2;
 	}
-	long n = strtol(argv[1], NULL, 0);
-	size_t size = (size_t)strtoul(argv[2], NULL, 0);
+	long        n = strtol(argv[1], NULL, 0);
+	size_t      size = (size_t)strtoul(argv[2], NULL, 0);
 	const char *pattern = argc == 4 ? argv[3] : "pair";
 
 	if (strcmp(pattern, "pair") == 0)
@@ -73,7 +73,8 @@ int main(int argc, char **argv)
 	else if (strcmp(pattern, "random") == 0 && size > 16)
 		run_rounds(n, HOT_LIVE, 0, size);
 	else {
-		fprintf(stderr, "%s: unknown pattern %s (or SIZE <= 16 for random)\n", argv[0], pattern);
+		fprintf(stderr, "%s: unknown pattern %s (or SIZE <= 16 for random)\n", argv[0],
+		        pattern);
 		return 2;
 	}
 	return 0;

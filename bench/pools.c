@@ -31,7 +31,7 @@ struct session {
 	uint32_t state;
 	void    *next;
 	uint64_t seen;
-};      /* 72 bytes */
+}; /* 72 bytes */
 
 static uint64_t rng = 88172645463325252ull;
 
@@ -53,7 +53,7 @@ static double now(void)
 static long rss_kib(void)
 {
 	FILE *f = fopen("/proc/self/statm", "r");
-	long size = 0, resident = 0;
+	long  size = 0, resident = 0;
 	if (f) {
 		if (fscanf(f, "%ld %ld", &size, &resident) != 2)
 			resident = 0;
@@ -94,11 +94,11 @@ static void batch(long n, strata_cache_t *c)
 
 static void heap_blocks(long n, int use_heap)
 {
-	void **v = use_heap ? NULL : malloc((size_t)n * sizeof(void *));
+	void         **v = use_heap ? NULL : malloc((size_t)n * sizeof(void *));
 	strata_heap_t *h = use_heap ? strata_heap_create("bench") : NULL;
 	for (long i = 0; i < n; i++) {
 		size_t size = 16 + next_rand() % 497;
-		char *p = h ? strata_heap_malloc(h, size) : malloc(size);
+		char  *p = h ? strata_heap_malloc(h, size) : malloc(size);
 		p[0] = 1;
 		if (v)
 			v[i] = p;
@@ -115,7 +115,7 @@ static void heap_blocks(long n, int use_heap)
 static void requests(long n, int use_heap)
 {
 	enum { BLOCKS = 200 };
-	static void *v[BLOCKS];
+	static void   *v[BLOCKS];
 	strata_heap_t *h = use_heap ? strata_heap_create("request") : NULL;
 	for (long r = 0; r < n; r++) {
 		for (int i = 0; i < BLOCKS; i++) {
@@ -167,10 +167,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: pools MODE N\n");
 		return 2;
 	}
-	const char *mode = argv[1];
-	long n = atol(argv[2]);
+	const char     *mode = argv[1];
+	long            n = atol(argv[2]);
 	strata_cache_t *c = strata_cache_create("session", sizeof(struct session), 8, 0);
-	double t0 = now();
+	double          t0 = now();
 	if (!strcmp(mode, "cache-pair"))
 		pair(n, c);
 	else if (!strcmp(mode, "malloc-pair"))

@@ -30,8 +30,8 @@
 #define EXIT_EXEC_FAILED 127
 
 struct run {
-	int status;
-	double wall_s;
+	int           status;
+	double        wall_s;
 	struct rusage usage;
 };
 
@@ -57,7 +57,7 @@ static void child(const char *preload, char **argv)
 static int run_child(const char *preload, char **argv, struct run *r)
 {
 	double start = now();
-	pid_t pid = fork();
+	pid_t  pid = fork();
 
 	if (pid < 0)
 		return -1;
@@ -73,22 +73,22 @@ static int run_child(const char *preload, char **argv, struct run *r)
 static int write_report(const char *path, const struct run *r)
 {
 	FILE *f = fopen(path, "w");
-	int signalled = WIFSIGNALED(r->status);
+	int   signalled = WIFSIGNALED(r->status);
 
 	if (f == NULL)
 		return -1;
 	fprintf(f, "status=%s code=%d wall_s=%.6f maxrss_kib=%ld minflt=%ld\n",
 	        signalled ? "signal" : "exit",
-	        signalled ? WTERMSIG(r->status) : WEXITSTATUS(r->status),
-	        r->wall_s, r->usage.ru_maxrss, r->usage.ru_minflt);
+	        signalled ? WTERMSIG(r->status) : WEXITSTATUS(r->status), r->wall_s,
+	        r->usage.ru_maxrss, r->usage.ru_minflt);
 	return fclose(f);
 }
 
 int main(int argc, char **argv)
 {
 	const char *preload = NULL, *report = NULL;
-	struct run r;
-	int opt;
+	struct run  r;
+	int         opt;
 
 	while ((opt = getopt(argc, argv, "+p:o:")) != -1) {
 		if (opt == 'p')
@@ -100,7 +100,7 @@ int main(int argc, char **argv)
 	}
 	if (report == NULL || optind >= argc) {
 		fprintf(stderr, "usage: spawn [-p PRELOAD] -o REPORT -- "
-		        "PROGRAM [ARG]...\n");
+		                "PROGRAM [ARG]...\n");
 		return 2;
 	}
 	if (run_child(preload, argv + optind, &r) != 0) {

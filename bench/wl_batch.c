@@ -32,10 +32,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	unsigned char **p = wl_map((size_t)batch * sizeof(*p));
-	double begin = wl_now();
+	double          begin = wl_now();
 	for (long r = 0; r < rounds; r++) {
-		size_t size = opts[OPT_SIZE].value ? (size_t)opts[OPT_SIZE].value
-		                                   : cycle[r % (long)(sizeof(cycle) / sizeof(cycle[0]))];
+		size_t size = opts[OPT_SIZE].value
+		                      ? (size_t)opts[OPT_SIZE].value
+		                      : cycle[r % (long)(sizeof(cycle) / sizeof(cycle[0]))];
 		for (long i = 0; i < batch; i++) {
 			if ((p[i] = malloc(size)) == NULL) {
 				fprintf(stderr, "wl_batch: malloc failed\n");

@@ -26,8 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KIB 1024L
-#define MIB (1024L * 1024L)
+#define KIB        1024L
+#define MIB        (1024L * 1024L)
 #define CACHE_LINE 64
 
 /* The page size of x86-64 and of most 64-bit Linux: touching one byte per
@@ -41,7 +41,7 @@
  * ---------------------------------------------------------------------- */
 struct wl_opt {
 	const char *name;
-	long value;
+	long        value;
 	const char *help;
 };
 
@@ -49,20 +49,19 @@ static inline void wl_usage(const char *prog, const struct wl_opt *opt, int n)
 {
 	fprintf(stderr, "usage: %s [name=value]...\n", prog);
 	for (int i = 0; i < n; i++)
-		fprintf(stderr, "  %-12s %-10ld %s\n", opt[i].name, opt[i].value,
-		        opt[i].help);
+		fprintf(stderr, "  %-12s %-10ld %s\n", opt[i].name, opt[i].value, opt[i].help);
 }
 
 static inline int wl_set_opt(struct wl_opt *opt, int n, const char *arg)
 {
 	const char *eq = strchr(arg, '=');
-	char *end;
+	char       *end;
 
 	if (eq == NULL)
 		return -1;
 	for (int i = 0; i < n; i++) {
-		if (strlen(opt[i].name) != (size_t)(eq - arg) ||
-		    strncmp(opt[i].name, arg, (size_t)(eq - arg)) != 0)
+		if (strlen(opt[i].name) != (size_t)(eq - arg)
+		    || strncmp(opt[i].name, arg, (size_t)(eq - arg)) != 0)
 			continue;
 		errno = 0;
 		opt[i].value = strtol(eq + 1, &end, 0);
@@ -117,9 +116,9 @@ static inline long wl_range(struct wl_rng *r, long lo, long hi)
  * between 16 and 32 KiB, the way real programs skew towards small. */
 static inline long wl_log_range(struct wl_rng *r, long lo, long hi)
 {
-	int lo_bits = 63 - __builtin_clzl((unsigned long)lo);
-	int hi_bits = 63 - __builtin_clzl((unsigned long)hi);
-	int bits = (int)wl_range(r, lo_bits, hi_bits);
+	int  lo_bits = 63 - __builtin_clzl((unsigned long)lo);
+	int  hi_bits = 63 - __builtin_clzl((unsigned long)hi);
+	int  bits = (int)wl_range(r, lo_bits, hi_bits);
 	long a = 1L << bits, b = (2L << bits) - 1;
 
 	if (a < lo)
@@ -156,14 +155,13 @@ static inline void wl_sleep_ms(long ms)
 
 static inline long wl_read_proc(const char *path, char *buf, size_t len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int  fd = open(path, O_RDONLY | O_CLOEXEC);
 	long n, got = 0;
 
 	if (fd < 0)
 		return -1;
 	/* /proc files come a page or a record at a time: read to the end */
-	while ((size_t)got < len - 1 &&
-	       (n = read(fd, buf + got, len - 1 - (size_t)got)) > 0)
+	while ((size_t)got < len - 1 && (n = read(fd, buf + got, len - 1 - (size_t)got)) > 0)
 		got += n;
 	close(fd);
 	buf[got] = '\0';
@@ -176,8 +174,8 @@ static inline long wl_rss_kib(void)
 	char buf[PROC_BUF];
 	long size, resident;
 
-	if (wl_read_proc("/proc/self/statm", buf, sizeof(buf)) < 0 ||
-	    sscanf(buf, "%ld %ld", &size, &resident) != 2)
+	if (wl_read_proc("/proc/self/statm", buf, sizeof(buf)) < 0
+	    || sscanf(buf, "%ld %ld", &size, &resident) != 2)
 		return -1;
 	return resident * (sysconf(_SC_PAGESIZE) / KIB);
 }
@@ -185,8 +183,8 @@ static inline long wl_rss_kib(void)
 /* A "Name:   value kB" line of /proc/self/status (VmHWM is the peak RSS). */
 static inline long wl_status_kib(const char *name)
 {
-	char buf[PROC_BUF * 2];
-	char *line;
+	char   buf[PROC_BUF * 2];
+	char  *line;
 	size_t len = strlen(name);
 
 	if (wl_read_proc("/proc/self/status", buf, sizeof(buf)) < 0)
@@ -207,9 +205,12 @@ static inline long wl_status_kib(const char *name)
 static inline const char *wl_allocator(void)
 {
 	static const char *const known[] = {
-		"libstrata", "libjemalloc", "libmimalloc", "libtcmalloc",
+		"libstrata",
+		"libjemalloc",
+		"libmimalloc",
+		"libtcmalloc",
 	};
-	static char buf[1 << 16];
+	static char        buf[1 << 16];
 	static const char *found;
 
 	if (found)
@@ -232,8 +233,7 @@ static inline const char *wl_allocator(void)
  * ---------------------------------------------------------------------- */
 static inline void *wl_map(size_t bytes)
 {
-	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-	               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (p == MAP_FAILED) {
 		perror("mmap");

@@ -32,13 +32,13 @@ static struct wl_opt opts[OPT_COUNT] = {
 #define SPINS_BEFORE_YIELD 64
 
 struct thread {
-	int index;
-	unsigned char **obj;	/* opts[OPT_OBJECTS] objects */
-	double write_secs;
-	pthread_t tid;
+	int             index;
+	unsigned char **obj; /* opts[OPT_OBJECTS] objects */
+	double          write_secs;
+	pthread_t       tid;
 };
 
-static atomic_long turn;	/* allocation number whose turn it is */
+static atomic_long       turn; /* allocation number whose turn it is */
 static pthread_barrier_t start_writing;
 
 /* ------------------------------------------------------------------------
@@ -101,7 +101,7 @@ static void *worker(void *arg)
  * ---------------------------------------------------------------------- */
 struct mark {
 	uintptr_t line;
-	int owner;
+	int       owner;
 };
 
 static int mark_cmp(const void *a, const void *b)
@@ -115,16 +115,14 @@ static int mark_cmp(const void *a, const void *b)
 
 static long count_shared_lines(struct thread *t, long n, size_t size)
 {
-	long lines_per_obj = (long)((size + CACHE_LINE - 1) / CACHE_LINE) + 1;
-	struct mark *m = wl_map((size_t)(NTHREADS * n * lines_per_obj) *
-	                        sizeof(*m));
-	long count = 0, shared = 0;
+	long         lines_per_obj = (long)((size + CACHE_LINE - 1) / CACHE_LINE) + 1;
+	struct mark *m = wl_map((size_t)(NTHREADS * n * lines_per_obj) * sizeof(*m));
+	long         count = 0, shared = 0;
 
 	for (int k = 0; k < NTHREADS; k++) {
 		for (long i = 0; i < n; i++) {
 			uintptr_t first = (uintptr_t)t[k].obj[i] / CACHE_LINE;
-			uintptr_t last = ((uintptr_t)t[k].obj[i] + size - 1) /
-			                 CACHE_LINE;
+			uintptr_t last = ((uintptr_t)t[k].obj[i] + size - 1) / CACHE_LINE;
 			for (uintptr_t l = first; l <= last; l++)
 				m[count++] = (struct mark){ l, k };
 		}

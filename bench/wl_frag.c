@@ -19,8 +19,7 @@
  */
 #include "wl_common.h"
 
-enum { OPT_SMALL, OPT_COUNT_SMALL, OPT_LARGE, OPT_COUNT_LARGE, OPT_ROUNDS,
-       OPT_COUNT };
+enum { OPT_SMALL, OPT_COUNT_SMALL, OPT_LARGE, OPT_COUNT_LARGE, OPT_ROUNDS, OPT_COUNT };
 
 static struct wl_opt opts[OPT_COUNT] = {
 	[OPT_SMALL] = { "small", 64, "small block, bytes" },
@@ -31,11 +30,13 @@ static struct wl_opt opts[OPT_COUNT] = {
 	[OPT_ROUNDS] = { "rounds", 20, "rounds of the four phases" },
 };
 
-enum { PHASE_ALLOC_SMALL, PHASE_FREE_HALF, PHASE_ALLOC_LARGE, PHASE_FREE_ALL,
-       PHASES };
+enum { PHASE_ALLOC_SMALL, PHASE_FREE_HALF, PHASE_ALLOC_LARGE, PHASE_FREE_ALL, PHASES };
 
 static const char *const phase_key[PHASES] = {
-	"rss_small_kib", "rss_half_kib", "rss_large_kib", "rss_free_kib",
+	"rss_small_kib",
+	"rss_half_kib",
+	"rss_large_kib",
+	"rss_free_kib",
 };
 
 static void *alloc_touched(size_t size)
@@ -83,15 +84,15 @@ int main(int argc, char **argv)
 	wl_allocator();
 	wl_parse(argc, argv, opts, OPT_COUNT);
 	long ns = opts[OPT_COUNT_SMALL].value, nl = opts[OPT_COUNT_LARGE].value;
-	if (ns < 1 || nl < 0 || opts[OPT_SMALL].value < 1 ||
-	    opts[OPT_LARGE].value < 1 || opts[OPT_ROUNDS].value < 1) {
+	if (ns < 1 || nl < 0 || opts[OPT_SMALL].value < 1 || opts[OPT_LARGE].value < 1
+	    || opts[OPT_ROUNDS].value < 1) {
 		wl_usage(argv[0], opts, OPT_COUNT);
 		return 2;
 	}
 
 	void **small = wl_map((size_t)ns * sizeof(void *));
 	void **large = wl_map((size_t)(nl ? nl : 1) * sizeof(void *));
-	long rss_start = wl_rss_kib();
+	long   rss_start = wl_rss_kib();
 	double start = wl_now();
 	for (long r = 0; r < opts[OPT_ROUNDS].value; r++) {
 		round_once(small, large, r == 0 ? first : rss);
@@ -100,8 +101,9 @@ int main(int argc, char **argv)
 	}
 	double secs = wl_now() - start;
 
-	long live_kib = (ns * opts[OPT_SMALL].value + nl * opts[OPT_LARGE].value -
-	                 ns / 2 * opts[OPT_SMALL].value) / KIB;
+	long live_kib = (ns * opts[OPT_SMALL].value + nl * opts[OPT_LARGE].value
+	                 - ns / 2 * opts[OPT_SMALL].value)
+	                / KIB;
 	wl_begin("frag");
 	wl_put("secs", "%.3f", secs);
 	wl_put("rss_start_kib", "%ld", rss_start);

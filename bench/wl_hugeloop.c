@@ -41,10 +41,10 @@ int main(int argc, char **argv)
 	}
 	struct wl_rng rng;
 	wl_seed(&rng, 1);
-	long faults = minor_faults();
+	long   faults = minor_faults();
 	double begin = wl_now();
 	for (long i = 0; i < opts[OPT_ITERS].value; i++) {
-		size_t size = (size_t)wl_range(&rng, lo, hi);
+		size_t         size = (size_t)wl_range(&rng, lo, hi);
 		unsigned char *p = malloc(size);
 		if (p == NULL) {
 			fprintf(stderr, "wl_hugeloop: malloc(%zu) failed\n", size);

@@ -30,7 +30,7 @@ static struct wl_opt opts[OPT_COUNT] = {
 };
 
 static _Atomic(size_t *) *slots;
-static atomic_long errors;
+static atomic_long        errors;
 
 /* ------------------------------------------------------------------------
  * Blocks: the size at the start and its low byte at the end
@@ -53,8 +53,7 @@ static void block_free(size_t *b)
 	if (b == NULL)
 		return;
 	size_t size = b[0];
-	if (size < sizeof(size_t) ||
-	    ((unsigned char *)b)[size - 1] != (unsigned char)size)
+	if (size < sizeof(size_t) || ((unsigned char *)b)[size - 1] != (unsigned char)size)
 		atomic_fetch_add(&errors, 1);
 	free(b);
 }
@@ -65,13 +64,12 @@ static void block_free(size_t *b)
 static void *worker(void *arg)
 {
 	struct wl_rng rng;
-	long nslots = opts[OPT_SLOTS].value;
+	long          nslots = opts[OPT_SLOTS].value;
 
 	wl_seed(&rng, (uint64_t)(uintptr_t)arg);
 	for (long i = 0; i < opts[OPT_OPS].value; i++) {
-		long slot = wl_range(&rng, 0, nslots - 1);
-		size_t size = (size_t)wl_range(&rng, opts[OPT_MIN].value,
-		                               opts[OPT_MAX].value);
+		long   slot = wl_range(&rng, 0, nslots - 1);
+		size_t size = (size_t)wl_range(&rng, opts[OPT_MIN].value, opts[OPT_MAX].value);
 		block_free(atomic_exchange(&slots[slot], block_new(size)));
 	}
 	return NULL;
@@ -83,8 +81,8 @@ static void fill_slots(void)
 
 	wl_seed(&rng, 0);
 	for (long i = 0; i < opts[OPT_SLOTS].value; i++)
-		slots[i] = block_new((size_t)wl_range(&rng, opts[OPT_MIN].value,
-		                                      opts[OPT_MAX].value));
+		slots[i] = block_new(
+		        (size_t)wl_range(&rng, opts[OPT_MIN].value, opts[OPT_MAX].value));
 }
 
 static void empty_slots(void)
@@ -96,11 +94,10 @@ static void empty_slots(void)
 static double run_threads(int n)
 {
 	pthread_t tid[n];
-	double start = wl_now();
+	double    start = wl_now();
 
 	for (int i = 0; i < n; i++) {
-		if (pthread_create(&tid[i], NULL, worker,
-		                   (void *)(uintptr_t)(i + 1)) != 0) {
+		if (pthread_create(&tid[i], NULL, worker, (void *)(uintptr_t)(i + 1)) != 0) {
 			fprintf(stderr, "wl_larson: pthread_create failed\n");
 			exit(1);
 		}
@@ -115,8 +112,8 @@ int main(int argc, char **argv)
 	wl_allocator();
 	wl_parse(argc, argv, opts, OPT_COUNT);
 	int threads = (int)opts[OPT_THREADS].value;
-	if (threads < 1 || opts[OPT_SLOTS].value < 1 || opts[OPT_MIN].value <
-	    (long)sizeof(size_t) || opts[OPT_MAX].value < opts[OPT_MIN].value) {
+	if (threads < 1 || opts[OPT_SLOTS].value < 1 || opts[OPT_MIN].value < (long)sizeof(size_t)
+	    || opts[OPT_MAX].value < opts[OPT_MIN].value) {
 		wl_usage(argv[0], opts, OPT_COUNT);
 		return 2;
 	}
@@ -124,7 +121,7 @@ int main(int argc, char **argv)
 	slots = wl_map((size_t)opts[OPT_SLOTS].value * sizeof(*slots));
 	fill_slots();
 	double secs = run_threads(threads);
-	long rss = wl_rss_kib();
+	long   rss = wl_rss_kib();
 	empty_slots();
 
 	double ops = (double)threads * (double)opts[OPT_OPS].value;

@@ -28,7 +28,7 @@ static struct wl_opt opts[OPT_COUNT] = {
 
 struct phase {
 	const char *key;
-	long min, max;	/* block sizes, bytes, log-uniform */
+	long        min, max; /* block sizes, bytes, log-uniform */
 };
 
 static const struct phase phases[] = {
@@ -49,14 +49,14 @@ static const struct phase phases[] = {
 
 /* The small calls made after the quiet period, each a malloc and a free. */
 #define WAKE_UP_CALLS 100
-#define WAKE_UP_SIZE 64
+#define WAKE_UP_SIZE  64
 
 struct slot {
 	void *p;
 };
 
 static struct slot *slots;
-static long nslots;	/* slots in use by the current phase */
+static long         nslots; /* slots in use by the current phase */
 
 /* ------------------------------------------------------------------------
  * Slots
@@ -88,7 +88,7 @@ static void resize_slots(long n)
 static long phase_slots(const struct phase *ph, uint64_t seed)
 {
 	struct wl_rng rng;
-	double sum = 0;
+	double        sum = 0;
 
 	wl_seed(&rng, seed);
 	for (int i = 0; i < MEAN_DRAWS; i++)
@@ -102,10 +102,10 @@ static long phase_slots(const struct phase *ph, uint64_t seed)
 static long run_phase(const struct phase *ph, int index)
 {
 	struct wl_rng rng;
-	long n = phase_slots(ph, (uint64_t)index + 100);
-	long ops = n * opts[OPT_FACTOR].value;
-	long every = ops / SAMPLES_PER_PHASE ? ops / SAMPLES_PER_PHASE : 1;
-	long high = 0;
+	long          n = phase_slots(ph, (uint64_t)index + 100);
+	long          ops = n * opts[OPT_FACTOR].value;
+	long          every = ops / SAMPLES_PER_PHASE ? ops / SAMPLES_PER_PHASE : 1;
+	long          high = 0;
 
 	resize_slots(n);
 	wl_seed(&rng, (uint64_t)index + 1);
@@ -147,8 +147,7 @@ int main(int argc, char **argv)
 
 	wl_allocator();
 	wl_parse(argc, argv, opts, OPT_COUNT);
-	if (opts[OPT_LIVE].value < 1 || opts[OPT_FACTOR].value < 1 ||
-	    opts[OPT_QUIET].value < 0) {
+	if (opts[OPT_LIVE].value < 1 || opts[OPT_FACTOR].value < 1 || opts[OPT_QUIET].value < 0) {
 		wl_usage(argv[0], opts, OPT_COUNT);
 		return 2;
 	}

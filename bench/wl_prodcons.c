@@ -27,25 +27,25 @@ static struct wl_opt opts[OPT_COUNT] = {
 #define PAIRS_MAX 8
 
 struct ring {
-	_Atomic long head;          /* next slot the producer fills */
-	char pad1[CACHE_LINE - sizeof(long)];
-	_Atomic long tail;          /* next slot the consumer empties */
-	char pad2[CACHE_LINE - sizeof(long)];
+	_Atomic long    head; /* next slot the producer fills */
+	char            pad1[CACHE_LINE - sizeof(long)];
+	_Atomic long    tail; /* next slot the consumer empties */
+	char            pad2[CACHE_LINE - sizeof(long)];
 	unsigned char **slot;
-	long mask;
-	pthread_t producer, consumer;
-	long errors;
+	long            mask;
+	pthread_t       producer, consumer;
+	long            errors;
 };
 
 static struct ring rings[PAIRS_MAX];
 
 static void *produce(void *arg)
 {
-	struct ring *q = arg;
+	struct ring  *q = arg;
 	struct wl_rng rng;
 	wl_seed(&rng, (uint64_t)(q - rings) + 1);
 	for (long i = 0; i < opts[OPT_BLOCKS].value; i++) {
-		size_t size = (size_t)wl_log_range(&rng, 16, 1024);
+		size_t         size = (size_t)wl_log_range(&rng, 16, 1024);
 		unsigned char *p = malloc(size);
 		if (p == NULL) {
 			fprintf(stderr, "wl_prodcons: malloc failed\n");
@@ -85,8 +85,8 @@ int main(int argc, char **argv)
 	wl_allocator();
 	wl_parse(argc, argv, opts, OPT_COUNT);
 	long pairs = opts[OPT_PAIRS].value, ring = opts[OPT_RING].value;
-	if (pairs < 1 || pairs > PAIRS_MAX || opts[OPT_BLOCKS].value < 1 || ring < 2 ||
-	    (ring & (ring - 1)) != 0) {
+	if (pairs < 1 || pairs > PAIRS_MAX || opts[OPT_BLOCKS].value < 1 || ring < 2
+	    || (ring & (ring - 1)) != 0) {
 		wl_usage(argv[0], opts, OPT_COUNT);
 		return 2;
 	}
@@ -94,8 +94,8 @@ int main(int argc, char **argv)
 	for (long i = 0; i < pairs; i++) {
 		rings[i].slot = wl_map((size_t)ring * sizeof(*rings[i].slot));
 		rings[i].mask = ring - 1;
-		if (pthread_create(&rings[i].consumer, NULL, consume, &rings[i]) != 0 ||
-		    pthread_create(&rings[i].producer, NULL, produce, &rings[i]) != 0) {
+		if (pthread_create(&rings[i].consumer, NULL, consume, &rings[i]) != 0
+		    || pthread_create(&rings[i].producer, NULL, produce, &rings[i]) != 0) {
 			fprintf(stderr, "wl_prodcons: pthread_create failed\n");
 			return 1;
 		}

@@ -31,19 +31,19 @@ static struct wl_opt opts[OPT_COUNT] = {
 };
 
 #define THREADS_MAX 16
-#define BLOCKS_MAX (1L << 20)
-#define MIN_BLOCK 8
-#define MAX_BLOCK 16384
+#define BLOCKS_MAX  (1L << 20)
+#define MIN_BLOCK   8
+#define MAX_BLOCK   16384
 
 /* A handed block: its first word links the receiver's inbox, its last
  * byte is the check. */
 struct inbox {
 	_Atomic(void *) head;
-	char pad[CACHE_LINE - sizeof(void *)];
+	char            pad[CACHE_LINE - sizeof(void *)];
 };
 
 static struct inbox inboxes[THREADS_MAX];
-static atomic_long errors;
+static atomic_long  errors;
 
 static unsigned char mark(size_t size)
 {
@@ -54,7 +54,7 @@ static unsigned char mark(size_t size)
  * and mark(size) in its last byte. */
 static void *block_new(struct wl_rng *rng)
 {
-	size_t size = (size_t)wl_log_range(rng, MIN_BLOCK, MAX_BLOCK);
+	size_t         size = (size_t)wl_log_range(rng, MIN_BLOCK, MAX_BLOCK);
 	unsigned char *p = malloc(size);
 	if (p == NULL) {
 		fprintf(stderr, "wl_rounds: malloc(%zu) failed\n", size);
@@ -106,23 +106,23 @@ static void drain(int self)
 	while (p) {
 		unsigned char *next;
 		memcpy(&next, p, sizeof(next));
-		free(p);             /* its check byte went with its size */
+		free(p); /* its check byte went with its size */
 		p = next;
 	}
 }
 
 struct worker {
 	pthread_t tid;
-	int id;
-	long allocs;
+	int       id;
+	long      allocs;
 };
 
 static void *worker(void *arg)
 {
-	struct worker *w = arg;
-	long n = opts[OPT_BLOCKS].value, nthreads = opts[OPT_THREADS].value;
+	struct worker  *w = arg;
+	long            n = opts[OPT_BLOCKS].value, nthreads = opts[OPT_THREADS].value;
 	unsigned char **b = wl_map((size_t)n * sizeof(*b));
-	struct wl_rng rng;
+	struct wl_rng   rng;
 	wl_seed(&rng, (uint64_t)w->id + 1);
 	for (long r = 0; r < opts[OPT_ROUNDS].value; r++) {
 		drain(w->id);
@@ -147,14 +147,14 @@ int main(int argc, char **argv)
 	wl_allocator();
 	wl_parse(argc, argv, opts, OPT_COUNT);
 	long nthreads = opts[OPT_THREADS].value;
-	if (nthreads < 1 || nthreads > THREADS_MAX || opts[OPT_ROUNDS].value < 1 ||
-	    opts[OPT_BLOCKS].value < 1 || opts[OPT_BLOCKS].value > BLOCKS_MAX ||
-	    opts[OPT_HAND].value < 0 || opts[OPT_HAND].value > 100 || opts[OPT_WAIT].value < 0) {
+	if (nthreads < 1 || nthreads > THREADS_MAX || opts[OPT_ROUNDS].value < 1
+	    || opts[OPT_BLOCKS].value < 1 || opts[OPT_BLOCKS].value > BLOCKS_MAX
+	    || opts[OPT_HAND].value < 0 || opts[OPT_HAND].value > 100 || opts[OPT_WAIT].value < 0) {
 		wl_usage(argv[0], opts, OPT_COUNT);
 		return 2;
 	}
 	struct worker w[THREADS_MAX];
-	double begin = wl_now();
+	double        begin = wl_now();
 	for (int i = 0; i < nthreads; i++) {
 		w[i].id = i;
 		w[i].allocs = 0;
@@ -170,11 +170,11 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < nthreads; i++)
 		drain(i);
-	double secs = wl_now() - begin;
+	double        secs = wl_now() - begin;
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
-	double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
-	             (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+	double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6
+	             + (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
 	if (atomic_load(&errors)) {
 		fprintf(stderr, "wl_rounds: %ld blocks corrupted\n", atomic_load(&errors));
 		return 1;

@@ -19,9 +19,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-enum {
-	OPT_THREADS, OPT_OPS, OPT_MIN, OPT_MAX, OPT_LIFE, OPT_CROSS, OPT_COUNT
-};
+enum { OPT_THREADS, OPT_OPS, OPT_MIN, OPT_MAX, OPT_LIFE, OPT_CROSS, OPT_COUNT };
 
 static struct wl_opt opts[OPT_COUNT] = {
 	[OPT_THREADS] = { "threads", 4, "threads" },
@@ -39,20 +37,20 @@ static struct wl_opt opts[OPT_COUNT] = {
 
 struct blk {
 	struct blk *next;
-	size_t size;
+	size_t      size;
 };
 
 struct thread {
 	_Alignas(CACHE_LINE) _Atomic(struct blk *) inbox;
 	struct wl_rng rng;
-	struct blk **wheel;	/* opts[OPT_LIFE] + 1 buckets */
-	long frees_remote;
-	pthread_t tid;
+	struct blk  **wheel; /* opts[OPT_LIFE] + 1 buckets */
+	long          frees_remote;
+	pthread_t     tid;
 };
 
-static struct thread *threads;
+static struct thread    *threads;
 static pthread_barrier_t done_pushing;
-static long nthreads;
+static long              nthreads;
 
 /* ------------------------------------------------------------------------
  * Handing blocks over
@@ -63,15 +61,13 @@ static void inbox_push(struct thread *to, struct blk *b)
 
 	do
 		b->next = head;
-	while (!atomic_compare_exchange_weak_explicit(&to->inbox, &head, b,
-	                                              memory_order_release,
+	while (!atomic_compare_exchange_weak_explicit(&to->inbox, &head, b, memory_order_release,
 	                                              memory_order_relaxed));
 }
 
 static void inbox_drain(struct thread *self)
 {
-	struct blk *b = atomic_exchange_explicit(&self->inbox, NULL,
-	                                         memory_order_acquire);
+	struct blk *b = atomic_exchange_explicit(&self->inbox, NULL, memory_order_acquire);
 
 	while (b) {
 		struct blk *next = b->next;
@@ -83,10 +79,8 @@ static void inbox_drain(struct thread *self)
 /* Free a block whose time has come: here, or by a random other thread. */
 static void retire(struct thread *self, struct blk *b)
 {
-	if (nthreads > 1 &&
-	    wl_range(&self->rng, 0, 99) < opts[OPT_CROSS].value) {
-		long other = (self - threads + wl_range(&self->rng, 1,
-		                                        nthreads - 1)) % nthreads;
+	if (nthreads > 1 && wl_range(&self->rng, 0, 99) < opts[OPT_CROSS].value) {
+		long other = (self - threads + wl_range(&self->rng, 1, nthreads - 1)) % nthreads;
 		inbox_push(&threads[other], b);
 		self->frees_remote++;
 		return;
@@ -111,9 +105,8 @@ static void retire_bucket(struct thread *self, long bucket)
 
 static void step(struct thread *self, long now, long buckets)
 {
-	size_t size = (size_t)wl_log_range(&self->rng, opts[OPT_MIN].value,
-	                                   opts[OPT_MAX].value);
-	long life = wl_log_range(&self->rng, 1, opts[OPT_LIFE].value);
+	size_t size = (size_t)wl_log_range(&self->rng, opts[OPT_MIN].value, opts[OPT_MAX].value);
+	long   life = wl_log_range(&self->rng, 1, opts[OPT_LIFE].value);
 	struct blk *b = malloc(size);
 
 	if (b == NULL) {
@@ -129,7 +122,7 @@ static void step(struct thread *self, long now, long buckets)
 static void *worker(void *arg)
 {
 	struct thread *self = arg;
-	long buckets = opts[OPT_LIFE].value + 1;
+	long           buckets = opts[OPT_LIFE].value + 1;
 
 	for (long now = 0; now < opts[OPT_OPS].value; now++) {
 		retire_bucket(self, now % buckets);
@@ -149,8 +142,8 @@ int main(int argc, char **argv)
 	wl_allocator();
 	wl_parse(argc, argv, opts, OPT_COUNT);
 	nthreads = opts[OPT_THREADS].value;
-	if (nthreads < 1 || opts[OPT_MIN].value < (long)sizeof(struct blk) ||
-	    opts[OPT_MAX].value < opts[OPT_MIN].value || opts[OPT_LIFE].value < 1) {
+	if (nthreads < 1 || opts[OPT_MIN].value < (long)sizeof(struct blk)
+	    || opts[OPT_MAX].value < opts[OPT_MIN].value || opts[OPT_LIFE].value < 1) {
 		wl_usage(argv[0], opts, OPT_COUNT);
 		return 2;
 	}

@@ -23,21 +23,21 @@ static struct wl_opt opts[OPT_COUNT] = {
 };
 
 #define THREADS_MAX 64
-#define KEEP_EVERY 8      /* one block in this many outlives its thread */
+#define KEEP_EVERY  8 /* one block in this many outlives its thread */
 
 struct worker {
-	pthread_t tid;
+	pthread_t       tid;
 	unsigned char **kept;
-	long nkept;
+	long            nkept;
 };
 
 static void *worker(void *arg)
 {
 	struct worker *w = arg;
-	struct wl_rng rng;
+	struct wl_rng  rng;
 	wl_seed(&rng, (uint64_t)(uintptr_t)w);
 	for (long i = 0; i < opts[OPT_ALLOCS].value; i++) {
-		size_t size = (size_t)wl_log_range(&rng, 16, 4096);
+		size_t         size = (size_t)wl_log_range(&rng, 16, 4096);
 		unsigned char *p = malloc(size);
 		if (p == NULL) {
 			fprintf(stderr, "wl_shortthreads: malloc failed\n");
@@ -81,7 +81,7 @@ int main(int argc, char **argv)
 			}
 			free(w[i].kept[j]);
 		}
-	double secs = wl_now() - begin;
+	double        secs = wl_now() - begin;
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 

@@ -17,8 +17,7 @@
 
 #include <pthread.h>
 
-enum { OPT_THREADS, OPT_CONCURRENT, OPT_ALLOCS, OPT_MIN, OPT_MAX, OPT_LEAVE,
-       OPT_COUNT };
+enum { OPT_THREADS, OPT_CONCURRENT, OPT_ALLOCS, OPT_MIN, OPT_MAX, OPT_LEAVE, OPT_COUNT };
 
 static struct wl_opt opts[OPT_COUNT] = {
 	[OPT_THREADS] = { "threads", 8000, "threads started in all" },
@@ -34,8 +33,8 @@ static struct wl_opt opts[OPT_COUNT] = {
 
 /* Blocks left behind by exited threads, for a later thread to free. */
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static void *pool[ALLOCS_MAX];
-static long pool_count;
+static void           *pool[ALLOCS_MAX];
+static long            pool_count;
 
 /* ------------------------------------------------------------------------
  * One thread's life
@@ -43,8 +42,7 @@ static long pool_count;
 static void live(struct wl_rng *rng, void **mine, long n)
 {
 	for (long i = 0; i < n; i++) {
-		size_t size = (size_t)wl_log_range(rng, opts[OPT_MIN].value,
-		                                   opts[OPT_MAX].value);
+		size_t size = (size_t)wl_log_range(rng, opts[OPT_MIN].value, opts[OPT_MAX].value);
 		mine[i] = malloc(size);
 		if (mine[i] == NULL) {
 			fprintf(stderr, "wl_threadchurn: malloc failed\n");
@@ -85,8 +83,8 @@ static void die(void **mine, long n)
  * every thread's start, a cost that has nothing to do with the allocator. */
 static void *worker(void *arg)
 {
-	long n = opts[OPT_ALLOCS].value;
-	void *mine[n];
+	long          n = opts[OPT_ALLOCS].value;
+	void         *mine[n];
 	struct wl_rng rng;
 
 	wl_seed(&rng, (uint64_t)(uintptr_t)arg);
@@ -112,16 +110,16 @@ int main(int argc, char **argv)
 	wl_allocator();
 	wl_parse(argc, argv, opts, OPT_COUNT);
 	long total = opts[OPT_THREADS].value, window = opts[OPT_CONCURRENT].value;
-	if (total < 1 || window < 1 || opts[OPT_ALLOCS].value < 1 ||
-	    opts[OPT_ALLOCS].value > ALLOCS_MAX || opts[OPT_MIN].value < 1 ||
-	    opts[OPT_MAX].value < opts[OPT_MIN].value ||
-	    opts[OPT_LEAVE].value < 0 || opts[OPT_LEAVE].value > ALLOCS_MAX) {
+	if (total < 1 || window < 1 || opts[OPT_ALLOCS].value < 1
+	    || opts[OPT_ALLOCS].value > ALLOCS_MAX || opts[OPT_MIN].value < 1
+	    || opts[OPT_MAX].value < opts[OPT_MIN].value || opts[OPT_LEAVE].value < 0
+	    || opts[OPT_LEAVE].value > ALLOCS_MAX) {
 		wl_usage(argv[0], opts, OPT_COUNT);
 		return 2;
 	}
 
 	pthread_t *tid = wl_map((size_t)window * sizeof(pthread_t));
-	double begin = wl_now();
+	double     begin = wl_now();
 	for (long i = 0; i < total; i++) {
 		if (i >= window)
 			pthread_join(tid[i % window], NULL);
@@ -130,7 +128,7 @@ int main(int argc, char **argv)
 	for (long i = total > window ? total - window : 0; i < total; i++)
 		pthread_join(tid[i % window], NULL);
 	double secs = wl_now() - begin;
-	long rss = wl_rss_kib();
+	long   rss = wl_rss_kib();
 	for (long i = 0; i < pool_count; i++)
 		free(pool[i]);
 

@@ -34,10 +34,7 @@
 #include <pthread.h>
 #include <sched.h>
 
-enum {
-	OPT_HEAP, OPT_ACCESSES, OPT_THREADS, OPT_SHARED, OPT_PIN, OPT_SMALL,
-	OPT_COUNT
-};
+enum { OPT_HEAP, OPT_ACCESSES, OPT_THREADS, OPT_SHARED, OPT_PIN, OPT_SMALL, OPT_COUNT };
 
 static struct wl_opt opts[OPT_COUNT] = {
 	[OPT_HEAP] = { "heap_mib", 1024, "heap allocated in all, MiB" },
@@ -66,19 +63,19 @@ static struct wl_opt opts[OPT_COUNT] = {
 
 struct thread {
 	pthread_t tid;
-	int index;
-	void **node;		/* the chain's nodes, in chain order */
-	long nodes, cap;
-	double walk_secs, walk_cpu_secs;
-	double best_slice_ns;	/* the fastest of the walk's slices */
-	void *end;		/* where the walk stopped: stored, so the loads stay */
+	int       index;
+	void    **node; /* the chain's nodes, in chain order */
+	long      nodes, cap;
+	double    walk_secs, walk_cpu_secs;
+	double    best_slice_ns; /* the fastest of the walk's slices */
+	void     *end;           /* where the walk stopped: stored, so the loads stay */
 };
 
-static struct thread *threads;
-static int nthreads;
+static struct thread    *threads;
+static int               nthreads;
 static pthread_barrier_t touched, go;
-static double setup_start, setup_secs;
-static long rss_kib, anon_huge_kib, hugetlb_kib;
+static double            setup_start, setup_secs;
+static long              rss_kib, anon_huge_kib, hugetlb_kib;
 
 /* ------------------------------------------------------------------------
  * Set-up: allocate and touch a thread's share, then build its chain
@@ -106,12 +103,11 @@ static void add_node(struct thread *t, void *p)
 
 /* A node in each 4 KiB of the block, at a random cache line of it (the
  * same line of every page would map them all to a few cache sets). */
-static void block_nodes(struct thread *t, struct wl_rng *rng, char *b,
-                        size_t size)
+static void block_nodes(struct thread *t, struct wl_rng *rng, char *b, size_t size)
 {
 	for (size_t off = 0; off + sizeof(void *) <= size; off += NODE_SPACING) {
 		size_t room = size - off < NODE_SPACING ? size - off : NODE_SPACING;
-		long lines = (long)((room - sizeof(void *)) / CACHE_LINE);
+		long   lines = (long)((room - sizeof(void *)) / CACHE_LINE);
 		add_node(t, b + off + (size_t)wl_range(rng, 0, lines) * CACHE_LINE);
 	}
 }
@@ -125,14 +121,15 @@ static void fill_share(struct thread *t, struct wl_rng *rng, size_t share)
 	size_t big = 0, small = 0, since_node = 0;
 
 	while (big < big_goal || small < small_goal) {
-		if (big < big_goal && (small_goal == 0 ||
-		    (double)big / (double)big_goal <= (double)small / (double)small_goal)) {
+		if (big < big_goal
+		    && (small_goal == 0
+		        || (double)big / (double)big_goal <= (double)small / (double)small_goal)) {
 			size_t size = (size_t)wl_log_range(rng, BLOCK_MIN, BLOCK_MAX);
 			block_nodes(t, rng, alloc_touched(size), size);
 			big += size;
 		} else {
 			size_t size = (size_t)wl_range(rng, SMALL_MIN, SMALL_MAX);
-			void *p = alloc_touched(size);
+			void  *p = alloc_touched(size);
 			small += size;
 			since_node += size;
 			if (since_node >= NODE_SPACING) {
@@ -148,7 +145,7 @@ static void fill_share(struct thread *t, struct wl_rng *rng, size_t share)
 static void link_chain(struct thread *t, struct wl_rng *rng)
 {
 	for (long i = t->nodes - 1; i > 0; i--) {
-		long j = wl_range(rng, 0, i);
+		long  j = wl_range(rng, 0, i);
 		void *tmp = t->node[i];
 		t->node[i] = t->node[j];
 		t->node[j] = tmp;
@@ -175,9 +172,9 @@ static void smaps_line(const char *line, long *anon_huge, long *hugetlb)
 static void smaps_huge_kib(long *anon_huge, long *hugetlb)
 {
 	static char buf[1 << 16];
-	int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
-	size_t have = 0;
-	ssize_t n;
+	int         fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+	size_t      have = 0;
+	ssize_t     n;
 
 	*anon_huge = *hugetlb = -1;
 	if (fd < 0)
@@ -197,7 +194,7 @@ static void smaps_huge_kib(long *anon_huge, long *hugetlb)
 		have -= (size_t)(line - buf);
 		memmove(buf, line, have);
 		if (have == sizeof(buf) - 1)
-			have = 0;	/* a line this long is none we look for */
+			have = 0; /* a line this long is none we look for */
 	}
 	close(fd);
 }
@@ -231,7 +228,7 @@ static double thread_cpu(void)
 static void pin(int index)
 {
 	cpu_set_t allowed, one;
-	int cpus, want, seen = 0;
+	int       cpus, want, seen = 0;
 
 	if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0)
 		return;
@@ -255,8 +252,8 @@ static void pin(int index)
 static void *worker(void *arg)
 {
 	struct thread *t = arg;
-	struct wl_rng rng;
-	size_t share = (size_t)opts[OPT_HEAP].value * MIB / (size_t)nthreads;
+	struct wl_rng  rng;
+	size_t         share = (size_t)opts[OPT_HEAP].value * MIB / (size_t)nthreads;
 
 	if (opts[OPT_PIN].value)
 		pin(t->index);
@@ -271,10 +268,10 @@ static void *worker(void *arg)
 	}
 	pthread_barrier_wait(&go);
 
-	struct thread *own = &threads[opts[OPT_SHARED].value ?
-	                              (t->index + 1) % nthreads : t->index];
-	long accesses = opts[OPT_ACCESSES].value;
-	void *p = own->node[0];
+	struct thread *own =
+	        &threads[opts[OPT_SHARED].value ? (t->index + 1) % nthreads : t->index];
+	long   accesses = opts[OPT_ACCESSES].value;
+	void  *p = own->node[0];
 	double start = wl_now(), cpu_start = thread_cpu(), cpu = cpu_start;
 	t->best_slice_ns = 0;
 	for (int k = 0; k < WALK_SLICES; k++) {
@@ -298,12 +295,10 @@ int main(int argc, char **argv)
 	wl_allocator();
 	wl_parse(argc, argv, opts, OPT_COUNT);
 	nthreads = (int)opts[OPT_THREADS].value;
-	if (opts[OPT_HEAP].value < 1 || opts[OPT_ACCESSES].value < 1 ||
-	    nthreads < 1 || opts[OPT_SHARED].value < 0 ||
-	    opts[OPT_SHARED].value > 1 || opts[OPT_PIN].value < 0 ||
-	    opts[OPT_PIN].value > 1 || opts[OPT_SMALL].value < 0 ||
-	    opts[OPT_SMALL].value > 100 ||
-	    (size_t)opts[OPT_HEAP].value * MIB / (size_t)nthreads < BLOCK_MAX) {
+	if (opts[OPT_HEAP].value < 1 || opts[OPT_ACCESSES].value < 1 || nthreads < 1
+	    || opts[OPT_SHARED].value < 0 || opts[OPT_SHARED].value > 1 || opts[OPT_PIN].value < 0
+	    || opts[OPT_PIN].value > 1 || opts[OPT_SMALL].value < 0 || opts[OPT_SMALL].value > 100
+	    || (size_t)opts[OPT_HEAP].value * MIB / (size_t)nthreads < BLOCK_MAX) {
 		wl_usage(argv[0], opts, OPT_COUNT);
 		return 2;
 	}
@@ -317,8 +312,9 @@ int main(int argc, char **argv)
 		struct thread *t = &threads[i];
 		/* a node per 4 KiB, plus one for each block's partial last page;
 		 * the last block may overshoot the share by up to BLOCK_MAX */
-		t->cap = (long)((share + 2 * BLOCK_MAX) / NODE_SPACING +
-		                (share + BLOCK_MAX) / BLOCK_MIN) + 16;
+		t->cap = (long)((share + 2 * BLOCK_MAX) / NODE_SPACING
+		                + (share + BLOCK_MAX) / BLOCK_MIN)
+		         + 16;
 		t->node = wl_map((size_t)t->cap * sizeof(void *));
 		t->index = i;
 		if (i > 0 && pthread_create(&t->tid, NULL, worker, t) != 0) {
@@ -329,7 +325,7 @@ int main(int argc, char **argv)
 	worker(&threads[0]);
 
 	double ns = 0, ns_wall = 0, ns_best = 0;
-	long nodes = 0;
+	long   nodes = 0;
 	for (int i = 0; i < nthreads; i++) {
 		if (i > 0)
 			pthread_join(threads[i].tid, NULL);

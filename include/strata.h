@@ -30,57 +30,57 @@ extern "C" {
 #define STRATA_API_VERSION   1
 
 /* Buddy orders: a free block of order k is 4 KiB << k. */
-#define STRATA_ORDERS        13
+#define STRATA_ORDERS 13
 /* Return addresses kept per leak call stack, innermost first. */
-#define STRATA_LEAK_FRAMES   16
+#define STRATA_LEAK_FRAMES 16
 
 /* ------------------------------------------------------------------------
  * Totals
  * ---------------------------------------------------------------------- */
 struct strata_stats {
-	size_t   struct_size;         /* in: sizeof(struct strata_stats) */
-	unsigned api_version;         /* STRATA_API_VERSION of the library */
+	size_t   struct_size; /* in: sizeof(struct strata_stats) */
+	unsigned api_version; /* STRATA_API_VERSION of the library */
 	unsigned narenas;
 	unsigned nclasses;
 	unsigned nnodes;
 
 	/* live memory, in bytes */
-	size_t   requested;           /* asked for by the live blocks (see requested_exact) */
-	int      requested_exact;     /* 1: exact (STRATA_LEAK=full); 0: an estimate
+	size_t   requested;       /* asked for by the live blocks (see requested_exact) */
+	int      requested_exact; /* 1: exact (STRATA_LEAK=full); 0: an estimate
 	                                 from the samples (0 when leak tracking is off) */
-	size_t   allocated;           /* live blocks, rounded up to their class or pages */
-	size_t   cached;              /* free blocks held on heaps' lists, kept large
+	size_t   allocated;       /* live blocks, rounded up to their class or pages */
+	size_t   cached;          /* free blocks held on heaps' lists, kept large
 	                                 runs and kept huge blocks */
-	size_t   active;              /* pages holding slabs, large runs and huge blocks */
-	size_t   resident;            /* strata's mappings resident in RAM (mincore) */
-	size_t   mapped;              /* address space strata has mapped */
-	size_t   metadata;            /* descriptors, headers and tables */
-	uint64_t nmalloc;             /* calls that returned a block, since start */
-	uint64_t nfree;               /* calls that freed one */
+	size_t   active;          /* pages holding slabs, large runs and huge blocks */
+	size_t   resident;        /* strata's mappings resident in RAM (mincore) */
+	size_t   mapped;          /* address space strata has mapped */
+	size_t   metadata;        /* descriptors, headers and tables */
+	uint64_t nmalloc;         /* calls that returned a block, since start */
+	uint64_t nfree;           /* calls that freed one */
 
 	/* fragmentation, in bytes unless said otherwise */
-	size_t   internal;            /* allocated - requested: rounding waste
+	size_t internal;                      /* allocated - requested: rounding waste
 	                                 (0 when requested is not known) */
-	size_t   slab_slack;          /* free object slots inside slabs */
-	size_t   free_bytes;          /* in free buddy blocks */
-	size_t   dirty_bytes;         /* of free_bytes, what may still be resident */
-	size_t   free_blocks[STRATA_ORDERS];     /* free buddy blocks per order,
+	size_t slab_slack;                    /* free object slots inside slabs */
+	size_t free_bytes;                    /* in free buddy blocks */
+	size_t dirty_bytes;                   /* of free_bytes, what may still be resident */
+	size_t free_blocks[STRATA_ORDERS];    /* free buddy blocks per order,
 	                                            like /proc/buddyinfo */
-	double   unusable_index[STRATA_ORDERS];  /* share of free memory that cannot
+	double unusable_index[STRATA_ORDERS]; /* share of free memory that cannot
 	                                            serve a block of this order (the
 	                                            kernel's unusable free space index) */
-	double   resident_ratio;      /* resident / requested (or / allocated when
+	double resident_ratio;                /* resident / requested (or / allocated when
 	                                 requested is not known); 1.0 is no overhead */
-	int      leak_mode;           /* 0 off, 1 sampled, 2 full (STRATA_LEAK) */
+	int    leak_mode;                     /* 0 off, 1 sampled, 2 full (STRATA_LEAK) */
 
 	/* huge pages (STRATA_HUGEPAGES) and the reserve (STRATA_RESERVE) */
-	size_t   hugetlb_mapped;      /* regions on MAP_HUGETLB 2 MiB pages */
-	size_t   hugetlb_resident;    /* of those, in huge pages faulted in */
-	size_t   thp_mapped;          /* regions advised MADV_HUGEPAGE (the kernel
+	size_t   hugetlb_mapped;    /* regions on MAP_HUGETLB 2 MiB pages */
+	size_t   hugetlb_resident;  /* of those, in huge pages faulted in */
+	size_t   thp_mapped;        /* regions advised MADV_HUGEPAGE (the kernel
 	                                 decides which of their pages become huge) */
-	uint64_t hugetlb_fallbacks;   /* regions that asked for hugetlb pages and
+	uint64_t hugetlb_fallbacks; /* regions that asked for hugetlb pages and
 	                                 got transparent or 4 KiB pages instead */
-	size_t   reserved;            /* regions mapped and faulted in at start */
+	size_t   reserved;          /* regions mapped and faulted in at start */
 };
 
 /* Fill *st.  0, or -1 with errno EINVAL when st is NULL or too small. */
@@ -90,13 +90,13 @@ int strata_stats_get(struct strata_stats *st);
  * Per size class, per arena, per NUMA node
  * ---------------------------------------------------------------------- */
 struct strata_class_stats {
-	size_t   struct_size;         /* in: sizeof(struct strata_class_stats) */
-	size_t   size;                /* bytes per object */
-	size_t   objects_live;        /* handed to the program */
-	size_t   objects_cached;      /* free on heaps' lists */
+	size_t   struct_size;    /* in: sizeof(struct strata_class_stats) */
+	size_t   size;           /* bytes per object */
+	size_t   objects_live;   /* handed to the program */
+	size_t   objects_cached; /* free on heaps' lists */
 	size_t   slabs;
-	size_t   slab_bytes;          /* bytes of those slabs */
-	size_t   slack_bytes;         /* free slots in them */
+	size_t   slab_bytes;  /* bytes of those slabs */
+	size_t   slack_bytes; /* free slots in them */
 	uint64_t nmalloc;
 	uint64_t nfree;
 };
@@ -105,9 +105,9 @@ struct strata_class_stats {
 int strata_class_stats_get(unsigned cls, struct strata_class_stats *st);
 
 struct strata_arena_stats {
-	size_t   struct_size;         /* in: sizeof(struct strata_arena_stats) */
+	size_t   struct_size; /* in: sizeof(struct strata_arena_stats) */
 	unsigned index;
-	int      node;                /* NUMA node, or -1 */
+	int      node; /* NUMA node, or -1 */
 	size_t   regions;
 	size_t   mapped;
 	size_t   active;
@@ -119,17 +119,17 @@ struct strata_arena_stats {
 int strata_arena_stats_get(unsigned arena, struct strata_arena_stats *st);
 
 struct strata_node_stats {
-	size_t   struct_size;         /* in: sizeof(struct strata_node_stats) */
+	size_t   struct_size; /* in: sizeof(struct strata_node_stats) */
 	int      node;
-	size_t   mapped;              /* of the arenas bound to this node */
+	size_t   mapped; /* of the arenas bound to this node */
 	size_t   active;
-	unsigned narenas;             /* arenas bound to this node */
-	unsigned ncpus;               /* CPUs of the node */
-	size_t   resident;            /* strata's pages resident on this node,
+	unsigned narenas;      /* arenas bound to this node */
+	unsigned ncpus;        /* CPUs of the node */
+	size_t   resident;     /* strata's pages resident on this node,
 	                                 whatever arena they belong to (move_pages) */
-	uint64_t frees_local;         /* objects of this node's arenas returned by
+	uint64_t frees_local;  /* objects of this node's arenas returned by
 	                                 threads running on this node */
-	uint64_t frees_remote;        /* ... by threads on another node */
+	uint64_t frees_remote; /* ... by threads on another node */
 };
 
 int strata_node_stats_get(unsigned node, struct strata_node_stats *st);
@@ -141,12 +141,12 @@ int strata_node_stats_get(unsigned node, struct strata_node_stats *st);
  * figures are scaled up as estimates; full records every block).
  * ---------------------------------------------------------------------- */
 struct strata_leak_site {
-	size_t   struct_size;         /* set by strata */
-	size_t   bytes;               /* live bytes from this call stack */
-	size_t   objects;             /* live blocks (an estimate when sampled) */
-	size_t   requested;           /* bytes requested by the recorded blocks */
+	size_t   struct_size; /* set by strata */
+	size_t   bytes;       /* live bytes from this call stack */
+	size_t   objects;     /* live blocks (an estimate when sampled) */
+	size_t   requested;   /* bytes requested by the recorded blocks */
 	unsigned nframes;
-	void    *frames[STRATA_LEAK_FRAMES];   /* return addresses, innermost first */
+	void    *frames[STRATA_LEAK_FRAMES]; /* return addresses, innermost first */
 };
 
 /* A mark: blocks allocated after it can be asked for alone. */
@@ -160,15 +160,15 @@ size_t strata_leak_sites(struct strata_leak_site *sites, size_t max, uint64_t si
  * Reports
  * ---------------------------------------------------------------------- */
 enum strata_format {
-	STRATA_FORMAT_TEXT = 0,        /* for people */
-	STRATA_FORMAT_JSON = 1,        /* for tools */
-	STRATA_FORMAT_PROMETHEUS = 2,  /* text exposition format, metrics strata_* */
+	STRATA_FORMAT_TEXT = 0,       /* for people */
+	STRATA_FORMAT_JSON = 1,       /* for tools */
+	STRATA_FORMAT_PROMETHEUS = 2, /* text exposition format, metrics strata_* */
 };
 
-#define STRATA_REPORT_CLASSES  0x1   /* per size class */
-#define STRATA_REPORT_ARENAS   0x2   /* per arena and node */
-#define STRATA_REPORT_LEAKS    0x4   /* live blocks by call stack */
-#define STRATA_REPORT_ALL      0x7
+#define STRATA_REPORT_CLASSES 0x1 /* per size class */
+#define STRATA_REPORT_ARENAS  0x2 /* per arena and node */
+#define STRATA_REPORT_LEAKS   0x4 /* live blocks by call stack */
+#define STRATA_REPORT_ALL     0x7
 
 /* Write a report to fd.  0, or -1 with errno set (EINVAL: bad format). */
 int strata_report(int fd, enum strata_format format, unsigned what);
@@ -239,8 +239,8 @@ typedef struct strata_cache strata_cache_t;
 typedef struct strata_pool  strata_pool_t;
 typedef struct strata_heap  strata_heap_t;
 
-#define STRATA_CACHE_ZERO    0x1     /* strata_cache_alloc returns zeroed objects */
-#define STRATA_CACHE_FLAGS   0x1
+#define STRATA_CACHE_ZERO  0x1 /* strata_cache_alloc returns zeroed objects */
+#define STRATA_CACHE_FLAGS 0x1
 
 /* A cache of objects of size bytes (up to 1 MiB), aligned to align (a
  * power of two up to 4096; 0: the size of a pointer), named for the
@@ -252,11 +252,11 @@ strata_cache_t *strata_cache_create(const char *name, size_t size, size_t align,
 void *strata_cache_alloc(strata_cache_t *cache);
 /* p back to cache (NULL: nothing).  An object of another cache, or a
  * pointer that is no object, aborts with a "strata: " message. */
-void  strata_cache_free(strata_cache_t *cache, void *p);
+void strata_cache_free(strata_cache_t *cache, void *p);
 /* 0 when the cache held no live object and is gone.  Otherwise its live
  * objects are reported on stderr, the cache stays for them (free them with
  * free()), and -1 with errno EBUSY. */
-int   strata_cache_destroy(strata_cache_t *cache);
+int strata_cache_destroy(strata_cache_t *cache);
 
 /* A pool of objects of size bytes that keeps min_reserved of them aside:
  * strata_pool_alloc takes one of those when the operating system refuses
@@ -266,36 +266,36 @@ int   strata_cache_destroy(strata_cache_t *cache);
 strata_pool_t *strata_pool_create(const char *name, size_t size, size_t min_reserved);
 /* An object; NULL with errno ENOMEM only when memory is refused and the
  * reserve is empty. */
-void  *strata_pool_alloc(strata_pool_t *pool);
-void   strata_pool_free(strata_pool_t *pool, void *obj);
+void *strata_pool_alloc(strata_pool_t *pool);
+void  strata_pool_free(strata_pool_t *pool, void *obj);
 /* Frees the reserve; live objects are reported as by strata_cache_destroy
  * and stay valid. */
-void   strata_pool_destroy(strata_pool_t *pool);
+void strata_pool_destroy(strata_pool_t *pool);
 
 /* A private heap.  NULL with errno ENOMEM. */
 strata_heap_t *strata_heap_create(const char *name);
 /* As malloc, calloc, realloc and memalign, from heap.  realloc of a block of
  * the heap stays in the heap; NULL p allocates there. */
-void  *strata_heap_malloc(strata_heap_t *heap, size_t size);
-void  *strata_heap_calloc(strata_heap_t *heap, size_t nmemb, size_t size);
-void  *strata_heap_realloc(strata_heap_t *heap, void *p, size_t size);
-void  *strata_heap_memalign(strata_heap_t *heap, size_t align, size_t size);
+void *strata_heap_malloc(strata_heap_t *heap, size_t size);
+void *strata_heap_calloc(strata_heap_t *heap, size_t nmemb, size_t size);
+void *strata_heap_realloc(strata_heap_t *heap, void *p, size_t size);
+void *strata_heap_memalign(strata_heap_t *heap, size_t align, size_t size);
 /* Free every block of the heap at once, and keep the heap. */
-void   strata_heap_reset(strata_heap_t *heap);
+void strata_heap_reset(strata_heap_t *heap);
 /* Free every block of the heap at once, and the heap. */
-void   strata_heap_destroy(strata_heap_t *heap);
+void strata_heap_destroy(strata_heap_t *heap);
 
 struct strata_cache_stats {
-	size_t   struct_size;    /* in: sizeof(struct strata_cache_stats) */
+	size_t   struct_size; /* in: sizeof(struct strata_cache_stats) */
 	char     name[48];
-	size_t   object_size;    /* caches and pools: as created; heaps: 0 */
-	size_t   stride;         /* ... rounded up to the alignment */
-	uint64_t live;           /* objects (blocks) in use */
-	uint64_t live_bytes;     /* their bytes (heaps: of their size classes) */
-	uint64_t total;          /* objects the slabs hold */
+	size_t   object_size; /* caches and pools: as created; heaps: 0 */
+	size_t   stride;      /* ... rounded up to the alignment */
+	uint64_t live;        /* objects (blocks) in use */
+	uint64_t live_bytes;  /* their bytes (heaps: of their size classes) */
+	uint64_t total;       /* objects the slabs hold */
 	uint64_t slabs;
 	uint64_t slab_bytes;
-	uint64_t slack;          /* slab bytes not holding live objects' bytes */
+	uint64_t slack; /* slab bytes not holding live objects' bytes */
 	uint64_t mallocs;
 	uint64_t frees;
 	uint64_t cached;         /* free objects kept per thread */

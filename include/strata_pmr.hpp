@@ -21,11 +21,14 @@
 
 #include "strata.h"
 
-namespace strata {
+namespace strata
+{
 
-class heap_resource : public std::pmr::memory_resource {
-public:
-	explicit heap_resource(const char *name = "pmr") : heap_(strata_heap_create(name)), owned_(true)
+class heap_resource : public std::pmr::memory_resource
+{
+      public:
+	explicit heap_resource(const char *name = "pmr")
+	    : heap_(strata_heap_create(name)), owned_(true)
 	{
 		if (heap_ == nullptr)
 			throw std::bad_alloc();
@@ -44,11 +47,12 @@ public:
 	// Every block of the heap goes at once (strata_heap_reset).
 	void release() noexcept { strata_heap_reset(heap_); }
 
-protected:
+      protected:
 	void *do_allocate(std::size_t bytes, std::size_t align) override
 	{
-		void *p = align <= alignof(std::max_align_t) ? strata_heap_malloc(heap_, bytes)
-		                                              : strata_heap_memalign(heap_, align, bytes);
+		void *p = align <= alignof(std::max_align_t)
+		                  ? strata_heap_malloc(heap_, bytes)
+		                  : strata_heap_memalign(heap_, align, bytes);
 		if (p == nullptr)
 			throw std::bad_alloc();
 		return p;
@@ -59,16 +63,19 @@ protected:
 		return this == &other;
 	}
 
-private:
+      private:
 	strata_heap_t *heap_;
-	bool owned_;
+	bool           owned_;
 };
 
-class cache_resource : public std::pmr::memory_resource {
-public:
-	cache_resource(const char *name, std::size_t size, std::size_t align = alignof(std::max_align_t),
+class cache_resource : public std::pmr::memory_resource
+{
+      public:
+	cache_resource(const char *name, std::size_t size,
+	               std::size_t                align = alignof(std::max_align_t),
 	               std::pmr::memory_resource *upstream = std::pmr::get_default_resource())
-	    : cache_(strata_cache_create(name, size, align, 0)), size_(size), align_(align), upstream_(upstream)
+	    : cache_(strata_cache_create(name, size, align, 0)), size_(size), align_(align),
+	      upstream_(upstream)
 	{
 		if (cache_ == nullptr)
 			throw std::bad_alloc();
@@ -80,7 +87,7 @@ public:
 
 	strata_cache_t *native_handle() const noexcept { return cache_; }
 
-protected:
+      protected:
 	void *do_allocate(std::size_t bytes, std::size_t align) override
 	{
 		if (!fits(bytes, align))
@@ -102,15 +109,15 @@ protected:
 		return this == &other;
 	}
 
-private:
+      private:
 	bool fits(std::size_t bytes, std::size_t align) const noexcept
 	{
 		return bytes <= size_ && align <= align_;
 	}
 
-	strata_cache_t *cache_;
-	std::size_t size_;
-	std::size_t align_;
+	strata_cache_t            *cache_;
+	std::size_t                size_;
+	std::size_t                align_;
 	std::pmr::memory_resource *upstream_;
 };
 

@@ -33,7 +33,7 @@ enum block_kind { BLOCK_SMALL, BLOCK_LARGE, BLOCK_HUGE, BLOCK_CACHE };
 struct block {
 	enum block_kind kind;
 	size_t          usable;
-	struct page    *pg;      /* small: its page; large: the head */
+	struct page    *pg; /* small: its page; large: the head */
 	struct huge    *huge;
 };
 
@@ -55,7 +55,7 @@ static strata_cold void double_free(const void *p, const char *op)
 static noinline struct block block_lookup(void *p, const char *op)
 {
 	struct block b = { 0 };
-	void *owner = pagemap_lookup(p);
+	void        *owner = pagemap_lookup(p);
 	if (owner == NULL) {
 		if (huge_was_freed(p))
 			double_free(p, op);
@@ -70,8 +70,8 @@ static noinline struct block block_lookup(void *p, const char *op)
 		return b;
 	}
 	struct region *r = owner;
-	struct page *pg = page_of(r, p);
-	switch (__atomic_load_n(&pg->state, __ATOMIC_RELAXED)) {   /* sampling flips it */
+	struct page   *pg = page_of(r, p);
+	switch (__atomic_load_n(&pg->state, __ATOMIC_RELAXED)) { /* sampling flips it */
 	case PAGE_SLAB:
 	case PAGE_SAMPLED:
 		if (!slab_object_valid(pg, p))
@@ -82,7 +82,9 @@ static noinline struct block block_lookup(void *p, const char *op)
 		return b;
 	case PAGE_CACHE:
 		if (cache_is_buried(page_cache(pg)))
-			_strata_fatal("%p passed to %s is a block of a private heap that was reset or destroyed", p, op);
+			_strata_fatal("%p passed to %s is a block of a private heap that was reset "
+			              "or destroyed",
+			              p, op);
 		if (!slab_object_valid(pg, p))
 			invalid_pointer(p, op, "not the start of a block");
 		b.kind = BLOCK_CACHE;
@@ -102,8 +104,7 @@ static noinline struct block block_lookup(void *p, const char *op)
 		if (((uintptr_t)p & (PAGE_SIZE - 1)) == 0)
 			double_free(p, op);
 		/* fall through */
-	default:
-		invalid_pointer(p, op, "not the start of a block");
+	default: invalid_pointer(p, op, "not the start of a block");
 	}
 	__builtin_unreachable();
 }
@@ -125,8 +126,8 @@ static void  debug_free(void *p, struct block *b);
 
 /* A large run from arena a or a huge block bound to a's node; cached:
  * the thread's large-run cache may serve it (a is the thread's own). */
-static void *alloc_large_in(struct heap *h, struct arena *a, size_t size, size_t align,
-                            bool zero, bool cached)
+static void *alloc_large_in(struct heap *h, struct arena *a, size_t size, size_t align, bool zero,
+                            bool cached)
 {
 	if (unlikely(size > PTRDIFF_MAX)) {
 		errno = ENOMEM;
@@ -177,7 +178,7 @@ static size_t class_alignment(unsigned cls)
 
 static noinline void *alloc_class_slow(unsigned cls, size_t size)
 {
-	strata_ensure_init();       /* the options, debug among them */
+	strata_ensure_init(); /* the options, debug among them */
 	if (unlikely(debug_mode()))
 		return debug_alloc(size, class_alignment(cls), false);
 	return heap_alloc_slow(cls, size);
@@ -187,7 +188,7 @@ static noinline void *alloc_class_slow(unsigned cls, size_t size)
 static inline void *alloc_class(unsigned cls, size_t size)
 {
 	struct heap_fast *f = heap_slot(_strata_heap, cls);
-	void **p = f->free;
+	void            **p = f->free;
 	if (likely(p != NULL))
 		return heap_pop_first(f, p);
 	if ((p = f->foreign) != NULL)
@@ -207,8 +208,9 @@ static noinline void *malloc_generic(size_t size)
 strata_export void *API(malloc)(size_t size)
 {
 	if (likely(size <= CLASS_TABLE_MAX)) {
-		struct heap_fast *f = (struct heap_fast *)((char *)_strata_heap + size_to_class_offset(size));
-		void **p = f->free;
+		struct heap_fast *f = (struct heap_fast *)((char *)_strata_heap
+		                                           + size_to_class_offset(size));
+		void            **p = f->free;
 		if (likely(p != NULL))
 			return heap_pop_first(f, p);
 		if ((p = f->foreign) != NULL)
@@ -246,7 +248,8 @@ strata_export void *API(calloc)(size_t nmemb, size_t size)
 static struct block block_lookup_live(void *p, const char *op)
 {
 	struct block b = block_lookup(p, op);
-	if ((b.kind == BLOCK_SMALL || b.kind == BLOCK_CACHE) && ((uintptr_t *)p)[1] == _strata_free_key)
+	if ((b.kind == BLOCK_SMALL || b.kind == BLOCK_CACHE)
+	    && ((uintptr_t *)p)[1] == _strata_free_key)
 		double_free(p, op);
 	return b;
 }
@@ -273,7 +276,7 @@ static noinline void free_generic(void *p)
 	if (p == NULL)
 		return;
 	struct block b = block_lookup_live(p, "free");
-	if (b.kind == BLOCK_CACHE) {        /* no debug tail: caches keep exact sizes */
+	if (b.kind == BLOCK_CACHE) { /* no debug tail: caches keep exact sizes */
 		cache_free_block(b.pg, p);
 		return;
 	}
@@ -285,9 +288,7 @@ static noinline void free_generic(void *p)
 			sample_forget_small(b.pg, p);
 		heap_free_small(b.pg, p);
 		break;
-	case BLOCK_LARGE:
-		free_large(&b, p);
-		break;
+	case BLOCK_LARGE: free_large(&b, p); break;
 	case BLOCK_HUGE:
 		heap_count_large(true, 1);
 		sample_forget_huge(b.huge, p);
@@ -295,8 +296,7 @@ static noinline void free_generic(void *p)
 			zone_huge_forget(b.huge);
 		huge_free(b.huge);
 		break;
-	case BLOCK_CACHE:
-		break;
+	case BLOCK_CACHE: break;
 	}
 }
 
@@ -315,16 +315,18 @@ static inline bool owner_is(const void *entry, const struct heap *h)
 static noinline void free_other(void *p, struct page *pg)
 {
 	/* An object of a cache, a pool or a private heap: its magazine. */
-	if (__atomic_load_n(&pg->state, __ATOMIC_RELAXED) == PAGE_CACHE && !cache_is_buried(page_cache(pg))
-	    && slab_object_valid(pg, p) && ((uintptr_t *)p)[1] != _strata_free_key) {
+	if (__atomic_load_n(&pg->state, __ATOMIC_RELAXED) == PAGE_CACHE
+	    && !cache_is_buried(page_cache(pg)) && slab_object_valid(pg, p)
+	    && ((uintptr_t *)p)[1] != _strata_free_key) {
 		cache_free_block(pg, p);
 		return;
 	}
 	/* With NUMA placement, heap_free_small decides where it goes.  A full
 	 * foreign list, a heap not set up or one that sees every call (exact
 	 * leak tracking, the debug mode): the general path. */
-	if (likely(__atomic_load_n(&pg->state, __ATOMIC_RELAXED) == PAGE_SLAB && slab_object_valid(pg, p)
-	           && ((uintptr_t *)p)[1] != _strata_free_key && !nodes_active())
+	if (likely(__atomic_load_n(&pg->state, __ATOMIC_RELAXED) == PAGE_SLAB
+	           && slab_object_valid(pg, p) && ((uintptr_t *)p)[1] != _strata_free_key
+	           && !nodes_active())
 	    && heap_push_foreign(heap_slot(_strata_heap, pg->cls), p))
 		return;
 	free_generic(p);
@@ -337,8 +339,8 @@ strata_export void API(free)(void *p)
 	uintptr_t e = pagemap_entry(p);
 	if (likely(pagemap_is_region(e))) {
 		struct page *pg = pagemap_page(e, p);
-		void *entry = page_owner_tag(pg);
-		uint32_t soff = pg->slab_off;       /* read once: the check and the head */
+		void        *entry = page_owner_tag(pg);
+		uint32_t     soff = pg->slab_off; /* read once: the check and the head */
 		if (likely(owner_is(entry, _strata_heap) && slab_object_valid_at(pg, p, soff)
 		           && ((uintptr_t *)p)[1] != _strata_free_key)) {
 			heap_free_own_fast(entry, slab_head_at(pg, soff), p);
@@ -388,7 +390,7 @@ strata_export int API(posix_memalign)(void **out, size_t align, size_t size)
 {
 	if (!power_of_two(align) || align % sizeof(void *) != 0)
 		return EINVAL;
-	int saved = errno;
+	int   saved = errno;
 	void *p = alloc_aligned(align, size);
 	errno = saved;
 	if (p == NULL)
@@ -441,13 +443,12 @@ strata_export void *API(pvalloc)(size_t size)
 static bool resize_in_place(struct block *b, size_t new_size)
 {
 	switch (b->kind) {
-	case BLOCK_SMALL:
-		return new_size <= SMALL_MAX && size_to_class(new_size) == b->pg->cls;
+	case BLOCK_SMALL: return new_size <= SMALL_MAX && size_to_class(new_size) == b->pg->cls;
 	case BLOCK_LARGE:
-		return new_size > SMALL_MAX && new_size <= LARGE_MAX && large_resize(b->pg, new_size);
+		return new_size > SMALL_MAX && new_size <= LARGE_MAX
+		       && large_resize(b->pg, new_size);
 	case BLOCK_HUGE:
-	case BLOCK_CACHE:
-		return false;
+	case BLOCK_CACHE: return false;
 	}
 	return false;
 }
@@ -463,7 +464,8 @@ static void *realloc_alloc(struct block *b, size_t new_size)
 {
 	if (new_size <= b->usable || new_size <= SMALL_MAX || new_size > LARGE_MAX)
 		return API(malloc)(new_size);
-	size_t room = PAGE_SIZE << MIN(order_for_pages(REALLOC_ROOM * pages_for(new_size)), LARGE_MAX_ORDER);
+	size_t       room = PAGE_SIZE << MIN(order_for_pages(REALLOC_ROOM * pages_for(new_size)),
+	                                     LARGE_MAX_ORDER);
 	struct heap *h = heap_get();
 	return alloc_large_in(h, local_arena(h), new_size, room, false, false);
 }
@@ -500,7 +502,7 @@ static void *debug_alloc(size_t size, size_t align, bool zero)
 		return NULL;
 	}
 	size_t need = size + DEBUG_TAIL;
-	int c = need <= SMALL_MAX && align <= PAGE_SIZE ? aligned_class(need, align) : -1;
+	int    c = need <= SMALL_MAX && align <= PAGE_SIZE ? aligned_class(need, align) : -1;
 	if (c >= 0) {
 		void *p = heap_alloc_slow((unsigned)c, size);
 		if (p) {
@@ -542,7 +544,7 @@ static void debug_free(void *p, struct block *b)
 static void *debug_realloc(void *p, struct block *b, size_t size)
 {
 	size_t old = debug_block_size(p, b->usable);
-	void *q = API(malloc)(size);
+	void  *q = API(malloc)(size);
 	if (q == NULL)
 		return NULL;
 	memcpy(q, p, MIN(old, size));
@@ -564,7 +566,7 @@ strata_export void *API(realloc)(void *p, size_t size)
 {
 	if (p == NULL)
 		return API(malloc)(size);
-	if (size == 0) {        /* glibc frees and returns NULL */
+	if (size == 0) { /* glibc frees and returns NULL */
 		API(free)(p);
 		return NULL;
 	}
@@ -576,7 +578,7 @@ strata_export void *API(realloc)(void *p, size_t size)
 	struct zone *z = block_zone(&b);
 	if (z != NULL)
 		return zone_realloc_block(z, p, &b, size);
-	if (b.kind == BLOCK_CACHE)          /* a typed cache's object: to malloc's */
+	if (b.kind == BLOCK_CACHE) /* a typed cache's object: to malloc's */
 		return size <= b.usable ? p : realloc_move(p, &b, size);
 	if (unlikely(debug_mode()))
 		return debug_realloc(p, &b, size);
@@ -585,7 +587,7 @@ strata_export void *API(realloc)(void *p, size_t size)
 		return p;
 	}
 	if (b.kind == BLOCK_HUGE && size > LARGE_MAX && huge_movable(b.huge)) {
-		void *q = huge_realloc(b.huge, size);   /* the header moves with it */
+		void *q = huge_realloc(b.huge, size); /* the header moves with it */
 		if (q)
 			sample_resized(p, q, size);
 		return q;
@@ -627,7 +629,7 @@ strata_export void *strata_alloc_onnode(size_t size, int node)
 		errno = EINVAL;
 		return NULL;
 	}
-	struct heap *h = heap_get();
+	struct heap  *h = heap_get();
 	struct arena *mine = local_arena(h);
 	if (!nodes_active() || mine->node == node || debug_mode())
 		return API(malloc)(size);

@@ -21,7 +21,7 @@
 #include <time.h>
 
 struct arena _strata_arenas[MAX_ARENAS];
-unsigned _strata_narenas = 1;
+unsigned     _strata_narenas = 1;
 
 /* The arenas of each node are consecutive: [node_first, + node_count). */
 static unsigned node_first[NUMA_MAX_NODES], node_count[NUMA_MAX_NODES];
@@ -62,8 +62,9 @@ unsigned arenas_layout(const struct numa_topology *t, bool active, unsigned want
 	for (unsigned node = 0; node < NUMA_MAX_NODES && n < MAX_ARENAS; node++) {
 		if (active ? !(t->online >> node & 1) : node != 0)
 			continue;
-		unsigned c = !active || cpus == 0 ? want
-		           : MAX(1u, (want * t->node_cpus[node] + cpus / 2) / cpus);
+		unsigned c = !active || cpus == 0
+		                     ? want
+		                     : MAX(1u, (want * t->node_cpus[node] + cpus / 2) / cpus);
 		first[node] = n;
 		count[node] = MIN(c, MAX_ARENAS - n);
 		n += count[node];
@@ -73,8 +74,8 @@ unsigned arenas_layout(const struct numa_topology *t, bool active, unsigned want
 
 void arenas_setup(void)
 {
-	_strata_narenas = arenas_layout(&_strata_numa, nodes_active(), arenas_wanted(),
-	                                node_first, node_count);
+	_strata_narenas = arenas_layout(&_strata_numa, nodes_active(), arenas_wanted(), node_first,
+	                                node_count);
 	for (unsigned node = 0; node < NUMA_MAX_NODES; node++)
 		for (unsigned i = node_first[node]; i < node_first[node] + node_count[node]; i++) {
 			arena_init(&_strata_arenas[i], i);
@@ -142,7 +143,7 @@ void hugetlb_fell_back(void)
  * best, bound to the arena's node before anything touches it. */
 static struct region *region_map(struct arena *a, uint8_t *backing)
 {
-	long mode = strata_option(OPT_HUGEPAGES);
+	long           mode = strata_option(OPT_HUGEPAGES);
 	struct region *r = NULL;
 	*backing = BACKING_PAGES;
 	if (mode == HUGEPAGES_HUGETLB) {
@@ -155,7 +156,8 @@ static struct region *region_map(struct arena *a, uint8_t *backing)
 	if (r == NULL && (r = os_map_aligned(REGION_SIZE, REGION_SIZE)) == NULL)
 		return NULL;
 	nodes_bind(r, REGION_SIZE, a->node);
-	if (*backing == BACKING_PAGES && region_wants_thp(a, mode) && os_advise_huge(r, REGION_SIZE))
+	if (*backing == BACKING_PAGES && region_wants_thp(a, mode)
+	    && os_advise_huge(r, REGION_SIZE))
 		*backing = BACKING_THP;
 	return r;
 }
@@ -164,7 +166,7 @@ static struct region *region_map(struct arena *a, uint8_t *backing)
 bool arena_grow(struct arena *a)
 {
 	arena_assert_locked(a);
-	uint8_t backing;
+	uint8_t        backing;
 	struct region *r = region_map(a, &backing);
 	if (r == NULL)
 		return false;
@@ -210,9 +212,9 @@ static void region_release(struct arena *a, struct region *r)
  * heap has grown past BACKGROUND_AUTO_BYTES, so a small program never has
  * it, and a big one that goes idle still gives memory back.
  * ---------------------------------------------------------------------- */
-#define DECAY_PASSES            8
-#define PURGE_MIN_BYTES         ((size_t)64 << 10)
-#define BACKGROUND_AUTO_BYTES   ((size_t)32 << 20)
+#define DECAY_PASSES          8
+#define PURGE_MIN_BYTES       ((size_t)64 << 10)
+#define BACKGROUND_AUTO_BYTES ((size_t)32 << 20)
 
 static int background_wanted;
 static void (*background_hook)(uint64_t now_ms);
@@ -238,7 +240,7 @@ static void arena_release_idle(struct arena *a, bool aged_only)
 		if (!r->reserved && buddy_region_idle(r) && (!aged_only || buddy_region_clean(r))) {
 			region_release(a, r);
 			if (aged_only)
-				return;   /* one per pass: a heap that shrinks and grows
+				return; /* one per pass: a heap that shrinks and grows
 				             again does not unmap and remap all at once */
 		}
 		r = next;
@@ -254,7 +256,6 @@ void arena_set_reclaim_hook(void (*fn)(struct arena *a))
 {
 	reclaim_hook = fn;
 }
-
 
 /* Called with the arena lock held, when next_decay_ms has passed (a pass
  * of the decay), or when the arena's dirty pages went an eighth over its
@@ -297,7 +298,7 @@ void arena_decay(struct arena *a, uint64_t now_ms)
 static void *arena_background_loop(void *arg)
 {
 	(void)arg;
-	long period = MAX(strata_option(OPT_DECAY_MS) / DECAY_PASSES, 10L);
+	long            period = MAX(strata_option(OPT_DECAY_MS) / DECAY_PASSES, 10L);
 	struct timespec ts = { period / 1000, (period % 1000) * 1000000L };
 	for (;;) {
 		nanosleep(&ts, NULL);
@@ -356,8 +357,9 @@ void arena_background_after_fork_child(void)
 
 /* Give back what the arena holds and does not use: the abandoned slabs
  * that emptied, the idle regions (as long as the arena keeps one region),
- * and the pages of dirty free blocks, however small their runs.  Returns the bytes of address space unmapped
- * plus the bytes decommitted (not all of which were resident). */
+ * and the pages of dirty free blocks, however small their runs.  Returns
+ * the bytes of address space unmapped plus the bytes decommitted (not all
+ * of which were resident). */
 size_t arena_trim(struct arena *a)
 {
 	lock_acquire(&a->lock);
@@ -384,7 +386,7 @@ void arenas_reserve(size_t bytes)
 		lock_acquire(&a->lock);
 		bool grown = arena_grow(a);
 		if (grown) {
-			struct region *r = a->regions;     /* linked first */
+			struct region *r = a->regions; /* linked first */
 			r->reserved = 1;
 			os_prefault((char *)r + ((size_t)r->meta_pages << PAGE_SHIFT),
 			            REGION_SIZE - ((size_t)r->meta_pages << PAGE_SHIFT));

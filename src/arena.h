@@ -23,39 +23,39 @@ struct free_area {
 struct slab_bin {
 	struct page *abandoned;
 	size_t       nr_abandoned;
-	size_t       slabs;         /* slabs of this class, whoever owns them */
+	size_t       slabs; /* slabs of this class, whoever owns them */
 };
 
 struct arena_stats {
-	size_t   mapped;        /* bytes of regions */
-	size_t   large_pages;   /* pages in large runs */
-	size_t   slab_pages;    /* pages in slabs of the size classes */
-	size_t   cache_pages;   /* pages in slabs of object caches (cache.c) */
+	size_t mapped;      /* bytes of regions */
+	size_t large_pages; /* pages in large runs */
+	size_t slab_pages;  /* pages in slabs of the size classes */
+	size_t cache_pages; /* pages in slabs of object caches (cache.c) */
 };
 
 struct arena {
 	strata_lock_t      lock;
 	unsigned           index;
-	int                node;            /* NUMA node its regions are bound to */
+	int                node; /* NUMA node its regions are bound to */
 	unsigned           nr_regions;
 	struct region     *regions;
 	size_t             free_pages;
-	size_t             dirty_pages;     /* of free_pages, those that may be resident */
-	size_t             peak_pages;      /* most pages in use in this window (arena.c) */
-	size_t             peak_prev;       /* ... and in the window before */
-	uint64_t           window_ms;       /* when this window began */
-	size_t             dirty_stuck;     /* dirty pages the last purge could not take */
-	uint64_t           next_decay_ms;   /* when the next decay pass is due */
+	size_t             dirty_pages;   /* of free_pages, those that may be resident */
+	size_t             peak_pages;    /* most pages in use in this window (arena.c) */
+	size_t             peak_prev;     /* ... and in the window before */
+	uint64_t           window_ms;     /* when this window began */
+	size_t             dirty_stuck;   /* dirty pages the last purge could not take */
+	uint64_t           next_decay_ms; /* when the next decay pass is due */
 	struct free_area   free_area[BUDDY_ORDERS];
 	struct slab_bin    bins[NUM_CLASSES];
 	struct arena_stats stats;
 } __attribute__((aligned(64)));
 
 extern struct arena _strata_arenas[MAX_ARENAS] strata_hidden;
-extern unsigned _strata_narenas strata_hidden;
+extern unsigned     _strata_narenas strata_hidden;
 /* Regions that asked for hugetlb pages and got THP or 4 KiB pages. */
 extern uint64_t _strata_hugetlb_fallbacks strata_hidden;
-void hugetlb_fell_back(void);
+void            hugetlb_fell_back(void);
 
 static inline struct arena *arena_of(const void *p)
 {
@@ -94,8 +94,8 @@ static inline void arena_note_active(struct arena *a)
 /* The dirty pages the arena may keep, now: as many as its pages in use have
  * fallen below their peak over the last two windows, or a small floor
  * (arena.c). */
-#define DIRTY_FLOOR_MIN_PAGES   ((size_t)(4u << 20) >> PAGE_SHIFT)
-#define DIRTY_FLOOR_SHIFT       4
+#define DIRTY_FLOOR_MIN_PAGES ((size_t)(4u << 20) >> PAGE_SHIFT)
+#define DIRTY_FLOOR_SHIFT     4
 
 static inline size_t arena_dirty_floor(const struct arena *a)
 {
@@ -128,11 +128,11 @@ static inline void arena_maybe_decay(struct arena *a, uint64_t now_ms)
 		arena_decay(a, now_ms);
 }
 
-void          arena_background_after_fork_child(void);
-void          arena_background_request(void);
-void          arena_set_background_hook(void (*fn)(uint64_t now_ms));
-void          arena_set_reclaim_hook(void (*fn)(struct arena *a));
-void          arena_unlock_all(void);
-void          arena_reinit_locks(void);
+void arena_background_after_fork_child(void);
+void arena_background_request(void);
+void arena_set_background_hook(void (*fn)(uint64_t now_ms));
+void arena_set_reclaim_hook(void (*fn)(struct arena *a));
+void arena_unlock_all(void);
+void arena_reinit_locks(void);
 
 #endif

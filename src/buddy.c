@@ -88,7 +88,8 @@ static void free_area_del(struct free_area *fa, struct page *pg)
 }
 
 /* Put a free block on its list and count its dirty pages. */
-static void free_block_add(struct arena *a, struct page *pg, unsigned order, bool dirty, uint32_t count)
+static void free_block_add(struct arena *a, struct page *pg, unsigned order, bool dirty,
+                           uint32_t count)
 {
 	set_page_free(pg, order, dirty, count);
 	free_area_add(&a->free_area[order], pg);
@@ -113,13 +114,14 @@ static inline void account_free(struct arena *a, struct region *r, long npages)
  * ---------------------------------------------------------------------- */
 
 /* Free a block of which count pages may be resident (dirty: any). */
-static void buddy_free_counted(struct arena *a, struct page *pg, unsigned order, bool dirty, uint32_t count)
+static void buddy_free_counted(struct arena *a, struct page *pg, unsigned order, bool dirty,
+                               uint32_t count)
 {
 	struct region *r = page_region(pg);
-	size_t pfn = page_pfn(pg);
+	size_t         pfn = page_pfn(pg);
 	arena_assert_locked(a);
 	strata_assert(order <= BUDDY_MAX_ORDER);
-	strata_assert((pfn & (((size_t)1 << order) - 1)) == 0);   /* aligned to its order */
+	strata_assert((pfn & (((size_t)1 << order) - 1)) == 0); /* aligned to its order */
 	strata_assert(pg->state != PAGE_FREE);
 	account_free(a, r, 1L << order);
 	clear_page_state(pg);
@@ -159,7 +161,7 @@ static void buddy_free_range_counted(struct arena *a, struct page *pg, size_t np
                                      uint32_t count)
 {
 	struct region *r = page_region(pg);
-	size_t pfn = page_pfn(pg), end = pfn + npages;
+	size_t         pfn = page_pfn(pg), end = pfn + npages;
 
 	while (pfn < end) {
 		unsigned order = range_order(pfn, end);
@@ -199,10 +201,10 @@ struct page *buddy_alloc(struct arena *a, unsigned order)
 	if (k > BUDDY_MAX_ORDER)
 		return NULL;
 
-	struct page *pg = a->free_area[k].head;
+	struct page   *pg = a->free_area[k].head;
 	struct region *r = page_region(pg);
-	bool dirty = page_dirty(pg);
-	uint32_t count = pg->dirty;
+	bool           dirty = page_dirty(pg);
+	uint32_t       count = pg->dirty;
 	free_block_del(a, pg);
 	while (k > order) {
 		k--;
@@ -230,7 +232,7 @@ struct page *buddy_alloc_pages(struct arena *a, size_t npages, unsigned align_or
 	if (pg == NULL)
 		return NULL;
 	*dirty = page_dirty(pg);
-	size_t block = (size_t)1 << order;
+	size_t   block = (size_t)1 << order;
 	uint32_t count = pg->dirty;
 	dirty_share(&count, npages);
 	if (block > npages)
@@ -257,7 +259,7 @@ bool buddy_claim(struct arena *a, struct page *pg, size_t npages)
 {
 	arena_assert_locked(a);
 	struct region *r = page_region(pg);
-	size_t start = page_pfn(pg), end = start + npages;
+	size_t         start = page_pfn(pg), end = start + npages;
 	if (end > REGION_PAGES)
 		return false;
 
@@ -269,16 +271,16 @@ bool buddy_claim(struct arena *a, struct page *pg, size_t npages)
 	}
 	for (size_t pfn = start; pfn < end;) {
 		struct page *blk = free_block_containing(r, pfn);
-		size_t bstart = page_pfn(blk), bend = bstart + ((size_t)1 << blk->order);
-		bool dirty = page_dirty(blk);
-		uint32_t count = blk->dirty;
+		size_t       bstart = page_pfn(blk), bend = bstart + ((size_t)1 << blk->order);
+		bool         dirty = page_dirty(blk);
+		uint32_t     count = blk->dirty;
 		free_block_del(a, blk);
 		account_free(a, r, -(long)(bend - bstart));
 		clear_page_state(blk);
 		uint32_t left = dirty_share(&count, pfn - bstart);
 		if (bstart < pfn)
 			buddy_free_range_counted(a, blk, pfn - bstart, dirty, left);
-		dirty_share(&count, MIN(bend, end) - pfn);     /* the claimed part's */
+		dirty_share(&count, MIN(bend, end) - pfn); /* the claimed part's */
 		if (bend > end)
 			buddy_free_range_counted(a, &r->pages[end], bend - end, dirty, count);
 		pfn = bend;
@@ -300,15 +302,12 @@ static bool decommittable(const struct page *pg)
 static size_t block_pages(const struct page *pg)
 {
 	switch (pg->state) {
-	case PAGE_LARGE:
-		return pg->npages;
+	case PAGE_LARGE: return pg->npages;
 	case PAGE_FREE:
 	case PAGE_SLAB:
 	case PAGE_SAMPLED:
-	case PAGE_CACHE:
-		return (size_t)1 << pg->order;
-	default:
-		return 1;
+	case PAGE_CACHE: return (size_t)1 << pg->order;
+	default: return 1;
 	}
 }
 
@@ -338,7 +337,7 @@ static size_t purge_run(struct arena *a, struct region *r, size_t start, size_t 
 static size_t region_purge(struct arena *a, struct region *r, size_t target, size_t min_dirty)
 {
 	size_t released = 0, start = 0, dirty = 0, pfn = r->meta_pages;
-	bool in_run = false;
+	bool   in_run = false;
 	while (pfn <= REGION_PAGES && a->dirty_pages > target) {
 		struct page *pg = pfn < REGION_PAGES ? &r->pages[pfn] : NULL;
 		if (pg && purgeable(pg)) {

@@ -29,15 +29,15 @@
 #include <errno.h>
 #include <string.h>
 
-#define CACHE_MAX_ORDER   9                     /* slabs up to 2 MiB */
-#define MAG_BYTES         ((size_t)128 << 10)   /* a magazine holds up to this */
-#define MAG_MAX           1024
-#define MAG_FIRST_BATCH   4     /* then twice as many each refill, up to half */
+#define CACHE_MAX_ORDER 9                   /* slabs up to 2 MiB */
+#define MAG_BYTES       ((size_t)128 << 10) /* a magazine holds up to this */
+#define MAG_MAX         1024
+#define MAG_FIRST_BATCH 4 /* then twice as many each refill, up to half */
 
 static strata_lock_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cache *registry;
 static struct cache *by_id[CACHE_MAX];
-static uint32_t      id_limit;       /* ids below it may be in use */
+static uint32_t      id_limit; /* ids below it may be in use */
 static uint32_t      next_gen = 1;
 
 /* Generations are never reused (in 2^32 creations, destroys and resets),
@@ -46,7 +46,7 @@ static uint32_t gen_new(void)
 {
 	return __atomic_fetch_add(&next_gen, 1, __ATOMIC_RELAXED);
 }
-static struct cache  descriptors;    /* the cache the caches come from */
+static struct cache descriptors; /* the cache the caches come from */
 
 void cache_misuse(const void *p, const char *op, const char *why)
 {
@@ -57,8 +57,8 @@ void cache_misuse(const void *p, const char *op, const char *why)
  * Geometry
  * ---------------------------------------------------------------------- */
 
-bool cache_setup(struct cache *c, const char *name, size_t size, size_t align,
-                 enum cache_kind kind, unsigned flags)
+bool cache_setup(struct cache *c, const char *name, size_t size, size_t align, enum cache_kind kind,
+                 unsigned flags)
 {
 	if (align == 0)
 		align = sizeof(void *);
@@ -111,7 +111,8 @@ static void cache_pages_init(struct cache *c, struct page *head)
 static struct arena *cache_arena(void)
 {
 	struct heap *h = _strata_heap;
-	return h->state == HEAP_LIVE || h->state == HEAP_SHARED ? heap_local_arena(h) : arena_pick();
+	return h->state == HEAP_LIVE || h->state == HEAP_SHARED ? heap_local_arena(h)
+	                                                        : arena_pick();
 }
 
 static struct page *cache_slab_new(struct cache *c)
@@ -123,7 +124,7 @@ static struct page *cache_slab_new(struct cache *c)
 	if (head == NULL && arena_grow(a))
 		head = buddy_alloc(a, c->order);
 	if (head != NULL) {
-		cache_pages_init(c, head);      /* under the lock: the purge walks the states */
+		cache_pages_init(c, head); /* under the lock: the purge walks the states */
 		a->stats.cache_pages += (size_t)1 << c->order;
 		arena_note_active(a);
 	}
@@ -138,7 +139,7 @@ static struct page *cache_slab_new(struct cache *c)
 static void cache_slab_release(struct cache *c, struct page *head)
 {
 	struct arena *a = page_region(head)->arena;
-	size_t npages = (size_t)1 << head->order;
+	size_t        npages = (size_t)1 << head->order;
 	if (unlikely(debug_mode()))
 		debug_fill(page_address(head), npages << PAGE_SHIFT);
 	lock_acquire(&a->lock);
@@ -190,7 +191,7 @@ static unsigned cache_slab_take(struct cache *c, struct page *s, void **list, un
 /* Up to max objects linked in a list; *n gets how many (0: out of memory). */
 static void *cache_take(struct cache *c, unsigned max, unsigned *n)
 {
-	void *list = NULL;
+	void    *list = NULL;
 	unsigned got = 0;
 	while (got < max) {
 		struct page *s = c->partial;
@@ -257,7 +258,7 @@ void *cache_alloc_locked(struct cache *c)
 static void cache_slab_renew(struct cache *c, struct page *s)
 {
 	size_t carved = ((size_t)s->bump * c->stride + PAGE_SIZE - 1) >> PAGE_SHIFT;
-	for (size_t i = 0; i < carved; i++)         /* the pages past it kept 0 */
+	for (size_t i = 0; i < carved; i++) /* the pages past it kept 0 */
 		__atomic_store_n(&s[i].bump, 0, __ATOMIC_RELAXED);
 	s->inuse = 0;
 	s->local_free = NULL;
@@ -265,8 +266,8 @@ static void cache_slab_renew(struct cache *c, struct page *s)
 
 /* A reset keeps this much of a cache's slabs for the next use (a private
  * heap reset between requests needs them again at once). */
-#define RESET_KEEP_BYTES   ((size_t)256 << 10)
-#define RESET_KEEP_SLABS   4
+#define RESET_KEEP_BYTES ((size_t)256 << 10)
+#define RESET_KEEP_SLABS 4
 
 /* The objects are gone at once: the slabs are kept, emptied, up to
  * RESET_KEEP_*, the others go back to the buddy. */
@@ -284,9 +285,9 @@ struct page *cache_slab_unlist(struct cache *c)
 
 void cache_empty_all(struct cache *c)
 {
-	size_t keep = MAX(RESET_KEEP_SLABS, RESET_KEEP_BYTES / (PAGE_SIZE << c->order));
+	size_t       keep = MAX(RESET_KEEP_SLABS, RESET_KEEP_BYTES / (PAGE_SIZE << c->order));
 	struct page *kept = NULL, *s;
-	size_t nkept = 0;
+	size_t       nkept = 0;
 	while ((s = cache_slab_unlist(c)) != NULL) {
 		if (nkept < keep) {
 			cache_slab_renew(c, s);
@@ -322,7 +323,8 @@ void cache_forget_live(struct cache *c)
 	for (unsigned i = 0; i < 2; i++)
 		for (struct page *s = lists[i]; s; s = s->next)
 			for (uint32_t idx = 0; idx < s->bump; idx++) {
-				uintptr_t *p = (uintptr_t *)((char *)page_address(s) + (size_t)idx * c->stride);
+				uintptr_t *p = (uintptr_t *)((char *)page_address(s)
+				                             + (size_t)idx * c->stride);
 				if (p[1] != _strata_free_key)
 					leak_forget(p);
 			}
@@ -337,7 +339,8 @@ void cache_forget_live(struct cache *c)
  * cache without an id. */
 static struct cache_mag *cache_mag(struct heap *h, struct cache *c)
 {
-	if (h == NULL || h->nocache || c->id == CACHE_NO_ID || __atomic_load_n(&c->dead, __ATOMIC_RELAXED))
+	if (h == NULL || h->nocache || c->id == CACHE_NO_ID
+	    || __atomic_load_n(&c->dead, __ATOMIC_RELAXED))
 		return NULL;
 	if (h->cmags == NULL) {
 		/* published for the figures' readers (mag_add) */
@@ -347,7 +350,7 @@ static struct cache_mag *cache_mag(struct heap *h, struct cache *c)
 		__atomic_store_n(&h->cmags, t, __ATOMIC_RELEASE);
 	}
 	struct cache_mag *m = &h->cmags[c->id];
-	if (m->gen != cache_gen(c)) {   /* of a destroyed or reset cache: its slabs are gone */
+	if (m->gen != cache_gen(c)) { /* of a destroyed or reset cache: its slabs are gone */
 		m->free = NULL;
 		__atomic_store_n(&m->n, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&m->nalloc, 0, __ATOMIC_RELAXED);
@@ -406,7 +409,7 @@ static void cache_heap_flush(struct heap *h)
 	lock_acquire(&registry_lock);
 	for (uint32_t id = 0; id < id_limit; id++) {
 		struct cache_mag *m = &h->cmags[id];
-		struct cache *c = by_id[id];
+		struct cache     *c = by_id[id];
 		if (c != NULL && cache_gen(c) == m->gen && !c->dead)
 			mag_flush(c, m, m->n);
 		m->free = NULL;
@@ -426,9 +429,9 @@ static void cache_record(struct cache *c, void *p)
 
 static noinline void *cache_alloc_slow(struct cache *c)
 {
-	struct heap *h = heap_get();
+	struct heap      *h = heap_get();
 	struct cache_mag *m = cache_mag(h, c);
-	void *p;
+	void             *p;
 	lock_acquire(&c->lock);
 	if (m == NULL) {
 		p = cache_alloc_locked(c);
@@ -505,16 +508,19 @@ static strata_cold void cache_free_invalid(struct cache *c, void *p, const char 
 	if (!pagemap_is_region(e))
 		cache_misuse(p, op, "not an object of a strata cache");
 	struct page *pg = pagemap_page(e, p);
-	unsigned state = __atomic_load_n(&pg->state, __ATOMIC_RELAXED);
+	unsigned     state = __atomic_load_n(&pg->state, __ATOMIC_RELAXED);
 	if (state == PAGE_CACHE && page_cache(pg) != c) {
 		struct cache *other = page_cache(pg);
 		_strata_fatal("%s(%p): an object of %s \"%s\", not of %s \"%s\"", op, p,
-		              other->kind == CACHE_POOL ? "pool" : other->kind == CACHE_ZONE ? "heap" : "cache",
+		              other->kind == CACHE_POOL   ? "pool"
+		              : other->kind == CACHE_ZONE ? "heap"
+		                                          : "cache",
 		              other->kind == CACHE_ZONE ? "" : other->name,
 		              c->kind == CACHE_POOL ? "pool" : "cache", c->name);
 	}
 	if (state == PAGE_CACHE && ((uintptr_t *)p)[1] == _strata_free_key)
-		_strata_fatal("double free of %p (%s \"%s\")", p, c->kind == CACHE_POOL ? "pool" : "cache", c->name);
+		_strata_fatal("double free of %p (%s \"%s\")", p,
+		              c->kind == CACHE_POOL ? "pool" : "cache", c->name);
 	if (state == PAGE_CACHE)
 		cache_misuse(p, op, "not the start of an object");
 	cache_misuse(p, op, "not an object of a strata cache");
@@ -528,7 +534,8 @@ void cache_free(struct cache *c, void *p)
 		return;
 	}
 	if (p != NULL)
-		cache_free_invalid(c, p, c->kind == CACHE_POOL ? "strata_pool_free" : "strata_cache_free");
+		cache_free_invalid(
+		        c, p, c->kind == CACHE_POOL ? "strata_pool_free" : "strata_cache_free");
 }
 
 /* free() of an object of any cache (the checks are done). */
@@ -543,12 +550,12 @@ void cache_free_block(struct page *pg, void *p)
  * was allocated is freed. */
 void cache_reset(struct cache *c, void (*dispose)(struct cache *c))
 {
-	struct heap *h = _strata_heap;
+	struct heap      *h = _strata_heap;
 	struct cache_mag *mine = h->cmags && c->id != CACHE_NO_ID ? &h->cmags[c->id] : NULL;
 	lock_acquire(&c->lock);
 	if (mine != NULL && mine->gen == cache_gen(c)) {
-		mag_merge(c, mine);         /* other threads' counts go with their magazines */
-		if (mine->n > 0)        /* the last refill took more than the round used */
+		mag_merge(c, mine); /* other threads' counts go with their magazines */
+		if (mine->n > 0)    /* the last refill took more than the round used */
 			mine->batch = MAX(MAG_FIRST_BATCH, mine->batch / 4);
 	}
 	__atomic_store_n(&c->gen, gen_new(), __ATOMIC_RELAXED);
@@ -573,7 +580,7 @@ struct mag_sum {
 
 static void mag_add(struct heap *h, void *arg)
 {
-	struct mag_sum *s = arg;
+	struct mag_sum   *s = arg;
 	struct cache_mag *t = __atomic_load_n(&h->cmags, __ATOMIC_ACQUIRE);
 	if (t == NULL)
 		return;
@@ -731,12 +738,14 @@ bool cache_delete(struct cache *c, const char *what)
 	cache_figures(c, &f);
 	lock_acquire(&registry_lock);
 	lock_acquire(&c->lock);
-	__atomic_store_n(&c->gen, gen_new(), __ATOMIC_RELAXED);   /* every magazine of it is now empty */
+	__atomic_store_n(&c->gen, gen_new(),
+	                 __ATOMIC_RELAXED); /* every magazine of it is now empty */
 	if (f.live > 0) {
 		__atomic_store_n(&c->dead, true, __ATOMIC_RELAXED);
 		lock_release(&c->lock);
 		lock_release(&registry_lock);
-		_strata_warn("%s(\"%s\"): %llu objects (%llu bytes) still in use; the cache stays for them",
+		_strata_warn("%s(\"%s\"): %llu objects (%llu bytes) still in use; the cache stays "
+		             "for them",
 		             what, c->name, (unsigned long long)f.live,
 		             (unsigned long long)(f.live * c->size));
 		return false;
@@ -767,7 +776,7 @@ strata_export strata_cache_t *strata_cache_create(const char *name, size_t size,
 strata_export void *strata_cache_alloc(strata_cache_t *cache)
 {
 	struct cache *c = (struct cache *)cache;
-	void *p = cache_alloc(c);
+	void         *p = cache_alloc(c);
 	if (unlikely(c->flags & STRATA_CACHE_ZERO) && p != NULL)
 		memset(p, 0, c->size);
 	return p;

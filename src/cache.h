@@ -20,10 +20,10 @@
 #include "slab.h"
 #include "strata.h"
 
-#define CACHE_MAX        4096                /* caches with magazines at once */
+#define CACHE_MAX        4096 /* caches with magazines at once */
 #define CACHE_NO_ID      UINT32_MAX
 #define CACHE_NAME_MAX   48
-#define CACHE_OBJECT_MAX ((size_t)1 << 20)   /* largest object of a cache */
+#define CACHE_OBJECT_MAX ((size_t)1 << 20) /* largest object of a cache */
 
 enum cache_kind { CACHE_TYPED, CACHE_POOL, CACHE_ZONE };
 
@@ -31,61 +31,61 @@ enum cache_kind { CACHE_TYPED, CACHE_POOL, CACHE_ZONE };
  * list (internal.h), n of them, for the cache of generation gen (an id is
  * reused after a destroy: a magazine of another generation is empty). */
 struct cache_mag {
-	void     *free;
-	uint32_t  n;
-	uint32_t  gen;
-	uint64_t  nalloc;     /* served here since the last merge into the cache */
-	uint64_t  nfree;
-	uint32_t  batch;      /* objects the next refill takes */
-	uint32_t  _pad;
+	void    *free;
+	uint32_t n;
+	uint32_t gen;
+	uint64_t nalloc; /* served here since the last merge into the cache */
+	uint64_t nfree;
+	uint32_t batch; /* objects the next refill takes */
+	uint32_t _pad;
 };
 
 struct zone;
 
 struct cache {
-	strata_lock_t  lock;
-	uint32_t       id;          /* magazine index, or CACHE_NO_ID */
-	uint32_t       gen;
-	uint32_t       size;        /* the object size asked for */
-	uint32_t       stride;      /* size rounded up to the alignment */
-	uint32_t       align;
-	uint32_t       capacity;    /* objects per slab */
-	uint32_t       inverse;     /* of stride's odd part (slab.h) */
-	uint8_t        shift;
-	uint8_t        order;       /* slab order */
-	uint8_t        kind;        /* enum cache_kind */
-	bool           dead;        /* destroyed with live objects: goes when they do */
-	uint32_t       mag_cap;     /* most objects a thread's magazine holds */
-	unsigned       flags;
-	struct page   *partial;     /* slabs with free objects */
-	struct page   *full;
-	struct page   *empty;       /* kept, at most a few */
-	size_t         nslabs;
-	size_t         nempty;
-	uint64_t       out;         /* objects out of the slabs: used or in magazines */
-	uint64_t       nalloc;      /* merged counts (magazines add theirs) */
-	uint64_t       nfree;
-	uint64_t       slabs_made;
-	void          *reserve;     /* CACHE_POOL: objects kept aside, linked */
-	uint64_t       nreserve;
-	uint64_t       reserve_min;
-	uint64_t       reserve_served;   /* allocations the reserve served */
-	struct zone   *zone;        /* CACHE_ZONE: its private heap */
-	struct cache  *next;        /* the registry */
-	struct cache  *prev;
-	char           name[CACHE_NAME_MAX];
+	strata_lock_t lock;
+	uint32_t      id; /* magazine index, or CACHE_NO_ID */
+	uint32_t      gen;
+	uint32_t      size;   /* the object size asked for */
+	uint32_t      stride; /* size rounded up to the alignment */
+	uint32_t      align;
+	uint32_t      capacity; /* objects per slab */
+	uint32_t      inverse;  /* of stride's odd part (slab.h) */
+	uint8_t       shift;
+	uint8_t       order;   /* slab order */
+	uint8_t       kind;    /* enum cache_kind */
+	bool          dead;    /* destroyed with live objects: goes when they do */
+	uint32_t      mag_cap; /* most objects a thread's magazine holds */
+	unsigned      flags;
+	struct page  *partial; /* slabs with free objects */
+	struct page  *full;
+	struct page  *empty; /* kept, at most a few */
+	size_t        nslabs;
+	size_t        nempty;
+	uint64_t      out;    /* objects out of the slabs: used or in magazines */
+	uint64_t      nalloc; /* merged counts (magazines add theirs) */
+	uint64_t      nfree;
+	uint64_t      slabs_made;
+	void         *reserve; /* CACHE_POOL: objects kept aside, linked */
+	uint64_t      nreserve;
+	uint64_t      reserve_min;
+	uint64_t      reserve_served; /* allocations the reserve served */
+	struct zone  *zone;           /* CACHE_ZONE: its private heap */
+	struct cache *next;           /* the registry */
+	struct cache *prev;
+	char          name[CACHE_NAME_MAX];
 };
 
 /* The figures of a cache, magazines included (cache_stats). */
 struct cache_figures {
-	uint64_t live;       /* objects with the program */
-	uint64_t total;      /* objects the slabs hold */
+	uint64_t live;  /* objects with the program */
+	uint64_t total; /* objects the slabs hold */
 	uint64_t slabs;
 	uint64_t slab_bytes;
-	uint64_t slack;      /* slab bytes not in live objects' requested size */
+	uint64_t slack; /* slab bytes not in live objects' requested size */
 	uint64_t nalloc;
 	uint64_t nfree;
-	uint64_t cached;     /* in magazines */
+	uint64_t cached; /* in magazines */
 };
 
 /* Is pg a page of cache c's slabs?  Read by any thread. */
@@ -114,7 +114,8 @@ static inline struct page *cache_live_page(const struct cache *c, const void *p)
 	if (!pagemap_is_region(e))
 		return NULL;
 	struct page *pg = pagemap_page(e, p);
-	if (page_of_cache(pg, c) && slab_object_valid(pg, p) && ((const uintptr_t *)p)[1] != _strata_free_key)
+	if (page_of_cache(pg, c) && slab_object_valid(pg, p)
+	    && ((const uintptr_t *)p)[1] != _strata_free_key)
 		return pg;
 	return NULL;
 }
@@ -124,14 +125,14 @@ static inline struct page *cache_live_page(const struct cache *c, const void *p)
 static inline void *cache_link_next(const void *p)
 {
 	const uintptr_t *w = p;
-	uintptr_t next = w[0] ^ link_mask(p);
+	uintptr_t        next = w[0] ^ link_mask(p);
 	if (unlikely((next & (sizeof(void *) - 1)) | (w[1] ^ _strata_free_key)))
 		_strata_freelist_corrupt(p);
 	return (void *)next;
 }
 
-bool          cache_setup(struct cache *c, const char *name, size_t size, size_t align,
-                          enum cache_kind kind, unsigned flags);
+bool cache_setup(struct cache *c, const char *name, size_t size, size_t align, enum cache_kind kind,
+                 unsigned flags);
 struct cache *cache_new(const char *name, size_t size, size_t align, enum cache_kind kind,
                         unsigned flags);
 bool          cache_delete(struct cache *c, const char *what);
@@ -152,7 +153,8 @@ void          cache_for_each(void (*fn)(struct cache *c, void *arg), void *arg);
 void          cache_after_fork_child(void);
 void          cache_forget_live(struct cache *c);
 void          cache_stats_fill(struct cache *c, struct strata_cache_stats *st);
-int           cache_stats_copy(const struct strata_cache_stats *full, struct strata_cache_stats *st);
-void          cache_misuse(const void *p, const char *op, const char *why) __attribute__((__noreturn__, __cold__));
+int  cache_stats_copy(const struct strata_cache_stats *full, struct strata_cache_stats *st);
+void cache_misuse(const void *p, const char *op, const char *why)
+        __attribute__((__noreturn__, __cold__));
 
 #endif

@@ -25,13 +25,13 @@
 #include "strata.h"
 
 /* The first problem found is reported and the walk stops. */
-#define CHECK(cond, ...)                                                     \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			_strata_print(2, "strata: heap check: " __VA_ARGS__);  \
-			_strata_print(2, "\n");                                \
-			return false;                                        \
-		}                                                            \
+#define CHECK(cond, ...)                                                      \
+	do {                                                                  \
+		if (!(cond)) {                                                \
+			_strata_print(2, "strata: heap check: " __VA_ARGS__); \
+			_strata_print(2, "\n");                               \
+			return false;                                         \
+		}                                                             \
 	} while (0)
 
 /* ------------------------------------------------------------------------
@@ -45,14 +45,17 @@
 static bool check_free_objects(struct page *head, void *list, const char *what, uint32_t *count)
 {
 	const struct size_class *sc = &_strata_classes[head->cls];
-	uint32_t n = 0;
+	uint32_t                 n = 0;
 	for (void **p = list; p; p = link_next(p)) {
 		CHECK(slab_owns(head, p), "slab %p: its %s holds %p, not one of its carved objects",
 		      page_address(head), what, (void *)p);
-		CHECK((uintptr_t)p[1] == _strata_free_key, "free object %p lost its key", (void *)p);
+		CHECK((uintptr_t)p[1] == _strata_free_key, "free object %p lost its key",
+		      (void *)p);
 		CHECK(!debug_mode() || debug_freed_damage(p, sc->size) == sc->size,
-		      "free object %p written after free (byte %zu)", (void *)p, debug_freed_damage(p, sc->size));
-		CHECK(++n <= head->bump, "slab %p: its %s is longer than its objects", page_address(head), what);
+		      "free object %p written after free (byte %zu)", (void *)p,
+		      debug_freed_damage(p, sc->size));
+		CHECK(++n <= head->bump, "slab %p: its %s is longer than its objects",
+		      page_address(head), what);
 	}
 	*count = n;
 	return true;
@@ -66,10 +69,11 @@ static bool check_cache_slab_lists(struct page *head, const struct cache *c);
 static bool check_cache_slab(struct page *head)
 {
 	const struct cache *c = page_cache(head);
-	size_t npages = (size_t)1 << head->order;
+	size_t              npages = (size_t)1 << head->order;
 	for (size_t i = 0; i < npages; i++) {
 		struct page *pg = head + i;
-		CHECK(pg->state == PAGE_CACHE && page_cache(pg) == c && pg->slab_off == (i << PAGE_SHIFT),
+		CHECK(pg->state == PAGE_CACHE && page_cache(pg) == c
+		              && pg->slab_off == (i << PAGE_SHIFT),
 		      "cache slab page %zu of %p names another slab", i, page_address(head));
 	}
 	/* Its lists change under the cache's lock, taken before an arena's:
@@ -84,15 +88,18 @@ static bool check_cache_slab(struct page *head)
 static bool check_cache_slab_lists(struct page *head, const struct cache *c)
 {
 	CHECK(head->order == c->order && head->bump <= c->capacity,
-	      "cache slab %p of \"%s\": order %u, bump %u", page_address(head), c->name, head->order, head->bump);
+	      "cache slab %p of \"%s\": order %u, bump %u", page_address(head), c->name,
+	      head->order, head->bump);
 	uint32_t n = 0;
 	for (const void *q = head->local_free; q; q = cache_link_next(q)) {
 		CHECK(slab_owns(head, q), "cache slab %p of \"%s\": its free list leads to %p",
 		      page_address(head), c->name, q);
-		CHECK(++n <= head->bump, "cache slab %p of \"%s\": its free list loops", page_address(head), c->name);
+		CHECK(++n <= head->bump, "cache slab %p of \"%s\": its free list loops",
+		      page_address(head), c->name);
 	}
-	CHECK(n + head->inuse == head->bump, "cache slab %p of \"%s\": %u free and %u in use of %u carved",
-	      page_address(head), c->name, n, head->inuse, head->bump);
+	CHECK(n + head->inuse == head->bump,
+	      "cache slab %p of \"%s\": %u free and %u in use of %u carved", page_address(head),
+	      c->name, n, head->inuse, head->bump);
 	return true;
 }
 
@@ -100,8 +107,9 @@ static bool check_cache_slab_lists(struct page *head, const struct cache *c)
 static bool check_slab_pages(struct page *head)
 {
 	const struct size_class *sc = &_strata_classes[head->cls];
-	size_t npages = (size_t)1 << head->order;
-	CHECK(head->order == sc->order, "slab %p of class %u has order %u", (void *)head, head->cls, head->order);
+	size_t                   npages = (size_t)1 << head->order;
+	CHECK(head->order == sc->order, "slab %p of class %u has order %u", (void *)head, head->cls,
+	      head->order);
 	for (size_t i = 0; i < npages; i++) {
 		struct page *pg = head + i;
 		CHECK(pg->state == PAGE_SLAB || pg->state == PAGE_SAMPLED,
@@ -110,8 +118,10 @@ static bool check_slab_pages(struct page *head)
 		      "slab page %zu of %p names another slab", i, page_address(head));
 		CHECK(slab_heap(pg) == slab_heap(head), "slab page %zu of %p names another owner",
 		      i, page_address(head));
-		CHECK((pg->state == PAGE_SAMPLED) == (((uintptr_t)page_owner_tag(pg) & OWNER_SAMPLED) != 0),
-		      "slab page %zu of %p: sampled state and owner tag differ", i, page_address(head));
+		CHECK((pg->state == PAGE_SAMPLED)
+		              == (((uintptr_t)page_owner_tag(pg) & OWNER_SAMPLED) != 0),
+		      "slab page %zu of %p: sampled state and owner tag differ", i,
+		      page_address(head));
 	}
 	CHECK(head->bump <= sc->capacity, "slab %p bump %u over capacity %u", page_address(head),
 	      head->bump, sc->capacity);
@@ -123,7 +133,7 @@ static bool check_slab_pages(struct page *head)
  * its heap's free list when it is current. */
 static bool check_slab_counts(struct page *head, void *free_list)
 {
-	uint32_t local, remote = 0, listed;
+	uint32_t  local, remote = 0, listed;
 	uintptr_t w = __atomic_load_n(&head->remote, __ATOMIC_ACQUIRE);
 	if (!check_free_objects(head, head->local_free, "local list", &local))
 		return false;
@@ -135,7 +145,8 @@ static bool check_slab_counts(struct page *head, void *free_list)
 	      page_address(head), slab_inuse(head), local, head->bump);
 	CHECK(remote + listed <= slab_inuse(head), "slab %p: %u remote + %u listed > %u in use",
 	      page_address(head), remote, listed, slab_inuse(head));
-	CHECK(!(head->inuse & SLAB_INUSE_FULL) || head->list == SLAB_FULL || head->list == SLAB_ABANDONED,
+	CHECK(!(head->inuse & SLAB_INUSE_FULL) || head->list == SLAB_FULL
+	              || head->list == SLAB_ABANDONED,
 	      "slab %p marked full off the full list", page_address(head));
 	return true;
 }
@@ -153,11 +164,11 @@ static bool check_slab(struct page *head)
 	struct heap *h = slab_heap(head);
 	if (!slab_readable(h))
 		return true;
-	CHECK(h != NULL || head->list == SLAB_ABANDONED, "slab %p has no owner and is not abandoned",
-	      page_address(head));
+	CHECK(h != NULL || head->list == SLAB_ABANDONED,
+	      "slab %p has no owner and is not abandoned", page_address(head));
 	bool current = h && head->list == SLAB_CURRENT;
-	CHECK(!current || h->fast[head->cls].current == head, "slab %p is current but not its heap's",
-	      page_address(head));
+	CHECK(!current || h->fast[head->cls].current == head,
+	      "slab %p is current but not its heap's", page_address(head));
 	return check_slab_counts(head, current ? h->fast[head->cls].free : NULL);
 }
 
@@ -173,15 +184,17 @@ static bool check_region(struct region *r, size_t *free_pages, size_t *dirty_pag
 	size_t pfn = r->meta_pages;
 	while (pfn < REGION_PAGES) {
 		struct page *pg = &r->pages[pfn];
-		size_t len;
+		size_t       len;
 		switch (pg->state) {
 		case PAGE_FREE:
 			len = (size_t)1 << pg->order;
-			CHECK((pfn & (len - 1)) == 0, "free block at page %zu misaligned for order %u", pfn, pg->order);
+			CHECK((pfn & (len - 1)) == 0,
+			      "free block at page %zu misaligned for order %u", pfn, pg->order);
 			if (pg->order < BUDDY_MAX_ORDER) {
 				struct page *b = &r->pages[pfn ^ len];
 				CHECK(!(b->state == PAGE_FREE && b->order == pg->order),
-				      "free buddies of order %u not merged at page %zu", pg->order, pfn);
+				      "free buddies of order %u not merged at page %zu", pg->order,
+				      pfn);
 			}
 			region_free += len;
 			CHECK(pg->dirty <= len && (pg->dirty == 0 || (pg->flags & PG_DIRTY)),
@@ -200,21 +213,24 @@ static bool check_region(struct region *r, size_t *free_pages, size_t *dirty_pag
 				return false;
 			break;
 		case PAGE_CACHE:
-			CHECK(pg->slab_off == 0, "page %zu starts in the middle of a cache slab", pfn);
+			CHECK(pg->slab_off == 0, "page %zu starts in the middle of a cache slab",
+			      pfn);
 			len = (size_t)1 << pg->order;
 			if (!check_cache_slab(pg))
 				return false;
 			break;
 		default:
-			CHECK(false, "page %zu of region %p starts no block (state %u)", pfn, (void *)r, pg->state);
+			CHECK(false, "page %zu of region %p starts no block (state %u)", pfn,
+			      (void *)r, pg->state);
 		}
 		for (size_t j = 1; j < len && pg->state == PAGE_LARGE; j++)
-			CHECK(pg[j].state == PAGE_NONE, "page %zu inside a large run has state %u", pfn + j, pg[j].state);
+			CHECK(pg[j].state == PAGE_NONE, "page %zu inside a large run has state %u",
+			      pfn + j, pg[j].state);
 		CHECK(pfn + len <= REGION_PAGES, "block at page %zu runs past the region", pfn);
 		pfn += len;
 	}
-	CHECK(region_free == r->free_pages, "region %p counts %u free pages, has %zu",
-	      (void *)r, r->free_pages, region_free);
+	CHECK(region_free == r->free_pages, "region %p counts %u free pages, has %zu", (void *)r,
+	      r->free_pages, region_free);
 	*free_pages += region_free;
 	return true;
 }
@@ -228,39 +244,45 @@ static bool check_lists(struct arena *a)
 	for (unsigned k = 0; k <= BUDDY_MAX_ORDER; k++) {
 		size_t n = 0;
 		for (struct page *pg = a->free_area[k].head; pg; pg = pg->next, n++) {
-			CHECK(pg->state == PAGE_FREE && pg->order == k, "free list %u holds a page in state %u order %u",
-			      k, pg->state, pg->order);
-			CHECK(page_region(pg)->arena == a, "free list %u holds another arena's page", k);
+			CHECK(pg->state == PAGE_FREE && pg->order == k,
+			      "free list %u holds a page in state %u order %u", k, pg->state,
+			      pg->order);
+			CHECK(page_region(pg)->arena == a,
+			      "free list %u holds another arena's page", k);
 			listed += (size_t)1 << k;
 		}
-		CHECK(n == a->free_area[k].nr_free, "free list %u counts %zu, holds %zu", k, a->free_area[k].nr_free, n);
+		CHECK(n == a->free_area[k].nr_free, "free list %u counts %zu, holds %zu", k,
+		      a->free_area[k].nr_free, n);
 	}
-	CHECK(listed == a->free_pages, "arena %u: free lists hold %zu pages, counted %zu", a->index, listed, a->free_pages);
+	CHECK(listed == a->free_pages, "arena %u: free lists hold %zu pages, counted %zu", a->index,
+	      listed, a->free_pages);
 	for (unsigned c = 0; c < NUM_CLASSES; c++) {
 		size_t n = 0;
 		for (struct page *pg = a->bins[c].abandoned; pg; pg = pg->next, n++)
 			CHECK(pg->cls == c && pg->list == SLAB_ABANDONED && slab_heap(pg) == NULL,
 			      "abandoned list %u holds a wrong slab", c);
-		CHECK(n == a->bins[c].nr_abandoned, "abandoned list %u counts %zu, holds %zu",
-		      c, a->bins[c].nr_abandoned, n);
+		CHECK(n == a->bins[c].nr_abandoned, "abandoned list %u counts %zu, holds %zu", c,
+		      a->bins[c].nr_abandoned, n);
 	}
 	return true;
 }
 
 static bool check_arena(struct arena *a)
 {
-	size_t free_pages = 0, dirty_pages = 0;
+	size_t   free_pages = 0, dirty_pages = 0;
 	unsigned regions = 0;
 	for (struct region *r = a->regions; r; r = r->next, regions++) {
-		CHECK(r->kind == SEG_REGION && r->arena == a, "region %p of arena %u is not its", (void *)r, a->index);
+		CHECK(r->kind == SEG_REGION && r->arena == a, "region %p of arena %u is not its",
+		      (void *)r, a->index);
 		if (!check_region(r, &free_pages, &dirty_pages))
 			return false;
 	}
-	CHECK(regions == a->nr_regions, "arena %u counts %u regions, has %u", a->index, a->nr_regions, regions);
+	CHECK(regions == a->nr_regions, "arena %u counts %u regions, has %u", a->index,
+	      a->nr_regions, regions);
 	CHECK(free_pages == a->free_pages, "arena %u: %zu free pages in regions, counted %zu",
 	      a->index, free_pages, a->free_pages);
-	CHECK(dirty_pages == a->dirty_pages, "arena %u: %zu dirty pages, counted %zu",
-	      a->index, dirty_pages, a->dirty_pages);
+	CHECK(dirty_pages == a->dirty_pages, "arena %u: %zu dirty pages, counted %zu", a->index,
+	      dirty_pages, a->dirty_pages);
 	return check_lists(a);
 }
 
@@ -270,18 +292,21 @@ static bool check_heap_lists(struct heap *h)
 {
 	for (unsigned c = 0; c < NUM_CLASSES; c++) {
 		struct heap_class *hc = &h->cls[c];
-		struct page *cur = h->fast[c].current;
+		struct page       *cur = h->fast[c].current;
 		CHECK(!cur || (cur->list == SLAB_CURRENT && cur->cls == c && slab_heap(cur) == h),
 		      "class %u: current slab is not marked current", c);
-		CHECK(h->fast[c].free == NULL || cur, "class %u: a free list with no current slab", c);
+		CHECK(h->fast[c].free == NULL || cur, "class %u: a free list with no current slab",
+		      c);
 		for (struct page *s = hc->partial; s; s = s->next)
 			CHECK(s->list == SLAB_PARTIAL && s->cls == c && slab_heap(s) == h,
 			      "class %u: partial list holds a wrong slab", c);
 		for (struct page *s = hc->full; s; s = s->next)
 			CHECK(s->list == SLAB_FULL && s->cls == c && (s->inuse & SLAB_INUSE_FULL)
-			      && slab_heap(s) == h, "class %u: full list holds a wrong slab", c);
+			              && slab_heap(s) == h,
+			      "class %u: full list holds a wrong slab", c);
 		for (struct page *s = hc->parked; s; s = s->next)
-			CHECK(s->list == SLAB_PARKED && s->cls == c && slab_empty(s) && slab_heap(s) == h,
+			CHECK(s->list == SLAB_PARKED && s->cls == c && slab_empty(s)
+			              && slab_heap(s) == h,
 			      "class %u: parked list holds a wrong slab", c);
 	}
 	return true;

@@ -63,7 +63,8 @@ void debug_block_open(void *p, size_t usable, size_t size, bool filled)
 	if (filled) {
 		size_t off = debug_freed_damage(p, usable);
 		if (off < usable)
-			_strata_fatal("write after free to %p (byte %zu of %zu changed since it was freed)",
+			_strata_fatal("write after free to %p (byte %zu of %zu changed since it "
+			              "was freed)",
 			              p, off, usable);
 	}
 	memset((char *)p + size, DEBUG_CANARY_BYTE, usable - sizeof(uintptr_t) - size);
@@ -74,8 +75,10 @@ size_t debug_block_size(const void *p, size_t usable)
 {
 	size_t size = *size_word(p, usable) ^ size_word_key(p);
 	if (size > usable - DEBUG_TAIL)
-		_strata_fatal("heap overflow past %p, or underflow of the block after it (its size word"
-		              " at byte %zu was overwritten)", p, usable - sizeof(uintptr_t));
+		_strata_fatal(
+		        "heap overflow past %p, or underflow of the block after it (its size word"
+		        " at byte %zu was overwritten)",
+		        p, usable - sizeof(uintptr_t));
 	return size;
 }
 
@@ -85,8 +88,9 @@ void debug_block_close(void *p, size_t usable, bool fill)
 	size_t end = usable - sizeof(uintptr_t);
 	size_t off = first_other(p, size, end, DEBUG_CANARY_BYTE);
 	if (off < end)
-		_strata_fatal("heap overflow past %p (%zu bytes; byte %zu, the canary, was written)",
-		              p, size, off);
+		_strata_fatal(
+		        "heap overflow past %p (%zu bytes; byte %zu, the canary, was written)", p,
+		        size, off);
 	if (fill)
 		debug_fill(p, usable);
 }
@@ -102,7 +106,8 @@ void debug_check_below(const void *p, const void *below, size_t usable)
 	size_t size = *size_word(below, usable) ^ size_word_key(below);
 	size_t end = usable - sizeof(uintptr_t);
 	if (size > usable - DEBUG_TAIL || first_other(below, size, end, DEBUG_CANARY_BYTE) < end)
-		_strata_fatal("heap underflow before %p (or overflow past %p): the tail of %p was written",
+		_strata_fatal("heap underflow before %p (or overflow past %p): the tail of %p was "
+		              "written",
 		              p, below, below);
 }
 
@@ -114,9 +119,10 @@ void debug_check_reused(const void *p, size_t usable)
 	const unsigned char *c = p;
 	for (size_t page = 0; page < usable; page += PAGE_SIZE) {
 		unsigned char byte = c[page] == 0 ? 0 : DEBUG_FREED_BYTE;
-		size_t off = first_other(p, page, page + PAGE_SIZE, byte);
+		size_t        off = first_other(p, page, page + PAGE_SIZE, byte);
 		if (off < page + PAGE_SIZE)
-			_strata_fatal("write after free at %p (freed memory, now handed out again as %p)",
-			              (const void *)(c + off), p);
+			_strata_fatal(
+			        "write after free at %p (freed memory, now handed out again as %p)",
+			        (const void *)(c + off), p);
 	}
 }

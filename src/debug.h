@@ -11,9 +11,9 @@
 /* Each block carries DEBUG_TAIL more bytes than asked for: at least 8
  * canary bytes right after the last requested byte, and the requested size
  * (mangled) in the block's last word. */
-#define DEBUG_TAIL          16
-#define DEBUG_CANARY_BYTE   0xcb
-#define DEBUG_FREED_BYTE    0xdf
+#define DEBUG_TAIL        16
+#define DEBUG_CANARY_BYTE 0xcb
+#define DEBUG_FREED_BYTE  0xdf
 
 /* Read once at start like every option; the debug mode turns the thread
  * caches off, so the fast paths never see a debug block. */
@@ -25,14 +25,14 @@ static inline bool debug_mode(void)
 /* A block of `usable` bytes is handed out for `size` bytes: check, when
  * `filled`, that nothing wrote to it since it was freed (bytes from 16 on;
  * the first 16 held the free-list link), then lay out the canary. */
-void   debug_block_open(void *p, size_t usable, size_t size, bool filled);
+void debug_block_open(void *p, size_t usable, size_t size, bool filled);
 
 /* The block is being freed: check its canary and size word, then, with
  * fill, fill it with DEBUG_FREED_BYTE so later writes are seen. */
-void   debug_block_close(void *p, size_t usable, bool fill);
+void debug_block_close(void *p, size_t usable, bool fill);
 
 /* Free of p: the block below it in its slab must be intact. */
-void   debug_check_below(const void *p, const void *below, size_t usable);
+void debug_check_below(const void *p, const void *below, size_t usable);
 
 /* The size the block was asked for (checked against usable). */
 size_t debug_block_size(const void *p, size_t usable);
@@ -42,9 +42,9 @@ size_t debug_block_size(const void *p, size_t usable);
 size_t debug_freed_damage(const void *p, size_t usable);
 
 /* A large run being handed out again: abort if freed memory was written. */
-void   debug_check_reused(const void *p, size_t usable);
+void debug_check_reused(const void *p, size_t usable);
 
 /* A new slab's memory, filled so that objects never handed out look freed. */
-void   debug_fill(void *p, size_t bytes);
+void debug_fill(void *p, size_t bytes);
 
 #endif

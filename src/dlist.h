@@ -15,38 +15,41 @@
 #include <stddef.h>
 
 /* Put node first on the list headed by head (an lvalue). */
-#define dlist_push(head, node) do {                     \
-	__typeof__(node) dl_n_ = (node);                \
-	dl_n_->prev = NULL;                             \
-	dl_n_->next = (head);                           \
-	if (dl_n_->next)                                \
-		dl_n_->next->prev = dl_n_;              \
-	(head) = dl_n_;                                 \
-} while (0)
+#define dlist_push(head, node)                     \
+	do {                                       \
+		__typeof__(node) dl_n_ = (node);   \
+		dl_n_->prev = NULL;                \
+		dl_n_->next = (head);              \
+		if (dl_n_->next)                   \
+			dl_n_->next->prev = dl_n_; \
+		(head) = dl_n_;                    \
+	} while (0)
 
 /* Take node off the list headed by head; a node on no list (both links
  * NULL, not the head) is left alone. */
-#define dlist_del(head, node) do {                      \
-	__typeof__(node) dl_n_ = (node);                \
-	if (dl_n_->prev)                                \
-		dl_n_->prev->next = dl_n_->next;        \
-	else if ((head) == dl_n_)                       \
-		(head) = dl_n_->next;                   \
-	if (dl_n_->next)                                \
-		dl_n_->next->prev = dl_n_->prev;        \
-	dl_n_->next = dl_n_->prev = NULL;               \
-} while (0)
+#define dlist_del(head, node)                            \
+	do {                                             \
+		__typeof__(node) dl_n_ = (node);         \
+		if (dl_n_->prev)                         \
+			dl_n_->prev->next = dl_n_->next; \
+		else if ((head) == dl_n_)                \
+			(head) = dl_n_->next;            \
+		if (dl_n_->next)                         \
+			dl_n_->next->prev = dl_n_->prev; \
+		dl_n_->next = dl_n_->prev = NULL;        \
+	} while (0)
 
 /* Whether node is on the list headed by head, its links consistent on the
  * way: a walk, for strata_assert_expensive only. */
-#define dlist_contains(head, node) ({                   \
-	__typeof__(node) dl_w_ = (head);                \
-	__typeof__(node) dl_p_ = NULL;                  \
-	while (dl_w_ && dl_w_ != (node) && dl_w_->prev == dl_p_) { \
-		dl_p_ = dl_w_;                          \
-		dl_w_ = dl_w_->next;                    \
-	}                                               \
-	dl_w_ == (node) && dl_w_->prev == dl_p_;        \
-})
+#define dlist_contains(head, node)                                         \
+	({                                                                 \
+		__typeof__(node) dl_w_ = (head);                           \
+		__typeof__(node) dl_p_ = NULL;                             \
+		while (dl_w_ && dl_w_ != (node) && dl_w_->prev == dl_p_) { \
+			dl_p_ = dl_w_;                                     \
+			dl_w_ = dl_w_->next;                               \
+		}                                                          \
+		dl_w_ == (node) && dl_w_->prev == dl_p_;                   \
+	})
 
 #endif

@@ -72,33 +72,33 @@ pthread_key_t _strata_heap_key;
 _Static_assert(sizeof(struct heap_fast) == (1u << CLASS_OFFSET_SHIFT), "class offsets");
 #define O(c) ((c) << CLASS_OFFSET_SHIFT)
 const uint16_t _strata_class_offset[CLASS_TABLE_MAX / MIN_ALIGN + 1] = {
-	O(0), O(0), O(1), O(2), O(3), O(4), O(5), O(6), O(7), O(8), O(8), O(9), O(9), O(10), O(10), O(11),
-	O(11), O(12), O(12), O(12), O(12), O(13), O(13), O(13), O(13), O(14), O(14), O(14), O(14), O(15), O(15), O(15),
-	O(15), O(16), O(16), O(16), O(16), O(16), O(16), O(16), O(16), O(17), O(17), O(17), O(17), O(17), O(17), O(17),
-	O(17), O(18), O(18), O(18), O(18), O(18), O(18), O(18), O(18), O(19), O(19), O(19), O(19), O(19), O(19), O(19),
-	O(19),
+	O(0),  O(0),  O(1),  O(2),  O(3),  O(4),  O(5),  O(6),  O(7),  O(8),  O(8),  O(9),  O(9),
+	O(10), O(10), O(11), O(11), O(12), O(12), O(12), O(12), O(13), O(13), O(13), O(13), O(14),
+	O(14), O(14), O(14), O(15), O(15), O(15), O(15), O(16), O(16), O(16), O(16), O(16), O(16),
+	O(16), O(16), O(17), O(17), O(17), O(17), O(17), O(17), O(17), O(17), O(18), O(18), O(18),
+	O(18), O(18), O(18), O(18), O(18), O(19), O(19), O(19), O(19), O(19), O(19), O(19), O(19),
 };
 #undef O
 
 /* A carve hands out a page's worth of objects at a time, at least this
  * many: the memory touched grows with what the program takes. */
-#define CARVE_MIN_OBJECTS   8
+#define CARVE_MIN_OBJECTS 8
 
 /* Empty slabs a heap keeps, in bytes, beside its current slabs: enough for
  * a program that frees and allocates a few slabs' worth over and over, not
  * so much that an idle thread holds memory the decay cannot reach. */
-#define HEAP_PARKED_MAX     ((size_t)256 << 10)
+#define HEAP_PARKED_MAX ((size_t)256 << 10)
 
 /* Heaps are mapped this many at a time. */
-#define HEAP_CHUNK_BYTES    ((size_t)256 << 10)
+#define HEAP_CHUNK_BYTES ((size_t)256 << 10)
 
 /* ------------------------------------------------------------------------
  * Registry: the live heaps, so statistics can sum their counters; the
  * counters of exited threads; and the pool of heap structures to reuse.
  * ---------------------------------------------------------------------- */
-static strata_lock_t registry_lock = STRATA_LOCK_INIT;
-static struct heap *registry;
-static struct heap *pool;
+static strata_lock_t      registry_lock = STRATA_LOCK_INIT;
+static struct heap       *registry;
+static struct heap       *pool;
 static struct heap_totals gone;
 
 /* Frees by threads without a heap (exited ones), counted here. */
@@ -123,12 +123,13 @@ static void heap_add_counts(const struct heap *h, struct heap_totals *t)
 		uint64_t m = __atomic_load_n(&h->fast[c].nmalloc, __ATOMIC_RELAXED);
 		uint64_t listed = __atomic_load_n(&h->fast[c].nfree_listed, __ATOMIC_RELAXED);
 		uint64_t kept = __atomic_load_n(&h->fast[c].nfree_other, __ATOMIC_RELAXED);
-		uint64_t f = listed + __atomic_load_n(&h->fast[c].nfree_local, __ATOMIC_RELAXED) + kept
-		             + __atomic_load_n(&h->cls[c].nfree_remote, __ATOMIC_RELAXED);
+		uint64_t f = listed + __atomic_load_n(&h->fast[c].nfree_local, __ATOMIC_RELAXED)
+		             + kept + __atomic_load_n(&h->cls[c].nfree_remote, __ATOMIC_RELAXED);
 		uint64_t nforeign = __atomic_load_n(&h->fast[c].nforeign, __ATOMIC_RELAXED);
 		/* mallocs served by the foreign list: what went on it less what
 		 * is there and what it gave back */
-		uint64_t out = kept - nforeign - __atomic_load_n(&h->cls[c].foreign_flushed, __ATOMIC_RELAXED);
+		uint64_t out = kept - nforeign
+		               - __atomic_load_n(&h->cls[c].foreign_flushed, __ATOMIC_RELAXED);
 		uint64_t in = __atomic_load_n(&h->cls[c].taken, __ATOMIC_RELAXED) + listed + out;
 		t->nmalloc[c] += m;
 		t->nfree[c] += f;
@@ -191,7 +192,7 @@ void heap_registry_after_fork_child(void)
 		dlist_push(registry, self);
 }
 
-static void heap_release_delayed(struct heap *h);
+static void         heap_release_delayed(struct heap *h);
 static struct page *heap_large_remove(struct heap *h, uint32_t i);
 
 /* A heap structure from the pool, or from a new mapping; NULL if none. */
@@ -200,7 +201,7 @@ static struct heap *heap_pool_get(void)
 	lock_acquire(&registry_lock);
 	struct heap *h = pool;
 	if (h == NULL) {
-		char *chunk = os_map(HEAP_CHUNK_BYTES);
+		char  *chunk = os_map(HEAP_CHUNK_BYTES);
 		size_t stride = ALIGN_UP(sizeof(struct heap), 64);
 		for (size_t off = 0; chunk && off + stride <= HEAP_CHUNK_BYTES; off += stride) {
 			struct heap *n = (struct heap *)(chunk + off);
@@ -213,7 +214,7 @@ static struct heap *heap_pool_get(void)
 		pool = h->next;
 	lock_release(&registry_lock);
 	if (h)
-		heap_release_delayed(h);    /* left by a free that raced an exit */
+		heap_release_delayed(h); /* left by a free that raced an exit */
 	return h;
 }
 
@@ -222,7 +223,7 @@ static void heap_pool_put(struct heap *h)
 	lock_acquire(&registry_lock);
 	dlist_del(registry, h);
 	heap_add_counts(h, &gone);
-	__atomic_store_n(&h->state, HEAP_DEAD, __ATOMIC_RELAXED);   /* read by freeing threads */
+	__atomic_store_n(&h->state, HEAP_DEAD, __ATOMIC_RELAXED); /* read by freeing threads */
 	h->next = pool;
 	pool = h;
 	lock_release(&registry_lock);
@@ -241,8 +242,8 @@ static bool heap_cache_wanted(void)
 /* Everything but the delayed list, which a racing free may be using. */
 static void heap_clear(struct heap *h)
 {
-	uintptr_t delayed = __atomic_load_n(&h->delayed, __ATOMIC_RELAXED);
-	struct cache_mag *cmags = h->cmags;     /* empty since its thread's exit */
+	uintptr_t         delayed = __atomic_load_n(&h->delayed, __ATOMIC_RELAXED);
+	struct cache_mag *cmags = h->cmags; /* empty since its thread's exit */
 	memset(h, 0, sizeof(*h));
 	__atomic_store_n(&h->delayed, delayed, __ATOMIC_RELAXED);
 	h->cmags = cmags;
@@ -293,7 +294,7 @@ struct heap *heap_get(void)
 	if (h->state != HEAP_UNINIT)
 		return NULL;
 	strata_ensure_init();
-	h = _strata_heap;       /* start-up itself may have allocated */
+	h = _strata_heap; /* start-up itself may have allocated */
 	return h->state == HEAP_LIVE ? h : heap_create();
 }
 
@@ -336,7 +337,7 @@ struct arena *heap_local_arena(struct heap *h)
 static struct page *heap_adopt_or_new(struct heap *h, unsigned cls)
 {
 	struct arena *a = heap_local_arena(h);
-	uint64_t now = os_now_ms();
+	uint64_t      now = os_now_ms();
 	lock_acquire(&a->lock);
 	arena_maybe_decay(a, now);
 	struct page *s = a->bins[cls].abandoned;
@@ -349,7 +350,7 @@ static struct page *heap_adopt_or_new(struct heap *h, unsigned cls)
 	}
 	lock_release(&a->lock);
 	if (s && (s->inuse & SLAB_INUSE_FULL))
-		slab_unretire(s);       /* abandoned full: ours to watch now */
+		slab_unretire(s); /* abandoned full: ours to watch now */
 	return s;
 }
 
@@ -363,7 +364,7 @@ static void heap_unpark(struct heap *h, struct page *s)
 static struct page *heap_next_slab(struct heap *h, unsigned cls)
 {
 	struct heap_class *hc = &h->cls[cls];
-	struct page *s = hc->partial;
+	struct page       *s = hc->partial;
 	if (s)
 		dlist_del(hc->partial, s);
 	else if ((s = hc->parked))
@@ -381,7 +382,7 @@ static struct page *heap_next_slab(struct heap *h, unsigned cls)
 static void heap_slab_release(struct page *s)
 {
 	struct arena *a = page_region(s)->arena;
-	uint64_t now = os_now_ms();
+	uint64_t      now = os_now_ms();
 	lock_acquire(&a->lock);
 	slab_release(a, s);
 	arena_maybe_decay(a, now);
@@ -397,11 +398,11 @@ static void heap_unlist(struct heap *h, struct page *s)
 	strata_assert_expensive(s->list != SLAB_PARKED || dlist_contains(hc->parked, s));
 	strata_assert(s->list != SLAB_CURRENT || h->fast[s->cls].current == s);
 	switch (s->list) {
-	case SLAB_CURRENT:  h->fast[s->cls].current = NULL; break;
-	case SLAB_PARTIAL:  dlist_del(hc->partial, s); break;
-	case SLAB_FULL:     dlist_del(hc->full, s); break;
-	case SLAB_PARKED:   heap_unpark(h, s); break;
-	default:            break;
+	case SLAB_CURRENT: h->fast[s->cls].current = NULL; break;
+	case SLAB_PARTIAL: dlist_del(hc->partial, s); break;
+	case SLAB_FULL: dlist_del(hc->full, s); break;
+	case SLAB_PARKED: heap_unpark(h, s); break;
+	default: break;
 	}
 	s->list = SLAB_UNLISTED;
 }
@@ -488,7 +489,7 @@ static void *heap_refill(struct heap *h, unsigned cls, size_t *bytes)
 			return NULL;
 		}
 		unsigned n;
-		void *list = heap_slab_objects(s, &n);
+		void    *list = heap_slab_objects(s, &n);
 		if (list) {
 			*bytes = (size_t)n * class_size(cls);
 			return heap_fill(h, cls, list, n);
@@ -509,13 +510,13 @@ static struct arena *heapless_arena(struct heap *h)
 void *heap_alloc_shared(struct arena *a, struct heap *h, unsigned cls, size_t size)
 {
 	struct heap *s = &shared_heaps[a->index];
-	size_t bytes;
+	size_t       bytes;
 	lock_acquire(&s->lock);
 	void *p = heap_pop(heap_slot(s, cls));
 	if (p == NULL)
 		p = heap_refill(s, cls, &bytes);
 	lock_release(&s->lock);
-	arena_background_start();       /* no lock held: creating a thread allocates */
+	arena_background_start(); /* no lock held: creating a thread allocates */
 	if (p)
 		sample_small(h, p, size, class_size(cls));
 	return p;
@@ -533,7 +534,7 @@ void *heap_alloc_slow(unsigned cls, size_t size)
 		return p;
 	size_t bytes;
 	p = heap_refill(h, cls, &bytes);
-	arena_background_start();       /* no lock held: creating a thread allocates */
+	arena_background_start(); /* no lock held: creating a thread allocates */
 	if (p)
 		sample_small(h, p, size, bytes);
 	return p;
@@ -571,7 +572,7 @@ void heap_free_transition(struct heap *h, struct page *head, void *p)
  * inuse at one when it empties. */
 static void heap_put_own(struct heap *h, struct page *head, void *p)
 {
-	unsigned cls = head->cls;
+	unsigned          cls = head->cls;
 	struct heap_fast *f = heap_slot(h, cls);
 	if (head == f->current) {
 		link_set(p, f->free);
@@ -589,8 +590,8 @@ static void heap_delayed_push(struct heap *h, void *p)
 	uintptr_t old = __atomic_load_n(&h->delayed, __ATOMIC_RELAXED);
 	do
 		link_set(p, (void *)old);
-	while (!__atomic_compare_exchange_n(&h->delayed, &old, (uintptr_t)p, true,
-	                                    __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+	while (!__atomic_compare_exchange_n(&h->delayed, &old, (uintptr_t)p, true, __ATOMIC_RELEASE,
+	                                    __ATOMIC_RELAXED));
 }
 
 /* p, of another heap's slab, was freed by this thread.  The slab may be
@@ -656,8 +657,8 @@ static void heap_free_to_owner(struct heap *h, struct page *head, void *p, bool 
  * back to the owners' slabs.  It is bounded (the tcache_max option, and
  * about 64 KiB per class), so the owners get their memory back.
  * ---------------------------------------------------------------------- */
-#define FOREIGN_BYTES   (64 * 1024)
-#define FOREIGN_MIN     4
+#define FOREIGN_BYTES (64 * 1024)
+#define FOREIGN_MIN   4
 
 static uint32_t heap_foreign_cap(unsigned cls)
 {
@@ -740,7 +741,8 @@ static void heap_drain_delayed(struct heap *h)
 static void heap_release_delayed(struct heap *h)
 {
 	if (__atomic_load_n(&h->delayed, __ATOMIC_RELAXED))
-		heap_free_delayed_list(NULL, (void *)__atomic_exchange_n(&h->delayed, 0, __ATOMIC_ACQUIRE));
+		heap_free_delayed_list(
+		        NULL, (void *)__atomic_exchange_n(&h->delayed, 0, __ATOMIC_ACQUIRE));
 }
 
 /* The shared heap that owns the slab of p (debug mode), or NULL. */
@@ -757,13 +759,13 @@ struct heap *heap_shared_of(const void *p)
 /* The class's free list back onto its slab's local list. */
 static void heap_return_free_list(struct heap *h, unsigned cls)
 {
-	void *list = h->fast[cls].free;
+	void        *list = h->fast[cls].free;
 	struct page *s = h->fast[cls].current;
 	if (list == NULL)
 		return;
 	h->fast[cls].free = NULL;
 	unsigned n = 1;
-	void *tail = list;
+	void    *tail = list;
 	for (void *q = link_next(tail); q; q = link_next(tail), n++)
 		tail = q;
 	link_set(tail, s->local_free);
@@ -869,7 +871,7 @@ void heap_thread_exit(void *arg)
 		heap_abandon_list(h, h->cls[c].full);
 	}
 	_strata_heap = &heap_dead;
-	heap_release_delayed(h);   /* frees that raced the abandon */
+	heap_release_delayed(h); /* frees that raced the abandon */
 	heap_pool_put(h);
 }
 
@@ -915,8 +917,8 @@ bool heap_large_keep(struct heap *h, struct page *pg)
 	size_t bytes = (size_t)pg->npages << PAGE_SHIFT;
 	if (h == NULL || h->state != HEAP_LIVE || h->nocache || pg->npages > HEAP_LARGE_MAX_PAGES)
 		return false;
-	while (h->nlarge > 0 && (h->nlarge == HEAP_LARGE_SLOTS
-	                         || h->large_bytes + bytes > HEAP_LARGE_BYTES))
+	while (h->nlarge > 0
+	       && (h->nlarge == HEAP_LARGE_SLOTS || h->large_bytes + bytes > HEAP_LARGE_BYTES))
 		large_free(heap_large_remove(h, 0));
 	pg->flags |= PG_CACHED;
 	h->large[h->nlarge++] = pg;

@@ -23,10 +23,10 @@
 #include "slab.h"
 
 enum heap_state {
-	HEAP_UNINIT = 0,     /* the empty heap of a thread not yet set up */
-	HEAP_LIVE,           /* a thread's own */
-	HEAP_SHARED,         /* an arena's, used under its lock (heap.c) */
-	HEAP_DEAD,           /* the empty heap of a thread that has exited */
+	HEAP_UNINIT = 0, /* the empty heap of a thread not yet set up */
+	HEAP_LIVE,       /* a thread's own */
+	HEAP_SHARED,     /* an arena's, used under its lock (heap.c) */
+	HEAP_DEAD,       /* the empty heap of a thread that has exited */
 };
 
 /* What the fast paths read of a class, in one cache line: the free list,
@@ -37,31 +37,31 @@ struct heap_fast {
 	void        *free;
 	struct page *current;
 	uint64_t     nmalloc;
-	uint64_t     nfree_listed;   /* frees that went on the free list */
-	uint64_t     nfree_local;    /* frees that went on a slab's local list */
-	uint64_t     nfree_other;    /* frees of other heaps' objects kept here */
-	void        *foreign;        /* other heaps' objects freed here (heap.c) */
+	uint64_t     nfree_listed; /* frees that went on the free list */
+	uint64_t     nfree_local;  /* frees that went on a slab's local list */
+	uint64_t     nfree_other;  /* frees of other heaps' objects kept here */
+	void        *foreign;      /* other heaps' objects freed here (heap.c) */
 	uint32_t     nforeign;
-	uint32_t     foreign_cap;    /* 0: such frees take the slow path */
+	uint32_t     foreign_cap; /* 0: such frees take the slow path */
 } __attribute__((aligned(64)));
 
 /* The other slabs a heap owns of one class, by the list they are on. */
 struct heap_class {
-	struct page *partial;      /* with free objects */
-	struct page *full;         /* with none, marked (slab.h) */
-	struct page *parked;       /* empty, kept (heap.c) */
-	uint64_t     taken;        /* objects a refill put on the free list, ever */
-	uint64_t     nfree_remote;     /* other heaps' objects sent straight back */
-	uint64_t     foreign_flushed;  /* objects the foreign list gave back */
+	struct page *partial;         /* with free objects */
+	struct page *full;            /* with none, marked (slab.h) */
+	struct page *parked;          /* empty, kept (heap.c) */
+	uint64_t     taken;           /* objects a refill put on the free list, ever */
+	uint64_t     nfree_remote;    /* other heaps' objects sent straight back */
+	uint64_t     foreign_flushed; /* objects the foreign list gave back */
 };
 
 /* Recently freed large runs, reused by the same thread without a lock:
  * up to HEAP_LARGE_SLOTS runs of at most HEAP_LARGE_MAX_PAGES pages and
  * HEAP_LARGE_BYTES in all, so a thread that frees and allocates buffers
  * of the same size skips the buddy (and its lock) each time. */
-#define HEAP_LARGE_SLOTS       8
-#define HEAP_LARGE_MAX_PAGES   256                 /* 1 MiB */
-#define HEAP_LARGE_BYTES       ((size_t)2 << 20)
+#define HEAP_LARGE_SLOTS     8
+#define HEAP_LARGE_MAX_PAGES 256 /* 1 MiB */
+#define HEAP_LARGE_BYTES     ((size_t)2 << 20)
 
 struct arena;
 struct cache_mag;
@@ -70,27 +70,27 @@ struct cache_mag;
  * free compares it with the calling thread's heap by one subtraction and
  * one compare, and has the entry it pushes on at once. */
 struct heap {
-	struct heap_fast  fast[NUM_CLASSES];      /* first: see slab_heap */
+	struct heap_fast  fast[NUM_CLASSES]; /* first: see slab_heap */
 	int               state;
-	bool              nocache;   /* exact leak tracking or the debug mode:
+	bool              nocache; /* exact leak tracking or the debug mode:
 	                                small blocks come from the arenas'
 	                                shared heaps, every call a slow path */
-	struct arena     *arena;     /* where its slabs and large runs come from */
-	uintptr_t         delayed;   /* objects other threads freed into its full
+	struct arena     *arena;   /* where its slabs and large runs come from */
+	uintptr_t         delayed; /* objects other threads freed into its full
 	                                slabs: an atomic list (heap.c) */
-	strata_lock_t     lock;      /* HEAP_SHARED only */
+	strata_lock_t     lock;    /* HEAP_SHARED only */
 	size_t            parked_bytes;
 	uint64_t          large_mallocs;
 	uint64_t          large_frees;
-	uint64_t          frees_xnode;                     /* of other nodes' objects */
-	uint64_t          frees_to_node[NUMA_MAX_NODES];   /* ... by their node */
-	int64_t           sample_left;     /* bytes to allocate before the next leak sample */
-	struct heap      *next;            /* the registry, or the pool of free heaps */
+	uint64_t          frees_xnode;                   /* of other nodes' objects */
+	uint64_t          frees_to_node[NUMA_MAX_NODES]; /* ... by their node */
+	int64_t           sample_left; /* bytes to allocate before the next leak sample */
+	struct heap      *next;        /* the registry, or the pool of free heaps */
 	struct heap      *prev;
-	struct cache_mag *cmags;           /* object caches' magazines, by id (cache.h) */
+	struct cache_mag *cmags; /* object caches' magazines, by id (cache.h) */
 	uint32_t          nlarge;
 	size_t            large_bytes;
-	struct page      *large[HEAP_LARGE_SLOTS];   /* oldest first */
+	struct page      *large[HEAP_LARGE_SLOTS]; /* oldest first */
 	struct heap_class cls[NUM_CLASSES];
 };
 
@@ -115,8 +115,8 @@ static inline struct heap *slab_heap(const struct page *pg)
  * window of SLAB_WINDOW bytes (a buddy block is aligned to its size): a
  * link that decodes to a pointer outside its object's window, or one not
  * 16-aligned, was written after the free, or forged.  One test for both. */
-#define SLAB_WINDOW         (PAGE_SIZE << SLAB_MAX_ORDER)
-#define LINK_WINDOW_MASK    (~(uintptr_t)(SLAB_WINDOW - 1) | (MIN_ALIGN - 1))
+#define SLAB_WINDOW      (PAGE_SIZE << SLAB_MAX_ORDER)
+#define LINK_WINDOW_MASK (~(uintptr_t)(SLAB_WINDOW - 1) | (MIN_ALIGN - 1))
 
 void *heap_pop_last(struct heap_fast *f, void **p);
 
@@ -127,11 +127,13 @@ void *heap_pop_last(struct heap_fast *f, void **p);
 static inline void *heap_pop_first(struct heap_fast *f, void **p)
 {
 	uintptr_t next = (uintptr_t)p[0] ^ link_mask(p);
-	if (unlikely((((next ^ (uintptr_t)p) & LINK_WINDOW_MASK) | ((uintptr_t)p[1] ^ _strata_free_key)) != 0))
+	if (unlikely((((next ^ (uintptr_t)p) & LINK_WINDOW_MASK)
+	              | ((uintptr_t)p[1] ^ _strata_free_key))
+	             != 0))
 		return heap_pop_last(f, p);
 	f->free = (void *)next;
 	f->nmalloc++;
-	p[1] = NULL;        /* no longer free: clear the key */
+	p[1] = NULL; /* no longer free: clear the key */
 	return p;
 }
 
@@ -178,7 +180,7 @@ void         *heap_alloc_slow(unsigned cls, size_t size);
 void         *heap_alloc_shared(struct arena *a, struct heap *h, unsigned cls, size_t size);
 void          heap_free_small(struct page *pg, void *p);
 
-void          heap_free_transition(struct heap *h, struct page *head, void *p);
+void heap_free_transition(struct heap *h, struct page *head, void *p);
 
 /* The owner's free of p, of slab head, whose class entry is f: onto the
  * free list when the slab is the class's current one, else onto the
@@ -200,34 +202,34 @@ static inline void heap_free_own_fast(struct heap_fast *f, struct page *head, vo
 	}
 	heap_free_local_slab(f, head, p);
 }
-struct heap  *heap_shared_of(const void *p);
-void          heap_flush(struct heap *h);
-void          heap_set_flush_hook(void (*fn)(struct heap *h));
-void          heap_set_start_hook(void (*fn)(void));
-void          heap_for_each(void (*fn)(struct heap *h, void *arg), void *arg);
-void          heap_thread_exit(void *arg);
+struct heap *heap_shared_of(const void *p);
+void         heap_flush(struct heap *h);
+void         heap_set_flush_hook(void (*fn)(struct heap *h));
+void         heap_set_start_hook(void (*fn)(void));
+void         heap_for_each(void (*fn)(struct heap *h, void *arg), void *arg);
+void         heap_thread_exit(void *arg);
 
 /* Large and huge calls, counted by the calling thread's heap. */
-void          heap_count_large(bool is_free, int64_t n);
+void heap_count_large(bool is_free, int64_t n);
 
 /* Large runs (heap.c). */
-struct page  *heap_large_take(struct heap *h, size_t npages);
-bool          heap_large_keep(struct heap *h, struct page *pg);
+struct page *heap_large_take(struct heap *h, size_t npages);
+bool         heap_large_keep(struct heap *h, struct page *pg);
 
 /* Call counts and free-list objects summed over every heap, live or gone. */
 struct heap_totals {
 	uint64_t nmalloc[NUM_CLASSES];
 	uint64_t nfree[NUM_CLASSES];
-	uint64_t cached[NUM_CLASSES];      /* objects on free lists */
+	uint64_t cached[NUM_CLASSES]; /* objects on free lists */
 	uint64_t large_mallocs;
 	uint64_t large_frees;
 	uint64_t large_cached_bytes;
-	uint64_t frees_local[NUMA_MAX_NODES];    /* by threads on the object's node */
-	uint64_t frees_remote[NUMA_MAX_NODES];   /* ... on another */
+	uint64_t frees_local[NUMA_MAX_NODES];  /* by threads on the object's node */
+	uint64_t frees_remote[NUMA_MAX_NODES]; /* ... on another */
 };
-void          heap_totals(struct heap_totals *t);
-void          heap_registry_lock(void);
-void          heap_registry_unlock(void);
-void          heap_registry_after_fork_child(void);
+void heap_totals(struct heap_totals *t);
+void heap_registry_lock(void);
+void heap_registry_unlock(void);
+void heap_registry_after_fork_child(void);
 
 #endif

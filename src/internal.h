@@ -15,27 +15,27 @@
 #ifndef STRATA_INTERNAL_H
 #define STRATA_INTERNAL_H
 
-#include "config.h"     /* first: it defines _GNU_SOURCE */
-#include "namespace.h"  /* every extern name gets the _strata_ prefix */
+#include "config.h"    /* first: it defines _GNU_SOURCE */
+#include "namespace.h" /* every extern name gets the _strata_ prefix */
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <unistd.h>     /* gettid, for lock_held */
+#include <unistd.h> /* gettid, for lock_held */
 
 /* ------------------------------------------------------------------------
  * Compiler helpers
  * ---------------------------------------------------------------------- */
-#define likely(x)       __builtin_expect(!!(x), 1)
-#define unlikely(x)     __builtin_expect(!!(x), 0)
-#define noinline        __attribute__((__noinline__))
-#define strata_cold     __attribute__((__cold__, __noinline__))
-#define strata_export   __attribute__((visibility("default")))
+#define likely(x)     __builtin_expect(!!(x), 1)
+#define unlikely(x)   __builtin_expect(!!(x), 0)
+#define noinline      __attribute__((__noinline__))
+#define strata_cold   __attribute__((__cold__, __noinline__))
+#define strata_export __attribute__((visibility("default")))
 /* On extern data used by the fast paths: a hidden declaration is reached
  * PC-relative, not through the GOT (-fvisibility only covers definitions). */
-#define strata_hidden   __attribute__((visibility("hidden")))
-#define tls_ie          __attribute__((tls_model("initial-exec")))
+#define strata_hidden __attribute__((visibility("hidden")))
+#define tls_ie        __attribute__((tls_model("initial-exec")))
 
 /* The malloc family's names.  A test build may give them a prefix
  * (-DSTRATA_PREFIX=strata_tsan_) to run strata beside another allocator,
@@ -47,9 +47,9 @@
 #define STRATA_CAT(a, b)  STRATA_CAT2(a, b)
 #define API(name)         STRATA_CAT(STRATA_PREFIX, name)
 
-#define MIN(a, b)       ((a) < (b) ? (a) : (b))
-#define MAX(a, b)       ((a) > (b) ? (a) : (b))
-#define ALIGN_UP(x, a)  (((x) + ((a) - 1)) & ~((uintptr_t)(a) - 1))
+#define MIN(a, b)      ((a) < (b) ? (a) : (b))
+#define MAX(a, b)      ((a) > (b) ? (a) : (b))
+#define ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((uintptr_t)(a)-1))
 
 /* Internal assertions, graded like the kernel's VM_BUG_ON and mimalloc's
  * debug levels, chosen at configure time (--enable-asserts=LEVEL):
@@ -77,16 +77,16 @@
 /* ------------------------------------------------------------------------
  * Geometry
  * ---------------------------------------------------------------------- */
-#define PAGE_SHIFT      12
-#define PAGE_SIZE       ((size_t)1 << PAGE_SHIFT)
+#define PAGE_SHIFT 12
+#define PAGE_SIZE  ((size_t)1 << PAGE_SHIFT)
 
 /* 32 MiB regions: big enough that a busy arena maps few of them (few mmap
  * calls, little mmap_lock contention), small enough that an idle one can be
  * given back whole. */
-#define REGION_SHIFT    25
-#define REGION_SIZE     ((size_t)1 << REGION_SHIFT)
-#define REGION_MASK     (REGION_SIZE - 1)
-#define REGION_PAGES    (REGION_SIZE >> PAGE_SHIFT)
+#define REGION_SHIFT 25
+#define REGION_SIZE  ((size_t)1 << REGION_SHIFT)
+#define REGION_MASK  (REGION_SIZE - 1)
+#define REGION_PAGES (REGION_SIZE >> PAGE_SHIFT)
 
 /* The largest buddy block is half a region: the lower half starts with the
  * descriptors, so a whole-region block can never form. */
@@ -99,29 +99,29 @@
 #define LARGE_MAX       (PAGE_SIZE << LARGE_MAX_ORDER)
 
 /* Every block is aligned to at least this, as glibc's malloc does on x86-64. */
-#define MIN_ALIGN       16
+#define MIN_ALIGN 16
 
 /* Addresses above 2^47 are not handed out by the kernel without a hint. */
-#define ADDRESS_BITS    47
+#define ADDRESS_BITS 47
 
 /* ------------------------------------------------------------------------
  * Page descriptors
  * ---------------------------------------------------------------------- */
 enum page_state {
-	PAGE_NONE = 0,  /* inside a block, or never used */
-	PAGE_META,      /* holds the region header and descriptors */
-	PAGE_FREE,      /* head of a free buddy block (order = its order) */
-	PAGE_LARGE,     /* head of a large run (npages = its length) */
-	PAGE_SLAB,      /* head or tail page of a slab (cls, slab_off, bump) */
-	PAGE_SAMPLED,   /* a slab page holding blocks leak tracking recorded:
+	PAGE_NONE = 0, /* inside a block, or never used */
+	PAGE_META,     /* holds the region header and descriptors */
+	PAGE_FREE,     /* head of a free buddy block (order = its order) */
+	PAGE_LARGE,    /* head of a large run (npages = its length) */
+	PAGE_SLAB,     /* head or tail page of a slab (cls, slab_off, bump) */
+	PAGE_SAMPLED,  /* a slab page holding blocks leak tracking recorded:
 	                   as PAGE_SLAB, but free takes the slow path */
-	PAGE_CACHE,     /* a page of an object cache's slab (cache.h): as
+	PAGE_CACHE,    /* a page of an object cache's slab (cache.h): as
 	                   PAGE_SLAB, with the cache as owner and no class */
 };
 
-#define PG_DIRTY        0x01    /* free block may hold resident pages */
-#define PG_CACHED       0x04    /* large run held free in a thread's heap */
-#define PG_SAMPLED      0x08    /* large run recorded by leak tracking */
+#define PG_DIRTY   0x01 /* free block may hold resident pages */
+#define PG_CACHED  0x04 /* large run held free in a thread's heap */
+#define PG_SAMPLED 0x08 /* large run recorded by leak tracking */
 
 struct heap;
 
@@ -131,20 +131,20 @@ struct heap;
  * shift, bump, owner) let free check a pointer from its own page's
  * descriptor; the slab's lists live in its head page's (see slab.c). */
 struct page {
-	uint8_t      state;
-	uint8_t      order;      /* PAGE_FREE: block order; PAGE_SLAB: slab order */
-	uint8_t      cls;        /* PAGE_SLAB: size class, on every page of the slab */
-	uint8_t      flags;
-	uint32_t     slab_off;   /* PAGE_SLAB: byte offset of this page in its slab */
+	uint8_t  state;
+	uint8_t  order; /* PAGE_FREE: block order; PAGE_SLAB: slab order */
+	uint8_t  cls;   /* PAGE_SLAB: size class, on every page of the slab */
+	uint8_t  flags;
+	uint32_t slab_off; /* PAGE_SLAB: byte offset of this page in its slab */
 	union {
-		uint32_t npages;     /* PAGE_LARGE: length of the run in pages */
-		uint32_t inverse;    /* PAGE_SLAB: the class's inverse and shift, */
-	};                           /* here so free reads one descriptor */
+		uint32_t npages;  /* PAGE_LARGE: length of the run in pages */
+		uint32_t inverse; /* PAGE_SLAB: the class's inverse and shift, */
+	};                        /* here so free reads one descriptor */
 	union {
-		uint32_t inuse;      /* slab head: objects not on local_free (slab.c) */
-		uint32_t dirty;      /* PAGE_FREE: of its pages, how many may be resident */
+		uint32_t inuse; /* slab head: objects not on local_free (slab.c) */
+		uint32_t dirty; /* PAGE_FREE: of its pages, how many may be resident */
 	};
-	uint32_t     bump;       /* PAGE_SLAB: see slab.c */
+	uint32_t     bump; /* PAGE_SLAB: see slab.c */
 	uint8_t      shift;
 	uint8_t      list;       /* slab head: enum slab_list (slab.h) */
 	uint16_t     samples;    /* PAGE_SAMPLED: recorded blocks starting here */
@@ -166,10 +166,10 @@ struct arena;
 
 /* What a region's memory sits on (the hugepages option). */
 enum region_backing {
-	BACKING_PAGES = 0,      /* 4 KiB pages */
-	BACKING_THP,            /* advised MADV_HUGEPAGE: the kernel decides */
-	BACKING_HUGETLB,        /* MAP_HUGETLB: 2 MiB pages from the reserved pool */
-	BACKING_HUGETLB_1G,     /* MAP_HUGETLB 1 GiB pages (huge blocks only) */
+	BACKING_PAGES = 0,  /* 4 KiB pages */
+	BACKING_THP,        /* advised MADV_HUGEPAGE: the kernel decides */
+	BACKING_HUGETLB,    /* MAP_HUGETLB: 2 MiB pages from the reserved pool */
+	BACKING_HUGETLB_1G, /* MAP_HUGETLB 1 GiB pages (huge blocks only) */
 };
 
 /* A huge page is 2 MiB: a buddy block of this order is one or more whole
@@ -181,20 +181,19 @@ enum region_backing {
 #define GIGA_PAGE_SIZE  ((size_t)1 << GIGA_PAGE_SHIFT)
 
 struct region {
-	uint32_t       kind;        /* SEG_REGION */
-	uint32_t       meta_pages;  /* pages [0, meta_pages) hold this header */
-	uint32_t       free_pages;  /* pages in free buddy blocks */
-	uint8_t        backing;     /* enum region_backing */
-	uint8_t        reserved;    /* pre-faulted at start: never given back */
+	uint32_t       kind;       /* SEG_REGION */
+	uint32_t       meta_pages; /* pages [0, meta_pages) hold this header */
+	uint32_t       free_pages; /* pages in free buddy blocks */
+	uint8_t        backing;    /* enum region_backing */
+	uint8_t        reserved;   /* pre-faulted at start: never given back */
 	uint16_t       _pad;
 	struct arena  *arena;
-	struct region *next;        /* the arena's regions */
+	struct region *next; /* the arena's regions */
 	struct region *prev;
 	struct page    pages[REGION_PAGES];
 };
 
-#define REGION_META_PAGES \
-	((uint32_t)((sizeof(struct region) + PAGE_SIZE - 1) >> PAGE_SHIFT))
+#define REGION_META_PAGES ((uint32_t)((sizeof(struct region) + PAGE_SIZE - 1) >> PAGE_SHIFT))
 
 static inline struct region *region_of(const void *p)
 {
@@ -213,7 +212,7 @@ static inline struct page *page_of(struct region *r, const void *p)
 
 static inline struct region *page_region(const struct page *pg)
 {
-	return region_of(pg);   /* descriptors live inside their region */
+	return region_of(pg); /* descriptors live inside their region */
 }
 
 static inline size_t page_pfn(const struct page *pg)
@@ -232,10 +231,22 @@ static inline void *page_address(const struct page *pg)
 typedef pthread_mutex_t strata_lock_t;
 #define STRATA_LOCK_INIT PTHREAD_MUTEX_INITIALIZER
 
-static inline void lock_acquire(strata_lock_t *l) { pthread_mutex_lock(l); }
-static inline void lock_release(strata_lock_t *l) { pthread_mutex_unlock(l); }
-static inline void lock_reinit(strata_lock_t *l)  { pthread_mutex_init(l, NULL); }
-static inline bool lock_try(strata_lock_t *l)     { return pthread_mutex_trylock(l) == 0; }
+static inline void lock_acquire(strata_lock_t *l)
+{
+	pthread_mutex_lock(l);
+}
+static inline void lock_release(strata_lock_t *l)
+{
+	pthread_mutex_unlock(l);
+}
+static inline void lock_reinit(strata_lock_t *l)
+{
+	pthread_mutex_init(l, NULL);
+}
+static inline bool lock_try(strata_lock_t *l)
+{
+	return pthread_mutex_trylock(l) == 0;
+}
 
 /* Whether the calling thread holds l, for assertions ("arena lock held"):
  * glibc records the owner's thread id in every mutex it locks, the one of
@@ -244,25 +255,35 @@ static inline bool lock_try(strata_lock_t *l)     { return pthread_mutex_trylock
  * descriptor and locks under the parent's id.  A fork child forgets it. */
 #if STRATA_ASSERT_LEVEL >= 1
 extern __thread pid_t _strata_lock_tid tls_ie strata_hidden;
-static inline bool lock_held(strata_lock_t *l)
+static inline bool    lock_held(strata_lock_t *l)
 {
 	if (_strata_lock_tid == 0)
 		_strata_lock_tid = gettid();
 	return l->__data.__owner == _strata_lock_tid;
 }
-static inline void lock_owner_forget(void) { _strata_lock_tid = 0; }
+static inline void lock_owner_forget(void)
+{
+	_strata_lock_tid = 0;
+}
 #else
-static inline bool lock_held(strata_lock_t *l) { (void)l; return true; }
-static inline void lock_owner_forget(void) { }
+static inline bool lock_held(strata_lock_t *l)
+{
+	(void)l;
+	return true;
+}
+static inline void lock_owner_forget(void)
+{
+}
 #endif
 
 /* ------------------------------------------------------------------------
  * Messages (message.c)
  * ---------------------------------------------------------------------- */
-void _strata_fatal(const char *fmt, ...) __attribute__((__noreturn__, __cold__, __format__(printf, 1, 2)));
+void _strata_fatal(const char *fmt, ...)
+        __attribute__((__noreturn__, __cold__, __format__(printf, 1, 2)));
 void _strata_fatal_set_hook(void (*fn)(int fd));
 void _strata_assert_fail(const char *cond, const char *file, int line, const char *func)
-	__attribute__((__noreturn__, __cold__));
+        __attribute__((__noreturn__, __cold__));
 void _strata_warn(const char *fmt, ...) __attribute__((__cold__, __format__(printf, 1, 2)));
 void _strata_print(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* All of buf to fd, across short writes and EINTR; false on an error. */
@@ -272,7 +293,7 @@ bool _strata_write_all(int fd, const void *buf, size_t len);
  * Start-up (init.c)
  * ---------------------------------------------------------------------- */
 extern int _strata_initialized strata_hidden;
-void _strata_init_slow(void);
+void       _strata_init_slow(void);
 
 static inline void strata_ensure_init(void)
 {
@@ -308,8 +329,8 @@ static inline uintptr_t link_mask(const void *slot)
 static inline void link_set(void *p, const void *next)
 {
 	uintptr_t link = (uintptr_t)next ^ link_mask(p);
-	uintptr_t key = _strata_free_key;    /* loaded before the stores, */
-	((uintptr_t *)p)[0] = link;          /* which could alias it */
+	uintptr_t key = _strata_free_key; /* loaded before the stores, */
+	((uintptr_t *)p)[0] = link;       /* which could alias it */
 	((uintptr_t *)p)[1] = key;
 }
 
@@ -318,7 +339,7 @@ static inline void link_set(void *p, const void *next)
 static inline void *link_next(const void *p)
 {
 	const uintptr_t *w = p;
-	uintptr_t next = w[0] ^ link_mask(p);
+	uintptr_t        next = w[0] ^ link_mask(p);
 	if (unlikely((next & (MIN_ALIGN - 1)) | (w[1] ^ _strata_free_key)))
 		_strata_freelist_corrupt(p);
 	return (void *)next;

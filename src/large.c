@@ -26,11 +26,10 @@
 #include <errno.h>
 #include <string.h>
 
-
 static strata_lock_t huge_list_lock = STRATA_LOCK_INIT;
-static struct huge *huge_list;
+static struct huge  *huge_list;
 
-static size_t huge_live_bytes;      /* of the live huge blocks */
+static size_t huge_live_bytes; /* of the live huge blocks */
 
 static void huge_link(struct huge *h)
 {
@@ -84,9 +83,9 @@ static struct page *large_take(struct arena *a, size_t npages, unsigned align_or
 
 void *large_alloc(struct arena *a, size_t size, size_t align, bool zero)
 {
-	size_t npages = MAX(pages_for(size), 1);   /* size 0 with a big alignment */
+	size_t   npages = MAX(pages_for(size), 1); /* size 0 with a big alignment */
 	unsigned align_order = align > PAGE_SIZE ? order_for_pages(align >> PAGE_SHIFT) : 0;
-	bool dirty = false;
+	bool     dirty = false;
 	uint64_t now = os_now_ms();
 
 	lock_acquire(&a->lock);
@@ -114,7 +113,7 @@ void *large_alloc(struct arena *a, size_t size, size_t align, bool zero)
 void large_free(struct page *pg)
 {
 	struct arena *a = page_region(pg)->arena;
-	uint64_t now = os_now_ms();
+	uint64_t      now = os_now_ms();
 	lock_acquire(&a->lock);
 	size_t npages = pg->npages;
 	a->stats.large_pages -= npages;
@@ -129,8 +128,8 @@ void large_free(struct page *pg)
 bool large_resize(struct page *pg, size_t new_size)
 {
 	struct arena *a = page_region(pg)->arena;
-	size_t old = pg->npages, want = pages_for(new_size);
-	bool ok = true;
+	size_t        old = pg->npages, want = pages_for(new_size);
+	bool          ok = true;
 
 	if (want == old)
 		return true;
@@ -157,13 +156,14 @@ bool large_resize(struct page *pg, size_t new_size)
  * modes but off.  *map_size grows to the page size used. */
 static struct huge *huge_map(size_t *map_size, size_t align, uint8_t *backing)
 {
-	long mode = strata_option(OPT_HUGEPAGES);
+	long         mode = strata_option(OPT_HUGEPAGES);
 	struct huge *h;
 	*backing = BACKING_PAGES;
 	if (mode == HUGEPAGES_HUGETLB) {
 		if (strata_option(OPT_HUGETLB_1G) && *map_size >= GIGA_PAGE_SIZE) {
 			size_t size = ALIGN_UP(*map_size, GIGA_PAGE_SIZE);
-			if ((h = os_map_hugetlb(size, MAX(align, GIGA_PAGE_SIZE), GIGA_PAGE_SHIFT))) {
+			if ((h = os_map_hugetlb(size, MAX(align, GIGA_PAGE_SIZE),
+			                        GIGA_PAGE_SHIFT))) {
 				*map_size = size;
 				*backing = BACKING_HUGETLB_1G;
 				return h;
@@ -197,16 +197,16 @@ static struct huge *huge_map(size_t *map_size, size_t align, uint8_t *backing)
  * after free must fault.  (Keeping them PROT_NONE costs, on a virtual
  * machine with shadow page tables, as much as the page faults it saves.)
  * ---------------------------------------------------------------------- */
-#define HUGE_CACHE_SLOTS      8
-#define HUGE_CACHE_MIN_BYTES  ((size_t)32 << 20)
-#define HUGE_CACHE_SHIFT      2
+#define HUGE_CACHE_SLOTS     8
+#define HUGE_CACHE_MIN_BYTES ((size_t)32 << 20)
+#define HUGE_CACHE_SHIFT     2
 /* A kept block serves a smaller request as it is while it is at most this
  * many times bigger, else it is shrunk first. */
-#define HUGE_REUSE_SLACK   8
+#define HUGE_REUSE_SLACK 8
 
-static struct huge *huge_cache[HUGE_CACHE_SLOTS];   /* oldest first */
-static unsigned huge_ncached;
-static size_t huge_cached_bytes;
+static struct huge *huge_cache[HUGE_CACHE_SLOTS]; /* oldest first */
+static unsigned     huge_ncached;
+static size_t       huge_cached_bytes;
 
 /* What the cache may hold (see above); read without the arena locks. */
 static size_t huge_cache_budget(void)
@@ -248,18 +248,18 @@ static void huge_cache_put(struct huge *h)
 		return;
 	}
 	struct huge *evicted[HUGE_CACHE_SLOTS];
-	unsigned n = 0;
+	unsigned     n = 0;
 	h->freed_ms = os_now_ms();
 	lock_acquire(&huge_list_lock);
-	while (huge_ncached > 0 && (huge_ncached == HUGE_CACHE_SLOTS
-	                            || huge_cached_bytes + h->map_size > budget))
+	while (huge_ncached > 0
+	       && (huge_ncached == HUGE_CACHE_SLOTS || huge_cached_bytes + h->map_size > budget))
 		evicted[n++] = huge_cache_remove(0);
 	huge_cache[huge_ncached++] = h;
 	huge_cached_bytes += h->map_size;
 	lock_release(&huge_list_lock);
 	while (n > 0)
-		huge_unmap(evicted[--n]);       /* munmap outside the lock: it is slow */
-	arena_background_request();     /* so an idle program unmaps it in time */
+		huge_unmap(evicted[--n]); /* munmap outside the lock: it is slow */
+	arena_background_request();       /* so an idle program unmaps it in time */
 }
 
 /* May kept block h serve a request aligned to map_align for node? */
@@ -282,7 +282,7 @@ static bool huge_better(const struct huge *h, const struct huge *best, size_t ma
 static struct huge *huge_cache_take(size_t map_size, size_t map_align, int node)
 {
 	struct huge *best = NULL;
-	unsigned at = 0;
+	unsigned     at = 0;
 	lock_acquire(&huge_list_lock);
 	for (unsigned i = 0; i < huge_ncached; i++) {
 		struct huge *h = huge_cache[i];
@@ -305,7 +305,8 @@ static struct huge *huge_reuse(struct huge *h, size_t map_size)
 	if (old >= map_size && old <= HUGE_REUSE_SLACK * map_size)
 		return h;
 	if (!os_remap_inplace(h, old, map_size)) {
-		struct huge *n = old > map_size ? NULL : os_remap_aligned(h, old, map_size, h->map_align);
+		struct huge *n = old > map_size ? NULL
+		                                : os_remap_aligned(h, old, map_size, h->map_align);
 		if (n == NULL) {
 			huge_unmap(h);
 			return NULL;
@@ -320,13 +321,14 @@ static struct huge *huge_reuse(struct huge *h, size_t map_size)
  * with now_ms UINT64_MAX); returns the bytes unmapped. */
 static size_t huge_cache_expire(uint64_t now_ms)
 {
-	long decay = strata_option(OPT_DECAY_MS);
+	long         decay = strata_option(OPT_DECAY_MS);
 	struct huge *expired[HUGE_CACHE_SLOTS];
-	unsigned n = 0;
-	size_t bytes = 0;
+	unsigned     n = 0;
+	size_t       bytes = 0;
 	lock_acquire(&huge_list_lock);
-	while (huge_ncached > 0 && (now_ms == UINT64_MAX
-	                            || (decay >= 0 && now_ms - huge_cache[0]->freed_ms >= (uint64_t)decay)))
+	while (huge_ncached > 0
+	       && (now_ms == UINT64_MAX
+	           || (decay >= 0 && now_ms - huge_cache[0]->freed_ms >= (uint64_t)decay)))
 		expired[n++] = huge_cache_remove(0);
 	lock_release(&huge_list_lock);
 	while (n > 0) {
@@ -379,7 +381,7 @@ static struct huge *huge_get(size_t *map_size, size_t map_align, int node, bool 
 	h = huge_map(map_size, map_align, &backing);
 	if (h == NULL)
 		return NULL;
-	nodes_bind(h, *map_size, node);      /* before the header is written */
+	nodes_bind(h, *map_size, node); /* before the header is written */
 	h->backing = backing;
 	h->node = node;
 	return h;
@@ -387,15 +389,15 @@ static struct huge *huge_get(size_t *map_size, size_t map_align, int node, bool 
 
 void *huge_alloc(size_t size, size_t align, int node, bool zero)
 {
-	size = MAX(size, 1);        /* size 0 with a big alignment: one usable byte */
+	size = MAX(size, 1); /* size 0 with a big alignment: one usable byte */
 	size_t offset = MAX(PAGE_SIZE, align);
 	size_t map_align = MAX(REGION_SIZE, align);
 	if (size > SIZE_MAX - offset - PAGE_SIZE) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	size_t map_size = ALIGN_UP(offset + size, PAGE_SIZE);
-	bool reused;
+	size_t       map_size = ALIGN_UP(offset + size, PAGE_SIZE);
+	bool         reused;
 	struct huge *h = huge_get(&map_size, map_align, node, &reused);
 	if (h == NULL) {
 		errno = ENOMEM;
@@ -419,7 +421,7 @@ void *huge_alloc(size_t size, size_t align, int node, bool zero)
  * rather than a foreign pointer.  Best effort, no lock: relaxed slots. */
 #define HUGE_FREED_RING 64
 static uintptr_t huge_freed[HUGE_FREED_RING];
-static unsigned huge_freed_next;
+static unsigned  huge_freed_next;
 
 bool huge_was_freed(const void *p)
 {
@@ -453,7 +455,7 @@ void *huge_realloc(struct huge *h, size_t new_size)
 		return huge_pointer(h);
 
 	struct huge *n = h;
-	huge_unlink(h);         /* the header may move with the mapping */
+	huge_unlink(h); /* the header may move with the mapping */
 	/* Cleared before the kernel may release the old range: once it is
 	 * released, another thread may map a region there and set its slots. */
 	pagemap_clear(h, old_map);
@@ -466,7 +468,7 @@ void *huge_realloc(struct huge *h, size_t new_size)
 			return NULL;
 		}
 	}
-	n->map_size = new_map;   /* before it is listed: statistics read it */
+	n->map_size = new_map; /* before it is listed: statistics read it */
 	huge_link(n);
 	pagemap_set(n, new_map, n);
 	return huge_pointer(n);

@@ -11,36 +11,36 @@
 #include "arena.h"
 
 struct huge {
-	uint32_t kind;        /* SEG_HUGE: shares the first word with struct region */
-	uint8_t  backing;     /* enum region_backing */
-	uint8_t  _pad[3];
-	int      node;        /* the NUMA node it is bound to */
-	uint64_t freed_ms;    /* in the cache of freed blocks: when it was freed */
-	size_t   map_size;    /* bytes mapped, header included */
-	size_t   offset;      /* user pointer - mapping base */
-	size_t   map_align;   /* alignment of the mapping */
-	size_t   sampled;     /* leak tracking: the weight it was recorded with, or 0 */
-	struct huge *next;    /* every live huge block, for the statistics */
+	uint32_t     kind;    /* SEG_HUGE: shares the first word with struct region */
+	uint8_t      backing; /* enum region_backing */
+	uint8_t      _pad[3];
+	int          node;      /* the NUMA node it is bound to */
+	uint64_t     freed_ms;  /* in the cache of freed blocks: when it was freed */
+	size_t       map_size;  /* bytes mapped, header included */
+	size_t       offset;    /* user pointer - mapping base */
+	size_t       map_align; /* alignment of the mapping */
+	size_t       sampled;   /* leak tracking: the weight it was recorded with, or 0 */
+	struct huge *next;      /* every live huge block, for the statistics */
 	struct huge *prev;
-	struct zone *zone;    /* the private heap it belongs to (zone.c), or NULL */
-	struct huge *znext;   /* ... on that heap's list */
+	struct zone *zone;  /* the private heap it belongs to (zone.c), or NULL */
+	struct huge *znext; /* ... on that heap's list */
 	struct huge *zprev;
 };
 
 /* Visit every live huge block under the huge-list lock. */
-void   huge_for_each(void (*fn)(struct huge *h, void *arg), void *arg);
-void   huge_lock(void);
-void   huge_unlock(void);
-void   huge_reinit_lock(void);
+void huge_for_each(void (*fn)(struct huge *h, void *arg), void *arg);
+void huge_lock(void);
+void huge_unlock(void);
+void huge_reinit_lock(void);
 
 static inline size_t pages_for(size_t size)
 {
 	return (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
 }
 
-void  *large_alloc(struct arena *a, size_t size, size_t align, bool zero);
-void   large_free(struct page *pg);
-bool   large_resize(struct page *pg, size_t new_size);
+void *large_alloc(struct arena *a, size_t size, size_t align, bool zero);
+void  large_free(struct page *pg);
+bool  large_resize(struct page *pg, size_t new_size);
 
 void  *huge_alloc(size_t size, size_t align, int node, bool zero);
 void   huge_free(struct huge *h);
@@ -53,8 +53,8 @@ static inline bool huge_movable(const struct huge *h)
 {
 	return h->backing != BACKING_HUGETLB && h->backing != BACKING_HUGETLB_1G;
 }
-bool   huge_was_freed(const void *p);
-void  *huge_realloc(struct huge *h, size_t new_size);
+bool  huge_was_freed(const void *p);
+void *huge_realloc(struct huge *h, size_t new_size);
 
 static inline void *huge_pointer(const struct huge *h)
 {
@@ -65,6 +65,5 @@ static inline size_t huge_usable(const struct huge *h)
 {
 	return h->map_size - h->offset;
 }
-
 
 #endif

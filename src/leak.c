@@ -65,8 +65,8 @@
  * that, tracking is meant to be sampled.  The load stays at most 1/2, where
  * a linear-probing miss costs 2.5 probes on average, so 8M slots are
  * reserved: 320 MiB of address space, resident only as the table grows. */
-#define RECORD_MAX        ((size_t)1 << 22)
-#define RECORD_SLOTS_MAX  (2 * RECORD_MAX)
+#define RECORD_MAX       ((size_t)1 << 22)
+#define RECORD_SLOTS_MAX (2 * RECORD_MAX)
 
 /* The first size: 4096 slots, 160 KiB, enough for a sampled heap of a
  * typical process without a single doubling. */
@@ -75,57 +75,57 @@
 /* 64K call stacks live at once: far more distinct allocation sites than a
  * large server has, yet only 10 MiB reserved.  The index has twice as many
  * slots, so its load also stays at most 1/2. */
-#define STACK_MAX         ((uint32_t)LEAK_SITES_MAX)
-#define STACK_SLOT_BITS   17
-#define STACK_SLOTS       ((size_t)1 << STACK_SLOT_BITS)
+#define STACK_MAX       ((uint32_t)LEAK_SITES_MAX)
+#define STACK_SLOT_BITS 17
+#define STACK_SLOTS     ((size_t)1 << STACK_SLOT_BITS)
 
 /* Fibonacci hashing: odd, bits well mixed, so the high bits of key * it
  * depend on every bit of an (aligned) address. */
-#define HASH_MUL          0x9e3779b97f4a7c15ULL
+#define HASH_MUL 0x9e3779b97f4a7c15ULL
 
 /* Frames of this file on the stack when the unwinder reports its first:
  * capture_stack and leak_record. */
-#define LEAK_OWN_FRAMES   2
+#define LEAK_OWN_FRAMES 2
 
 /* ------------------------------------------------------------------------
  * Tables
  * ---------------------------------------------------------------------- */
 struct leak_record {
-	void     *ptr;          /* NULL: an empty slot */
-	size_t    requested;
-	size_t    weight;
-	uint64_t  mark;
-	uint32_t  stack;        /* index into stacks[] */
-	uint32_t  _pad;
+	void    *ptr; /* NULL: an empty slot */
+	size_t   requested;
+	size_t   weight;
+	uint64_t mark;
+	uint32_t stack; /* index into stacks[] */
+	uint32_t _pad;
 };
 
 struct leak_stack {
-	uint64_t  hash;
-	uint32_t  nframes;
+	uint64_t hash;
+	uint32_t nframes;
 	union {
 		uint32_t refs;      /* records using it */
 		uint32_t next_free; /* when refs fell to 0: next free index + 1 */
 	};
-	void     *frames[STRATA_LEAK_FRAMES];
+	void *frames[STRATA_LEAK_FRAMES];
 };
 
-#define STACK_NONE  UINT32_MAX
+#define STACK_NONE UINT32_MAX
 
 static strata_lock_t table_lock = STRATA_LOCK_INIT;
-static bool ready;
+static bool          ready;
 
-static struct leak_record *records; /* RECORD_SLOTS_MAX reserved */
-static size_t record_slots;         /* in use: 1 << record_bits */
-static unsigned record_bits;
-static size_t record_count;
+static struct leak_record *records;      /* RECORD_SLOTS_MAX reserved */
+static size_t              record_slots; /* in use: 1 << record_bits */
+static unsigned            record_bits;
+static size_t              record_count;
 
-static struct leak_stack *stacks;   /* STACK_MAX */
-static uint32_t *stack_slots;       /* STACK_SLOTS: stack index + 1, 0 empty */
-static uint32_t stacks_used;        /* indices below it have been handed out */
-static uint32_t stack_free;         /* free list head: index + 1, 0 empty */
+static struct leak_stack *stacks;      /* STACK_MAX */
+static uint32_t          *stack_slots; /* STACK_SLOTS: stack index + 1, 0 empty */
+static uint32_t           stacks_used; /* indices below it have been handed out */
+static uint32_t           stack_free;  /* free list head: index + 1, 0 empty */
 
 static uint64_t mark_now;
-static size_t dropped;
+static size_t   dropped;
 
 /* Set while this thread is inside leak_record: should the unwinder
  * allocate, the nested leak_record returns at once.  Also set while
@@ -161,7 +161,7 @@ static bool tables_map(void)
 	size_t slot_bytes = part_size(STACK_SLOTS * sizeof(*stack_slots));
 	size_t stack_bytes = part_size(STACK_MAX * sizeof(*stacks));
 	size_t record_bytes = part_size(RECORD_SLOTS_MAX * sizeof(*records));
-	char *m = os_map(slot_bytes + stack_bytes + record_bytes);
+	char  *m = os_map(slot_bytes + stack_bytes + record_bytes);
 	if (m == NULL)
 		return false;
 	stack_slots = (uint32_t *)m;
@@ -209,7 +209,7 @@ void leak_ignore_range(uintptr_t lo, uintptr_t hi)
 static _Unwind_Reason_Code unwind_step(struct _Unwind_Context *ctx, void *arg)
 {
 	struct unwind_state *st = arg;
-	uintptr_t ip = _Unwind_GetIP(ctx);
+	uintptr_t            ip = _Unwind_GetIP(ctx);
 	if (ip == 0)
 		return _URC_END_OF_STACK;
 	if (st->skip > 0) {
@@ -265,11 +265,10 @@ static size_t stack_home(uint64_t hash)
 	return (size_t)(hash >> (64 - STACK_SLOT_BITS));
 }
 
-static bool stack_equal(const struct leak_stack *s, uint64_t hash,
-                        void *const *frames, unsigned n)
+static bool stack_equal(const struct leak_stack *s, uint64_t hash, void *const *frames, unsigned n)
 {
-	return s->hash == hash && s->nframes == n &&
-	       memcmp(s->frames, frames, n * sizeof(*frames)) == 0;
+	return s->hash == hash && s->nframes == n
+	       && memcmp(s->frames, frames, n * sizeof(*frames)) == 0;
 }
 
 static uint32_t stack_new_index(void)
@@ -287,8 +286,8 @@ static uint32_t stack_new_index(void)
 static uint32_t stack_intern(void *const *frames, unsigned n)
 {
 	uint64_t hash = stack_hash(frames, n);
-	size_t mask = STACK_SLOTS - 1;
-	size_t i = stack_home(hash);
+	size_t   mask = STACK_SLOTS - 1;
+	size_t   i = stack_home(hash);
 	for (; stack_slots[i] != 0; i = (i + 1) & mask) {
 		uint32_t id = stack_slots[i] - 1;
 		if (stack_equal(&stacks[id], hash, frames, n))
@@ -374,8 +373,8 @@ static strata_cold bool records_grow(void)
 {
 	if (record_slots >= RECORD_SLOTS_MAX)
 		return false;
-	size_t old_slots = record_slots;
-	size_t old_bytes = old_slots * sizeof(*records);
+	size_t              old_slots = record_slots;
+	size_t              old_bytes = old_slots * sizeof(*records);
 	struct leak_record *old = os_map(old_bytes);
 	if (old == NULL)
 		return false;
@@ -396,8 +395,8 @@ static bool records_have_room(void)
 }
 
 /* Under the lock: p's record, replacing any earlier one for p. */
-static bool record_insert(void *p, size_t requested, size_t weight,
-                          void *const *frames, unsigned nframes)
+static bool record_insert(void *p, size_t requested, size_t weight, void *const *frames,
+                          unsigned nframes)
 {
 	if (!records_have_room())
 		return false;
@@ -428,7 +427,7 @@ bool leak_record(void *p, size_t requested, size_t weight, unsigned skip)
 	if (unlikely(recording) || p == NULL || !is_ready())
 		return false;
 	recording = true;
-	void *frames[STRATA_LEAK_FRAMES];
+	void    *frames[STRATA_LEAK_FRAMES];
 	unsigned n = capture_stack(frames, skip);
 	lock_acquire(&table_lock);
 	bool ok = record_insert(p, requested, weight, frames, n);
@@ -445,7 +444,7 @@ bool leak_forget(void *p)
 		return false;
 	lock_acquire(&table_lock);
 	size_t i = record_find(p);
-	bool found = records[i].ptr != NULL;
+	bool   found = records[i].ptr != NULL;
 	if (found) {
 		stack_release(records[i].stack);
 		record_delete(i);
@@ -470,19 +469,19 @@ size_t leak_dropped(void)
  * ---------------------------------------------------------------------- */
 struct site_sum {
 	struct strata_leak_site site;
-	double   objects;       /* rounded into site.objects when done */
-	uint32_t stack;
+	double                  objects; /* rounded into site.objects when done */
+	uint32_t                stack;
 };
 
 struct leak_summary {
-	struct site_sum *sums;  /* nsites of them, biggest first */
+	struct site_sum *sums; /* nsites of them, biggest first */
 	size_t           nsites;
 	size_t           bytes;
 	size_t           objects;
 };
 
 /* Indexed by stack index while summing, so room for every stack. */
-#define SUMS_BYTES  part_size(STACK_MAX * sizeof(struct site_sum))
+#define SUMS_BYTES part_size(STACK_MAX * sizeof(struct site_sum))
 
 /* The objects one record stands for: weight / requested, at least one.
  * Exact mode (weight == requested) counts one; a sample of a 100-byte
@@ -569,9 +568,9 @@ static void sift_down(struct site_sum *v, size_t root, size_t n)
 
 static void sums_sort(struct site_sum *v, size_t n)
 {
-	for (size_t i = n / 2; i-- > 0; )
+	for (size_t i = n / 2; i-- > 0;)
 		sift_down(v, i, n);
-	for (size_t end = n; end-- > 1; ) {
+	for (size_t end = n; end-- > 1;) {
 		sum_swap(&v[0], &v[end]);
 		sift_down(v, 0, end);
 	}
@@ -602,11 +601,11 @@ static void summary_free(struct leak_summary *s)
 		os_unmap(s->sums, SUMS_BYTES);
 }
 
-size_t leak_sites(struct strata_leak_site *sites, size_t max, uint64_t since,
-                  size_t *total_bytes, size_t *total_objects)
+size_t leak_sites(struct strata_leak_site *sites, size_t max, uint64_t since, size_t *total_bytes,
+                  size_t *total_objects)
 {
 	struct leak_summary s;
-	(void)summary_collect(&s, since);     /* on failure: no sites */
+	(void)summary_collect(&s, since); /* on failure: no sites */
 	for (size_t i = 0; i < MIN(max, s.nsites); i++)
 		sites[i] = s.sums[i].site;
 	if (total_bytes != NULL)
@@ -632,7 +631,7 @@ static uintptr_t call_site(const void *ret)
 static void report_frame(int fd, unsigned n, const void *ret)
 {
 	uintptr_t pc = call_site(ret);
-	Dl_info info;
+	Dl_info   info;
 	if (dladdr((void *)pc, &info) == 0 || info.dli_fname == NULL || info.dli_fname[0] == '\0') {
 		_strata_print(fd, "    #%u 0x%zx (<unknown module>)\n", n, (size_t)pc);
 		return;
@@ -643,13 +642,13 @@ static void report_frame(int fd, unsigned n, const void *ret)
 		              info.dli_sname, (size_t)(pc - (uintptr_t)info.dli_saddr),
 		              info.dli_fname, module_off);
 	else
-		_strata_print(fd, "    #%u 0x%zx (%s+0x%zx)\n", n, (size_t)pc,
-		              info.dli_fname, module_off);
+		_strata_print(fd, "    #%u 0x%zx (%s+0x%zx)\n", n, (size_t)pc, info.dli_fname,
+		              module_off);
 }
 
 void leak_print_stack(int fd)
 {
-	void *frames[STRATA_LEAK_FRAMES];
+	void    *frames[STRATA_LEAK_FRAMES];
 	unsigned n = capture_stack(frames, 0);
 	for (unsigned i = 0; i < n; i++)
 		report_frame(fd, i, frames[i]);
@@ -657,8 +656,8 @@ void leak_print_stack(int fd)
 
 static void report_site(int fd, const struct strata_leak_site *site, bool estimated)
 {
-	_strata_print(fd, "%zu bytes in %zu objects allocated from:%s\n",
-	              site->bytes, site->objects, estimated ? " (estimated, sampled)" : "");
+	_strata_print(fd, "%zu bytes in %zu objects allocated from:%s\n", site->bytes,
+	              site->objects, estimated ? " (estimated, sampled)" : "");
 	for (unsigned i = 0; i < site->nframes; i++)
 		report_frame(fd, i, site->frames[i]);
 	if (site->nframes == 0)
@@ -672,12 +671,15 @@ static void report_header(int fd, uint64_t since)
 	if (since == 0)
 		_strata_print(fd, "==%d==strata: live allocations by call stack\n\n", pid);
 	else
-		_strata_print(fd, "==%d==strata: live allocations by call stack, made since mark %llu\n\n",
-		              pid, (unsigned long long)since);
+		_strata_print(
+		        fd,
+		        "==%d==strata: live allocations by call stack, made since mark %llu\n\n",
+		        pid, (unsigned long long)since);
 	size_t lost = leak_dropped();
 	if (lost > 0)
-		_strata_print(fd, "==%d==strata: %zu allocations were not tracked (leak table full)\n\n",
-		              pid, lost);
+		_strata_print(
+		        fd, "==%d==strata: %zu allocations were not tracked (leak table full)\n\n",
+		        pid, lost);
 }
 
 void leak_report(int fd, uint64_t since, size_t max_sites, bool estimated)
@@ -696,10 +698,10 @@ void leak_report(int fd, uint64_t since, size_t max_sites, bool estimated)
 		shown_bytes += s.sums[i].site.bytes;
 	}
 	if (shown < s.nsites)
-		_strata_print(fd, "... and %zu more sites, %zu bytes\n\n",
-		              s.nsites - shown, s.bytes - shown_bytes);
-	_strata_print(fd, "SUMMARY: strata: %zu bytes leaked in %zu allocations.\n",
-	              s.bytes, s.objects);
+		_strata_print(fd, "... and %zu more sites, %zu bytes\n\n", s.nsites - shown,
+		              s.bytes - shown_bytes);
+	_strata_print(fd, "SUMMARY: strata: %zu bytes leaked in %zu allocations.\n", s.bytes,
+	              s.objects);
 	summary_free(&s);
 }
 

@@ -13,10 +13,9 @@
 #include "internal.h"
 #include "strata.h"
 
-
 /* Set up the tables (os_map).  Called once at start-up when leak tracking
  * is on; a second call does nothing.  false if mapping failed. */
-bool     leak_init(void);
+bool leak_init(void);
 
 /* Record block p: `requested` bytes asked for, `weight` bytes this record
  * stands for (== requested in exact mode; the sampling interval in sampled
@@ -24,26 +23,26 @@ bool     leak_init(void);
  * already recorded is replaced.  false, and nothing recorded, when the
  * tables are full, leak_init has not run, or the call is nested in another
  * leak_record of the same thread (the unwinder allocating). */
-bool     leak_record(void *p, size_t requested, size_t weight, unsigned skip);
+bool leak_record(void *p, size_t requested, size_t weight, unsigned skip);
 
 /* While paused, this thread's allocations are not recorded: strata's own,
  * made through libc (the threads it starts).  Returns the previous state,
  * to restore. */
-bool     leak_pause(bool pause);
+bool leak_pause(bool pause);
 
 /* A detached thread of strata's own (os_thread_start) whose start-up
  * allocations in libc are strata's, not the program's: not recorded. */
-bool     leak_thread_start(void *(*fn)(void *));
+bool leak_thread_start(void *(*fn)(void *));
 
 /* Forget p if it is recorded; true if it was. */
-bool     leak_forget(void *p);
+bool leak_forget(void *p);
 
 /* A new mark, 1 for the first: records made after this call carry it, and
  * leak_sites/leak_report with since = it list only them.  0 means all. */
 uint64_t leak_mark(void);
 
 /* The most call stacks live at once: leak_sites never has more sites. */
-#define LEAK_SITES_MAX  ((size_t)1 << 16)
+#define LEAK_SITES_MAX ((size_t)1 << 16)
 
 /* Live records made after mark `since` (0: all), one site per call stack,
  * biggest bytes first.  Fills up to max sites and returns how many exist;
@@ -53,30 +52,30 @@ uint64_t leak_mark(void);
  * the estimated count in sampled mode), rounded per site; requested sums the
  * requested sizes.  frames are return addresses.  0 and zero totals if the
  * scratch mapping for the sums cannot be made. */
-size_t   leak_sites(struct strata_leak_site *sites, size_t max, uint64_t since,
-                    size_t *total_bytes, size_t *total_objects);
+size_t leak_sites(struct strata_leak_site *sites, size_t max, uint64_t since, size_t *total_bytes,
+                  size_t *total_objects);
 
 /* The report on fd, in LeakSanitizer's shape: at most max_sites sites
  * (0: all), the rest summed in one line, then the SUMMARY line.  estimated
  * marks the figures "(estimated, sampled)". */
-void     leak_report(int fd, uint64_t since, size_t max_sites, bool estimated);
+void leak_report(int fd, uint64_t since, size_t max_sites, bool estimated);
 
 /* From now on call stacks may be taken (strata's constructor; see leak.c). */
-void     leak_stacks_ready(void);
+void leak_stacks_ready(void);
 
 /* The caller's call stack on fd, one frame per line, as in the report. */
-void     leak_print_stack(int fd);
+void leak_print_stack(int fd);
 
 /* Leading frames with a return address in [lo, hi) are not recorded (the
  * allocator's own code); 0, 0 drops none. */
-void     leak_ignore_range(uintptr_t lo, uintptr_t hi);
+void leak_ignore_range(uintptr_t lo, uintptr_t hi);
 
 /* Records refused since start-up because a table was full. */
-size_t   leak_dropped(void);
+size_t leak_dropped(void);
 
 /* fork handlers: take / release / re-initialise the internal lock. */
-void     leak_lock(void);
-void     leak_unlock(void);
-void     leak_reinit_lock(void);
+void leak_lock(void);
+void leak_unlock(void);
+void leak_reinit_lock(void);
 
 #endif

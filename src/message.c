@@ -32,9 +32,9 @@ bool _strata_write_all(int fd, const void *buf, size_t len)
 
 static void vprint_line(const char *prefix, const char *fmt, va_list ap)
 {
-	char buf[MESSAGE_MAX];
-	int n = snprintf(buf, sizeof(buf), "%s", prefix);
-	int m = vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+	char   buf[MESSAGE_MAX];
+	int    n = snprintf(buf, sizeof(buf), "%s", prefix);
+	int    m = vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
 	size_t len = (size_t)n + (m < 0 ? 0 : MIN((size_t)m, sizeof(buf) - (size_t)n - 2));
 	buf[len++] = '\n';
 	_strata_write_all(STDERR_FILENO, buf, len);
@@ -42,7 +42,7 @@ static void vprint_line(const char *prefix, const char *fmt, va_list ap)
 
 void _strata_print(int fd, const char *fmt, ...)
 {
-	char buf[MESSAGE_MAX];
+	char    buf[MESSAGE_MAX];
 	va_list ap;
 	va_start(ap, fmt);
 	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
@@ -74,7 +74,7 @@ void _strata_fatal_set_hook(void (*fn)(int fd))
 void _strata_fatal(const char *fmt, ...)
 {
 	static int fatal_depth;
-	va_list ap;
+	va_list    ap;
 	va_start(ap, fmt);
 	vprint_line("strata: ", fmt, ap);
 	va_end(ap);

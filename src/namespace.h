@@ -10,6 +10,7 @@
 #ifndef STRATA_NAMESPACE_H
 #define STRATA_NAMESPACE_H
 
+/* clang-format off */
 #define arena_background_after_fork_child _strata_arena_background_after_fork_child
 #define arena_background_request _strata_arena_background_request
 #define arena_background_start _strata_arena_background_start
@@ -190,5 +191,6 @@
 #define zone_lock_all _strata_zone_lock_all
 #define zone_realloc _strata_zone_realloc
 #define zone_unlock_all _strata_zone_unlock_all
+/* clang-format on */
 
 #endif /* STRATA_NAMESPACE_H */

@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 struct numa_topology _strata_numa;
-bool _strata_numa_active;
+bool                 _strata_numa_active;
 
 /* Kernel ABI (linux/mempolicy.h), so no header from libnuma is needed. */
 #define STRATA_MPOL_PREFERRED 1
@@ -57,7 +57,7 @@ static bool read_small_file(const char *path, char *buf, size_t size)
 static bool parse_list(const char *s, unsigned limit, void (*set)(void *, unsigned), void *arg)
 {
 	while (*s && *s != '\n') {
-		char *end;
+		char         *end;
 		unsigned long lo = strtoul(s, &end, 10), hi = lo;
 		if (end == s)
 			return false;
@@ -85,7 +85,7 @@ static void set_online(void *arg, unsigned node)
 
 struct cpu_setter {
 	struct numa_topology *t;
-	unsigned node;
+	unsigned              node;
 };
 
 static void set_cpu(void *arg, unsigned cpu)
@@ -112,8 +112,8 @@ bool nodes_read_topology(const char *sysfs, struct numa_topology *t)
 	for (unsigned c = 0; c < NUMA_MAX_CPUS; c++)
 		t->cpu_node[c] = -1;
 	snprintf(path, sizeof(path), "%s/devices/system/node/online", sysfs);
-	if (!read_small_file(path, buf, sizeof(buf)) ||
-	    !parse_list(buf, NUMA_MAX_NODES, set_online, t) || t->online == 0) {
+	if (!read_small_file(path, buf, sizeof(buf))
+	    || !parse_list(buf, NUMA_MAX_NODES, set_online, t) || t->online == 0) {
 		topology_single(t);
 		return false;
 	}
@@ -153,7 +153,8 @@ void nodes_bind(void *p, size_t size, int node)
 	if (!nodes_active() || !nodes_valid(node))
 		return;
 	unsigned long mask = 1UL << node;
-	int mode = strata_option(OPT_NUMA) == NUMA_STRICT ? STRATA_MPOL_BIND : STRATA_MPOL_PREFERRED;
+	int           mode = strata_option(OPT_NUMA) == NUMA_STRICT ? STRATA_MPOL_BIND
+	                                                            : STRATA_MPOL_PREFERRED;
 	/* maxnode counts the bits the kernel reads, plus one */
 	if (syscall(SYS_mbind, p, size, mode, &mask, sizeof(mask) * 8 + 1, 0) != 0)
 		_strata_warn("mbind of %zu bytes to node %d failed: errno %d", size, node, errno);
@@ -165,7 +166,7 @@ void nodes_bind(void *p, size_t size, int node)
 void nodes_resident(const void *p, size_t size, size_t per_node[NUMA_MAX_NODES])
 {
 	void *pages[RESIDENT_BATCH];
-	int status[RESIDENT_BATCH];
+	int   status[RESIDENT_BATCH];
 	for (size_t off = 0; off < size; off += RESIDENT_BATCH * PAGE_SIZE) {
 		size_t n = MIN((size - off) / PAGE_SIZE, (size_t)RESIDENT_BATCH);
 		for (size_t i = 0; i < n; i++)

@@ -7,8 +7,8 @@
 
 #include "internal.h"
 
-#define NUMA_MAX_NODES  64
-#define NUMA_MAX_CPUS   1024
+#define NUMA_MAX_NODES 64
+#define NUMA_MAX_CPUS  1024
 
 struct numa_topology {
 	unsigned nnodes;                    /* online nodes */
@@ -18,7 +18,7 @@ struct numa_topology {
 };
 
 extern struct numa_topology _strata_numa strata_hidden;
-extern bool _strata_numa_active strata_hidden;
+extern bool                 _strata_numa_active strata_hidden;
 
 /* Read the topology from <sysfs>/devices/system/node (sysfs is "/sys" but
  * for tests).  false, t left as one node holding every CPU, when it cannot
@@ -30,7 +30,7 @@ bool nodes_read_topology(const char *sysfs, struct numa_topology *t);
 void nodes_init(void);
 
 /* The node the calling thread runs on now (0 when placement is off). */
-int  nodes_current(void);
+int nodes_current(void);
 
 static inline bool nodes_active(void)
 {

@@ -25,52 +25,66 @@ static const char *const report_words[] = { "off", "text", "json", "prometheus",
 static const char *const background_words[] = { "off", "on", "auto", NULL };
 
 const struct option_desc _strata_option_table[NUM_OPTIONS] = {
-	[OPT_VERBOSE]    = { "verbose", 0, 0, 1,
-	                     "1: print heap statistics on stderr at exit" },
-	[OPT_ARENAS]     = { "arenas", 0, 0, 64,
-	                     "number of arenas; 0 = one per CPU the process may run on" },
-	[OPT_TCACHE]     = { "tcache", 1, 0, 1,
-	                     "per-thread heaps (0: every small call goes to the arenas' shared heaps, under a lock)" },
+	[OPT_VERBOSE] = { "verbose", 0, 0, 1, "1: print heap statistics on stderr at exit" },
+	[OPT_ARENAS] = { "arenas", 0, 0, 64,
+	                 "number of arenas; 0 = one per CPU the process may run on" },
+	[OPT_TCACHE] = { "tcache", 1, 0, 1,
+	                 "per-thread heaps (0: every small call goes to the arenas' shared heaps, "
+	                 "under a lock)" },
 	[OPT_TCACHE_MAX] = { "tcache_max", 128, 1, 4096,
-	                     "most objects of other threads a heap keeps per size class for reuse" },
-	[OPT_DECAY_MS]   = { "decay_ms", 1000, -1, 3600000,
-	                     "free memory beyond the heap's recent peak goes back to the OS within this time;"
-	                     " 0: at once, -1: only on malloc_trim" },
-	[OPT_HUGEPAGES]  = { "hugepages", HUGEPAGES_OFF, 0, 3,
-	                     "huge pages: off, thp (every region advised), auto (THP for regions after an arena's first),"
-	                     " hugetlb (MAP_HUGETLB 2 MiB pages, else thp, else 4 KiB)",
-	                     hugepages_words },
-	[OPT_LEAK]       = { "leak", 1, 0, 2,
-	                     "leak tracking: off, sampled (about one block per leak_sample bytes), full (every block)",
-	                     leak_words },
+	                     "most objects of other threads a heap keeps per size class for "
+	                     "reuse" },
+	[OPT_DECAY_MS] = { "decay_ms", 1000, -1, 3600000,
+	                   "free memory beyond the heap's recent peak goes back to the OS within "
+	                   "this time;"
+	                   " 0: at once, -1: only on malloc_trim" },
+	[OPT_HUGEPAGES] = { "hugepages", HUGEPAGES_OFF, 0, 3,
+	                    "huge pages: off, thp (every region advised), auto (THP for regions "
+	                    "after an arena's first),"
+	                    " hugetlb (MAP_HUGETLB 2 MiB pages, else thp, else 4 KiB)",
+	                    hugepages_words },
+	[OPT_LEAK] = { "leak", 1, 0, 2,
+	               "leak tracking: off, sampled (about one block per leak_sample bytes), full "
+	               "(every block)",
+	               leak_words },
 	[OPT_LEAK_SAMPLE] = { "leak_sample", 2 << 20, 4096, 1L << 30,
-	                     "mean bytes allocated between two recorded blocks when leak=sampled" },
-	[OPT_REPORT]     = { "report", 0, 0, 3,
-	                     "report at exit on stderr: off, text, json, prometheus", report_words },
+	                      "mean bytes allocated between two recorded blocks when "
+	                      "leak=sampled" },
+	[OPT_REPORT] = { "report", 0, 0, 3, "report at exit on stderr: off, text, json, prometheus",
+	                 report_words },
 	[OPT_REPORT_FILE] = { "report_file", 0, 0, 0,
-	                     "write the report at exit to this file instead of stderr", NULL, true },
+	                      "write the report at exit to this file instead of stderr", NULL,
+	                      true },
 	[OPT_STATS_FILE] = { "stats_file", 0, 0, 0,
-	                     "rewrite this file with the Prometheus report every stats_interval seconds",
+	                     "rewrite this file with the Prometheus report every stats_interval "
+	                     "seconds",
 	                     NULL, true },
 	[OPT_STATS_INTERVAL] = { "stats_interval", 10, 1, 86400,
-	                     "seconds between two rewrites of stats_file" },
+	                         "seconds between two rewrites of stats_file" },
 	[OPT_FAULT_MMAP] = { "fault_mmap", 0, 0, 1000000,
 	                     "for tests: every memory mapping from the n-th on fails (0: none)" },
-	[OPT_DEBUG]      = { "debug", 0, 0, 1,
-	                     "1: canaries after blocks and freed memory filled, both checked; every call a slow path" },
-	[OPT_RESERVE]    = { "reserve", 0, 0, 1L << 40,
-	                     "bytes of heap mapped and faulted in at start and never given back (in whole regions)" },
+	[OPT_DEBUG] = { "debug", 0, 0, 1,
+	                "1: canaries after blocks and freed memory filled, both checked; every "
+	                "call a slow path" },
+	[OPT_RESERVE] = { "reserve", 0, 0, 1L << 40,
+	                  "bytes of heap mapped and faulted in at start and never given back (in "
+	                  "whole regions)" },
 	[OPT_HUGETLB_1G] = { "hugetlb_1g", 0, 0, 1,
-	                     "1: with hugepages=hugetlb, blocks of 1 GiB or more on 1 GiB pages when the pool has them" },
-	[OPT_NUMA]       = { "numa", NUMA_PREFERRED, 0, 2,
-	                     "NUMA-local arenas: off, preferred (regions bound with MPOL_PREFERRED), strict (MPOL_BIND)",
-	                     numa_words },
+	                     "1: with hugepages=hugetlb, blocks of 1 GiB or more on 1 GiB pages "
+	                     "when the pool has them" },
+	[OPT_NUMA] = { "numa", NUMA_PREFERRED, 0, 2,
+	               "NUMA-local arenas: off, preferred (regions bound with MPOL_PREFERRED), "
+	               "strict (MPOL_BIND)",
+	               numa_words },
 	[OPT_BACKGROUND] = { "background", BACKGROUND_AUTO, 0, 2,
-	                     "a thread that runs the decay, so an idle program gives back what it freed:"
-	                     " off, on, auto (once the heap has grown past 32 MiB)", background_words },
+	                     "a thread that runs the decay, so an idle program gives back what it "
+	                     "freed:"
+	                     " off, on, auto (once the heap has grown past 32 MiB)",
+	                     background_words },
 	[OPT_PROFILE_FILE] = { "profile_file", 0, 0, 0,
-	                     "write a heap profile in gperftools' format at exit to this file; %p is replaced by the pid",
-	                     NULL, true },
+	                       "write a heap profile in gperftools' format at exit to this file; "
+	                       "%p is replaced by the pid",
+	                       NULL, true },
 };
 
 char _strata_option_paths[NUM_OPTIONS][OPTION_PATH_MAX];
@@ -97,13 +111,25 @@ bool options_parse_value(const char *text, long *out)
 		return true;
 	}
 	char *end;
-	long v = strtol(text, &end, 10), unit = 1;
+	long  v = strtol(text, &end, 10), unit = 1;
 	if (end == text)
 		return false;
 	switch (*end) {
-	case 'k': case 'K': unit = 1L << 10; end++; break;
-	case 'm': case 'M': unit = 1L << 20; end++; break;
-	case 'g': case 'G': unit = 1L << 30; end++; break;
+	case 'k':
+	case 'K':
+		unit = 1L << 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		unit = 1L << 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		unit = 1L << 30;
+		end++;
+		break;
 	}
 	if (*end != '\0' || __builtin_mul_overflow(v, unit, out))
 		return false;
@@ -153,7 +179,7 @@ int options_set(const char *name, size_t len, const char *text)
 		return -1;
 	}
 	const struct option_desc *d = &_strata_option_table[id];
-	long v;
+	long                      v;
 	if (d->is_path)
 		return option_set_path(id, text);
 	if (d->words && option_word(d->words, text, &v)) {
@@ -161,8 +187,8 @@ int options_set(const char *name, size_t len, const char *text)
 		return 0;
 	}
 	if (!options_parse_value(text, &v) || v < d->min || v > d->max) {
-		_strata_warn("bad value '%s' for option %s (expected %ld..%ld), using %ld",
-		             text, d->name, d->min, d->max, _strata_option_values[id]);
+		_strata_warn("bad value '%s' for option %s (expected %ld..%ld), using %ld", text,
+		             d->name, d->min, d->max, _strata_option_values[id]);
 		return -2;
 	}
 	_strata_option_values[id] = v;
@@ -176,7 +202,7 @@ int options_set(const char *name, size_t len, const char *text)
 
 static void options_from_conf(const char *conf)
 {
-	char buf[CONF_MAX];
+	char   buf[CONF_MAX];
 	size_t n = strlen(conf);
 	if (n >= sizeof(buf)) {
 		_strata_warn("STRATA_CONF longer than %d bytes ignored", CONF_MAX - 1);

@@ -32,18 +32,23 @@ enum option_id {
 	NUM_OPTIONS
 };
 
-enum hugepages_mode { HUGEPAGES_OFF = 0, HUGEPAGES_THP = 1, HUGEPAGES_AUTO = 2, HUGEPAGES_HUGETLB = 3 };
+enum hugepages_mode {
+	HUGEPAGES_OFF = 0,
+	HUGEPAGES_THP = 1,
+	HUGEPAGES_AUTO = 2,
+	HUGEPAGES_HUGETLB = 3
+};
 enum numa_mode { NUMA_OFF = 0, NUMA_PREFERRED = 1, NUMA_STRICT = 2 };
 enum background_mode { BACKGROUND_OFF = 0, BACKGROUND_ON = 1, BACKGROUND_AUTO = 2 };
 
 struct option_desc {
-	const char *name;     /* lower case; STRATA_<NAME> in the environment */
-	long        def;
-	long        min;
-	long        max;
-	const char *doc;
+	const char        *name; /* lower case; STRATA_<NAME> in the environment */
+	long               def;
+	long               min;
+	long               max;
+	const char        *doc;
 	const char *const *words;   /* if set, the values by name: words[i] is i */
-	bool        is_path;        /* a file name, kept in _strata_option_paths */
+	bool               is_path; /* a file name, kept in _strata_option_paths */
 };
 
 #define OPTION_PATH_MAX 1024
@@ -54,7 +59,7 @@ static inline const char *strata_option_path(enum option_id id)
 	return _strata_option_paths[id][0] ? _strata_option_paths[id] : NULL;
 }
 
-extern long _strata_option_values[NUM_OPTIONS] strata_hidden;
+extern long                     _strata_option_values[NUM_OPTIONS] strata_hidden;
 extern const struct option_desc _strata_option_table[NUM_OPTIONS];
 
 static inline long strata_option(enum option_id id)

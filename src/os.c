@@ -14,7 +14,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <sys/mman.h>
-#include <linux/mman.h>     /* MAP_HUGE_SHIFT */
+#include <linux/mman.h> /* MAP_HUGE_SHIFT */
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -96,7 +96,7 @@ void *os_map_aligned(size_t size, size_t align)
 		return p;
 	}
 	size_t span = size + align;
-	char *raw = os_map(span);
+	char  *raw = os_map(span);
 	if (raw == NULL)
 		return NULL;
 	char *aligned = (char *)ALIGN_UP((uintptr_t)raw, align);
@@ -123,7 +123,8 @@ void *os_map_hugetlb(size_t size, size_t align, unsigned page_shift)
 	char *aligned = (char *)ALIGN_UP((uintptr_t)raw, align);
 	void *p = mmap(aligned, size, PROT_READ | PROT_WRITE,
 	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_FIXED
-	               | (int)(page_shift << MAP_HUGE_SHIFT), -1, 0);
+	                       | (int)(page_shift << MAP_HUGE_SHIFT),
+	               -1, 0);
 	if (p == MAP_FAILED) {
 		os_unmap(raw, span);
 		return NULL;
@@ -138,8 +139,8 @@ void os_prefault(void *p, size_t size)
 {
 	if (madvise(p, size, MADV_POPULATE_WRITE) == 0)
 		return;
-	volatile char *c = p;      /* kernels before 5.14: touch each page, */
-	for (size_t off = 0; off < size; off += PAGE_SIZE)   /* keeping its byte */
+	volatile char *c = p; /* kernels before 5.14: touch each page, */
+	for (size_t off = 0; off < size; off += PAGE_SIZE) /* keeping its byte */
 		c[off] = c[off];
 }
 
@@ -170,8 +171,9 @@ void *os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align)
 	void *dst = os_map_aligned(new_size, align);
 	if (dst == NULL)
 		return NULL;
-	void *q = os_fault_injected() ? MAP_FAILED
-	        : mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+	void *q = os_fault_injected()
+	                  ? MAP_FAILED
+	                  : mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
 	if (q == MAP_FAILED) {
 		os_unmap(dst, new_size);
 		return NULL;
@@ -186,7 +188,7 @@ void *os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align)
 size_t os_resident(const void *p, size_t size)
 {
 	unsigned char vec[RESIDENT_CHUNK_PAGES];
-	size_t resident = 0;
+	size_t        resident = 0;
 	for (size_t off = 0; off < size; off += RESIDENT_CHUNK_PAGES * PAGE_SIZE) {
 		size_t len = MIN(size - off, RESIDENT_CHUNK_PAGES * PAGE_SIZE);
 		if (mincore((char *)p + off, len, vec) != 0)
@@ -202,7 +204,7 @@ size_t os_resident(const void *p, size_t size)
  * ---------------------------------------------------------------------- */
 unsigned os_cpu_count(void)
 {
-	cpu_set_t set;      /* on the stack: sysconf may read files */
+	cpu_set_t set; /* on the stack: sysconf may read files */
 	if (sched_getaffinity(0, sizeof(set), &set) == 0) {
 		int n = CPU_COUNT(&set);
 		if (n > 0)
@@ -246,7 +248,7 @@ void os_keys_init(void)
  * writer); false if it could not be created. */
 bool os_thread_start(void *(*fn)(void *))
 {
-	pthread_t t;
+	pthread_t      t;
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -256,5 +258,5 @@ bool os_thread_start(void *(*fn)(void *))
 }
 
 #if STRATA_ASSERT_LEVEL >= 1
-__thread pid_t _strata_lock_tid tls_ie;   /* lock_held (internal.h) */
+__thread pid_t _strata_lock_tid tls_ie; /* lock_held (internal.h) */
 #endif

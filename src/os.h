@@ -9,20 +9,20 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-void  *os_map(size_t size);
-void  *os_map_aligned(size_t size, size_t align);
-void  *os_map_hugetlb(size_t size, size_t align, unsigned page_shift);
-void   os_prefault(void *p, size_t size);
-void   os_unmap(void *p, size_t size);
-void   os_decommit(void *p, size_t size);
-bool   os_advise_huge(void *p, size_t size);
-void  *os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align);
-bool   os_remap_inplace(void *p, size_t old_size, size_t new_size);
+void    *os_map(size_t size);
+void    *os_map_aligned(size_t size, size_t align);
+void    *os_map_hugetlb(size_t size, size_t align, unsigned page_shift);
+void     os_prefault(void *p, size_t size);
+void     os_unmap(void *p, size_t size);
+void     os_decommit(void *p, size_t size);
+bool     os_advise_huge(void *p, size_t size);
+void    *os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align);
+bool     os_remap_inplace(void *p, size_t old_size, size_t new_size);
 unsigned os_cpu_count(void);
 uint64_t os_random(void);
 void     os_keys_init(void);
 bool     os_thread_start(void *(*fn)(void *));
 uint64_t os_now_ms(void);
-size_t os_resident(const void *p, size_t size);
+size_t   os_resident(const void *p, size_t size);
 
 #endif

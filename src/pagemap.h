@@ -19,7 +19,7 @@
 
 #define PAGEMAP_SLOTS ((size_t)1 << (ADDRESS_BITS - REGION_SHIFT))
 
-#define PAGEMAP_REGION  ((uintptr_t)1)
+#define PAGEMAP_REGION ((uintptr_t)1)
 
 extern uintptr_t _strata_pagemap[PAGEMAP_SLOTS] strata_hidden;
 
@@ -47,7 +47,8 @@ static inline uintptr_t pagemap_region_entry(const struct region *r)
 /* The descriptor of p, which lies in the region whose entry is e. */
 static inline struct page *pagemap_page(uintptr_t e, const void *p)
 {
-	return (struct page *)(e - PAGEMAP_REGION + ((uintptr_t)p >> PAGE_SHIFT) * sizeof(struct page));
+	return (struct page *)(e - PAGEMAP_REGION
+	                       + ((uintptr_t)p >> PAGE_SHIFT) * sizeof(struct page));
 }
 
 /* The owner itself (struct region or struct huge), or NULL. */

@@ -16,7 +16,7 @@
 #include <errno.h>
 #include <string.h>
 
-#define POOL_ALIGN   16      /* malloc's alignment */
+#define POOL_ALIGN 16 /* malloc's alignment */
 
 static void reserve_push(struct cache *c, void *p)
 {
@@ -42,7 +42,7 @@ static bool reserve_fill(struct cache *c)
 		void *p = cache_alloc_locked(c);
 		if (p == NULL)
 			return false;
-		memset(p, 0, c->stride);        /* fault it in now */
+		memset(p, 0, c->stride); /* fault it in now */
 		reserve_push(c, p);
 	}
 	return true;
@@ -69,7 +69,7 @@ static noinline void *pool_alloc_slow(struct cache *c, void *p)
 {
 	lock_acquire(&c->lock);
 	if (p != NULL) {
-		(void)reserve_fill(c);        /* memory came back */
+		(void)reserve_fill(c); /* memory came back */
 	} else if (c->reserve != NULL) {
 		p = reserve_pop(c);
 		c->reserve_served++;
@@ -82,8 +82,8 @@ static noinline void *pool_alloc_slow(struct cache *c, void *p)
 strata_export void *strata_pool_alloc(strata_pool_t *pool)
 {
 	struct cache *c = (struct cache *)pool;
-	int saved = errno;
-	void *p = cache_alloc(c);
+	int           saved = errno;
+	void         *p = cache_alloc(c);
 	if (likely(p != NULL && __atomic_load_n(&c->nreserve, __ATOMIC_RELAXED) >= c->reserve_min))
 		return p;
 	p = pool_alloc_slow(c, p);
@@ -95,12 +95,13 @@ strata_export void *strata_pool_alloc(strata_pool_t *pool)
 strata_export void strata_pool_free(strata_pool_t *pool, void *obj)
 {
 	struct cache *c = (struct cache *)pool;
-	if (likely(__atomic_load_n(&c->nreserve, __ATOMIC_RELAXED) >= c->reserve_min) || obj == NULL) {
+	if (likely(__atomic_load_n(&c->nreserve, __ATOMIC_RELAXED) >= c->reserve_min)
+	    || obj == NULL) {
 		cache_free(c, obj);
 		return;
 	}
 	if (cache_live_page(c, obj) == NULL) {
-		cache_free(c, obj);            /* says what is wrong with it */
+		cache_free(c, obj); /* says what is wrong with it */
 		return;
 	}
 	lock_acquire(&c->lock);

@@ -55,13 +55,13 @@
 
 /* The longest line: four counts and the "@" (under 100 bytes), then
  * STRATA_LEAK_FRAMES addresses of " 0x" and 16 hex digits (304 bytes). */
-#define PROFILE_LINE_MAX  512
+#define PROFILE_LINE_MAX 512
 /* Eight lines or more per write; a map line is far shorter. */
-#define PROFILE_BUFFER    4096
+#define PROFILE_BUFFER 4096
 
 struct profile_out {
 	int    fd;
-	int    error;           /* errno of the first failed write, else 0 */
+	int    error; /* errno of the first failed write, else 0 */
 	size_t len;
 	char   buf[PROFILE_BUFFER];
 };
@@ -70,13 +70,13 @@ static void profile_flush(struct profile_out *o)
 {
 	errno = 0;
 	if (o->error == 0 && !_strata_write_all(o->fd, o->buf, o->len))
-		o->error = errno ? errno : EIO;     /* a write of 0 bytes sets none */
+		o->error = errno ? errno : EIO; /* a write of 0 bytes sets none */
 	o->len = 0;
 }
 
 /* Append to the line being built; the caller made room for a whole line. */
-__attribute__((format(printf, 2, 3)))
-static void profile_put(struct profile_out *o, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void profile_put(struct profile_out *o,
+                                                              const char         *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -154,7 +154,7 @@ static void put_maps(struct profile_out *o)
 	close(fd);
 }
 
-#define SITES_BYTES  ALIGN_UP(LEAK_SITES_MAX * sizeof(struct strata_leak_site), PAGE_SIZE)
+#define SITES_BYTES ALIGN_UP(LEAK_SITES_MAX * sizeof(struct strata_leak_site), PAGE_SIZE)
 
 int profile_write(int fd)
 {

@@ -57,10 +57,9 @@ static void out_flush(struct out *o)
 	o->len = 0;
 }
 
-__attribute__((format(printf, 2, 3)))
-static void out(struct out *o, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void out(struct out *o, const char *fmt, ...)
 {
-	char line[512];
+	char    line[512];
 	va_list ap;
 	va_start(ap, fmt);
 	int n = vsnprintf(line, sizeof(line), fmt, ap);
@@ -107,9 +106,12 @@ static void text_totals(struct out *o, const struct strata_stats *st, int leak_m
 	    st->internal, percent(st->internal, st->allocated));
 	out(o, "  slab slack    %14zu bytes (free slots in slabs)\n", st->slab_slack);
 	out(o, "  free pages    %14zu bytes (%zu dirty)\n", st->free_bytes, st->dirty_bytes);
-	out(o, "  resident / %s %.2f\n", st->requested ? "requested" : "allocated", st->resident_ratio);
-	out(o, "  huge pages    hugetlb %zu bytes (%zu resident), THP-advised %zu, fallbacks %llu,"
-	    " reserved %zu\n", st->hugetlb_mapped, st->hugetlb_resident, st->thp_mapped,
+	out(o, "  resident / %s %.2f\n", st->requested ? "requested" : "allocated",
+	    st->resident_ratio);
+	out(o,
+	    "  huge pages    hugetlb %zu bytes (%zu resident), THP-advised %zu, fallbacks %llu,"
+	    " reserved %zu\n",
+	    st->hugetlb_mapped, st->hugetlb_resident, st->thp_mapped,
 	    (unsigned long long)st->hugetlb_fallbacks, st->reserved);
 	out(o, "  buddyinfo     order ");
 	for (unsigned k = 0; k < STRATA_ORDERS; k++)
@@ -126,24 +128,24 @@ static void text_totals(struct out *o, const struct strata_stats *st, int leak_m
 static void text_classes(struct out *o, const struct heap_snapshot *s)
 {
 	out(o, "size classes (with blocks)\n");
-	out(o, "  %7s %10s %10s %8s %12s %12s %12s\n",
-	    "size", "live", "cached", "slabs", "slack bytes", "mallocs", "frees");
+	out(o, "  %7s %10s %10s %8s %12s %12s %12s\n", "size", "live", "cached", "slabs",
+	    "slack bytes", "mallocs", "frees");
 	for (unsigned c = 0; c < NUM_CLASSES; c++) {
 		struct strata_class_stats cs = { .struct_size = sizeof(cs) };
 		stats_class_fill(s, c, &cs);
 		if (cs.slabs == 0 && cs.nmalloc == 0)
 			continue;
 		out(o, "  %7zu %10zu %10zu %8zu %12zu %12llu %12llu\n", cs.size, cs.objects_live,
-		    cs.objects_cached, cs.slabs, cs.slack_bytes,
-		    (unsigned long long)cs.nmalloc, (unsigned long long)cs.nfree);
+		    cs.objects_cached, cs.slabs, cs.slack_bytes, (unsigned long long)cs.nmalloc,
+		    (unsigned long long)cs.nfree);
 	}
 }
 
 static void text_arenas(struct out *o)
 {
 	out(o, "arenas\n");
-	out(o, "  %5s %4s %8s %14s %14s %14s %14s\n",
-	    "arena", "node", "regions", "mapped", "active", "free", "dirty");
+	out(o, "  %5s %4s %8s %14s %14s %14s %14s\n", "arena", "node", "regions", "mapped",
+	    "active", "free", "dirty");
 	for (unsigned i = 0; i < _strata_narenas; i++) {
 		struct strata_arena_stats as = { .struct_size = sizeof(as) };
 		stats_arena_fill(i, &as);
@@ -155,17 +157,17 @@ static void text_arenas(struct out *o)
 static void text_nodes(struct out *o)
 {
 	out(o, "nodes\n");
-	out(o, "  %4s %5s %6s %14s %14s %14s %12s %12s\n",
-	    "node", "cpus", "arenas", "mapped", "active", "resident", "frees local", "remote");
+	out(o, "  %4s %5s %6s %14s %14s %14s %12s %12s\n", "node", "cpus", "arenas", "mapped",
+	    "active", "resident", "frees local", "remote");
 	struct strata_node_stats all[NUMA_MAX_NODES];
 	stats_nodes_fill(all);
 	for (unsigned n = 0; n < NUMA_MAX_NODES; n++) {
 		const struct strata_node_stats *ns = &all[n];
 		if (ns->node < 0)
 			continue;
-		out(o, "  %4d %5u %6u %14zu %14zu %14zu %12llu %12llu\n", ns->node, ns->ncpus, ns->narenas,
-		    ns->mapped, ns->active, ns->resident, (unsigned long long)ns->frees_local,
-		    (unsigned long long)ns->frees_remote);
+		out(o, "  %4d %5u %6u %14zu %14zu %14zu %12llu %12llu\n", ns->node, ns->ncpus,
+		    ns->narenas, ns->mapped, ns->active, ns->resident,
+		    (unsigned long long)ns->frees_local, (unsigned long long)ns->frees_remote);
 	}
 }
 
@@ -184,21 +186,24 @@ static void json_totals(struct out *o, const struct strata_stats *st, int leak_m
 {
 	out(o, "{\"version\":\"%s\",\"api_version\":%u,\"pid\":%d,", PACKAGE_VERSION,
 	    st->api_version, (int)getpid());
-	out(o, "\"totals\":{\"requested\":%zu,\"requested_kind\":\"%s\",\"allocated\":%zu,"
-	       "\"cached\":%zu,\"active\":%zu,\"resident\":%zu,\"mapped\":%zu,\"metadata\":%zu,"
-	       "\"nmalloc\":%llu,\"nfree\":%llu},",
+	out(o,
+	    "\"totals\":{\"requested\":%zu,\"requested_kind\":\"%s\",\"allocated\":%zu,"
+	    "\"cached\":%zu,\"active\":%zu,\"resident\":%zu,\"mapped\":%zu,\"metadata\":%zu,"
+	    "\"nmalloc\":%llu,\"nfree\":%llu},",
 	    st->requested, requested_kind(st, leak_mode), st->allocated, st->cached, st->active,
-	    st->resident, st->mapped, st->metadata,
-	    (unsigned long long)st->nmalloc, (unsigned long long)st->nfree);
-	out(o, "\"fragmentation\":{\"internal\":%zu,\"slab_slack\":%zu,\"free\":%zu,\"dirty\":%zu,"
-	       "\"resident_ratio\":%.4f,",
+	    st->resident, st->mapped, st->metadata, (unsigned long long)st->nmalloc,
+	    (unsigned long long)st->nfree);
+	out(o,
+	    "\"fragmentation\":{\"internal\":%zu,\"slab_slack\":%zu,\"free\":%zu,\"dirty\":%zu,"
+	    "\"resident_ratio\":%.4f,",
 	    st->internal, st->slab_slack, st->free_bytes, st->dirty_bytes, st->resident_ratio);
 	json_array_sizes(o, "buddyinfo", st->free_blocks, STRATA_ORDERS);
 	out(o, ",\"unusable_index\":[");
 	for (unsigned k = 0; k < STRATA_ORDERS; k++)
 		out(o, "%s%.4f", k ? "," : "", st->unusable_index[k]);
-	out(o, "]},\"huge_pages\":{\"hugetlb_mapped\":%zu,\"hugetlb_resident\":%zu,\"thp_mapped\":%zu,"
-	       "\"hugetlb_fallbacks\":%llu,\"reserved\":%zu}",
+	out(o,
+	    "]},\"huge_pages\":{\"hugetlb_mapped\":%zu,\"hugetlb_resident\":%zu,\"thp_mapped\":%zu,"
+	    "\"hugetlb_fallbacks\":%llu,\"reserved\":%zu}",
 	    st->hugetlb_mapped, st->hugetlb_resident, st->thp_mapped,
 	    (unsigned long long)st->hugetlb_fallbacks, st->reserved);
 }
@@ -209,11 +214,12 @@ static void json_classes(struct out *o, const struct heap_snapshot *s)
 	for (unsigned c = 0; c < NUM_CLASSES; c++) {
 		struct strata_class_stats cs = { .struct_size = sizeof(cs) };
 		stats_class_fill(s, c, &cs);
-		out(o, "%s{\"class\":%u,\"size\":%zu,\"live\":%zu,\"cached\":%zu,\"slabs\":%zu,"
-		       "\"slab_bytes\":%zu,\"slack\":%zu,\"nmalloc\":%llu,\"nfree\":%llu}",
+		out(o,
+		    "%s{\"class\":%u,\"size\":%zu,\"live\":%zu,\"cached\":%zu,\"slabs\":%zu,"
+		    "\"slab_bytes\":%zu,\"slack\":%zu,\"nmalloc\":%llu,\"nfree\":%llu}",
 		    c ? "," : "", c, cs.size, cs.objects_live, cs.objects_cached, cs.slabs,
-		    cs.slab_bytes, cs.slack_bytes,
-		    (unsigned long long)cs.nmalloc, (unsigned long long)cs.nfree);
+		    cs.slab_bytes, cs.slack_bytes, (unsigned long long)cs.nmalloc,
+		    (unsigned long long)cs.nfree);
 	}
 	out(o, "]");
 }
@@ -224,8 +230,9 @@ static void json_arenas(struct out *o)
 	for (unsigned i = 0; i < _strata_narenas; i++) {
 		struct strata_arena_stats as = { .struct_size = sizeof(as) };
 		stats_arena_fill(i, &as);
-		out(o, "%s{\"arena\":%u,\"node\":%d,\"regions\":%zu,\"mapped\":%zu,\"active\":%zu,"
-		       "\"free\":%zu,\"dirty\":%zu,",
+		out(o,
+		    "%s{\"arena\":%u,\"node\":%d,\"regions\":%zu,\"mapped\":%zu,\"active\":%zu,"
+		    "\"free\":%zu,\"dirty\":%zu,",
 		    i ? "," : "", as.index, as.node, as.regions, as.mapped, as.active,
 		    as.free_bytes, as.dirty_bytes);
 		json_array_sizes(o, "buddyinfo", as.free_blocks, STRATA_ORDERS);
@@ -239,10 +246,12 @@ static void json_arenas(struct out *o)
 		const struct strata_node_stats *ns = &all[n];
 		if (ns->node < 0)
 			continue;
-		out(o, "%s{\"node\":%d,\"cpus\":%u,\"arenas\":%u,\"mapped\":%zu,\"active\":%zu,"
-		       "\"resident\":%zu,\"frees_local\":%llu,\"frees_remote\":%llu}",
-		    first ? "" : ",", ns->node, ns->ncpus, ns->narenas, ns->mapped, ns->active, ns->resident,
-		    (unsigned long long)ns->frees_local, (unsigned long long)ns->frees_remote);
+		out(o,
+		    "%s{\"node\":%d,\"cpus\":%u,\"arenas\":%u,\"mapped\":%zu,\"active\":%zu,"
+		    "\"resident\":%zu,\"frees_local\":%llu,\"frees_remote\":%llu}",
+		    first ? "" : ",", ns->node, ns->ncpus, ns->narenas, ns->mapped, ns->active,
+		    ns->resident, (unsigned long long)ns->frees_local,
+		    (unsigned long long)ns->frees_remote);
 		first = false;
 	}
 	out(o, "]");
@@ -270,10 +279,12 @@ static void json_frame(struct out *o, void *addr)
 static void json_leaks(struct out *o, int leak_mode)
 {
 	struct strata_leak_site sites[REPORT_MAX_SITES];
-	size_t total_bytes = 0, total_objects = 0, n = 0;
+	size_t                  total_bytes = 0, total_objects = 0, n = 0;
 	if (leak_mode != LEAK_OFF)
 		n = leak_sites(sites, REPORT_MAX_SITES, 0, &total_bytes, &total_objects);
-	out(o, ",\"leaks\":{\"mode\":\"%s\",\"bytes\":%zu,\"objects\":%zu,\"sites_total\":%zu,\"sites\":[",
+	out(o,
+	    ",\"leaks\":{\"mode\":\"%s\",\"bytes\":%zu,\"objects\":%zu,\"sites_total\":%zu,"
+	    "\"sites\":[",
 	    leak_mode_name(leak_mode), total_bytes, total_objects, n);
 	for (size_t i = 0; i < MIN(n, (size_t)REPORT_MAX_SITES); i++) {
 		out(o, "%s{\"bytes\":%zu,\"objects\":%zu,\"frames\":[", i ? "," : "",
@@ -304,54 +315,73 @@ static void prom_gauge(struct out *o, const char *name, const char *help, size_t
 
 static void prom_totals(struct out *o, const struct strata_stats *st)
 {
-	prom_gauge(o, "requested_bytes", "Bytes requested by live blocks (0 when unknown).", st->requested);
-	prom_gauge(o, "allocated_bytes", "Bytes of live blocks, rounded to their size class.", st->allocated);
-	prom_gauge(o, "cached_bytes", "Bytes of free blocks held in heaps' lists and caches.", st->cached);
-	prom_gauge(o, "active_bytes", "Bytes of pages holding slabs, large runs and huge blocks.", st->active);
-	prom_gauge(o, "resident_bytes", "Bytes of strata's mappings resident in memory.", st->resident);
+	prom_gauge(o, "requested_bytes", "Bytes requested by live blocks (0 when unknown).",
+	           st->requested);
+	prom_gauge(o, "allocated_bytes", "Bytes of live blocks, rounded to their size class.",
+	           st->allocated);
+	prom_gauge(o, "cached_bytes", "Bytes of free blocks held in heaps' lists and caches.",
+	           st->cached);
+	prom_gauge(o, "active_bytes", "Bytes of pages holding slabs, large runs and huge blocks.",
+	           st->active);
+	prom_gauge(o, "resident_bytes", "Bytes of strata's mappings resident in memory.",
+	           st->resident);
 	prom_gauge(o, "mapped_bytes", "Bytes of address space mapped by strata.", st->mapped);
 	prom_gauge(o, "metadata_bytes", "Bytes of strata's own bookkeeping.", st->metadata);
 	prom_head(o, "mallocs_total", "counter", "Calls that returned a block.");
 	out(o, "strata_mallocs_total %llu\n", (unsigned long long)st->nmalloc);
 	prom_head(o, "frees_total", "counter", "Calls that freed a block.");
 	out(o, "strata_frees_total %llu\n", (unsigned long long)st->nfree);
-	prom_gauge(o, "internal_fragmentation_bytes", "Allocated minus requested bytes.", st->internal);
+	prom_gauge(o, "internal_fragmentation_bytes", "Allocated minus requested bytes.",
+	           st->internal);
 	prom_gauge(o, "slab_slack_bytes", "Bytes of free slots inside slabs.", st->slab_slack);
 	prom_gauge(o, "free_bytes", "Bytes in free buddy blocks.", st->free_bytes);
-	prom_gauge(o, "dirty_bytes", "Bytes of free buddy blocks that may be resident.", st->dirty_bytes);
-	prom_head(o, "resident_ratio", "gauge", "Resident bytes per requested (or allocated) byte.");
+	prom_gauge(o, "dirty_bytes", "Bytes of free buddy blocks that may be resident.",
+	           st->dirty_bytes);
+	prom_head(o, "resident_ratio", "gauge",
+	          "Resident bytes per requested (or allocated) byte.");
 	out(o, "strata_resident_ratio %.4f\n", st->resident_ratio);
 	prom_head(o, "buddy_free_blocks", "gauge", "Free buddy blocks per order (4 KiB << order).");
 	for (unsigned k = 0; k < STRATA_ORDERS; k++)
 		out(o, "strata_buddy_free_blocks{order=\"%u\"} %zu\n", k, st->free_blocks[k]);
-	prom_head(o, "unusable_free_index", "gauge", "Share of free memory unusable for a block of this order.");
+	prom_head(o, "unusable_free_index", "gauge",
+	          "Share of free memory unusable for a block of this order.");
 	for (unsigned k = 0; k < STRATA_ORDERS; k++)
 		out(o, "strata_unusable_free_index{order=\"%u\"} %.4f\n", k, st->unusable_index[k]);
-	prom_gauge(o, "hugetlb_mapped_bytes", "Bytes of regions on MAP_HUGETLB pages.", st->hugetlb_mapped);
-	prom_gauge(o, "hugetlb_resident_bytes", "Of those, bytes in huge pages faulted in.", st->hugetlb_resident);
-	prom_gauge(o, "thp_mapped_bytes", "Bytes of regions advised MADV_HUGEPAGE.", st->thp_mapped);
-	prom_head(o, "hugetlb_fallbacks_total", "counter", "Regions that asked for hugetlb pages and got others.");
+	prom_gauge(o, "hugetlb_mapped_bytes", "Bytes of regions on MAP_HUGETLB pages.",
+	           st->hugetlb_mapped);
+	prom_gauge(o, "hugetlb_resident_bytes", "Of those, bytes in huge pages faulted in.",
+	           st->hugetlb_resident);
+	prom_gauge(o, "thp_mapped_bytes", "Bytes of regions advised MADV_HUGEPAGE.",
+	           st->thp_mapped);
+	prom_head(o, "hugetlb_fallbacks_total", "counter",
+	          "Regions that asked for hugetlb pages and got others.");
 	out(o, "strata_hugetlb_fallbacks_total %llu\n", (unsigned long long)st->hugetlb_fallbacks);
-	prom_gauge(o, "reserved_bytes", "Bytes mapped and faulted in at start (STRATA_RESERVE).", st->reserved);
+	prom_gauge(o, "reserved_bytes", "Bytes mapped and faulted in at start (STRATA_RESERVE).",
+	           st->reserved);
 }
 
 static void prom_classes(struct out *o, const struct heap_snapshot *s)
 {
 	static const char *const names[] = { "class_live_objects", "class_cached_objects",
-	                                     "class_slabs", "class_mallocs_total", "class_frees_total" };
+		                             "class_slabs", "class_mallocs_total",
+		                             "class_frees_total" };
 	static const char *const helps[] = { "Live objects per size class.",
-	                                     "Free objects on heaps' lists per size class.",
-	                                     "Slabs per size class.",
-	                                     "Calls that returned an object of this class.",
-	                                     "Calls that freed an object of this class." };
+		                             "Free objects on heaps' lists per size class.",
+		                             "Slabs per size class.",
+		                             "Calls that returned an object of this class.",
+		                             "Calls that freed an object of this class." };
 	for (unsigned m = 0; m < 5; m++) {
 		prom_head(o, names[m], m >= 3 ? "counter" : "gauge", helps[m]);
 		for (unsigned c = 0; c < NUM_CLASSES; c++) {
 			struct strata_class_stats cs = { .struct_size = sizeof(cs) };
 			stats_class_fill(s, c, &cs);
-			unsigned long long v = m == 0 ? cs.objects_live : m == 1 ? cs.objects_cached
-			                     : m == 2 ? cs.slabs : m == 3 ? cs.nmalloc : cs.nfree;
-			out(o, "strata_%s{class=\"%u\",size=\"%zu\"} %llu\n", names[m], c, cs.size, v);
+			unsigned long long v = m == 0   ? cs.objects_live
+			                       : m == 1 ? cs.objects_cached
+			                       : m == 2 ? cs.slabs
+			                       : m == 3 ? cs.nmalloc
+			                                : cs.nfree;
+			out(o, "strata_%s{class=\"%u\",size=\"%zu\"} %llu\n", names[m], c, cs.size,
+			    v);
 		}
 	}
 }
@@ -359,24 +389,31 @@ static void prom_classes(struct out *o, const struct heap_snapshot *s)
 static void prom_arenas(struct out *o)
 {
 	static const char *const names[] = { "arena_mapped_bytes", "arena_active_bytes",
-	                                     "arena_free_bytes", "arena_dirty_bytes" };
+		                             "arena_free_bytes", "arena_dirty_bytes" };
 	for (unsigned m = 0; m < 4; m++) {
 		prom_head(o, names[m], "gauge", "Per arena; see strata(3).");
 		for (unsigned i = 0; i < _strata_narenas; i++) {
 			struct strata_arena_stats as = { .struct_size = sizeof(as) };
 			stats_arena_fill(i, &as);
-			size_t v = m == 0 ? as.mapped : m == 1 ? as.active : m == 2 ? as.free_bytes : as.dirty_bytes;
-			out(o, "strata_%s{arena=\"%u\",node=\"%d\"} %zu\n", names[m], i, as.node, v);
+			size_t v = m == 0   ? as.mapped
+			           : m == 1 ? as.active
+			           : m == 2 ? as.free_bytes
+			                    : as.dirty_bytes;
+			out(o, "strata_%s{arena=\"%u\",node=\"%d\"} %zu\n", names[m], i, as.node,
+			    v);
 		}
 	}
 }
 
 static void prom_nodes(struct out *o)
 {
-	static const char *const names[] = { "node_resident_bytes", "node_mapped_bytes", "node_frees_total" };
-	static const char *const helps[] = { "Bytes of strata's pages resident on the node.",
-	                                     "Bytes mapped by the arenas bound to the node.",
-	                                     "Objects of the node's arenas freed, by where the freeing thread ran." };
+	static const char *const names[] = { "node_resident_bytes", "node_mapped_bytes",
+		                             "node_frees_total" };
+	static const char *const helps[] = {
+		"Bytes of strata's pages resident on the node.",
+		"Bytes mapped by the arenas bound to the node.",
+		"Objects of the node's arenas freed, by where the freeing thread ran."
+	};
 	struct strata_node_stats all[NUMA_MAX_NODES];
 	stats_nodes_fill(all);
 	for (unsigned m = 0; m < 3; m++) {
@@ -386,12 +423,15 @@ static void prom_nodes(struct out *o)
 			if (ns->node < 0)
 				continue;
 			if (m == 0)
-				out(o, "strata_%s{node=\"%d\"} %zu\n", names[m], ns->node, ns->resident);
+				out(o, "strata_%s{node=\"%d\"} %zu\n", names[m], ns->node,
+				    ns->resident);
 			else if (m == 1)
-				out(o, "strata_%s{node=\"%d\"} %zu\n", names[m], ns->node, ns->mapped);
+				out(o, "strata_%s{node=\"%d\"} %zu\n", names[m], ns->node,
+				    ns->mapped);
 			else
-				out(o, "strata_%s{node=\"%d\",thread=\"local\"} %llu\n"
-				       "strata_%s{node=\"%d\",thread=\"remote\"} %llu\n",
+				out(o,
+				    "strata_%s{node=\"%d\",thread=\"local\"} %llu\n"
+				    "strata_%s{node=\"%d\",thread=\"remote\"} %llu\n",
 				    names[m], ns->node, (unsigned long long)ns->frees_local,
 				    names[m], ns->node, (unsigned long long)ns->frees_remote);
 		}
@@ -403,8 +443,10 @@ static void prom_leaks(struct out *o, int leak_mode)
 	size_t bytes = 0, objects = 0;
 	if (leak_mode != LEAK_OFF)
 		leak_sites(NULL, 0, 0, &bytes, &objects);
-	prom_gauge(o, "leak_live_bytes", "Live bytes recorded by leak tracking (estimate when sampled).", bytes);
-	prom_gauge(o, "leak_live_objects", "Live blocks recorded by leak tracking (estimate when sampled).", objects);
+	prom_gauge(o, "leak_live_bytes",
+	           "Live bytes recorded by leak tracking (estimate when sampled).", bytes);
+	prom_gauge(o, "leak_live_objects",
+	           "Live blocks recorded by leak tracking (estimate when sampled).", objects);
 }
 
 /* ------------------------------------------------------------------------
@@ -415,7 +457,7 @@ enum pools_form { POOLS_TEXT, POOLS_JSON, POOLS_PROM };
 struct pools_out {
 	struct out     *o;
 	enum pools_form form;
-	unsigned        metric;     /* POOLS_PROM: the metric being written */
+	unsigned        metric; /* POOLS_PROM: the metric being written */
 	unsigned        rows;
 };
 
@@ -427,14 +469,18 @@ static const struct pool_metric {
 } pool_metrics[] = {
 	{ "object_live", "Objects (blocks) in use, per cache, pool or private heap.",
 	  offsetof(struct strata_cache_stats, live) },
-	{ "object_live_bytes", "Bytes of the objects in use.", offsetof(struct strata_cache_stats, live_bytes) },
+	{ "object_live_bytes", "Bytes of the objects in use.",
+	  offsetof(struct strata_cache_stats, live_bytes) },
 	{ "object_total", "Objects the slabs hold.", offsetof(struct strata_cache_stats, total) },
 	{ "object_slabs", "Slabs.", offsetof(struct strata_cache_stats, slabs) },
-	{ "object_slab_bytes", "Bytes of the slabs.", offsetof(struct strata_cache_stats, slab_bytes) },
-	{ "object_slack_bytes", "Slab bytes not holding live objects.", offsetof(struct strata_cache_stats, slack) },
+	{ "object_slab_bytes", "Bytes of the slabs.",
+	  offsetof(struct strata_cache_stats, slab_bytes) },
+	{ "object_slack_bytes", "Slab bytes not holding live objects.",
+	  offsetof(struct strata_cache_stats, slack) },
 	{ "object_mallocs", "Allocations, ever.", offsetof(struct strata_cache_stats, mallocs) },
 	{ "object_frees", "Frees, ever.", offsetof(struct strata_cache_stats, frees) },
-	{ "object_reserve", "Objects a pool holds in reserve.", offsetof(struct strata_cache_stats, reserve) },
+	{ "object_reserve", "Objects a pool holds in reserve.",
+	  offsetof(struct strata_cache_stats, reserve) },
 	{ "object_reserve_served", "Allocations a pool's reserve served when memory was refused.",
 	  offsetof(struct strata_cache_stats, reserve_served) },
 };
@@ -450,7 +496,8 @@ static void name_quoted(char *dst, const char *src)
 {
 	size_t i = 0;
 	for (; src[i] && i < CACHE_NAME_MAX - 1; i++)
-		dst[i] = src[i] == '"' || src[i] == '\\' || (unsigned char)src[i] < 0x20 ? '_' : src[i];
+		dst[i] = src[i] == '"' || src[i] == '\\' || (unsigned char)src[i] < 0x20 ? '_'
+		                                                                         : src[i];
 	dst[i] = '\0';
 }
 
@@ -461,19 +508,23 @@ static void pools_row(struct pools_out *po, const char *kind, const struct strat
 	struct out *o = po->o;
 	switch (po->form) {
 	case POOLS_TEXT:
-		out(o, "  %-5s %-24s %8zu %10llu %10llu %7llu %12llu %12llu %12llu %7llu %7llu\n", kind, st->name,
-		    st->object_size, (unsigned long long)st->live, (unsigned long long)st->total,
-		    (unsigned long long)st->slabs, (unsigned long long)st->slack, (unsigned long long)st->mallocs,
+		out(o, "  %-5s %-24s %8zu %10llu %10llu %7llu %12llu %12llu %12llu %7llu %7llu\n",
+		    kind, st->name, st->object_size, (unsigned long long)st->live,
+		    (unsigned long long)st->total, (unsigned long long)st->slabs,
+		    (unsigned long long)st->slack, (unsigned long long)st->mallocs,
 		    (unsigned long long)st->frees, (unsigned long long)st->reserve,
 		    (unsigned long long)st->reserve_served);
 		break;
 	case POOLS_JSON:
-		out(o, "%s\n    {\"kind\": \"%s\", \"name\": \"%s\", \"object_size\": %zu, \"stride\": %zu", po->rows ? "," : "",
-		    kind, name, st->object_size, st->stride);
+		out(o,
+		    "%s\n    {\"kind\": \"%s\", \"name\": \"%s\", \"object_size\": %zu, "
+		    "\"stride\": %zu",
+		    po->rows ? "," : "", kind, name, st->object_size, st->stride);
 		for (unsigned m = 0; m < POOL_METRICS; m++)
-			out(o, ", \"%s\": %llu", pool_metrics[m].name + 7, (unsigned long long)pool_metric(st, m));
-		out(o, ", \"reserve_min\": %llu, \"resets\": %llu}", (unsigned long long)st->reserve_min,
-		    (unsigned long long)st->resets);
+			out(o, ", \"%s\": %llu", pool_metrics[m].name + 7,
+			    (unsigned long long)pool_metric(st, m));
+		out(o, ", \"reserve_min\": %llu, \"resets\": %llu}",
+		    (unsigned long long)st->reserve_min, (unsigned long long)st->resets);
 		break;
 	case POOLS_PROM:
 		out(o, "strata_%s{%s=\"%s\"} %llu\n", pool_metrics[po->metric].name, kind, name,
@@ -486,7 +537,7 @@ static void pools_row(struct pools_out *po, const char *kind, const struct strat
 static void pools_cache(struct cache *c, void *arg)
 {
 	if (c->kind == CACHE_ZONE)
-		return;         /* a private heap's: in its heap's row */
+		return; /* a private heap's: in its heap's row */
 	struct strata_cache_stats st = { .struct_size = sizeof(st) };
 	cache_stats_fill(c, &st);
 	pools_row(arg, c->kind == CACHE_POOL ? "pool" : "cache", &st);
@@ -529,8 +580,11 @@ static void prom_pools(struct out *o)
 	struct pools_out po = { .o = o, .form = POOLS_PROM };
 	for (po.metric = 0; po.metric < POOL_METRICS; po.metric++) {
 		prom_head(o, pool_metrics[po.metric].name,
-		          strstr(pool_metrics[po.metric].name, "mallocs") || strstr(pool_metrics[po.metric].name, "frees")
-		          || strstr(pool_metrics[po.metric].name, "served") ? "counter" : "gauge",
+		          strstr(pool_metrics[po.metric].name, "mallocs")
+		                          || strstr(pool_metrics[po.metric].name, "frees")
+		                          || strstr(pool_metrics[po.metric].name, "served")
+		                  ? "counter"
+		                  : "gauge",
 		          pool_metrics[po.metric].help);
 		pools_rows(&po);
 	}
@@ -541,9 +595,9 @@ static void prom_pools(struct out *o)
  * ---------------------------------------------------------------------- */
 int report_write(int fd, enum strata_format format, unsigned what)
 {
-	struct out o = { .fd = fd };
+	struct out           o = { .fd = fd };
 	struct heap_snapshot s;
-	struct strata_stats st = { .struct_size = sizeof(st) };
+	struct strata_stats  st = { .struct_size = sizeof(st) };
 	stats_snapshot(&s);
 	stats_fill(&s, &st);
 	switch (format) {
@@ -586,9 +640,7 @@ int report_write(int fd, enum strata_format format, unsigned what)
 		if (what & STRATA_REPORT_LEAKS)
 			prom_leaks(&o, s.leak_mode);
 		break;
-	default:
-		errno = EINVAL;
-		return -1;
+	default: errno = EINVAL; return -1;
 	}
 	out_flush(&o);
 	if (o.failed)
@@ -606,7 +658,8 @@ strata_export int strata_report(int fd, enum strata_format format, unsigned what
 strata_export int strata_report_file(const char *path, enum strata_format format, unsigned what)
 {
 	char tmp[4096];
-	if (path == NULL || snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp)) {
+	if (path == NULL
+	    || snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -639,23 +692,25 @@ strata_export int API(malloc_info)(int options, FILE *fp)
 		return -1;
 	}
 	struct heap_snapshot s;
-	struct strata_stats st = { .struct_size = sizeof(st) };
+	struct strata_stats  st = { .struct_size = sizeof(st) };
 	stats_snapshot(&s);
 	stats_fill(&s, &st);
 	fprintf(fp, "<malloc version=\"strata-%s\">\n", PACKAGE_VERSION);
 	for (unsigned k = 0; k < BUDDY_ORDERS; k++)
 		fprintf(fp, "<size from=\"%zu\" to=\"%zu\" total=\"%zu\" count=\"%zu\"/>\n",
-		        PAGE_SIZE << k, PAGE_SIZE << k, s.free_blocks[k] * (PAGE_SIZE << k), s.free_blocks[k]);
-	fprintf(fp, "<total type=\"fast\" count=\"0\" size=\"%zu\"/>\n"
-	            "<total type=\"rest\" count=\"0\" size=\"%zu\"/>\n"
-	            "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n"
-	            "<system type=\"current\" size=\"%zu\"/>\n"
-	            "<system type=\"max\" size=\"%zu\"/>\n"
-	            "<aspace type=\"total\" size=\"%zu\"/>\n"
-	            "<aspace type=\"mprotect\" size=\"%zu\"/>\n"
-	            "</malloc>\n",
-	        st.cached, st.free_bytes + st.slab_slack, s.huge_count, s.huge_mapped,
-	        st.mapped, st.mapped, st.mapped, st.mapped);
+		        PAGE_SIZE << k, PAGE_SIZE << k, s.free_blocks[k] * (PAGE_SIZE << k),
+		        s.free_blocks[k]);
+	fprintf(fp,
+	        "<total type=\"fast\" count=\"0\" size=\"%zu\"/>\n"
+	        "<total type=\"rest\" count=\"0\" size=\"%zu\"/>\n"
+	        "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n"
+	        "<system type=\"current\" size=\"%zu\"/>\n"
+	        "<system type=\"max\" size=\"%zu\"/>\n"
+	        "<aspace type=\"total\" size=\"%zu\"/>\n"
+	        "<aspace type=\"mprotect\" size=\"%zu\"/>\n"
+	        "</malloc>\n",
+	        st.cached, st.free_bytes + st.slab_slack, s.huge_count, s.huge_mapped, st.mapped,
+	        st.mapped, st.mapped, st.mapped);
 	return 0;
 }
 
@@ -663,7 +718,7 @@ strata_export int API(malloc_info)(int options, FILE *fp)
  * Reports strata writes on its own: at exit, and to the stats file
  * ---------------------------------------------------------------------- */
 static int report_fd = STDERR_FILENO;
-#define REPORT_FD_MIN 100      /* out of the way of the program's own fds */
+#define REPORT_FD_MIN 100 /* out of the way of the program's own fds */
 
 /* Fill out with path, "%p" replaced by the process id, so that several
  * processes (children inherit the environment) write files of their own. */
@@ -695,7 +750,10 @@ void report_init(void)
 }
 
 static const enum strata_format report_formats[] = {
-	STRATA_FORMAT_TEXT, STRATA_FORMAT_TEXT, STRATA_FORMAT_JSON, STRATA_FORMAT_PROMETHEUS,
+	STRATA_FORMAT_TEXT,
+	STRATA_FORMAT_TEXT,
+	STRATA_FORMAT_JSON,
+	STRATA_FORMAT_PROMETHEUS,
 };
 
 /* STRATA_PROFILE_FILE: the live blocks for pprof.  With leak tracking off
@@ -703,7 +761,7 @@ static const enum strata_format report_formats[] = {
 static void profile_at_exit(void)
 {
 	const char *file = strata_option_path(OPT_PROFILE_FILE);
-	char path[OPTION_PATH_MAX + 32];
+	char        path[OPTION_PATH_MAX + 32];
 	if (file == NULL)
 		return;
 	if (leak_mode() == LEAK_OFF)
@@ -717,9 +775,9 @@ static void profile_at_exit(void)
  * STRATA_VERBOSE=1 alone: the totals.  Then STRATA_PROFILE_FILE. */
 void report_at_exit(void)
 {
-	long report = strata_option(OPT_REPORT);
+	long        report = strata_option(OPT_REPORT);
 	const char *file = strata_option_path(OPT_REPORT_FILE);
-	char path[OPTION_PATH_MAX + 32];
+	char        path[OPTION_PATH_MAX + 32];
 	if (report > 0 && file) {
 		expand_path(file, path, sizeof(path));
 		if (strata_report_file(path, report_formats[report], STRATA_REPORT_ALL) != 0)
@@ -759,4 +817,3 @@ void report_stats_file_start(void)
 	if (!leak_thread_start(stats_file_loop))
 		_strata_warn("cannot start the stats file writer");
 }
-

@@ -83,7 +83,7 @@ static int find_own_text(struct dl_phdr_info *info, size_t size, void *arg)
  * are dropped. */
 static void own_text_range(uintptr_t *lo, uintptr_t *hi)
 {
-	Dl_info self;
+	Dl_info           self;
 	struct text_range t = { 0 };
 	*lo = *hi = 0;
 	if (!dladdr((void *)own_text_range, &self) || self.dli_fbase == NULL)
@@ -212,7 +212,7 @@ void sample_small(struct heap *tc, void *p, size_t size, size_t bytes)
 	if (n == 0)
 		return;
 	struct page *pg = page_of(region_of(p), p);
-	size_t usable = class_size(pg->cls);
+	size_t       usable = class_size(pg->cls);
 	if (record(p, MAX(size, 1), sample_weight(size, usable, bytes, n)))
 		page_mark_sampled(pg);
 }
@@ -229,10 +229,11 @@ static size_t large_usable(void *owner, void *p, bool *huge)
  * free forgets it. */
 static void record_large(void *p, size_t size, unsigned n)
 {
-	void *owner = pagemap_lookup(p);
-	bool huge;
+	void  *owner = pagemap_lookup(p);
+	bool   huge;
 	size_t usable = large_usable(owner, p, &huge);
-	size_t weight = leak_mode() == LEAK_FULL ? MAX(size, 1) : sample_weight(size, usable, usable, n);
+	size_t weight = leak_mode() == LEAK_FULL ? MAX(size, 1)
+	                                         : sample_weight(size, usable, usable, n);
 	if (!record(p, MAX(size, 1), weight))
 		return;
 	if (huge)
@@ -263,10 +264,10 @@ void sample_resized(void *old, void *p, size_t size)
 	if (leak_mode() == LEAK_OFF)
 		return;
 	uintptr_t e = pagemap_entry(p);
-	bool recorded;
+	bool      recorded;
 	if (pagemap_is_region(e)) {
 		struct page *pg = pagemap_page(e, p);
-		if (pg->state != PAGE_LARGE) {          /* a small block kept its class */
+		if (pg->state != PAGE_LARGE) { /* a small block kept its class */
 			if (leak_mode() == LEAK_FULL)
 				record(p, MAX(size, 1), MAX(size, 1));
 			return;
@@ -279,7 +280,7 @@ void sample_resized(void *old, void *p, size_t size)
 		return;
 	if (old != p)
 		leak_forget(old);
-	record_large(p, size, 1);       /* its old count is not kept: one interval */
+	record_large(p, size, 1); /* its old count is not kept: one interval */
 }
 
 /* ------------------------------------------------------------------------

@@ -25,13 +25,13 @@ void        sample_thread_init(struct heap *tc);
 
 /* Allocation hooks, on the slow paths: bytes is what this call took from
  * the arena (a refill batch, a large run). */
-void        sample_small(struct heap *tc, void *p, size_t size, size_t bytes);
-void        sample_large(struct heap *tc, void *p, size_t size);
-void        sample_resized(void *old, void *p, size_t size);
+void sample_small(struct heap *tc, void *p, size_t size, size_t bytes);
+void sample_large(struct heap *tc, void *p, size_t size);
+void sample_resized(void *old, void *p, size_t size);
 
 /* Free hooks: forget p if it was recorded. */
-void        sample_forget_small(struct page *pg, void *p);
-void        sample_forget_large(struct page *pg, void *p);
-void        sample_forget_huge(struct huge *h, void *p);
+void sample_forget_small(struct page *pg, void *p);
+void sample_forget_large(struct page *pg, void *p);
+void sample_forget_huge(struct huge *h, void *p);
 
 #endif

@@ -56,14 +56,14 @@ static bool slab_order_fits(size_t size, unsigned order)
 unsigned slab_order_for(size_t size, unsigned max_order)
 {
 	unsigned best = max_order;
-	size_t best_waste = SIZE_MAX;
+	size_t   best_waste = SIZE_MAX;
 	for (unsigned o = 0; o <= max_order; o++) {
 		size_t bytes = PAGE_SIZE << o;
 		if (bytes < size)
 			continue;
 		if (slab_order_fits(size, o))
 			return o;
-		size_t waste = ((bytes % size) << 10) / bytes;   /* in 1/1024ths */
+		size_t waste = ((bytes % size) << 10) / bytes; /* in 1/1024ths */
 		if (waste <= best_waste) {
 			best_waste = waste;
 			best = o;
@@ -103,8 +103,8 @@ void slab_classes_init(void)
  * in. */
 void *slab_carve_sized(struct page *head, size_t size)
 {
-	uint32_t idx = head->bump;
-	size_t off = (size_t)idx * size;
+	uint32_t     idx = head->bump;
+	size_t       off = (size_t)idx * size;
 	struct page *pg = head + (off >> PAGE_SHIFT);
 	__atomic_store_n(&head->bump, idx + 1, __ATOMIC_RELAXED);
 	if (pg != head)
@@ -123,7 +123,7 @@ void *slab_carve(struct page *head, unsigned max, unsigned *n)
 {
 	uint32_t left = _strata_classes[head->cls].capacity - head->bump;
 	unsigned count = MIN(max, left);
-	void *first = NULL, *last = NULL;
+	void    *first = NULL, *last = NULL;
 	for (unsigned i = 0; i < count; i++) {
 		void *p = slab_carve_one(head);
 		link_set(p, NULL);
@@ -179,7 +179,7 @@ struct page *slab_new(struct arena *a, unsigned cls, void *owner)
 {
 	arena_assert_locked(a);
 	strata_assert(cls < NUM_CLASSES);
-	unsigned order = _strata_classes[cls].order;
+	unsigned     order = _strata_classes[cls].order;
 	struct page *head = buddy_alloc(a, order);
 	if (head == NULL) {
 		if (!arena_grow(a))
@@ -207,11 +207,11 @@ struct page *slab_new(struct arena *a, unsigned cls, void *owner)
 void slab_release(struct arena *a, struct page *head)
 {
 	unsigned cls = head->cls, order = head->order;
-	size_t npages = (size_t)1 << order;
+	size_t   npages = (size_t)1 << order;
 	arena_assert_locked(a);
 	strata_assert(head->list == SLAB_UNLISTED && slab_empty(head));
 	if (unlikely(debug_mode()))
-		debug_fill(page_address(head), npages << PAGE_SHIFT);   /* links, keys */
+		debug_fill(page_address(head), npages << PAGE_SHIFT); /* links, keys */
 	for (size_t i = 0; i < npages; i++) {
 		head[i].state = PAGE_NONE;
 		__atomic_store_n(&head[i].owner, NULL, __ATOMIC_RELAXED);
@@ -228,7 +228,8 @@ void slab_set_owner(struct page *head, void *owner)
 	size_t npages = (size_t)1 << head->order;
 	for (size_t i = 0; i < npages; i++) {
 		uintptr_t tag = (uintptr_t)page_owner_tag(&head[i]) & OWNER_SAMPLED;
-		__atomic_store_n(&head[i].owner, (void *)((uintptr_t)owner | tag), __ATOMIC_RELAXED);
+		__atomic_store_n(&head[i].owner, (void *)((uintptr_t)owner | tag),
+		                 __ATOMIC_RELAXED);
 	}
 }
 
@@ -237,7 +238,8 @@ void slab_set_owner(struct page *head, void *owner)
 void slab_mark_sampled(struct page *pg, bool sampled)
 {
 	uintptr_t owner = (uintptr_t)page_owner(pg);
-	__atomic_store_n(&pg->owner, (void *)(owner | (sampled ? OWNER_SAMPLED : 0)), __ATOMIC_RELAXED);
+	__atomic_store_n(&pg->owner, (void *)(owner | (sampled ? OWNER_SAMPLED : 0)),
+	                 __ATOMIC_RELAXED);
 	__atomic_store_n(&pg->state, sampled ? PAGE_SAMPLED : PAGE_SLAB, __ATOMIC_RELAXED);
 }
 
@@ -281,13 +283,14 @@ void *slab_take_local(struct page *head, unsigned *n)
 static void *remote_tail(struct page *head, void *list, unsigned *n)
 {
 	uint32_t limit = slab_inuse(head);
-	void *tail = list;
+	void    *tail = list;
 	*n = 1;
 	for (void *q = link_next(tail); q; q = link_next(tail)) {
 		if (unlikely(!slab_owns(head, q)))
 			_strata_freelist_corrupt(tail);
 		if (unlikely(++*n > limit))
-			_strata_fatal("double free of an object of the slab at %p (freed by another thread)",
+			_strata_fatal("double free of an object of the slab at %p (freed by "
+			              "another thread)",
 			              page_address(head));
 		tail = q;
 	}
@@ -300,9 +303,9 @@ unsigned slab_collect_remote(struct page *head)
 	uintptr_t w = __atomic_load_n(&head->remote, __ATOMIC_RELAXED);
 	if (w == 0 || w == REMOTE_FULL)
 		return 0;
-	void *list = (void *)__atomic_exchange_n(&head->remote, 0, __ATOMIC_ACQUIRE);
+	void    *list = (void *)__atomic_exchange_n(&head->remote, 0, __ATOMIC_ACQUIRE);
 	unsigned n;
-	void *tail = remote_tail(head, list, &n);
+	void    *tail = remote_tail(head, list, &n);
 	link_set(tail, head->local_free);
 	head->local_free = list;
 	head->inuse -= n;
@@ -330,13 +333,13 @@ void slab_unretire(struct page *head)
 {
 	uintptr_t full = REMOTE_FULL;
 	head->inuse &= ~SLAB_INUSE_FULL;
-	__atomic_compare_exchange_n(&head->remote, &full, 0, false,
-	                            __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+	__atomic_compare_exchange_n(&head->remote, &full, 0, false, __ATOMIC_ACQ_REL,
+	                            __ATOMIC_RELAXED);
 }
 
 bool slab_freelist_contains(const struct page *head, const void *p)
 {
-	uint32_t limit = head->bump;   /* a longer walk means a corrupt list */
+	uint32_t limit = head->bump; /* a longer walk means a corrupt list */
 	for (const void *q = head->local_free; q && limit; q = link_next(q), limit--)
 		if (q == p)
 			return true;

@@ -11,19 +11,19 @@
 /* Slabs are at most 128 KiB: big enough that every class above 8 KiB fits
  * four or more objects with at most 1/8 tail waste (24 KiB needs 128 KiB to
  * waste 8 KiB), small enough to be given back soon after it empties. */
-#define SLAB_MAX_ORDER     5
+#define SLAB_MAX_ORDER 5
 /* A slab should hold at least this many objects, so a heap that uses a
  * class goes to the arena for a new slab seldom ... */
-#define SLAB_MIN_OBJECTS   8
+#define SLAB_MIN_OBJECTS 8
 /* ... and leave no more than 1/8 of itself unused at the tail. */
-#define SLAB_WASTE_SHIFT   3
+#define SLAB_WASTE_SHIFT 3
 
 struct size_class {
 	uint32_t size;
-	uint32_t inverse;    /* of size's odd part, modulo 2^32 */
-	uint8_t  shift;      /* size = odd part << shift */
-	uint8_t  order;      /* slab order */
-	uint32_t capacity;   /* objects per slab */
+	uint32_t inverse;  /* of size's odd part, modulo 2^32 */
+	uint8_t  shift;    /* size = odd part << shift */
+	uint8_t  order;    /* slab order */
+	uint32_t capacity; /* objects per slab */
 };
 
 extern struct size_class _strata_classes[NUM_CLASSES] strata_hidden;
@@ -36,24 +36,24 @@ static inline size_t class_size(unsigned c)
 /* Which of its owner's lists a slab is on (head->list). */
 enum slab_list {
 	SLAB_UNLISTED = 0,
-	SLAB_CURRENT,        /* the slab its heap's free list comes from */
-	SLAB_PARTIAL,        /* has free objects, waits its turn */
-	SLAB_FULL,           /* every object handed out */
-	SLAB_PARKED,         /* empty, kept against a slab ping-pong */
-	SLAB_ABANDONED,      /* its heap's thread exited: on the arena's list */
+	SLAB_CURRENT,   /* the slab its heap's free list comes from */
+	SLAB_PARTIAL,   /* has free objects, waits its turn */
+	SLAB_FULL,      /* every object handed out */
+	SLAB_PARKED,    /* empty, kept against a slab ping-pong */
+	SLAB_ABANDONED, /* its heap's thread exited: on the arena's list */
 };
 
 /* The high bit of a head's inuse: the slab is full, and the next free of
  * one of its objects by the owner must move it to the partial list.  Set,
  * it makes inuse negative as an int32, so free's one test "inuse - 1 > 0"
  * catches both that and the slab emptying. */
-#define SLAB_INUSE_FULL    0x80000000u
+#define SLAB_INUSE_FULL 0x80000000u
 
 /* The remote list word of a full slab with no remote frees: the first
  * other thread to free into it takes the mark away and hands its object to
  * the owner's delayed list instead (heap.c), so that the owner hears of a
  * full slab that has room again without scanning its full slabs. */
-#define REMOTE_FULL        ((uintptr_t)1)
+#define REMOTE_FULL ((uintptr_t)1)
 
 /* Object index of byte offset off in a slab whose class has this inverse
  * and shift, when off is a multiple of the size; otherwise a number above
@@ -126,7 +126,7 @@ static inline void *slab_object(struct page *head, uint32_t idx)
  * a page that holds a block recorded by leak tracking the top bit is set,
  * so that no heap's entry matches and its frees take the slow path.
  * Written under the arena lock, read by any thread. */
-#define OWNER_SAMPLED   ((uintptr_t)1 << 63)
+#define OWNER_SAMPLED ((uintptr_t)1 << 63)
 
 static inline void *page_owner_tag(const struct page *pg)
 {
@@ -177,10 +177,10 @@ void    *slab_carve_sized(struct page *head, size_t size);
 
 /* Arena side, with the arena lock held. */
 struct page *slab_new(struct arena *a, unsigned cls, void *owner);
-void     slab_release(struct arena *a, struct page *head);
-void     slab_reclaim_abandoned(struct arena *a);
-void     slab_set_owner(struct page *head, void *owner);
-void     slab_mark_sampled(struct page *pg, bool sampled);
+void         slab_release(struct arena *a, struct page *head);
+void         slab_reclaim_abandoned(struct arena *a);
+void         slab_set_owner(struct page *head, void *owner);
+void         slab_mark_sampled(struct page *pg, bool sampled);
 
 /* Owner side: no lock, only the owner calls them. */
 void    *slab_carve(struct page *head, unsigned max, unsigned *n);
@@ -191,7 +191,7 @@ void     slab_unretire(struct page *head);
 bool     slab_freelist_contains(const struct page *head, const void *p);
 
 /* Any thread. */
-bool     slab_push_remote(struct page *head, void *p);
-bool     slab_owns(const struct page *head, const void *q);
+bool slab_push_remote(struct page *head, void *p);
+bool slab_owns(const struct page *head, const void *q);
 
 #endif

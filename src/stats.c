@@ -31,7 +31,7 @@
 
 /* The first version's struct sizes: a caller's struct_size below them is
  * refused, anything above is filled up to what strata knows. */
-#define MIN_STATS_SIZE   offsetof(struct strata_stats, resident_ratio)
+#define MIN_STATS_SIZE offsetof(struct strata_stats, resident_ratio)
 
 /* ------------------------------------------------------------------------
  * Collection
@@ -127,7 +127,7 @@ static size_t class_slack(const struct heap_snapshot *s, unsigned c)
 static double unusable_index(const size_t free_blocks[BUDDY_ORDERS], size_t free_pages, unsigned k)
 {
 	if (free_pages == 0)
-		return 1.0;         /* as the kernel: nothing free, nothing usable */
+		return 1.0; /* as the kernel: nothing free, nothing usable */
 	size_t usable = 0;
 	for (unsigned j = k; j < BUDDY_ORDERS; j++)
 		usable += free_blocks[j] << j;
@@ -138,7 +138,7 @@ void stats_fill(const struct heap_snapshot *s, struct strata_stats *st)
 {
 	size_t allocated = (s->large_pages << PAGE_SHIFT) + s->huge_usable
 	                   - (size_t)s->calls.large_cached_bytes;
-	size_t cached = (size_t)s->calls.large_cached_bytes + s->huge_cached, slack = 0;
+	size_t   cached = (size_t)s->calls.large_cached_bytes + s->huge_cached, slack = 0;
 	uint64_t nmalloc = s->calls.large_mallocs, nfree = s->calls.large_frees;
 	for (unsigned c = 0; c < NUM_CLASSES; c++) {
 		allocated += class_live(s, c) * class_size(c);
@@ -156,7 +156,8 @@ void stats_fill(const struct heap_snapshot *s, struct strata_stats *st)
 	st->requested = s->leak_mode == LEAK_OFF ? 0 : s->leak_requested;
 	st->allocated = allocated;
 	st->cached = cached;
-	st->active = ((s->slab_pages + s->large_pages + s->cache_pages) << PAGE_SHIFT) + s->huge_mapped;
+	st->active = ((s->slab_pages + s->large_pages + s->cache_pages) << PAGE_SHIFT)
+	             + s->huge_mapped;
 	st->resident = s->resident;
 	st->mapped = s->mapped + s->huge_mapped + s->huge_cached;
 	st->metadata = s->regions * ((size_t)REGION_META_PAGES << PAGE_SHIFT)
@@ -239,7 +240,7 @@ strata_export int strata_stats_get(struct strata_stats *st)
 	if (!struct_ok(st, st ? st->struct_size : 0, MIN_STATS_SIZE))
 		return -1;
 	struct heap_snapshot s;
-	struct strata_stats full = { .struct_size = sizeof(full) };
+	struct strata_stats  full = { .struct_size = sizeof(full) };
 	stats_snapshot(&s);
 	stats_fill(&s, &full);
 	struct_copy(st, &full, sizeof(full));
@@ -252,7 +253,7 @@ strata_export int strata_class_stats_get(unsigned cls, struct strata_class_stats
 		errno = EINVAL;
 		return -1;
 	}
-	struct heap_snapshot s;
+	struct heap_snapshot      s;
 	struct strata_class_stats full = { .struct_size = sizeof(full) };
 	stats_snapshot(&s);
 	stats_class_fill(&s, cls, &full);
@@ -292,8 +293,8 @@ static bool node_reported(unsigned node)
 void stats_nodes_fill(struct strata_node_stats ns[NUMA_MAX_NODES])
 {
 	strata_ensure_init();
-	size_t resident[NUMA_MAX_NODES] = { 0 };
-	struct heap_totals *calls = os_map(sizeof(*calls));   /* too big for some stacks */
+	size_t              resident[NUMA_MAX_NODES] = { 0 };
+	struct heap_totals *calls = os_map(sizeof(*calls)); /* too big for some stacks */
 	for (unsigned n = 0; n < NUMA_MAX_NODES; n++) {
 		memset(&ns[n], 0, sizeof(ns[n]));
 		ns[n].struct_size = sizeof(ns[n]);
@@ -301,7 +302,7 @@ void stats_nodes_fill(struct strata_node_stats ns[NUMA_MAX_NODES])
 		ns[n].ncpus = nodes_active() ? _strata_numa.node_cpus[n] : os_cpu_count();
 	}
 	for (unsigned i = 0; i < _strata_narenas; i++) {
-		struct arena *a = &_strata_arenas[i];
+		struct arena             *a = &_strata_arenas[i];
 		struct strata_node_stats *mine = &ns[a->node];
 		lock_acquire(&a->lock);
 		for (struct region *r = a->regions; r; r = r->next)
@@ -325,7 +326,7 @@ void stats_nodes_fill(struct strata_node_stats ns[NUMA_MAX_NODES])
 
 strata_export int strata_node_stats_get(unsigned node, struct strata_node_stats *ns)
 {
-	strata_ensure_init();       /* whether placement is on */
+	strata_ensure_init(); /* whether placement is on */
 	if (!struct_ok(ns, ns ? ns->struct_size : 0, offsetof(struct strata_node_stats, narenas))
 	    || node >= NUMA_MAX_NODES || !node_reported(node)) {
 		errno = EINVAL;
@@ -374,8 +375,8 @@ strata_export size_t strata_trim(void)
 strata_export struct mallinfo2 API(mallinfo2)(void)
 {
 	struct heap_snapshot s;
-	struct strata_stats st = { .struct_size = sizeof(st) };
-	struct mallinfo2 mi;
+	struct strata_stats  st = { .struct_size = sizeof(st) };
+	struct mallinfo2     mi;
 	stats_snapshot(&s);
 	stats_fill(&s, &st);
 	memset(&mi, 0, sizeof(mi));
@@ -387,7 +388,8 @@ strata_export struct mallinfo2 API(mallinfo2)(void)
 	mi.hblkhd = s.huge_mapped;
 	mi.uordblks = st.allocated;
 	/* slab slack holds the small objects on heaps' lists already */
-	mi.fordblks = st.free_bytes + st.slab_slack + (size_t)s.calls.large_cached_bytes + s.huge_cached;
+	mi.fordblks = st.free_bytes + st.slab_slack + (size_t)s.calls.large_cached_bytes
+	              + s.huge_cached;
 	mi.keepcost = st.dirty_bytes;
 	return mi;
 }
@@ -400,7 +402,7 @@ static int clamp_int(size_t v)
 strata_export struct mallinfo API(mallinfo)(void)
 {
 	struct mallinfo2 m2 = API(mallinfo2)();
-	struct mallinfo mi;
+	struct mallinfo  mi;
 	memset(&mi, 0, sizeof(mi));
 	mi.arena = clamp_int(m2.arena);
 	mi.ordblks = clamp_int(m2.ordblks);

@@ -35,12 +35,12 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define ZONE_BIG_MIN_SHIFT  16                 /* 64 KiB */
-#define ZONE_BIG_MAX_SHIFT  20                 /* 1 MiB */
-#define ZONE_CLASSES        (NUM_CLASSES + ZONE_BIG_MAX_SHIFT - ZONE_BIG_MIN_SHIFT + 1)
+#define ZONE_BIG_MIN_SHIFT 16 /* 64 KiB */
+#define ZONE_BIG_MAX_SHIFT 20 /* 1 MiB */
+#define ZONE_CLASSES       (NUM_CLASSES + ZONE_BIG_MAX_SHIFT - ZONE_BIG_MIN_SHIFT + 1)
 
 struct zone {
-	strata_lock_t lock;        /* class caches' creation, the huge list */
+	strata_lock_t lock; /* class caches' creation, the huge list */
 	struct cache *cls[ZONE_CLASSES];
 	struct huge  *huge;
 	uint64_t      huge_live;
@@ -55,8 +55,8 @@ struct zone {
 
 static strata_lock_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct zone  *registry;
-static struct cache  descriptors;       /* the cache zones come from */
-static struct cache  graveyard;         /* owner of a debug-mode zone's old slabs */
+static struct cache  descriptors; /* the cache zones come from */
+static struct cache  graveyard;   /* owner of a debug-mode zone's old slabs */
 
 /* ------------------------------------------------------------------------
  * Classes
@@ -74,7 +74,7 @@ static int zone_class(size_t size, size_t align)
 			if ((class_size_of(c) & (align - 1)) == 0)
 				return (int)c;
 	}
-	size_t need = MAX(size, align);
+	size_t   need = MAX(size, align);
 	unsigned shift = need <= 1 ? 0 : 64u - (unsigned)__builtin_clzl(need - 1);
 	if (shift > ZONE_BIG_MAX_SHIFT)
 		return -1;
@@ -83,7 +83,8 @@ static int zone_class(size_t size, size_t align)
 
 static size_t zone_class_size(unsigned i)
 {
-	return i < NUM_CLASSES ? class_size_of(i) : (size_t)1 << (ZONE_BIG_MIN_SHIFT + i - NUM_CLASSES);
+	return i < NUM_CLASSES ? class_size_of(i)
+	                       : (size_t)1 << (ZONE_BIG_MIN_SHIFT + i - NUM_CLASSES);
 }
 
 static struct cache *zone_cache(struct zone *z, unsigned i)
@@ -93,7 +94,8 @@ static struct cache *zone_cache(struct zone *z, unsigned i)
 		return c;
 	lock_acquire(&z->lock);
 	c = z->cls[i];
-	if (c == NULL && (c = cache_new(z->name, zone_class_size(i), MIN_ALIGN, CACHE_ZONE, 0)) != NULL) {
+	if (c == NULL
+	    && (c = cache_new(z->name, zone_class_size(i), MIN_ALIGN, CACHE_ZONE, 0)) != NULL) {
 		c->zone = z;
 		__atomic_store_n(&z->cls[i], c, __ATOMIC_RELEASE);
 	}
@@ -106,9 +108,9 @@ static struct cache *zone_cache(struct zone *z, unsigned i)
  * ---------------------------------------------------------------------- */
 static void *zone_huge(struct zone *z, size_t size, size_t align, bool zero)
 {
-	struct heap *h = heap_get();
+	struct heap  *h = heap_get();
 	struct arena *a = h ? heap_local_arena(h) : arena_pick();
-	void *p = huge_alloc(size, MAX(align, MIN_ALIGN), a->node, zero);
+	void         *p = huge_alloc(size, MAX(align, MIN_ALIGN), a->node, zero);
 	if (p == NULL)
 		return NULL;
 	struct huge *hb = pagemap_lookup(p);
@@ -136,7 +138,7 @@ void *zone_alloc(struct zone *z, size_t size, size_t align, bool zero)
 	if (i < 0)
 		return zone_huge(z, size, align, zero);
 	struct cache *c = zone_cache(z, (unsigned)i);
-	void *p = c ? cache_alloc(c) : NULL;
+	void         *p = c ? cache_alloc(c) : NULL;
 	if (p == NULL) {
 		errno = ENOMEM;
 		return NULL;
@@ -191,7 +193,7 @@ static void zone_bury(struct cache *c)
 	while ((s = cache_slab_unlist(c)) != NULL) {
 		for (size_t k = 0; k < ((size_t)1 << s->order); k++)
 			__atomic_store_n(&s[k].owner, &graveyard, __ATOMIC_RELAXED);
-		void *base = page_address(s);
+		void  *base = page_address(s);
 		size_t bytes = PAGE_SIZE << s->order;
 		os_decommit(base, bytes);
 		mprotect(base, bytes, PROT_NONE);

@@ -26,38 +26,38 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#define MIB ((size_t)1 << 20)
-#define SMALL_MAX 32768           /* the small pool: 16 B to 32 KiB */
+#define MIB         ((size_t)1 << 20)
+#define SMALL_MAX   32768 /* the small pool: 16 B to 32 KiB */
 #define SMALL_SLOTS 16384
 #define LARGE_SLOTS 1024
-#define XCHG_SLOTS 64             /* blocks handed between threads */
+#define XCHG_SLOTS  64 /* blocks handed between threads */
 
 struct block {
 	unsigned char *p;
-	size_t size;
-	uint64_t key;
+	size_t         size;
+	uint64_t       key;
 };
 
 struct pool {
-	struct block *b;          /* b[0..n) are live */
-	size_t n, cap;
-	size_t live, budget;      /* bytes */
-	size_t allocated;         /* bytes allocated over the run */
+	struct block *b; /* b[0..n) are live */
+	size_t        n, cap;
+	size_t        live, budget; /* bytes */
+	size_t        allocated;    /* bytes allocated over the run */
 };
 
 struct worker {
-	pthread_t tid;
-	int id;
-	uint64_t rng;
-	size_t target;            /* bytes to allocate over the run */
-	struct pool small, large;
+	pthread_t     tid;
+	int           id;
+	uint64_t      rng;
+	size_t        target; /* bytes to allocate over the run */
+	struct pool   small, large;
 	unsigned long allocs, callocs, reallocs, aligned, exchanged;
 };
 
-static struct block xchg[XCHG_SLOTS];
+static struct block    xchg[XCHG_SLOTS];
 static pthread_mutex_t xchg_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static uint64_t next(uint64_t *s)   /* xorshift64* */
+static uint64_t next(uint64_t *s) /* xorshift64* */
 {
 	uint64_t x = *s;
 	x ^= x >> 12;
@@ -67,7 +67,7 @@ static uint64_t next(uint64_t *s)   /* xorshift64* */
 	return x * 0x2545F4914F6CDD1DULL;
 }
 
-static size_t range(uint64_t *s, size_t lo, size_t hi)   /* [lo, hi] */
+static size_t range(uint64_t *s, size_t lo, size_t hi) /* [lo, hi] */
 {
 	return lo + (size_t)(next(s) % (hi - lo + 1));
 }
@@ -93,17 +93,17 @@ static void fill(unsigned char *p, size_t n, uint64_t key)
 	}
 }
 
-static void corrupt(const char *what, const unsigned char *p, size_t n,
-		    size_t at)
+static void corrupt(const char *what, const unsigned char *p, size_t n, size_t at)
 {
-	fprintf(stderr, "cgroup_child: CORRUPTION %s: block %p of %zu bytes "
-		"differs at offset %zu\n", what, (const void *)p, n, at);
+	fprintf(stderr,
+	        "cgroup_child: CORRUPTION %s: block %p of %zu bytes "
+	        "differs at offset %zu\n",
+	        what, (const void *)p, n, at);
 	fflush(stderr);
 	exit(2);
 }
 
-static void check(const char *what, const unsigned char *p, size_t n,
-		  uint64_t key)
+static void check(const char *what, const unsigned char *p, size_t n, uint64_t key)
 {
 	size_t words = n / 8, i;
 	for (i = 0; i < words; i++) {
@@ -162,9 +162,9 @@ static size_t small_size(uint64_t *s)
 static size_t large_size(uint64_t *s, size_t budget)
 {
 	unsigned r = next(s) % 100;
-	size_t huge_max = budget / 4 * 3;   /* a block must fit the budget */
+	size_t   huge_max = budget / 4 * 3; /* a block must fit the budget */
 	if (r < 4 && huge_max > 4 * MIB + 65536)
-		return range(s, 4 * MIB + 1, huge_max);    /* mapped directly */
+		return range(s, 4 * MIB + 1, huge_max); /* mapped directly */
 	if (r < 20)
 		return range(s, 512 * 1024 + 1, 4 * MIB);
 	return range(s, SMALL_MAX + 1, 512 * 1024);
@@ -182,9 +182,9 @@ static void pool_add(struct worker *w, struct pool *pl, unsigned char *p, size_t
 
 static void alloc_small(struct worker *w)
 {
-	struct pool *pl = &w->small;
-	size_t n = small_size(&w->rng);
-	uint64_t key = next(&w->rng);
+	struct pool   *pl = &w->small;
+	size_t         n = small_size(&w->rng);
+	uint64_t       key = next(&w->rng);
 	unsigned char *p;
 
 	make_room(w, pl, n);
@@ -204,22 +204,24 @@ static void alloc_small(struct worker *w)
 
 static void alloc_large(struct worker *w)
 {
-	struct pool *pl = &w->large;
-	size_t n = large_size(&w->rng, pl->budget);
-	uint64_t key = next(&w->rng);
+	struct pool   *pl = &w->large;
+	size_t         n = large_size(&w->rng, pl->budget);
+	uint64_t       key = next(&w->rng);
 	unsigned char *p;
 
 	make_room(w, pl, n);
 	if (next(&w->rng) % 20 == 0) {
-		size_t align = (size_t)4096 << (next(&w->rng) % 5);   /* 4 to 64 KiB */
-		n = (n + align - 1) / align * align;  /* C11: a multiple */
+		size_t align = (size_t)4096 << (next(&w->rng) % 5); /* 4 to 64 KiB */
+		n = (n + align - 1) / align * align;                /* C11: a multiple */
 		make_room(w, pl, n);
 		p = aligned_alloc(align, n);
 		if (!p)
 			out_of_memory("aligned_alloc", n);
 		if ((uintptr_t)p % align) {
-			fprintf(stderr, "cgroup_child: aligned_alloc(%zu, %zu) "
-				"gave %p\n", align, n, (void *)p);
+			fprintf(stderr,
+			        "cgroup_child: aligned_alloc(%zu, %zu) "
+			        "gave %p\n",
+			        align, n, (void *)p);
 			exit(2);
 		}
 		w->aligned++;
@@ -237,8 +239,8 @@ static void resize(struct worker *w, struct pool *pl, int small)
 {
 	if (pl->n == 0)
 		return;
-	size_t i = next(&w->rng) % pl->n;
-	size_t n = small ? small_size(&w->rng) : large_size(&w->rng, pl->budget);
+	size_t       i = next(&w->rng) % pl->n;
+	size_t       n = small ? small_size(&w->rng) : large_size(&w->rng, pl->budget);
 	struct block b = pl->b[i];
 
 	/* take it out of the pool so that make_room cannot free it */
@@ -265,8 +267,8 @@ static void exchange(struct worker *w)
 	struct pool *pl = &w->small;
 	if (pl->n == 0)
 		return;
-	size_t i = next(&w->rng) % pl->n;
-	size_t j = next(&w->rng) % XCHG_SLOTS;
+	size_t       i = next(&w->rng) % pl->n;
+	size_t       j = next(&w->rng) % XCHG_SLOTS;
 	struct block mine = pl->b[i], theirs;
 
 	pthread_mutex_lock(&xchg_lock);
@@ -276,8 +278,7 @@ static void exchange(struct worker *w)
 
 	pl->live -= mine.size;
 	if (theirs.p) {
-		check("handed over by another thread", theirs.p, theirs.size,
-		      theirs.key);
+		check("handed over by another thread", theirs.p, theirs.size, theirs.key);
 		pl->b[i] = theirs;
 		pl->live += theirs.size;
 		make_room(w, pl, 0);
@@ -293,8 +294,8 @@ static void *run(void *arg)
 
 	while (w->small.allocated + w->large.allocated < w->target) {
 		/* as many bytes through each pool */
-		int small = w->small.allocated <= w->large.allocated;
-		unsigned r = next(&w->rng) % 100;
+		int          small = w->small.allocated <= w->large.allocated;
+		unsigned     r = next(&w->rng) % 100;
 		struct pool *pl = small ? &w->small : &w->large;
 		if (r < 8)
 			resize(w, pl, small);
@@ -328,9 +329,8 @@ int main(int argc, char **argv)
 	}
 	size_t live = strtoul(argv[1], NULL, 10) * MIB;
 	size_t total = strtoul(argv[2], NULL, 10) * MIB;
-	int threads = atoi(argv[3]);
-	if (threads < 1 || threads > 64 || live / (size_t)threads < MIB ||
-	    total < live) {
+	int    threads = atoi(argv[3]);
+	if (threads < 1 || threads > 64 || live / (size_t)threads < MIB || total < live) {
 		fprintf(stderr, "cgroup_child: bad arguments\n");
 		return 1;
 	}
@@ -340,13 +340,13 @@ int main(int argc, char **argv)
 		out_of_memory("calloc", threads * sizeof *ws);
 	for (int t = 0; t < threads; t++) {
 		struct worker *w = &ws[t];
-		size_t share = live / (size_t)threads;
+		size_t         share = live / (size_t)threads;
 		w->id = t;
 		w->rng = 0x9E3779B97F4A7C15ULL * (uint64_t)(t + 1) + 12345;
 		w->target = total / (size_t)threads;
 		/* the exchange holds up to XCHG_SLOTS * 32 KiB beyond the pools */
-		if (!pool_init(&w->small, SMALL_SLOTS, share / 3) ||
-		    !pool_init(&w->large, LARGE_SLOTS, share - share / 3))
+		if (!pool_init(&w->small, SMALL_SLOTS, share / 3)
+		    || !pool_init(&w->large, LARGE_SLOTS, share - share / 3))
 			out_of_memory("calloc", SMALL_SLOTS * sizeof(struct block));
 	}
 	for (int t = 0; t < threads; t++)
@@ -355,9 +355,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 
-	unsigned long allocs = 0, callocs = 0, reallocs = 0, aligned = 0,
-		exchanged = 0;
-	size_t allocated = 0;
+	unsigned long allocs = 0, callocs = 0, reallocs = 0, aligned = 0, exchanged = 0;
+	size_t        allocated = 0;
 	for (int t = 0; t < threads; t++) {
 		struct worker *w = &ws[t];
 		pthread_join(w->tid, NULL);
@@ -372,8 +371,7 @@ int main(int argc, char **argv)
 	}
 	for (int j = 0; j < XCHG_SLOTS; j++)
 		if (xchg[j].p) {
-			check("left in the exchange", xchg[j].p, xchg[j].size,
-			      xchg[j].key);
+			check("left in the exchange", xchg[j].p, xchg[j].size, xchg[j].key);
 			free(xchg[j].p);
 		}
 	free(ws);
@@ -383,7 +381,7 @@ int main(int argc, char **argv)
 	printf("cgroup_child: ok: %d threads, live <= %zu MiB, %zu MiB "
 	       "allocated in %lu blocks (%lu calloc, %lu aligned, %lu realloc, "
 	       "%lu handed between threads), all verified; max RSS %ld MiB\n",
-	       threads, live / MIB, allocated / MIB, allocs, callocs, aligned,
-	       reallocs, exchanged, ru.ru_maxrss / 1024);
+	       threads, live / MIB, allocated / MIB, allocs, callocs, aligned, reallocs, exchanged,
+	       ru.ru_maxrss / 1024);
 	return 0;
 }

@@ -29,7 +29,12 @@ static int verify(const unsigned char *p, size_t n, unsigned seed)
 	return 1;
 }
 
-#define FAIL(...) do { fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); exit(1); } while (0)
+#define FAIL(...)                             \
+	do {                                  \
+		fprintf(stderr, __VA_ARGS__); \
+		fputc('\n', stderr);          \
+		exit(1);                      \
+	} while (0)
 
 /* Every block is written to its last requested byte and read back; sizes
  * from 0 to 6 MiB, aligned ones, calloc, realloc chains, two threads. */
@@ -37,17 +42,18 @@ static void *clean_worker(void *arg)
 {
 	unsigned seed = (unsigned)(uintptr_t)arg;
 	enum { N = 256 };
-	static const size_t sizes[] = { 0, 1, 15, 16, 24, 48, 100, 1000, 4096, 5000, 32768,
-	                                40000, 100000, 1 << 20, 6 << 20 };
-	unsigned char *p[N] = { 0 };
-	size_t n[N] = { 0 };
+	static const size_t sizes[] = { 0,    1,    15,    16,    24,     48,      100,    1000,
+		                        4096, 5000, 32768, 40000, 100000, 1 << 20, 6 << 20 };
+	unsigned char      *p[N] = { 0 };
+	size_t              n[N] = { 0 };
 	for (unsigned round = 0; round < 4000; round++) {
 		unsigned i = (round * 97 + seed) % N;
 		if (p[i]) {
 			if (!verify(p[i], n[i], i))
 				FAIL("block %u lost its contents", i);
 			if (round % 3 == 0) {
-				size_t m = sizes[(round / 3 + seed) % (sizeof(sizes) / sizeof(sizes[0]) - 1)];
+				size_t         m = sizes[(round / 3 + seed)
+                                                 % (sizeof(sizes) / sizeof(sizes[0]) - 1)];
 				unsigned char *q = realloc(p[i], m);
 				if (m && !q)
 					FAIL("realloc failed");
@@ -58,7 +64,8 @@ static void *clean_worker(void *arg)
 				if (q) {
 					fill(q, m, i);
 					if (malloc_usable_size(q) != m)
-						FAIL("usable size %zu of a %zu block", malloc_usable_size(q), m);
+						FAIL("usable size %zu of a %zu block",
+						     malloc_usable_size(q), m);
 				}
 				continue;
 			}
@@ -69,12 +76,14 @@ static void *clean_worker(void *arg)
 		size_t m = sizes[(round + seed) % (sizeof(sizes) / sizeof(sizes[0]))];
 		switch (round % 4) {
 		case 0: p[i] = malloc(m); break;
-		case 1: p[i] = calloc(1, m);
+		case 1:
+			p[i] = calloc(1, m);
 			for (size_t k = 0; k < m; k++)
 				if (p[i][k])
 					FAIL("calloc not zero");
 			break;
-		case 2: p[i] = memalign((size_t)64 << (round % 7), m);
+		case 2:
+			p[i] = memalign((size_t)64 << (round % 7), m);
 			if ((uintptr_t)p[i] % ((size_t)64 << (round % 7)))
 				FAIL("misaligned");
 			break;
@@ -126,8 +135,10 @@ static int trim(void)
  * abort names the heap as gone) or read (the access faults). */
 static int heap_after_destroy(int read)
 {
-	void *(*create)(const char *) = (void *(*)(const char *))dlsym(RTLD_DEFAULT, "strata_heap_create");
-	void *(*hmalloc)(void *, size_t) = (void *(*)(void *, size_t))dlsym(RTLD_DEFAULT, "strata_heap_malloc");
+	void *(*create)(const char *) = (void *(*)(const char *))dlsym(RTLD_DEFAULT,
+	                                                               "strata_heap_create");
+	void *(*hmalloc)(void *, size_t) = (void *(*)(void *, size_t))dlsym(RTLD_DEFAULT,
+	                                                                    "strata_heap_malloc");
 	void (*destroy)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT, "strata_heap_destroy");
 	if (!create || !hmalloc || !destroy)
 		FAIL("strata_heap_* not found");
@@ -154,7 +165,7 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "overflow_small")) {
 		p[24] = 1;
 	} else if (!strcmp(mode, "overflow_class")) {
-		p = malloc(48);         /* exactly a size class */
+		p = malloc(48); /* exactly a size class */
 		p[48] = 1;
 	} else if (!strcmp(mode, "overflow_large")) {
 		p = malloc(100000);
@@ -198,5 +209,5 @@ int main(int argc, char **argv)
 		FAIL("unknown mode %s", mode);
 	}
 	free(p);
-	return 0;   /* the bug went unnoticed */
+	return 0; /* the bug went unnoticed */
 }

@@ -14,15 +14,16 @@ int main(void)
 {
 	static const size_t sizes[] = { 24, 700, 9000, 40000, 300000, 3 << 20, 12 << 20, 64 << 20 };
 	static unsigned char *p[N];
-	static size_t len[N];
-	int failed = 0, ok = 0;
+	static size_t         len[N];
+	int                   failed = 0, ok = 0;
 	for (int i = 0; i < N; i++) {
 		len[i] = sizes[i % 8] + (size_t)i;
 		errno = 0;
 		p[i] = malloc(len[i]);
 		if (p[i] == NULL) {
 			if (errno != ENOMEM) {
-				fprintf(stderr, "fault_child: malloc(%zu) NULL with errno %d\n", len[i], errno);
+				fprintf(stderr, "fault_child: malloc(%zu) NULL with errno %d\n",
+				        len[i], errno);
 				return 1;
 			}
 			failed++;
@@ -46,7 +47,7 @@ int main(void)
 			return 1;
 		free(p[i]);
 	}
-	void *again = malloc(100);      /* small blocks from the slabs kept */
+	void *again = malloc(100); /* small blocks from the slabs kept */
 	free(again);
 	printf("fault_child: %d allocations, %d failed cleanly\n", ok, failed);
 	return 0;

@@ -59,7 +59,7 @@ struct spec {
 };
 
 static struct spec want;
-static char failure[256];
+static char        failure[256];
 
 #define FAIL(...) (snprintf(failure, sizeof(failure), __VA_ARGS__), 0)
 
@@ -104,22 +104,27 @@ static void *do_call(const struct spec *s, size_t *align, int *zeroed)
 static int check_block(const struct spec *s, void *p, size_t align, int zeroed)
 {
 	if (p == NULL)
-		return FAIL("%s(%zu, align %zu) returned NULL (errno %d)", s->call, s->size, s->align, errno);
+		return FAIL("%s(%zu, align %zu) returned NULL (errno %d)", s->call, s->size,
+		            s->align, errno);
 	if ((uintptr_t)p % align != 0)
-		return FAIL("%s(%zu, align %zu) = %p, not aligned to %zu", s->call, s->size, s->align, p, align);
+		return FAIL("%s(%zu, align %zu) = %p, not aligned to %zu", s->call, s->size,
+		            s->align, p, align);
 	size_t usable = malloc_usable_size(p);
 	size_t need = strcmp(s->call, "pvalloc") == 0 ? (s->size + 4095) / 4096 * 4096 : s->size;
 	if (usable < need)
-		return FAIL("%s(%zu, align %zu) = %p: usable size %zu < %zu", s->call, s->size, s->align, p, usable, need);
+		return FAIL("%s(%zu, align %zu) = %p: usable size %zu < %zu", s->call, s->size,
+		            s->align, p, usable, need);
 	unsigned char *b = (unsigned char *)p;
 	for (size_t i = 0; zeroed && i < need; i++)
 		if (b[i] != 0)
-			return FAIL("%s(%zu) = %p: byte %zu is %#x, not zero", s->call, s->size, p, i, b[i]);
+			return FAIL("%s(%zu) = %p: byte %zu is %#x, not zero", s->call, s->size, p,
+			            i, b[i]);
 	for (size_t i = 0; i < usable; i++)
 		b[i] = (unsigned char)(i * 7 + 3);
 	for (size_t i = 0; i < usable; i++)
 		if (b[i] != (unsigned char)(i * 7 + 3))
-			return FAIL("%s(%zu) = %p: byte %zu did not keep what was written", s->call, s->size, p, i);
+			return FAIL("%s(%zu) = %p: byte %zu did not keep what was written", s->call,
+			            s->size, p, i);
 	return 1;
 }
 
@@ -128,8 +133,8 @@ static int check_block(const struct spec *s, void *p, size_t align, int zeroed)
 static int run_checks(void)
 {
 	size_t align;
-	int zeroed;
-	void *p = do_call(&want, &align, &zeroed);
+	int    zeroed;
+	void  *p = do_call(&want, &align, &zeroed);
 	if (!check_block(&want, p, align, zeroed))
 		return 0;
 	void *q = do_call(&want, &align, &zeroed);
@@ -144,7 +149,8 @@ static int run_checks(void)
 			return FAIL("%s: the first block changed under the second", want.call);
 	void *more[64];
 	for (int i = 0; i < 64; i++)
-		memset(more[i] = malloc((size_t)(i * 97 % 5000) + 1), 0x5a, (size_t)(i * 97 % 5000) + 1);
+		memset(more[i] = malloc((size_t)(i * 97 % 5000) + 1), 0x5a,
+		       (size_t)(i * 97 % 5000) + 1);
 	for (int i = 0; i < 64; i++)
 		free(more[i]);
 	free(q);
@@ -199,12 +205,12 @@ int main(int argc, char **argv)
 	want.size = strtoull(argv[2], NULL, 0);
 	want.align = strtoull(argv[3], NULL, 0);
 	const char *where = argv[4];
-	int ok;
+	int         ok;
 	if (strcmp(where, "process") == 0) {
 		ok = run_checks();
 	} else if (strcmp(where, "thread") == 0) {
 		pthread_t t;
-		void *res = NULL;
+		void     *res = NULL;
 		if (pthread_create(&t, NULL, thread_main, NULL) != 0 || pthread_join(t, &res) != 0)
 			ok = FAIL("cannot run a thread");
 		else

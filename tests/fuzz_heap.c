@@ -19,32 +19,32 @@
 #include <string.h>
 
 #define CAT2(a, b) a##b
-#define CAT(a, b) CAT2(a, b)
-#define S(name) CAT(STRATA_PREFIX, name)
-void *S(malloc)(size_t);
-void *S(calloc)(size_t, size_t);
-void *S(realloc)(void *, size_t);
-void *S(memalign)(size_t, size_t);
-void  S(free)(void *);
-int strata_check_heap(void);
+#define CAT(a, b)  CAT2(a, b)
+#define S(name)    CAT(STRATA_PREFIX, name)
+void                       *S(malloc)(size_t);
+void                       *S(calloc)(size_t, size_t);
+void                       *S(realloc)(void *, size_t);
+void                       *S(memalign)(size_t, size_t);
+void                        S(free)(void *);
+int                         strata_check_heap(void);
 typedef struct strata_cache strata_cache_t;
-typedef struct strata_pool strata_pool_t;
-typedef struct strata_heap strata_heap_t;
-strata_cache_t *strata_cache_create(const char *, size_t, size_t, unsigned);
-void *strata_cache_alloc(strata_cache_t *);
-strata_pool_t *strata_pool_create(const char *, size_t, size_t);
-void *strata_pool_alloc(strata_pool_t *);
-strata_heap_t *strata_heap_create(const char *);
-void *strata_heap_malloc(strata_heap_t *, size_t);
-void *strata_heap_memalign(strata_heap_t *, size_t, size_t);
-void  strata_heap_destroy(strata_heap_t *);
+typedef struct strata_pool  strata_pool_t;
+typedef struct strata_heap  strata_heap_t;
+strata_cache_t             *strata_cache_create(const char *, size_t, size_t, unsigned);
+void                       *strata_cache_alloc(strata_cache_t *);
+strata_pool_t              *strata_pool_create(const char *, size_t, size_t);
+void                       *strata_pool_alloc(strata_pool_t *);
+strata_heap_t              *strata_heap_create(const char *);
+void                       *strata_heap_malloc(strata_heap_t *, size_t);
+void                       *strata_heap_memalign(strata_heap_t *, size_t, size_t);
+void                        strata_heap_destroy(strata_heap_t *);
 
 /* Objects of a cache and a pool that both threads share, and blocks of
  * each thread's private heap: all freed with free() like the rest. */
 #define CACHE_OBJECT 72
 #define POOL_OBJECT  200
-static strata_cache_t *shared_cache;
-static strata_pool_t  *shared_pool;
+static strata_cache_t         *shared_cache;
+static strata_pool_t          *shared_pool;
 static __thread strata_heap_t *own_heap;
 
 #define SLOTS 32
@@ -53,7 +53,7 @@ struct block {
 	unsigned char *p;
 	size_t         size;
 	uint8_t        seed;
-	bool           in_heap;   /* of this thread's private heap: kept here */
+	bool           in_heap; /* of this thread's private heap: kept here */
 };
 
 struct program {
@@ -93,7 +93,8 @@ static void verify(const struct block *b, size_t n)
 {
 	for (size_t i = 0; i < n; i = next_index(i, b->size))
 		if (covered(i, b->size) && b->p[i] != (uint8_t)(b->seed + i * 7)) {
-			fprintf(stderr, "fuzz_heap: block %p byte %zu of %zu corrupted\n", (void *)b->p, i, b->size);
+			fprintf(stderr, "fuzz_heap: block %p byte %zu of %zu corrupted\n",
+			        (void *)b->p, i, b->size);
 			abort();
 		}
 }
@@ -103,10 +104,10 @@ static size_t pick_size(uint8_t a, uint8_t b)
 {
 	size_t v = (size_t)a << 8 | b;
 	switch (a >> 6) {
-	case 0: return v & 255;                 /* 0..255 */
-	case 1: return v & 0x7fff;              /* up to 32 KiB */
-	case 2: return (v & 0x3fff) * 16;       /* up to 256 KiB */
-	default:                                /* now and then a huge one */
+	case 0: return v & 255;           /* 0..255 */
+	case 1: return v & 0x7fff;        /* up to 32 KiB */
+	case 2: return (v & 0x3fff) * 16; /* up to 256 KiB */
+	default:                          /* now and then a huge one */
 		return (a & 0x3f) == 0x3f ? (size_t)(b & 0x9f) << 15 : (v & 0x3fff) * 64;
 	}
 }
@@ -123,7 +124,7 @@ static void release(struct block *b)
 static void step(struct block *slots, const uint8_t *op)
 {
 	struct block *b = &slots[op[1] % SLOTS];
-	size_t size = pick_size(op[2], op[3]);
+	size_t        size = pick_size(op[2], op[3]);
 	switch (op[0] % 10) {
 	case 0:
 		release(b);
@@ -144,9 +145,7 @@ static void step(struct block *slots, const uint8_t *op)
 		b->p = op[3] & 1 ? strata_heap_malloc(own_heap, size)
 		                 : strata_heap_memalign(own_heap, (size_t)1 << (op[3] % 22), size);
 		break;
-	case 1:
-		release(b);
-		return;
+	case 1: release(b); return;
 	case 2:
 		if (b->p) {
 			unsigned char *q = S(realloc)(b->p, size);
@@ -169,7 +168,7 @@ static void step(struct block *slots, const uint8_t *op)
 			if (covered(i, size) && b->p[i] != 0)
 				abort();
 		break;
-	case 5: {                                /* hand a block to the other thread */
+	case 5: { /* hand a block to the other thread */
 		struct block *mine = NULL;
 		if (b->in_heap)
 			return;
@@ -201,7 +200,7 @@ static void step(struct block *slots, const uint8_t *op)
 static void *run(void *arg)
 {
 	struct program *pr = arg;
-	struct block slots[SLOTS] = { 0 };
+	struct block    slots[SLOTS] = { 0 };
 	own_heap = strata_heap_create("fuzz");
 	for (size_t i = 0; i + 4 <= pr->len; i += 4)
 		step(slots, pr->ops + i);

@@ -17,8 +17,8 @@ static size_t giga_vma_kib;
 
 static void smaps(size_t *hugetlb_kib, size_t *anon_huge_kib, size_t *huge_vma_kib)
 {
-	FILE *f = fopen("/proc/self/smaps", "r");
-	char line[512];
+	FILE  *f = fopen("/proc/self/smaps", "r");
+	char   line[512];
 	size_t vma_kib = 0, v;
 	*hugetlb_kib = *anon_huge_kib = *huge_vma_kib = giga_vma_kib = 0;
 	while (f && fgets(line, sizeof(line), f)) {
@@ -39,7 +39,8 @@ static void smaps(size_t *hugetlb_kib, size_t *anon_huge_kib, size_t *huge_vma_k
 
 static void report(const char *when)
 {
-	int (*get)(struct strata_stats *) = (int (*)(struct strata_stats *))dlsym(RTLD_DEFAULT, "strata_stats_get");
+	int (*get)(struct strata_stats *) = (int (*)(struct strata_stats *))dlsym(
+	        RTLD_DEFAULT, "strata_stats_get");
 	struct strata_stats st = { .struct_size = sizeof(st) };
 	if (!get || get(&st) != 0) {
 		fprintf(stderr, "strata_stats_get not found: is strata preloaded?\n");
@@ -47,11 +48,13 @@ static void report(const char *when)
 	}
 	size_t hugetlb, anon, vma;
 	smaps(&hugetlb, &anon, &vma);
-	printf("%s hugetlb_mapped_kib=%zu hugetlb_resident_kib=%zu thp_mapped_kib=%zu fallbacks=%llu"
+	printf("%s hugetlb_mapped_kib=%zu hugetlb_resident_kib=%zu thp_mapped_kib=%zu "
+	       "fallbacks=%llu"
 	       " reserved_kib=%zu resident_kib=%zu smaps_hugetlb_kib=%zu smaps_huge_vma_kib=%zu"
-	       " smaps_anon_huge_kib=%zu smaps_giga_vma_kib=%zu\n", when, st.hugetlb_mapped >> 10,
-	       st.hugetlb_resident >> 10, st.thp_mapped >> 10, (unsigned long long)st.hugetlb_fallbacks,
-	       st.reserved >> 10, st.resident >> 10, hugetlb, vma, anon, giga_vma_kib);
+	       " smaps_anon_huge_kib=%zu smaps_giga_vma_kib=%zu\n",
+	       when, st.hugetlb_mapped >> 10, st.hugetlb_resident >> 10, st.thp_mapped >> 10,
+	       (unsigned long long)st.hugetlb_fallbacks, st.reserved >> 10, st.resident >> 10,
+	       hugetlb, vma, anon, giga_vma_kib);
 	fflush(stdout);
 }
 
@@ -77,17 +80,17 @@ static void one_block(size_t bytes)
 int main(int argc, char **argv)
 {
 	size_t mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 48;
-	if (argc > 2) {         /* huge block: hugepage_child MIB block */
-		one_block((mib << 20) - 4096);   /* the header page makes it whole MiB */
+	if (argc > 2) {                        /* huge block: hugepage_child MIB block */
+		one_block((mib << 20) - 4096); /* the header page makes it whole MiB */
 		return 0;
 	}
 	report("start");
 	enum { SMALL = 100000 };
-	size_t nlarge = mib * 2;              /* 512 KiB each: half the heap */
+	size_t nlarge = mib * 2; /* 512 KiB each: half the heap */
 	char **small = malloc(SMALL * sizeof(char *));
 	char **large = malloc(nlarge * sizeof(char *));
 	for (size_t i = 0; i < SMALL; i++) {
-		small[i] = malloc(mib * 5);       /* ~ mib/2 MiB in all */
+		small[i] = malloc(mib * 5); /* ~ mib/2 MiB in all */
 		memset(small[i], 1, mib * 5);
 	}
 	for (size_t i = 0; i < nlarge / 2; i++) {
@@ -99,7 +102,7 @@ int main(int argc, char **argv)
 		free(small[i]);
 	for (size_t i = 0; i < nlarge / 2; i++)
 		free(large[i]);
-	size_t (*trim)(void) = (size_t (*)(void))dlsym(RTLD_DEFAULT, "strata_trim");
+	size_t (*trim)(void) = (size_t(*)(void))dlsym(RTLD_DEFAULT, "strata_trim");
 	if (trim)
 		trim();
 	report("freed");

@@ -24,7 +24,8 @@ int main(void)
 		free(p[i]);
 	struct timespec ts = { 1, 500000000 };
 	nanosleep(&ts, NULL);
-	int (*get)(struct strata_stats *) = (int (*)(struct strata_stats *))dlsym(RTLD_DEFAULT, "strata_stats_get");
+	int (*get)(struct strata_stats *) = (int (*)(struct strata_stats *))dlsym(
+	        RTLD_DEFAULT, "strata_stats_get");
 	struct strata_stats st = { .struct_size = sizeof(st) };
 	if (!get || get(&st) != 0)
 		return 2;

@@ -27,8 +27,8 @@
  * print the raw stack (numa.sh resolves it with addr2line). */
 static void on_abort(int sig)
 {
-	void *frames[48];
-	int n = backtrace(frames, 48);
+	void             *frames[48];
+	int               n = backtrace(frames, 48);
 	static const char head[] = "numa_child: SIGABRT, stack:\n";
 	if (write(1, head, sizeof(head) - 1) < 0)
 		_exit(98);
@@ -37,11 +37,18 @@ static void on_abort(int sig)
 	raise(sig);
 }
 
-static int failures;
+static int         failures;
 static const char *mode = "preferred";
 
-#define CHECK(cond, ...) do { if (!(cond)) { printf("FAIL [%s]: ", mode); printf(__VA_ARGS__); \
-	printf("\n"); failures++; } } while (0)
+#define CHECK(cond, ...)                             \
+	do {                                         \
+		if (!(cond)) {                       \
+			printf("FAIL [%s]: ", mode); \
+			printf(__VA_ARGS__);         \
+			printf("\n");                \
+			failures++;                  \
+		}                                    \
+	} while (0)
 
 static void pin(int cpu)
 {
@@ -61,9 +68,9 @@ static size_t pages_on(const void *p, size_t size, int node, size_t *total)
 {
 	enum { MAX = 4096 };
 	static void *pages[MAX];
-	static int status[MAX];
-	uintptr_t start = ((uintptr_t)p + 4095) & ~4095UL, end = ((uintptr_t)p + size) & ~4095UL;
-	size_t n = 0, on = 0;
+	static int   status[MAX];
+	uintptr_t    start = ((uintptr_t)p + 4095) & ~4095UL, end = ((uintptr_t)p + size) & ~4095UL;
+	size_t       n = 0, on = 0;
 	for (uintptr_t a = start; a < end && n < MAX; a += 4096)
 		pages[n++] = (void *)a;
 	if (n == 0)
@@ -90,10 +97,10 @@ static int policy_of(void *p, unsigned long *mask)
 }
 
 struct job {
-	int    cpu, node;
-	char  *small[2000];
-	char  *large[16];
-	char  *huge;
+	int   cpu, node;
+	char *small[2000];
+	char *large[16];
+	char *huge;
 };
 
 /* Allocate and touch small (1 KiB), large (256 KiB) and huge (8 MiB) blocks. */
@@ -119,27 +126,33 @@ static void check_local(struct job *j, int expect_node)
 	size_t total, on;
 	size_t s_on = 0, s_total = 0;
 	for (int i = 0; i < 2000; i += 50) {
-		s_on += pages_on(j->small[i], 4096 + 1024, expect_node, &total);   /* its page(s) */
+		s_on += pages_on(j->small[i], 4096 + 1024, expect_node, &total); /* its page(s) */
 		s_total += total;
 	}
 	on = pages_on(j->large[3], 256 << 10, expect_node, &total);
-	CHECK(on == total && total > 0, "cpu %d: large block %zu of %zu pages on node %d", j->cpu, on, total, expect_node);
+	CHECK(on == total && total > 0, "cpu %d: large block %zu of %zu pages on node %d", j->cpu,
+	      on, total, expect_node);
 	on = pages_on(j->huge, 8 << 20, expect_node, &total);
-	CHECK(on == total && total > 0, "cpu %d: huge block %zu of %zu pages on node %d", j->cpu, on, total, expect_node);
-	CHECK(s_on == s_total, "cpu %d: small blocks %zu of %zu pages on node %d", j->cpu, s_on, s_total, expect_node);
+	CHECK(on == total && total > 0, "cpu %d: huge block %zu of %zu pages on node %d", j->cpu,
+	      on, total, expect_node);
+	CHECK(s_on == s_total, "cpu %d: small blocks %zu of %zu pages on node %d", j->cpu, s_on,
+	      s_total, expect_node);
 	printf("[%s] cpu %d: small, large and huge blocks on node %d\n", mode, j->cpu, expect_node);
 }
 
 static void check_policy(struct job *j)
 {
 	unsigned long mask;
-	void *blocks[] = { j->small[7], j->large[1], j->huge };
+	void         *blocks[] = { j->small[7], j->large[1], j->huge };
 	for (int i = 0; i < 3; i++) {
 		int pol = policy_of(blocks[i], &mask);
 		if (!strcmp(mode, "off"))
-			CHECK(pol == MPOL_DEFAULT, "block %d of cpu %d has policy %d with STRATA_NUMA=off", i, j->cpu, pol);
+			CHECK(pol == MPOL_DEFAULT,
+			      "block %d of cpu %d has policy %d with STRATA_NUMA=off", i, j->cpu,
+			      pol);
 		else
-			CHECK(pol == (!strcmp(mode, "strict") ? MPOL_BIND : MPOL_PREFERRED) && mask == 1UL << j->node,
+			CHECK(pol == (!strcmp(mode, "strict") ? MPOL_BIND : MPOL_PREFERRED)
+			              && mask == 1UL << j->node,
 			      "block %d of cpu %d: policy %d mask %#lx", i, j->cpu, pol, mask);
 	}
 	printf("[%s] cpu %d: policy of its blocks checked\n", mode, j->cpu);
@@ -154,7 +167,7 @@ static void *moved(void *arg)
 	for (int i = 0; i < 1000; i++)
 		free(malloc(512));
 	pin(2);
-	for (int i = 0; i < 400; i++) {         /* past the cached objects */
+	for (int i = 0; i < 400; i++) { /* past the cached objects */
 		out[i] = malloc(512);
 		memset(out[i], 4, 512);
 	}
@@ -172,7 +185,7 @@ static void *onnode(void *arg)
 	out[3] = strata_alloc_onnode(64, 7);
 	out[4] = (char *)(long)errno;
 	if (out[0])
-		memset(out[0], 5, 1 << 20);        /* first touch on node 0 */
+		memset(out[0], 5, 1 << 20); /* first touch on node 0 */
 	if (out[1])
 		memset(out[1], 5, 200);
 	return NULL;
@@ -232,7 +245,8 @@ static int one_mode(void)
 	CHECK(o[0] && o[1] && o[2], "strata_alloc_onnode failed");
 	if (o[0]) {
 		on = pages_on(o[0], 1 << 20, 1, &total);
-		CHECK(on == total, "strata_alloc_onnode(1 MiB, 1): %zu of %zu pages on node 1", on, total);
+		CHECK(on == total, "strata_alloc_onnode(1 MiB, 1): %zu of %zu pages on node 1", on,
+		      total);
 	}
 	if (o[1]) {
 		on = pages_on((char *)((uintptr_t)o[1] & ~4095UL), 4096, 1, &total);
@@ -244,7 +258,8 @@ static int one_mode(void)
 	free(o[1]);
 	free(o[2]);
 
-	struct strata_node_stats before = { .struct_size = sizeof(before) }, after = before, n1 = before;
+	struct strata_node_stats before = { .struct_size = sizeof(before) }, after = before,
+	                         n1 = before;
 	strata_node_stats_get(0, &before);
 	run_thread(free_all, &j0);
 	strata_node_stats_get(0, &after);
@@ -252,10 +267,13 @@ static int one_mode(void)
 	CHECK(after.frees_remote >= before.frees_remote + 2000,
 	      "node 0 remote frees %llu -> %llu after 2000 frees from node 1",
 	      (unsigned long long)before.frees_remote, (unsigned long long)after.frees_remote);
-	CHECK(after.resident > 0 && n1.resident > 0, "resident per node: %zu, %zu", after.resident, n1.resident);
+	CHECK(after.resident > 0 && n1.resident > 0, "resident per node: %zu, %zu", after.resident,
+	      n1.resident);
 	CHECK(after.narenas >= 1 && n1.narenas >= 1 && after.ncpus == 2 && n1.ncpus == 2,
-	      "node stats: arenas %u/%u cpus %u/%u", after.narenas, n1.narenas, after.ncpus, n1.ncpus);
-	printf("[%s] node 0: %u arenas, resident %zu KiB, frees local %llu remote %llu; node 1: resident %zu KiB\n",
+	      "node stats: arenas %u/%u cpus %u/%u", after.narenas, n1.narenas, after.ncpus,
+	      n1.ncpus);
+	printf("[%s] node 0: %u arenas, resident %zu KiB, frees local %llu remote %llu; node 1: "
+	       "resident %zu KiB\n",
 	       mode, after.narenas, after.resident >> 10, (unsigned long long)after.frees_local,
 	       (unsigned long long)after.frees_remote, n1.resident >> 10);
 	strata_report(1, STRATA_FORMAT_TEXT, STRATA_REPORT_ARENAS);
@@ -272,7 +290,7 @@ int main(int argc, char **argv)
 	}
 	if (argc > 1 && !strcmp(argv[1], "all")) {
 		static const char *modes[] = { "preferred", "strict", "off" };
-		int bad = 0;
+		int                bad = 0;
 		for (int i = 0; i < 3; i++) {
 			fflush(stdout);
 			pid_t pid = fork();
@@ -286,9 +304,11 @@ int main(int argc, char **argv)
 			if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 				printf("mode %s: ok\n", modes[i]);
 			else if (WIFSIGNALED(status))
-				printf("mode %s: FAILED (killed by signal %d)\n", modes[i], WTERMSIG(status));
+				printf("mode %s: FAILED (killed by signal %d)\n", modes[i],
+				       WTERMSIG(status));
 			else
-				printf("mode %s: FAILED (exit %d)\n", modes[i], WEXITSTATUS(status));
+				printf("mode %s: FAILED (exit %d)\n", modes[i],
+				       WEXITSTATUS(status));
 			bad |= !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 		}
 		return bad;

@@ -30,9 +30,8 @@ int main(int argc, char **argv)
 		return 1;
 	printf("allocated_bytes %zu\nrequested_bytes %zu\nmapped_bytes %zu\ncached_bytes %zu\n"
 	       "mallocs_total %llu\nfrees_total %llu\nfree_bytes %zu\nslab_slack_bytes %zu\n",
-	       st.allocated, st.requested, st.mapped, st.cached,
-	       (unsigned long long)st.nmalloc, (unsigned long long)st.nfree,
-	       st.free_bytes, st.slab_slack);
+	       st.allocated, st.requested, st.mapped, st.cached, (unsigned long long)st.nmalloc,
+	       (unsigned long long)st.nfree, st.free_bytes, st.slab_slack);
 	free(big);
 	return 0;
 }

@@ -21,8 +21,8 @@
 
 #ifdef STRATA_PREFIX
 #define CAT2(a, b) a##b
-#define CAT(a, b) CAT2(a, b)
-#define S(name) CAT(STRATA_PREFIX, name)
+#define CAT(a, b)  CAT2(a, b)
+#define S(name)    CAT(STRATA_PREFIX, name)
 void *S(malloc)(size_t);
 void *S(realloc)(void *, size_t);
 void  S(free)(void *);
@@ -48,7 +48,7 @@ struct header {
 #define HEADER_MAGIC 0x57a7a5u
 
 static _Atomic(struct header *) exchange[EXCHANGE_SLOTS];
-static atomic_long errors;
+static atomic_long              errors;
 
 static uint32_t next_random(uint32_t *s)
 {
@@ -84,7 +84,8 @@ static void check_range(const unsigned char *p, size_t from, size_t n, uint32_t 
 {
 	for (size_t i = from; i < n; i++) {
 		if (p[i] != pattern(seed, i)) {
-			fprintf(stderr, "stress: block %p byte %zu of %zu corrupted\n", (void *)p, i, n);
+			fprintf(stderr, "stress: block %p byte %zu of %zu corrupted\n", (void *)p,
+			        i, n);
 			atomic_fetch_add(&errors, 1);
 			return;
 		}
@@ -117,7 +118,7 @@ static void block_free(struct block *b)
 
 static void block_realloc(struct block *b, uint32_t *s)
 {
-	size_t n = random_size(s);
+	size_t         n = random_size(s);
 	unsigned char *q = S(realloc)(b->p, n);
 	if (q == NULL) {
 		atomic_fetch_add(&errors, 1);
@@ -154,16 +155,19 @@ static void block_exchange(struct block *b, uint32_t *s)
 	}
 }
 
-struct worker { long ops; uint32_t seed; };
+struct worker {
+	long     ops;
+	uint32_t seed;
+};
 
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
-	struct block local[LOCAL_SLOTS] = { 0 };
-	uint32_t s = w->seed;
+	struct block   local[LOCAL_SLOTS] = { 0 };
+	uint32_t       s = w->seed;
 	for (long i = 0; i < w->ops; i++) {
 		struct block *b = &local[next_random(&s) % LOCAL_SLOTS];
-		uint32_t op = next_random(&s) % 10;
+		uint32_t      op = next_random(&s) % 10;
 		if (b->p == NULL)
 			block_new(b, &s);
 		else if (op < 5)
@@ -181,7 +185,7 @@ static void *worker_main(void *arg)
 
 long stress_run(int threads, long ops, unsigned seed)
 {
-	pthread_t t[64];
+	pthread_t     t[64];
 	struct worker w[64];
 	atomic_store(&errors, 0);
 	if (threads > 64)
@@ -211,16 +215,19 @@ long stress_run(int threads, long ops, unsigned seed)
 #define RING_SLOTS 1024
 
 static _Atomic(struct header *) ring[RING_SLOTS];
-static atomic_int producers_left;
+static atomic_int               producers_left;
 
-struct producer { long blocks; uint32_t seed; };
+struct producer {
+	long     blocks;
+	uint32_t seed;
+};
 
 static void *producer_main(void *arg)
 {
 	struct producer *pr = arg;
-	uint32_t s = pr->seed;
+	uint32_t         s = pr->seed;
 	for (long i = 0; i < pr->blocks; i++) {
-		size_t size = sizeof(struct header) + next_random(&s) % 200;
+		size_t         size = sizeof(struct header) + next_random(&s) % 200;
 		struct header *h = S(malloc)(size);
 		if (h == NULL) {
 			atomic_fetch_add(&errors, 1);
@@ -230,7 +237,8 @@ static void *producer_main(void *arg)
 		h->seed = next_random(&s);
 		h->magic = HEADER_MAGIC;
 		fill((unsigned char *)h, sizeof(*h), size, h->seed);
-		for (unsigned slot = next_random(&s) % RING_SLOTS;; slot = (slot + 1) % RING_SLOTS) {
+		for (unsigned slot = next_random(&s) % RING_SLOTS;;
+		     slot = (slot + 1) % RING_SLOTS) {
 			struct header *empty = NULL;
 			if (atomic_compare_exchange_weak(&ring[slot], &empty, h))
 				break;
@@ -254,7 +262,7 @@ static void *consumer_main(void *arg)
 {
 	(void)arg;
 	for (;;) {
-		int left = atomic_load(&producers_left);
+		int  left = atomic_load(&producers_left);
 		long taken = 0;
 		for (int i = 0; i < RING_SLOTS; i++) {
 			struct header *h = atomic_exchange(&ring[i], NULL);
@@ -270,7 +278,7 @@ static void *consumer_main(void *arg)
 
 long stress_handoff(int rounds, int producers, int consumers, long blocks)
 {
-	pthread_t p[16], c[16];
+	pthread_t       p[16], c[16];
 	struct producer pr[16];
 	atomic_store(&errors, 0);
 	producers = producers > 16 ? 16 : producers;

@@ -15,22 +15,23 @@
 #include "stress.h"
 
 #define CAT2(a, b) a##b
-#define CAT(a, b) CAT2(a, b)
-#define S(name) CAT(STRATA_PREFIX, name)
+#define CAT(a, b)  CAT2(a, b)
+#define S(name)    CAT(STRATA_PREFIX, name)
 void S(free)(void *);
 
 #define OBJ_THREADS 4
 #define OBJ_SLOTS   256
 
 static strata_cache_t *shared_cache;
-static strata_pool_t *shared_pool;
+static strata_pool_t  *shared_pool;
 static _Atomic(void *) slots[OBJ_SLOTS];
-static atomic_int running;
-static atomic_long obj_errors;
+static atomic_int      running;
+static atomic_long     obj_errors;
 
 static void object_step(unsigned i, unsigned seed)
 {
-	unsigned char *p = (seed & 1) ? strata_cache_alloc(shared_cache) : strata_pool_alloc(shared_pool);
+	unsigned char *p = (seed & 1) ? strata_cache_alloc(shared_cache)
+	                              : strata_pool_alloc(shared_pool);
 	memset(p, (int)(seed & 0xff), 64);
 	p[0] = (unsigned char)(seed & 1);
 	unsigned char *old = atomic_exchange(&slots[i % OBJ_SLOTS], p);
@@ -49,7 +50,7 @@ static void object_step(unsigned i, unsigned seed)
 
 static void *object_worker(void *arg)
 {
-	unsigned seed = (unsigned)(uintptr_t)arg;
+	unsigned       seed = (unsigned)(uintptr_t)arg;
 	strata_heap_t *h = strata_heap_create("tsan");
 	for (unsigned r = 0; r < 4; r++) {
 		for (unsigned i = 0; i < 500; i++) {
@@ -107,14 +108,16 @@ static long object_stress(void)
 
 int main(int argc, char **argv)
 {
-	int threads = argc > 1 ? atoi(argv[1]) : 4;
+	int  threads = argc > 1 ? atoi(argv[1]) : 4;
 	long ops = argc > 2 ? atol(argv[2]) : 20000;
 	long errors = stress_run(threads, ops, 3);
 	printf("stress (tsan): %d threads x %ld ops: %ld corrupted blocks\n", threads, ops, errors);
 	long handed = stress_handoff(3, 2, 2, ops / 4);
-	printf("stress (tsan): hand-off, 3 rounds of 2 producers x %ld blocks: %ld corrupted blocks\n",
+	printf("stress (tsan): hand-off, 3 rounds of 2 producers x %ld blocks: %ld corrupted "
+	       "blocks\n",
 	       ops / 4, handed);
 	long objects = object_stress();
-	printf("stress (tsan): caches, pools and private heaps, %d threads: %ld errors\n", OBJ_THREADS, objects);
+	printf("stress (tsan): caches, pools and private heaps, %d threads: %ld errors\n",
+	       OBJ_THREADS, objects);
 	return errors == 0 && handed == 0 && objects == 0 ? 0 : 1;
 }

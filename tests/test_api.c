@@ -15,9 +15,10 @@
 #define GiB (1UL << 30)
 
 static const size_t sizes[] = {
-	0, 1, 7, 8, 15, 16, 17, 24, 31, 32, 33, 48, 100, 128, 129, 255, 256, 1000, 1024,
-	2047, 4095, 4096, 4097, 10000, 32767, 32768, 32769, 65536, 100000, 1 * MiB,
-	4 * MiB - 1, 4 * MiB, 4 * MiB + 1, 5 * MiB, 33 * MiB,
+	0,     1,      7,       8,           15,      16,          17,      24,       31,
+	32,    33,     48,      100,         128,     129,         255,     256,      1000,
+	1024,  2047,   4095,    4096,        4097,    10000,       32767,   32768,    32769,
+	65536, 100000, 1 * MiB, 4 * MiB - 1, 4 * MiB, 4 * MiB + 1, 5 * MiB, 33 * MiB,
 };
 #define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
 
@@ -32,7 +33,8 @@ Test(api, every_block_is_16_byte_aligned_and_writable)
 	}
 	for (size_t i = 0; i < NSIZES; i++) {
 		for (size_t j = 0; j < sizes[i]; j += 997)
-			cr_assert_eq(((unsigned char *)p[i])[j], (unsigned char)i, "block %zu byte %zu", i, j);
+			cr_assert_eq(((unsigned char *)p[i])[j], (unsigned char)i,
+			             "block %zu byte %zu", i, j);
 		free(p[i]);
 	}
 }
@@ -60,7 +62,8 @@ Test(api, calloc_is_zero_even_when_memory_is_reused)
 			cr_assert_not_null(z);
 			for (size_t j = 0; j < n; j++)
 				if (z[j] != 0)
-					cr_assert_fail("calloc(1, %zu) byte %zu is %#x", n, j, z[j]);
+					cr_assert_fail("calloc(1, %zu) byte %zu is %#x", n, j,
+					               z[j]);
 			free(z);
 		}
 	}
@@ -128,8 +131,10 @@ Test(api, every_power_of_two_alignment_up_to_1_gib)
 	for (size_t align = 8; align <= GiB; align <<= 1) {
 		for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
 			void *p = NULL;
-			cr_assert_eq(posix_memalign(&p, align, lens[i]), 0, "align %zu len %zu", align, lens[i]);
-			cr_assert_eq((uintptr_t)p % align, 0, "align %zu len %zu: %p", align, lens[i], p);
+			cr_assert_eq(posix_memalign(&p, align, lens[i]), 0, "align %zu len %zu",
+			             align, lens[i]);
+			cr_assert_eq((uintptr_t)p % align, 0, "align %zu len %zu: %p", align,
+			             lens[i], p);
 			cr_assert_geq(malloc_usable_size(p), lens[i]);
 			memset(p, 0x5a, lens[i]);
 			free(p);
@@ -140,7 +145,7 @@ Test(api, every_power_of_two_alignment_up_to_1_gib)
 Test(api, zero_size_with_every_alignment)
 {
 	void *blocks[64];
-	int n = 0;
+	int   n = 0;
 	for (size_t align = 8; align <= 64 * MiB; align <<= 1) {
 		void *p = NULL;
 		cr_assert_eq(posix_memalign(&p, align, 0), 0, "align %zu", align);
@@ -165,7 +170,7 @@ Test(api, other_aligned_calls)
 		free(a);
 		free(m);
 	}
-	void *m = memalign(48, 10);       /* glibc rounds up to 64 */
+	void *m = memalign(48, 10); /* glibc rounds up to 64 */
 	cr_assert_eq((uintptr_t)m % 64, 0);
 	free(m);
 	void *v = valloc(10);
@@ -197,9 +202,9 @@ static void check(const unsigned char *p, size_t n, unsigned seed)
 Test(api, realloc_keeps_contents_growing_and_shrinking)
 {
 	/* walk up and down through small, large and huge */
-	const size_t steps[] = { 1, 20, 100, 1000, 33000, 70000, 1 * MiB, 6 * MiB, 40 * MiB,
-	                         5 * MiB, 2 * MiB, 50000, 4000, 17, 1 };
-	size_t n = 1;
+	const size_t steps[] = { 1,        20,      100,     1000,  33000, 70000, 1 * MiB, 6 * MiB,
+		                 40 * MiB, 5 * MiB, 2 * MiB, 50000, 4000,  17,    1 };
+	size_t       n = 1;
 	unsigned char *p = malloc(n);
 	fill(p, n, 7);
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
@@ -242,17 +247,20 @@ Test(api, usable_size_is_writable_in_full)
 {
 	for (size_t i = 0; i < NSIZES; i++) {
 		unsigned char *a = malloc(sizes[i]), *b = malloc(sizes[i]), *c = malloc(sizes[i]);
-		size_t ua = malloc_usable_size(a), ub = malloc_usable_size(b), uc = malloc_usable_size(c);
+		size_t         ua = malloc_usable_size(a), ub = malloc_usable_size(b),
+		       uc = malloc_usable_size(c);
 		cr_assert_geq(ub, sizes[i]);
 		memset(a, 0x11, ua);
 		memset(c, 0x33, uc);
-		memset(b, 0x22, ub);        /* all of it: must not reach a or c */
+		memset(b, 0x22, ub); /* all of it: must not reach a or c */
 		for (size_t j = 0; j < ua; j++)
 			if (a[j] != 0x11)
-				cr_assert_fail("size %zu: neighbour a overwritten at %zu", sizes[i], j);
+				cr_assert_fail("size %zu: neighbour a overwritten at %zu", sizes[i],
+				               j);
 		for (size_t j = 0; j < uc; j++)
 			if (c[j] != 0x33)
-				cr_assert_fail("size %zu: neighbour c overwritten at %zu", sizes[i], j);
+				cr_assert_fail("size %zu: neighbour c overwritten at %zu", sizes[i],
+				               j);
 		free(a);
 		free(b);
 		free(c);
@@ -262,9 +270,10 @@ Test(api, usable_size_is_writable_in_full)
 
 Test(api, glibc_extensions)
 {
-	void *p = malloc(1000), *h = malloc(10 * MiB);
+	void            *p = malloc(1000), *h = malloc(10 * MiB);
 	struct mallinfo2 mi = mallinfo2();
-	cr_assert_geq(mi.uordblks, 1000 + 10 * MiB, "uordblks %zu arena %zu hblkhd %zu", mi.uordblks, mi.arena, mi.hblkhd);
+	cr_assert_geq(mi.uordblks, 1000 + 10 * MiB, "uordblks %zu arena %zu hblkhd %zu",
+	              mi.uordblks, mi.arena, mi.hblkhd);
 	cr_assert_eq(mi.hblks, 1);
 	cr_assert_geq(mi.hblkhd, 10 * MiB);
 	cr_assert_gt(mi.arena, 0);
@@ -274,7 +283,8 @@ Test(api, glibc_extensions)
 	mi = mallinfo2();
 	cr_assert_eq(mi.hblks, 0);
 	char want[32];
-	snprintf(want, sizeof(want), "%d.%d.%d", STRATA_VERSION_MAJOR, STRATA_VERSION_MINOR, STRATA_VERSION_PATCH);
+	snprintf(want, sizeof(want), "%d.%d.%d", STRATA_VERSION_MAJOR, STRATA_VERSION_MINOR,
+	         STRATA_VERSION_PATCH);
 	cr_assert_str_eq(strata_version(), want);
 }
 
@@ -282,7 +292,7 @@ Test(api, many_sizes_many_blocks_no_overlap)
 {
 	enum { N = 20000 };
 	unsigned char **p = malloc(N * sizeof(*p));
-	size_t *n = malloc(N * sizeof(*n));
+	size_t         *n = malloc(N * sizeof(*n));
 	srand(1);
 	for (int i = 0; i < N; i++) {
 		n[i] = (size_t)rand() % (i % 100 == 0 ? 200000 : 600);

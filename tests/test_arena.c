@@ -16,7 +16,7 @@ static struct arena A;
 
 static void setup(void)
 {
-	free(malloc(1));            /* options are read */
+	free(malloc(1)); /* options are read */
 	arena_init(&A, 0);
 	lock_acquire(&A.lock);
 	cr_assert(arena_grow(&A));
@@ -55,13 +55,14 @@ Test(arena, a_spike_is_kept_within_the_decay_then_given_back)
 	cr_assert_eq(decay, 1000, "default decay_ms");
 	spike(2);
 	uint64_t now = os_now_ms();
-	size_t spiked = A.dirty_pages;
+	size_t   spiked = A.dirty_pages;
 	cr_assert_geq(spiked, 2 * (LARGE_MAX >> PAGE_SHIFT), "8 MiB freed, dirty");
 	lock_acquire(&A.lock);
-	A.next_decay_ms = now;              /* a pass is due */
+	A.next_decay_ms = now; /* a pass is due */
 	arena_decay(&A, now);
-	cr_assert_eq(A.dirty_pages, spiked, "the peak is recent: all of it kept (%zu of %zu, peak %zu)",
-	             A.dirty_pages, spiked, A.peak_prev);
+	cr_assert_eq(A.dirty_pages, spiked,
+	             "the peak is recent: all of it kept (%zu of %zu, peak %zu)", A.dirty_pages,
+	             spiked, A.peak_prev);
 	cr_assert_eq(A.dirty_pages, dirty_pages(&A));
 	cr_assert_geq(A.next_decay_ms, now + decay / 8, "next pass an eighth of the period later");
 
@@ -69,7 +70,8 @@ Test(arena, a_spike_is_kept_within_the_decay_then_given_back)
 	cr_assert_eq(A.dirty_pages, spiked, "the peak's window is the previous one: kept");
 
 	arena_decay(&A, now + (uint64_t)decay + 20);
-	cr_assert_leq(A.dirty_pages, arena_dirty_floor(&A), "both windows moved past the peak: given back");
+	cr_assert_leq(A.dirty_pages, arena_dirty_floor(&A),
+	              "both windows moved past the peak: given back");
 	cr_assert_eq(A.dirty_pages, dirty_pages(&A));
 	lock_release(&A.lock);
 }
@@ -84,7 +86,7 @@ Test(arena, a_heap_that_grows_again_keeps_its_memory)
 	arena_decay(&A, now + (uint64_t)decay / 4);
 	lock_release(&A.lock);
 	size_t dirty = A.dirty_pages;
-	spike(2);                   /* the same memory again: no page fault */
+	spike(2); /* the same memory again: no page fault */
 	cr_assert_geq(A.dirty_pages, dirty, "reused, and kept again");
 	lock_acquire(&A.lock);
 	A.next_decay_ms = 0;
@@ -98,7 +100,7 @@ Test(arena, a_heap_that_grows_again_keeps_its_memory)
 Test(arena, dirty_pages_over_the_limit_go_back_at_once)
 {
 	lock_acquire(&A.lock);
-	A.next_decay_ms = UINT64_MAX;       /* no pass */
+	A.next_decay_ms = UINT64_MAX; /* no pass */
 	struct page *a = buddy_alloc(&A, BUDDY_MAX_ORDER), *b = buddy_alloc(&A, BUDDY_MAX_ORDER);
 	buddy_free(&A, a, BUDDY_MAX_ORDER, true);
 	buddy_free(&A, b, BUDDY_MAX_ORDER, true);
@@ -125,11 +127,12 @@ Test(arena, trim_releases_everything_unused)
 static bool mapping_has_flag(const void *p, const char *flag)
 {
 	FILE *f = fopen("/proc/self/smaps", "r");
-	char line[512];
-	bool inside = false, found = false;
+	char  line[512];
+	bool  inside = false, found = false;
 	while (f && fgets(line, sizeof(line), f)) {
 		unsigned long lo, hi;
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2
+		    && strchr(line, '-') < strchr(line, ' ')) {
 			inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
 			continue;
 		}
@@ -158,8 +161,9 @@ Test(arena, huge_pages_only_when_asked)
 	cr_assert(arena_grow(&B));
 	cr_assert(arena_grow(&B));
 	lock_release(&B.lock);
-	struct region *second = B.regions, *first = B.regions->next;   /* newest first */
-	cr_assert(mapping_has_flag(second, "hg"), "auto: the second region is advised MADV_HUGEPAGE");
+	struct region *second = B.regions, *first = B.regions->next; /* newest first */
+	cr_assert(mapping_has_flag(second, "hg"),
+	          "auto: the second region is advised MADV_HUGEPAGE");
 	cr_assert_not(mapping_has_flag(first, "hg"), "auto: the first keeps small pages");
 }
 
@@ -169,7 +173,7 @@ Test(arena, heap_check_finds_a_broken_count)
 	cr_assert_eq(strata_check_heap(), 0, "a sound heap passes");
 	struct arena *a = &_strata_arenas[0];
 	lock_acquire(&a->lock);
-	a->free_pages++;                    /* break one invariant */
+	a->free_pages++; /* break one invariant */
 	lock_release(&a->lock);
 	cr_redirect_stderr();
 	cr_assert_eq(strata_check_heap(), -1, "the broken count is found");

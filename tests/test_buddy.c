@@ -8,7 +8,7 @@
 #include "os.h"
 
 static struct arena A;
-static size_t usable;      /* pages a region gives the buddy */
+static size_t       usable; /* pages a region gives the buddy */
 
 /* Everything in the buddy runs under the arena lock: each test (a process
  * of its own) holds it throughout. */
@@ -29,11 +29,12 @@ static void check_free_lists(struct arena *a)
 	for (unsigned k = 0; k <= BUDDY_MAX_ORDER; k++) {
 		size_t n = 0;
 		for (struct page *pg = a->free_area[k].head; pg; pg = pg->next, n++) {
-			size_t pfn = page_pfn(pg);
+			size_t         pfn = page_pfn(pg);
 			struct region *r = page_region(pg);
 			cr_assert_eq(pg->state, PAGE_FREE);
 			cr_assert_eq(pg->order, k);
-			cr_assert_eq(pfn & (((size_t)1 << k) - 1), 0, "pfn %zu order %u misaligned", pfn, k);
+			cr_assert_eq(pfn & (((size_t)1 << k) - 1), 0, "pfn %zu order %u misaligned",
+			             pfn, k);
 			cr_assert_geq(pfn, r->meta_pages);
 			cr_assert_leq(pfn + ((size_t)1 << k), REGION_PAGES);
 			if (k < BUDDY_MAX_ORDER) {
@@ -42,14 +43,16 @@ static void check_free_lists(struct arena *a)
 				          "unmerged buddies at pfn %zu order %u", pfn, k);
 			}
 			pages += (size_t)1 << k;
-			cr_assert(pg->dirty <= ((size_t)1 << k) && (pg->dirty == 0 || (pg->flags & PG_DIRTY)),
+			cr_assert(pg->dirty <= ((size_t)1 << k)
+			                  && (pg->dirty == 0 || (pg->flags & PG_DIRTY)),
 			          "free block at pfn %zu counts %u dirty pages", pfn, pg->dirty);
 			dirty += pg->dirty;
 		}
 		cr_assert_eq(n, a->free_area[k].nr_free, "order %u count", k);
 	}
 	cr_assert_eq(pages, a->free_pages);
-	cr_assert_eq(dirty, a->dirty_pages, "dirty pages counted %zu, found %zu", a->dirty_pages, dirty);
+	cr_assert_eq(dirty, a->dirty_pages, "dirty pages counted %zu, found %zu", a->dirty_pages,
+	             dirty);
 }
 
 static void snapshot(size_t counts[BUDDY_ORDERS])
@@ -61,8 +64,9 @@ static void snapshot(size_t counts[BUDDY_ORDERS])
 static void assert_same_lists(const size_t before[BUDDY_ORDERS])
 {
 	for (unsigned k = 0; k < BUDDY_ORDERS; k++)
-		cr_assert_eq(A.free_area[k].nr_free, before[k], "order %u: %zu blocks, expected %zu",
-		             k, A.free_area[k].nr_free, before[k]);
+		cr_assert_eq(A.free_area[k].nr_free, before[k],
+		             "order %u: %zu blocks, expected %zu", k, A.free_area[k].nr_free,
+		             before[k]);
 }
 
 TestSuite(buddy, .init = setup);
@@ -84,7 +88,8 @@ Test(buddy, every_order_splits_and_merges_back)
 		struct page *pg = buddy_alloc(&A, k);
 		cr_assert_not_null(pg, "order %u", k);
 		cr_assert_eq(page_pfn(pg) & (((size_t)1 << k) - 1), 0);
-		cr_assert_eq(((uintptr_t)page_address(pg)) % (PAGE_SIZE << k), 0, "address aligned to block size");
+		cr_assert_eq(((uintptr_t)page_address(pg)) % (PAGE_SIZE << k), 0,
+		             "address aligned to block size");
 		cr_assert_eq(A.free_pages, usable - ((size_t)1 << k));
 		check_free_lists(&A);
 		buddy_free(&A, pg, k, false);
@@ -99,8 +104,8 @@ Test(buddy, exhaustion_then_random_free_merges_fully)
 	size_t before[BUDDY_ORDERS];
 	snapshot(before);
 	struct page **pages = calloc(usable, sizeof(*pages));
-	size_t n = 0;
-	struct page *pg;
+	size_t        n = 0;
+	struct page  *pg;
 	while ((pg = buddy_alloc(&A, 0)) != NULL) {
 		cr_assert_lt(n, usable, "more pages than the region has");
 		pages[n++] = pg;
@@ -110,8 +115,10 @@ Test(buddy, exhaustion_then_random_free_merges_fully)
 	cr_assert_null(buddy_alloc(&A, 0), "exhausted arena gives NULL");
 	srand(42);
 	for (size_t i = n - 1; i > 0; i--) {
-		size_t j = (size_t)rand() % (i + 1);
-		struct page *t = pages[i]; pages[i] = pages[j]; pages[j] = t;
+		size_t       j = (size_t)rand() % (i + 1);
+		struct page *t = pages[i];
+		pages[i] = pages[j];
+		pages[j] = t;
 	}
 	for (size_t i = 0; i < n; i++)
 		buddy_free(&A, pages[i], 0, true);
@@ -124,14 +131,15 @@ Test(buddy, exhaustion_then_random_free_merges_fully)
 Test(buddy, exhaustion_at_every_order)
 {
 	for (unsigned k = 0; k <= BUDDY_MAX_ORDER; k += 3) {
-		size_t got = 0;
+		size_t       got = 0;
 		struct page *first = NULL, *pg;
 		while ((pg = buddy_alloc(&A, k)) != NULL) {
-			pg->next = first;       /* chain them through the descriptors */
+			pg->next = first; /* chain them through the descriptors */
 			first = pg;
 			got += (size_t)1 << k;
 		}
-		cr_assert_leq(A.free_pages, ((size_t)1 << k) - 1, "order %u: left %zu pages", k, A.free_pages);
+		cr_assert_leq(A.free_pages, ((size_t)1 << k) - 1, "order %u: left %zu pages", k,
+		              A.free_pages);
 		while (first) {
 			struct page *next = first->next;
 			buddy_free(&A, first, k, false);
@@ -148,11 +156,11 @@ Test(buddy, exact_runs_give_back_their_tail)
 	snapshot(before);
 	const size_t sizes[] = { 1, 3, 5, 7, 100, 257, 1000, 1025 };
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		bool dirty;
+		bool         dirty;
 		struct page *pg = buddy_alloc_pages(&A, sizes[i], 0, &dirty);
 		cr_assert_not_null(pg);
-		cr_assert_eq(A.free_pages, usable - sizes[i], "run of %zu pages took %zu",
-		             sizes[i], usable - A.free_pages);
+		cr_assert_eq(A.free_pages, usable - sizes[i], "run of %zu pages took %zu", sizes[i],
+		             usable - A.free_pages);
 		check_free_lists(&A);
 		buddy_free_range(&A, pg, sizes[i], false);
 		check_free_lists(&A);
@@ -175,7 +183,7 @@ Test(buddy, aligned_runs)
 
 Test(buddy, claim_grows_a_run_in_place)
 {
-	bool dirty;
+	bool         dirty;
 	struct page *run = buddy_alloc_pages(&A, 10, 0, &dirty);
 	cr_assert_not_null(run);
 	cr_assert(buddy_claim(&A, run + 10, 20), "pages after the run are free");
@@ -224,9 +232,9 @@ Test(buddy, dirty_blocks_are_purged_once)
 Test(buddy, runs_below_the_minimum_stay_dirty)
 {
 	struct page *keep = buddy_alloc(&A, 2), *pg = buddy_alloc(&A, 2);
-	(void)keep;                         /* its buddy stays taken: no merge */
+	(void)keep; /* its buddy stays taken: no merge */
 	memset(page_address(pg), 1, PAGE_SIZE << 2);
-	buddy_free(&A, pg, 2, true);            /* may merge with a clean buddy */
+	buddy_free(&A, pg, 2, true); /* may merge with a clean buddy */
 	size_t dirty = A.dirty_pages;
 	cr_assert(dirty >= 4 && dirty < 16, "dirty %zu", dirty);
 	cr_assert_eq(buddy_purge(&A, 0, 16), 0, "a few dirty pages are not worth a call");
@@ -240,10 +248,10 @@ Test(buddy, runs_below_the_minimum_stay_dirty)
  * purge that needs 37 can only take them as one run. */
 Test(buddy, adjacent_free_blocks_are_purged_as_one_run)
 {
-	bool dirty;
+	bool         dirty;
 	struct page *big = buddy_alloc_pages(&A, 43, 0, &dirty), *run = big + 3;
 	memset(page_address(big), 7, 43 * PAGE_SIZE);
-	buddy_free_range(&A, run, 37, true);        /* between taken pages */
+	buddy_free_range(&A, run, 37, true); /* between taken pages */
 	cr_assert_geq(A.dirty_pages, 37);
 	size_t released = buddy_purge(&A, 0, 37);
 	cr_assert_geq(released, 37 * PAGE_SIZE, "purged whole: %zu bytes", released);
@@ -253,12 +261,12 @@ Test(buddy, adjacent_free_blocks_are_purged_as_one_run)
 
 Test(buddy, dirty_pages_follow_merges_splits_and_claims)
 {
-	bool dirty;
+	bool         dirty;
 	struct page *a = buddy_alloc_pages(&A, 37, 0, &dirty);
 	struct page *b = buddy_alloc_pages(&A, 5, 0, &dirty);
-	buddy_free_range(&A, a, 37, true);          /* dirty, merges with clean */
+	buddy_free_range(&A, a, 37, true); /* dirty, merges with clean */
 	check_free_lists(&A);
-	struct page *c = buddy_alloc_pages(&A, 100, 0, &dirty);   /* splits a dirty block */
+	struct page *c = buddy_alloc_pages(&A, 100, 0, &dirty); /* splits a dirty block */
 	check_free_lists(&A);
 	cr_assert(buddy_claim(&A, c + 100, 10));
 	check_free_lists(&A);
@@ -301,9 +309,9 @@ Test(buddy, free_of_a_misaligned_block_asserts, .init = setup, .signal = SIGABRT
 
 Test(buddy, free_of_a_free_block_asserts, .init = setup, .signal = SIGABRT)
 {
-	struct page *a = buddy_alloc(&A, 1);    /* a and its buddy a + 1 */
+	struct page *a = buddy_alloc(&A, 1); /* a and its buddy a + 1 */
 	cr_assert_not_null(a);
-	buddy_free(&A, a, 0, false);            /* a + 1 stays in use: no merge */
+	buddy_free(&A, a, 0, false); /* a + 1 stays in use: no merge */
 	buddy_free(&A, a, 0, false);
 }
 #endif

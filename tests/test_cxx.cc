@@ -29,9 +29,11 @@ int main()
 		std::vector<std::unique_ptr<std::string>> v;
 		for (int i = 0; i < 100000; i++)
 			v.push_back(std::make_unique<std::string>(std::string(40 + i % 200, 'x')));
-		expect(mallinfo2().uordblks > before + 100000 * 40, "strata counts the blocks new made");
+		expect(mallinfo2().uordblks > before + 100000 * 40,
+		       "strata counts the blocks new made");
 		// strata knows the pointer (it aborts on a foreign one)
-		expect(malloc_usable_size(v[123].get()) >= sizeof(std::string), "usable size of a new'd object");
+		expect(malloc_usable_size(v[123].get()) >= sizeof(std::string),
+		       "usable size of a new'd object");
 	}
 	std::map<int, std::string> m;
 	for (int i = 0; i < 50000; i++)
@@ -45,7 +47,7 @@ int main()
 		w[2].bytes[299] = 1;
 		delete[] w;
 	}
-	int *big = new int[10 << 20];      // 40 MiB: a huge block
+	int *big = new int[10 << 20]; // 40 MiB: a huge block
 	big[(10 << 20) - 1] = 7;
 	expect(malloc_usable_size(big) >= (40u << 20), "huge new");
 	delete[] big;

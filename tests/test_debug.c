@@ -30,18 +30,46 @@ static void expect_caught(const char *mode, const char *what)
 	cr_assert(nl && nl[1] == '\0', "%s: one line: %s", mode, r.err);
 }
 
-Test(debug, overflow_by_one_byte_small) { expect_caught("overflow_small", "heap overflow past"); }
-Test(debug, overflow_of_an_exact_class_size) { expect_caught("overflow_class", "heap overflow past"); }
-Test(debug, overflow_large) { expect_caught("overflow_large", "heap overflow past"); }
-Test(debug, overflow_huge) { expect_caught("overflow_huge", "heap overflow past"); }
-Test(debug, overflow_after_realloc) { expect_caught("overflow_realloc", "heap overflow past"); }
-Test(debug, overflow_aligned) { expect_caught("overflow_aligned", "heap overflow past"); }
-Test(debug, underflow_seen_from_the_block_below) { expect_caught("underflow", "heap underflow before"); }
-Test(debug, write_after_free_small) { expect_caught("uaf_small", "write after free"); }
-Test(debug, write_after_free_large) { expect_caught("uaf_large", "write after free"); }
+Test(debug, overflow_by_one_byte_small)
+{
+	expect_caught("overflow_small", "heap overflow past");
+}
+Test(debug, overflow_of_an_exact_class_size)
+{
+	expect_caught("overflow_class", "heap overflow past");
+}
+Test(debug, overflow_large)
+{
+	expect_caught("overflow_large", "heap overflow past");
+}
+Test(debug, overflow_huge)
+{
+	expect_caught("overflow_huge", "heap overflow past");
+}
+Test(debug, overflow_after_realloc)
+{
+	expect_caught("overflow_realloc", "heap overflow past");
+}
+Test(debug, overflow_aligned)
+{
+	expect_caught("overflow_aligned", "heap overflow past");
+}
+Test(debug, underflow_seen_from_the_block_below)
+{
+	expect_caught("underflow", "heap underflow before");
+}
+Test(debug, write_after_free_small)
+{
+	expect_caught("uaf_small", "write after free");
+}
+Test(debug, write_after_free_large)
+{
+	expect_caught("uaf_large", "write after free");
+}
 Test(debug, heap_block_freed_after_destroy)
 {
-	expect_caught("heap_free_after_destroy", "block of a private heap that was reset or destroyed");
+	expect_caught("heap_free_after_destroy",
+	              "block of a private heap that was reset or destroyed");
 }
 
 /* The debug mode keeps a destroyed heap's slabs without access. */
@@ -49,7 +77,8 @@ Test(debug, heap_block_read_after_destroy)
 {
 	struct child_result r;
 	run_debug_child("heap_read_after_destroy", "STRATA_DEBUG=1", &r);
-	cr_assert(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGSEGV, "status %#x, stderr: %s", r.status, r.err);
+	cr_assert(WIFSIGNALED(r.status) && WTERMSIG(r.status) == SIGSEGV, "status %#x, stderr: %s",
+	          r.status, r.err);
 }
 
 /* Without the debug mode the overflow by one byte inside the class's slack
@@ -58,14 +87,16 @@ Test(debug, off_without_the_mode)
 {
 	struct child_result r;
 	run_debug_child("overflow_small", "STRATA_DEBUG=0", &r);
-	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status %#x: %s", r.status, r.err);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status %#x: %s", r.status,
+	          r.err);
 }
 
 Test(debug, heap_check_sees_a_write_to_a_free_object)
 {
 	struct child_result r;
 	run_debug_child("check_heap", "STRATA_DEBUG=1", &r);
-	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status %#x: %s", r.status, r.err);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status %#x: %s", r.status,
+	          r.err);
 	cr_assert_not_null(strstr(r.err, "written after free"), "stderr: %s", r.err);
 }
 
@@ -73,7 +104,8 @@ Test(debug, correct_program_runs_clean, .timeout = 120)
 {
 	struct child_result r;
 	run_debug_child("clean", "STRATA_DEBUG=1", &r);
-	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status %#x: %s", r.status, r.err);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status %#x: %s", r.status,
+	          r.err);
 	cr_assert_eq(r.err[0], '\0', "stderr: %s", r.err);
 }
 
@@ -81,5 +113,6 @@ Test(debug, freed_memory_still_goes_back, .timeout = 120)
 {
 	struct child_result r;
 	run_debug_child("trim", "STRATA_DEBUG=1", &r);
-	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status %#x: %s", r.status, r.err);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status %#x: %s", r.status,
+	          r.err);
 }

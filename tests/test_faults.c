@@ -52,7 +52,7 @@ Test(faults, failed_mappings_fail_cleanly_at_every_call, .timeout = 240)
  * ---------------------------------------------------------------------- */
 static size_t address_space_now(void)
 {
-	FILE *f = fopen("/proc/self/statm", "r");
+	FILE         *f = fopen("/proc/self/statm", "r");
 	unsigned long pages = 0;
 	if (f) {
 		if (fscanf(f, "%lu", &pages) != 1)
@@ -66,23 +66,23 @@ static void oom_child(void *arg)
 {
 	(void)arg;
 	struct rlimit rl = { .rlim_cur = address_space_now() + (300 << 20),
-	                     .rlim_max = RLIM_INFINITY };
+		             .rlim_max = RLIM_INFINITY };
 	if (setrlimit(RLIMIT_AS, &rl) != 0)
 		_exit(3);
 	enum { MAX = 20000 };
 	static void *blocks[MAX];
-	int n = 0;
+	int          n = 0;
 	errno = 0;
 	while (n < MAX && (blocks[n] = malloc(1 << 20)) != NULL)
 		memset(blocks[n++], 1, 4096);
 	if (n == MAX || errno != ENOMEM)
-		_exit(4);                       /* the limit never hit, or a bad errno */
+		_exit(4); /* the limit never hit, or a bad errno */
 	void *small = NULL;
 	for (int i = 0; i < 100000 && (small = malloc(64)) != NULL; i++)
 		;
 	for (int i = 0; i < n; i += 2)
 		free(blocks[i]);
-	for (int i = 0; i < n; i += 2)       /* room again: it works again */
+	for (int i = 0; i < n; i += 2) /* room again: it works again */
 		if ((blocks[i] = malloc(1 << 20)) == NULL)
 			_exit(5);
 	for (int i = 0; i < n; i++)
@@ -95,7 +95,8 @@ Test(faults, address_space_limit_gives_enomem_and_recovers)
 	struct child_result r;
 	run_child(oom_child, NULL, 60, &r);
 	cr_assert(WIFEXITED(r.status), "child killed: %#x, stderr: %s", r.status, r.err);
-	cr_assert_eq(WEXITSTATUS(r.status), 0, "child exit %d, stderr: %s", WEXITSTATUS(r.status), r.err);
+	cr_assert_eq(WEXITSTATUS(r.status), 0, "child exit %d, stderr: %s", WEXITSTATUS(r.status),
+	             r.err);
 }
 
 /* ------------------------------------------------------------------------
@@ -133,20 +134,22 @@ Test(faults, a_thousand_threads_leave_rss_bounded)
 	}
 	/* the main thread may have refilled a batch or two for pthread_create;
 	 * a thousand exited caches would hold over 50 MiB */
-	cr_assert_leq(cached_now(), cached_before + (1 << 20), "exited threads keep no cached blocks");
-	cr_assert_lt(rss_bytes(), before + (64 << 20), "RSS grew by %zu MiB", (rss_bytes() - before) >> 20);
+	cr_assert_leq(cached_now(), cached_before + (1 << 20),
+	              "exited threads keep no cached blocks");
+	cr_assert_lt(rss_bytes(), before + (64 << 20), "RSS grew by %zu MiB",
+	             (rss_bytes() - before) >> 20);
 }
 
 static void *cancelled_worker(void *arg)
 {
 	atomic_int *started = arg;
-	void *slots[32] = { 0 };
+	void       *slots[32] = { 0 };
 	atomic_fetch_add(started, 1);
 	for (unsigned i = 0;; i++) {
 		unsigned k = i % 32;
 		free(slots[k]);
 		slots[k] = malloc((i * 7919) % 20000 + 1);
-		pthread_testcancel();           /* cancelled between two calls */
+		pthread_testcancel(); /* cancelled between two calls */
 	}
 	return NULL;
 }
@@ -155,7 +158,7 @@ Test(faults, cancelled_threads_leave_a_sound_heap)
 {
 	for (int round = 0; round < 20; round++) {
 		atomic_int started = 0;
-		pthread_t t[4];
+		pthread_t  t[4];
 		for (int i = 0; i < 4; i++)
 			pthread_create(&t[i], NULL, cancelled_worker, &started);
 		while (atomic_load(&started) < 4)
@@ -214,7 +217,8 @@ Test(faults, fork_in_a_loop, .timeout = 120)
 		}
 		int status;
 		waitpid(pid, &status, 0);
-		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "round %d: status %#x", round, status);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "round %d: status %#x",
+		          round, status);
 	}
 	atomic_store(&stop_churn, 1);
 	for (int i = 0; i < 3; i++)

@@ -31,9 +31,9 @@ static unsigned list_length(void *list)
 
 Test(heap, the_first_malloc_sets_up_the_heap_and_a_free_list)
 {
-	void *p = malloc(200);
+	void        *p = malloc(200);
 	struct heap *h = _strata_heap;
-	unsigned c = size_to_class(200);
+	unsigned     c = size_to_class(200);
 	cr_assert_eq(h->state, HEAP_LIVE);
 	cr_assert_eq(h->fast[c].current, slab_of(p), "the object comes from the current slab");
 	cr_assert_not_null(h->fast[c].free, "the rest of a carve is on the free list");
@@ -46,7 +46,7 @@ Test(heap, the_first_malloc_sets_up_the_heap_and_a_free_list)
 Test(heap, a_thousand_frees_in_a_row_need_no_bound)
 {
 	struct heap *h = me();
-	unsigned c = size_to_class(64);
+	unsigned     c = size_to_class(64);
 	static void *p[1000];
 	for (int round = 0; round < 3; round++) {
 		for (int i = 0; i < 1000; i++)
@@ -62,10 +62,10 @@ Test(heap, a_thousand_frees_in_a_row_need_no_bound)
 Test(heap, emptied_slabs_beyond_the_budget_go_back_to_the_arena)
 {
 	me();
-	unsigned c = size_to_class(4000);
+	unsigned      c = size_to_class(4000);
 	struct arena *a = _strata_heap->arena;
-	size_t slabs_before = a->bins[c].slabs;
-	enum { N = 2000 };              /* 8 MB, far past the parking budget */
+	size_t        slabs_before = a->bins[c].slabs;
+	enum { N = 2000 }; /* 8 MB, far past the parking budget */
 	static void *p[N];
 	for (int i = 0; i < N; i++)
 		p[i] = malloc(4000);
@@ -73,18 +73,19 @@ Test(heap, emptied_slabs_beyond_the_budget_go_back_to_the_arena)
 	cr_assert_gt(slabs_full, slabs_before + 100);
 	for (int i = 0; i < N; i++)
 		free(p[i]);
-	cr_assert_lt(a->bins[c].slabs, slabs_before + 20, "%zu slabs left of %zu", a->bins[c].slabs, slabs_full);
+	cr_assert_lt(a->bins[c].slabs, slabs_before + 20, "%zu slabs left of %zu", a->bins[c].slabs,
+	             slabs_full);
 	cr_assert_eq(strata_check_heap(), 0);
 }
 
 Test(heap, calls_and_free_list_objects_are_counted_exactly)
 {
-	struct heap *h = me();
-	unsigned c = size_to_class(500);
+	struct heap              *h = me();
+	unsigned                  c = size_to_class(500);
 	struct strata_class_stats before = { .struct_size = sizeof(before) }, after = before;
 	strata_class_stats_get(c, &before);
 	void *p[300];
-	for (int i = 0; i < 300; i++)       /* several refills and slabs */
+	for (int i = 0; i < 300; i++) /* several refills and slabs */
 		p[i] = malloc(500);
 	for (int i = 0; i < 300; i++)
 		free(p[i]);
@@ -116,7 +117,7 @@ static void *free_all(void *arg)
 static void free_in_thread(void **objs, int n)
 {
 	struct remote_job j = { objs, n };
-	pthread_t t;
+	pthread_t         t;
 	pthread_create(&t, NULL, free_all, &j);
 	pthread_join(t, NULL);
 }
@@ -128,7 +129,7 @@ Test(heap, remote_frees_wait_on_the_slab_for_its_owner)
 	for (int i = 0; i < 20; i++)
 		objs[i] = malloc(96);
 	struct page *s = slab_of(objs[0]);
-	uint32_t inuse = slab_inuse(s);
+	uint32_t     inuse = slab_inuse(s);
 	free_in_thread(objs, 10);
 	cr_assert_eq(slab_inuse(s), inuse, "not collected yet");
 	cr_assert_neq(__atomic_load_n(&s->remote, __ATOMIC_RELAXED), 0, "on the remote list");
@@ -144,12 +145,12 @@ Test(heap, remote_frees_wait_on_the_slab_for_its_owner)
 Test(heap, a_remote_free_into_a_full_slab_tells_the_owner)
 {
 	struct heap *h = me();
-	unsigned c = size_to_class(1024);
-	unsigned cap = _strata_classes[c].capacity;
-	void **objs = calloc(4 * cap, sizeof(void *));
-	int n = 0;
+	unsigned     c = size_to_class(1024);
+	unsigned     cap = _strata_classes[c].capacity;
+	void       **objs = calloc(4 * cap, sizeof(void *));
+	int          n = 0;
 	struct page *first = NULL;
-	while (n < 4 * (int)cap) {          /* until a slab of ours is full */
+	while (n < 4 * (int)cap) { /* until a slab of ours is full */
 		objs[n++] = malloc(1024);
 		if (first == NULL)
 			first = slab_of(objs[0]);
@@ -160,7 +161,7 @@ Test(heap, a_remote_free_into_a_full_slab_tells_the_owner)
 	cr_assert(first->inuse & SLAB_INUSE_FULL);
 	free_in_thread(&objs[0], 1);
 	cr_assert_neq(__atomic_load_n(&h->delayed, __ATOMIC_RELAXED), 0, "on the delayed list");
-	strata_thread_flush();              /* drains it */
+	strata_thread_flush(); /* drains it */
 	cr_assert_eq(first->list, SLAB_PARTIAL, "the slab has room again");
 	for (int i = 1; i < n; i++)
 		free(objs[i]);
@@ -171,10 +172,10 @@ Test(heap, a_remote_free_into_a_full_slab_tells_the_owner)
 Test(heap, the_owner_freeing_into_a_full_slab_moves_it_to_partial)
 {
 	me();
-	unsigned c = size_to_class(2048);
-	unsigned cap = _strata_classes[c].capacity;
-	void **objs = calloc(4 * cap, sizeof(void *));
-	int n = 0;
+	unsigned     c = size_to_class(2048);
+	unsigned     cap = _strata_classes[c].capacity;
+	void       **objs = calloc(4 * cap, sizeof(void *));
+	int          n = 0;
 	struct page *first = NULL;
 	while (n < 4 * (int)cap) {
 		objs[n++] = malloc(2048);
@@ -205,10 +206,10 @@ static void *allocate_and_exit(void *arg)
 Test(heap, slabs_of_an_exited_thread_are_abandoned_then_adopted)
 {
 	me();
-	unsigned c = size_to_class(160);
-	void *objs[50];
+	unsigned  c = size_to_class(160);
+	void     *objs[50];
 	pthread_t t;
-	void *gone;
+	void     *gone;
 	pthread_create(&t, NULL, allocate_and_exit, objs);
 	pthread_join(t, &gone);
 	struct page *s = slab_of(objs[0]);
@@ -217,34 +218,34 @@ Test(heap, slabs_of_an_exited_thread_are_abandoned_then_adopted)
 	struct arena *a = page_region(s)->arena;
 	cr_assert_geq(a->bins[c].nr_abandoned, 1);
 	for (int i = 0; i < 50; i++)
-		free(objs[i]);          /* remote frees into an abandoned slab */
+		free(objs[i]); /* remote frees into an abandoned slab */
 	cr_assert_eq(strata_check_heap(), 0);
-	strata_trim();              /* the arena collects them, and releases it */
+	strata_trim(); /* the arena collects them, and releases it */
 	cr_assert_eq(a->bins[c].nr_abandoned, 0);
 }
 
 Test(heap, a_heap_adopts_an_abandoned_slab_before_making_one)
 {
 	me();
-	unsigned c = size_to_class(150);
-	void *objs[50];
+	unsigned  c = size_to_class(150);
+	void     *objs[50];
 	pthread_t t;
 	pthread_create(&t, NULL, allocate_and_exit, objs);
 	pthread_join(t, NULL);
 	cr_assert_eq(size_to_class(160), c, "150 and 160 B share a class");
-	struct page *s = slab_of(objs[0]);
+	struct page  *s = slab_of(objs[0]);
 	struct arena *a = page_region(s)->arena;
-	size_t slabs = a->bins[c].slabs;
-	struct heap *h = _strata_heap;
+	size_t        slabs = a->bins[c].slabs;
+	struct heap  *h = _strata_heap;
 	h->arena = a;
 	void *mine[200];
-	int n = 0;
+	int   n = 0;
 	while (s->list == SLAB_ABANDONED && n < 200)
 		mine[n++] = malloc(150);
 	cr_assert_eq(slab_heap(s), h, "adopted");
 	cr_assert_leq(a->bins[c].slabs, slabs + 1);
 	for (int i = 0; i < 50; i++)
-		free(objs[i]);          /* now the owner's own frees */
+		free(objs[i]); /* now the owner's own frees */
 	for (int i = 0; i < n; i++)
 		free(mine[i]);
 	cr_assert_eq(strata_check_heap(), 0);
@@ -253,7 +254,7 @@ Test(heap, a_heap_adopts_an_abandoned_slab_before_making_one)
 Test(heap, freed_large_runs_are_reused_by_the_thread)
 {
 	struct heap *h = me();
-	strata_thread_flush();          /* criterion may have cached runs */
+	strata_thread_flush(); /* criterion may have cached runs */
 	void *p = malloc(100000);
 	free(p);
 	cr_assert_eq(h->nlarge, 1);
@@ -290,9 +291,9 @@ static void *allocate_some(void *arg)
 Test(heap, other_threads_objects_are_reused_here_and_counted)
 {
 	struct heap *h = me();
-	unsigned c = size_to_class(700);
-	void *objs[20];
-	pthread_t t;
+	unsigned     c = size_to_class(700);
+	void        *objs[20];
+	pthread_t    t;
 	pthread_create(&t, NULL, allocate_some, objs);
 	pthread_join(t, NULL);
 	strata_thread_flush();
@@ -307,7 +308,8 @@ Test(heap, other_threads_objects_are_reused_here_and_counted)
 		again[i] = malloc(700);
 	cr_assert_eq(again[0], objs[19], "the last freed comes back first");
 	strata_class_stats_get(c, &st);
-	cr_assert_eq(st.objects_cached, 15 + list_length(h->fast[c].free), "cached %zu", st.objects_cached);
+	cr_assert_eq(st.objects_cached, 15 + list_length(h->fast[c].free), "cached %zu",
+	             st.objects_cached);
 	for (int i = 0; i < 5; i++)
 		free(again[i]);
 	strata_thread_flush();

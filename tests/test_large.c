@@ -11,7 +11,7 @@ static struct arena A;
 
 static void setup(void)
 {
-	free(malloc(1));        /* the options: the decay keeps freed huge blocks */
+	free(malloc(1)); /* the options: the decay keeps freed huge blocks */
 	arena_init(&A, 0);
 }
 
@@ -49,7 +49,7 @@ Test(large, calloc_of_fresh_memory_is_zero_and_reused_memory_is_cleared)
 
 Test(large, resize_in_place_grows_into_free_pages_and_shrinks)
 {
-	char *p = large_alloc(&A, 5 * PAGE_SIZE, 0, false);
+	char        *p = large_alloc(&A, 5 * PAGE_SIZE, 0, false);
 	struct page *pg = page_of(region_of(p), p);
 	cr_assert(large_resize(pg, 30 * PAGE_SIZE));
 	cr_assert_eq(pg->npages, 30);

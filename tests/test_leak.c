@@ -5,7 +5,7 @@
  * Build with -O1 -fno-omit-frame-pointer -g, and link with -rdynamic so
  * that dladdr can name this program's functions.  Pointers are fake
  * addresses: the layer never touches the blocks it records. */
-#include "leak.h"         /* first: config.h defines _GNU_SOURCE, for dladdr */
+#include "leak.h" /* first: config.h defines _GNU_SOURCE, for dladdr */
 
 #include <criterion/criterion.h>
 #include <dlfcn.h>
@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define FAKE_BASE   ((uintptr_t)0x10000000)
-#define FAKE(i)     ((void *)(FAKE_BASE + (uintptr_t)(i) * MIN_ALIGN))
+#define FAKE_BASE ((uintptr_t)0x10000000)
+#define FAKE(i)   ((void *)(FAKE_BASE + (uintptr_t)(i)*MIN_ALIGN))
 
 /* Stores after a call keep it from being a tail call, so the caller's
  * frame is on the stack when leak_record unwinds. */
@@ -26,7 +26,6 @@ static void setup(void)
 {
 	cr_assert(leak_init(), "cannot map the leak tables");
 }
-
 
 /* These tests own the leak tables: the process's own allocations must not
  * be recorded in them.  The runner sets this before it starts the workers
@@ -44,7 +43,7 @@ ReportHook(PRE_ALL)(struct criterion_test_set *set)
 unsigned site_a(size_t first, unsigned n, size_t size);
 unsigned site_b(size_t first, unsigned n, size_t size);
 unsigned site_sampled(size_t first, unsigned n, size_t size, size_t weight);
-bool site_wrapped(void *p, size_t size);
+bool     site_wrapped(void *p, size_t size);
 
 noinline unsigned site_a(size_t first, unsigned n, size_t size)
 {
@@ -172,7 +171,7 @@ Test(leak, record_again_replaces, .init = setup)
 Test(leak, two_sites_biggest_first, .init = setup)
 {
 	struct strata_leak_site s[4];
-	size_t bytes, objects;
+	size_t                  bytes, objects;
 	cr_assert_eq(site_a(0, 5, 100), 5);
 	cr_assert_eq(site_b(100, 3, 1000), 3);
 
@@ -224,7 +223,7 @@ Test(leak, skip_drops_the_wrapper, .init = setup)
 Test(leak, sampled_estimate, .init = setup)
 {
 	struct strata_leak_site s[3];
-	size_t bytes, objects;
+	size_t                  bytes, objects;
 	/* 3 samples of 100-byte blocks at a 1000-byte interval: 30 blocks */
 	cr_assert_eq(site_sampled(0, 3, 100, 1000), 3);
 	/* a sampled block bigger than the interval stands for itself */
@@ -259,7 +258,7 @@ Test(leak, sampled_estimate_rounds_per_site, .init = setup)
 Test(leak, since_mark, .init = setup)
 {
 	struct strata_leak_site s[2];
-	size_t bytes, objects;
+	size_t                  bytes, objects;
 	cr_assert_eq(site_a(0, 2, 10), 2);
 	uint64_t m = leak_mark();
 	cr_assert_eq(m, 1, "marks start at 1");
@@ -288,8 +287,8 @@ Test(leak, since_mark, .init = setup)
 /* ------------------------------------------------------------------------
  * The tables under load
  * ---------------------------------------------------------------------- */
-#define MANY        (1u << 20)
-#define TOGGLES     (2u << 20)
+#define MANY    (1u << 20)
+#define TOGGLES (2u << 20)
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
 
@@ -306,7 +305,7 @@ static uint64_t rng(void)
 Test(leak, million_records_and_forgets, .init = setup, .timeout = 120)
 {
 	uint8_t *live = calloc(MANY, 1);
-	size_t records = 0, forgets = 0, nlive = 0, bytes, objects;
+	size_t   records = 0, forgets = 0, nlive = 0, bytes, objects;
 	cr_assert_not_null(live);
 	for (size_t i = 0; i < MANY; i++) {
 		cr_assert(leak_record(FAKE(i), 16, 16, 0), "record %zu refused", i);
@@ -338,9 +337,9 @@ Test(leak, million_records_and_forgets, .init = setup, .timeout = 120)
 
 /* Mirrors leak.c's hash, to make records whose home slots are the last and
  * first of the smallest table: one run that wraps around the end. */
-#define LEAK_HASH_MUL        0x9e3779b97f4a7c15ULL
-#define SMALLEST_TABLE_BITS  12
-#define WRAP_EACH            200
+#define LEAK_HASH_MUL       0x9e3779b97f4a7c15ULL
+#define SMALLEST_TABLE_BITS 12
+#define WRAP_EACH           200
 
 static unsigned home_slot(uintptr_t p)
 {
@@ -349,7 +348,7 @@ static unsigned home_slot(uintptr_t p)
 
 Test(leak, deletion_across_the_wrap, .init = setup)
 {
-	void *p[2 * WRAP_EACH];
+	void    *p[2 * WRAP_EACH];
 	unsigned tail = 0, head = 0;
 	for (uintptr_t a = FAKE_BASE; tail + head < 2 * WRAP_EACH; a += MIN_ALIGN) {
 		unsigned h = home_slot(a);
@@ -373,8 +372,8 @@ Test(leak, deletion_across_the_wrap, .init = setup)
  * many distinct stacks, more than the table holds at once.  The walk is
  * deep enough to fill every frame of a record, so the test's own call
  * site is not part of the stack. */
-#define WALK_LEVELS  (STRATA_LEAK_FRAMES - 1)
-#define WALK_STACKS  177147u
+#define WALK_LEVELS (STRATA_LEAK_FRAMES - 1)
+#define WALK_STACKS 177147u
 
 static noinline bool walk0(unsigned long code, int level, void *p);
 static noinline bool walk1(unsigned long code, int level, void *p);
@@ -385,8 +384,8 @@ static inline __attribute__((always_inline)) bool walk_next(unsigned long code, 
 	if (level == 0)
 		return leak_record(p, 8, 8, 0);
 	switch (code % 3) {
-	case 0:  return walk0(code / 3, level - 1, p);
-	case 1:  return walk1(code / 3, level - 1, p);
+	case 0: return walk0(code / 3, level - 1, p);
+	case 1: return walk1(code / 3, level - 1, p);
 	default: return walk2(code / 3, level - 1, p);
 	}
 }
@@ -424,7 +423,7 @@ Test(leak, stacks_are_recycled, .init = setup, .timeout = 60)
 Test(leak, stack_table_full, .init = setup, .timeout = 60)
 {
 	unsigned long c = 0;
-	size_t objects;
+	size_t        objects;
 	while (c < WALK_STACKS && walk0(c, WALK_LEVELS, FAKE(c)))
 		c++;
 	cr_assert_lt(c, WALK_STACKS, "the stack table never filled");
@@ -438,8 +437,8 @@ Test(leak, stack_table_full, .init = setup, .timeout = 60)
 	cr_assert(walk0(c, WALK_LEVELS, FAKE(c)));
 }
 
-#define THREADS      4
-#define PER_THREAD   20000u
+#define THREADS    4
+#define PER_THREAD 20000u
 
 static void *thread_work(void *arg)
 {
@@ -456,7 +455,7 @@ static void *thread_work(void *arg)
 Test(leak, threads, .init = setup)
 {
 	pthread_t t[THREADS];
-	size_t bytes, objects;
+	size_t    bytes, objects;
 	for (uintptr_t i = 0; i < THREADS; i++)
 		cr_assert_eq(pthread_create(&t[i], NULL, thread_work, (void *)i), 0);
 	for (unsigned i = 0; i < THREADS; i++) {
@@ -472,18 +471,18 @@ Test(leak, threads, .init = setup)
 /* ------------------------------------------------------------------------
  * The report
  * ---------------------------------------------------------------------- */
-#define REPORT_MAX  65536
+#define REPORT_MAX 65536
 
 /* leak_report's text, read back through a pipe (small enough to fit in
  * the pipe's buffer, so writing first and reading after cannot block). */
 static char *report(uint64_t since, size_t max_sites, bool estimated)
 {
 	static char buf[REPORT_MAX];
-	int fd[2];
+	int         fd[2];
 	cr_assert_eq(pipe(fd), 0);
 	leak_report(fd[1], since, max_sites, estimated);
 	close(fd[1]);
-	size_t len = 0;
+	size_t  len = 0;
 	ssize_t n;
 	while ((n = read(fd[0], buf + len, sizeof(buf) - 1 - len)) > 0)
 		len += (size_t)n;
@@ -495,9 +494,9 @@ static char *report(uint64_t since, size_t max_sites, bool estimated)
 /* The rest of a frame line after the function: "+0xOFF (MODULE+0xOFF)". */
 static void assert_frame_line(const char *at)
 {
-	char module[256];
+	char          module[256];
 	unsigned long off, module_off;
-	int end = 0;
+	int           end = 0;
 	cr_assert_not_null(at);
 	int n = sscanf(at, " in site_b+0x%lx (%255[^+]+0x%lx)%n", &off, module, &module_off, &end);
 	cr_assert_eq(n, 3, "bad frame line: %.100s", at);
@@ -521,7 +520,8 @@ Test(leak, report_shape, .init = setup)
 	cr_assert_not_null(strstr(big, " in site_b+0x"), "%s", r);
 	cr_assert_not_null(strstr(small, " in site_a+0x"), "%s", r);
 	assert_frame_line(strstr(big, " in site_b+0x"));
-	cr_assert_not_null(strstr(r, "\n\nSUMMARY: strata: 3500 bytes leaked in 8 allocations.\n"), "%s", r);
+	cr_assert_not_null(strstr(r, "\n\nSUMMARY: strata: 3500 bytes leaked in 8 allocations.\n"),
+	                   "%s", r);
 	cr_assert_null(strstr(r, "estimated"));
 	cr_assert_null(strstr(r, "more sites"));
 }
@@ -531,19 +531,24 @@ Test(leak, report_limits_and_marks, .init = setup)
 	cr_assert_eq(site_a(0, 5, 100), 5);
 	cr_assert_eq(site_b(100, 3, 1000), 3);
 	char *r = report(0, 1, true);
-	cr_assert_not_null(strstr(r, "3000 bytes in 3 objects allocated from: (estimated, sampled)\n"), "%s", r);
+	cr_assert_not_null(
+	        strstr(r, "3000 bytes in 3 objects allocated from: (estimated, sampled)\n"), "%s",
+	        r);
 	cr_assert_null(strstr(r, "500 bytes in"), "%s", r);
 	cr_assert_not_null(strstr(r, "... and 1 more sites, 500 bytes\n"), "%s", r);
-	cr_assert_not_null(strstr(r, "SUMMARY: strata: 3500 bytes leaked in 8 allocations.\n"), "%s", r);
+	cr_assert_not_null(strstr(r, "SUMMARY: strata: 3500 bytes leaked in 8 allocations.\n"),
+	                   "%s", r);
 
 	uint64_t m = leak_mark();
 	cr_assert_eq(site_a(200, 2, 7), 2);
 	r = report(m, 0, false);
 	cr_assert_not_null(strstr(r, "made since mark 1\n"), "%s", r);
 	cr_assert_not_null(strstr(r, "14 bytes in 2 objects allocated from:\n"), "%s", r);
-	cr_assert_not_null(strstr(r, "SUMMARY: strata: 14 bytes leaked in 2 allocations.\n"), "%s", r);
+	cr_assert_not_null(strstr(r, "SUMMARY: strata: 14 bytes leaked in 2 allocations.\n"), "%s",
+	                   r);
 
 	r = report(leak_mark(), 0, false);
 	cr_assert_null(strstr(r, "bytes in"), "%s", r);
-	cr_assert_not_null(strstr(r, "SUMMARY: strata: 0 bytes leaked in 0 allocations.\n"), "%s", r);
+	cr_assert_not_null(strstr(r, "SUMMARY: strata: 0 bytes leaked in 0 allocations.\n"), "%s",
+	                   r);
 }

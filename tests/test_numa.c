@@ -81,7 +81,7 @@ Test(numa, memory_only_node)
 {
 	put("online", "0-1\n");
 	put("node0/cpulist", "0-3\n");
-	put("node1/cpulist", "\n");          /* CXL-style: memory, no CPUs */
+	put("node1/cpulist", "\n"); /* CXL-style: memory, no CPUs */
 	struct numa_topology t;
 	cr_assert(nodes_read_topology(root, &t));
 	cr_assert_eq(t.nnodes, 2);
@@ -115,7 +115,7 @@ static struct numa_topology topo(unsigned cpus0, unsigned cpus1)
 
 Test(numa, arenas_follow_the_cpus_of_each_node)
 {
-	unsigned first[NUMA_MAX_NODES], count[NUMA_MAX_NODES];
+	unsigned             first[NUMA_MAX_NODES], count[NUMA_MAX_NODES];
 	struct numa_topology t = topo(6, 2);
 	cr_assert_eq(arenas_layout(&t, true, 8, first, count), 8);
 	cr_assert_eq(count[0], 6);
@@ -126,20 +126,20 @@ Test(numa, arenas_follow_the_cpus_of_each_node)
 
 Test(numa, every_node_gets_an_arena)
 {
-	unsigned first[NUMA_MAX_NODES], count[NUMA_MAX_NODES];
+	unsigned             first[NUMA_MAX_NODES], count[NUMA_MAX_NODES];
 	struct numa_topology t = topo(15, 1);
-	unsigned n = arenas_layout(&t, true, 2, first, count);
+	unsigned             n = arenas_layout(&t, true, 2, first, count);
 	cr_assert_eq(count[1], 1, "the small node still has its arena");
 	cr_assert_geq(count[0], 1);
 	cr_assert_eq(n, count[0] + count[1]);
-	struct numa_topology m = topo(4, 0);     /* memory-only node 1 */
+	struct numa_topology m = topo(4, 0); /* memory-only node 1 */
 	arenas_layout(&m, true, 4, first, count);
 	cr_assert_eq(count[1], 1, "a node without CPUs still gets one (strata_alloc_onnode)");
 }
 
 Test(numa, off_puts_everything_on_node_0)
 {
-	unsigned first[NUMA_MAX_NODES], count[NUMA_MAX_NODES];
+	unsigned             first[NUMA_MAX_NODES], count[NUMA_MAX_NODES];
 	struct numa_topology t = topo(2, 2);
 	cr_assert_eq(arenas_layout(&t, false, 3, first, count), 3);
 	cr_assert_eq(count[0], 3);
@@ -148,7 +148,7 @@ Test(numa, off_puts_everything_on_node_0)
 
 Test(numa, never_more_than_max_arenas)
 {
-	unsigned first[NUMA_MAX_NODES], count[NUMA_MAX_NODES];
+	unsigned             first[NUMA_MAX_NODES], count[NUMA_MAX_NODES];
 	struct numa_topology t = { 0 };
 	t.nnodes = 64;
 	t.online = ~0ULL;

@@ -9,21 +9,31 @@
 Test(options, parse_values)
 {
 	long v;
-	cr_assert(options_parse_value("42", &v)); cr_assert_eq(v, 42);
-	cr_assert(options_parse_value("-3", &v)); cr_assert_eq(v, -3);
-	cr_assert(options_parse_value("4k", &v)); cr_assert_eq(v, 4096);
-	cr_assert(options_parse_value("2M", &v)); cr_assert_eq(v, 2 << 20);
-	cr_assert(options_parse_value("1g", &v)); cr_assert_eq(v, 1L << 30);
-	cr_assert(options_parse_value("on", &v)); cr_assert_eq(v, 1);
-	cr_assert(options_parse_value("Yes", &v)); cr_assert_eq(v, 1);
-	cr_assert(options_parse_value("off", &v)); cr_assert_eq(v, 0);
-	cr_assert(options_parse_value("false", &v)); cr_assert_eq(v, 0);
+	cr_assert(options_parse_value("42", &v));
+	cr_assert_eq(v, 42);
+	cr_assert(options_parse_value("-3", &v));
+	cr_assert_eq(v, -3);
+	cr_assert(options_parse_value("4k", &v));
+	cr_assert_eq(v, 4096);
+	cr_assert(options_parse_value("2M", &v));
+	cr_assert_eq(v, 2 << 20);
+	cr_assert(options_parse_value("1g", &v));
+	cr_assert_eq(v, 1L << 30);
+	cr_assert(options_parse_value("on", &v));
+	cr_assert_eq(v, 1);
+	cr_assert(options_parse_value("Yes", &v));
+	cr_assert_eq(v, 1);
+	cr_assert(options_parse_value("off", &v));
+	cr_assert_eq(v, 0);
+	cr_assert(options_parse_value("false", &v));
+	cr_assert_eq(v, 0);
 	cr_assert_not(options_parse_value("", &v));
 	cr_assert_not(options_parse_value("12x", &v));
 	cr_assert_not(options_parse_value("many", &v));
 	cr_assert_not(options_parse_value("18014398509481986k", &v), "overflow is rejected");
 	cr_assert_not(options_parse_value("9223372036854775807g", &v));
-	cr_assert(options_parse_value("-2k", &v)); cr_assert_eq(v, -2048);
+	cr_assert(options_parse_value("-2k", &v));
+	cr_assert_eq(v, -2048);
 }
 
 Test(options, defaults_come_from_the_table)
@@ -32,7 +42,8 @@ Test(options, defaults_come_from_the_table)
 	unsetenv("STRATA_ARENAS");
 	options_init();
 	for (int i = 0; i < NUM_OPTIONS; i++) {
-		cr_assert_eq(strata_option(i), _strata_option_table[i].def, "%s", _strata_option_table[i].name);
+		cr_assert_eq(strata_option(i), _strata_option_table[i].def, "%s",
+		             _strata_option_table[i].name);
 		cr_assert_not_null(_strata_option_table[i].doc);
 	}
 }
@@ -55,7 +66,8 @@ Test(options, bad_value_warns_and_keeps_default, .init = cr_redirect_stderr)
 	cr_assert_eq(strata_option(OPT_ARENAS), 0);
 	unsetenv("STRATA_ARENAS");
 	fflush(stderr);
-	cr_assert_stderr_eq_str("strata: warning: bad value '1000' for option arenas (expected 0..64), using 0\n");
+	cr_assert_stderr_eq_str(
+	        "strata: warning: bad value '1000' for option arenas (expected 0..64), using 0\n");
 }
 
 Test(options, unknown_key_warns, .init = cr_redirect_stderr)

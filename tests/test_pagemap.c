@@ -9,7 +9,7 @@
 
 Test(pagemap, strata_pointers_find_their_owner)
 {
-	void *small = malloc(100), *large = malloc(100000), *huge = malloc(8 << 20);
+	void          *small = malloc(100), *large = malloc(100000), *huge = malloc(8 << 20);
 	struct region *r = pagemap_lookup(small);
 	cr_assert_not_null(r);
 	cr_assert_eq(r->kind, SEG_REGION);
@@ -28,7 +28,7 @@ Test(pagemap, strata_pointers_find_their_owner)
 
 Test(pagemap, foreign_addresses_are_unknown)
 {
-	int on_stack;
+	int        on_stack;
 	static int in_data;
 	void *mapped = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	cr_assert_null(pagemap_lookup(&on_stack));
@@ -41,7 +41,7 @@ Test(pagemap, foreign_addresses_are_unknown)
 
 Test(pagemap, set_and_clear_cover_partial_slots)
 {
-	char *base = (char *)(3UL << 40);       /* an address nothing maps */
+	char    *base = (char *)(3UL << 40); /* an address nothing maps */
 	uint32_t owner = SEG_HUGE;
 	pagemap_set(base, REGION_SIZE + 1, &owner);
 	cr_assert_eq(pagemap_lookup(base), &owner);

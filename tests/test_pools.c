@@ -98,7 +98,7 @@ Test(cache, caches_share_no_page)
 	strata_cache_t *b = strata_cache_create("typeB", 64, 0, 0);
 	enum { N = 3000 };
 	static uintptr_t pages[3 * N];
-	static char owner[3 * N];
+	static char      owner[3 * N];
 	for (int i = 0; i < N; i++) {
 		pages[i] = (uintptr_t)strata_cache_alloc(a) >> 12;
 		pages[N + i] = (uintptr_t)strata_cache_alloc(b) >> 12;
@@ -109,7 +109,8 @@ Test(cache, caches_share_no_page)
 		pages[i] = pages[i] << 2 | (uintptr_t)(i / N);
 	qsort(pages, 3 * N, sizeof(pages[0]), by_address);
 	for (int i = 1; i < 3 * N; i++)
-		cr_assert(!(pages[i] >> 2 == pages[i - 1] >> 2 && (pages[i] & 3) != (pages[i - 1] & 3)),
+		cr_assert(!(pages[i] >> 2 == pages[i - 1] >> 2
+		            && (pages[i] & 3) != (pages[i - 1] & 3)),
 		          "page %#zx holds objects of two kinds", (size_t)(pages[i] >> 2 << 12));
 	(void)owner;
 }
@@ -117,7 +118,7 @@ Test(cache, caches_share_no_page)
 Test(cache, figures_count_every_call)
 {
 	strata_cache_t *c = strata_cache_create("counted", 72, 8, 0);
-	static void *v[1000];
+	static void    *v[1000];
 	for (int i = 0; i < 1000; i++)
 		v[i] = strata_cache_alloc(c);
 	for (int i = 0; i < 400; i++)
@@ -133,7 +134,7 @@ Test(cache, figures_count_every_call)
 	cr_assert_geq(st.total, 600);
 	cr_assert_eq(st.slab_bytes, st.slack + st.live_bytes);
 	for (int i = 400; i < 1000; i++)
-		free(v[i]);                     /* plain free() works */
+		free(v[i]); /* plain free() works */
 	st = cache_stats(c);
 	cr_assert_eq(st.live, 0);
 	cr_assert_eq(st.frees, 1000);
@@ -143,7 +144,7 @@ Test(cache, figures_count_every_call)
 Test(cache, realloc_of_an_object_keeps_its_bytes)
 {
 	strata_cache_t *c = strata_cache_create("grown", 40, 0, 0);
-	char *p = strata_cache_alloc(c);
+	char           *p = strata_cache_alloc(c);
 	memcpy(p, "0123456789012345678901234567890123456789", 40);
 	cr_assert_eq(realloc(p, 30), p);
 	char *q = realloc(p, 5000);
@@ -157,12 +158,12 @@ static void destroy_busy(void *arg)
 {
 	(void)arg;
 	strata_cache_t *c = strata_cache_create("busy", 128, 0, 0);
-	void *p = strata_cache_alloc(c);
+	void           *p = strata_cache_alloc(c);
 	strata_cache_alloc(c);
 	errno = 0;
 	if (strata_cache_destroy(c) != -1 || errno != EBUSY)
 		_exit(3);
-	memset(p, 1, 128);                  /* still valid */
+	memset(p, 1, 128); /* still valid */
 	free(p);
 	_exit(0);
 }
@@ -171,7 +172,8 @@ Test(cache, destroying_a_busy_cache_reports_and_keeps_it)
 {
 	struct child_result r;
 	run_child(destroy_busy, NULL, 20, &r);
-	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status %#x: %s", r.status, r.err);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status %#x: %s", r.status,
+	          r.err);
 	cr_assert_not_null(strstr(r.err, "strata: "), "%s", r.err);
 	cr_assert_not_null(strstr(r.err, "\"busy\""), "%s", r.err);
 	cr_assert_not_null(strstr(r.err, "2 objects"), "%s", r.err);
@@ -181,7 +183,7 @@ Test(cache, destroying_a_busy_cache_reports_and_keeps_it)
 #define XT_THREADS 4
 #define XT_OBJECTS 20000
 static strata_cache_t *xt_cache;
-static void *xt_objects[XT_THREADS][XT_OBJECTS];
+static void           *xt_objects[XT_THREADS][XT_OBJECTS];
 
 static void *xt_alloc(void *arg)
 {
@@ -214,7 +216,7 @@ Test(cache, objects_freed_by_other_threads)
 			pthread_create(&t[i], NULL, xt_alloc, xt_objects[i]);
 		for (int i = 0; i < XT_THREADS; i++)
 			pthread_join(t[i], NULL);
-		for (int i = 0; i < XT_THREADS; i++)   /* thread i frees what i+1 made */
+		for (int i = 0; i < XT_THREADS; i++) /* thread i frees what i+1 made */
 			pthread_create(&t[i], NULL, xt_free, xt_objects[(i + 1) % XT_THREADS]);
 		for (int i = 0; i < XT_THREADS; i++)
 			pthread_join(t[i], NULL);
@@ -234,7 +236,8 @@ static void expect_abort(void (*fn)(void *), const char *what)
 {
 	struct child_result r;
 	run_child(fn, NULL, 20, &r);
-	cr_assert_eq(child_signal(&r), SIGABRT, "%s: status %#x, stderr: %s", what, r.status, r.err);
+	cr_assert_eq(child_signal(&r), SIGABRT, "%s: status %#x, stderr: %s", what, r.status,
+	             r.err);
 	cr_assert_eq(strncmp(r.err, "strata: ", 8), 0, "stderr: %s", r.err);
 	cr_assert_not_null(strstr(r.err, what), "expected '%s' in: %s", what, r.err);
 	char *nl = strchr(r.err, '\n');
@@ -253,8 +256,8 @@ static void cache_double_free(void *arg)
 {
 	(void)arg;
 	strata_cache_t *a = strata_cache_create("twice", 64, 0, 0);
-	void *keep = strata_cache_alloc(a);
-	void *p = strata_cache_alloc(a);
+	void           *keep = strata_cache_alloc(a);
+	void           *p = strata_cache_alloc(a);
 	strata_cache_free(a, p);
 	strata_cache_free(a, p);
 	(void)keep;
@@ -279,7 +282,7 @@ static void pool_double_free(void *arg)
 {
 	(void)arg;
 	strata_pool_t *a = strata_pool_create("again", 100, 4);
-	void *p = strata_pool_alloc(a);
+	void          *p = strata_pool_alloc(a);
 	strata_pool_free(a, p);
 	strata_pool_free(a, p);
 }
@@ -288,8 +291,8 @@ static void heap_block_after_destroy(void *arg)
 {
 	(void)arg;
 	strata_heap_t *h = strata_heap_create("gone");
-	void *keep = strata_heap_malloc(h, 100);
-	void *p = strata_heap_malloc(h, 100);
+	void          *keep = strata_heap_malloc(h, 100);
+	void          *p = strata_heap_malloc(h, 100);
 	strata_heap_destroy(h);
 	free(p);
 	(void)keep;
@@ -371,12 +374,12 @@ static void pool_under_rlimit(void *arg)
 {
 	(void)arg;
 	enum { MIN = 32 };
-	strata_pool_t *p = strata_pool_create("critical", 4096, MIN);
+	strata_pool_t  *p = strata_pool_create("critical", 4096, MIN);
 	strata_cache_t *filler = strata_cache_create("filler", 4096, 0, 0);
 	if (p == NULL || filler == NULL)
 		_exit(10);
 	struct rlimit rl;
-	FILE *f = fopen("/proc/self/statm", "r");
+	FILE         *f = fopen("/proc/self/statm", "r");
 	unsigned long vm_pages = 0;
 	if (f == NULL || fscanf(f, "%lu", &vm_pages) != 1)
 		_exit(11);
@@ -386,13 +389,13 @@ static void pool_under_rlimit(void *arg)
 		_exit(12);
 	/* use up what the arenas have mapped: from then on memory is refused */
 	static void *junk[1 << 20];
-	size_t n = 0;
+	size_t       n = 0;
 	while (n < (1u << 20) && (junk[n] = strata_cache_alloc(filler)) != NULL)
 		n++;
 	if (n == 1u << 20)
 		_exit(13);
 	static void *got[4096];
-	size_t served = 0;
+	size_t       served = 0;
 	while (served < 4096 && (got[served] = strata_pool_alloc(p)) != NULL)
 		served++;
 	if (errno != ENOMEM)
@@ -402,13 +405,13 @@ static void pool_under_rlimit(void *arg)
 	if (served < MIN || st.reserve_served != MIN || st.reserve != 0)
 		_exit(15);
 	for (size_t i = 0; i < 8; i++)
-		memset(got[served - 1 - i], 7, 4096);      /* the reserve's objects work */
+		memset(got[served - 1 - i], 7, 4096); /* the reserve's objects work */
 	for (size_t i = 0; i < 40; i++)
 		strata_pool_free(p, got[i]);
 	strata_pool_stats_get(p, &st);
 	if (st.reserve != MIN)
 		_exit(16);
-	for (size_t i = 0; i < MIN; i++)               /* and serve again */
+	for (size_t i = 0; i < MIN; i++) /* and serve again */
 		if (strata_pool_alloc(p) == NULL)
 			_exit(17);
 	_exit(0);
@@ -418,8 +421,8 @@ Test(pool, reserve_serves_when_memory_is_refused)
 {
 	struct child_result r;
 	run_child(pool_under_rlimit, NULL, 60, &r);
-	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status %#x (exit %d): %s", r.status,
-	          WEXITSTATUS(r.status), r.err);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status %#x (exit %d): %s",
+	          r.status, WEXITSTATUS(r.status), r.err);
 }
 
 /* ------------------------------------------------------------------------
@@ -436,7 +439,8 @@ Test(heap, blocks_of_every_size)
 {
 	strata_heap_t *h = strata_heap_create("request");
 	cr_assert_not_null(h);
-	size_t sizes[] = { 0, 1, 16, 17, 100, 1000, 4096, 30000, 40000, 300000, 1 << 20, (1 << 20) + 1, 5 << 20 };
+	size_t sizes[] = { 0,     1,     16,     17,      100,           1000,   4096,
+		           30000, 40000, 300000, 1 << 20, (1 << 20) + 1, 5 << 20 };
 	enum { NS = sizeof(sizes) / sizeof(sizes[0]) };
 	unsigned char *v[NS];
 	for (int i = 0; i < NS; i++) {
@@ -472,9 +476,9 @@ Test(heap, blocks_of_every_size)
 Test(heap, free_and_realloc_of_its_blocks)
 {
 	strata_heap_t *h = strata_heap_create("mixed");
-	char *a = strata_heap_malloc(h, 50);
+	char          *a = strata_heap_malloc(h, 50);
 	strcpy(a, "hello");
-	char *b = realloc(a, 100000);           /* stays in the heap */
+	char *b = realloc(a, 100000); /* stays in the heap */
 	cr_assert_str_eq(b, "hello");
 	char *c = strata_heap_realloc(h, b, 3 << 20);
 	cr_assert_str_eq(c, "hello");
@@ -493,7 +497,7 @@ Test(heap, free_and_realloc_of_its_blocks)
 Test(heap, reset_frees_everything_and_keeps_the_heap)
 {
 	strata_heap_t *h = strata_heap_create("per-request");
-	uint64_t kept = 0;
+	uint64_t       kept = 0;
 	for (int round = 0; round < 5; round++) {
 		for (int i = 0; i < 20000; i++) {
 			char *p = strata_heap_malloc(h, 1 + (size_t)(i * 37) % 2000);
@@ -509,9 +513,10 @@ Test(heap, reset_frees_everything_and_keeps_the_heap)
 		cr_assert_eq(st.live, 0);
 		cr_assert_eq(st.mallocs, st.frees);
 		cr_assert_eq(st.resets, (uint64_t)round + 1);
-		if (round == 0)         /* the slabs kept for the next round are reused */
+		if (round == 0) /* the slabs kept for the next round are reused */
 			kept = st.slab_bytes;
-		cr_assert_leq(st.slab_bytes, kept + kept / 4, "round %d keeps %llu bytes, the first %llu", round,
+		cr_assert_leq(st.slab_bytes, kept + kept / 4,
+		              "round %d keeps %llu bytes, the first %llu", round,
 		              (unsigned long long)st.slab_bytes, (unsigned long long)kept);
 		cr_assert_eq(strata_check_heap(), 0);
 	}
@@ -521,7 +526,7 @@ Test(heap, reset_frees_everything_and_keeps_the_heap)
 static void *heap_thread(void *arg)
 {
 	strata_heap_t *h = strata_heap_create("threaded");
-	void **give = arg;
+	void         **give = arg;
 	for (int i = 0; i < 5000; i++) {
 		char *p = strata_heap_malloc(h, 64);
 		memset(p, 1, 64);
@@ -537,7 +542,7 @@ Test(heap, threads)
 {
 	enum { T = 4 };
 	static void *given[T][1000];
-	pthread_t t[T];
+	pthread_t    t[T];
 	for (int i = 0; i < T; i++)
 		pthread_create(&t[i], NULL, heap_thread, given[i]);
 	strata_heap_t *heaps[T];
@@ -559,19 +564,21 @@ Test(heap, threads)
 Test(report, names_every_cache_pool_and_heap)
 {
 	strata_cache_t *c = strata_cache_create("report-cache", 72, 0, 0);
-	strata_pool_t *p = strata_pool_create("report-pool", 100, 3);
-	strata_heap_t *h = strata_heap_create("report-heap");
+	strata_pool_t  *p = strata_pool_create("report-pool", 100, 3);
+	strata_heap_t  *h = strata_heap_create("report-heap");
 	strata_cache_alloc(c);
 	strata_pool_alloc(p);
 	strata_heap_malloc(h, 10);
 	char path[] = "/tmp/strata-pools-XXXXXX";
-	int fd = mkstemp(path);
+	int  fd = mkstemp(path);
 	cr_assert_geq(fd, 0);
 	const char *want[3][3] = {
 		{ "cache report-cache", "pool  report-pool", "heap  report-heap" },
-		{ "\"kind\": \"cache\", \"name\": \"report-cache\"", "\"kind\": \"pool\", \"name\": \"report-pool\"",
+		{ "\"kind\": \"cache\", \"name\": \"report-cache\"",
+		  "\"kind\": \"pool\", \"name\": \"report-pool\"",
 		  "\"kind\": \"heap\", \"name\": \"report-heap\"" },
-		{ "strata_object_live{cache=\"report-cache\"} 1", "strata_object_reserve{pool=\"report-pool\"} 3",
+		{ "strata_object_live{cache=\"report-cache\"} 1",
+		  "strata_object_reserve{pool=\"report-pool\"} 3",
 		  "strata_object_live{heap=\"report-heap\"} 1" },
 	};
 	for (int form = 0; form < 3; form++) {
@@ -579,11 +586,12 @@ Test(report, names_every_cache_pool_and_heap)
 		lseek(fd, 0, SEEK_SET);
 		cr_assert_eq(strata_report(fd, (enum strata_format)form, STRATA_REPORT_CLASSES), 0);
 		static char buf[1 << 20];
-		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+		ssize_t     n = pread(fd, buf, sizeof(buf) - 1, 0);
 		cr_assert_gt(n, 0);
 		buf[n] = '\0';
 		for (int k = 0; k < 3; k++)
-			cr_assert_not_null(strstr(buf, want[form][k]), "format %d lacks '%s'", form, want[form][k]);
+			cr_assert_not_null(strstr(buf, want[form][k]), "format %d lacks '%s'", form,
+			                   want[form][k]);
 	}
 	close(fd);
 	unlink(path);

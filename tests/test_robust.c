@@ -22,7 +22,7 @@ static atomic_int stop;
 static void *churn(void *arg)
 {
 	unsigned seed = (unsigned)(uintptr_t)arg;
-	void *slots[64] = { 0 };
+	void    *slots[64] = { 0 };
 	while (!atomic_load(&stop)) {
 		unsigned i = (seed = seed * 1103515245 + 12345) >> 16 & 63;
 		free(slots[i]);
@@ -42,7 +42,7 @@ Test(robust, fork_while_other_threads_allocate)
 	for (int round = 0; round < 50; round++) {
 		pid_t pid = fork();
 		if (pid == 0) {
-			alarm(10);      /* a deadlock ends as SIGALRM, not a hang */
+			alarm(10); /* a deadlock ends as SIGALRM, not a hang */
 			void *p[1000];
 			for (int i = 0; i < 1000; i++)
 				p[i] = malloc((size_t)(i * 13 % 70000) + 1);
@@ -107,10 +107,11 @@ Test(robust, exited_threads_return_their_caches)
 	size_t during_max = 0;
 	for (int round = 0; round < 20; round++) {
 		pthread_t t;
-		void *during;
+		void     *during;
 		pthread_create(&t, NULL, alloc_and_exit, NULL);
 		pthread_join(t, &during);
-		during_max = (size_t)(uintptr_t)during > during_max ? (size_t)(uintptr_t)during : during_max;
+		during_max = (size_t)(uintptr_t)during > during_max ? (size_t)(uintptr_t)during
+		                                                    : during_max;
 	}
 	size_t after = cached_bytes();
 	cr_assert_gt(during_max, before + 50000, "a live thread holds cached objects");
@@ -123,8 +124,8 @@ Test(robust, exited_threads_return_their_caches)
 Test(robust, freed_memory_decays_without_trim)
 {
 	enum { N = 1024 };
-	const size_t size = 256 * 1024;          /* 256 MiB of large runs */
-	void **p = malloc(N * sizeof(void *));
+	const size_t size = 256 * 1024; /* 256 MiB of large runs */
+	void       **p = malloc(N * sizeof(void *));
 	for (int i = 0; i < N; i++) {
 		p[i] = malloc(size);
 		memset(p[i], 1, size);
@@ -151,9 +152,9 @@ Test(robust, trim_after_freeing_everything_brings_rss_down)
 {
 	const size_t total = 1UL << 30;
 	const size_t small = 256, large = 256 * 1024;
-	size_t nsmall = total / small, nlarge = total / large;
-	void **ps = malloc(nsmall * sizeof(void *));
-	void **pl = malloc(nlarge * sizeof(void *));
+	size_t       nsmall = total / small, nlarge = total / large;
+	void       **ps = malloc(nsmall * sizeof(void *));
+	void       **pl = malloc(nlarge * sizeof(void *));
 	for (size_t i = 0; i < nsmall; i++) {
 		ps[i] = malloc(small);
 		memset(ps[i], 1, small);
@@ -173,7 +174,8 @@ Test(robust, trim_after_freeing_everything_brings_rss_down)
 	malloc_trim(0);
 	cr_assert_eq(strata_check_heap(), 0);
 	size_t after = rss_bytes();
-	cr_assert_lt(after, 64 * MiB, "RSS after trim: %zu MiB (peak %zu MiB)", after >> 20, peak >> 20);
+	cr_assert_lt(after, 64 * MiB, "RSS after trim: %zu MiB (peak %zu MiB)", after >> 20,
+	             peak >> 20);
 }
 
 /* STRATA_BACKGROUND=1: memory freed before the program goes idle goes back
@@ -183,8 +185,8 @@ static long idle_dirty_kib(const char *background)
 {
 	char lib[4096];
 	snprintf(lib, sizeof(lib), "LD_PRELOAD=%s", getenv("LIBSTRATA") ? getenv("LIBSTRATA") : "");
-	char *argv[] = { IDLE_CHILD_PATH, NULL };
-	char *envp[] = { lib, (char *)background, "STRATA_LEAK=off", NULL };
+	char               *argv[] = { IDLE_CHILD_PATH, NULL };
+	char               *envp[] = { lib, (char *)background, "STRATA_LEAK=off", NULL };
 	struct child_result r;
 	spawn_child(argv, envp, 30, &r);
 	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0 && r.err[0],
@@ -197,6 +199,8 @@ Test(robust, background_thread_returns_memory_of_an_idle_program, .timeout = 60)
 	cr_assert_not_null(getenv("LIBSTRATA"), "LIBSTRATA must name libstrata.so");
 	long with = idle_dirty_kib("STRATA_BACKGROUND=1");
 	long without = idle_dirty_kib("STRATA_BACKGROUND=0");
-	cr_assert_leq(with, 1024, "%ld KiB still dirty after 1.5 s idle with the background thread", with);
-	cr_assert_geq(without, 4096, "only %ld KiB dirty without it: the test shows nothing", without);
+	cr_assert_leq(with, 1024, "%ld KiB still dirty after 1.5 s idle with the background thread",
+	              with);
+	cr_assert_geq(without, 4096, "only %ld KiB dirty without it: the test shows nothing",
+	              without);
 }

@@ -11,7 +11,8 @@ Test(sizeclass, every_size_maps_to_the_smallest_class_that_fits)
 		cr_assert_lt(c, NUM_CLASSES, "size %zu", n);
 		cr_assert_geq(class_size_of(c), n, "size %zu -> class %u too small", n, c);
 		if (c > 0)
-			cr_assert_lt(class_size_of(c - 1), n, "size %zu: class %u would fit", n, c - 1);
+			cr_assert_lt(class_size_of(c - 1), n, "size %zu: class %u would fit", n,
+			             c - 1);
 	}
 }
 

@@ -15,7 +15,7 @@ static void setup(void)
 {
 	slab_classes_init();
 	arena_init(&A, 0);
-	strata_ensure_init();   /* the keys; this program mallocs through strata too */
+	strata_ensure_init(); /* the keys; this program mallocs through strata too */
 }
 
 TestSuite(slab, .init = setup);
@@ -40,7 +40,7 @@ static void release(struct page *s)
 static unsigned carve_all(struct page *s, void **out)
 {
 	unsigned total = 0, n;
-	void *list;
+	void    *list;
 	while ((list = slab_carve(s, 7, &n)) != NULL)
 		for (void *p = list; p; p = link_next(p))
 			out[total++] = p;
@@ -51,7 +51,7 @@ Test(slab, class_table_bounds_waste)
 {
 	for (unsigned c = 0; c < NUM_CLASSES; c++) {
 		const struct size_class *sc = &_strata_classes[c];
-		size_t bytes = PAGE_SIZE << sc->order;
+		size_t                   bytes = PAGE_SIZE << sc->order;
 		cr_assert_eq(sc->size, class_size_of(c));
 		cr_assert_leq(sc->order, SLAB_MAX_ORDER);
 		cr_assert_geq(sc->capacity, 2, "class %u holds %u", c, sc->capacity);
@@ -74,8 +74,8 @@ Test(slab, index_is_exact_on_boundaries_and_huge_elsewhere)
 			if (off % size == 0)
 				cr_assert_eq(idx, off / size, "class %u offset %zu", c, off);
 			else
-				cr_assert_geq(idx, _strata_classes[c].capacity, "class %u offset %zu gives %u",
-				              c, off, idx);
+				cr_assert_geq(idx, _strata_classes[c].capacity,
+				              "class %u offset %zu gives %u", c, off, idx);
 		}
 	}
 }
@@ -102,7 +102,7 @@ Test(slab, carving_gives_distinct_aligned_objects_of_its_class)
 	for (unsigned c = 0; c < NUM_CLASSES; c += 3) {
 		struct page *s = new_slab(c);
 		static void *objs[8192];
-		unsigned n = carve_all(s, objs);
+		unsigned     n = carve_all(s, objs);
 		cr_assert_eq(n, _strata_classes[c].capacity);
 		cr_assert_eq(slab_inuse(s), n, "carved objects count as in use");
 		cr_assert(slab_exhausted(s));
@@ -115,9 +115,11 @@ Test(slab, carving_gives_distinct_aligned_objects_of_its_class)
 			cr_assert_eq(pg->cls, c);
 			cr_assert(slab_object_valid(pg, p));
 			cr_assert(slab_owns(s, p));
-			cr_assert_eq((uintptr_t)p[1], _strata_free_key, "carved objects carry the key");
+			cr_assert_eq((uintptr_t)p[1], _strata_free_key,
+			             "carved objects carry the key");
 			if (size > 16)
-				cr_assert_not(slab_object_valid(pg, (char *)p + 16), "middle of an object");
+				cr_assert_not(slab_object_valid(pg, (char *)p + 16),
+				              "middle of an object");
 			if (i > 0)
 				cr_assert_eq((char *)p - (char *)objs[i - 1], (ptrdiff_t)size);
 		}
@@ -131,9 +133,9 @@ Test(slab, carving_gives_distinct_aligned_objects_of_its_class)
 
 Test(slab, objects_past_the_bump_are_not_valid)
 {
-	unsigned c = size_to_class(64), n;
+	unsigned     c = size_to_class(64), n;
 	struct page *s = new_slab(c);
-	void **first = slab_carve(s, 3, &n);
+	void       **first = slab_carve(s, 3, &n);
 	cr_assert_eq(n, 3);
 	cr_assert(slab_object_valid(s, first));
 	cr_assert_not(slab_object_valid(s, (char *)first + 3 * 64), "never handed out");
@@ -141,10 +143,10 @@ Test(slab, objects_past_the_bump_are_not_valid)
 
 Test(slab, the_local_list_is_taken_whole_with_its_length)
 {
-	unsigned c = size_to_class(48), n;
+	unsigned     c = size_to_class(48), n;
 	struct page *s = new_slab(c);
 	static void *objs[8192];
-	unsigned total = carve_all(s, objs);
+	unsigned     total = carve_all(s, objs);
 	for (unsigned i = 0; i < 10; i++)
 		slab_free_local(s, objs[i]);
 	cr_assert_eq(slab_inuse(s), total - 10);
@@ -161,10 +163,10 @@ Test(slab, the_local_list_is_taken_whole_with_its_length)
 
 Test(slab, remote_frees_are_collected_onto_the_local_list)
 {
-	unsigned c = size_to_class(96);
+	unsigned     c = size_to_class(96);
 	struct page *s = new_slab(c);
 	static void *objs[8192];
-	unsigned total = carve_all(s, objs);
+	unsigned     total = carve_all(s, objs);
 	for (unsigned i = 0; i < 5; i++)
 		cr_assert(slab_push_remote(s, objs[i]));
 	cr_assert_eq(slab_inuse(s), total, "remote frees count as in use until collected");
@@ -176,7 +178,7 @@ Test(slab, remote_frees_are_collected_onto_the_local_list)
 
 Test(slab, a_full_slab_hands_its_mark_to_the_first_remote_free)
 {
-	unsigned c = size_to_class(256);
+	unsigned     c = size_to_class(256);
 	struct page *s = new_slab(c);
 	static void *objs[8192];
 	carve_all(s, objs);
@@ -191,7 +193,7 @@ Test(slab, a_full_slab_hands_its_mark_to_the_first_remote_free)
 
 Test(slab, retiring_fails_when_remote_frees_arrived)
 {
-	unsigned c = size_to_class(256);
+	unsigned     c = size_to_class(256);
 	struct page *s = new_slab(c);
 	static void *objs[8192];
 	carve_all(s, objs);
@@ -202,7 +204,7 @@ Test(slab, retiring_fails_when_remote_frees_arrived)
 
 Test(slab, the_owner_freeing_into_a_full_slab_is_told)
 {
-	unsigned c = size_to_class(512);
+	unsigned     c = size_to_class(512);
 	struct page *s = new_slab(c);
 	static void *objs[8192];
 	carve_all(s, objs);
@@ -235,9 +237,10 @@ Test(slab, sampled_pages_tag_their_owner)
 Test(slab, an_empty_slab_goes_back_to_the_buddy)
 {
 	struct page *s = new_slab(size_to_class(2048));
-	size_t free_before = A.free_pages;
+	size_t       free_before = A.free_pages;
 	release(s);
-	cr_assert_eq(A.free_pages, free_before + ((size_t)1 << _strata_classes[size_to_class(2048)].order));
+	cr_assert_eq(A.free_pages,
+	             free_before + ((size_t)1 << _strata_classes[size_to_class(2048)].order));
 	cr_assert_null(page_owner(s), "a released page has no owner");
 	cr_assert_eq(A.free_pages, REGION_PAGES - A.regions->meta_pages);
 }
@@ -246,15 +249,15 @@ Test(slab, an_empty_slab_goes_back_to_the_buddy)
 Test(slab, overwritten_link_aborts, .signal = SIGABRT)
 {
 	unsigned n;
-	void **list = slab_carve(new_slab(size_to_class(64)), 2, &n);
-	list[0] = (char *)list[0] + 8;       /* a use after free shifts the link */
+	void   **list = slab_carve(new_slab(size_to_class(64)), 2, &n);
+	list[0] = (char *)list[0] + 8; /* a use after free shifts the link */
 	link_next(list);
 }
 
 Test(slab, overwritten_key_aborts, .signal = SIGABRT)
 {
 	unsigned n;
-	void **list = slab_carve(new_slab(size_to_class(64)), 2, &n);
+	void   **list = slab_carve(new_slab(size_to_class(64)), 2, &n);
 	list[1] = NULL;
 	link_next(list);
 }
@@ -263,13 +266,13 @@ Test(slab, overwritten_key_aborts, .signal = SIGABRT)
  * the owner's collection finds the list longer than the objects out. */
 Test(slab, a_remote_double_free_aborts_at_collection, .signal = SIGABRT)
 {
-	unsigned n;
+	unsigned     n;
 	struct page *s = new_slab(size_to_class(32));
-	void **list = slab_carve(s, 2, &n);
-	void *a = list, *b = link_next(list);
+	void       **list = slab_carve(s, 2, &n);
+	void        *a = list, *b = link_next(list);
 	slab_push_remote(s, a);
 	slab_push_remote(s, b);
-	slab_push_remote(s, a);          /* a -> b -> a: a cycle */
+	slab_push_remote(s, a); /* a -> b -> a: a cycle */
 	slab_collect_remote(s);
 }
 
@@ -280,14 +283,14 @@ static char elsewhere[64] __attribute__((aligned(16)));
 
 Test(slab, link_out_of_the_slab_aborts, .signal = SIGABRT)
 {
-	unsigned n;
+	unsigned     n;
 	struct page *s = new_slab(size_to_class(64));
-	void **list = slab_carve(s, 3, &n);
-	void *a = list, *b = link_next(list);
+	void       **list = slab_carve(s, 3, &n);
+	void        *a = list, *b = link_next(list);
 	slab_push_remote(s, b);
-	slab_push_remote(s, a);             /* remote list: a -> b */
-	link_set(elsewhere, NULL);          /* looks like a free object of its own */
-	link_set(a, elsewhere);             /* a -> outside the slab, key intact */
+	slab_push_remote(s, a);    /* remote list: a -> b */
+	link_set(elsewhere, NULL); /* looks like a free object of its own */
+	link_set(a, elsewhere);    /* a -> outside the slab, key intact */
 	slab_collect_remote(s);
 }
 
@@ -298,7 +301,7 @@ Test(slab, link_out_of_the_slab_aborts, .signal = SIGABRT)
 Test(slab, releasing_a_slab_with_objects_out_asserts, .signal = SIGABRT)
 {
 	struct page *s = new_slab(size_to_class(64));
-	unsigned n;
+	unsigned     n;
 	cr_assert_not_null(slab_carve(s, 1, &n));
 	release(s);
 }
@@ -315,12 +318,12 @@ Test(slab, a_new_slab_without_the_lock_asserts, .signal = SIGABRT)
 Test(slab, a_local_list_shorter_than_its_count_asserts, .signal = SIGABRT)
 {
 	struct page *s = new_slab(size_to_class(64));
-	void *objs[4096];
-	unsigned total = carve_all(s, objs);
+	void        *objs[4096];
+	unsigned     total = carve_all(s, objs);
 	cr_assert_geq(total, 3);
 	slab_free_local(s, objs[0]);
 	slab_free_local(s, objs[1]);
-	link_set(objs[1], NULL);       /* objs[0] drops off the list */
+	link_set(objs[1], NULL); /* objs[0] drops off the list */
 	unsigned n;
 	slab_take_local(s, &n);
 }

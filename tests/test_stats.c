@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#define _GNU_SOURCE     /* dladdr */
+#define _GNU_SOURCE /* dladdr */
 /* The figures of include/strata.h against known workloads, with leak
  * tracking exact (STRATA_LEAK=full, set before the test workers start). */
 #include <criterion/criterion.h>
@@ -16,9 +16,9 @@ ReportHook(PRE_ALL)(struct criterion_test_set *set)
 	setenv("STRATA_LEAK", "full", 1);
 }
 
-#define S 200
-#define N 1000
-#define K 600
+#define S  200
+#define N  1000
+#define K  600
 #define L1 37
 #define L2 11
 
@@ -47,7 +47,7 @@ static void totals(struct strata_stats *st)
 Test(stats, exact_counts_for_a_known_workload)
 {
 	struct strata_stats before, after;
-	uint64_t mark = strata_mark();
+	uint64_t            mark = strata_mark();
 	totals(&before);
 	cr_assert_eq(before.requested_exact, 1, "STRATA_LEAK=full gives exact figures");
 	for (int i = 0; i < N; i++)
@@ -70,7 +70,7 @@ Test(stats, exact_counts_for_a_known_workload)
 
 	/* since the mark: three sites, the biggest first */
 	struct strata_leak_site sites[8];
-	size_t n = strata_leak_sites(sites, 8, mark);
+	size_t                  n = strata_leak_sites(sites, 8, mark);
 	cr_assert_eq(n, 3, "sites since the mark: %zu", n);
 	cr_assert_eq(sites[0].bytes, (N - K) * S);
 	cr_assert_eq(sites[0].objects, N - K);
@@ -92,8 +92,8 @@ Test(stats, exact_counts_for_a_known_workload)
 Test(stats, per_class_counts)
 {
 	struct strata_class_stats before = { .struct_size = sizeof(before) }, after = before;
-	unsigned cls = 0;
-	for (unsigned c = 0; ; c++) {
+	unsigned                  cls = 0;
+	for (unsigned c = 0;; c++) {
 		struct strata_class_stats cs = { .struct_size = sizeof(cs) };
 		cr_assert_eq(strata_class_stats_get(c, &cs), 0);
 		if (cs.size >= 1100) {
@@ -129,20 +129,22 @@ Test(stats, fragmentation_moves_buddyinfo_and_the_unusable_index)
 	totals(&st);
 	double before = st.unusable_index[5];
 	size_t order4_before = st.free_blocks[4];
-	for (int i = 0; i < RUNS; i += 2)      /* every other one: holes whose buddy is taken */
+	for (int i = 0; i < RUNS; i += 2) /* every other one: holes whose buddy is taken */
 		free(run[i]);
-	strata_thread_flush();                  /* out of the thread cache */
+	strata_thread_flush(); /* out of the thread cache */
 	totals(&st);
 	cr_assert_geq(st.free_blocks[4], order4_before + RUNS / 2 - 10,
-	              "holes show up as order-4 blocks: %zu -> %zu", order4_before, st.free_blocks[4]);
+	              "holes show up as order-4 blocks: %zu -> %zu", order4_before,
+	              st.free_blocks[4]);
 	cr_assert_gt(st.unusable_index[5], before,
-	             "more free memory is unusable for 128 KiB blocks: %.3f -> %.3f",
-	             before, st.unusable_index[5]);
+	             "more free memory is unusable for 128 KiB blocks: %.3f -> %.3f", before,
+	             st.unusable_index[5]);
 	for (int i = 0; i < 13; i++) {
 		cr_assert_geq(st.unusable_index[i], 0.0);
 		cr_assert_leq(st.unusable_index[i], 1.0);
 		if (i > 0)
-			cr_assert_geq(st.unusable_index[i], st.unusable_index[i - 1], "non-decreasing in order");
+			cr_assert_geq(st.unusable_index[i], st.unusable_index[i - 1],
+			              "non-decreasing in order");
 	}
 	for (int i = 1; i < RUNS; i += 2)
 		free(run[i]);
@@ -155,10 +157,17 @@ Test(stats, struct_size_is_checked)
 	cr_assert_eq(strata_stats_get(&st), -1);
 	cr_assert_eq(strata_stats_get(NULL), -1);
 	/* an older, shorter struct gets only what it has room for */
-	struct { size_t struct_size; unsigned api_version, narenas, nclasses, nnodes;
-	         size_t requested; int requested_exact; size_t allocated, cached, active, resident, mapped,
-	         metadata; uint64_t nmalloc, nfree; size_t internal, slab_slack, free_bytes, dirty_bytes,
-	         free_blocks[13]; double unusable_index[13]; size_t canary; } older;
+	struct {
+		size_t   struct_size;
+		unsigned api_version, narenas, nclasses, nnodes;
+		size_t   requested;
+		int      requested_exact;
+		size_t   allocated, cached, active, resident, mapped, metadata;
+		uint64_t nmalloc, nfree;
+		size_t   internal, slab_slack, free_bytes, dirty_bytes, free_blocks[13];
+		double   unusable_index[13];
+		size_t   canary;
+	} older;
 	older.struct_size = offsetof(struct strata_stats, resident_ratio);
 	older.canary = 0xabcdef;
 	cr_assert_eq(strata_stats_get((struct strata_stats *)&older), 0);
@@ -175,7 +184,8 @@ Test(stats, resident_and_mapped_follow_a_big_block)
 	memset(p, 1, 64 << 20);
 	totals(&b);
 	cr_assert_geq(b.mapped - a.mapped, 64 << 20);
-	cr_assert_geq(b.resident - a.resident, 60 << 20, "resident grew by %zu", b.resident - a.resident);
+	cr_assert_geq(b.resident - a.resident, 60 << 20, "resident grew by %zu",
+	              b.resident - a.resident);
 	free(p);
 }
 
@@ -184,9 +194,9 @@ Test(stats, realloc_renews_exact_records)
 	struct strata_stats before, after;
 	totals(&before);
 	char *a = malloc(40000), *h = malloc(6 << 20), *s = malloc(100);
-	a = realloc(a, 100000);             /* a large run, in place or moved */
-	h = realloc(h, 40 << 20);           /* a huge block, moved by mremap */
-	s = realloc(s, 110);                /* a small block keeping its class */
+	a = realloc(a, 100000);   /* a large run, in place or moved */
+	h = realloc(h, 40 << 20); /* a huge block, moved by mremap */
+	s = realloc(s, 110);      /* a small block keeping its class */
 	totals(&after);
 	cr_assert_eq(after.requested - before.requested, 100000 + (40 << 20) + 110,
 	             "requested grew by %zu", after.requested - before.requested);

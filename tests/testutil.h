@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 struct child_result {
-	int  status;          /* as from waitpid */
-	char err[4096];       /* what the child wrote on stderr */
+	int  status;    /* as from waitpid */
+	char err[4096]; /* what the child wrote on stderr */
 };
 
 /* Run fn(arg) in a child with stderr on a pipe; the child gets `seconds` to
@@ -37,7 +37,7 @@ static inline void run_child(void (*fn)(void *), void *arg, unsigned seconds,
 		_exit(0);
 	}
 	close(fds[1]);
-	size_t len = 0;
+	size_t  len = 0;
 	ssize_t n;
 	while ((n = read(fds[0], res->err + len, sizeof(res->err) - 1 - len)) > 0)
 		len += (size_t)n;
@@ -75,7 +75,7 @@ static inline int child_signal(const struct child_result *r)
 /* Resident set size of this process, in bytes. */
 static inline size_t rss_bytes(void)
 {
-	FILE *f = fopen("/proc/self/statm", "r");
+	FILE         *f = fopen("/proc/self/statm", "r");
 	unsigned long size = 0, resident = 0;
 	if (f) {
 		if (fscanf(f, "%lu %lu", &size, &resident) != 2)

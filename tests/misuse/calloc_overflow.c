@@ -21,9 +21,9 @@ static void try(size_t n, size_t size)
 int main(void)
 {
 	try(SIZE_MAX, SIZE_MAX);
-	try(SIZE_MAX / 2 + 1, 2);            /* wraps to 0 */
-	try((SIZE_MAX / 2 + 1) + 8, 2);      /* wraps to 16: a naive product succeeds */
-	try(((size_t)1 << 32) + 1, ((size_t)1 << 32) + 1);   /* wraps to 2^33 + 1 */
+	try(SIZE_MAX / 2 + 1, 2);       /* wraps to 0 */
+	try((SIZE_MAX / 2 + 1) + 8, 2); /* wraps to 16: a naive product succeeds */
+	try(((size_t)1 << 32) + 1, ((size_t)1 << 32) + 1); /* wraps to 2^33 + 1 */
 	puts(failed ? "FAIL" : "PASS");
 	return failed;
 }

@@ -19,8 +19,8 @@ int main(void)
 		return 0;
 	}
 	FILE *f = fopen("/proc/self/maps", "r");
-	char line[4096];
-	int found = 0;
+	char  line[4096];
+	int   found = 0;
 	while (f && fgets(line, sizeof(line), f))
 		if (strstr(line, lib))
 			found = 1;

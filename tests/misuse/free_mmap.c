@@ -6,8 +6,8 @@
 
 int main(void)
 {
-	char *volatile p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-	                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *volatile p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+	                        0);
 	if (p == MAP_FAILED)
 		return 2;
 	free(p);

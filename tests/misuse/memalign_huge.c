@@ -27,7 +27,7 @@ int main(void)
 		failed = 1;
 
 	void *q = NULL;
-	int r = posix_memalign(&q, (size_t)1 << 62, 16);
+	int   r = posix_memalign(&q, (size_t)1 << 62, 16);
 	printf("posix_memalign(1<<62, 16) = %d\n", r);
 	if (r != ENOMEM && r != EINVAL)
 		failed = 1;

@@ -11,7 +11,7 @@ int main(void)
 	 * follow the forged link unless the allocator checks it. */
 	char *volatile a = malloc(32);
 	char *volatile b = malloc(32);
-	char *lo = a < b ? a : b, *hi = a < b ? b : a;
+	char  *lo = a < b ? a : b, *hi = a < b ? b : a;
 	size_t gap = (size_t)(hi - lo);
 	free(hi);
 	memset(lo, 0x41, gap <= 256 ? gap + 8 : 48);

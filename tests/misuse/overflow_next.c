@@ -12,7 +12,7 @@ int main(void)
 	 * word, wherever this allocator put them: side by side (slab) or
 	 * with a header in between (glibc).  If they are far apart,
 	 * overwrite one header's worth past the lower block instead. */
-	char *lo = a < b ? a : b, *hi = a < b ? b : a;
+	char  *lo = a < b ? a : b, *hi = a < b ? b : a;
 	size_t gap = (size_t)(hi - lo);
 	memset(lo, 0x41, gap <= 256 ? gap + 8 : 48);
 	free(lo);

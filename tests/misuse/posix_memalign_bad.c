@@ -27,8 +27,8 @@ int main(void)
 {
 	try(0);
 	try(3);
-	try(4);          /* a power of two, but below sizeof(void *) */
-	try(24);         /* a multiple of sizeof(void *), not a power of two */
+	try(4);  /* a power of two, but below sizeof(void *) */
+	try(24); /* a multiple of sizeof(void *), not a power of two */
 	try(4097);
 	puts(failed ? "FAIL" : "PASS");
 	return failed;

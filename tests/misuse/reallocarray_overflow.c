@@ -27,7 +27,7 @@ int main(void)
 {
 	char *volatile p = malloc(64);
 	strcpy(p, "keep");
-	try(p, (SIZE_MAX / 2 + 1) + 8, 2);   /* wraps to 16 */
+	try(p, (SIZE_MAX / 2 + 1) + 8, 2); /* wraps to 16 */
 	try(p, SIZE_MAX, SIZE_MAX);
 	try(NULL, ((size_t)1 << 32) + 1, ((size_t)1 << 32) + 1);
 	free(p);

@@ -29,19 +29,24 @@
 
 static int failures;
 
-#define FAIL(...) do { printf("FAIL: " __VA_ARGS__); putchar('\n'); failures++; } while (0)
+#define FAIL(...)                             \
+	do {                                  \
+		printf("FAIL: " __VA_ARGS__); \
+		putchar('\n');                \
+		failures++;                   \
+	} while (0)
 
 struct job {
-	int node;	/* node under test */
-	int cpu;	/* cpu of that node to run on */
+	int node; /* node under test */
+	int cpu;  /* cpu of that node to run on */
 };
 
 /* Node of each page according to move_pages (query mode: nodes == NULL). */
 static int check_move_pages(const char *what, char *buf, long psz, int node)
 {
 	void *pages[NPAGES];
-	int status[NPAGES];
-	int bad = 0;
+	int   status[NPAGES];
+	int   bad = 0;
 
 	for (int i = 0; i < NPAGES; i++) {
 		pages[i] = buf + i * psz;
@@ -54,8 +59,8 @@ static int check_move_pages(const char *what, char *buf, long psz, int node)
 	for (int i = 0; i < NPAGES; i++)
 		if (status[i] != node) {
 			if (bad++ < 4)
-				FAIL("%s: move_pages says page %d is on node %d, want %d",
-				     what, i, status[i], node);
+				FAIL("%s: move_pages says page %d is on node %d, want %d", what, i,
+				     status[i], node);
 		}
 	printf("  %s: move_pages: %d/%d pages on node %d\n", what, NPAGES - bad, NPAGES, node);
 	return bad != 0;
@@ -73,7 +78,8 @@ static int check_get_mempolicy(const char *what, char *buf, long psz, int node)
 			return 1;
 		}
 		if (n != node && bad++ < 4)
-			FAIL("%s: get_mempolicy says page %d is on node %d, want %d", what, i, n, node);
+			FAIL("%s: get_mempolicy says page %d is on node %d, want %d", what, i, n,
+			     node);
 	}
 	printf("  %s: get_mempolicy: %d/%d pages on node %d\n", what, NPAGES - bad, NPAGES, node);
 	return bad != 0;
@@ -82,10 +88,10 @@ static int check_get_mempolicy(const char *what, char *buf, long psz, int node)
 static void *run_job(void *arg)
 {
 	struct job *j = arg;
-	long psz = sysconf(_SC_PAGESIZE);
-	size_t len = (size_t)NPAGES * psz;
-	cpu_set_t set;
-	int err;
+	long        psz = sysconf(_SC_PAGESIZE);
+	size_t      len = (size_t)NPAGES * psz;
+	cpu_set_t   set;
+	int         err;
 
 	CPU_ZERO(&set);
 	CPU_SET(j->cpu, &set);
@@ -165,7 +171,7 @@ int main(void)
 		struct job jobs[] = { { 1, 2 }, { 0, 0 } };
 		for (size_t i = 0; i < sizeof jobs / sizeof jobs[0]; i++) {
 			pthread_t t;
-			int err = pthread_create(&t, NULL, run_job, &jobs[i]);
+			int       err = pthread_create(&t, NULL, run_job, &jobs[i]);
 			if (err) {
 				FAIL("pthread_create: %s", strerror(err));
 				continue;
