@@ -24,68 +24,69 @@ static const char *const numa_words[] = { "off", "preferred", "strict", NULL };
 static const char *const report_words[] = { "off", "text", "json", "prometheus", NULL };
 static const char *const background_words[] = { "off", "on", "auto", NULL };
 
+/* clang-format off: one option to a row, its doc aligned */
 const struct option_desc _strata_option_table[NUM_OPTIONS] = {
-	[OPT_VERBOSE] = { "verbose", 0, 0, 1, "1: print heap statistics on stderr at exit" },
-	[OPT_ARENAS] = { "arenas", 0, 0, 64,
-	                 "number of arenas; 0 = one per CPU the process may run on" },
-	[OPT_TCACHE] = { "tcache", 1, 0, 1,
-	                 "per-thread heaps (0: every small call goes to the arenas' shared heaps, "
-	                 "under a lock)" },
+	[OPT_VERBOSE]    = { "verbose", 0, 0, 1,
+	                     "1: print heap statistics on stderr at exit" },
+	[OPT_ARENAS]     = { "arenas", 0, 0, 64,
+	                     "number of arenas; 0 = one per CPU the process may run on" },
+	[OPT_TCACHE]     = { "tcache", 1, 0, 1,
+	                     "per-thread heaps (0: every small call goes to the arenas' shared "
+	                     "heaps, under a lock)" },
 	[OPT_TCACHE_MAX] = { "tcache_max", 128, 1, 4096,
 	                     "most objects of other threads a heap keeps per size class for "
 	                     "reuse" },
-	[OPT_DECAY_MS] = { "decay_ms", 1000, -1, 3600000,
-	                   "free memory beyond the heap's recent peak goes back to the OS within "
-	                   "this time;"
-	                   " 0: at once, -1: only on malloc_trim" },
-	[OPT_HUGEPAGES] = { "hugepages", HUGEPAGES_OFF, 0, 3,
-	                    "huge pages: off, thp (every region advised), auto (THP for regions "
-	                    "after an arena's first),"
-	                    " hugetlb (MAP_HUGETLB 2 MiB pages, else thp, else 4 KiB)",
-	                    hugepages_words },
-	[OPT_LEAK] = { "leak", 1, 0, 2,
-	               "leak tracking: off, sampled (about one block per leak_sample bytes), full "
-	               "(every block)",
-	               leak_words },
+	[OPT_DECAY_MS]   = { "decay_ms", 1000, -1, 3600000,
+	                     "free memory beyond the heap's recent peak goes back to the OS "
+	                     "within this time; 0: at once, -1: only on malloc_trim" },
+	[OPT_HUGEPAGES]  = { "hugepages", HUGEPAGES_OFF, 0, 3,
+	                     "huge pages: off, thp (every region advised), auto (THP for regions "
+	                     "after an arena's first), hugetlb (MAP_HUGETLB 2 MiB pages, else "
+	                     "thp, else 4 KiB)",
+	                     hugepages_words },
+	[OPT_LEAK]       = { "leak", 1, 0, 2,
+	                     "leak tracking: off, sampled (about one block per leak_sample "
+	                     "bytes), full (every block)",
+	                     leak_words },
 	[OPT_LEAK_SAMPLE] = { "leak_sample", 2 << 20, 4096, 1L << 30,
-	                      "mean bytes allocated between two recorded blocks when "
-	                      "leak=sampled" },
-	[OPT_REPORT] = { "report", 0, 0, 3, "report at exit on stderr: off, text, json, prometheus",
-	                 report_words },
+	                     "mean bytes allocated between two recorded blocks when leak=sampled" },
+	[OPT_REPORT]     = { "report", 0, 0, 3,
+	                     "report at exit on stderr: off, text, json, "
+	                     "prometheus", report_words },
 	[OPT_REPORT_FILE] = { "report_file", 0, 0, 0,
-	                      "write the report at exit to this file instead of stderr", NULL,
-	                      true },
+	                     "write the report at exit to this file instead of "
+	                     "stderr", NULL, true },
 	[OPT_STATS_FILE] = { "stats_file", 0, 0, 0,
 	                     "rewrite this file with the Prometheus report every stats_interval "
 	                     "seconds",
 	                     NULL, true },
 	[OPT_STATS_INTERVAL] = { "stats_interval", 10, 1, 86400,
-	                         "seconds between two rewrites of stats_file" },
+	                     "seconds between two rewrites of stats_file" },
 	[OPT_FAULT_MMAP] = { "fault_mmap", 0, 0, 1000000,
 	                     "for tests: every memory mapping from the n-th on fails (0: none)" },
-	[OPT_DEBUG] = { "debug", 0, 0, 1,
-	                "1: canaries after blocks and freed memory filled, both checked; every "
-	                "call a slow path" },
-	[OPT_RESERVE] = { "reserve", 0, 0, 1L << 40,
-	                  "bytes of heap mapped and faulted in at start and never given back (in "
-	                  "whole regions)" },
+	[OPT_DEBUG]      = { "debug", 0, 0, 1,
+	                     "1: canaries after blocks and freed memory filled, both checked; "
+	                     "every call a slow path" },
+	[OPT_RESERVE]    = { "reserve", 0, 0, 1L << 40,
+	                     "bytes of heap mapped and faulted in at start and never given back "
+	                     "(in whole regions)" },
 	[OPT_HUGETLB_1G] = { "hugetlb_1g", 0, 0, 1,
 	                     "1: with hugepages=hugetlb, blocks of 1 GiB or more on 1 GiB pages "
 	                     "when the pool has them" },
-	[OPT_NUMA] = { "numa", NUMA_PREFERRED, 0, 2,
-	               "NUMA-local arenas: off, preferred (regions bound with MPOL_PREFERRED), "
-	               "strict (MPOL_BIND)",
-	               numa_words },
+	[OPT_NUMA]       = { "numa", NUMA_PREFERRED, 0, 2,
+	                     "NUMA-local arenas: off, preferred (regions bound with "
+	                     "MPOL_PREFERRED), strict (MPOL_BIND)",
+	                     numa_words },
 	[OPT_BACKGROUND] = { "background", BACKGROUND_AUTO, 0, 2,
-	                     "a thread that runs the decay, so an idle program gives back what it "
-	                     "freed:"
-	                     " off, on, auto (once the heap has grown past 32 MiB)",
-	                     background_words },
+	                     "a thread that runs the decay, so an idle "
+	                     "program gives back what it freed: off, on, auto "
+	                     "(once the heap has grown past 32 MiB)", background_words },
 	[OPT_PROFILE_FILE] = { "profile_file", 0, 0, 0,
-	                       "write a heap profile in gperftools' format at exit to this file; "
-	                       "%p is replaced by the pid",
-	                       NULL, true },
+	                     "write a heap profile in gperftools' format at exit to this file; %p "
+	                     "is replaced by the pid",
+	                     NULL, true },
 };
+/* clang-format on */
 
 char _strata_option_paths[NUM_OPTIONS][OPTION_PATH_MAX];
 
