@@ -24,7 +24,8 @@ static const char *const numa_words[] = { "off", "preferred", "strict", NULL };
 static const char *const report_words[] = { "off", "text", "json", "prometheus", NULL };
 static const char *const background_words[] = { "off", "on", "auto", NULL };
 
-/* clang-format off: one option to a row, its doc aligned */
+/* One option to a row, its doc aligned: kept out of clang-format. */
+/* clang-format off */
 const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	[OPT_VERBOSE]    = { "verbose", 0, 0, 1,
 	                     "1: print heap statistics on stderr at exit" },
