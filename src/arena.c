@@ -421,3 +421,22 @@ void arena_reinit_locks(void)
 	for (unsigned i = 0; i < _strata_narenas; i++)
 		lock_reinit(&_strata_arenas[i].lock);
 }
+
+/* fork: the hugetlb regions copied for the child (os.c says why), with
+ * the arena locks held. */
+void arena_fork_copy_hugetlb(void)
+{
+	for (unsigned i = 0; i < _strata_narenas; i++)
+		for (struct region *r = _strata_arenas[i].regions; r; r = r->next)
+			if (r->backing == BACKING_HUGETLB)
+				os_fork_copy_add(r, REGION_SIZE, HUGE_PAGE_SIZE);
+}
+
+/* The child: the regions it got as copies are on ordinary pages now. */
+void arena_fork_copied_child(void)
+{
+	for (unsigned i = 0; i < _strata_narenas; i++)
+		for (struct region *r = _strata_arenas[i].regions; r; r = r->next)
+			if (r->backing == BACKING_HUGETLB && os_fork_copied(r))
+				r->backing = BACKING_PAGES;
+}

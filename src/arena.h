@@ -132,6 +132,8 @@ void arena_background_after_fork_child(void);
 void arena_background_request(void);
 void arena_set_background_hook(void (*fn)(uint64_t now_ms));
 void arena_set_reclaim_hook(void (*fn)(struct arena *a));
+void arena_fork_copy_hugetlb(void);
+void arena_fork_copied_child(void);
 void arena_unlock_all(void);
 void arena_reinit_locks(void);
 

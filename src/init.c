@@ -40,10 +40,13 @@ static void fork_prepare(void)
 	huge_lock();
 	leak_lock();
 	arena_lock_all();
+	arena_fork_copy_hugetlb(); /* the child's copy of hugetlb memory (os.c) */
+	huge_fork_copy_hugetlb();
 }
 
 static void fork_parent(void)
 {
+	os_fork_copy_parent();
 	arena_unlock_all();
 	leak_unlock();
 	huge_unlock();
@@ -55,6 +58,10 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+	os_fork_copy_child(); /* first: before anything reads hugetlb memory */
+	arena_fork_copied_child();
+	huge_fork_copied_child();
+	os_fork_copy_done();
 	lock_owner_forget();
 	arena_reinit_locks();
 	leak_reinit_lock();

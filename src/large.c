@@ -70,6 +70,24 @@ void huge_reinit_lock(void)
 	lock_reinit(&huge_list_lock);
 }
 
+/* fork: the huge blocks on hugetlb pages copied for the child, as the
+ * arenas' regions are (arena_fork_copy_hugetlb), with huge_list_lock held. */
+void huge_fork_copy_hugetlb(void)
+{
+	for (struct huge *h = huge_list; h; h = h->next)
+		if (!huge_movable(h))
+			os_fork_copy_add(h, h->map_size,
+			                 h->backing == BACKING_HUGETLB_1G ? GIGA_PAGE_SIZE
+			                                                  : HUGE_PAGE_SIZE);
+}
+
+void huge_fork_copied_child(void)
+{
+	for (struct huge *h = huge_list; h; h = h->next)
+		if (!huge_movable(h) && os_fork_copied(h))
+			h->backing = BACKING_PAGES;
+}
+
 /* ------------------------------------------------------------------------
  * Large runs
  * ---------------------------------------------------------------------- */

@@ -32,6 +32,8 @@ void huge_for_each(void (*fn)(struct huge *h, void *arg), void *arg);
 void huge_lock(void);
 void huge_unlock(void);
 void huge_reinit_lock(void);
+void huge_fork_copy_hugetlb(void);
+void huge_fork_copied_child(void);
 
 static inline size_t pages_for(size_t size)
 {

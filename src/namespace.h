@@ -15,6 +15,8 @@
 #define arena_background_request _strata_arena_background_request
 #define arena_background_start _strata_arena_background_start
 #define arena_decay _strata_arena_decay
+#define arena_fork_copied_child _strata_arena_fork_copied_child
+#define arena_fork_copy_hugetlb _strata_arena_fork_copy_hugetlb
 #define arena_grow _strata_arena_grow
 #define arena_init _strata_arena_init
 #define arena_lock_all _strata_arena_lock_all
@@ -95,6 +97,8 @@
 #define huge_cache_trim _strata_huge_cache_trim
 #define huge_for_each _strata_huge_for_each
 #define huge_for_each_cached _strata_huge_for_each_cached
+#define huge_fork_copied_child _strata_huge_fork_copied_child
+#define huge_fork_copy_hugetlb _strata_huge_fork_copy_hugetlb
 #define huge_free _strata_huge_free
 #define huge_lock _strata_huge_lock
 #define huge_realloc _strata_huge_realloc
@@ -133,6 +137,11 @@
 #define os_advise_huge _strata_os_advise_huge
 #define os_cpu_count _strata_os_cpu_count
 #define os_decommit _strata_os_decommit
+#define os_fork_copied _strata_os_fork_copied
+#define os_fork_copy_add _strata_os_fork_copy_add
+#define os_fork_copy_child _strata_os_fork_copy_child
+#define os_fork_copy_done _strata_os_fork_copy_done
+#define os_fork_copy_parent _strata_os_fork_copy_parent
 #define os_keys_init _strata_os_keys_init
 #define os_map _strata_os_map
 #define os_map_aligned _strata_os_map_aligned

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <linux/mman.h> /* MAP_HUGE_SHIFT */
 #include <sys/random.h>
@@ -130,6 +131,8 @@ void *os_map_hugetlb(size_t size, size_t align, unsigned page_shift)
 		return NULL;
 	}
 	unmap_around(raw, span, aligned, size);
+	/* A forked child gets a copy instead (os_fork_copy_*). */
+	madvise(p, size, MADV_DONTFORK);
 	return p;
 }
 
@@ -197,6 +200,104 @@ size_t os_resident(const void *p, size_t size)
 			resident += vec[i] & 1;
 	}
 	return resident * PAGE_SIZE;
+}
+
+/* ------------------------------------------------------------------------
+ * hugetlb memory across fork
+ *
+ * A forked child shares its parent's private hugetlb pages copy-on-write,
+ * and every write by either side to a shared page needs a page from the
+ * pool for its copy: with none left the child is killed by SIGBUS, or the
+ * parent takes the page back from the child, which then dies when it
+ * touches it.  So hugetlb mappings are not inherited at all
+ * (MADV_DONTFORK): before fork, the parent copies the resident pages of
+ * each one to ordinary memory (os_fork_copy_add, with the fork locks held);
+ * the child moves each copy to its mapping's address (os_fork_copy_child)
+ * and the parent unmaps them (os_fork_copy_parent).  The cost is a copy of
+ * the resident hugetlb memory at each fork(); vfork and posix_spawn run
+ * no fork handlers and copy nothing.
+ * ---------------------------------------------------------------------- */
+struct fork_copy {
+	void  *addr;
+	void  *copy;
+	size_t size;
+};
+
+static struct fork_copy *fork_copies;
+static size_t            nr_fork_copies, fork_copies_cap;
+
+static bool fork_copies_grow(void)
+{
+	size_t cap = fork_copies_cap ? fork_copies_cap * 2 : PAGE_SIZE / sizeof(struct fork_copy);
+	struct fork_copy *t = os_map(cap * sizeof(*t));
+	if (t == NULL)
+		return false;
+	if (fork_copies) {
+		memcpy(t, fork_copies, nr_fork_copies * sizeof(*t));
+		os_unmap(fork_copies, fork_copies_cap * sizeof(*t));
+	}
+	fork_copies = t;
+	fork_copies_cap = cap;
+	return true;
+}
+
+/* The resident pages (page bytes each) of hugetlb mapping p copied for the
+ * child; pages never faulted in are not read (that would take pool pages):
+ * they were zero, as the copy's are.  When no copy can be made the child
+ * inherits the mapping itself, as it would without strata. */
+void os_fork_copy_add(void *p, size_t size, size_t page)
+{
+	char *copy = NULL;
+	if (nr_fork_copies < fork_copies_cap || fork_copies_grow())
+		copy = os_map(size);
+	if (copy == NULL) {
+		madvise(p, size, MADV_DOFORK);
+		return;
+	}
+	for (size_t off = 0; off < size; off += page) {
+		unsigned char vec;
+		if (mincore((char *)p + off, PAGE_SIZE, &vec) == 0 && (vec & 1))
+			memcpy(copy + off, (char *)p + off, page);
+	}
+	fork_copies[nr_fork_copies++] = (struct fork_copy){ p, copy, size };
+}
+
+/* The child: each copy to its place (the address is free: the hugetlb
+ * mapping was not inherited). */
+void os_fork_copy_child(void)
+{
+	for (size_t i = 0; i < nr_fork_copies; i++) {
+		struct fork_copy *c = &fork_copies[i];
+		if (mremap(c->copy, c->size, c->size, MREMAP_MAYMOVE | MREMAP_FIXED, c->addr)
+		    == MAP_FAILED)
+			_strata_fatal("cannot move a copy of hugetlb memory into place after fork: "
+			              "errno %d",
+			              errno);
+	}
+}
+
+/* The child, once its layers have asked os_fork_copied. */
+void os_fork_copy_done(void)
+{
+	nr_fork_copies = 0;
+}
+
+void os_fork_copy_parent(void)
+{
+	for (size_t i = 0; i < nr_fork_copies; i++) {
+		madvise(fork_copies[i].addr, fork_copies[i].size, MADV_DONTFORK);
+		os_unmap(fork_copies[i].copy, fork_copies[i].size);
+	}
+	nr_fork_copies = 0;
+}
+
+/* Whether the child got a copy of p, on ordinary pages. */
+bool os_fork_copied(const void *p)
+{
+	for (size_t i = 0; i < nr_fork_copies; i++)
+		if (fork_copies[i].addr == p)
+			return true;
+	return false;
 }
 
 /* ------------------------------------------------------------------------

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "strata.h"
 
@@ -77,9 +79,53 @@ static void one_block(size_t bytes)
 	report("freed");
 }
 
+/* A parent fills blocks from hugetlb memory and forks; the child writes
+ * every block and allocates: it must not die of SIGBUS when the parent
+ * holds the whole pool.  Prints the child's wait status. */
+static int fork_and_write(void)
+{
+	enum { N = 1000, SIZE = 1000 };
+	static char *blocks[N];
+	for (int i = 0; i < N; i++) {
+		blocks[i] = malloc(SIZE);
+		memset(blocks[i], 1, SIZE);
+	}
+	size_t big_size = (8 << 20) - 4096; /* a huge block: 4 pages with its header */
+	char  *big = malloc(big_size);
+	memset(big, 1, big_size);
+	report("parent");
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (int i = 0; i < N; i++)
+			memset(blocks[i], 2, SIZE);
+		memset(big, 2, big_size);
+		for (int i = 0; i < N; i++) {
+			char *p = malloc(SIZE);
+			memset(p, 3, SIZE);
+			free(blocks[i]);
+			blocks[i] = p;
+		}
+		report("child");
+		_exit(blocks[N - 1][SIZE - 1] == 3 ? 0 : 3);
+	}
+	int status = 0;
+	waitpid(pid, &status, 0);
+	for (int i = 0; i < N; i++)
+		if (blocks[i][0] != 1)
+			return 4; /* the child's writes reached the parent */
+	if (big[big_size - 1] != 1)
+		return 4;
+	memset(big, 5, big_size); /* the parent writes its own after the fork */
+	printf("fork status=%d\n", status);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	size_t mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 48;
+	if (argc > 2 && strcmp(argv[2], "fork") == 0)
+		return fork_and_write();
 	if (argc > 2) {                        /* huge block: hugepage_child MIB block */
 		one_block((mib << 20) - 4096); /* the header page makes it whole MiB */
 		return 0;

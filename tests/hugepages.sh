@@ -61,6 +61,32 @@ echo "hugetlb, a 10 MiB block:"; echo "$out"
 [ "$(echo "$out" | field block hugetlb_mapped_kib)" -ge 10240 ] || fail "the 10 MiB block is not on hugetlb pages"
 [ "$(echo "$out" | field block smaps_hugetlb_kib)" -ge 10240 ] || fail "smaps does not show the block on hugetlb pages"
 
+# --- fork: the parent holds the whole pool (one region: 16 pages, and an
+# 8 MiB block: 4); its child writes every inherited block and allocates.  Each such write would
+# need a pool page for its copy (SIGBUS with none): the child moves its
+# hugetlb memory to ordinary pages at fork.
+echo 20 > "$pool"
+if [ "$(free_pages)" -ge 20 ]; then
+    out=$(timeout 60 env STRATA_HUGEPAGES=hugetlb LD_PRELOAD="$lib" STRATA_LEAK=off "$child" 0 fork 2>"$tmp/err") ||
+        fail "fork: the parent failed: $(cat "$tmp/err")"
+    echo "hugetlb, fork with the pool held by the parent:"; echo "$out"
+    [ "$(echo "$out" | field parent hugetlb_mapped_kib)" -ge 40960 ] || fail "fork: the parent's heap and block are not on hugetlb pages"
+    [ "$(free_pages)" -eq 20 ] || fail "fork: the pool has $(free_pages) of 20 pages free after the programs exited"
+    [ "$(echo "$out" | field fork status)" = 0 ] || fail "fork: the child died: wait status $(echo "$out" | field fork status) ($(cat "$tmp/err"))"
+    [ "$(echo "$out" | field child hugetlb_mapped_kib)" = 0 ] || fail "fork: the child still maps hugetlb pages"
+
+    # a shell pipeline of forking processes, each taking a region of a
+    # small pool (the later ones fall back), every subshell writing
+    out=$(timeout 60 env STRATA_HUGEPAGES=hugetlb LD_PRELOAD="$lib" STRATA_LEAK=off \
+          bash -c 'for i in 1 2 3 4 5 6; do (x=$(seq 1 2000); echo "$x" | sort -n | tail -1) | cat; done' 2>"$tmp/err")
+    rc=$?
+    [ $rc -eq 0 ] || fail "bash pipeline under hugetlb: $(describe $rc): $(head -3 "$tmp/err")"
+    [ "$(echo "$out" | grep -c '^2000$')" = 6 ] || fail "bash pipeline under hugetlb printed: $out"
+    echo "hugetlb, a bash pipeline with a 20-page pool: ok"
+else
+    echo "fork: the kernel gave only $(free_pages) of 20 huge pages; that part is skipped"
+fi
+
 # --- 1 GiB pages, where the kernel can reserve one
 giga=/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages
 if [ -w "$giga" ]; then
