@@ -421,10 +421,32 @@ static void cache_heap_flush(struct heap *h)
 /* ------------------------------------------------------------------------
  * Allocation and free
  * ---------------------------------------------------------------------- */
-static void cache_record(struct cache *c, void *p)
+/* With exact leak tracking (STRATA_LEAK=full) every object is recorded with
+ * its call stack, so a cache's live objects can be told by call site. */
+void cache_leak_record(struct cache *c, void *p)
+{
+	sample_exact(p, c->size);
+}
+
+void cache_leak_forget(void *p)
 {
 	if (leak_mode() == LEAK_FULL)
-		leak_record(p, c->size, c->size, 2);
+		leak_forget(p);
+}
+
+/* Whether block p is an object of cache arg: the leak filter of a cache's
+ * sites. */
+static bool cache_keeps(const void *p, void *arg)
+{
+	uintptr_t e = pagemap_entry(p);
+	return pagemap_is_region(e) && page_of_cache(pagemap_page(e, p), arg);
+}
+
+size_t cache_leak_sites(struct cache *c, struct strata_leak_site *sites, size_t max, size_t *bytes,
+                        size_t *objects)
+{
+	struct leak_filter only = { cache_keeps, c };
+	return leak_sites_of(sites, max, 0, &only, bytes, objects);
 }
 
 static noinline void *cache_alloc_slow(struct cache *c)
@@ -439,7 +461,7 @@ static noinline void *cache_alloc_slow(struct cache *c)
 			c->nalloc++;
 		lock_release(&c->lock);
 		if (p)
-			cache_record(c, p);
+			cache_leak_record(c, p);
 	} else {
 		unsigned n;
 		mag_merge(c, m);
@@ -469,8 +491,7 @@ void *cache_alloc(struct cache *c)
 
 static noinline void cache_free_slow(struct cache *c, struct page *pg, void *p)
 {
-	if (leak_mode() == LEAK_FULL)
-		leak_forget(p);
+	cache_leak_forget(p);
 	if (unlikely(debug_mode()) && c->stride > 2 * sizeof(void *))
 		debug_fill((char *)p + 2 * sizeof(void *), c->stride - 2 * sizeof(void *));
 	struct cache_mag *m = cache_mag(heap_get(), c);
@@ -727,6 +748,18 @@ static void cache_flush_mine(struct cache *c)
 		mag_flush(c, &h->cmags[c->id], h->cmags[c->id].n);
 }
 
+/* The call sites of a cache's objects still in use when it is destroyed,
+ * on stderr (exact leak tracking only: the sampled mode records none). */
+#define BUSY_SITES_MAX 5
+
+static void cache_busy_sites(struct cache *c)
+{
+	if (leak_mode() != LEAK_FULL)
+		return;
+	struct leak_filter only = { cache_keeps, c };
+	leak_report_of(STDERR_FILENO, &only, BUSY_SITES_MAX);
+}
+
 /* Destroy c: true when it held no live object and is gone.  Otherwise the
  * live objects are reported (what, by the name of the call), c stays, dead,
  * for them to be freed, and false.  Other threads' magazines of c are
@@ -745,9 +778,13 @@ bool cache_delete(struct cache *c, const char *what)
 		lock_release(&c->lock);
 		lock_release(&registry_lock);
 		_strata_warn("%s(\"%s\"): %llu objects (%llu bytes) still in use; the cache stays "
-		             "for them",
+		             "for them%s",
 		             what, c->name, (unsigned long long)f.live,
-		             (unsigned long long)(f.live * c->size));
+		             (unsigned long long)(f.live * c->size),
+		             leak_mode() == LEAK_FULL
+		                     ? ", allocated from:"
+		                     : " (STRATA_LEAK=full names their call sites)");
+		cache_busy_sites(c);
 		return false;
 	}
 	cache_release_all(c);

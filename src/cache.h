@@ -153,8 +153,12 @@ void          cache_for_each(void (*fn)(struct cache *c, void *arg), void *arg);
 void          cache_after_fork_child(void);
 void          cache_forget_live(struct cache *c);
 void          cache_stats_fill(struct cache *c, struct strata_cache_stats *st);
-int  cache_stats_copy(const struct strata_cache_stats *full, struct strata_cache_stats *st);
-void cache_misuse(const void *p, const char *op, const char *why)
+void          cache_leak_record(struct cache *c, void *p);
+void          cache_leak_forget(void *p);
+size_t cache_leak_sites(struct cache *c, struct strata_leak_site *sites, size_t max, size_t *bytes,
+                        size_t *objects);
+int    cache_stats_copy(const struct strata_cache_stats *full, struct strata_cache_stats *st);
+void   cache_misuse(const void *p, const char *op, const char *why)
         __attribute__((__noreturn__, __cold__));
 
 #endif

@@ -503,11 +503,13 @@ static void sum_start(struct site_sum *sum, uint32_t id)
 }
 
 /* Under the lock: every live record made at or after mark `since`. */
-static void sum_records(struct site_sum *sums, uint64_t since)
+static void sum_records(struct site_sum *sums, uint64_t since, const struct leak_filter *only)
 {
 	for (size_t i = 0; i < record_slots; i++) {
 		const struct leak_record *r = &records[i];
 		if (r->ptr == NULL || r->mark < since)
+			continue;
+		if (only != NULL && !only->keep(r->ptr, only->arg))
 			continue;
 		struct site_sum *sum = &sums[r->stack];
 		if (sum->site.struct_size == 0)
@@ -578,7 +580,7 @@ static void sums_sort(struct site_sum *v, size_t n)
 
 /* The sites since mark `since`, sorted, in a scratch mapping that
  * summary_free gives back.  false if it cannot be mapped. */
-static bool summary_collect(struct leak_summary *s, uint64_t since)
+static bool summary_collect(struct leak_summary *s, uint64_t since, const struct leak_filter *only)
 {
 	*s = (struct leak_summary){ 0 };
 	if (!is_ready())
@@ -587,7 +589,7 @@ static bool summary_collect(struct leak_summary *s, uint64_t since)
 	if (s->sums == NULL)
 		return false;
 	lock_acquire(&table_lock);
-	sum_records(s->sums, since);
+	sum_records(s->sums, since, only);
 	uint32_t nstacks = stacks_used;
 	lock_release(&table_lock);
 	summary_compact(s, nstacks);
@@ -604,8 +606,14 @@ static void summary_free(struct leak_summary *s)
 size_t leak_sites(struct strata_leak_site *sites, size_t max, uint64_t since, size_t *total_bytes,
                   size_t *total_objects)
 {
+	return leak_sites_of(sites, max, since, NULL, total_bytes, total_objects);
+}
+
+size_t leak_sites_of(struct strata_leak_site *sites, size_t max, uint64_t since,
+                     const struct leak_filter *only, size_t *total_bytes, size_t *total_objects)
+{
 	struct leak_summary s;
-	(void)summary_collect(&s, since); /* on failure: no sites */
+	(void)summary_collect(&s, since, only); /* on failure: no sites */
 	for (size_t i = 0; i < MIN(max, s.nsites); i++)
 		sites[i] = s.sums[i].site;
 	if (total_bytes != NULL)
@@ -685,7 +693,7 @@ static void report_header(int fd, uint64_t since)
 void leak_report(int fd, uint64_t since, size_t max_sites, bool estimated)
 {
 	struct leak_summary s;
-	if (!summary_collect(&s, since)) {
+	if (!summary_collect(&s, since, NULL)) {
 		_strata_print(fd, "strata: leak report: cannot map %zu bytes of scratch\n",
 		              (size_t)SUMS_BYTES);
 		return;
@@ -702,6 +710,21 @@ void leak_report(int fd, uint64_t since, size_t max_sites, bool estimated)
 		              s.bytes - shown_bytes);
 	_strata_print(fd, "SUMMARY: strata: %zu bytes leaked in %zu allocations.\n", s.bytes,
 	              s.objects);
+	summary_free(&s);
+}
+
+/* The sites of the records `only` keeps (the live objects of one cache),
+ * at most max_sites of them, in the report's shape, with no header. */
+void leak_report_of(int fd, const struct leak_filter *only, size_t max_sites)
+{
+	struct leak_summary s;
+	if (!summary_collect(&s, 0, only))
+		return;
+	size_t shown = MIN(max_sites, s.nsites);
+	for (size_t i = 0; i < shown; i++)
+		report_site(fd, &s.sums[i].site, false);
+	if (shown < s.nsites)
+		_strata_print(fd, "... and %zu more sites\n", s.nsites - shown);
 	summary_free(&s);
 }
 

@@ -55,6 +55,16 @@ uint64_t leak_mark(void);
 size_t leak_sites(struct strata_leak_site *sites, size_t max, uint64_t since, size_t *total_bytes,
                   size_t *total_objects);
 
+/* Which records a summary takes: those whose block keep(p, arg) says; a
+ * NULL filter takes all.  keep runs under the leak table's lock. */
+struct leak_filter {
+	bool (*keep)(const void *p, void *arg);
+	void *arg;
+};
+size_t leak_sites_of(struct strata_leak_site *sites, size_t max, uint64_t since,
+                     const struct leak_filter *only, size_t *total_bytes, size_t *total_objects);
+void   leak_report_of(int fd, const struct leak_filter *only, size_t max_sites);
+
 /* The report on fd, in LeakSanitizer's shape: at most max_sites sites
  * (0: all), the rest summed in one line, then the SUMMARY line.  estimated
  * marks the figures "(estimated, sampled)". */

@@ -51,6 +51,9 @@
 #define cache_free _strata_cache_free
 #define cache_free_block _strata_cache_free_block
 #define cache_free_locked _strata_cache_free_locked
+#define cache_leak_forget _strata_cache_leak_forget
+#define cache_leak_record _strata_cache_leak_record
+#define cache_leak_sites _strata_cache_leak_sites
 #define cache_meta_alloc _strata_cache_meta_alloc
 #define cache_meta_free _strata_cache_meta_free
 #define cache_misuse _strata_cache_misuse
@@ -121,7 +124,9 @@
 #define leak_record _strata_leak_record
 #define leak_reinit_lock _strata_leak_reinit_lock
 #define leak_report _strata_leak_report
+#define leak_report_of _strata_leak_report_of
 #define leak_sites _strata_leak_sites
+#define leak_sites_of _strata_leak_sites_of
 #define leak_stacks_ready _strata_leak_stacks_ready
 #define leak_thread_start _strata_leak_thread_start
 #define leak_unlock _strata_leak_unlock
@@ -162,6 +167,7 @@
 #define report_init _strata_report_init
 #define report_stats_file_start _strata_report_stats_file_start
 #define report_write _strata_report_write
+#define sample_exact _strata_sample_exact
 #define sample_forget_huge _strata_sample_forget_huge
 #define sample_forget_large _strata_sample_forget_large
 #define sample_forget_small _strata_sample_forget_small
@@ -197,6 +203,7 @@
 #define zone_figures _strata_zone_figures
 #define zone_for_each _strata_zone_for_each
 #define zone_huge_forget _strata_zone_huge_forget
+#define zone_leak_sites _strata_zone_leak_sites
 #define zone_lock_all _strata_zone_lock_all
 #define zone_realloc _strata_zone_realloc
 #define zone_unlock_all _strata_zone_unlock_all

@@ -68,14 +68,18 @@ strata_export strata_pool_t *strata_pool_create(const char *name, size_t size, s
 static noinline void *pool_alloc_slow(struct cache *c, void *p)
 {
 	lock_acquire(&c->lock);
+	bool served = false;
 	if (p != NULL) {
 		(void)reserve_fill(c); /* memory came back */
 	} else if (c->reserve != NULL) {
 		p = reserve_pop(c);
 		c->reserve_served++;
 		c->nalloc++;
+		served = true;
 	}
 	lock_release(&c->lock);
+	if (served)
+		cache_leak_record(c, p); /* the program's now */
 	return p;
 }
 
@@ -106,6 +110,7 @@ strata_export void strata_pool_free(strata_pool_t *pool, void *obj)
 	}
 	lock_acquire(&c->lock);
 	if (c->nreserve < c->reserve_min) {
+		cache_leak_forget(obj); /* the reserve's now, not the program's */
 		reserve_push(c, obj);
 		c->nfree++;
 		obj = NULL;

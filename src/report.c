@@ -452,7 +452,17 @@ static void prom_leaks(struct out *o, int leak_mode)
 /* ------------------------------------------------------------------------
  * Object caches, pools and private heaps: one row each, by kind and name
  * ---------------------------------------------------------------------- */
-enum pools_form { POOLS_TEXT, POOLS_JSON, POOLS_PROM };
+enum pools_form { POOLS_TEXT, POOLS_TEXT_SITES, POOLS_JSON, POOLS_PROM };
+
+/* The call sites shown for one cache, pool or heap's live objects. */
+#define POOL_SITES_MAX 3
+
+struct pool_sites {
+	struct strata_leak_site site[POOL_SITES_MAX];
+	size_t                  n;       /* sites, all of them */
+	size_t                  bytes;   /* live bytes recorded */
+	size_t                  objects; /* live objects recorded */
+};
 
 struct pools_out {
 	struct out     *o;
@@ -461,28 +471,35 @@ struct pools_out {
 	unsigned        rows;
 };
 
-/* What the reports show of a cache, pool or heap. */
+/* What the reports show of a cache, pool or heap: the Prometheus name
+ * (counters end in _total), the JSON key, the help line. */
 static const struct pool_metric {
 	const char *name;
+	const char *key;
+	bool        counter;
 	const char *help;
 	size_t      offset;
 } pool_metrics[] = {
-	{ "object_live", "Objects (blocks) in use, per cache, pool or private heap.",
-	  offsetof(struct strata_cache_stats, live) },
-	{ "object_live_bytes", "Bytes of the objects in use.",
-	  offsetof(struct strata_cache_stats, live_bytes) },
-	{ "object_total", "Objects the slabs hold.", offsetof(struct strata_cache_stats, total) },
-	{ "object_slabs", "Slabs.", offsetof(struct strata_cache_stats, slabs) },
-	{ "object_slab_bytes", "Bytes of the slabs.",
-	  offsetof(struct strata_cache_stats, slab_bytes) },
-	{ "object_slack_bytes", "Slab bytes not holding live objects.",
-	  offsetof(struct strata_cache_stats, slack) },
-	{ "object_mallocs", "Allocations, ever.", offsetof(struct strata_cache_stats, mallocs) },
-	{ "object_frees", "Frees, ever.", offsetof(struct strata_cache_stats, frees) },
-	{ "object_reserve", "Objects a pool holds in reserve.",
-	  offsetof(struct strata_cache_stats, reserve) },
-	{ "object_reserve_served", "Allocations a pool's reserve served when memory was refused.",
-	  offsetof(struct strata_cache_stats, reserve_served) },
+#define POOL_METRIC(name, key, counter, help, field)                                 \
+	{                                                                            \
+		name, key, counter, help, offsetof(struct strata_cache_stats, field) \
+	}
+	POOL_METRIC("object_live", "live", false,
+	            "Objects (blocks) in use, per cache, pool or private heap.", live),
+	POOL_METRIC("object_live_bytes", "live_bytes", false, "Bytes of the objects in use.",
+	            live_bytes),
+	POOL_METRIC("object_total", "total", false, "Objects the slabs hold.", total),
+	POOL_METRIC("object_slabs", "slabs", false, "Slabs.", slabs),
+	POOL_METRIC("object_slab_bytes", "slab_bytes", false, "Bytes of the slabs.", slab_bytes),
+	POOL_METRIC("object_slack_bytes", "slack_bytes", false,
+	            "Slab bytes not holding live objects.", slack),
+	POOL_METRIC("object_mallocs_total", "mallocs", true, "Allocations, ever.", mallocs),
+	POOL_METRIC("object_frees_total", "frees", true, "Frees, ever.", frees),
+	POOL_METRIC("object_reserve", "reserve", false, "Objects a pool holds in reserve.",
+	            reserve),
+	POOL_METRIC("object_reserve_served_total", "reserve_served", true,
+	            "Allocations a pool's reserve served when memory was refused.", reserve_served),
+#undef POOL_METRIC
 };
 #define POOL_METRICS (sizeof(pool_metrics) / sizeof(pool_metrics[0]))
 
@@ -501,7 +518,59 @@ static void name_quoted(char *dst, const char *src)
 	dst[i] = '\0';
 }
 
-static void pools_row(struct pools_out *po, const char *kind, const struct strata_cache_stats *st)
+/* A frame as people read it: function+offset, else module+offset. */
+static void text_frame(struct out *o, void *addr)
+{
+	Dl_info info;
+	memset(&info, 0, sizeof(info));
+	if (dladdr(addr, &info) && info.dli_sname)
+		out(o, "%s+0x%lx", info.dli_sname,
+		    (unsigned long)((char *)addr - (char *)info.dli_saddr));
+	else if (info.dli_fname)
+		out(o, "%s+0x%lx", info.dli_fname,
+		    (unsigned long)((char *)addr - (char *)info.dli_fbase));
+	else
+		out(o, "%p", addr);
+}
+
+/* Under the table: each cache's live objects by call site (the first
+ * frames of each), when leak tracking recorded them. */
+static void pools_row_sites(struct out *o, const char *kind, const char *name,
+                            const struct pool_sites *ps)
+{
+	if (ps->n == 0)
+		return;
+	out(o, "  %s %s: %zu bytes in %zu objects from %zu site%s\n", kind, name, ps->bytes,
+	    ps->objects, ps->n, ps->n == 1 ? "" : "s");
+	for (size_t i = 0; i < MIN(ps->n, (size_t)POOL_SITES_MAX); i++) {
+		const struct strata_leak_site *site = &ps->site[i];
+		out(o, "    %zu bytes in %zu objects:", site->bytes, site->objects);
+		for (unsigned f = 0; f < MIN(site->nframes, 3u); f++) {
+			out(o, f ? " < " : " ");
+			text_frame(o, site->frames[f]);
+		}
+		out(o, "\n");
+	}
+}
+
+static void json_row_sites(struct out *o, const struct pool_sites *ps)
+{
+	out(o, ", \"sites_total\": %zu, \"sites\": [", ps->n);
+	for (size_t i = 0; i < MIN(ps->n, (size_t)POOL_SITES_MAX); i++) {
+		out(o, "%s{\"bytes\": %zu, \"objects\": %zu, \"frames\": [", i ? ", " : "",
+		    ps->site[i].bytes, ps->site[i].objects);
+		for (unsigned f = 0; f < ps->site[i].nframes; f++) {
+			if (f)
+				out(o, ",");
+			json_frame(o, ps->site[i].frames[f]);
+		}
+		out(o, "]}");
+	}
+	out(o, "]");
+}
+
+static void pools_row(struct pools_out *po, const char *kind, const struct strata_cache_stats *st,
+                      const struct pool_sites *ps)
 {
 	char name[CACHE_NAME_MAX];
 	name_quoted(name, st->name);
@@ -515,16 +584,19 @@ static void pools_row(struct pools_out *po, const char *kind, const struct strat
 		    (unsigned long long)st->frees, (unsigned long long)st->reserve,
 		    (unsigned long long)st->reserve_served);
 		break;
+	case POOLS_TEXT_SITES: pools_row_sites(o, kind, st->name, ps); break;
 	case POOLS_JSON:
 		out(o,
 		    "%s\n    {\"kind\": \"%s\", \"name\": \"%s\", \"object_size\": %zu, "
 		    "\"stride\": %zu",
 		    po->rows ? "," : "", kind, name, st->object_size, st->stride);
 		for (unsigned m = 0; m < POOL_METRICS; m++)
-			out(o, ", \"%s\": %llu", pool_metrics[m].name + 7,
+			out(o, ", \"%s\": %llu", pool_metrics[m].key,
 			    (unsigned long long)pool_metric(st, m));
-		out(o, ", \"reserve_min\": %llu, \"resets\": %llu}",
+		out(o, ", \"reserve_min\": %llu, \"resets\": %llu",
 		    (unsigned long long)st->reserve_min, (unsigned long long)st->resets);
+		json_row_sites(o, ps);
+		out(o, "}");
 		break;
 	case POOLS_PROM:
 		out(o, "strata_%s{%s=\"%s\"} %llu\n", pool_metrics[po->metric].name, kind, name,
@@ -534,20 +606,36 @@ static void pools_row(struct pools_out *po, const char *kind, const struct strat
 	po->rows++;
 }
 
+/* The sites of a row, where the form shows them and leak tracking is
+ * exact (sampled mode records no cache object). */
+static bool pools_sites_wanted(const struct pools_out *po, const struct strata_cache_stats *st)
+{
+	return (po->form == POOLS_TEXT_SITES || po->form == POOLS_JSON) && st->live > 0
+	       && leak_mode() == LEAK_FULL;
+}
+
 static void pools_cache(struct cache *c, void *arg)
 {
+	struct pools_out *po = arg;
 	if (c->kind == CACHE_ZONE)
 		return; /* a private heap's: in its heap's row */
 	struct strata_cache_stats st = { .struct_size = sizeof(st) };
+	struct pool_sites         ps = { .n = 0 };
 	cache_stats_fill(c, &st);
-	pools_row(arg, c->kind == CACHE_POOL ? "pool" : "cache", &st);
+	if (pools_sites_wanted(po, &st))
+		ps.n = cache_leak_sites(c, ps.site, POOL_SITES_MAX, &ps.bytes, &ps.objects);
+	pools_row(po, c->kind == CACHE_POOL ? "pool" : "cache", &st, &ps);
 }
 
 static void pools_zone(struct zone *z, void *arg)
 {
+	struct pools_out         *po = arg;
 	struct strata_cache_stats st = { .struct_size = sizeof(st) };
+	struct pool_sites         ps = { .n = 0 };
 	zone_figures(z, &st);
-	pools_row(arg, "heap", &st);
+	if (pools_sites_wanted(po, &st))
+		ps.n = zone_leak_sites(z, ps.site, POOL_SITES_MAX, &ps.bytes, &ps.objects);
+	pools_row(po, "heap", &st, &ps);
 }
 
 static void pools_rows(struct pools_out *po)
@@ -563,8 +651,15 @@ static void text_pools(struct out *o)
 	out(o, "  %-5s %-24s %8s %10s %10s %7s %12s %12s %12s %7s %7s\n", "kind", "name", "objsize",
 	    "live", "total", "slabs", "slack bytes", "mallocs", "frees", "reserve", "served");
 	pools_rows(&po);
-	if (po.rows == 0)
+	if (po.rows == 0) {
 		out(o, "  (none)\n");
+		return;
+	}
+	if (leak_mode() == LEAK_FULL) {
+		out(o, "live objects by call site\n");
+		po.form = POOLS_TEXT_SITES;
+		pools_rows(&po);
+	}
 }
 
 static void json_pools(struct out *o)
@@ -580,11 +675,7 @@ static void prom_pools(struct out *o)
 	struct pools_out po = { .o = o, .form = POOLS_PROM };
 	for (po.metric = 0; po.metric < POOL_METRICS; po.metric++) {
 		prom_head(o, pool_metrics[po.metric].name,
-		          strstr(pool_metrics[po.metric].name, "mallocs")
-		                          || strstr(pool_metrics[po.metric].name, "frees")
-		                          || strstr(pool_metrics[po.metric].name, "served")
-		                  ? "counter"
-		                  : "gauge",
+		          pool_metrics[po.metric].counter ? "counter" : "gauge",
 		          pool_metrics[po.metric].help);
 		pools_rows(&po);
 	}

@@ -126,6 +126,14 @@ static bool record(void *p, size_t requested, size_t weight)
 	return leak_record(p, requested, weight, 0);
 }
 
+/* An object of a cache or a private heap, recorded exactly (leak=full),
+ * with strata's frames dropped like every record's. */
+void sample_exact(void *p, size_t size)
+{
+	if (leak_mode() == LEAK_FULL)
+		(void)record(p, size, size);
+}
+
 /* ------------------------------------------------------------------------
  * Sampling
  * ---------------------------------------------------------------------- */

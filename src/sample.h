@@ -28,6 +28,7 @@ void        sample_thread_init(struct heap *tc);
 void sample_small(struct heap *tc, void *p, size_t size, size_t bytes);
 void sample_large(struct heap *tc, void *p, size_t size);
 void sample_resized(void *old, void *p, size_t size);
+void sample_exact(void *p, size_t size);
 
 /* Free hooks: forget p if it was recorded. */
 void sample_forget_small(struct page *pg, void *p);

@@ -143,8 +143,7 @@ void *zone_alloc(struct zone *z, size_t size, size_t align, bool zero)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (leak_mode() == LEAK_FULL)
-		leak_record(p, size, size, 2);
+	sample_exact(p, size);
 	if (zero)
 		memset(p, 0, size);
 	return p;
@@ -236,6 +235,29 @@ static void zone_reset(struct zone *z)
 	lock_acquire(&z->lock);
 	z->resets++;
 	lock_release(&z->lock);
+}
+
+/* Whether block p is one of private heap arg's: on a slab of one of its
+ * caches, or a huge block on its list.  The leak filter of its sites. */
+static bool zone_keeps(const void *p, void *arg)
+{
+	uintptr_t e = pagemap_entry(p);
+	if (e == 0)
+		return false;
+	if (!pagemap_is_region(e))
+		return ((const struct huge *)e)->zone == arg;
+	const struct page *pg = pagemap_page(e, p);
+	if (__atomic_load_n(&pg->state, __ATOMIC_RELAXED) != PAGE_CACHE)
+		return false;
+	const struct cache *c = page_owner(pg);
+	return c->kind == CACHE_ZONE && c->zone == arg;
+}
+
+size_t zone_leak_sites(struct zone *z, struct strata_leak_site *sites, size_t max, size_t *bytes,
+                       size_t *objects)
+{
+	struct leak_filter only = { zone_keeps, z };
+	return leak_sites_of(sites, max, 0, &only, bytes, objects);
 }
 
 /* ------------------------------------------------------------------------

@@ -1,0 +1,51 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Per-cache call sites: with STRATA_LEAK=full the reports list the live
+# objects of each cache, pool and private heap by the function that
+# allocated them (text and JSON), a cache destroyed with objects in use
+# names their sites, and a pool's object put back in its reserve is not
+# reported as the program's leak.
+name=cache_leaks
+. "$(dirname "$0")/integration/common.sh"
+child=${BUILDDIR:-.}/tests/cache_leak_child
+[ -x "$child" ] || skip "$child is not built"
+tmp=$(make_tmp)
+trap 'rm -rf "$tmp"' EXIT
+
+STRATA_LEAK=full STRATA_REPORT=text timeout 60 "$child" "$tmp/r.json" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ $rc -eq 0 ] || fail "child: $(describe $rc): $(head -5 "$tmp/err")"
+
+# text: the section under the table, a line per cache with its sites
+grep -q '^live objects by call site' "$tmp/out" || fail "no 'live objects by call site' section: $(cat "$tmp/out")"
+grep -q '^  cache sessions: 1000 bytes in 10 objects from 1 site$' "$tmp/out" ||
+    fail "no sites line for cache sessions: $(grep -A3 'by call site' "$tmp/out")"
+grep -A1 '^  cache sessions:' "$tmp/out" | grep -q 'make_session+0x' ||
+    fail "the sessions cache's site does not name make_session"
+grep -A1 '^  heap request:' "$tmp/out" | grep -q 'fill_request+0x' ||
+    fail "the request heap's site does not name fill_request: $(grep -A2 'heap request' "$tmp/out")"
+grep -q '^  pool buffers:' "$tmp/out" && fail "the pool shows sites with every object back in the reserve"
+
+# JSON: the same in each row of "caches"
+/usr/bin/python3 - "$tmp/r.json" <<'PY' || fail "JSON sites wrong (above)"
+import json, sys
+r = json.load(open(sys.argv[1]))
+rows = {c["name"]: c for c in r["caches"]}
+s = rows["sessions"]
+assert s["sites_total"] == 1 and s["sites"][0]["objects"] == 10, s
+assert s["sites"][0]["frames"][0].get("function") == "make_session", s["sites"][0]["frames"][0]
+h = rows["request"]
+assert h["sites"] and h["sites"][0]["frames"][0].get("function") == "fill_request", h
+assert rows["buffers"]["sites_total"] == 0, rows["buffers"]
+PY
+
+# the busy destroy names the sites of what is still in use
+grep -q 'strata_cache_destroy("sessions"): 10 objects (1000 bytes) still in use; the cache stays for them, allocated from:' "$tmp/err" ||
+    fail "no busy-destroy warning with sites: $(head -5 "$tmp/err")"
+grep -A3 'allocated from:$' "$tmp/err" | grep -q 'in make_session+0x' ||
+    fail "the busy destroy does not name make_session: $(grep -A4 'still in use' "$tmp/err")"
+
+# the exit leak report does not hold the pool's reserve
+[ "$(sed -n 's/^reserve_served=//p' "$tmp/out")" = 4 ] || fail "the pool's reserve did not serve its 4 objects: $(head -1 "$tmp/out")"
+grep -q 'take_buffer' "$tmp/err" && fail "the pool's reserve objects are reported as leaks: $(grep -B2 -A3 take_buffer "$tmp/err")"
+echo "$name: ok"
