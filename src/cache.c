@@ -478,7 +478,7 @@ static noinline void *cache_alloc_slow(struct cache *c)
 
 /* The magazine's first object; the slow path fills it.  A cache without an
  * id never matches a magazine's generation: cache_mag sets none for it. */
-void *cache_alloc(struct cache *c)
+static inline __attribute__((always_inline)) void *cache_alloc_fast(struct cache *c)
 {
 	struct cache_mag *t = _strata_heap->cmags;
 	if (likely(t != NULL)) {
@@ -487,6 +487,12 @@ void *cache_alloc(struct cache *c)
 			return mag_pop(m);
 	}
 	return cache_alloc_slow(c);
+}
+
+/* For pools and private heaps; strata_cache_alloc has the fast path inline. */
+void *cache_alloc(struct cache *c)
+{
+	return cache_alloc_fast(c);
 }
 
 static noinline void cache_free_slow(struct cache *c, struct page *pg, void *p)
@@ -508,7 +514,8 @@ static noinline void cache_free_slow(struct cache *c, struct page *pg, void *p)
 }
 
 /* p, known to be an object of c's slabs and not free. */
-static inline void cache_free_object(struct cache *c, struct page *pg, void *p)
+static inline __attribute__((always_inline)) void cache_free_object(struct cache *c,
+                                                                    struct page *pg, void *p)
 {
 	struct cache_mag *t = _strata_heap->cmags;
 	if (likely(t != NULL)) {
@@ -547,7 +554,7 @@ static strata_cold void cache_free_invalid(struct cache *c, void *p, const char 
 	cache_misuse(p, op, "not an object of a strata cache");
 }
 
-void cache_free(struct cache *c, void *p)
+static inline __attribute__((always_inline)) void cache_free_fast(struct cache *c, void *p)
 {
 	struct page *pg = cache_live_page(c, p);
 	if (likely(pg != NULL)) {
@@ -557,6 +564,11 @@ void cache_free(struct cache *c, void *p)
 	if (p != NULL)
 		cache_free_invalid(
 		        c, p, c->kind == CACHE_POOL ? "strata_pool_free" : "strata_cache_free");
+}
+
+void cache_free(struct cache *c, void *p)
+{
+	cache_free_fast(c, p);
 }
 
 /* free() of an object of any cache (the checks are done). */
@@ -813,7 +825,7 @@ strata_export strata_cache_t *strata_cache_create(const char *name, size_t size,
 strata_export void *strata_cache_alloc(strata_cache_t *cache)
 {
 	struct cache *c = (struct cache *)cache;
-	void         *p = cache_alloc(c);
+	void         *p = cache_alloc_fast(c);
 	if (unlikely(c->flags & STRATA_CACHE_ZERO) && p != NULL)
 		memset(p, 0, c->size);
 	return p;
@@ -821,7 +833,7 @@ strata_export void *strata_cache_alloc(strata_cache_t *cache)
 
 strata_export void strata_cache_free(strata_cache_t *cache, void *p)
 {
-	cache_free((struct cache *)cache, p);
+	cache_free_fast((struct cache *)cache, p);
 }
 
 strata_export int strata_cache_destroy(strata_cache_t *cache)
