@@ -646,6 +646,62 @@ strata_export void strata_free(void *p)
 	API(free)(p);
 }
 
+/* ------------------------------------------------------------------------
+ * C++ sized delete
+ *
+ * libstdc++'s operator new calls malloc, and its sized operator delete
+ * (C++14) calls free, dropping the size.  strata defines the two sized
+ * deletes so that a size that cannot be the block's is stopped: a delete
+ * through a base class without a virtual destructor, a new[] freed with
+ * a scalar delete of another size.  The debug mode knows the size asked
+ * for and checks it exactly; otherwise a small block's size class must be
+ * the size's, a run must be of the size's pages, and a huge block must
+ * hold the size.  Objects of caches and private heaps are not checked.
+ * ---------------------------------------------------------------------- */
+static strata_cold void sized_delete_wrong(const void *p, size_t size, size_t holds)
+{
+	_strata_fatal("operator delete(%p, %zu): the block is of %zu bytes (a sized delete "
+	              "with the wrong size)",
+	              p, size, holds);
+}
+
+static void sized_delete_check(void *p, size_t size)
+{
+	struct block b = block_lookup_live(p, "operator delete");
+	if (b.kind == BLOCK_CACHE)
+		return;
+	if (unlikely(debug_mode())) {
+		size_t asked = debug_block_size(p, b.usable);
+		if (asked != size)
+			sized_delete_wrong(p, size, asked);
+		return;
+	}
+	bool fits;
+	if (b.kind == BLOCK_SMALL)
+		fits = size <= SMALL_MAX && class_size(size_to_class(size)) == b.usable;
+	else if (b.kind == BLOCK_LARGE) /* a run of exactly the pages asked for */
+		fits = size <= b.usable && size > b.usable - PAGE_SIZE;
+	else /* a huge block may be a bigger one reused */
+		fits = size <= b.usable;
+	if (unlikely(!fits))
+		sized_delete_wrong(p, size, b.usable);
+}
+
+/* operator delete(void *, std::size_t) and operator delete[](void *, std::size_t) */
+strata_export void API(_ZdlPvm)(void *p, size_t size)
+{
+	if (p != NULL)
+		sized_delete_check(p, size);
+	API(free)(p);
+}
+
+strata_export void API(_ZdaPvm)(void *p, size_t size)
+{
+	if (p != NULL)
+		sized_delete_check(p, size);
+	API(free)(p);
+}
+
 /* A private heap's realloc (zone.c's strata_heap_*): a block of the heap
  * stays in it, through realloc. */
 strata_export void *strata_heap_realloc(strata_heap_t *heap, void *p, size_t size)

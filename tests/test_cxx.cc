@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 // C++ operator new and delete go through strata's malloc and free.
 #include <malloc.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <map>
@@ -16,6 +19,39 @@ static void expect(bool ok, const char *what)
 		std::fprintf(stderr, "test_cxx: FAILED: %s\n", what);
 		failures++;
 	}
+}
+
+struct Base {
+	long a;
+};
+struct Derived : Base {
+	long more[20];
+};
+
+// Sized delete: every size of every kind of block passes; a delete through
+// a base class without a virtual destructor (the base's size for the
+// derived's block) stops the program.
+static void sized_delete()
+{
+	for (size_t n = 1; n < 70000; n += n / 8 + 1) {
+		void *p = ::operator new(n);
+		::          operator delete(p, n);
+		char       *a = new char[n];
+		delete[] a;
+	}
+	void *huge = ::operator new(9 << 20);
+	::             operator delete(huge, 9 << 20);
+	std::fflush(nullptr);
+	pid_t pid = fork();
+	if (pid == 0) {
+		Base *b = new Derived;
+		::    operator delete(b, sizeof(Base));
+		_exit(0);
+	}
+	int status = 0;
+	waitpid(pid, &status, 0);
+	expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+	       "a sized delete with the wrong size aborts");
 }
 
 struct alignas(256) Wide {
@@ -53,5 +89,6 @@ int main()
 	delete[] big;
 
 	std::printf("test_cxx: %s\n", failures ? "FAIL" : "PASS");
+	sized_delete();
 	return failures ? 1 : 0;
 }
