@@ -334,18 +334,27 @@ static noinline void free_other(void *p, struct page *pg)
 
 /* NULL needs no test of its own: its pagemap slot is always empty (no
  * region-aligned mapping can start at address 0). */
+/* The fast path: p, on page pg, an object of the calling thread's heap,
+ * not free; false for anything else. */
+static inline __attribute__((always_inline)) bool free_own(void *p, struct page *pg)
+{
+	void    *entry = page_owner_tag(pg);
+	uint32_t soff = pg->slab_off; /* read once: the check and the head */
+	if (likely(owner_is(entry, _strata_heap) && slab_object_valid_at(pg, p, soff)
+	           && ((uintptr_t *)p)[1] != _strata_free_key)) {
+		heap_free_own_fast(entry, slab_head_at(pg, soff), p);
+		return true;
+	}
+	return false;
+}
+
 strata_export void API(free)(void *p)
 {
 	uintptr_t e = pagemap_entry(p);
 	if (likely(pagemap_is_region(e))) {
 		struct page *pg = pagemap_page(e, p);
-		void        *entry = page_owner_tag(pg);
-		uint32_t     soff = pg->slab_off; /* read once: the check and the head */
-		if (likely(owner_is(entry, _strata_heap) && slab_object_valid_at(pg, p, soff)
-		           && ((uintptr_t *)p)[1] != _strata_free_key)) {
-			heap_free_own_fast(entry, slab_head_at(pg, soff), p);
+		if (likely(free_own(p, pg)))
 			return;
-		}
 		free_other(p, pg);
 		return;
 	}
@@ -687,19 +696,31 @@ static void sized_delete_check(void *p, size_t size)
 		sized_delete_wrong(p, size, b.usable);
 }
 
-/* operator delete(void *, std::size_t) and operator delete[](void *, std::size_t) */
-strata_export void API(_ZdlPvm)(void *p, size_t size)
+/* The common case is free's fast path with one more test: the object's
+ * page names the size's class (from the table of classes up to 1 KiB) (the debug mode never takes it: its heaps
+ * have no fast path).  Anything else takes the full check. */
+static inline void sized_delete(void *p, size_t size)
 {
+	uintptr_t e = pagemap_entry(p);
+	if (likely(pagemap_is_region(e) && size <= CLASS_TABLE_MAX)) {
+		struct page *pg = pagemap_page(e, p);
+		if (likely(pg->cls == size_to_class_table(size) && free_own(p, pg)))
+			return;
+	}
 	if (p != NULL)
 		sized_delete_check(p, size);
 	API(free)(p);
 }
 
+/* operator delete(void *, std::size_t) and operator delete[](void *, std::size_t) */
+strata_export void API(_ZdlPvm)(void *p, size_t size)
+{
+	sized_delete(p, size);
+}
+
 strata_export void API(_ZdaPvm)(void *p, size_t size)
 {
-	if (p != NULL)
-		sized_delete_check(p, size);
-	API(free)(p);
+	sized_delete(p, size);
 }
 
 /* A private heap's realloc (zone.c's strata_heap_*): a block of the heap
