@@ -26,6 +26,7 @@ void                       *S(calloc)(size_t, size_t);
 void                       *S(realloc)(void *, size_t);
 void                       *S(memalign)(size_t, size_t);
 void                        S(free)(void *);
+void                        S(_ZdlPvm)(void *, size_t); /* C++ sized delete */
 int                         strata_check_heap(void);
 typedef struct strata_cache strata_cache_t;
 typedef struct strata_pool  strata_pool_t;
@@ -54,6 +55,7 @@ struct block {
 	size_t         size;
 	uint8_t        seed;
 	bool           in_heap; /* of this thread's private heap: kept here */
+	bool           sized;   /* from malloc or calloc: a sized delete may free it */
 };
 
 struct program {
@@ -117,7 +119,10 @@ static void release(struct block *b)
 	if (b->p == NULL)
 		return;
 	verify(b, b->size);
-	S(free)(b->p);
+	if (b->sized && (b->seed & 1))
+		S(_ZdlPvm)(b->p, b->size); /* as C++'s delete does: the size asked for */
+	else
+		S(free)(b->p);
 	b->p = NULL;
 }
 
@@ -193,6 +198,7 @@ static void step(struct block *slots, const uint8_t *op)
 	b->seed = op[1];
 	if (op[0] % 10 != 2)
 		b->in_heap = op[0] % 10 == 9;
+	b->sized = op[0] % 10 == 0 || op[0] % 10 == 4;
 	if (b->p)
 		fill(b);
 }
