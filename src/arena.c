@@ -27,8 +27,6 @@ unsigned     _strata_narenas = 1;
 static unsigned node_first[NUMA_MAX_NODES], node_count[NUMA_MAX_NODES];
 static unsigned node_next[NUMA_MAX_NODES];
 
-uint64_t _strata_hugetlb_fallbacks;
-
 void arena_init(struct arena *a, unsigned index)
 {
 	memset(a, 0, sizeof(*a));
@@ -131,14 +129,6 @@ static bool region_wants_thp(const struct arena *a, long mode)
 	       || (mode == HUGEPAGES_AUTO && a->nr_regions > 0);
 }
 
-void hugetlb_fell_back(void)
-{
-	if (__atomic_fetch_add(&_strata_hugetlb_fallbacks, 1, __ATOMIC_RELAXED) == 0
-	    && strata_option(OPT_VERBOSE))
-		_strata_warn("no hugetlb pages left for a mapping (see /proc/sys/vm/nr_hugepages):"
-		             " using transparent huge pages");
-}
-
 /* Map a region, on the backing the hugepages option asks for or the next
  * best, bound to the arena's node before anything touches it. */
 static struct region *region_map(struct arena *a, uint8_t *backing)
@@ -147,7 +137,13 @@ static struct region *region_map(struct arena *a, uint8_t *backing)
 	struct region *r = NULL;
 	*backing = BACKING_PAGES;
 	if (mode == HUGEPAGES_HUGETLB) {
-		r = os_map_hugetlb(REGION_SIZE, REGION_SIZE, HUGE_PAGE_SHIFT);
+		/* no reservation: the pool's pages are taken a 2 MiB chunk at a
+		 * time (buddy_region_back), the header's chunk now */
+		r = os_map_hugetlb(REGION_SIZE, REGION_SIZE, HUGE_PAGE_SHIFT, false);
+		if (r && !os_populate(r, HUGE_PAGE_SIZE)) {
+			os_unmap(r, REGION_SIZE);
+			r = NULL;
+		}
 		if (r)
 			*backing = BACKING_HUGETLB;
 		else
@@ -171,6 +167,8 @@ bool arena_grow(struct arena *a)
 	if (r == NULL)
 		return false;
 	r->backing = backing;
+	r->chunks_backed = 1; /* the header's: faulted in (hugetlb) */
+	r->chunks_plain = 0;
 	r->kind = SEG_REGION;
 	r->meta_pages = REGION_META_PAGES;
 	r->arena = a;
@@ -388,6 +386,7 @@ void arenas_reserve(size_t bytes)
 		if (grown) {
 			struct region *r = a->regions; /* linked first */
 			r->reserved = 1;
+			buddy_region_back(r, 0, REGION_PAGES); /* hugetlb: chunk by chunk */
 			os_prefault((char *)r + ((size_t)r->meta_pages << PAGE_SHIFT),
 			            REGION_SIZE - ((size_t)r->meta_pages << PAGE_SHIFT));
 		}
@@ -429,7 +428,7 @@ void arena_fork_copy_hugetlb(void)
 	for (unsigned i = 0; i < _strata_narenas; i++)
 		for (struct region *r = _strata_arenas[i].regions; r; r = r->next)
 			if (r->backing == BACKING_HUGETLB)
-				os_fork_copy_add(r, REGION_SIZE, HUGE_PAGE_SIZE);
+				os_fork_copy_add(r, REGION_SIZE);
 }
 
 /* The child: the regions it got as copies are on ordinary pages now. */

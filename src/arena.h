@@ -53,9 +53,6 @@ struct arena {
 
 extern struct arena _strata_arenas[MAX_ARENAS] strata_hidden;
 extern unsigned     _strata_narenas strata_hidden;
-/* Regions that asked for hugetlb pages and got THP or 4 KiB pages. */
-extern uint64_t _strata_hugetlb_fallbacks strata_hidden;
-void            hugetlb_fell_back(void);
 
 static inline struct arena *arena_of(const void *p)
 {

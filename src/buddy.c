@@ -110,6 +110,53 @@ static inline void account_free(struct arena *a, struct region *r, long npages)
 }
 
 /* ------------------------------------------------------------------------
+ * hugetlb regions: backed a chunk at a time
+ *
+ * A region on hugetlb pages is mapped without a reservation (arena.c), so
+ * it takes no page from the pool until one of its 2 MiB chunks is touched.
+ * Nothing touches a chunk before the buddy hands out a block in it; then
+ * the chunk is faulted in with MADV_POPULATE_WRITE, which fails cleanly
+ * when the pool is empty (a touch would be killed by SIGBUS), and then the
+ * chunk gets ordinary pages instead.  A purge gives a whole chunk back to
+ * the pool and marks it unbacked again.
+ * ---------------------------------------------------------------------- */
+#define CHUNK_PAGES_SHIFT (HUGE_PAGE_SHIFT - PAGE_SHIFT)
+_Static_assert(REGION_SIZE / HUGE_PAGE_SIZE <= 16, "a chunk bitmap is 16 bits");
+
+static noinline void chunk_back(struct region *r, unsigned c)
+{
+	void *p = (char *)r + ((size_t)c << HUGE_PAGE_SHIFT);
+	if (!os_populate(p, HUGE_PAGE_SIZE)) {
+		if (!os_map_plain_at(p, HUGE_PAGE_SIZE))
+			_strata_fatal("cannot back a chunk of a hugetlb region at %p", p);
+		r->chunks_plain |= (uint16_t)(1u << c);
+		hugetlb_fell_back();
+	}
+	r->chunks_backed |= (uint16_t)(1u << c);
+}
+
+void buddy_region_back(struct region *r, size_t pfn, size_t npages)
+{
+	if (likely(r->backing != BACKING_HUGETLB))
+		return;
+	for (size_t c = pfn >> CHUNK_PAGES_SHIFT; c <= (pfn + npages - 1) >> CHUNK_PAGES_SHIFT; c++)
+		if (!(r->chunks_backed & (1u << c)))
+			chunk_back(r, (unsigned)c);
+}
+
+/* After a purge of [start, end): the hugetlb chunks wholly inside went
+ * back to the pool (ordinary ones stay backed: they fault in again). */
+static void chunks_purged(struct region *r, size_t start, size_t end)
+{
+	if (r->backing != BACKING_HUGETLB)
+		return;
+	size_t first = (start + (1u << CHUNK_PAGES_SHIFT) - 1) >> CHUNK_PAGES_SHIFT;
+	for (size_t c = first; (c + 1) << CHUNK_PAGES_SHIFT <= end; c++)
+		if (!(r->chunks_plain & (1u << c)))
+			r->chunks_backed &= (uint16_t) ~(1u << c);
+}
+
+/* ------------------------------------------------------------------------
  * Free
  * ---------------------------------------------------------------------- */
 
@@ -213,6 +260,7 @@ struct page *buddy_alloc(struct arena *a, unsigned order)
 		count = lower;
 	}
 	strata_assert((page_pfn(pg) & (((size_t)1 << order) - 1)) == 0);
+	buddy_region_back(r, page_pfn(pg), (size_t)1 << order);
 	account_free(a, r, -(1L << order));
 	pg->state = PAGE_NONE;
 	pg->flags = dirty ? PG_DIRTY : 0;
@@ -285,6 +333,7 @@ bool buddy_claim(struct arena *a, struct page *pg, size_t npages)
 			buddy_free_range_counted(a, &r->pages[end], bend - end, dirty, count);
 		pfn = bend;
 	}
+	buddy_region_back(r, start, npages);
 	return true;
 }
 
@@ -323,6 +372,7 @@ static bool purgeable(const struct page *pg)
 static size_t purge_run(struct arena *a, struct region *r, size_t start, size_t end)
 {
 	os_decommit(page_address(&r->pages[start]), (end - start) << PAGE_SHIFT);
+	chunks_purged(r, start, end);
 	for (size_t pfn = start; pfn < end; pfn += (size_t)1 << r->pages[pfn].order) {
 		struct page *pg = &r->pages[pfn];
 		a->dirty_pages -= dirty_weight(r, pg->order, pg->dirty);

@@ -38,4 +38,8 @@ bool         buddy_region_idle(const struct region *r);
 bool         buddy_region_clean(const struct region *r);
 void         buddy_region_detach(struct arena *a, struct region *r);
 
+/* The hugetlb chunks under [pfn, pfn + npages) of r faulted in (or put on
+ * ordinary pages), before anything touches them; a no-op for other regions. */
+void buddy_region_back(struct region *r, size_t pfn, size_t npages);
+
 #endif

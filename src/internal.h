@@ -181,12 +181,14 @@ enum region_backing {
 #define GIGA_PAGE_SIZE  ((size_t)1 << GIGA_PAGE_SHIFT)
 
 struct region {
-	uint32_t       kind;       /* SEG_REGION */
-	uint32_t       meta_pages; /* pages [0, meta_pages) hold this header */
-	uint32_t       free_pages; /* pages in free buddy blocks */
-	uint8_t        backing;    /* enum region_backing */
-	uint8_t        reserved;   /* pre-faulted at start: never given back */
-	uint16_t       _pad;
+	uint32_t       kind;          /* SEG_REGION */
+	uint32_t       meta_pages;    /* pages [0, meta_pages) hold this header */
+	uint32_t       free_pages;    /* pages in free buddy blocks */
+	uint8_t        backing;       /* enum region_backing */
+	uint8_t        reserved;      /* pre-faulted at start: never given back */
+	uint16_t       chunks_backed; /* BACKING_HUGETLB: 2 MiB chunks faulted in (buddy.c) */
+	uint16_t       chunks_plain;  /* ... of them, on ordinary pages: the pool had none */
+	uint16_t       _pad[3];
 	struct arena  *arena;
 	struct region *next; /* the arena's regions */
 	struct region *prev;

@@ -76,9 +76,7 @@ void huge_fork_copy_hugetlb(void)
 {
 	for (struct huge *h = huge_list; h; h = h->next)
 		if (!huge_movable(h))
-			os_fork_copy_add(h, h->map_size,
-			                 h->backing == BACKING_HUGETLB_1G ? GIGA_PAGE_SIZE
-			                                                  : HUGE_PAGE_SIZE);
+			os_fork_copy_add(h, h->map_size);
 }
 
 void huge_fork_copied_child(void)
@@ -180,15 +178,16 @@ static struct huge *huge_map(size_t *map_size, size_t align, uint8_t *backing)
 	if (mode == HUGEPAGES_HUGETLB) {
 		if (strata_option(OPT_HUGETLB_1G) && *map_size >= GIGA_PAGE_SIZE) {
 			size_t size = ALIGN_UP(*map_size, GIGA_PAGE_SIZE);
-			if ((h = os_map_hugetlb(size, MAX(align, GIGA_PAGE_SIZE),
-			                        GIGA_PAGE_SHIFT))) {
+			if ((h = os_map_hugetlb(size, MAX(align, GIGA_PAGE_SIZE), GIGA_PAGE_SHIFT,
+			                        true))) {
 				*map_size = size;
 				*backing = BACKING_HUGETLB_1G;
 				return h;
 			}
 		}
 		size_t size = ALIGN_UP(*map_size, HUGE_PAGE_SIZE);
-		if ((h = os_map_hugetlb(size, MAX(align, HUGE_PAGE_SIZE), HUGE_PAGE_SHIFT))) {
+		/* reserved at mmap: the program touches every page of it */
+		if ((h = os_map_hugetlb(size, MAX(align, HUGE_PAGE_SIZE), HUGE_PAGE_SHIFT, true))) {
 			*map_size = size;
 			*backing = BACKING_HUGETLB;
 			return h;

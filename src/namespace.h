@@ -36,6 +36,7 @@
 #define buddy_free _strata_buddy_free
 #define buddy_free_range _strata_buddy_free_range
 #define buddy_purge _strata_buddy_purge
+#define buddy_region_back _strata_buddy_region_back
 #define buddy_region_clean _strata_buddy_region_clean
 #define buddy_region_detach _strata_buddy_region_detach
 #define buddy_region_idle _strata_buddy_region_idle
@@ -151,7 +152,9 @@
 #define os_map _strata_os_map
 #define os_map_aligned _strata_os_map_aligned
 #define os_map_hugetlb _strata_os_map_hugetlb
+#define os_map_plain_at _strata_os_map_plain_at
 #define os_now_ms _strata_os_now_ms
+#define os_populate _strata_os_populate
 #define os_prefault _strata_os_prefault
 #define os_random _strata_os_random
 #define os_remap_aligned _strata_os_remap_aligned

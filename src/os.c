@@ -113,7 +113,7 @@ void *os_map_aligned(size_t size, size_t align)
  * aligned place is found in a reservation of ordinary address space,
  * which the huge mapping then replaces in part (MAP_FIXED inside our own
  * reservation: nothing else can be there). */
-void *os_map_hugetlb(size_t size, size_t align, unsigned page_shift)
+void *os_map_hugetlb(size_t size, size_t align, unsigned page_shift, bool reserve)
 {
 	if (os_fault_injected())
 		return NULL;
@@ -124,6 +124,7 @@ void *os_map_hugetlb(size_t size, size_t align, unsigned page_shift)
 	char *aligned = (char *)ALIGN_UP((uintptr_t)raw, align);
 	void *p = mmap(aligned, size, PROT_READ | PROT_WRITE,
 	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_FIXED
+	                       | (reserve ? 0 : MAP_NORESERVE)
 	                       | (int)(page_shift << MAP_HUGE_SHIFT),
 	               -1, 0);
 	if (p == MAP_FAILED) {
@@ -134,6 +135,34 @@ void *os_map_hugetlb(size_t size, size_t align, unsigned page_shift)
 	/* A forked child gets a copy instead (os_fork_copy_*). */
 	madvise(p, size, MADV_DONTFORK);
 	return p;
+}
+
+/* Mappings (regions, huge blocks, a region's 2 MiB chunks) that asked for
+ * hugetlb pages and got others; said once, with the verbose option. */
+uint64_t _strata_hugetlb_fallbacks;
+
+void hugetlb_fell_back(void)
+{
+	if (__atomic_fetch_add(&_strata_hugetlb_fallbacks, 1, __ATOMIC_RELAXED) == 0
+	    && strata_option(OPT_VERBOSE))
+		_strata_warn("no hugetlb pages left for a mapping (see /proc/sys/vm/nr_hugepages):"
+		             " using ordinary pages (THP where advised)");
+}
+
+/* A hugetlb mapping's range backed now (MADV_POPULATE_WRITE): false, and
+ * nothing faulted, when the pool has too few pages; a later touch would
+ * then be killed by SIGBUS, so the caller must not hand the range out. */
+bool os_populate(void *p, size_t size)
+{
+	return madvise(p, size, MADV_POPULATE_WRITE) == 0;
+}
+
+/* Ordinary private pages in place of [p, p + size) of another mapping. */
+bool os_map_plain_at(void *p, size_t size)
+{
+	return mmap(p, size, PROT_READ | PROT_WRITE,
+	            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0)
+	       != MAP_FAILED;
 }
 
 /* Fault every page of a range in now (MAP_POPULATE after the fact), so a
@@ -241,11 +270,25 @@ static bool fork_copies_grow(void)
 	return true;
 }
 
-/* The resident pages (page bytes each) of hugetlb mapping p copied for the
- * child; pages never faulted in are not read (that would take pool pages):
- * they were zero, as the copy's are.  When no copy can be made the child
- * inherits the mapping itself, as it would without strata. */
-void os_fork_copy_add(void *p, size_t size, size_t page)
+/* Whether any page of [p, p + HUGE_PAGE_SIZE) is resident. */
+static bool chunk_resident(const void *p)
+{
+	unsigned char vec[HUGE_PAGE_SIZE / PAGE_SIZE];
+	if (mincore((void *)p, HUGE_PAGE_SIZE, vec) != 0)
+		return false;
+	for (size_t i = 0; i < sizeof(vec); i++)
+		if (vec[i] & 1)
+			return true;
+	return false;
+}
+
+/* The resident part of hugetlb mapping p (of 2 MiB or 1 GiB pages, some of
+ * its chunks maybe on ordinary pages) copied for the child, a 2 MiB chunk
+ * at a time; chunks with nothing resident are not read (a hugetlb page
+ * never faulted in would take a pool page): they were zero, as the copy's
+ * are.  When no copy can be made the child inherits the mapping itself, as
+ * it would without strata. */
+void os_fork_copy_add(void *p, size_t size)
 {
 	char *copy = NULL;
 	if (nr_fork_copies < fork_copies_cap || fork_copies_grow())
@@ -254,11 +297,9 @@ void os_fork_copy_add(void *p, size_t size, size_t page)
 		madvise(p, size, MADV_DOFORK);
 		return;
 	}
-	for (size_t off = 0; off < size; off += page) {
-		unsigned char vec;
-		if (mincore((char *)p + off, PAGE_SIZE, &vec) == 0 && (vec & 1))
-			memcpy(copy + off, (char *)p + off, page);
-	}
+	for (size_t off = 0; off < size; off += HUGE_PAGE_SIZE)
+		if (chunk_resident((char *)p + off))
+			memcpy(copy + off, (char *)p + off, HUGE_PAGE_SIZE);
 	fork_copies[nr_fork_copies++] = (struct fork_copy){ p, copy, size };
 }
 

@@ -11,7 +11,7 @@
 
 void    *os_map(size_t size);
 void    *os_map_aligned(size_t size, size_t align);
-void    *os_map_hugetlb(size_t size, size_t align, unsigned page_shift);
+void    *os_map_hugetlb(size_t size, size_t align, unsigned page_shift, bool reserve);
 void     os_prefault(void *p, size_t size);
 void     os_unmap(void *p, size_t size);
 void     os_decommit(void *p, size_t size);
@@ -20,14 +20,19 @@ void    *os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t alig
 bool     os_remap_inplace(void *p, size_t old_size, size_t new_size);
 unsigned os_cpu_count(void);
 uint64_t os_random(void);
-void     os_keys_init(void);
-bool     os_thread_start(void *(*fn)(void *));
-uint64_t os_now_ms(void);
-size_t   os_resident(const void *p, size_t size);
-void     os_fork_copy_add(void *p, size_t size, size_t page);
-void     os_fork_copy_child(void);
-void     os_fork_copy_parent(void);
-bool     os_fork_copied(const void *p);
-void     os_fork_copy_done(void);
+bool     os_populate(void *p, size_t size);
+bool     os_map_plain_at(void *p, size_t size);
+/* Mappings that asked for hugetlb pages and got others. */
+extern uint64_t _strata_hugetlb_fallbacks strata_hidden;
+void            hugetlb_fell_back(void);
+void            os_keys_init(void);
+bool            os_thread_start(void *(*fn)(void *));
+uint64_t        os_now_ms(void);
+size_t          os_resident(const void *p, size_t size);
+void            os_fork_copy_add(void *p, size_t size);
+void            os_fork_copy_child(void);
+void            os_fork_copy_parent(void);
+bool            os_fork_copied(const void *p);
+void            os_fork_copy_done(void);
 
 #endif

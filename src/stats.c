@@ -49,6 +49,19 @@ static void mapping_collect(struct heap_snapshot *s, const void *p, size_t size,
 	}
 }
 
+/* A hugetlb region whose pool ran dry has chunks on ordinary pages
+ * (buddy.c): those count as ordinary memory. */
+static void region_collect(struct heap_snapshot *s, struct region *r)
+{
+	if (r->backing != BACKING_HUGETLB || r->chunks_plain == 0) {
+		mapping_collect(s, r, REGION_SIZE, r->backing);
+		return;
+	}
+	for (unsigned c = 0; c < REGION_SIZE / HUGE_PAGE_SIZE; c++)
+		mapping_collect(s, (char *)r + ((size_t)c << HUGE_PAGE_SHIFT), HUGE_PAGE_SIZE,
+		                r->chunks_plain & (1u << c) ? BACKING_PAGES : BACKING_HUGETLB);
+}
+
 static void arena_collect(struct arena *a, struct heap_snapshot *s)
 {
 	lock_acquire(&a->lock);
@@ -64,7 +77,7 @@ static void arena_collect(struct arena *a, struct heap_snapshot *s)
 	for (unsigned c = 0; c < NUM_CLASSES; c++)
 		s->slabs[c] += a->bins[c].slabs;
 	for (struct region *r = a->regions; r; r = r->next) {
-		mapping_collect(s, r, REGION_SIZE, r->backing);
+		region_collect(s, r);
 		if (r->reserved)
 			s->reserved += REGION_SIZE;
 	}

@@ -93,6 +93,12 @@ static int fork_and_write(void)
 	size_t big_size = (8 << 20) - 4096; /* a huge block: 4 pages with its header */
 	char  *big = malloc(big_size);
 	memset(big, 1, big_size);
+	enum { NFILL = 160 }; /* 40 MiB more: the parent holds all the pool can give */
+	static char *fill[NFILL];
+	for (int i = 0; i < NFILL; i++) {
+		fill[i] = malloc(256 << 10);
+		memset(fill[i], 1, 256 << 10);
+	}
 	report("parent");
 	fflush(stdout);
 	pid_t pid = fork();
@@ -100,6 +106,8 @@ static int fork_and_write(void)
 		for (int i = 0; i < N; i++)
 			memset(blocks[i], 2, SIZE);
 		memset(big, 2, big_size);
+		for (int i = 0; i < NFILL; i++)
+			memset(fill[i], 2, 256 << 10);
 		for (int i = 0; i < N; i++) {
 			char *p = malloc(SIZE);
 			memset(p, 3, SIZE);

@@ -61,8 +61,24 @@ echo "hugetlb, a 10 MiB block:"; echo "$out"
 [ "$(echo "$out" | field block hugetlb_mapped_kib)" -ge 10240 ] || fail "the 10 MiB block is not on hugetlb pages"
 [ "$(echo "$out" | field block smaps_hugetlb_kib)" -ge 10240 ] || fail "smaps does not show the block on hugetlb pages"
 
-# --- fork: the parent holds the whole pool (one region: 16 pages, and an
-# 8 MiB block: 4); its child writes every inherited block and allocates.  Each such write would
+# --- a pool smaller than a region (4 pages): the region takes its pages a
+# 2 MiB chunk at a time as the heap grows, and the chunks the pool cannot
+# back get ordinary pages (no SIGBUS, no reservation of 16 pages at once)
+echo 4 > "$pool"
+if [ "$(free_pages)" -ge 4 ]; then
+    run STRATA_HUGEPAGES=hugetlb
+    echo "hugetlb, a 4-page pool:"; echo "$out"
+    [ "$(echo "$out" | field full smaps_hugetlb_kib)" -eq 8192 ] || fail "small pool: the heap does not use the pool's 4 pages"
+    [ "$(echo "$out" | field full hugetlb_resident_kib)" -eq 8192 ] || fail "small pool: strata counts $(echo "$out" | field full hugetlb_resident_kib) KiB on hugetlb pages, the kernel 8192"
+    [ "$(echo "$out" | field full fallbacks)" -gt 0 ] || fail "small pool: the chunks on ordinary pages are not counted as fallbacks"
+    [ "$(free_pages)" -eq 4 ] || fail "small pool: $(free_pages) of 4 pages free after exit"
+else
+    echo "small pool: the kernel gave only $(free_pages) of 4 huge pages; that part is skipped"
+fi
+
+# --- fork: the parent holds the whole pool (20 pages: its region's chunks,
+# an 8 MiB block, and 40 MiB more of blocks so that the pool runs dry); its
+# child writes every inherited block and allocates.  Each such write would
 # need a pool page for its copy (SIGBUS with none): the child moves its
 # hugetlb memory to ordinary pages at fork.
 echo 20 > "$pool"
@@ -70,7 +86,8 @@ if [ "$(free_pages)" -ge 20 ]; then
     out=$(timeout 60 env STRATA_HUGEPAGES=hugetlb LD_PRELOAD="$lib" STRATA_LEAK=off "$child" 0 fork 2>"$tmp/err") ||
         fail "fork: the parent failed: $(cat "$tmp/err")"
     echo "hugetlb, fork with the pool held by the parent:"; echo "$out"
-    [ "$(echo "$out" | field parent hugetlb_mapped_kib)" -ge 40960 ] || fail "fork: the parent's heap and block are not on hugetlb pages"
+    [ "$(echo "$out" | field parent smaps_hugetlb_kib)" -eq 40960 ] || fail "fork: the parent does not hold the whole pool"
+    [ "$(echo "$out" | field parent fallbacks)" -gt 0 ] || fail "fork: the pool did not run dry in the parent"
     [ "$(free_pages)" -eq 20 ] || fail "fork: the pool has $(free_pages) of 20 pages free after the programs exited"
     [ "$(echo "$out" | field fork status)" = 0 ] || fail "fork: the child died: wait status $(echo "$out" | field fork status) ($(cat "$tmp/err"))"
     [ "$(echo "$out" | field child hugetlb_mapped_kib)" = 0 ] || fail "fork: the child still maps hugetlb pages"
