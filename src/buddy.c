@@ -347,19 +347,6 @@ static bool decommittable(const struct page *pg)
 	return dirty_weight(page_region(pg), pg->order, pg->dirty) != 0;
 }
 
-/* The pages of the block whose head descriptor is pg. */
-static size_t block_pages(const struct page *pg)
-{
-	switch (pg->state) {
-	case PAGE_LARGE: return pg->npages;
-	case PAGE_FREE:
-	case PAGE_SLAB:
-	case PAGE_SAMPLED:
-	case PAGE_CACHE: return (size_t)1 << pg->order;
-	default: return 1;
-	}
-}
-
 /* A free block that may go back to the kernel, dirty or not: part of a
  * run to purge (see dirty_weight). */
 static bool purgeable(const struct page *pg)

@@ -27,6 +27,20 @@ static inline size_t dirty_weight(const struct region *r, unsigned order, uint32
 	return count;
 }
 
+/* The pages of the block whose head descriptor is pg (a descriptor page
+ * counts for one). */
+static inline size_t block_pages(const struct page *pg)
+{
+	switch (pg->state) {
+	case PAGE_LARGE: return pg->npages;
+	case PAGE_FREE:
+	case PAGE_SLAB:
+	case PAGE_SAMPLED:
+	case PAGE_CACHE: return (size_t)1 << pg->order;
+	default: return 1;
+	}
+}
+
 void         buddy_region_init(struct arena *a, struct region *r);
 struct page *buddy_alloc(struct arena *a, unsigned order);
 void         buddy_free(struct arena *a, struct page *pg, unsigned order, bool dirty);

@@ -12,6 +12,7 @@
  */
 #include "internal.h"
 #include "arena.h"
+#include "control.h"
 #include "large.h"
 #include "leak.h"
 #include "options.h"
@@ -71,6 +72,7 @@ static void fork_child(void)
 	zone_after_fork_child();
 	arena_background_after_fork_child();
 	lock_reinit(&init_lock);
+	control_after_fork_child();
 }
 
 /* ------------------------------------------------------------------------
@@ -112,13 +114,16 @@ void _strata_init_slow(void)
 	/* Published last: a thread that sees it sees the key too. */
 	__atomic_store_n(&_strata_initialized, 1, __ATOMIC_RELEASE);
 	lock_release(&init_lock);
+	control_start();
 }
 
 /* Runs once libc is up (in a static program, after its own start-up,
- * which already mallocs): only then may the leak tracker unwind stacks. */
+ * which already mallocs): only then may the leak tracker unwind stacks,
+ * and strata start a thread of its own. */
 __attribute__((constructor)) static void strata_at_start(void)
 {
 	leak_stacks_ready();
+	control_libc_ready();
 }
 
 /* ------------------------------------------------------------------------
@@ -128,4 +133,5 @@ __attribute__((destructor)) static void strata_at_exit(void)
 {
 	if (_strata_initialized)
 		report_at_exit();
+	control_at_exit();
 }

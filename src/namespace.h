@@ -67,6 +67,10 @@
 #define cache_slab_unlist _strata_cache_slab_unlist
 #define cache_stats_copy _strata_cache_stats_copy
 #define cache_stats_fill _strata_cache_stats_fill
+#define control_after_fork_child _strata_control_after_fork_child
+#define control_at_exit _strata_control_at_exit
+#define control_libc_ready _strata_control_libc_ready
+#define control_start _strata_control_start
 #define debug_block_close _strata_debug_block_close
 #define debug_block_open _strata_debug_block_open
 #define debug_block_size _strata_debug_block_size

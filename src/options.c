@@ -86,6 +86,8 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	                     "write a heap profile in gperftools' format at exit to this file; %p "
 	                     "is replaced by the pid",
 	                     NULL, true },
+	[OPT_CONTROL]    = { "control", 0, 0, 1,
+	                     "1: serve a control socket for strata-ctl at $XDG_RUNTIME_DIR/strata/PID.sock or /tmp/strata-UID/PID.sock" },
 };
 /* clang-format on */
 

@@ -29,6 +29,7 @@ enum option_id {
 	OPT_NUMA,
 	OPT_BACKGROUND,
 	OPT_PROFILE_FILE,
+	OPT_CONTROL,
 	NUM_OPTIONS
 };
 
