@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+/* misuse: write one byte past an 8 MiB block, then free it */
+#include <stdio.h>
+#include <stdlib.h>
+
+#define SIZE (8 << 20)
+
+int main(void)
+{
+	char *volatile p = malloc(SIZE);
+	p[SIZE] = 0x41;
+	free(p);
+	puts("UNDETECTED");
+	return 0;
+}

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/* misuse: memcpy 16 KiB + 32 bytes into a 16 KiB block (32 bytes past its end), then free it */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SIZE (16 << 10)
+
+static char src[SIZE + 32];
+
+int main(void)
+{
+	char *volatile p = malloc(SIZE);
+	memset(src, 0x41, sizeof(src));
+	memcpy(p, src, sizeof(src));
+	free(p);
+	puts("UNDETECTED");
+	return 0;
+}

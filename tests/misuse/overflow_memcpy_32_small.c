@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/* misuse: memcpy 64 bytes into a 32-byte block (32 bytes past its end), then free it */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SIZE 32
+
+static char src[SIZE + 32];
+
+int main(void)
+{
+	char *volatile p = malloc(SIZE);
+	memset(src, 0x41, sizeof(src));
+	memcpy(p, src, sizeof(src));
+	free(p);
+	puts("UNDETECTED");
+	return 0;
+}
