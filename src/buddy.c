@@ -237,8 +237,9 @@ void buddy_region_init(struct arena *a, struct region *r)
 /* Take a free block of exactly this order, splitting a larger one if need
  * be.  The head comes back PAGE_NONE with PG_DIRTY telling whether any of
  * it may be dirty, and the count of its pages that may be in dirty; NULL
- * when the arena has no block big enough. */
-struct page *buddy_alloc(struct arena *a, unsigned order)
+ * when the arena has no block big enough.  Its hugetlb chunks are the
+ * caller's to back (buddy_region_back): a run backs only its own pages. */
+static struct page *buddy_take(struct arena *a, unsigned order)
 {
 	arena_assert_locked(a);
 	strata_assert(order <= BUDDY_MAX_ORDER);
@@ -260,11 +261,19 @@ struct page *buddy_alloc(struct arena *a, unsigned order)
 		count = lower;
 	}
 	strata_assert((page_pfn(pg) & (((size_t)1 << order) - 1)) == 0);
-	buddy_region_back(r, page_pfn(pg), (size_t)1 << order);
 	account_free(a, r, -(1L << order));
 	pg->state = PAGE_NONE;
 	pg->flags = dirty ? PG_DIRTY : 0;
 	pg->dirty = count;
+	return pg;
+}
+
+/* buddy_take, with the block's hugetlb chunks backed. */
+struct page *buddy_alloc(struct arena *a, unsigned order)
+{
+	struct page *pg = buddy_take(a, order);
+	if (pg != NULL)
+		buddy_region_back(page_region(pg), page_pfn(pg), (size_t)1 << order);
 	return pg;
 }
 
@@ -276,9 +285,10 @@ struct page *buddy_alloc_pages(struct arena *a, size_t npages, unsigned align_or
 	unsigned order = MAX(order_for_pages(npages), align_order);
 	if (order > BUDDY_MAX_ORDER)
 		return NULL;
-	struct page *pg = buddy_alloc(a, order);
+	struct page *pg = buddy_take(a, order);
 	if (pg == NULL)
 		return NULL;
+	buddy_region_back(page_region(pg), page_pfn(pg), npages);
 	*dirty = page_dirty(pg);
 	size_t   block = (size_t)1 << order;
 	uint32_t count = pg->dirty;

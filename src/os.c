@@ -270,18 +270,6 @@ static bool fork_copies_grow(void)
 	return true;
 }
 
-/* Whether any page of [p, p + HUGE_PAGE_SIZE) is resident. */
-static bool chunk_resident(const void *p)
-{
-	unsigned char vec[HUGE_PAGE_SIZE / PAGE_SIZE];
-	if (mincore((void *)p, HUGE_PAGE_SIZE, vec) != 0)
-		return false;
-	for (size_t i = 0; i < sizeof(vec); i++)
-		if (vec[i] & 1)
-			return true;
-	return false;
-}
-
 /* The resident part of hugetlb mapping p (of 2 MiB or 1 GiB pages, some of
  * its chunks maybe on ordinary pages) copied for the child, a 2 MiB chunk
  * at a time; chunks with nothing resident are not read (a hugetlb page
@@ -298,7 +286,7 @@ void os_fork_copy_add(void *p, size_t size)
 		return;
 	}
 	for (size_t off = 0; off < size; off += HUGE_PAGE_SIZE)
-		if (chunk_resident((char *)p + off))
+		if (os_resident((char *)p + off, HUGE_PAGE_SIZE) != 0)
 			memcpy(copy + off, (char *)p + off, HUGE_PAGE_SIZE);
 	fork_copies[nr_fork_copies++] = (struct fork_copy){ p, copy, size };
 }
@@ -325,10 +313,8 @@ void os_fork_copy_done(void)
 
 void os_fork_copy_parent(void)
 {
-	for (size_t i = 0; i < nr_fork_copies; i++) {
-		madvise(fork_copies[i].addr, fork_copies[i].size, MADV_DONTFORK);
+	for (size_t i = 0; i < nr_fork_copies; i++)
 		os_unmap(fork_copies[i].copy, fork_copies[i].size);
-	}
 	nr_fork_copies = 0;
 }
 
