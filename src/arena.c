@@ -331,11 +331,10 @@ void arena_background_start(void)
 {
 	long mode = strata_option(OPT_BACKGROUND);
 	if (mode == BACKGROUND_OFF || strata_option(OPT_DECAY_MS) < 0
-	    || (mode == BACKGROUND_AUTO && !__atomic_load_n(&background_wanted, __ATOMIC_RELAXED))
-	    || __atomic_exchange_n(&background_started, 1, __ATOMIC_ACQ_REL))
+	    || (mode == BACKGROUND_AUTO && !__atomic_load_n(&background_wanted, __ATOMIC_RELAXED)))
 		return;
-	if (!leak_thread_start(arena_background_loop))
-		_strata_warn("cannot start the background decay thread");
+	leak_thread_start_once(&background_started, arena_background_loop,
+	                       "the background decay thread");
 }
 
 /* An upper layer holds memory only the decay gives back (kept huge

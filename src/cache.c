@@ -434,12 +434,11 @@ void cache_leak_forget(void *p)
 		leak_forget(p);
 }
 
-/* Whether block p is an object of cache arg: the leak filter of a cache's
- * sites. */
+/* Whether block p is a live object of cache arg: the leak filter of a
+ * cache's sites. */
 static bool cache_keeps(const void *p, void *arg)
 {
-	uintptr_t e = pagemap_entry(p);
-	return pagemap_is_region(e) && page_of_cache(pagemap_page(e, p), arg);
+	return cache_live_page(arg, p) != NULL;
 }
 
 size_t cache_leak_sites(struct cache *c, struct strata_leak_site *sites, size_t max, size_t *bytes,

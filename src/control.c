@@ -678,11 +678,9 @@ static void *control_loop(void *arg)
 void control_start(void)
 {
 	if (!__atomic_load_n(&libc_ready, __ATOMIC_ACQUIRE) || !_strata_initialized
-	    || strata_option(OPT_CONTROL) == 0
-	    || __atomic_exchange_n(&started, 1, __ATOMIC_ACQ_REL))
+	    || strata_option(OPT_CONTROL) == 0)
 		return;
-	if (!leak_thread_start(control_loop))
-		_strata_warn("cannot start the control socket's thread");
+	leak_thread_start_once(&started, control_loop, "the control socket's thread");
 }
 
 void control_libc_ready(void)

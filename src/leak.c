@@ -147,6 +147,14 @@ bool leak_thread_start(void *(*fn)(void *))
 	return ok;
 }
 
+void leak_thread_start_once(int *started, void *(*fn)(void *), const char *what)
+{
+	if (__atomic_exchange_n(started, 1, __ATOMIC_ACQ_REL))
+		return;
+	if (!leak_thread_start(fn))
+		_strata_warn("cannot start %s", what);
+}
+
 /* ------------------------------------------------------------------------
  * Start-up
  * ---------------------------------------------------------------------- */

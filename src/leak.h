@@ -34,6 +34,11 @@ bool leak_pause(bool pause);
  * allocations in libc are strata's, not the program's: not recorded. */
 bool leak_thread_start(void *(*fn)(void *));
 
+/* leak_thread_start once: *started is the flag (a child of fork clears it
+ * to start again); what names the thread in the warning when it cannot be
+ * started. */
+void leak_thread_start_once(int *started, void *(*fn)(void *), const char *what);
+
 /* Forget p if it is recorded; true if it was. */
 bool leak_forget(void *p);
 

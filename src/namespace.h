@@ -134,6 +134,7 @@
 #define leak_sites_of _strata_leak_sites_of
 #define leak_stacks_ready _strata_leak_stacks_ready
 #define leak_thread_start _strata_leak_thread_start
+#define leak_thread_start_once _strata_leak_thread_start_once
 #define leak_unlock _strata_leak_unlock
 #define nodes_bind _strata_nodes_bind
 #define nodes_current _strata_nodes_current

@@ -276,17 +276,11 @@ static void json_frame(struct out *o, void *addr)
 
 #define REPORT_MAX_SITES 32
 
-static void json_leaks(struct out *o, int leak_mode)
+/* Sites as a JSON array: bytes, objects and each frame (json_frame). */
+static void json_sites(struct out *o, const struct strata_leak_site *sites, size_t n)
 {
-	struct strata_leak_site sites[REPORT_MAX_SITES];
-	size_t                  total_bytes = 0, total_objects = 0, n = 0;
-	if (leak_mode != LEAK_OFF)
-		n = leak_sites(sites, REPORT_MAX_SITES, 0, &total_bytes, &total_objects);
-	out(o,
-	    ",\"leaks\":{\"mode\":\"%s\",\"bytes\":%zu,\"objects\":%zu,\"sites_total\":%zu,"
-	    "\"sites\":[",
-	    leak_mode_name(leak_mode), total_bytes, total_objects, n);
-	for (size_t i = 0; i < MIN(n, (size_t)REPORT_MAX_SITES); i++) {
+	out(o, "[");
+	for (size_t i = 0; i < n; i++) {
 		out(o, "%s{\"bytes\":%zu,\"objects\":%zu,\"frames\":[", i ? "," : "",
 		    sites[i].bytes, sites[i].objects);
 		for (unsigned f = 0; f < sites[i].nframes; f++) {
@@ -296,7 +290,21 @@ static void json_leaks(struct out *o, int leak_mode)
 		}
 		out(o, "]}");
 	}
-	out(o, "]}");
+	out(o, "]");
+}
+
+static void json_leaks(struct out *o, int leak_mode)
+{
+	struct strata_leak_site sites[REPORT_MAX_SITES];
+	size_t                  total_bytes = 0, total_objects = 0, n = 0;
+	if (leak_mode != LEAK_OFF)
+		n = leak_sites(sites, REPORT_MAX_SITES, 0, &total_bytes, &total_objects);
+	out(o,
+	    ",\"leaks\":{\"mode\":\"%s\",\"bytes\":%zu,\"objects\":%zu,\"sites_total\":%zu,"
+	    "\"sites\":",
+	    leak_mode_name(leak_mode), total_bytes, total_objects, n);
+	json_sites(o, sites, MIN(n, (size_t)REPORT_MAX_SITES));
+	out(o, "}");
 }
 
 /* ------------------------------------------------------------------------
@@ -555,18 +563,8 @@ static void pools_row_sites(struct out *o, const char *kind, const char *name,
 
 static void json_row_sites(struct out *o, const struct pool_sites *ps)
 {
-	out(o, ", \"sites_total\": %zu, \"sites\": [", ps->n);
-	for (size_t i = 0; i < MIN(ps->n, (size_t)POOL_SITES_MAX); i++) {
-		out(o, "%s{\"bytes\": %zu, \"objects\": %zu, \"frames\": [", i ? ", " : "",
-		    ps->site[i].bytes, ps->site[i].objects);
-		for (unsigned f = 0; f < ps->site[i].nframes; f++) {
-			if (f)
-				out(o, ",");
-			json_frame(o, ps->site[i].frames[f]);
-		}
-		out(o, "]}");
-	}
-	out(o, "]");
+	out(o, ", \"sites_total\": %zu, \"sites\": ", ps->n);
+	json_sites(o, ps->site, MIN(ps->n, (size_t)POOL_SITES_MAX));
 }
 
 static void pools_row(struct pools_out *po, const char *kind, const struct strata_cache_stats *st,
@@ -902,9 +900,6 @@ static void *stats_file_loop(void *arg)
 void report_stats_file_start(void)
 {
 	static int started;
-	if (strata_option_path(OPT_STATS_FILE) == NULL
-	    || __atomic_exchange_n(&started, 1, __ATOMIC_ACQ_REL))
-		return;
-	if (!leak_thread_start(stats_file_loop))
-		_strata_warn("cannot start the stats file writer");
+	if (strata_option_path(OPT_STATS_FILE) != NULL)
+		leak_thread_start_once(&started, stats_file_loop, "the stats file writer");
 }

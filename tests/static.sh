@@ -7,9 +7,7 @@
 name=static
 . "$(dirname "$0")/integration/common.sh"
 src=$(cd "$(dirname "$0")/.." && pwd)
-build=${BUILDDIR:-$src/build}
-static_lib=$build/.libs/libstrata.a
-[ -f "$static_lib" ] || skip "$static_lib not built (configure without --disable-static)"
+need_static_lib
 tmp=$(make_tmp)
 trap 'rm -rf "$tmp"' EXIT
 cat > "$tmp/prog.c" <<'PROG'

@@ -6,9 +6,7 @@
 name=symbols
 . "$(dirname "$0")/integration/common.sh"
 src=$(cd "$(dirname "$0")/.." && pwd)
-build=${BUILDDIR:-$src/build}
-static_lib=$build/.libs/libstrata.a
-[ -f "$static_lib" ] || skip "$static_lib not built (configure without --disable-static)"
+need_static_lib
 "$src/tools/gen-namespace" --check "$static_lib" || fail "unprefixed extern symbols (above)"
 n=$(nm -g --defined-only "$static_lib" | awk 'NF == 3' | grep -c ' _strata_')
 [ "$n" -gt 100 ] || fail "only $n _strata_ symbols: is src/namespace.h included?"

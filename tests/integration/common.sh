@@ -29,3 +29,9 @@ describe() {
 make_tmp() {
     mktemp -d "${TMPDIR:-/tmp}/strata-$name.XXXXXX"
 }
+
+# static_lib: this build's libstrata.a, or the test is skipped.
+need_static_lib() {
+    static_lib=${BUILDDIR:-$(cd "$(dirname "$0")/.." && pwd)/build}/.libs/libstrata.a
+    [ -f "$static_lib" ] || skip "$static_lib not built (configure without --disable-static)"
+}
