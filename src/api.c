@@ -350,6 +350,7 @@ static inline __attribute__((always_inline)) bool free_own(void *p, struct page 
 
 strata_export void API(free)(void *p)
 {
+	__builtin_prefetch(p, 1); /* while the descriptors load (never faults) */
 	uintptr_t e = pagemap_entry(p);
 	if (likely(pagemap_is_region(e))) {
 		struct page *pg = pagemap_page(e, p);

@@ -12,10 +12,21 @@
 #define MAX_ARENAS 64
 
 /* A list of free buddy blocks of one order, linked through their head pages. */
+/* The free blocks of one order: those that may hold resident pages first
+ * (head), the clean ones apart, so that allocation reuses memory already
+ * faulted in before it touches memory the kernel took back (buddy.c). */
 struct free_area {
 	struct page *head;
+	struct page *clean;
 	size_t       nr_free;
 };
+
+/* Every block of a free area, the dirty ones first. */
+#define free_area_for_each(fa, pg)                                        \
+	for (struct page *pg = (fa)->head ? (fa)->head : (fa)->clean; pg; \
+	     pg = pg->next                 ? pg->next                     \
+	          : (pg->flags & PG_DIRTY) ? (fa)->clean                  \
+	                                   : NULL)
 
 /* The slabs of one size class the arena holds no heap for: those whose
  * heap's thread exited, waiting to be adopted by a heap that needs one of

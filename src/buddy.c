@@ -72,19 +72,38 @@ static inline uint32_t dirty_share(uint32_t *count, size_t n)
 	return s;
 }
 
+/* A free block's list: by PG_DIRTY, which changes only while the block is
+ * off its list or through free_area_clean. */
+static inline struct page **free_area_list(struct free_area *fa, const struct page *pg)
+{
+	return page_dirty(pg) ? &fa->head : &fa->clean;
+}
+
 static void free_area_add(struct free_area *fa, struct page *pg)
 {
-	strata_assert_expensive(!dlist_contains(fa->head, pg));
-	dlist_push(fa->head, pg);
+	struct page **list = free_area_list(fa, pg);
+	strata_assert_expensive(!dlist_contains(*list, pg));
+	dlist_push(*list, pg);
 	fa->nr_free++;
 }
 
 static void free_area_del(struct free_area *fa, struct page *pg)
 {
-	strata_assert_expensive(dlist_contains(fa->head, pg));
+	struct page **list = free_area_list(fa, pg);
+	strata_assert_expensive(dlist_contains(*list, pg));
 	strata_assert(fa->nr_free > 0);
-	dlist_del(fa->head, pg);
+	dlist_del(*list, pg);
 	fa->nr_free--;
+}
+
+/* A free block's pages went back to the kernel: to the clean list. */
+static void free_area_clean(struct free_area *fa, struct page *pg)
+{
+	if (!page_dirty(pg))
+		return;
+	dlist_del(fa->head, pg);
+	pg->flags &= (uint8_t)~PG_DIRTY;
+	dlist_push(fa->clean, pg);
 }
 
 /* Put a free block on its list and count its dirty pages. */
@@ -244,12 +263,13 @@ static struct page *buddy_take(struct arena *a, unsigned order)
 	arena_assert_locked(a);
 	strata_assert(order <= BUDDY_MAX_ORDER);
 	unsigned k = order;
-	while (k <= BUDDY_MAX_ORDER && a->free_area[k].head == NULL)
+	while (k <= BUDDY_MAX_ORDER && a->free_area[k].nr_free == 0)
 		k++;
 	if (k > BUDDY_MAX_ORDER)
 		return NULL;
 
-	struct page   *pg = a->free_area[k].head;
+	/* Dirty first: its pages are likely resident, no fault to take. */
+	struct page   *pg = a->free_area[k].head ? a->free_area[k].head : a->free_area[k].clean;
 	struct region *r = page_region(pg);
 	bool           dirty = page_dirty(pg);
 	uint32_t       count = pg->dirty;
@@ -374,7 +394,7 @@ static size_t purge_run(struct arena *a, struct region *r, size_t start, size_t 
 		struct page *pg = &r->pages[pfn];
 		a->dirty_pages -= dirty_weight(r, pg->order, pg->dirty);
 		pg->dirty = 0;
-		pg->flags &= (uint8_t)~PG_DIRTY;
+		free_area_clean(&a->free_area[pg->order], pg);
 	}
 	return (end - start) << PAGE_SHIFT;
 }

@@ -242,15 +242,20 @@ static bool check_lists(struct arena *a)
 {
 	size_t listed = 0;
 	for (unsigned k = 0; k <= BUDDY_MAX_ORDER; k++) {
-		size_t n = 0;
-		for (struct page *pg = a->free_area[k].head; pg; pg = pg->next, n++) {
-			CHECK(pg->state == PAGE_FREE && pg->order == k,
-			      "free list %u holds a page in state %u order %u", k, pg->state,
-			      pg->order);
-			CHECK(page_region(pg)->arena == a,
-			      "free list %u holds another arena's page", k);
-			listed += (size_t)1 << k;
-		}
+		size_t       n = 0;
+		struct page *lists[2] = { a->free_area[k].head, a->free_area[k].clean };
+		for (unsigned l = 0; l < 2; l++)
+			for (struct page *pg = lists[l]; pg; pg = pg->next, n++) {
+				CHECK(pg->state == PAGE_FREE && pg->order == k,
+				      "free list %u holds a page in state %u order %u", k,
+				      pg->state, pg->order);
+				CHECK(((pg->flags & PG_DIRTY) != 0) == (l == 0),
+				      "free list %u: a %s block on the %s list", k,
+				      l ? "dirty" : "clean", l ? "clean" : "dirty");
+				CHECK(page_region(pg)->arena == a,
+				      "free list %u holds another arena's page", k);
+				listed += (size_t)1 << k;
+			}
 		CHECK(n == a->free_area[k].nr_free, "free list %u counts %zu, holds %zu", k,
 		      a->free_area[k].nr_free, n);
 	}
@@ -301,8 +306,9 @@ static bool check_heap_lists(struct heap *h)
 			CHECK(s->list == SLAB_PARTIAL && s->cls == c && slab_heap(s) == h,
 			      "class %u: partial list holds a wrong slab", c);
 		for (struct page *s = hc->full; s; s = s->next)
-			CHECK(s->list == SLAB_FULL && s->cls == c && (s->inuse & SLAB_INUSE_FULL)
-			              && slab_heap(s) == h,
+			CHECK(((s->list == SLAB_FULL && (s->inuse & SLAB_INUSE_FULL))
+			       || s->list == SLAB_REFILLING)
+			              && s->cls == c && slab_heap(s) == h,
 			      "class %u: full list holds a wrong slab", c);
 		for (struct page *s = hc->parked; s; s = s->next)
 			CHECK(s->list == SLAB_PARKED && s->cls == c && slab_empty(s)

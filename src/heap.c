@@ -397,6 +397,7 @@ static void heap_unlist(struct heap *h, struct page *s)
 	strata_assert_expensive(s->list != SLAB_FULL || dlist_contains(hc->full, s));
 	strata_assert_expensive(s->list != SLAB_PARKED || dlist_contains(hc->parked, s));
 	strata_assert(s->list != SLAB_CURRENT || h->fast[s->cls].current == s);
+	strata_assert(s->list != SLAB_REFILLING); /* slab_refill_end first */
 	switch (s->list) {
 	case SLAB_CURRENT: h->fast[s->cls].current = NULL; break;
 	case SLAB_PARTIAL: dlist_del(hc->partial, s); break;
@@ -448,6 +449,8 @@ static void *heap_slab_objects(struct page *s, unsigned *n)
 		slab_collect_remote(s);
 	if (s->local_free)
 		return slab_take_local(s, n);
+	if (s->bump == _strata_classes[s->cls].capacity)
+		return NULL;
 	size_t size = class_size(s->cls);
 	return slab_carve(s, MAX(PAGE_SIZE / size, (size_t)CARVE_MIN_OBJECTS), n);
 }
@@ -544,20 +547,33 @@ void *heap_alloc_slow(unsigned cls, size_t size)
  * Free
  * ---------------------------------------------------------------------- */
 
+/* A slab of the full list that has room again, onto the partial list. */
+static void heap_slab_relist(struct heap *h, struct page *head)
+{
+	struct heap_class *hc = &h->cls[head->cls];
+	strata_assert_expensive(dlist_contains(hc->full, head));
+	dlist_del(hc->full, head);
+	dlist_push(hc->partial, head);
+	head->list = SLAB_PARTIAL;
+}
+
 /* The owner's free made slab_free_local ask: the slab was full, or it is
- * empty now, or more objects came back than were handed out. */
+ * empty now, or more objects came back than were handed out, or a
+ * refilling slab got the last of its frees. */
 void heap_free_transition(struct heap *h, struct page *head, void *p)
 {
 	if (unlikely(head->inuse == UINT32_MAX))
 		_strata_fatal("double free of %p", p);
 	if (head->inuse & SLAB_INUSE_FULL) {
-		struct heap_class *hc = &h->cls[head->cls];
 		strata_assert(head->list == SLAB_FULL);
-		strata_assert_expensive(dlist_contains(hc->full, head));
+		if (slab_refill_start(head))
+			return;
 		slab_unretire(head);
-		dlist_del(hc->full, head);
-		dlist_push(hc->partial, head);
-		head->list = SLAB_PARTIAL;
+		heap_slab_relist(h, head);
+	} else if (head->list == SLAB_REFILLING) {
+		slab_refill_end(head);
+		heap_slab_relist(h, head);
+		return;
 	}
 	if (slab_empty(head) && head->list != SLAB_CURRENT)
 		heap_slab_emptied(h, head);
@@ -582,6 +598,12 @@ static void heap_put_own(struct heap *h, struct page *head, void *p)
 	}
 	if (slab_free_local(head, p) || unlikely(slab_inuse(head) <= slab_guard_objects()))
 		heap_free_transition(h, head, p);
+	/* Not counted down: another thread's free may have taken the
+	 * remote word's mark, and no later one would tell the owner. */
+	if (head->list == SLAB_REFILLING) {
+		slab_refill_end(head);
+		heap_slab_relist(h, head);
+	}
 }
 
 /* Push p on h's delayed list. */
@@ -834,6 +856,8 @@ void heap_flush(struct heap *h)
  * for another heap to adopt. */
 static void heap_abandon_slab(struct heap *h, struct page *s)
 {
+	if (s->list == SLAB_REFILLING)
+		slab_refill_end(s);
 	heap_unlist(h, s);
 	slab_collect_remote(s);
 	struct arena *a = page_region(s)->arena;

@@ -131,6 +131,7 @@ static inline void *heap_pop_first(struct heap_fast *f, void **p)
 	              | ((uintptr_t)p[1] ^ _strata_free_key))
 	             != 0))
 		return heap_pop_last(f, p);
+	__builtin_prefetch((void *)next, 1); /* the next malloc's object */
 	f->free = (void *)next;
 	f->nmalloc++;
 	p[1] = NULL; /* no longer free: clear the key */

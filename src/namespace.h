@@ -196,6 +196,8 @@
 #define slab_owns _strata_slab_owns
 #define slab_push_remote _strata_slab_push_remote
 #define slab_reclaim_abandoned _strata_slab_reclaim_abandoned
+#define slab_refill_end _strata_slab_refill_end
+#define slab_refill_start _strata_slab_refill_start
 #define slab_release _strata_slab_release
 #define slab_retire_full _strata_slab_retire_full
 #define slab_set_owner _strata_slab_set_owner

@@ -91,6 +91,7 @@ void slab_classes_init(void)
 		sc->inverse = odd_inverse(sc->size >> sc->shift);
 		sc->order = (uint8_t)slab_order_for(sc->size, SLAB_MAX_ORDER);
 		sc->capacity = (uint32_t)((PAGE_SIZE << sc->order) / sc->size);
+		sc->relist = (uint16_t)MAX(sc->capacity >> 3, MIN(sc->capacity >> 2, 4u));
 	}
 }
 
@@ -335,6 +336,32 @@ void slab_unretire(struct page *head)
 	head->inuse &= ~SLAB_INUSE_FULL;
 	__atomic_compare_exchange_n(&head->remote, &full, 0, false, __ATOMIC_ACQ_REL,
 	                            __ATOMIC_RELAXED);
+}
+
+/* The owner's first free into its full slab (inuse is the capacity less
+ * one, marked): start counting the frees down to the class's relist, the
+ * full mark of the remote word kept, so that another thread's free still
+ * tells the owner (heap.c ends the count then).  false when the class
+ * relists at once: then the caller unretires the slab. */
+bool slab_refill_start(struct page *head)
+{
+	uint32_t relist = _strata_classes[head->cls].relist;
+	strata_assert(slab_inuse(head) == _strata_classes[head->cls].capacity - 1);
+	if (relist <= 1)
+		return false;
+	head->inuse = relist - 1;
+	head->list = SLAB_REFILLING;
+	return true;
+}
+
+/* Back to a plain count, the remote word's mark gone: the slab may go on
+ * the partial list (or be abandoned). */
+void slab_refill_end(struct page *head)
+{
+	strata_assert(head->list == SLAB_REFILLING);
+	head->inuse = slab_inuse(head);
+	head->list = SLAB_FULL;
+	slab_unretire(head);
 }
 
 bool slab_freelist_contains(const struct page *head, const void *p)

@@ -17,12 +17,16 @@
 #define SLAB_MIN_OBJECTS 8
 /* ... and leave no more than 1/8 of itself unused at the tail. */
 #define SLAB_WASTE_SHIFT 3
+/* A full slab goes back to its owner's partial list when 1/16 of it has
+ * come back (slab_refill_bias): at most that much of it waits unused. */
+#define SLAB_RELIST_SHIFT 4
 
 struct size_class {
 	uint32_t size;
 	uint32_t inverse;  /* of size's odd part, modulo 2^32 */
 	uint8_t  shift;    /* size = odd part << shift */
 	uint8_t  order;    /* slab order */
+	uint16_t relist;   /* owner's frees that take a full slab back (slab.h) */
 	uint32_t capacity; /* objects per slab */
 };
 
@@ -41,6 +45,7 @@ enum slab_list {
 	SLAB_FULL,      /* every object handed out */
 	SLAB_PARKED,    /* empty, kept against a slab ping-pong */
 	SLAB_ABANDONED, /* its heap's thread exited: on the arena's list */
+	SLAB_REFILLING, /* was full, on the full list until relist frees came back */
 };
 
 /* The high bit of a head's inuse: the slab is full, and the next free of
@@ -138,10 +143,23 @@ static inline void *page_owner(const struct page *pg)
 	return (void *)((uintptr_t)page_owner_tag(pg) & ~OWNER_SAMPLED);
 }
 
+/* A full slab is not put back on the partial list at its first free by
+ * the owner but at its class's relist-th: a slab with one free object
+ * would feed one malloc per refill, and a program that frees at random
+ * (most long-running ones) would take the slow path on nearly every call.
+ * Meanwhile the slab is SLAB_REFILLING, still on the full list, and its
+ * inuse counts down the frees left, offset by slab_refill_bias, so the
+ * fast path's one test "inuse - 1 > 0" says when the last of them came. */
+static inline uint32_t slab_refill_bias(unsigned cls)
+{
+	return _strata_classes[cls].capacity - _strata_classes[cls].relist;
+}
+
 /* Objects handed out, without the full mark. */
 static inline uint32_t slab_inuse(const struct page *head)
 {
-	return head->inuse & ~SLAB_INUSE_FULL;
+	uint32_t n = head->inuse & ~SLAB_INUSE_FULL;
+	return head->list == SLAB_REFILLING ? n + slab_refill_bias(head->cls) : n;
 }
 
 /* The debug mode keeps each slab's first object as a guard (slab.c). */
@@ -188,6 +206,8 @@ void    *slab_take_local(struct page *head, unsigned *n);
 unsigned slab_collect_remote(struct page *head);
 bool     slab_retire_full(struct page *head);
 void     slab_unretire(struct page *head);
+bool     slab_refill_start(struct page *head);
+void     slab_refill_end(struct page *head);
 bool     slab_freelist_contains(const struct page *head, const void *p);
 
 /* Any thread. */

@@ -30,8 +30,7 @@ static size_t dirty_pages(struct arena *a)
 {
 	size_t n = 0;
 	for (unsigned k = 0; k <= BUDDY_MAX_ORDER; k++)
-		for (struct page *pg = a->free_area[k].head; pg; pg = pg->next)
-			n += pg->dirty;
+		free_area_for_each(&a->free_area[k], pg) n += pg->dirty;
 	return n;
 }
 

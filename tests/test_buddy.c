@@ -28,7 +28,9 @@ static void check_free_lists(struct arena *a)
 	size_t pages = 0, dirty = 0;
 	for (unsigned k = 0; k <= BUDDY_MAX_ORDER; k++) {
 		size_t n = 0;
-		for (struct page *pg = a->free_area[k].head; pg; pg = pg->next, n++) {
+		free_area_for_each(&a->free_area[k], pg)
+		{
+			n++;
 			size_t         pfn = page_pfn(pg);
 			struct region *r = page_region(pg);
 			cr_assert_eq(pg->state, PAGE_FREE);
@@ -227,6 +229,40 @@ Test(buddy, dirty_blocks_are_purged_once)
 	pg = buddy_alloc(&A, 4);
 	cr_assert_eq(pg->flags & PG_DIRTY, 0);
 	cr_assert_eq(((unsigned char *)page_address(pg))[0], 0, "purged pages read as zero");
+}
+
+/* Of two free blocks of an order, the dirty one is taken first (its pages
+ * are resident: no fault), even when the clean one was freed later. */
+Test(buddy, dirty_blocks_are_taken_before_clean_ones)
+{
+	struct page *a = buddy_alloc(&A, 3), *gap = buddy_alloc(&A, 3), *b = buddy_alloc(&A, 3),
+	            *gap2 = buddy_alloc(&A, 3);
+	(void)gap, (void)gap2; /* taken: a and b stay blocks of order 3 */
+	memset(page_address(a), 1, PAGE_SIZE << 3);
+	buddy_free(&A, a, 3, true);
+	buddy_free(&A, b, 3, false);
+	cr_assert_eq(A.free_area[3].head, a, "the dirty list");
+	cr_assert_eq(A.free_area[3].clean, b, "the clean list");
+	check_free_lists(&A);
+	cr_assert_eq(buddy_alloc(&A, 3), a);
+	cr_assert_eq(buddy_alloc(&A, 3), b);
+}
+
+/* A purged block moves to the clean list, and is taken after a dirty one. */
+Test(buddy, purged_blocks_move_to_the_clean_list)
+{
+	struct page *a = buddy_alloc(&A, 4), *gap = buddy_alloc(&A, 4), *b = buddy_alloc(&A, 4),
+	            *gap2 = buddy_alloc(&A, 4);
+	(void)gap, (void)gap2;
+	memset(page_address(a), 1, PAGE_SIZE << 4);
+	buddy_free(&A, a, 4, true);
+	cr_assert_gt(buddy_purge(&A, 0, 1), 0);
+	cr_assert_eq(A.free_area[4].head, NULL);
+	cr_assert_eq(A.free_area[4].clean, a);
+	memset(page_address(b), 1, PAGE_SIZE << 4);
+	buddy_free(&A, b, 4, true);
+	check_free_lists(&A);
+	cr_assert_eq(buddy_alloc(&A, 4), b, "the dirty one first");
 }
 
 Test(buddy, runs_below_the_minimum_stay_dirty)

@@ -169,20 +169,85 @@ Test(heap, a_remote_free_into_a_full_slab_tells_the_owner)
 	cr_assert_eq(strata_check_heap(), 0);
 }
 
-Test(heap, the_owner_freeing_into_a_full_slab_moves_it_to_partial)
+/* A full slab of objects of size, and the objects malloc gave (*n of
+ * them, objs[0] in the slab). */
+static struct page *fill_a_slab(size_t size, void **objs, int max, int *n)
 {
-	me();
-	unsigned     c = size_to_class(2048);
-	unsigned     cap = _strata_classes[c].capacity;
-	void       **objs = calloc(4 * cap, sizeof(void *));
-	int          n = 0;
 	struct page *first = NULL;
-	while (n < 4 * (int)cap) {
-		objs[n++] = malloc(2048);
+	*n = 0;
+	while (*n < max) {
+		objs[(*n)++] = malloc(size);
 		first = first ? first : slab_of(objs[0]);
 		if (first->list == SLAB_FULL)
 			break;
 	}
+	cr_assert_eq(first->list, SLAB_FULL);
+	return first;
+}
+
+/* The owner's frees into a full slab: it waits for its class's relist
+ * count on the full list, then goes to the partial list with that many
+ * free objects, so each refill from it feeds more than one malloc. */
+Test(heap, a_full_slab_goes_back_to_partial_after_the_relist_count)
+{
+	me();
+	unsigned     c = size_to_class(64);
+	unsigned     cap = _strata_classes[c].capacity, relist = _strata_classes[c].relist;
+	void       **objs = calloc(4 * cap, sizeof(void *));
+	int          n;
+	struct page *first = fill_a_slab(64, objs, 4 * (int)cap, &n);
+	cr_assert_gt(relist, 1, "a class of many objects waits for more than one");
+	for (unsigned i = 0; i + 1 < relist; i++) {
+		free(objs[i]);
+		cr_assert_eq(first->list, SLAB_REFILLING, "free %u of %u", i + 1, relist);
+		cr_assert_eq(slab_inuse(first), cap - 1 - i);
+		cr_assert_eq(strata_check_heap(), 0);
+	}
+	cr_assert_eq(first->remote, REMOTE_FULL, "other threads' frees still tell the owner");
+	free(objs[relist - 1]);
+	cr_assert_eq(first->list, SLAB_PARTIAL);
+	cr_assert_eq(slab_inuse(first), cap - relist);
+	cr_assert_eq(first->remote, 0, "the remote mark is gone");
+	for (int i = (int)relist; i < n; i++)
+		free(objs[i]);
+	free(objs);
+	cr_assert_eq(strata_check_heap(), 0);
+}
+
+/* Another thread's free into a refilling slab takes the remote mark; no
+ * later one would tell the owner, so the owner relists it at once. */
+Test(heap, a_remote_free_ends_a_refilling_slab_wait)
+{
+	me();
+	unsigned     c = size_to_class(64);
+	unsigned     cap = _strata_classes[c].capacity;
+	void       **objs = calloc(4 * cap, sizeof(void *));
+	int          n;
+	struct page *first = fill_a_slab(64, objs, 4 * (int)cap, &n);
+	free(objs[0]);
+	cr_assert_eq(first->list, SLAB_REFILLING);
+	free_in_thread(&objs[1], 1);
+	strata_thread_flush(); /* drains the delayed list */
+	cr_assert_eq(first->list, SLAB_PARTIAL);
+	cr_assert_eq(slab_inuse(first), cap - 2);
+	for (int i = 2; i < n; i++)
+		free(objs[i]);
+	free(objs);
+	cr_assert_eq(strata_check_heap(), 0);
+}
+
+/* A class whose slabs hold few objects relists at the first free. */
+Test(heap, the_owner_freeing_into_a_full_slab_moves_it_to_partial)
+{
+	me();
+	unsigned c = NUM_CLASSES - 1;
+	while (_strata_classes[c].relist > 1)
+		c--;
+	size_t       size = class_size(c);
+	unsigned     cap = _strata_classes[c].capacity;
+	void       **objs = calloc(4 * cap, sizeof(void *));
+	int          n;
+	struct page *first = fill_a_slab(size, objs, 4 * (int)cap, &n);
 	free(objs[0]);
 	cr_assert_eq(first->list, SLAB_PARTIAL);
 	cr_assert_not(first->inuse & SLAB_INUSE_FULL);
