@@ -20,6 +20,7 @@
 #include "heap.h"
 #include "zone.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
@@ -28,13 +29,14 @@
 /* ------------------------------------------------------------------------
  * What a pointer is
  * ---------------------------------------------------------------------- */
-enum block_kind { BLOCK_SMALL, BLOCK_LARGE, BLOCK_HUGE, BLOCK_CACHE };
+enum block_kind { BLOCK_SMALL, BLOCK_LARGE, BLOCK_HUGE, BLOCK_CACHE, BLOCK_GUARD };
 
 struct block {
 	enum block_kind kind;
 	size_t          usable;
 	struct page    *pg; /* small: its page; large: the head */
 	struct huge    *huge;
+	void           *guard; /* a guarded block's area (debug mode; usable is its size) */
 };
 
 static strata_cold void invalid_pointer(const void *p, const char *op, const char *why)
@@ -67,6 +69,12 @@ static noinline struct block block_lookup(void *p, const char *op)
 		if (p != huge_pointer(b.huge))
 			invalid_pointer(p, op, "not the start of a block");
 		b.usable = huge_usable(b.huge);
+		return b;
+	}
+	if (*(uint32_t *)owner == SEG_GUARD) {
+		b.kind = BLOCK_GUARD;
+		b.guard = owner;
+		b.usable = guard_block_size(owner, p, op);
 		return b;
 	}
 	struct region *r = owner;
@@ -121,7 +129,7 @@ static inline void *large_counted(struct heap *h, void *p, size_t size)
 	return p;
 }
 
-static void *debug_alloc(size_t size, size_t align, bool zero);
+static void *debug_alloc(size_t size, size_t align, bool zero, unsigned kind);
 static void  debug_free(void *p, struct block *b);
 
 /* A large run from arena a or a huge block bound to a's node; cached:
@@ -164,7 +172,7 @@ static noinline void *alloc_large(size_t size, size_t align, bool zero)
 {
 	strata_ensure_init();
 	if (unlikely(debug_mode()))
-		return debug_alloc(size, align, zero);
+		return debug_alloc(size, align, zero, DEBUG_KIND_MALLOC);
 	return alloc_large_block(size, align, zero);
 }
 
@@ -180,7 +188,7 @@ static noinline void *alloc_class_slow(unsigned cls, size_t size)
 {
 	strata_ensure_init(); /* the options, debug among them */
 	if (unlikely(debug_mode()))
-		return debug_alloc(size, class_alignment(cls), false);
+		return debug_alloc(size, class_alignment(cls), false, DEBUG_KIND_MALLOC);
 	return heap_alloc_slow(cls, size);
 }
 
@@ -280,6 +288,10 @@ static noinline void free_generic(void *p)
 		cache_free_block(b.pg, p);
 		return;
 	}
+	if (b.kind == BLOCK_GUARD) {
+		guard_free(b.guard, p);
+		return;
+	}
 	if (unlikely(debug_mode()))
 		debug_free(p, &b);
 	switch (b.kind) {
@@ -296,7 +308,8 @@ static noinline void free_generic(void *p)
 			zone_huge_forget(b.huge);
 		huge_free(b.huge);
 		break;
-	case BLOCK_CACHE: break;
+	case BLOCK_CACHE:
+	case BLOCK_GUARD: break;
 	}
 }
 
@@ -458,7 +471,8 @@ static bool resize_in_place(struct block *b, size_t new_size)
 		return new_size > SMALL_MAX && new_size <= LARGE_MAX
 		       && large_resize(b->pg, new_size);
 	case BLOCK_HUGE:
-	case BLOCK_CACHE: return false;
+	case BLOCK_CACHE:
+	case BLOCK_GUARD: return false;
 	}
 	return false;
 }
@@ -504,13 +518,17 @@ static void *realloc_move(void *p, struct block *b, size_t new_size)
  * call comes here.
  * ---------------------------------------------------------------------- */
 
-/* align: what the caller's class or request guarantees, kept. */
-static void *debug_alloc(size_t size, size_t align, bool zero)
+/* align: what the caller's class or request guarantees, kept.  A guarded
+ * block (guard.c) while there is room, else the canary layout. */
+static void *debug_alloc(size_t size, size_t align, bool zero, unsigned kind)
 {
 	if (size > PTRDIFF_MAX - DEBUG_TAIL) {
 		errno = ENOMEM;
 		return NULL;
 	}
+	void *g = guard_alloc(size, align, kind);
+	if (g) /* fresh pages: already zero */
+		return g;
 	size_t need = size + DEBUG_TAIL;
 	int    c = need <= SMALL_MAX && align <= PAGE_SIZE ? aligned_class(need, align) : -1;
 	if (c >= 0) {
@@ -518,7 +536,7 @@ static void *debug_alloc(size_t size, size_t align, bool zero)
 		if (p) {
 			struct heap *s = heap_shared_of(p);
 			lock_acquire(&s->lock);
-			debug_block_open(p, class_size((unsigned)c), size, true);
+			debug_block_open(p, class_size((unsigned)c), size, true, kind);
 			lock_release(&s->lock);
 		}
 		return p;
@@ -528,7 +546,7 @@ static void *debug_alloc(size_t size, size_t align, bool zero)
 		struct block b = block_lookup(p, "malloc");
 		if (b.kind == BLOCK_LARGE && !zero)
 			debug_check_reused(p, b.usable);
-		debug_block_open(p, b.usable, size, false);
+		debug_block_open(p, b.usable, size, false, kind);
 	}
 	return p;
 }
@@ -553,7 +571,7 @@ static void debug_free(void *p, struct block *b)
 /* Always a new block: a stale copy of the old pointer then hits the fill. */
 static void *debug_realloc(void *p, struct block *b, size_t size)
 {
-	size_t old = debug_block_size(p, b->usable);
+	size_t old = b->kind == BLOCK_GUARD ? b->usable : debug_block_size(p, b->usable);
 	void  *q = API(malloc)(size);
 	if (q == NULL)
 		return NULL;
@@ -620,7 +638,7 @@ strata_export size_t API(malloc_usable_size)(void *p)
 	if (p == NULL)
 		return 0;
 	struct block b = block_lookup_live(p, "malloc_usable_size");
-	if (unlikely(debug_mode()) && b.kind != BLOCK_CACHE)
+	if (unlikely(debug_mode()) && b.kind != BLOCK_CACHE && b.kind != BLOCK_GUARD)
 		return debug_block_size(p, b.usable);
 	return b.usable;
 }
@@ -675,15 +693,18 @@ static strata_cold void sized_delete_wrong(const void *p, size_t size, size_t ho
 	              p, size, holds);
 }
 
-static void sized_delete_check(void *p, size_t size)
+static void kind_check(void *p, const struct block *b, unsigned want);
+
+static void sized_delete_check(void *p, size_t size, unsigned kind)
 {
 	struct block b = block_lookup_live(p, "operator delete");
 	if (b.kind == BLOCK_CACHE)
 		return;
 	if (unlikely(debug_mode())) {
-		size_t asked = debug_block_size(p, b.usable);
+		size_t asked = b.kind == BLOCK_GUARD ? b.usable : debug_block_size(p, b.usable);
 		if (asked != size)
 			sized_delete_wrong(p, size, asked);
+		kind_check(p, &b, kind);
 		return;
 	}
 	bool fits;
@@ -700,7 +721,7 @@ static void sized_delete_check(void *p, size_t size)
 /* The common case is free's fast path with one more test: the object's
  * page names the size's class (from the table of classes up to 1 KiB) (the debug mode never takes it: its heaps
  * have no fast path).  Anything else takes the full check. */
-static inline void sized_delete(void *p, size_t size)
+static inline void sized_delete(void *p, size_t size, unsigned kind)
 {
 	uintptr_t e = pagemap_entry(p);
 	if (likely(pagemap_is_region(e) && size <= CLASS_TABLE_MAX)) {
@@ -709,19 +730,119 @@ static inline void sized_delete(void *p, size_t size)
 			return;
 	}
 	if (p != NULL)
-		sized_delete_check(p, size);
+		sized_delete_check(p, size, kind);
 	API(free)(p);
 }
 
 /* operator delete(void *, std::size_t) and operator delete[](void *, std::size_t) */
 strata_export void API(_ZdlPvm)(void *p, size_t size)
 {
-	sized_delete(p, size);
+	sized_delete(p, size, DEBUG_KIND_NEW);
 }
 
 strata_export void API(_ZdaPvm)(void *p, size_t size)
 {
-	sized_delete(p, size);
+	sized_delete(p, size, DEBUG_KIND_NEW_ARRAY);
+}
+
+/* ------------------------------------------------------------------------
+ * C++ operator new and delete
+ *
+ * strata's own, so that the debug mode records which of malloc, new and
+ * new[] made a block and stops a delete of another kind: malloc/delete,
+ * new/delete[], new[]/delete.  Outside the debug mode new is malloc and
+ * delete is free, as libstdc++'s are.  A failed new is handed to the next
+ * operator new (libstdc++'s, which runs the new-handler and throws
+ * std::bad_alloc: C cannot throw).  The aligned forms stay libstdc++'s
+ * (aligned_alloc and free: a malloc block freed as one).
+ * ---------------------------------------------------------------------- */
+static const char *const kind_names[] = { "malloc", "new", "new[]" };
+
+static strata_cold void kind_mismatch(const void *p, unsigned kind, unsigned want)
+{
+	const char *made = kind < 3 ? kind_names[kind] : "an unknown call";
+	_strata_fatal("operator %s(%p): the block came from %s (a %s/%s mismatch)",
+	              want == DEBUG_KIND_NEW ? "delete" : "delete[]", p, made, made,
+	              want == DEBUG_KIND_NEW ? "delete" : "delete[]");
+}
+
+/* b is p's block, looked up live; the debug mode only. */
+static void kind_check(void *p, const struct block *b, unsigned want)
+{
+	if (b->kind == BLOCK_CACHE)
+		return;
+	unsigned kind = b->kind == BLOCK_GUARD ? guard_block_kind(b->guard, p)
+	                                       : debug_block_kind(p, b->usable);
+	if (unlikely(kind != want))
+		kind_mismatch(p, kind, want);
+}
+
+static strata_cold void *new_failed(size_t size, const char *name)
+{
+	void *(*next)(size_t) = (void *(*)(size_t))dlsym(RTLD_NEXT, name);
+	if (next != NULL)
+		return next(size);
+	_strata_fatal("%s(%zu): out of memory and no operator new to throw", name, size);
+}
+
+static void *debug_new(size_t size, unsigned kind)
+{
+	size_t align = size <= SMALL_MAX ? class_alignment(size_to_class(size)) : MIN_ALIGN;
+	return debug_alloc(size, align, false, kind);
+}
+
+static inline void *cxx_new(size_t size, unsigned kind)
+{
+	strata_ensure_init(); /* the debug option */
+	if (unlikely(debug_mode()))
+		return debug_new(size, kind);
+	return API(malloc)(size);
+}
+
+static inline void cxx_delete(void *p, unsigned kind)
+{
+	if (unlikely(debug_mode()) && p != NULL) {
+		struct block b = block_lookup_live(p, "operator delete");
+		kind_check(p, &b, kind);
+	}
+	API(free)(p);
+}
+
+/* operator new(std::size_t), operator new[](std::size_t) */
+strata_export void *API(_Znwm)(size_t size)
+{
+	void *p = cxx_new(size, DEBUG_KIND_NEW);
+	return likely(p != NULL) ? p : new_failed(size, "_Znwm");
+}
+
+strata_export void *API(_Znam)(size_t size)
+{
+	void *p = cxx_new(size, DEBUG_KIND_NEW_ARRAY);
+	return likely(p != NULL) ? p : new_failed(size, "_Znam");
+}
+
+/* The nothrow forms: NULL on failure. */
+strata_export void *API(_ZnwmRKSt9nothrow_t)(size_t size, const void *nothrow)
+{
+	(void)nothrow;
+	return cxx_new(size, DEBUG_KIND_NEW);
+}
+
+strata_export void *API(_ZnamRKSt9nothrow_t)(size_t size, const void *nothrow)
+{
+	(void)nothrow;
+	return cxx_new(size, DEBUG_KIND_NEW_ARRAY);
+}
+
+/* operator delete(void *), operator delete[](void *) */
+strata_export void API(_ZdlPv)(void *p)
+{
+	cxx_delete(p, DEBUG_KIND_NEW);
+}
+
+strata_export void API(_ZdaPv)(void *p)
+{
+	cxx_delete(p, DEBUG_KIND_NEW_ARRAY);
 }
 
 /* A private heap's realloc (zone.c's strata_heap_*): a block of the heap

@@ -58,7 +58,11 @@ void debug_fill(void *p, size_t bytes)
 	memset(p, DEBUG_FREED_BYTE, bytes);
 }
 
-void debug_block_open(void *p, size_t usable, size_t size, bool filled)
+/* The size word holds the kind in its top bits: sizes stay below
+ * PTRDIFF_MAX. */
+#define KIND_SHIFT 62
+
+void debug_block_open(void *p, size_t usable, size_t size, bool filled, unsigned kind)
 {
 	if (filled) {
 		size_t off = debug_freed_damage(p, usable);
@@ -68,12 +72,23 @@ void debug_block_open(void *p, size_t usable, size_t size, bool filled)
 			              p, off, usable);
 	}
 	memset((char *)p + size, DEBUG_CANARY_BYTE, usable - sizeof(uintptr_t) - size);
-	*size_word(p, usable) = size ^ size_word_key(p);
+	*size_word(p, usable) = (size | (size_t)kind << KIND_SHIFT) ^ size_word_key(p);
+}
+
+static size_t size_word_read(const void *p, size_t usable)
+{
+	return *size_word(p, usable) ^ size_word_key(p);
+}
+
+unsigned debug_block_kind(const void *p, size_t usable)
+{
+	debug_block_size(p, usable);
+	return (unsigned)(size_word_read(p, usable) >> KIND_SHIFT);
 }
 
 size_t debug_block_size(const void *p, size_t usable)
 {
-	size_t size = *size_word(p, usable) ^ size_word_key(p);
+	size_t size = size_word_read(p, usable) & (((size_t)1 << KIND_SHIFT) - 1);
 	if (size > usable - DEBUG_TAIL)
 		_strata_fatal(
 		        "heap overflow past %p, or underflow of the block after it (its size word"
@@ -103,7 +118,7 @@ void debug_check_below(const void *p, const void *below, size_t usable)
 {
 	if (debug_freed_damage(below, usable) == usable)
 		return;
-	size_t size = *size_word(below, usable) ^ size_word_key(below);
+	size_t size = size_word_read(below, usable) & (((size_t)1 << KIND_SHIFT) - 1);
 	size_t end = usable - sizeof(uintptr_t);
 	if (size > usable - DEBUG_TAIL || first_other(below, size, end, DEBUG_CANARY_BYTE) < end)
 		_strata_fatal("heap underflow before %p (or overflow past %p): the tail of %p was "

@@ -15,6 +15,11 @@
 #define DEBUG_CANARY_BYTE 0xcb
 #define DEBUG_FREED_BYTE  0xdf
 
+/* Where a block came from, kept with it in the debug mode so that a
+ * delete of another kind is stopped (C++'s operator new and new[] are
+ * strata's, api.c). */
+enum debug_kind { DEBUG_KIND_MALLOC = 0, DEBUG_KIND_NEW = 1, DEBUG_KIND_NEW_ARRAY = 2 };
+
 /* Read once at start like every option; the debug mode turns the thread
  * caches off, so the fast paths never see a debug block. */
 static inline bool debug_mode(void)
@@ -25,7 +30,10 @@ static inline bool debug_mode(void)
 /* A block of `usable` bytes is handed out for `size` bytes: check, when
  * `filled`, that nothing wrote to it since it was freed (bytes from 16 on;
  * the first 16 held the free-list link), then lay out the canary. */
-void debug_block_open(void *p, size_t usable, size_t size, bool filled);
+void debug_block_open(void *p, size_t usable, size_t size, bool filled, unsigned kind);
+
+/* The kind the block was allocated as (enum debug_kind). */
+unsigned debug_block_kind(const void *p, size_t usable);
 
 /* The block is being freed: check its canary and size word, then, with
  * fill, fill it with DEBUG_FREED_BYTE so later writes are seen. */
@@ -46,5 +54,21 @@ void debug_check_reused(const void *p, size_t usable);
 
 /* A new slab's memory, filled so that objects never handed out look freed. */
 void debug_fill(void *p, size_t bytes);
+
+/* Guarded blocks (guard.c): a block at the end of its own pages, a guard
+ * page after it, closed and quarantined when freed.  guard_alloc returns
+ * NULL when it does not take the block (no room, alignment above a page,
+ * too big): the caller gives it the canary layout. */
+void *guard_alloc(size_t size, size_t align, unsigned kind);
+/* owner is the pagemap's (a guard area); both abort on a pointer that is
+ * not a live guarded block's start. */
+size_t   guard_block_size(void *owner, const void *p, const char *op);
+unsigned guard_block_kind(void *owner, const void *p);
+void     guard_free(void *owner, void *p);
+/* The fault handler that names a guard page's or a freed block's access. */
+void guard_start(void);
+void guard_lock_all(void);
+void guard_unlock_all(void);
+void guard_reinit_lock(void);
 
 #endif

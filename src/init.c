@@ -13,6 +13,7 @@
 #include "internal.h"
 #include "arena.h"
 #include "control.h"
+#include "debug.h"
 #include "large.h"
 #include "leak.h"
 #include "options.h"
@@ -39,6 +40,7 @@ static void fork_prepare(void)
 	cache_registry_lock();
 	heap_registry_lock();
 	huge_lock();
+	guard_lock_all();
 	leak_lock();
 	arena_lock_all();
 	arena_fork_copy_hugetlb(); /* the child's copy of hugetlb memory (os.c) */
@@ -50,6 +52,7 @@ static void fork_parent(void)
 	os_fork_copy_parent();
 	arena_unlock_all();
 	leak_unlock();
+	guard_unlock_all();
 	huge_unlock();
 	heap_registry_unlock();
 	cache_registry_unlock();
@@ -67,6 +70,7 @@ static void fork_child(void)
 	arena_reinit_locks();
 	leak_reinit_lock();
 	huge_reinit_lock();
+	guard_reinit_lock();
 	heap_registry_after_fork_child();
 	cache_after_fork_child();
 	zone_after_fork_child();
@@ -110,6 +114,8 @@ void _strata_init_slow(void)
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	if (strata_option(OPT_RESERVE) > 0)
 		arenas_reserve((size_t)strata_option(OPT_RESERVE));
+	if (debug_mode())
+		guard_start();
 	initializing = false;
 	/* Published last: a thread that sees it sees the key too. */
 	__atomic_store_n(&_strata_initialized, 1, __ATOMIC_RELEASE);

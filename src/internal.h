@@ -159,8 +159,9 @@ struct page {
 } __attribute__((aligned(64)));
 
 /* The first word of every mapping the pagemap knows, so a lookup can tell a
- * buddy region from a directly mapped huge block. */
-enum segment_kind { SEG_REGION = 1, SEG_HUGE = 2 };
+ * buddy region from a directly mapped huge block or, in the debug mode, an
+ * area of guarded blocks (guard.c). */
+enum segment_kind { SEG_REGION = 1, SEG_HUGE = 2, SEG_GUARD = 3 };
 
 struct arena;
 

@@ -66,7 +66,8 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	[OPT_FAULT_MMAP] = { "fault_mmap", 0, 0, 1000000,
 	                     "for tests: every memory mapping from the n-th on fails (0: none)" },
 	[OPT_DEBUG]      = { "debug", 0, 0, 1,
-	                     "1: canaries after blocks and freed memory filled, both checked; "
+	                     "1: canaries after blocks, freed memory filled, guard pages, a "
+	                     "quarantine, new/delete kinds, all checked; "
 	                     "every call a slow path" },
 	[OPT_RESERVE]    = { "reserve", 0, 0, 1L << 40,
 	                     "bytes of heap mapped and faulted in at start and never given back "
@@ -88,6 +89,12 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	                     NULL, true },
 	[OPT_CONTROL]    = { "control", 0, 0, 1,
 	                     "1: serve a control socket for strata-ctl at $XDG_RUNTIME_DIR/strata/PID.sock or /tmp/strata-UID/PID.sock" },
+	[OPT_GUARD]      = { "guard", 8192, 0, 32768,
+	                     "debug mode: most blocks served at a time with a guard page after "
+	                     "them (half of it for blocks under a page); 0: none" },
+	[OPT_QUARANTINE] = { "quarantine", 64L << 20, 0, 1L << 40,
+	                     "debug mode: bytes of address space of freed guarded blocks kept "
+	                     "without access before they are reused" },
 };
 /* clang-format on */
 

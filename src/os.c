@@ -190,6 +190,26 @@ void os_decommit(void *p, size_t size)
 		madvise(p, size, MADV_DONTNEED);
 }
 
+/* Address space only, aligned to align: no access, nothing committed.
+ * The debug mode's guarded blocks are opened in it with os_protect. */
+void *os_reserve(size_t size, size_t align)
+{
+	size_t span = size + align;
+	char *raw = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (raw == MAP_FAILED)
+		return NULL;
+	char *aligned = (char *)ALIGN_UP((uintptr_t)raw, align);
+	unmap_around(raw, span, aligned, size);
+	return aligned;
+}
+
+/* Open (read and write) or close (no access) whole pages; false when the
+ * kernel refuses (out of mappings: vm.max_map_count). */
+bool os_protect(void *p, size_t size, bool access)
+{
+	return size == 0 || mprotect(p, size, access ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+}
+
 /* Grow or shrink a mapping where it stands. */
 bool os_remap_inplace(void *p, size_t old_size, size_t new_size)
 {

@@ -15,6 +15,8 @@ void    *os_map_hugetlb(size_t size, size_t align, unsigned page_shift, bool res
 void     os_prefault(void *p, size_t size);
 void     os_unmap(void *p, size_t size);
 void     os_decommit(void *p, size_t size);
+void    *os_reserve(size_t size, size_t align);
+bool     os_protect(void *p, size_t size, bool access);
 bool     os_advise_huge(void *p, size_t size);
 void    *os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align);
 bool     os_remap_inplace(void *p, size_t old_size, size_t new_size);

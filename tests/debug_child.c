@@ -15,6 +15,15 @@
 
 static char *volatile sink;
 
+/* Runs off the stack: the fault handler's alternate stack still lets the
+ * default action kill it. */
+static int recurse(int n)
+{
+	volatile char pad[1024];
+	pad[0] = (char)n;
+	return recurse(n + 1) + pad[0];
+}
+
 static void fill(unsigned char *p, size_t n, unsigned seed)
 {
 	for (size_t i = 0; i < n; i++)
@@ -196,6 +205,43 @@ int main(int argc, char **argv)
 		p[5000] = 1;
 		sink = malloc(200000);
 		return 0;
+	} else if (!strcmp(mode, "uaf_read_small")) {
+		p = malloc(32);
+		free(p);
+		return p[3];
+	} else if (!strcmp(mode, "malloc0")) {
+		p = malloc(0);
+		q = malloc(0);
+		if (!p || !q || p == q || malloc_usable_size(p) != 0)
+			FAIL("malloc(0): %p and %p, usable %zu", (void *)p, (void *)q,
+			     malloc_usable_size(p));
+		p = realloc(p, 10); /* realloc and free of it work */
+		memset(p, 1, 10);
+		free(p);
+		free(q);
+		p = malloc(0);
+		return p[0];
+	} else if (!strcmp(mode, "quarantine")) {
+		/* a freed block is not handed out again at once, whatever its size */
+		static const size_t sizes[] = { 32, 4000, 16384, 512 << 10, 8 << 20 };
+		for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+			for (int round = 0; round < 8; round++) {
+				p = malloc(sizes[k]);
+				free(p);
+				q = malloc(sizes[k]);
+				if (q == p)
+					FAIL("a freed block of %zu handed out again at once",
+					     sizes[k]);
+				free(q);
+			}
+		}
+		return 0;
+	} else if (!strcmp(mode, "segv_passes_through")) {
+		/* a fault outside strata's memory is the program's: the default
+		 * action, no message */
+		return *(volatile char *)(uintptr_t)16;
+	} else if (!strcmp(mode, "stack_overflow")) {
+		return recurse(1);
 	} else if (!strcmp(mode, "check_heap")) {
 		/* a write after free that no reuse reveals: the heap check does */
 		q = malloc(64);
