@@ -400,23 +400,31 @@ static size_t purge_run(struct arena *a, struct region *r, size_t start, size_t 
 }
 
 /* Purge the runs of adjacent free blocks of region r that hold at least
- * min_dirty dirty pages, while the arena has more than target dirty. */
+ * min_dirty dirty pages, while the arena has more than target dirty.  A
+ * run is cut short, at a block's end, once it holds what is left to purge:
+ * a heap that went a little over its cap gives back a little, not the
+ * whole free run beside it (which it would fault in again). */
 static size_t region_purge(struct arena *a, struct region *r, size_t target, size_t min_dirty)
 {
 	size_t released = 0, start = 0, dirty = 0, pfn = r->meta_pages;
 	bool   in_run = false;
 	while (pfn <= REGION_PAGES && a->dirty_pages > target) {
 		struct page *pg = pfn < REGION_PAGES ? &r->pages[pfn] : NULL;
-		if (pg && purgeable(pg)) {
+		size_t       next = pfn + (pg ? block_pages(pg) : 1);
+		bool         is_free = pg && purgeable(pg);
+		if (is_free) {
 			if (!in_run)
 				start = pfn, dirty = 0, in_run = true;
 			dirty += pg->dirty;
-		} else if (in_run) {
+		}
+		/* A run ends at a block in use, or with the block that gives
+		 * it what is left to purge. */
+		if (in_run && (!is_free || dirty >= MAX(min_dirty, a->dirty_pages - target))) {
 			if (dirty >= min_dirty)
-				released += purge_run(a, r, start, pfn);
+				released += purge_run(a, r, start, is_free ? next : pfn);
 			in_run = false;
 		}
-		pfn += pg ? block_pages(pg) : 1;
+		pfn = next;
 	}
 	return released;
 }

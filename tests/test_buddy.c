@@ -295,6 +295,23 @@ Test(buddy, adjacent_free_blocks_are_purged_as_one_run)
 	check_free_lists(&A);
 }
 
+/* The same run, with only 3 pages over the target: the purge stops at the
+ * block that gives it those (the run starts with blocks of 1 and 4 pages),
+ * and the rest of the run stays resident. */
+Test(buddy, a_purge_takes_what_is_over_the_target_not_the_whole_run)
+{
+	bool         dirty;
+	struct page *big = buddy_alloc_pages(&A, 43, 0, &dirty), *run = big + 3;
+	memset(page_address(big), 7, 43 * PAGE_SIZE);
+	buddy_free_range(&A, run, 37, true);
+	size_t before = A.dirty_pages;
+	size_t released = buddy_purge(&A, before - 3, 1);
+	cr_assert_geq(released, 3 * PAGE_SIZE);
+	cr_assert_leq(released, 5 * PAGE_SIZE, "purged %zu bytes", released);
+	cr_assert_eq(A.dirty_pages, before - released / PAGE_SIZE);
+	check_free_lists(&A);
+}
+
 Test(buddy, dirty_pages_follow_merges_splits_and_claims)
 {
 	bool         dirty;
