@@ -62,7 +62,7 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	                     "seconds",
 	                     NULL, true },
 	[OPT_STATS_INTERVAL] = { "stats_interval", 10, 1, 86400,
-	                     "seconds between two rewrites of stats_file" },
+	                     "seconds between two rewrites of stats_file and two samples of trace_file" },
 	[OPT_FAULT_MMAP] = { "fault_mmap", 0, 0, 1000000,
 	                     "for tests: every memory mapping from the n-th on fails (0: none)" },
 	[OPT_DEBUG]      = { "debug", 0, 0, 1,
@@ -88,6 +88,10 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	                     NULL, true },
 	[OPT_CONTROL]    = { "control", 0, 0, 1,
 	                     "1: serve a control socket for strata-ctl at $XDG_RUNTIME_DIR/strata/PID.sock or /tmp/strata-UID/PID.sock" },
+	[OPT_TRACE_FILE] = { "trace_file", 0, 0, 0,
+	                     "append a JSON sample of the heap (totals, classes, arenas, biggest "
+	                     "leak sites, heap map) every stats_interval seconds; %p is the pid",
+	                     NULL, true },
 };
 /* clang-format on */
 
