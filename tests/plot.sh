@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # STRATA_TRACE_FILE and tools/strata-plot: tests/trace_child runs 4 s under
-# strata with a sample a second; every line of the trace is a sample (the
+# strata-run -T with a sample a second; every line of the trace is a sample (the
 # JSON report's keys, the RSS, at most 8 leak sites, a heap map of 256
 # cells a region); strata-plot makes one HTML page with the six plots as
 # PNG data: URIs; headless Chromium renders it: the screenshot is not
@@ -20,8 +20,9 @@ tmp=$(make_tmp)
 trap 'rm -rf "$tmp"' EXIT
 
 # ---- the trace ---------------------------------------------------------
-timeout 60 env LD_PRELOAD="$lib" STRATA_LEAK=full STRATA_STATS_INTERVAL=1 \
-    STRATA_TRACE_FILE="$tmp/trace.%p" "$child" 4 > "$tmp/child.out" 2>&1 ||
+# through strata-run's --trace and --interval
+timeout 60 "$build/tools/strata-run" -L "$lib" -r off -l full -n -T "$tmp/trace.%p" -i 1 -- \
+    "$child" 4 > "$tmp/child.out" 2>&1 ||
     fail "trace_child: $(cat "$tmp/child.out")"
 trace=$(ls "$tmp"/trace.* 2>/dev/null)
 [ -n "$trace" ] && [ "$(echo "$trace" | wc -l)" = 1 ] || fail "no trace.PID file (%p): $(ls "$tmp")"
