@@ -8,7 +8,9 @@
 # sites are named with function and FILE:LINE by strata-ctl's leaks and
 # stats (live, by address in the process), by strata-symbolize from the
 # JSON report's module and offset (after the fact), and by strata-plot's
-# legend; with the debug file gone, or strata-ctl -n, they are not.
+# legend; with the debug file gone, or strata-ctl -n, they are not.  The C
+# library's frames are named through its build ID when libc6-dbg is
+# installed.
 name=symbolize
 . "$(dirname "$0")/integration/common.sh"
 build=${BUILDDIR:-$(pwd)}
@@ -55,6 +57,15 @@ grep -Eq "^    #0 0x[0-9a-f]+ in (filled [^ ]*trace_child\.c:[0-9]+ < )?leak_ses
 grep -Eq "leak_buffers [^ ]*trace_child\.c:$line_buffers \(" "$tmp/leaks.txt" ||
     fail "leaks does not name leak_buffers at trace_child.c:$line_buffers"
 grep -Eq "#1 0x[0-9a-f]+ in main [^ ]*trace_child\.c:[0-9]+ \(" "$tmp/leaks.txt" || fail "leaks does not name main"
+# the C library by its build ID, where its debug file is installed
+# (libc6-dbg: /usr/lib/debug/.build-id/NN/REST.debug)
+libc=$(awk '$6 ~ /\/libc\.so\.6$/ { print $6; exit }' "/proc/$pid/maps")
+id=$(readelf -n "$libc" 2>/dev/null | awk '/Build ID:/ { print $3 }')
+if [ -n "$id" ] && [ -f "/usr/lib/debug/.build-id/$(echo "$id" | cut -c1-2)/$(echo "$id" | cut -c3-).debug" ]; then
+    grep -Eq "#[0-9]+ 0x[0-9a-f]+ in __libc_start_call_main [^ ]+:[0-9]+ \(" "$tmp/leaks.txt" ||
+        fail "libc's frames are not named from its build ID's debug file: $(grep 'libc' "$tmp/leaks.txt" | head -2)"
+    echo "$name: libc named through its build ID"
+fi
 ctl -n "$pid" leaks > "$tmp/raw.txt" || fail "strata-ctl -n leaks"
 grep -q "trace_child\.c" "$tmp/raw.txt" && fail "strata-ctl -n named lines"
 grep -Eq '^    #0 0x[0-9a-f]+ \([^ ]*leaky\+0x[0-9a-f]+\)$' "$tmp/raw.txt" ||

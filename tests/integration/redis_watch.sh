@@ -33,7 +33,7 @@ export STRATA_CONTROL=1 STRATA_TRACE_FILE="$tmp/trace.%p" STRATA_STATS_INTERVAL=
     STRATA_LEAK_SAMPLE=64k
 start_server strata "$lib"
 sock="$XDG_RUNTIME_DIR/strata/$pid.sock"
-for i in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
+for i in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
 [ -S "$sock" ] || fail "redis-server (pid $pid) made no control socket at $sock: $(ls -la "$XDG_RUNTIME_DIR" "$XDG_RUNTIME_DIR/strata" /proc/$pid/fd 2>&1; tail -5 "$tmp/strata.log")"
 
 ctl "$pid" stats > "$tmp/before.json" || fail "strata-ctl stats before the load"
