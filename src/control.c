@@ -3,10 +3,10 @@
  * control.c - the control socket: a running process's heap looked into
  * from outside, without a restart (STRATA_CONTROL=1, tools/strata-ctl).
  *
- * Owns the socket's place and permissions, the thread that serves it, the
- * request line and its commands, and the heap map.  The reports themselves
- * are report.c's, profile.c's and leak.c's, written to a descriptor as
- * they are for a file.
+ * Owns the socket's place and permissions, the thread that serves it, and
+ * the request line and its commands.  The reports themselves are
+ * report.c's, profile.c's, heapmap.c's and leak.c's, written to a
+ * descriptor as they are for a file.
  *
  * One unix stream socket per process, $XDG_RUNTIME_DIR/strata/PID.sock
  * (when that directory is the user's own), else /tmp/strata-UID/PID.sock.
@@ -39,7 +39,7 @@
  */
 #include "control.h"
 #include "arena.h"
-#include "buddy.h"
+#include "heapmap.h"
 #include "leak.h"
 #include "options.h"
 #include "os.h"
@@ -331,121 +331,6 @@ static void reply_spool(int c, int spool)
 }
 
 /* ------------------------------------------------------------------------
- * The heap map: each arena's regions as runs of pages by state
- * ---------------------------------------------------------------------- */
-enum map_state { MAP_META, MAP_SLAB, MAP_LARGE, MAP_FREE, MAP_DIRTY, MAP_DECOMMITTED, MAP_OTHER };
-
-static const char *const map_names[] = {
-	"meta", "slab", "large", "free", "dirty", "decommitted", "other",
-};
-
-static const char *const backing_names[] = { "pages", "thp", "hugetlb", "hugetlb_1g" };
-
-/* The run being gathered, written when a page of another state comes. */
-struct map_run {
-	FILE          *f;
-	enum map_state state;
-	size_t         pages;
-	bool           written; /* a run of this region is out: a comma first */
-};
-
-static void run_flush(struct map_run *run)
-{
-	if (run->pages == 0)
-		return;
-	fprintf(run->f, "%s[\"%s\",%zu]", run->written ? "," : "", map_names[run->state],
-	        run->pages);
-	run->written = true;
-	run->pages = 0;
-}
-
-static void run_add(struct map_run *run, enum map_state state, size_t pages)
-{
-	if (run->pages > 0 && run->state != state)
-		run_flush(run);
-	run->state = state;
-	run->pages += pages;
-}
-
-/* A block's pages by state.  A dirty free block's count of pages that may
- * be resident is taken as its first pages (as buddy.c counts them); the
- * rest of it is free and most likely clean.  A free block without
- * PG_DIRTY has no memory behind it: never touched, or given back. */
-static void map_block(struct map_run *run, const struct page *pg, size_t len)
-{
-	switch (pg->state) {
-	case PAGE_META: run_add(run, MAP_META, len); break;
-	case PAGE_SLAB:
-	case PAGE_SAMPLED:
-	case PAGE_CACHE: run_add(run, MAP_SLAB, len); break;
-	case PAGE_LARGE: run_add(run, MAP_LARGE, len); break;
-	case PAGE_FREE:
-		if (!(pg->flags & PG_DIRTY)) {
-			run_add(run, MAP_DECOMMITTED, len);
-			break;
-		}
-		run_add(run, MAP_DIRTY, MIN((size_t)pg->dirty, len));
-		run_add(run, MAP_FREE, len - MIN((size_t)pg->dirty, len));
-		break;
-	default: run_add(run, MAP_OTHER, len);
-	}
-}
-
-/* Called with the arena lock held: the blocks tile the region. */
-static void map_region(FILE *f, struct region *r)
-{
-	struct map_run run = { .f = f };
-	fprintf(f, "{\"base\":\"%p\",\"backing\":\"%s\",\"reserved\":%s,\"runs\":[", (void *)r,
-	        backing_names[r->backing & 3], r->reserved ? "true" : "false");
-	for (size_t pfn = 0; pfn < REGION_PAGES;) {
-		const struct page *pg = &r->pages[pfn];
-		size_t             len = MIN(MAX(block_pages(pg), (size_t)1), REGION_PAGES - pfn);
-		map_block(&run, pg, len);
-		pfn += len;
-	}
-	run_flush(&run);
-	fprintf(f, "]}");
-}
-
-static void map_arena(FILE *f, struct arena *a)
-{
-	lock_acquire(&a->lock);
-	fprintf(f, "{\"arena\":%u,\"node\":%d,\"free_pages\":%zu,\"dirty_pages\":%zu,\"regions\":[",
-	        a->index, a->node, a->free_pages, a->dirty_pages);
-	for (struct region *r = a->regions; r != NULL; r = r->next) {
-		if (r != a->regions)
-			fputc(',', f);
-		map_region(f, r);
-	}
-	fprintf(f, "]}");
-	lock_release(&a->lock);
-}
-
-/* stdio, on a buffer of this stack's: nothing is allocated while an
- * arena lock is held, and the spool gets a write per buffer, not per run. */
-static bool heapmap_write(int fd, char *err)
-{
-	char  buf[CONTROL_CHUNK];
-	int   copy = dup(fd);
-	FILE *f = copy >= 0 ? fdopen(copy, "w") : NULL;
-	if (f == NULL) {
-		if (copy >= 0)
-			close(copy);
-		return refuse(err, "cannot open a stream on the spool: %s", strerror(errno));
-	}
-	setvbuf(f, buf, _IOFBF, sizeof(buf));
-	fprintf(f, "{\"pid\":%d,\"page_size\":%zu,\"region_pages\":%zu,\"arenas\":[", (int)getpid(),
-	        PAGE_SIZE, (size_t)REGION_PAGES);
-	for (unsigned i = 0; i < _strata_narenas; i++) {
-		if (i > 0)
-			fputc(',', f);
-		map_arena(f, &_strata_arenas[i]);
-	}
-	fprintf(f, "]}\n");
-	return fclose(f) == 0 || refuse(err, "cannot write the heap map: %s", strerror(errno));
-}
-
-/* ------------------------------------------------------------------------
  * Commands: each writes its reply to fd, or says why not in err
  * ---------------------------------------------------------------------- */
 static bool report_to(int fd, enum strata_format format, char *err)
@@ -503,31 +388,13 @@ static bool cmd_leaks(int fd, const char *args, char *err)
 	return true;
 }
 
-/* The process's resident bytes, from /proc/self/statm (0 if unknown). */
-static size_t rss_bytes(void)
-{
-	char          buf[128];
-	unsigned long size, resident;
-	int           fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-	ssize_t       n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
-		return 0;
-	return resident * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 static bool cmd_trim(int fd, const char *args, char *err)
 {
 	(void)args;
 	(void)err;
-	size_t before = rss_bytes();
+	size_t before = os_rss();
 	size_t released = strata_trim();
-	_strata_print(fd, "released %zu bytes, rss %zu -> %zu bytes\n", released, before,
-	              rss_bytes());
+	_strata_print(fd, "released %zu bytes, rss %zu -> %zu bytes\n", released, before, os_rss());
 	return true;
 }
 
@@ -541,7 +408,10 @@ static bool cmd_profile(int fd, const char *args, char *err)
 static bool cmd_heapmap(int fd, const char *args, char *err)
 {
 	(void)args;
-	return heapmap_write(fd, err);
+	if (heapmap_write(fd, 0, 0) != 0)
+		return refuse(err, "cannot write the heap map: %s", strerror(errno));
+	_strata_print(fd, "\n");
+	return true;
 }
 
 static bool cmd_help(int fd, const char *args, char *err);

@@ -108,6 +108,7 @@
 #define heap_shared_of _strata_heap_shared_of
 #define heap_thread_exit _strata_heap_thread_exit
 #define heap_totals _strata_heap_totals
+#define heapmap_write _strata_heapmap_write
 #define heaps_init _strata_heaps_init
 #define huge_alloc _strata_huge_alloc
 #define huge_cache_decay _strata_huge_cache_decay
@@ -176,6 +177,7 @@
 #define os_remap_inplace _strata_os_remap_inplace
 #define os_reserve _strata_os_reserve
 #define os_resident _strata_os_resident
+#define os_rss _strata_os_rss
 #define os_thread_start _strata_os_thread_start
 #define os_unmap _strata_os_unmap
 #define pagemap_clear _strata_pagemap_clear

@@ -62,7 +62,7 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	                     "seconds",
 	                     NULL, true },
 	[OPT_STATS_INTERVAL] = { "stats_interval", 10, 1, 86400,
-	                     "seconds between two rewrites of stats_file" },
+	                     "seconds between two rewrites of stats_file and two samples of trace_file" },
 	[OPT_FAULT_MMAP] = { "fault_mmap", 0, 0, 1000000,
 	                     "for tests: every memory mapping from the n-th on fails (0: none)" },
 	[OPT_DEBUG]      = { "debug", 0, 0, 1,
@@ -95,6 +95,10 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	[OPT_QUARANTINE] = { "quarantine", 64L << 20, 0, 1L << 40,
 	                     "debug mode: bytes of address space of freed guarded blocks kept "
 	                     "without access before they are reused" },
+	[OPT_TRACE_FILE] = { "trace_file", 0, 0, 0,
+	                     "append a JSON sample of the heap (totals, classes, arenas, biggest "
+	                     "leak sites, heap map) every stats_interval seconds; %p is the pid",
+	                     NULL, true },
 };
 /* clang-format on */
 

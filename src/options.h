@@ -32,6 +32,7 @@ enum option_id {
 	OPT_CONTROL,
 	OPT_GUARD,
 	OPT_QUARANTINE,
+	OPT_TRACE_FILE,
 	NUM_OPTIONS
 };
 

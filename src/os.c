@@ -12,7 +12,9 @@
 #include "os.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <linux/mman.h> /* MAP_HUGE_SHIFT */
@@ -249,6 +251,25 @@ size_t os_resident(const void *p, size_t size)
 			resident += vec[i] & 1;
 	}
 	return resident * PAGE_SIZE;
+}
+
+/* The whole process's resident bytes, the kernel's RSS, from
+ * /proc/self/statm (0 if unknown): what strata's own figures leave out
+ * (the program, its libraries, other allocators' memory). */
+size_t os_rss(void)
+{
+	char          buf[128];
+	unsigned long size, resident;
+	int           fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+	ssize_t       n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
+		return 0;
+	return resident * (size_t)sysconf(_SC_PAGESIZE);
 }
 
 /* ------------------------------------------------------------------------

@@ -31,6 +31,7 @@ void            os_keys_init(void);
 bool            os_thread_start(void *(*fn)(void *));
 uint64_t        os_now_ms(void);
 size_t          os_resident(const void *p, size_t size);
+size_t          os_rss(void);
 void            os_fork_copy_add(void *p, size_t size);
 void            os_fork_copy_child(void);
 void            os_fork_copy_parent(void);

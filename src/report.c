@@ -5,7 +5,7 @@
  * (metrics strata_*, labels for class, arena, order) for node_exporter's
  * textfile collector.  Also the reports strata writes on its own: at exit
  * (STRATA_REPORT, STRATA_PROFILE_FILE) and every few seconds to
- * STRATA_STATS_FILE, from a thread of its own.
+ * STRATA_STATS_FILE and STRATA_TRACE_FILE, from a thread of its own.
  *
  * Output goes through a small stack buffer to a file descriptor: writing a
  * report never allocates, so it can run at exit, from a signal-free
@@ -13,7 +13,9 @@
  */
 #include "internal.h"
 #include "arena.h"
+#include "heapmap.h"
 #include "options.h"
+#include "os.h"
 #include "profile.h"
 #include "report.h"
 #include "sample.h"
@@ -28,6 +30,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------------
@@ -184,7 +187,7 @@ static void json_array_sizes(struct out *o, const char *key, const size_t *v, un
 
 static void json_totals(struct out *o, const struct strata_stats *st, int leak_mode)
 {
-	out(o, "{\"version\":\"%s\",\"api_version\":%u,\"pid\":%d,", PACKAGE_VERSION,
+	out(o, "\"version\":\"%s\",\"api_version\":%u,\"pid\":%d,", PACKAGE_VERSION,
 	    st->api_version, (int)getpid());
 	out(o,
 	    "\"totals\":{\"requested\":%zu,\"requested_kind\":\"%s\",\"allocated\":%zu,"
@@ -293,7 +296,9 @@ static void json_sites(struct out *o, const struct strata_leak_site *sites, size
 	out(o, "]");
 }
 
-static void json_leaks(struct out *o, int leak_mode)
+/* The leak totals and the biggest max_sites sites (at most
+ * REPORT_MAX_SITES). */
+static void json_leaks(struct out *o, int leak_mode, size_t max_sites)
 {
 	struct strata_leak_site sites[REPORT_MAX_SITES];
 	size_t                  total_bytes = 0, total_objects = 0, n = 0;
@@ -303,7 +308,7 @@ static void json_leaks(struct out *o, int leak_mode)
 	    ",\"leaks\":{\"mode\":\"%s\",\"bytes\":%zu,\"objects\":%zu,\"sites_total\":%zu,"
 	    "\"sites\":",
 	    leak_mode_name(leak_mode), total_bytes, total_objects, n);
-	json_sites(o, sites, MIN(n, (size_t)REPORT_MAX_SITES));
+	json_sites(o, sites, MIN(n, MIN(max_sites, (size_t)REPORT_MAX_SITES)));
 	out(o, "}");
 }
 
@@ -585,9 +590,9 @@ static void pools_row(struct pools_out *po, const char *kind, const struct strat
 	case POOLS_TEXT_SITES: pools_row_sites(o, kind, st->name, ps); break;
 	case POOLS_JSON:
 		out(o,
-		    "%s\n    {\"kind\": \"%s\", \"name\": \"%s\", \"object_size\": %zu, "
+		    "%s{\"kind\": \"%s\", \"name\": \"%s\", \"object_size\": %zu, "
 		    "\"stride\": %zu",
-		    po->rows ? "," : "", kind, name, st->object_size, st->stride);
+		    po->rows ? ", " : "", kind, name, st->object_size, st->stride);
 		for (unsigned m = 0; m < POOL_METRICS; m++)
 			out(o, ", \"%s\": %llu", pool_metrics[m].key,
 			    (unsigned long long)pool_metric(st, m));
@@ -663,9 +668,9 @@ static void text_pools(struct out *o)
 static void json_pools(struct out *o)
 {
 	struct pools_out po = { .o = o, .form = POOLS_JSON };
-	out(o, ",\n  \"caches\": [");
+	out(o, ", \"caches\": [");
 	pools_rows(&po);
-	out(o, "%s]", po.rows ? "\n  " : "");
+	out(o, "]");
 }
 
 static void prom_pools(struct out *o)
@@ -682,6 +687,23 @@ static void prom_pools(struct out *o)
 /* ------------------------------------------------------------------------
  * Entry points
  * ---------------------------------------------------------------------- */
+
+/* The keys of the JSON report, without its braces: the report's and a
+ * trace sample's. */
+static void json_body(struct out *o, const struct heap_snapshot *s, const struct strata_stats *st,
+                      unsigned what, size_t max_sites)
+{
+	json_totals(o, st, s->leak_mode);
+	if (what & STRATA_REPORT_CLASSES) {
+		json_classes(o, s);
+		json_pools(o);
+	}
+	if (what & STRATA_REPORT_ARENAS)
+		json_arenas(o);
+	if (what & STRATA_REPORT_LEAKS)
+		json_leaks(o, s->leak_mode, max_sites);
+}
+
 int report_write(int fd, enum strata_format format, unsigned what)
 {
 	struct out           o = { .fd = fd };
@@ -705,15 +727,8 @@ int report_write(int fd, enum strata_format format, unsigned what)
 			leak_report(fd, 0, REPORT_MAX_SITES, s.leak_mode != LEAK_FULL);
 		break;
 	case STRATA_FORMAT_JSON:
-		json_totals(&o, &st, s.leak_mode);
-		if (what & STRATA_REPORT_CLASSES) {
-			json_classes(&o, &s);
-			json_pools(&o);
-		}
-		if (what & STRATA_REPORT_ARENAS)
-			json_arenas(&o);
-		if (what & STRATA_REPORT_LEAKS)
-			json_leaks(&o, s.leak_mode);
+		out(&o, "{");
+		json_body(&o, &s, &st, what, REPORT_MAX_SITES);
 		out(&o, "}\n");
 		break;
 	case STRATA_FORMAT_PROMETHEUS:
@@ -879,27 +894,94 @@ void report_at_exit(void)
 	profile_at_exit();
 }
 
+/* ------------------------------------------------------------------------
+ * The trace file: a JSON sample of the heap appended every stats_interval
+ * ---------------------------------------------------------------------- */
+
+/* What bounds a sample: the biggest leak sites (the plot follows a few),
+ * the regions of the heap map (2 GiB of them: each costs a walk of its
+ * page descriptors under its arena's lock) and the cells each is drawn
+ * with (32 pages, 128 KiB, a cell: 256 bytes a region whatever its
+ * shape, where its runs may take 100 KiB). */
+#define TRACE_SITES       8
+#define TRACE_MAP_REGIONS 64
+#define TRACE_MAP_CELLS   256
+
+/* One line: the time (seconds since the epoch), the kernel's RSS, the
+ * JSON report's keys (every section, TRACE_SITES leak sites) and the heap
+ * map in cells.  Written in pieces with O_APPEND: a reader may see the
+ * last line unfinished. */
+static int trace_sample(int fd)
+{
+	struct out           o = { .fd = fd };
+	struct heap_snapshot s;
+	struct strata_stats  st = { .struct_size = sizeof(st) };
+	struct timespec      now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	stats_snapshot(&s);
+	stats_fill(&s, &st);
+	out(&o, "{\"time\":%lld.%03ld,\"interval\":%ld,\"rss\":%zu,", (long long)now.tv_sec,
+	    now.tv_nsec / 1000000, strata_option(OPT_STATS_INTERVAL), os_rss());
+	json_body(&o, &s, &st, STRATA_REPORT_ALL, TRACE_SITES);
+	out(&o, ",\"heapmap\":");
+	out_flush(&o);
+	if (!o.failed && heapmap_write(fd, TRACE_MAP_REGIONS, TRACE_MAP_CELLS) != 0)
+		o.failed = 1;
+	out(&o, "}\n");
+	out_flush(&o);
+	return o.failed ? -1 : 0;
+}
+
+static int trace_append(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	int rc = trace_sample(fd);
+	if (close(fd) != 0)
+		rc = -1;
+	return rc;
+}
+
+/* The file of a path option, %p expanded; NULL if it is not set. */
+static const char *option_file(enum option_id id, char *buf, size_t n)
+{
+	const char *path = strata_option_path(id);
+	return path ? expand_path(path, buf, n) : NULL;
+}
+
+/* The stats file rewritten and a trace sample appended, every interval.
+ * A trace that cannot be written is said once: it is a file of samples,
+ * one missing is no news. */
 static void *stats_file_loop(void *arg)
 {
 	(void)arg;
-	char path[OPTION_PATH_MAX + 32];
-	expand_path(strata_option_path(OPT_STATS_FILE), path, sizeof(path));
+	char            stats_buf[OPTION_PATH_MAX + 32], trace_buf[OPTION_PATH_MAX + 32];
+	const char     *stats = option_file(OPT_STATS_FILE, stats_buf, sizeof(stats_buf));
+	const char     *trace = option_file(OPT_TRACE_FILE, trace_buf, sizeof(trace_buf));
 	struct timespec ts = { .tv_sec = strata_option(OPT_STATS_INTERVAL) };
+	bool            trace_warned = false;
 	for (;;) {
-		if (strata_report_file(path, STRATA_FORMAT_PROMETHEUS, STRATA_REPORT_ALL) != 0)
-			_strata_warn("cannot write stats file %s", path);
+		if (stats
+		    && strata_report_file(stats, STRATA_FORMAT_PROMETHEUS, STRATA_REPORT_ALL) != 0)
+			_strata_warn("cannot write stats file %s", stats);
+		if (trace && trace_append(trace) != 0 && !trace_warned) {
+			_strata_warn("cannot append to the trace file %s", trace);
+			trace_warned = true;
+		}
 		nanosleep(&ts, NULL);
 	}
 	return NULL;
 }
 
-/* The writer of STRATA_STATS_FILE: a detached thread, started once, from
- * the first thread heap set up after start-up (the heap layer's start
- * hook; not from start-up itself, where creating a thread could allocate
- * before strata is ready). */
+/* The writer of STRATA_STATS_FILE and STRATA_TRACE_FILE: a detached
+ * thread, started once, from the first thread heap set up after start-up
+ * (the heap layer's start hook; not from start-up itself, where creating
+ * a thread could allocate before strata is ready). */
 void report_stats_file_start(void)
 {
 	static int started;
-	if (strata_option_path(OPT_STATS_FILE) != NULL)
-		leak_thread_start_once(&started, stats_file_loop, "the stats file writer");
+	if (strata_option_path(OPT_STATS_FILE) != NULL
+	    || strata_option_path(OPT_TRACE_FILE) != NULL)
+		leak_thread_start_once(&started, stats_file_loop, "the stats and trace writer");
 }

@@ -101,12 +101,12 @@ kill -USR1 "$main"
 wait_line "$tmp/child.out" "^after\$" 50 || fail "the program did not allocate after the mark"
 ctl "$main" leaks since "$mark" > "$tmp/since.txt" || fail "leaks since $mark failed"
 grep -q "made since mark $mark" "$tmp/since.txt" || fail "leaks since: $(head -1 "$tmp/since.txt")"
-grep -q " in leak_after+" "$tmp/since.txt" || fail "leaks since $mark lacks leak_after: $(head -12 "$tmp/since.txt")"
-grep -q " in leak_before+" "$tmp/since.txt" && fail "leaks since $mark lists leak_before, allocated before the mark"
+grep -Eq " leak_after[+ ]" "$tmp/since.txt" || fail "leaks since $mark lacks leak_after: $(head -12 "$tmp/since.txt")"
+grep -Eq " leak_before[+ ]" "$tmp/since.txt" && fail "leaks since $mark lists leak_before, allocated before the mark"
 grep -q "^150000 bytes in 30 objects allocated from:" "$tmp/since.txt" ||
     fail "leaks since $mark: not 30 blocks of 5000 bytes: $(grep 'allocated from' "$tmp/since.txt")"
 ctl "$main" leaks > "$tmp/all.txt" || fail "leaks failed"
-grep -q " in leak_before+" "$tmp/all.txt" && grep -q " in leak_after+" "$tmp/all.txt" ||
+grep -Eq " leak_before[+ ]" "$tmp/all.txt" && grep -Eq " leak_after[+ ]" "$tmp/all.txt" ||
     fail "leaks lacks a site: $(grep -c 'allocated from' "$tmp/all.txt") sites"
 
 # ---- trim, profile, heapmap --------------------------------------------
