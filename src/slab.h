@@ -18,9 +18,9 @@
 /* ... and leave no more than 1/8 of itself unused at the tail. */
 #define SLAB_WASTE_SHIFT 3
 /* A full slab goes back to its owner's partial list when 1/16 of it has
- * come back, or a quarter and at most 4 objects for a slab of few
- * (slab_refill_bias): so much of it at most waits unused, and a refill
- * from it feeds that many mallocs at least. */
+ * come back (slab_refill_bias; a slab of fewer than 32 objects at once):
+ * no more of it waits unused, and a refill from it feeds as many mallocs
+ * at least. */
 #define SLAB_RELIST_SHIFT 4
 
 struct size_class {
