@@ -29,7 +29,7 @@
 /* ------------------------------------------------------------------------
  * What a pointer is
  * ---------------------------------------------------------------------- */
-enum block_kind { BLOCK_SMALL, BLOCK_LARGE, BLOCK_HUGE, BLOCK_CACHE, BLOCK_GUARD };
+enum block_kind { BLOCK_SMALL, BLOCK_LARGE, BLOCK_HUGE, BLOCK_CACHE, BLOCK_GUARD, BLOCK_ZERO };
 
 struct block {
 	enum block_kind kind;
@@ -69,6 +69,13 @@ static noinline struct block block_lookup(void *p, const char *op)
 		if (p != huge_pointer(b.huge))
 			invalid_pointer(p, op, "not the start of a block");
 		b.usable = huge_usable(b.huge);
+		return b;
+	}
+	if (*(uint32_t *)owner == SEG_HUGE_FREED) /* kept for reuse, without access */
+		double_free(p, op);
+	if (*(uint32_t *)owner == SEG_ZERO) {
+		zero_check(p, op);
+		b.kind = BLOCK_ZERO;
 		return b;
 	}
 	if (*(uint32_t *)owner == SEG_GUARD) {
@@ -129,8 +136,10 @@ static inline void *large_counted(struct heap *h, void *p, size_t size)
 	return p;
 }
 
-static void *debug_alloc(size_t size, size_t align, bool zero, unsigned kind);
-static void  debug_free(void *p, struct block *b);
+static void        *debug_alloc(size_t size, size_t align, bool zero, unsigned kind);
+static void         debug_free(void *p, struct block *b);
+static int          aligned_class(size_t size, size_t align);
+static inline void *alloc_class(unsigned cls, size_t size);
 
 /* A large run from arena a or a huge block bound to a's node; cached:
  * the thread's large-run cache may serve it (a is the thread's own). */
@@ -168,11 +177,26 @@ static inline void *alloc_large_block(size_t size, size_t align, bool zero)
 	return alloc_large_in(h, local_arena(h), size, align, zero, true);
 }
 
+/* Size 0: an address of malloc(0)'s area, which no byte may be read or
+ * written through (guard.c); when that area is full or the alignment is
+ * above a page, a block of the smallest size that has it. */
+static void *alloc_zero(size_t align)
+{
+	void *p = zero_alloc(align);
+	if (p != NULL)
+		return p;
+	int c = align <= PAGE_SIZE ? aligned_class(1, align) : -1;
+	return c >= 0 ? alloc_class((unsigned)c, 0) : alloc_large_block(0, align, false);
+}
+
+/* Above the small classes, and size 0 (which every caller sends here). */
 static noinline void *alloc_large(size_t size, size_t align, bool zero)
 {
 	strata_ensure_init();
 	if (unlikely(debug_mode()))
 		return debug_alloc(size, align, zero, DEBUG_KIND_MALLOC);
+	if (unlikely(size == 0))
+		return alloc_zero(MAX(align, (size_t)MIN_ALIGN));
 	return alloc_large_block(size, align, zero);
 }
 
@@ -204,9 +228,10 @@ static inline void *alloc_class(unsigned cls, size_t size)
 	return alloc_class_slow(cls, size);
 }
 
+/* Size 0 (its class table entry is always empty) goes to alloc_large. */
 static noinline void *malloc_generic(size_t size)
 {
-	if (size <= SMALL_MAX)
+	if (size - 1 < SMALL_MAX)
 		return alloc_class(size_to_class(size), size);
 	return alloc_large(size, MIN_ALIGN, false);
 }
@@ -234,7 +259,7 @@ strata_export void *API(calloc)(size_t nmemb, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (likely(total <= SMALL_MAX)) {
+	if (likely(total - 1 < SMALL_MAX)) { /* 0 goes to alloc_large */
 		void *p = alloc_class(size_to_class(total), total);
 		if (likely(p != NULL))
 			memset(p, 0, total);
@@ -292,6 +317,10 @@ static noinline void free_generic(void *p)
 		guard_free(b.guard, p);
 		return;
 	}
+	if (b.kind == BLOCK_ZERO) {
+		zero_free(p);
+		return;
+	}
 	if (unlikely(debug_mode()))
 		debug_free(p, &b);
 	switch (b.kind) {
@@ -309,7 +338,8 @@ static noinline void free_generic(void *p)
 		huge_free(b.huge);
 		break;
 	case BLOCK_CACHE:
-	case BLOCK_GUARD: break;
+	case BLOCK_GUARD:
+	case BLOCK_ZERO: break;
 	}
 }
 
@@ -396,7 +426,7 @@ static void *alloc_aligned(size_t align, size_t size)
 {
 	if (align <= MIN_ALIGN)
 		return API(malloc)(size);
-	if (size <= SMALL_MAX && align <= PAGE_SIZE) {
+	if (size - 1 < SMALL_MAX && align <= PAGE_SIZE) { /* 0 goes to alloc_large */
 		int c = aligned_class(size, align);
 		if (c >= 0)
 			return alloc_class((unsigned)c, size);
@@ -472,7 +502,8 @@ static bool resize_in_place(struct block *b, size_t new_size)
 		       && large_resize(b->pg, new_size);
 	case BLOCK_HUGE:
 	case BLOCK_CACHE:
-	case BLOCK_GUARD: return false;
+	case BLOCK_GUARD:
+	case BLOCK_ZERO: return false;
 	}
 	return false;
 }

@@ -65,8 +65,29 @@ void *guard_alloc(size_t size, size_t align, unsigned kind);
 size_t   guard_block_size(void *owner, const void *p, const char *op);
 unsigned guard_block_kind(void *owner, const void *p);
 void     guard_free(void *owner, void *p);
-/* The fault handler that names a guard page's or a freed block's access. */
-void guard_start(void);
+/* Blocks of size 0, in every mode: a distinct address aligned to align
+ * (at most a page; else NULL) in an area without access; NULL when the
+ * area is full.  zero_check and zero_free abort on a pointer that is not
+ * a live one (a double free). */
+void *zero_alloc(size_t align);
+void  zero_check(const void *p, const char *op);
+void  zero_free(void *p);
+
+/* What a layer above knows of a faulting address (large.c: huge blocks):
+ * the block it strayed from, its size, whether it was freed, and whether
+ * the address is the guard page right after it. */
+struct fault_block {
+	uintptr_t ptr;
+	size_t    size;
+	bool      freed;
+	bool      guard;
+};
+typedef bool (*fault_lookup_fn)(uintptr_t x, struct fault_block *b);
+void guard_set_fault_lookup(fault_lookup_fn fn);
+
+/* The fault handler that names a guard page's or a freed block's access;
+ * altstack: an alternate signal stack for the calling thread too. */
+void guard_start(bool altstack);
 void guard_lock_all(void);
 void guard_unlock_all(void);
 void guard_reinit_lock(void);

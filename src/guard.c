@@ -1,7 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * guard.c - the debug mode's guarded blocks, their quarantine and the
- * fault handler that names what a stray access hit.
+ * guard.c - the blocks of malloc(0), the debug mode's guarded blocks and
+ * their quarantine, and the fault handler that names what a stray access
+ * hit.
+ *
+ * In every mode a block of size 0 is a distinct 16-byte address in an
+ * area reserved without access (see "Blocks of size 0"), and the fault
+ * handler (option fault_handler) names an access to it, to a huge block's
+ * guard page or to a freed huge block kept for reuse (large.c, through the
+ * lookup init sets).  The rest is the debug mode's:
  *
  * With STRATA_DEBUG=1 a block is served, while there is room (the guard
  * option), from an area of address space of its own order: a slot of
@@ -321,14 +328,137 @@ void guard_free(void *owner, void *p)
 }
 
 /* ------------------------------------------------------------------------
+ * Blocks of size 0 (every mode)
+ *
+ * malloc(0) returns a distinct pointer that no byte may be read or written
+ * through: one 16-byte step of an area reserved without access, so any
+ * access faults.  Which steps are live is a bitmap beside the area, out of
+ * the program's reach; the search for a free one goes on from where the
+ * last one was found (next fit), so a freed address is not handed out again
+ * before the others, and a second free of it finds its bit clear.  The
+ * area is one pagemap slot (SEG_ZERO): free finds it with the lookup it
+ * does for any pointer.  When the area is full (two million blocks of size
+ * 0 live) or cannot be reserved, size 0 gets an ordinary smallest block.
+ * ---------------------------------------------------------------------- */
+#define ZERO_AREA   REGION_SIZE
+#define ZERO_BLOCKS (ZERO_AREA / MIN_ALIGN)
+#define ZERO_WORDS  (ZERO_BLOCKS / 64)
+
+struct zero_area {
+	uint32_t  kind; /* SEG_ZERO: the pagemap's owner */
+	char     *base;
+	uint64_t *live; /* one bit a block */
+	size_t    next; /* the block the next search starts at */
+	size_t    nlive;
+	bool      failed; /* could not be reserved: never again */
+};
+
+static struct zero_area zero = { .kind = SEG_ZERO };
+static strata_lock_t    zero_lock = STRATA_LOCK_INIT;
+
+static bool zero_reserve(void)
+{
+	if (zero.base || zero.failed)
+		return zero.base != NULL;
+	uint64_t *live = os_map(ZERO_WORDS * sizeof(uint64_t));
+	char     *base = live ? os_reserve(ZERO_AREA, REGION_SIZE) : NULL;
+	if (base == NULL) {
+		if (live)
+			os_unmap(live, ZERO_WORDS * sizeof(uint64_t));
+		zero.failed = true;
+		return false;
+	}
+	zero.live = live;
+	zero.base = base;
+	pagemap_set(base, ZERO_AREA, &zero);
+	return true;
+}
+
+/* A clear bit at a multiple of step (a power of two) blocks, from block
+ * zero.next on, wrapping: its block number, or ZERO_BLOCKS.  The first
+ * word is searched from zero.next's bit, and again whole at the end. */
+static size_t zero_find(size_t step)
+{
+	size_t   wstep = step < 64 ? 1 : step / 64;
+	uint64_t bits = step < 64 ? ~(uint64_t)0 / ((~(uint64_t)0) >> (64 - step)) : 1;
+	size_t   w = ALIGN_UP(zero.next / 64, wstep) % ZERO_WORDS;
+	uint64_t from = w == zero.next / 64 ? ~(uint64_t)0 << (zero.next % 64) : ~(uint64_t)0;
+	for (size_t n = 0; n <= ZERO_WORDS; n += wstep, w = (w + wstep) % ZERO_WORDS) {
+		uint64_t open = ~zero.live[w] & bits & from;
+		from = ~(uint64_t)0;
+		if (open) {
+			size_t i = w * 64 + (size_t)__builtin_ctzll(open);
+			zero.next = (i + 1) % ZERO_BLOCKS;
+			return i;
+		}
+	}
+	return ZERO_BLOCKS;
+}
+
+void *zero_alloc(size_t align)
+{
+	if (align > PAGE_SIZE)
+		return NULL;
+	void *p = NULL;
+	lock_acquire(&zero_lock);
+	if (zero.nlive < ZERO_BLOCKS && zero_reserve()) {
+		size_t i = zero_find(MAX(align, (size_t)MIN_ALIGN) / MIN_ALIGN);
+		if (i < ZERO_BLOCKS) {
+			zero.live[i / 64] |= (uint64_t)1 << (i % 64);
+			zero.nlive++;
+			p = zero.base + i * MIN_ALIGN;
+		}
+	}
+	lock_release(&zero_lock);
+	return p;
+}
+
+/* The bit of block p, or abort: not a block's start, or not live. */
+static size_t zero_live_bit(const void *p, const char *op)
+{
+	uintptr_t off = (uintptr_t)p - (uintptr_t)zero.base;
+	if (off % MIN_ALIGN != 0)
+		guard_invalid(p, op, "not the start of a block");
+	size_t i = off / MIN_ALIGN;
+	if (!(__atomic_load_n(&zero.live[i / 64], __ATOMIC_RELAXED) & ((uint64_t)1 << (i % 64)))) {
+		if (op[0] == 'f')
+			_strata_fatal("double free of %p (a block of 0 bytes)", p);
+		_strata_fatal("%p passed to %s was already freed (a block of 0 bytes)", p, op);
+	}
+	return i;
+}
+
+void zero_check(const void *p, const char *op)
+{
+	zero_live_bit(p, op);
+}
+
+void zero_free(void *p)
+{
+	lock_acquire(&zero_lock);
+	size_t i = zero_live_bit(p, "free");
+	zero.live[i / 64] &= ~((uint64_t)1 << (i % 64));
+	zero.nlive--;
+	lock_release(&zero_lock);
+}
+
+static bool zero_holds(uintptr_t x)
+{
+	return zero.base && x - (uintptr_t)zero.base < ZERO_AREA;
+}
+
+/* ------------------------------------------------------------------------
  * The fault handler
  *
- * A SIGSEGV or SIGBUS at an address of a guard area is a bug of the
- * program's that strata can name: one line, then abort.  Any other fault
- * goes to the handler the program had before (or the default action, by
- * returning to the faulting instruction with it restored).  Only
- * async-signal-safe calls: the line is formatted by hand and written with
- * write(2); the slot table is read without the lock (the faulting thread
+ * A SIGSEGV or SIGBUS at an address of a guard area, of the area of
+ * malloc(0)'s blocks, or that the lookup set by init (large.c: a huge
+ * block's guard page or the slot past its end, a freed huge block kept
+ * without access) knows, is a bug of the program's that strata can name:
+ * one line, then abort.  Any other fault goes to the handler the program
+ * had before (or the default action, by returning to the faulting
+ * instruction with it restored).  Only async-signal-safe calls: the line
+ * is formatted by hand and written with write(2); the slot table and the
+ * bitmap of the zero blocks are read without the lock (the faulting thread
  * may hold it; it is not changed under a live block).
  * ---------------------------------------------------------------------- */
 struct line {
@@ -424,22 +554,81 @@ static const struct guard_area *area_of(uintptr_t x)
 	return NULL;
 }
 
+static fault_lookup_fn fault_lookup;
+
+void guard_set_fault_lookup(fault_lookup_fn fn)
+{
+	fault_lookup = fn;
+}
+
+/* An access to malloc(0)'s area: through a live block's pointer, or a
+ * freed one's. */
+static void describe_zero(struct line *l, uintptr_t x, const char *access)
+{
+	size_t i = (x - (uintptr_t)zero.base) / MIN_ALIGN;
+	bool   live = __atomic_load_n(&zero.live[i / 64], __ATOMIC_RELAXED)
+	            & ((uint64_t)1 << (i % 64));
+	put_str(l, access);
+	put_str(l, live ? " through malloc(0)'s pointer at " : " after free at ");
+	put_num(l, x, 16);
+	put_str(l, live ? " (a block of 0 bytes)" : " (a block of 0 bytes, freed)");
+}
+
+/* What the lookup found at x: a block's guard page or what lies past its
+ * end, or a freed block. */
+static void describe_block(struct line *l, const struct fault_block *b, uintptr_t x,
+                           const char *access)
+{
+	if (b->freed) {
+		put_str(l, access);
+		put_str(l, " after free at ");
+		put_num(l, x, 16);
+		put_str(l, " (the block ");
+		put_num(l, b->ptr, 16);
+		put_str(l, " of ");
+		put_num(l, b->size, 10);
+		put_str(l, " bytes, freed)");
+		return;
+	}
+	bool past = x >= b->ptr + b->size;
+	put_str(l, past ? "heap overflow: " : "heap underflow: ");
+	put_str(l, access);
+	put_str(l, past ? " past the end at " : " before the start at ");
+	put_num(l, x, 16);
+	put_str(l, " = ");
+	put_num(l, b->ptr, 16);
+	put_str(l, past ? " + " : " - ");
+	put_num(l, past ? x - b->ptr : b->ptr - x, 10);
+	put_str(l, " (a block of ");
+	put_num(l, b->size, 10);
+	put_str(l, b->guard ? " bytes; a guard page)" : " bytes)");
+}
+
+/* Not strata's: the program's handler, or the default action. */
+static void fault_pass_on(int sig, siginfo_t *info, void *context)
+{
+	const struct sigaction *old = sig == SIGBUS ? &old_bus : &old_segv;
+	if (old->sa_flags & SA_SIGINFO) {
+		old->sa_sigaction(sig, info, context);
+		return;
+	}
+	if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+		old->sa_handler(sig);
+		return;
+	}
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigaction(sig, &dfl, NULL); /* the access runs again and kills */
+}
+
 static void guard_fault(int sig, siginfo_t *info, void *context)
 {
 	uintptr_t                x = (uintptr_t)info->si_addr;
 	const struct guard_area *a = area_of(x);
-	if (a == NULL) {
-		const struct sigaction *old = sig == SIGBUS ? &old_bus : &old_segv;
-		if (old->sa_flags & SA_SIGINFO) {
-			old->sa_sigaction(sig, info, context);
-			return;
-		}
-		if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
-			old->sa_handler(sig);
-			return;
-		}
-		struct sigaction dfl = { .sa_handler = SIG_DFL };
-		sigaction(sig, &dfl, NULL); /* the access runs again and kills */
+	struct fault_block       b;
+	bool                     zero_area = zero_holds(x);
+	bool                     known = !a && !zero_area && fault_lookup && fault_lookup(x, &b);
+	if (!a && !zero_area && !known) {
+		fault_pass_on(sig, info, context);
 		return;
 	}
 	const char *access = "read";
@@ -450,10 +639,16 @@ static void guard_fault(int sig, siginfo_t *info, void *context)
 #endif
 	struct line l = { .len = 0 };
 	put_str(&l, "strata: ");
-	const struct guard_slot *s = slot_near(a, x);
-	if (s && s->state == SLOT_LIVE && s->size > 0)
-		put_str(&l, x >= s->ptr + s->size ? "heap overflow: " : "heap underflow: ");
-	describe(&l, a, x, access);
+	if (zero_area) {
+		describe_zero(&l, x, access);
+	} else if (known) {
+		describe_block(&l, &b, x, access);
+	} else {
+		const struct guard_slot *s = slot_near(a, x);
+		if (s && s->state == SLOT_LIVE && s->size > 0)
+			put_str(&l, x >= s->ptr + s->size ? "heap overflow: " : "heap underflow: ");
+		describe(&l, a, x, access);
+	}
 	l.buf[l.len++] = '\n';
 	_strata_write_all(STDERR_FILENO, l.buf, l.len);
 	abort();
@@ -461,13 +656,15 @@ static void guard_fault(int sig, siginfo_t *info, void *context)
 
 /* The alternate stack of the thread that starts strata (usually the main
  * thread), so that a stack overflow still reaches the handler there and
- * its default action; other threads overflow as they would without it. */
+ * its default action; other threads overflow as they would without it.
+ * Only the debug mode sets it: outside it strata leaves the program's
+ * stacks as they are (an overflow then kills as it would without strata). */
 static char guard_altstack[64 << 10];
 
-void guard_start(void)
+void guard_start(bool altstack)
 {
 	stack_t old;
-	if (sigaltstack(NULL, &old) == 0 && (old.ss_flags & SS_DISABLE)) {
+	if (altstack && sigaltstack(NULL, &old) == 0 && (old.ss_flags & SS_DISABLE)) {
 		stack_t ss = { .ss_sp = guard_altstack, .ss_size = sizeof(guard_altstack) };
 		sigaltstack(&ss, NULL);
 	}
@@ -483,14 +680,17 @@ void guard_start(void)
 void guard_lock_all(void)
 {
 	lock_acquire(&guard_lock);
+	lock_acquire(&zero_lock);
 }
 
 void guard_unlock_all(void)
 {
+	lock_release(&zero_lock);
 	lock_release(&guard_lock);
 }
 
 void guard_reinit_lock(void)
 {
 	lock_reinit(&guard_lock);
+	lock_reinit(&zero_lock);
 }

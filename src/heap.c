@@ -68,15 +68,19 @@ pthread_key_t _strata_heap_key;
 
 /* size_to_class(16 * i) for i = 0..64, as offsets of the class's entry
  * (sizeclass.h); tests/test_sizeclass.c checks it against the arithmetic
- * for every size. */
+ * for every size.  Size 0 maps to the heap's zero entry, whose lists are
+ * always empty: malloc(0) takes the slow path, which hands out a block of
+ * malloc(0)'s area (guard.c), at no cost to the fast path. */
 _Static_assert(sizeof(struct heap_fast) == (1u << CLASS_OFFSET_SHIFT), "class offsets");
+_Static_assert(offsetof(struct heap, zero) == (NUM_CLASSES << CLASS_OFFSET_SHIFT), "zero entry");
 #define O(c) ((c) << CLASS_OFFSET_SHIFT)
 const uint16_t _strata_class_offset[CLASS_TABLE_MAX / MIN_ALIGN + 1] = {
-	O(0),  O(0),  O(1),  O(2),  O(3),  O(4),  O(5),  O(6),  O(7),  O(8),  O(8),  O(9),  O(9),
-	O(10), O(10), O(11), O(11), O(12), O(12), O(12), O(12), O(13), O(13), O(13), O(13), O(14),
-	O(14), O(14), O(14), O(15), O(15), O(15), O(15), O(16), O(16), O(16), O(16), O(16), O(16),
-	O(16), O(16), O(17), O(17), O(17), O(17), O(17), O(17), O(17), O(17), O(18), O(18), O(18),
-	O(18), O(18), O(18), O(18), O(18), O(19), O(19), O(19), O(19), O(19), O(19), O(19), O(19),
+	O(NUM_CLASSES), O(0),  O(1),  O(2),  O(3),  O(4),  O(5),  O(6),  O(7),  O(8),  O(8),
+	O(9),           O(9),  O(10), O(10), O(11), O(11), O(12), O(12), O(12), O(12), O(13),
+	O(13),          O(13), O(13), O(14), O(14), O(14), O(14), O(15), O(15), O(15), O(15),
+	O(16),          O(16), O(16), O(16), O(16), O(16), O(16), O(16), O(17), O(17), O(17),
+	O(17),          O(17), O(17), O(17), O(17), O(18), O(18), O(18), O(18), O(18), O(18),
+	O(18),          O(18), O(19), O(19), O(19), O(19), O(19), O(19), O(19), O(19),
 };
 #undef O
 

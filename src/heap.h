@@ -71,6 +71,8 @@ struct cache_mag;
  * one compare, and has the entry it pushes on at once. */
 struct heap {
 	struct heap_fast  fast[NUM_CLASSES]; /* first: see slab_heap */
+	struct heap_fast  zero;              /* size 0's entry in the class table: always
+	                           empty, so malloc(0) leaves the fast path */
 	int               state;
 	bool              nocache; /* exact leak tracking or the debug mode:
 	                                small blocks come from the arenas'

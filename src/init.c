@@ -114,8 +114,9 @@ void _strata_init_slow(void)
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	if (strata_option(OPT_RESERVE) > 0)
 		arenas_reserve((size_t)strata_option(OPT_RESERVE));
-	if (debug_mode())
-		guard_start();
+	guard_set_fault_lookup(huge_fault_lookup);
+	if (debug_mode() || strata_option(OPT_FAULT_HANDLER))
+		guard_start(debug_mode());
 	initializing = false;
 	/* Published last: a thread that sees it sees the key too. */
 	__atomic_store_n(&_strata_initialized, 1, __ATOMIC_RELEASE);

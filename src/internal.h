@@ -159,9 +159,16 @@ struct page {
 } __attribute__((aligned(64)));
 
 /* The first word of every mapping the pagemap knows, so a lookup can tell a
- * buddy region from a directly mapped huge block or, in the debug mode, an
- * area of guarded blocks (guard.c). */
-enum segment_kind { SEG_REGION = 1, SEG_HUGE = 2, SEG_GUARD = 3 };
+ * buddy region from a directly mapped huge block (live, or freed and kept
+ * for reuse), the area of malloc(0)'s blocks or, in the debug mode, an area
+ * of guarded blocks (guard.c). */
+enum segment_kind {
+	SEG_REGION = 1,
+	SEG_HUGE = 2,
+	SEG_GUARD = 3,
+	SEG_HUGE_FREED = 4,
+	SEG_ZERO = 5,
+};
 
 struct arena;
 

@@ -9,11 +9,14 @@
  * free, and shrink in place by freeing their tail.
  *
  * A huge block is its own mapping, aligned to a region so that the pagemap
- * slots it covers are its own; the first page holds a small header and the
- * user pointer starts a page (or the requested alignment) later.  realloc
- * of a huge block lets the kernel move its page tables (mremap) rather than
- * copy, and a freed one is kept a while for the next (see "Freed huge
- * blocks kept for reuse").
+ * slots it covers are its own; the first page holds a small header, and
+ * the page after the mapping is a guard page (no access).  The user pointer
+ * starts at least a page (or the requested alignment) in, placed so that
+ * the block ends where the mapping does (to 16 bytes): an overflow faults
+ * on the guard.  The word below the pointer holds a canary, checked at
+ * free, for an underflow.  realloc of a huge block lets the kernel move its
+ * page tables (mremap) rather than copy, and a freed one is kept a while
+ * for the next, without access (see "Freed huge blocks kept for reuse").
  */
 #include "large.h"
 #include "debug.h"
@@ -194,10 +197,28 @@ static struct huge *huge_map(size_t *map_size, size_t align, uint8_t *backing)
 		}
 		hugetlb_fell_back();
 	}
-	h = os_map_aligned(*map_size, align);
-	if (h && mode != HUGEPAGES_OFF && os_advise_huge(h, *map_size))
+	h = os_map_aligned(*map_size + PAGE_SIZE, align); /* and the guard page */
+	if (h == NULL)
+		return NULL;
+	os_protect((char *)h + *map_size, PAGE_SIZE, false); /* else just a spare page */
+	if (mode != HUGEPAGES_OFF && os_advise_huge(h, *map_size))
 		*backing = BACKING_THP;
 	return h;
+}
+
+/* A guard page after h's mapping again, after a resize (where nothing else
+ * took the place); h->guard says whether it is there. */
+static void huge_guard_add(struct huge *h)
+{
+	h->guard = huge_movable(h) && os_map_guard_at((char *)h + h->map_size, PAGE_SIZE);
+}
+
+/* Before a resize: the guard page would stand in mremap's way. */
+static void huge_guard_drop(struct huge *h)
+{
+	if (h->guard)
+		os_unmap((char *)h + h->map_size, PAGE_SIZE);
+	h->guard = 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -211,8 +232,16 @@ static struct huge *huge_map(size_t *map_size, size_t align, uint8_t *backing)
  * keeps.  A kept block is unmapped decay_ms after it was freed, or when the
  * cache would pass HUGE_CACHE_BYTES.  hugetlb blocks are not kept (their
  * pool pages are for others), nor anything in the debug mode, where a use
- * after free must fault.  (Keeping them PROT_NONE costs, on a virtual
- * machine with shadow page tables, as much as the page faults it saves.)
+ * after free must fault.
+ *
+ * A kept block stays in the pagemap, marked SEG_HUGE_FREED, so a second
+ * free names it; with the option huge_close the page its pointer starts
+ * is closed (mprotect, no access; opened again when it is reused): a read
+ * or write through a stale pointer from the block's start faults, and the
+ * fault handler (guard.c) names it.  The block freed last is not handed out while the cache
+ * could keep it beside the new block (the budget allows both): a write
+ * through the pointer just freed then faults rather than landing in the
+ * next block of its size.
  * ---------------------------------------------------------------------- */
 #define HUGE_CACHE_SLOTS     8
 #define HUGE_CACHE_MIN_BYTES ((size_t)32 << 20)
@@ -234,9 +263,28 @@ static size_t huge_cache_budget(void)
 	return MAX(HUGE_CACHE_MIN_BYTES, used >> HUGE_CACHE_SHIFT);
 }
 
+/* Out of the pagemap, then unmapped with its guard page. */
 static void huge_unmap(struct huge *h)
 {
-	os_unmap(h, h->map_size);
+	pagemap_clear(h, h->map_size);
+	os_unmap(h, h->map_size + (h->guard ? PAGE_SIZE : 0));
+}
+
+/* With the option huge_close, a kept block's first page, where its
+ * pointer lies: closed while it waits.  Only that page, and not by
+ * default: on a virtual machine with shadow page tables each mprotect
+ * costs the next accesses traps to the hypervisor (closing whole 15 MB
+ * blocks made bench/wl_hugeloop 15 times slower, closing one page 0.14 ->
+ * 0.18 s for 1,000 blocks). */
+#define HUGE_CLOSED_BYTES PAGE_SIZE
+
+static bool huge_protect(struct huge *h, bool access)
+{
+	if (!strata_option(OPT_HUGE_CLOSE))
+		return true;
+	uintptr_t first = (uintptr_t)huge_pointer(h) & ~(uintptr_t)(PAGE_SIZE - 1);
+	size_t    bytes = MIN(HUGE_CLOSED_BYTES, (uintptr_t)h + h->map_size - first);
+	return os_protect((void *)first, bytes, access);
 }
 
 /* With huge_list_lock held: take entry i out of the cache. */
@@ -256,16 +304,17 @@ static bool huge_cacheable(const struct huge *h, size_t budget)
 	       && h->map_size <= budget;
 }
 
-/* Keep a freed block (unlinked, out of the pagemap), or unmap it. */
+/* Keep a freed block (unlinked, still in the pagemap), closed, or unmap it. */
 static void huge_cache_put(struct huge *h)
 {
 	size_t budget = huge_cache_budget();
-	if (!huge_cacheable(h, budget)) {
+	if (!huge_cacheable(h, budget) || !huge_protect(h, false)) {
 		huge_unmap(h);
 		return;
 	}
 	struct huge *evicted[HUGE_CACHE_SLOTS];
 	unsigned     n = 0;
+	__atomic_store_n(&h->kind, SEG_HUGE_FREED, __ATOMIC_RELEASE);
 	h->freed_ms = os_now_ms();
 	lock_acquire(&huge_list_lock);
 	while (huge_ncached > 0
@@ -298,10 +347,15 @@ static bool huge_better(const struct huge *h, const struct huge *best, size_t ma
 
 static struct huge *huge_cache_take(size_t map_size, size_t map_align, int node)
 {
+	size_t       budget = huge_cache_budget();
 	struct huge *best = NULL;
 	unsigned     at = 0;
 	lock_acquire(&huge_list_lock);
-	for (unsigned i = 0; i < huge_ncached; i++) {
+	/* The block freed last waits while the cache can keep it and the new one. */
+	unsigned n = huge_ncached;
+	if (n > 0 && huge_cached_bytes + map_size <= budget)
+		n--;
+	for (unsigned i = 0; i < n; i++) {
 		struct huge *h = huge_cache[i];
 		if (huge_cache_fits(h, map_align, node) && huge_better(h, best, map_size)) {
 			best = h;
@@ -319,8 +373,15 @@ static struct huge *huge_cache_take(size_t map_size, size_t map_align, int node)
 static struct huge *huge_reuse(struct huge *h, size_t map_size)
 {
 	size_t old = h->map_size;
+	if (!huge_protect(h, true)) {
+		huge_unmap(h);
+		return NULL;
+	}
 	if (old >= map_size && old <= HUGE_REUSE_SLACK * map_size)
 		return h;
+	/* Cleared before the kernel may release the old range (huge_realloc). */
+	pagemap_clear(h, old);
+	huge_guard_drop(h);
 	if (!os_remap_inplace(h, old, map_size)) {
 		struct huge *n = old > map_size ? NULL
 		                                : os_remap_aligned(h, old, map_size, h->map_align);
@@ -331,6 +392,7 @@ static struct huge *huge_reuse(struct huge *h, size_t map_size)
 		h = n;
 	}
 	h->map_size = map_size;
+	huge_guard_add(h);
 	return h;
 }
 
@@ -400,8 +462,49 @@ static struct huge *huge_get(size_t *map_size, size_t map_align, int node, bool 
 		return NULL;
 	nodes_bind(h, *map_size, node); /* before the header is written */
 	h->backing = backing;
+	h->guard = huge_movable(h);
 	h->node = node;
 	return h;
+}
+
+/* The canary in the word below a huge block's pointer: a secret drawn at
+ * the first huge block, so a program cannot write it by chance. */
+static uintptr_t huge_canary_key;
+
+static uintptr_t huge_canary(void)
+{
+	uintptr_t key = __atomic_load_n(&huge_canary_key, __ATOMIC_RELAXED);
+	if (unlikely(key == 0)) {
+		uintptr_t fresh = (uintptr_t)os_random() | 1;
+		if (!__atomic_compare_exchange_n(&huge_canary_key, &key, fresh, false,
+		                                 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			return key; /* another thread drew it first */
+		key = fresh;
+	}
+	return key;
+}
+
+static uintptr_t *huge_canary_word(const struct huge *h)
+{
+	return (uintptr_t *)huge_pointer(h) - 1;
+}
+
+static void huge_canary_check(const struct huge *h)
+{
+	if (unlikely(*huge_canary_word(h) != huge_canary()))
+		_strata_fatal("heap underflow before %p (a huge block of %zu bytes: the word "
+		              "before it was written)",
+		              huge_pointer(h), huge_usable(h));
+}
+
+/* Where the pointer of a block of size bytes goes in a mapping of map_size
+ * bytes: at least a page (or align) in, and, with a guard page after the
+ * mapping, as far up as align allows, so the block ends at the guard. */
+static size_t huge_offset(const struct huge *h, size_t map_size, size_t size, size_t align)
+{
+	if (!h->guard)
+		return MAX(PAGE_SIZE, align);
+	return (map_size - size) & ~(MAX(align, (size_t)MIN_ALIGN) - 1);
 }
 
 void *huge_alloc(size_t size, size_t align, int node, bool zero)
@@ -422,10 +525,11 @@ void *huge_alloc(size_t size, size_t align, int node, bool zero)
 	}
 	h->kind = SEG_HUGE;
 	h->map_size = map_size;
-	h->offset = offset;
+	h->offset = huge_offset(h, map_size, size, align);
 	h->map_align = map_align;
 	h->sampled = 0;
 	h->zone = NULL;
+	*huge_canary_word(h) = huge_canary();
 	huge_link(h);
 	pagemap_set(h, map_size, h);
 	if (zero && reused)
@@ -450,12 +554,36 @@ bool huge_was_freed(const void *p)
 
 void huge_free(struct huge *h)
 {
+	huge_canary_check(h);
 	unsigned slot = __atomic_fetch_add(&huge_freed_next, 1, __ATOMIC_RELAXED) % HUGE_FREED_RING;
 	__atomic_store_n(&huge_freed[slot], (uintptr_t)huge_pointer(h), __ATOMIC_RELAXED);
-	size_t map_size = h->map_size;
 	huge_unlink(h);
-	pagemap_clear(h, map_size);
-	huge_cache_put(h);
+	huge_cache_put(h); /* kept, or out of the pagemap and unmapped */
+}
+
+/* The huge block whose mapping, guard page or the rest of whose last
+ * pagemap slot holds x.  For the fault handler: no lock, only loads. */
+static const struct huge *huge_near(uintptr_t x)
+{
+	const struct huge *h = pagemap_lookup((void *)x);
+	if (h == NULL || (h->kind != SEG_HUGE && h->kind != SEG_HUGE_FREED))
+		h = pagemap_lookup((void *)(x - PAGE_SIZE)); /* a guard page in the next slot */
+	if (h == NULL || (h->kind != SEG_HUGE && h->kind != SEG_HUGE_FREED))
+		return NULL;
+	return h;
+}
+
+bool huge_fault_lookup(uintptr_t x, struct fault_block *b)
+{
+	const struct huge *h = huge_near(x);
+	if (h == NULL)
+		return false;
+	uintptr_t end = (uintptr_t)h + h->map_size;
+	*b = (struct fault_block){ .ptr = (uintptr_t)huge_pointer(h),
+		                   .size = huge_usable(h),
+		                   .freed = h->kind == SEG_HUGE_FREED && x < end,
+		                   .guard = h->guard && x >= end && x < end + PAGE_SIZE };
+	return b->freed || x >= end;
 }
 
 /* Resize with mremap: in place if the kernel can, else moved (not copied)
@@ -468,6 +596,7 @@ void *huge_realloc(struct huge *h, size_t new_size)
 		return NULL;
 	}
 	size_t new_map = ALIGN_UP(h->offset + new_size, PAGE_SIZE);
+	huge_canary_check(h);
 	if (new_map == old_map)
 		return huge_pointer(h);
 
@@ -476,9 +605,11 @@ void *huge_realloc(struct huge *h, size_t new_size)
 	/* Cleared before the kernel may release the old range: once it is
 	 * released, another thread may map a region there and set its slots. */
 	pagemap_clear(h, old_map);
+	huge_guard_drop(h);
 	if (!os_remap_inplace(h, old_map, new_map)) {
 		n = os_remap_aligned(h, old_map, new_map, h->map_align);
 		if (n == NULL) {
+			huge_guard_add(h);
 			pagemap_set(h, old_map, h);
 			huge_link(h);
 			errno = ENOMEM;
@@ -486,6 +617,7 @@ void *huge_realloc(struct huge *h, size_t new_size)
 		}
 	}
 	n->map_size = new_map; /* before it is listed: statistics read it */
+	huge_guard_add(n);
 	huge_link(n);
 	pagemap_set(n, new_map, n);
 	return huge_pointer(n);

@@ -9,11 +9,13 @@
 #define STRATA_LARGE_H
 
 #include "arena.h"
+#include "debug.h"
 
 struct huge {
 	uint32_t     kind;    /* SEG_HUGE: shares the first word with struct region */
 	uint8_t      backing; /* enum region_backing */
-	uint8_t      _pad[3];
+	uint8_t      guard;   /* the page after the mapping is the block's, without access */
+	uint8_t      _pad[2];
 	int          node;      /* the NUMA node it is bound to */
 	uint64_t     freed_ms;  /* in the cache of freed blocks: when it was freed */
 	size_t       map_size;  /* bytes mapped, header included */
@@ -55,7 +57,9 @@ static inline bool huge_movable(const struct huge *h)
 {
 	return h->backing != BACKING_HUGETLB && h->backing != BACKING_HUGETLB_1G;
 }
-bool  huge_was_freed(const void *p);
+bool huge_was_freed(const void *p);
+/* For the fault handler (debug.h): the huge block x strayed from. */
+bool  huge_fault_lookup(uintptr_t x, struct fault_block *b);
 void *huge_realloc(struct huge *h, size_t new_size);
 
 static inline void *huge_pointer(const struct huge *h)

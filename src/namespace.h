@@ -85,6 +85,7 @@
 #define guard_free _strata_guard_free
 #define guard_lock_all _strata_guard_lock_all
 #define guard_reinit_lock _strata_guard_reinit_lock
+#define guard_set_fault_lookup _strata_guard_set_fault_lookup
 #define guard_start _strata_guard_start
 #define guard_unlock_all _strata_guard_unlock_all
 #define heap_alloc_shared _strata_heap_alloc_shared
@@ -113,6 +114,7 @@
 #define huge_alloc _strata_huge_alloc
 #define huge_cache_decay _strata_huge_cache_decay
 #define huge_cache_trim _strata_huge_cache_trim
+#define huge_fault_lookup _strata_huge_fault_lookup
 #define huge_for_each _strata_huge_for_each
 #define huge_for_each_cached _strata_huge_for_each_cached
 #define huge_fork_copied_child _strata_huge_fork_copied_child
@@ -166,6 +168,7 @@
 #define os_keys_init _strata_os_keys_init
 #define os_map _strata_os_map
 #define os_map_aligned _strata_os_map_aligned
+#define os_map_guard_at _strata_os_map_guard_at
 #define os_map_hugetlb _strata_os_map_hugetlb
 #define os_map_plain_at _strata_os_map_plain_at
 #define os_now_ms _strata_os_now_ms
@@ -221,6 +224,9 @@
 #define stats_fill _strata_stats_fill
 #define stats_nodes_fill _strata_stats_nodes_fill
 #define stats_snapshot _strata_stats_snapshot
+#define zero_alloc _strata_zero_alloc
+#define zero_check _strata_zero_check
+#define zero_free _strata_zero_free
 #define zone_after_fork_child _strata_zone_after_fork_child
 #define zone_alloc _strata_zone_alloc
 #define zone_figures _strata_zone_figures

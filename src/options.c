@@ -99,6 +99,15 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	                     "append a JSON sample of the heap (totals, classes, arenas, biggest "
 	                     "leak sites, heap map) every stats_interval seconds; %p is the pid",
 	                     NULL, true },
+	[OPT_FAULT_HANDLER] = { "fault_handler", 1, 0, 1,
+	                     "1: a SIGSEGV or SIGBUS in memory strata keeps without access "
+	                     "(malloc(0)'s blocks, a huge block's guard page, a freed huge block) "
+	                     "prints what it hit, then aborts; other faults go to the program's "
+	                     "handler; 0: no handler (the debug mode installs it anyway)" },
+	[OPT_HUGE_CLOSE] = { "huge_close", 0, 0, 1,
+	                     "1: a freed huge block kept for reuse has its first page closed (no "
+	                     "access) while it waits, so a use after free through its pointer "
+	                     "faults; two mprotect calls per reuse" },
 };
 /* clang-format on */
 

@@ -167,6 +167,23 @@ bool os_map_plain_at(void *p, size_t size)
 	       != MAP_FAILED;
 }
 
+/* A page without access at p, where nothing is mapped (a guard page after
+ * a mapping); false if something is there already.  A kernel older than
+ * MAP_FIXED_NOREPLACE takes the address as a hint: a mapping elsewhere is
+ * undone. */
+bool os_map_guard_at(void *p, size_t size)
+{
+	void *q = mmap(p, size, PROT_NONE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (q == MAP_FAILED)
+		return false;
+	if (q != p) {
+		munmap(q, size);
+		return false;
+	}
+	return true;
+}
+
 /* Fault every page of a range in now (MAP_POPULATE after the fact), so a
  * reserved heap never waits on the kernel later. */
 void os_prefault(void *p, size_t size)

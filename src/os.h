@@ -24,6 +24,7 @@ unsigned os_cpu_count(void);
 uint64_t os_random(void);
 bool     os_populate(void *p, size_t size);
 bool     os_map_plain_at(void *p, size_t size);
+bool     os_map_guard_at(void *p, size_t size);
 /* Mappings that asked for hugetlb pages and got others. */
 extern uint64_t _strata_hugetlb_fallbacks strata_hidden;
 void            hugetlb_fell_back(void);

@@ -48,7 +48,8 @@ static inline unsigned size_to_class(size_t n)
 /* Sizes up to 1 KiB, the bulk of most programs' requests, map through a
  * table indexed by 16-byte steps: an add, a shift and a load.  The table
  * holds the offset of the class's entry in a heap (heap.h), which is the
- * class times the entry's size: the fast path adds it to the heap. */
+ * class times the entry's size: the fast path adds it to the heap.  Size
+ * 0 maps to NUM_CLASSES, an entry that is always empty (heap.h). */
 #define CLASS_TABLE_MAX    1024
 #define CLASS_OFFSET_SHIFT 6
 extern const uint16_t _strata_class_offset[CLASS_TABLE_MAX / MIN_ALIGN + 1] strata_hidden;

@@ -45,9 +45,26 @@ Test(api, malloc_zero_is_unique_and_freeable)
 	cr_assert_not_null(a);
 	cr_assert_not_null(b);
 	cr_assert_neq(a, b);
-	cr_assert_geq(malloc_usable_size(a), 1);
+	cr_assert_eq(malloc_usable_size(a), 0, "no byte of malloc(0)'s block may be used");
 	free(a);
 	free(b);
+}
+
+Test(api, zero_blocks_are_distinct_and_reused_late)
+{
+	void *a = malloc(0), *b = calloc(0, 8), *c = aligned_alloc(64, 0);
+	cr_assert(a && b && c);
+	cr_assert(a != b && b != c && a != c);
+	cr_assert_eq((uintptr_t)c % 64, 0);
+	free(a);
+	void *d = malloc(0);
+	cr_assert_neq(d, a, "a freed block of size 0 is not handed out again at once");
+	void *e = realloc(d, 32);
+	cr_assert_not_null(e);
+	memset(e, 1, 32);
+	free(e);
+	free(b);
+	free(c);
 }
 
 Test(api, calloc_is_zero_even_when_memory_is_reused)
@@ -150,7 +167,6 @@ Test(api, zero_size_with_every_alignment)
 		void *p = NULL;
 		cr_assert_eq(posix_memalign(&p, align, 0), 0, "align %zu", align);
 		cr_assert_eq((uintptr_t)p % align, 0);
-		cr_assert_geq(malloc_usable_size(p), 1);
 		blocks[n++] = p;
 	}
 	for (int i = 0; i < n; i++)

@@ -94,7 +94,26 @@ Test(large, huge_blocks_have_their_own_mapping)
 	hq = pagemap_lookup(q);
 	cr_assert_null(pagemap_lookup(q + (50 << 20)), "slots past a shrunk block are cleared");
 	huge_free(hq);
-	cr_assert_null(pagemap_lookup(q));
+	struct huge *kept = pagemap_lookup(q);
+	cr_assert(kept == NULL || kept->kind == SEG_HUGE_FREED, "unmapped, or kept marked freed");
+}
+
+Test(large, huge_blocks_end_at_a_guard_page)
+{
+	size_t sizes[] = { 8 << 20, (8 << 20) + 100, (5 << 20) + 4095 };
+	for (unsigned i = 0; i < 3; i++) {
+		char        *p = huge_alloc(sizes[i], 0, 0, false);
+		struct huge *h = pagemap_lookup(p);
+		cr_assert(h->guard, "a guard page after the mapping");
+		cr_assert_eq((uintptr_t)p % 16, 0);
+		cr_assert_eq((char *)h + h->map_size - (p + ALIGN_UP(sizes[i], 16)), 0,
+		             "the block ends at the guard (size %zu)", sizes[i]);
+		struct fault_block b;
+		cr_assert(huge_fault_lookup((uintptr_t)h + h->map_size, &b));
+		cr_assert(b.guard && !b.freed && b.ptr == (uintptr_t)p);
+		cr_assert_not(huge_fault_lookup((uintptr_t)p, &b), "inside a live block: not ours");
+		huge_free(h);
+	}
 }
 
 Test(large, huge_alignment_up_to_1_gib)
@@ -113,10 +132,16 @@ Test(large, freed_huge_blocks_are_reused)
 	memset(p, 5, 20 << 20);
 	struct huge *h = pagemap_lookup(p);
 	huge_free(h);
-	cr_assert_null(pagemap_lookup(p), "out of the pagemap: a second free is caught");
+	cr_assert_eq(((struct huge *)pagemap_lookup(p))->kind, SEG_HUGE_FREED,
+	             "kept, marked freed: a second free is caught");
 	cr_assert(huge_was_freed(p));
+	struct fault_block b;
+	cr_assert(huge_fault_lookup((uintptr_t)p, &b) && b.freed, "the fault handler names it");
+	char *r = huge_alloc(6 << 20, 0, 0, false);
+	cr_assert_neq(pagemap_lookup(r), h, "the block freed last is not handed out at once");
+	huge_free(pagemap_lookup(r));
 	char *q = huge_alloc(12 << 20, 0, 0, false);
-	cr_assert_eq(q, p, "the kept mapping serves a smaller block");
+	cr_assert_eq(pagemap_lookup(q), h, "the kept mapping serves a smaller block");
 	cr_assert_eq(q[(12 << 20) - 1], 5, "its pages were kept, not faulted in again");
 	char *z = huge_alloc(12 << 20, 0, 0, true);
 	cr_assert_neq(z, q);

@@ -18,8 +18,13 @@ Test(sizeclass, every_size_maps_to_the_smallest_class_that_fits)
 
 Test(sizeclass, table_matches_the_arithmetic)
 {
-	for (size_t n = 0; n <= CLASS_TABLE_MAX; n++)
+	for (size_t n = 1; n <= CLASS_TABLE_MAX; n++)
 		cr_assert_eq(size_to_class_table(n), size_to_class(n), "size %zu", n);
+}
+
+Test(sizeclass, size_zero_maps_to_the_empty_entry)
+{
+	cr_assert_eq(size_to_class_table(0), NUM_CLASSES, "malloc(0) leaves the fast path");
 }
 
 Test(sizeclass, classes_are_increasing_multiples_of_16)
