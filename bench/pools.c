@@ -7,6 +7,7 @@
  *   pools malloc-pair N      ... with malloc and free
  *   pools cache-batch N      N objects in batches of 1000 allocs then frees
  *   pools malloc-batch N
+ *   pools heap-pair N        N strata_heap_malloc(72)+free pairs in a private heap
  *   pools heap-destroy N     N blocks of 16..512 bytes, then one destroy
  *   pools malloc-frees N     ... then N frees
  *   pools heap-request N     N requests: 200 blocks of 16..2000 bytes each,
@@ -75,6 +76,18 @@ static void pair(long n, strata_cache_t *c)
 		else
 			free(s);
 	}
+}
+
+static void heap_pair(long n)
+{
+	strata_heap_t *h = strata_heap_create("pair");
+	for (long i = 0; i < n; i++) {
+		struct session *s = strata_heap_malloc(h, sizeof(*s));
+		s->id = (uint64_t)i;
+		sink = s;
+		free(s);
+	}
+	strata_heap_destroy(h);
 }
 
 static void batch(long n, strata_cache_t *c)
@@ -175,6 +188,8 @@ int main(int argc, char **argv)
 		pair(n, c);
 	else if (!strcmp(mode, "malloc-pair"))
 		pair(n, NULL);
+	else if (!strcmp(mode, "heap-pair"))
+		heap_pair(n);
 	else if (!strcmp(mode, "cache-batch"))
 		batch(n, c);
 	else if (!strcmp(mode, "malloc-batch"))

@@ -44,7 +44,9 @@ static uint32_t      next_gen = 1;
  * so that a magazine's says whose objects it holds. */
 static uint32_t gen_new(void)
 {
-	return __atomic_fetch_add(&next_gen, 1, __ATOMIC_RELAXED);
+	uint32_t gen = __atomic_fetch_add(&next_gen, 1, __ATOMIC_RELAXED);
+	/* 0 is the empty magazines' (mags_none): no cache may have it */
+	return gen != 0 ? gen : __atomic_fetch_add(&next_gen, 1, __ATOMIC_RELAXED);
 }
 static struct cache descriptors; /* the cache the caches come from */
 
@@ -74,7 +76,7 @@ bool cache_setup(struct cache *c, const char *name, size_t size, size_t align, e
 	c->inverse = odd_inverse(c->stride >> c->shift);
 	c->order = (uint8_t)slab_order_for(c->stride, CACHE_MAX_ORDER);
 	c->capacity = (uint32_t)((PAGE_SIZE << c->order) / c->stride);
-	c->mag_cap = (uint32_t)MAX(2, MIN(MAG_MAX, MAG_BYTES / c->stride));
+	c->mag_cap = MAX(2, MIN(MAG_MAX, MAG_BYTES / c->stride));
 	c->kind = (uint8_t)kind;
 	c->flags = flags;
 	strncpy(c->name, name ? name : "(unnamed)", CACHE_NAME_MAX - 1);
@@ -334,9 +336,44 @@ void cache_forget_live(struct cache *c)
  * Magazines
  * ---------------------------------------------------------------------- */
 
-/* The calling thread's magazine of c, NULL when it has none: no heap of its
- * own, exact leak tracking or the debug mode (every call is seen), or a
- * cache without an id. */
+/* The calling thread's magazine table, read by the fast paths with one TLS
+ * load: its heap's table (h->cmags) once a slow path has set it up, and
+ * until then, after its heap is flushed, and for a thread whose every call
+ * must be seen, a table of empty magazines of generation 0, which no cache
+ * has, so that the fast paths fail on it without a test of their own. */
+static struct cache_mag           mags_none[CACHE_MAX];
+static __thread struct cache_mag *mags tls_ie = mags_none;
+
+/* The calling thread's magazine of c (of any generation; mags_none's when
+ * it has none). */
+static inline __attribute__((always_inline)) struct cache_mag *mag_mine(const struct cache *c)
+{
+	return (struct cache_mag *)((char *)mags + c->mag_off);
+}
+
+/* A magazine's counts are written by its thread only and read by the
+ * figures (mag_add) with relaxed loads: a plain add, one instruction; the
+ * ThreadSanitizer build stores them atomically, to see those reads. */
+#if defined(__SANITIZE_THREAD__)
+#define MAG_ATOMIC_COUNTS 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MAG_ATOMIC_COUNTS 1
+#endif
+#endif
+
+static inline __attribute__((always_inline)) void mag_count(uint64_t *x, int64_t delta)
+{
+#ifdef MAG_ATOMIC_COUNTS
+	__atomic_store_n(x, *x + (uint64_t)delta, __ATOMIC_RELAXED);
+#else
+	*x += (uint64_t)delta;
+#endif
+}
+
+/* The calling thread's magazine of c, set to c's generation, NULL when it
+ * has none: no heap of its own, exact leak tracking or the debug mode
+ * (every call is seen), or a cache without an id. */
 static struct cache_mag *cache_mag(struct heap *h, struct cache *c)
 {
 	if (h == NULL || h->nocache || c->id == CACHE_NO_ID
@@ -349,15 +386,17 @@ static struct cache_mag *cache_mag(struct heap *h, struct cache *c)
 			return NULL;
 		__atomic_store_n(&h->cmags, t, __ATOMIC_RELEASE);
 	}
+	mags = h->cmags;
 	struct cache_mag *m = &h->cmags[c->id];
 	if (m->gen != cache_gen(c)) { /* of a destroyed or reset cache: its slabs are gone */
 		m->free = NULL;
-		__atomic_store_n(&m->n, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&m->tag, __atomic_load_n(&c->mag_key, __ATOMIC_RELAXED),
+		                 __ATOMIC_RELAXED);
 		__atomic_store_n(&m->nalloc, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&m->nfree, 0, __ATOMIC_RELAXED);
-		__atomic_store_n(&m->gen, cache_gen(c), __ATOMIC_RELAXED);
 		/* a reset's new generation keeps the size of the refills it learnt */
-		m->batch = m->batch ? MIN(m->batch, MAX(1, c->mag_cap / 2)) : MAG_FIRST_BATCH;
+		m->batch = m->batch ? (uint32_t)MIN(m->batch, MAX(1, c->mag_cap / 2))
+		                    : MAG_FIRST_BATCH;
 	}
 	return m;
 }
@@ -384,12 +423,12 @@ static void mag_flush(struct cache *c, struct cache_mag *m, uint32_t count)
 	lock_release(&c->lock);
 }
 
-static inline __attribute__((always_inline)) void *mag_pop(struct cache_mag *m)
+/* The first object p of m, not empty. */
+static inline __attribute__((always_inline)) void *mag_pop(struct cache_mag *m, void **p)
 {
-	void **p = m->free;
 	m->free = cache_link_next(p);
-	__atomic_store_n(&m->n, m->n - 1, __ATOMIC_RELAXED);
-	__atomic_store_n(&m->nalloc, m->nalloc + 1, __ATOMIC_RELAXED);
+	mag_count(&m->tag, -1); /* n, the low half, is at least 1 */
+	mag_count(&m->nalloc, 1);
 	p[1] = NULL;
 	return p;
 }
@@ -398,8 +437,8 @@ static inline __attribute__((always_inline)) void mag_push(struct cache_mag *m, 
 {
 	link_set(p, m->free);
 	m->free = p;
-	__atomic_store_n(&m->n, m->n + 1, __ATOMIC_RELAXED);
-	__atomic_store_n(&m->nfree, m->nfree + 1, __ATOMIC_RELAXED);
+	mag_count(&m->tag, 1);
+	mag_count(&m->nfree, 1);
 }
 
 /* A heap is flushed (its thread exits, or strata_thread_flush): every
@@ -416,10 +455,13 @@ static void cache_heap_flush(struct heap *h)
 		__atomic_store_n(&m->n, 0, __ATOMIC_RELAXED);
 	}
 	lock_release(&registry_lock);
+	/* the thread may be exiting, and the table go to another thread's heap */
+	if (h == _strata_heap)
+		mags = mags_none;
 }
 
 /* ------------------------------------------------------------------------
- * Allocation and free
+ * Leak tracking
  * ---------------------------------------------------------------------- */
 /* With exact leak tracking (STRATA_LEAK=full) every object is recorded with
  * its call stack, so a cache's live objects can be told by call site. */
@@ -428,10 +470,59 @@ void cache_leak_record(struct cache *c, void *p)
 	sample_exact(p, c->size);
 }
 
-void cache_leak_forget(void *p)
+/* In the sampled mode, objects are sampled as malloc's small blocks are:
+ * the slow paths count down the thread's sample_left by the bytes they
+ * take (a refill's batch, or one object without a magazine), and the
+ * object handed out when it crosses zero is recorded.  Its page's owner is
+ * tagged (OWNER_SAMPLED) and counts the recorded objects that start in it,
+ * under the cache's lock, so that the fast paths' compare of the owner
+ * with the cache fails and their frees come here to be forgotten. */
+static void cache_sample(struct cache *c, void *p, size_t size, size_t bytes)
 {
-	if (leak_mode() == LEAK_FULL)
+	if (leak_mode() != LEAK_SAMPLED || !sample_block(heap_get(), p, size, c->stride, bytes))
+		return;
+	struct page *pg = page_of(region_of(p), p);
+	lock_acquire(&c->lock);
+	pg->samples++;
+	__atomic_store_n(&pg->owner, (void *)((uintptr_t)c | OWNER_SAMPLED), __ATOMIC_RELAXED);
+	lock_release(&c->lock);
+}
+
+/* p, an object of c's on page pg, is no longer the program's (freed, or
+ * put back in a pool's reserve): forget its record, if it has one. */
+void cache_leak_forget(struct cache *c, struct page *pg, void *p)
+{
+	if (leak_mode() == LEAK_FULL) {
 		leak_forget(p);
+		return;
+	}
+	if (page_owner_tag(pg) == c || !leak_forget(p))
+		return;
+	lock_acquire(&c->lock);
+	if (pg->samples > 0 && --pg->samples == 0)
+		__atomic_store_n(&pg->owner, c, __ATOMIC_RELAXED);
+	lock_release(&c->lock);
+}
+
+/* The sampled objects of c go at once (a private heap's reset): their
+ * records are forgotten, their pages untagged.  The cache's lock held. */
+static void cache_forget_sampled(struct cache *c)
+{
+	struct page *lists[] = { c->partial, c->full };
+	for (unsigned i = 0; i < 2; i++)
+		for (struct page *s = lists[i]; s; s = s->next)
+			for (size_t k = 0; k < ((size_t)1 << s->order); k++) {
+				struct page *pg = &s[k];
+				if (page_owner_tag(pg) == c)
+					continue;
+				/* every object that starts in the page */
+				size_t first = ((k << PAGE_SHIFT) + c->stride - 1) / c->stride;
+				size_t end = (((k + 1) << PAGE_SHIFT) + c->stride - 1) / c->stride;
+				for (size_t idx = first; idx < MIN(end, (size_t)s->bump); idx++)
+					leak_forget((char *)page_address(s) + idx * c->stride);
+				pg->samples = 0;
+				__atomic_store_n(&pg->owner, c, __ATOMIC_RELAXED);
+			}
 }
 
 /* Whether block p is a live object of cache arg: the leak filter of a
@@ -448,11 +539,18 @@ size_t cache_leak_sites(struct cache *c, struct strata_leak_site *sites, size_t 
 	return leak_sites_of(sites, max, 0, &only, bytes, objects);
 }
 
-static noinline void *cache_alloc_slow(struct cache *c)
+/* ------------------------------------------------------------------------
+ * Allocation
+ * ---------------------------------------------------------------------- */
+
+/* An empty magazine, or none: a refill, or one object under the lock.
+ * size is what the caller asked for (leak tracking's weight). */
+static noinline void *cache_alloc_slow(struct cache *c, size_t size)
 {
 	struct heap      *h = heap_get();
 	struct cache_mag *m = cache_mag(h, c);
 	void             *p;
+	size_t            bytes = c->stride;
 	lock_acquire(&c->lock);
 	if (m == NULL) {
 		p = cache_alloc_locked(c);
@@ -460,49 +558,58 @@ static noinline void *cache_alloc_slow(struct cache *c)
 			c->nalloc++;
 		lock_release(&c->lock);
 		if (p)
-			cache_leak_record(c, p);
+			sample_exact(p, size);
 	} else {
 		unsigned n;
 		mag_merge(c, m);
 		m->free = cache_take(c, m->batch, &n);
-		m->batch = MIN(2 * m->batch, MAX(1, c->mag_cap / 2));
+		m->batch = (uint32_t)MIN(2 * m->batch, MAX(1, c->mag_cap / 2));
 		__atomic_store_n(&m->n, n, __ATOMIC_RELAXED);
 		lock_release(&c->lock);
-		p = m->free ? mag_pop(m) : NULL;
+		p = m->free ? mag_pop(m, m->free) : NULL;
+		bytes *= n;
 	}
-	if (p == NULL)
+	if (p == NULL) {
 		errno = ENOMEM;
+		return NULL;
+	}
+	cache_sample(c, p, size, bytes);
 	return p;
 }
 
-/* The magazine's first object; the slow path fills it.  A cache without an
- * id never matches a magazine's generation: cache_mag sets none for it. */
-static inline __attribute__((always_inline)) void *cache_alloc_fast(struct cache *c)
+/* The magazine's first object; the slow path fills it.  A magazine of
+ * another generation than c's (mags_none's among them) is empty.  size is
+ * for the slow path's leak sampling. */
+static inline __attribute__((always_inline)) void *cache_alloc_fast(struct cache *c, size_t size)
 {
-	struct cache_mag *t = _strata_heap->cmags;
-	if (likely(t != NULL)) {
-		struct cache_mag *m = &t[c->id & (CACHE_MAX - 1)];
-		if (likely(m->free != NULL && m->gen == cache_gen(c)))
-			return mag_pop(m);
-	}
-	return cache_alloc_slow(c);
+	struct cache_mag *m = mag_mine(c);
+	void            **p = m->free;
+	if (likely(p != NULL && m->gen == cache_gen(c)))
+		return mag_pop(m, p);
+	return cache_alloc_slow(c, size);
 }
 
 /* For pools and private heaps; strata_cache_alloc has the fast path inline. */
-void *cache_alloc(struct cache *c)
+void *cache_alloc(struct cache *c, size_t size)
 {
-	return cache_alloc_fast(c);
+	return cache_alloc_fast(c, size);
 }
 
+/* ------------------------------------------------------------------------
+ * Free
+ * ---------------------------------------------------------------------- */
+
+/* A full magazine, one of another generation, or none; or p was sampled. */
 static noinline void cache_free_slow(struct cache *c, struct page *pg, void *p)
 {
-	cache_leak_forget(p);
+	if (leak_mode() != LEAK_OFF)
+		cache_leak_forget(c, pg, p);
 	if (unlikely(debug_mode()) && c->stride > 2 * sizeof(void *))
 		debug_fill((char *)p + 2 * sizeof(void *), c->stride - 2 * sizeof(void *));
 	struct cache_mag *m = cache_mag(heap_get(), c);
 	if (m != NULL) {
 		if (m->n >= c->mag_cap)
-			mag_flush(c, m, c->mag_cap / 2);
+			mag_flush(c, m, (uint32_t)(c->mag_cap / 2));
 		mag_push(m, p);
 		return;
 	}
@@ -512,17 +619,16 @@ static noinline void cache_free_slow(struct cache *c, struct page *pg, void *p)
 	lock_release(&c->lock);
 }
 
-/* p, known to be an object of c's slabs and not free. */
+/* p, known to be an object of c's slabs on page pg, not free, not
+ * sampled.  The magazine takes it when it is of c's generation and not
+ * full: tag - mag_key is n then, and huge otherwise. */
 static inline __attribute__((always_inline)) void cache_free_object(struct cache *c,
                                                                     struct page *pg, void *p)
 {
-	struct cache_mag *t = _strata_heap->cmags;
-	if (likely(t != NULL)) {
-		struct cache_mag *m = &t[c->id & (CACHE_MAX - 1)];
-		if (likely(m->gen == cache_gen(c) && m->n < c->mag_cap)) {
-			mag_push(m, p);
-			return;
-		}
+	struct cache_mag *m = mag_mine(c);
+	if (likely(m->tag - c->mag_key < c->mag_cap)) {
+		mag_push(m, p);
+		return;
 	}
 	cache_free_slow(c, pg, p);
 }
@@ -553,16 +659,35 @@ static strata_cold void cache_free_invalid(struct cache *c, void *p, const char 
 	cache_misuse(p, op, "not an object of a strata cache");
 }
 
-static inline __attribute__((always_inline)) void cache_free_fast(struct cache *c, void *p)
+/* Anything the fast path did not take: NULL, an object on a page with a
+ * sampled one, or a misuse. */
+static noinline void cache_free_generic(struct cache *c, void *p)
 {
-	struct page *pg = cache_live_page(c, p);
-	if (likely(pg != NULL)) {
-		cache_free_object(c, pg, p);
+	if (p == NULL)
 		return;
-	}
-	if (p != NULL)
+	struct page *pg = cache_live_page(c, p);
+	if (pg == NULL)
 		cache_free_invalid(
 		        c, p, c->kind == CACHE_POOL ? "strata_pool_free" : "strata_cache_free");
+	cache_free_slow(c, pg, p);
+}
+
+/* The checks free() makes, at the price of one compare for the cache:
+ * the page's owner is c (so it is a page of c's, and holds no sampled
+ * object), p starts an object carved from it, and p does not hold the
+ * free key that every free object holds (a double free). */
+static inline __attribute__((always_inline)) void cache_free_fast(struct cache *c, void *p)
+{
+	uintptr_t e = pagemap_entry(p);
+	if (likely(pagemap_is_region(e))) {
+		struct page *pg = pagemap_page(e, p);
+		if (likely(page_owner_tag(pg) == c && slab_object_valid(pg, p)
+		           && ((uintptr_t *)p)[1] != _strata_free_key)) {
+			cache_free_object(c, pg, p);
+			return;
+		}
+	}
+	cache_free_generic(c, p);
 }
 
 void cache_free(struct cache *c, void *p)
@@ -573,7 +698,12 @@ void cache_free(struct cache *c, void *p)
 /* free() of an object of any cache (the checks are done). */
 void cache_free_block(struct page *pg, void *p)
 {
-	cache_free_object(page_cache(pg), pg, p);
+	struct cache *c = page_cache(pg);
+	if (unlikely(page_owner_tag(pg) != c)) {
+		cache_free_slow(c, pg, p);
+		return;
+	}
+	cache_free_object(c, pg, p);
 }
 
 /* Every object of c gone at once (a private heap's reset): the slabs are
@@ -590,9 +720,11 @@ void cache_reset(struct cache *c, void (*dispose)(struct cache *c))
 		if (mine->n > 0)    /* the last refill took more than the round used */
 			mine->batch = MAX(MAG_FIRST_BATCH, mine->batch / 4);
 	}
-	__atomic_store_n(&c->gen, gen_new(), __ATOMIC_RELAXED);
+	cache_set_gen(c, gen_new());
 	if (leak_mode() == LEAK_FULL)
 		cache_forget_live(c);
+	else if (leak_mode() == LEAK_SAMPLED)
+		cache_forget_sampled(c);
 	c->nfree = c->nalloc;
 	if (dispose)
 		dispose(c);
@@ -685,6 +817,7 @@ static uint32_t cache_id_new(struct cache *c)
 		if (by_id[id] == NULL) {
 			by_id[id] = c;
 			id_limit = MAX(id_limit, id + 1);
+			c->mag_off = id * sizeof(struct cache_mag);
 			return id;
 		}
 	}
@@ -737,7 +870,7 @@ struct cache *cache_new(const char *name, size_t size, size_t align, enum cache_
 	memcpy(c, &tmp, sizeof(tmp));
 	lock_reinit(&c->lock);
 	lock_acquire(&registry_lock);
-	c->gen = gen_new();
+	cache_set_gen(c, gen_new());
 	/* a private heap's cache does without magazines when the ids run out */
 	if ((c->id = cache_id_new(c)) == CACHE_NO_ID && kind != CACHE_ZONE) {
 		lock_release(&registry_lock);
@@ -782,8 +915,7 @@ bool cache_delete(struct cache *c, const char *what)
 	cache_figures(c, &f);
 	lock_acquire(&registry_lock);
 	lock_acquire(&c->lock);
-	__atomic_store_n(&c->gen, gen_new(),
-	                 __ATOMIC_RELAXED); /* every magazine of it is now empty */
+	cache_set_gen(c, gen_new()); /* every magazine of it is now empty */
 	if (f.live > 0) {
 		__atomic_store_n(&c->dead, true, __ATOMIC_RELAXED);
 		lock_release(&c->lock);
@@ -821,12 +953,24 @@ strata_export strata_cache_t *strata_cache_create(const char *name, size_t size,
 	return (strata_cache_t *)cache_new(name, size, align, CACHE_TYPED, flags);
 }
 
-strata_export void *strata_cache_alloc(strata_cache_t *cache)
+static noinline void *cache_alloc_generic(struct cache *c)
 {
-	struct cache *c = (struct cache *)cache;
-	void         *p = cache_alloc_fast(c);
+	void *p = cache_alloc_slow(c, c->size);
 	if (unlikely(c->flags & STRATA_CACHE_ZERO) && p != NULL)
 		memset(p, 0, c->size);
+	return p;
+}
+
+strata_export void *strata_cache_alloc(strata_cache_t *cache)
+{
+	struct cache     *c = (struct cache *)cache;
+	struct cache_mag *m = mag_mine(c);
+	void            **p = m->free;
+	if (unlikely(p == NULL || m->gen != cache_gen(c)))
+		return cache_alloc_generic(c);
+	mag_pop(m, p);
+	if (unlikely(c->flags & STRATA_CACHE_ZERO))
+		return memset(p, 0, c->size);
 	return p;
 }
 

@@ -8,9 +8,10 @@
  * of the same type.  Three users: typed caches (strata_cache_*), reserved
  * pools (pool.c) and the per-class caches of private heaps (zone.c).
  *
- * Typed caches and pools have an id, and each thread a magazine per id: a
- * free list of a bounded number of objects, popped and pushed without a
- * lock.  Private heaps' caches have none: they are used under their lock.
+ * Every cache with an id (typed caches, pools, private heaps' caches while
+ * ids last) has a magazine per thread: a free list of a bounded number of
+ * objects, popped and pushed without a lock.  A cache without one is used
+ * under its lock.
  */
 #ifndef STRATA_CACHE_H
 #define STRATA_CACHE_H
@@ -29,11 +30,19 @@ enum cache_kind { CACHE_TYPED, CACHE_POOL, CACHE_ZONE };
 
 /* A thread's magazine of one cache: its objects linked as on every free
  * list (internal.h), n of them, for the cache of generation gen (an id is
- * reused after a destroy: a magazine of another generation is empty). */
+ * reused after a destroy: a magazine of another generation is empty).
+ * n and gen also read as one word, tag = gen << 32 | n, so that free tests
+ * "this generation and not full" with one subtraction and one compare
+ * against the cache's mag_key (cache_free_fast). */
 struct cache_mag {
-	void    *free;
-	uint32_t n;
-	uint32_t gen;
+	void *free;
+	union {
+		uint64_t tag;
+		struct {
+			uint32_t n; /* little-endian: the low half */
+			uint32_t gen;
+		};
+	};
 	uint64_t nalloc; /* served here since the last merge into the cache */
 	uint64_t nfree;
 	uint32_t batch; /* objects the next refill takes */
@@ -42,10 +51,16 @@ struct cache_mag {
 
 struct zone;
 
+/* The fields the fast paths read come first, in the descriptor's first
+ * cache line. */
 struct cache {
-	strata_lock_t lock;
-	uint32_t      id; /* magazine index, or CACHE_NO_ID */
+	size_t        mag_off; /* byte offset of its magazine in a thread's table */
+	uint64_t      mag_key; /* (uint64_t)gen << 32: see struct cache_mag */
+	uint64_t      mag_cap; /* most objects a thread's magazine holds */
 	uint32_t      gen;
+	unsigned      flags;
+	strata_lock_t lock;
+	uint32_t      id;     /* magazine index, or CACHE_NO_ID */
 	uint32_t      size;   /* the object size asked for */
 	uint32_t      stride; /* size rounded up to the alignment */
 	uint32_t      align;
@@ -55,8 +70,6 @@ struct cache {
 	uint8_t       order;   /* slab order */
 	uint8_t       kind;    /* enum cache_kind */
 	bool          dead;    /* destroyed with live objects: goes when they do */
-	uint32_t      mag_cap; /* most objects a thread's magazine holds */
-	unsigned      flags;
 	struct page  *partial; /* slabs with free objects */
 	struct page  *full;
 	struct page  *empty; /* kept, at most a few */
@@ -88,7 +101,11 @@ struct cache_figures {
 	uint64_t cached; /* in magazines */
 };
 
-/* Is pg a page of cache c's slabs?  Read by any thread. */
+/* Is pg a page of cache c's slabs?  Read by any thread.  The owner field
+ * is a cache only on its PAGE_CACHE pages (a released slab's pages get
+ * NULL), so the fast paths compare the owner alone; it is tagged
+ * (OWNER_SAMPLED, slab.h) on a page where leak tracking sampled an object,
+ * and such a page's frees take the slow path. */
 static inline bool page_of_cache(const struct page *pg, const struct cache *c)
 {
 	return __atomic_load_n(&pg->state, __ATOMIC_RELAXED) == PAGE_CACHE && page_owner(pg) == c;
@@ -104,6 +121,14 @@ static inline uint32_t cache_gen(const struct cache *c)
 static inline struct cache *page_cache(const struct page *pg)
 {
 	return page_owner(pg);
+}
+
+/* A new generation: every magazine of c's is empty from now on (the
+ * cache's lock held, or c not yet seen by other threads). */
+static inline void cache_set_gen(struct cache *c, uint32_t gen)
+{
+	__atomic_store_n(&c->mag_key, (uint64_t)gen << 32, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->gen, gen, __ATOMIC_RELAXED);
 }
 
 /* p's page if p is an object of c's that is in use, else NULL: the check
@@ -136,7 +161,7 @@ bool cache_setup(struct cache *c, const char *name, size_t size, size_t align, e
 struct cache *cache_new(const char *name, size_t size, size_t align, enum cache_kind kind,
                         unsigned flags);
 bool          cache_delete(struct cache *c, const char *what);
-void         *cache_alloc(struct cache *c);
+void         *cache_alloc(struct cache *c, size_t size);
 void          cache_free(struct cache *c, void *p);
 void         *cache_alloc_locked(struct cache *c);
 void         *cache_meta_alloc(struct cache *meta);
@@ -154,7 +179,7 @@ void          cache_after_fork_child(void);
 void          cache_forget_live(struct cache *c);
 void          cache_stats_fill(struct cache *c, struct strata_cache_stats *st);
 void          cache_leak_record(struct cache *c, void *p);
-void          cache_leak_forget(void *p);
+void          cache_leak_forget(struct cache *c, struct page *pg, void *p);
 size_t cache_leak_sites(struct cache *c, struct strata_leak_site *sites, size_t max, size_t *bytes,
                         size_t *objects);
 int    cache_stats_copy(const struct strata_cache_stats *full, struct strata_cache_stats *st);

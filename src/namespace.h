@@ -191,6 +191,7 @@
 #define report_init _strata_report_init
 #define report_stats_file_start _strata_report_stats_file_start
 #define report_write _strata_report_write
+#define sample_block _strata_sample_block
 #define sample_exact _strata_sample_exact
 #define sample_forget_huge _strata_sample_forget_huge
 #define sample_forget_large _strata_sample_forget_large

@@ -12,6 +12,7 @@
  * never needs a page the kernel could refuse.
  */
 #include "cache.h"
+#include "sample.h"
 
 #include <errno.h>
 #include <string.h>
@@ -87,7 +88,7 @@ strata_export void *strata_pool_alloc(strata_pool_t *pool)
 {
 	struct cache *c = (struct cache *)pool;
 	int           saved = errno;
-	void         *p = cache_alloc(c);
+	void         *p = cache_alloc(c, c->size);
 	if (likely(p != NULL && __atomic_load_n(&c->nreserve, __ATOMIC_RELAXED) >= c->reserve_min))
 		return p;
 	p = pool_alloc_slow(c, p);
@@ -104,13 +105,16 @@ strata_export void strata_pool_free(strata_pool_t *pool, void *obj)
 		cache_free(c, obj);
 		return;
 	}
-	if (cache_live_page(c, obj) == NULL) {
+	struct page *pg = cache_live_page(c, obj);
+	if (pg == NULL) {
 		cache_free(c, obj); /* says what is wrong with it */
 		return;
 	}
+	/* the reserve's now, or freed: no longer the program's either way */
+	if (leak_mode() != LEAK_OFF)
+		cache_leak_forget(c, pg, obj);
 	lock_acquire(&c->lock);
 	if (c->nreserve < c->reserve_min) {
-		cache_leak_forget(obj); /* the reserve's now, not the program's */
 		reserve_push(c, obj);
 		c->nfree++;
 		obj = NULL;

@@ -609,12 +609,12 @@ static void pools_row(struct pools_out *po, const char *kind, const struct strat
 	po->rows++;
 }
 
-/* The sites of a row, where the form shows them and leak tracking is
- * exact (sampled mode records no cache object). */
+/* The sites of a row, where the form shows them and leak tracking is on
+ * (estimates in the sampled mode, as the leak report's). */
 static bool pools_sites_wanted(const struct pools_out *po, const struct strata_cache_stats *st)
 {
 	return (po->form == POOLS_TEXT_SITES || po->form == POOLS_JSON) && st->live > 0
-	       && leak_mode() == LEAK_FULL;
+	       && leak_mode() != LEAK_OFF;
 }
 
 static void pools_cache(struct cache *c, void *arg)
@@ -658,8 +658,9 @@ static void text_pools(struct out *o)
 		out(o, "  (none)\n");
 		return;
 	}
-	if (leak_mode() == LEAK_FULL) {
-		out(o, "live objects by call site\n");
+	if (leak_mode() != LEAK_OFF) {
+		out(o, "live objects by call site%s\n",
+		    leak_mode() == LEAK_FULL ? "" : " (sampled: estimates)");
 		po.form = POOLS_TEXT_SITES;
 		pools_rows(&po);
 	}

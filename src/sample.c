@@ -210,18 +210,25 @@ static void page_mark_sampled(struct page *pg)
 	lock_release(&a->lock);
 }
 
+/* The sampled mode's decision for a block of size bytes (usable bytes
+ * usable) handed out by a slow path that took bytes: recorded or not.  The
+ * caller marks what it recorded, so that its free is seen. */
+bool sample_block(struct heap *tc, void *p, size_t size, size_t usable, size_t bytes)
+{
+	unsigned n = sample_due(tc, bytes);
+	return n > 0 && record(p, MAX(size, 1), sample_weight(size, usable, bytes, n));
+}
+
 void sample_small(struct heap *tc, void *p, size_t size, size_t bytes)
 {
 	if (leak_mode() == LEAK_FULL) {
 		record(p, MAX(size, 1), MAX(size, 1));
 		return;
 	}
-	unsigned n = leak_mode() == LEAK_OFF ? 0 : sample_due(tc, bytes);
-	if (n == 0)
+	if (leak_mode() == LEAK_OFF)
 		return;
 	struct page *pg = page_of(region_of(p), p);
-	size_t       usable = class_size(pg->cls);
-	if (record(p, MAX(size, 1), sample_weight(size, usable, bytes, n)))
+	if (sample_block(tc, p, size, class_size(pg->cls), bytes))
 		page_mark_sampled(pg);
 }
 

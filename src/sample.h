@@ -29,6 +29,7 @@ void sample_small(struct heap *tc, void *p, size_t size, size_t bytes);
 void sample_large(struct heap *tc, void *p, size_t size);
 void sample_resized(void *old, void *p, size_t size);
 void sample_exact(void *p, size_t size);
+bool sample_block(struct heap *tc, void *p, size_t size, size_t usable, size_t bytes);
 
 /* Free hooks: forget p if it was recorded. */
 void sample_forget_small(struct page *pg, void *p);

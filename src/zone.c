@@ -138,12 +138,11 @@ void *zone_alloc(struct zone *z, size_t size, size_t align, bool zero)
 	if (i < 0)
 		return zone_huge(z, size, align, zero);
 	struct cache *c = zone_cache(z, (unsigned)i);
-	void         *p = c ? cache_alloc(c) : NULL;
+	void         *p = c ? cache_alloc(c, size) : NULL;
 	if (p == NULL) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	sample_exact(p, size);
 	if (zero)
 		memset(p, 0, size);
 	return p;

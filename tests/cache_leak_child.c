@@ -4,7 +4,12 @@
  * refilled, then the report (JSON to argv[1]), then a cache destroyed with
  * objects still in use.
  * The reports must name each cache's call sites, and a pool object put back
- * in the reserve must no longer count as the program's. */
+ * in the reserve must no longer count as the program's.
+ *
+ * With "sampled" first (STRATA_LEAK=sampled): many objects of a cache and
+ * many blocks of a private heap kept from one site each, as many allocated
+ * and freed (or reset) from others, then the reports.  The kept sites must
+ * be in their rows with estimates near their bytes, the others nowhere. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,8 +71,76 @@ static unsigned long reserve_round(strata_pool_t *buffers)
 	return (unsigned long)st.reserve_served;
 }
 
+#define MANY_OBJECTS 100000 /* of 100 bytes: 10 MB kept */
+#define MANY_BLOCKS  40000  /* of 300 bytes: 12 MB kept */
+
+static void *many[MANY_OBJECTS];
+
+__attribute__((noinline)) void *make_many(strata_cache_t *c)
+{
+	void *p = strata_cache_alloc(c);
+	if (p != NULL)
+		memset(p, 3, 100);
+	return p;
+}
+
+__attribute__((noinline)) void *make_brief(strata_cache_t *c)
+{
+	void *p = strata_cache_alloc(c);
+	if (p != NULL)
+		memset(p, 4, 100);
+	return p;
+}
+
+__attribute__((noinline)) void *fill_many(strata_heap_t *h)
+{
+	void *p = strata_heap_malloc(h, 300);
+	if (p != NULL)
+		memset(p, 5, 300);
+	return p;
+}
+
+__attribute__((noinline)) void *fill_scratch(strata_heap_t *h)
+{
+	void *p = strata_heap_malloc(h, 300);
+	if (p != NULL)
+		memset(p, 6, 300);
+	return p;
+}
+
+static int sampled(const char *json)
+{
+	strata_cache_t *objects = strata_cache_create("many", 100, 0, 0);
+	strata_heap_t  *kept = strata_heap_create("kept");
+	strata_heap_t  *scratch = strata_heap_create("scratch");
+	if (!objects || !kept || !scratch)
+		return 1;
+	/* in rounds, so that kept objects reuse the pages of freed ones (a
+	 * refill's sample stands for its batch: alternating the two sites
+	 * call by call would give one of them every refill) */
+	for (int round = 0; round < 10; round++) {
+		static void *brief[MANY_OBJECTS / 10];
+		for (int i = 0; i < MANY_OBJECTS / 10; i++)
+			many[round * (MANY_OBJECTS / 10) + i] = make_many(objects);
+		for (int i = 0; i < MANY_OBJECTS / 10; i++)
+			brief[i] = make_brief(objects);
+		for (int i = 0; i < MANY_OBJECTS / 10; i++)
+			strata_cache_free(objects, brief[i]);
+	}
+	for (int i = 0; i < MANY_BLOCKS; i++)
+		if (!fill_many(kept) || !fill_scratch(scratch))
+			return 1;
+	strata_heap_reset(scratch);
+	if (strata_report_file(json, STRATA_FORMAT_JSON, STRATA_REPORT_ALL) != 0)
+		return 1;
+	strata_report(1, STRATA_FORMAT_TEXT, STRATA_REPORT_ALL);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && strcmp(argv[1], "sampled") == 0)
+		return sampled(argv[2]);
 	if (argc != 2) {
 		fprintf(stderr, "usage: cache_leak_child JSON_FILE\n");
 		return 2;
