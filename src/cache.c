@@ -336,19 +336,22 @@ void cache_forget_live(struct cache *c)
  * Magazines
  * ---------------------------------------------------------------------- */
 
-/* The calling thread's magazine table, read by the fast paths with one TLS
- * load: its heap's table (h->cmags) once a slow path has set it up, and
- * until then, after its heap is flushed, and for a thread whose every call
- * must be seen, a table of empty magazines of generation 0, which no cache
- * has, so that the fast paths fail on it without a test of their own. */
-static struct cache_mag           mags_none[CACHE_MAX];
-static __thread struct cache_mag *mags tls_ie = mags_none;
+/* The calling thread's magazine table, read by the fast paths through its
+ * heap (h->mags; the TLS holds only the heap pointer, so that a dlopen'ed
+ * strata fits glibc's static TLS surplus): the heap's table (h->cmags) once
+ * a slow path has set it up, and until then, after its heap is flushed, and
+ * for a thread whose every call must be seen, a table of empty magazines of
+ * generation 0, which no cache has, so that the fast paths fail on it
+ * without a test of their own. */
+#define mags_none ((struct cache_mag *)_strata_heap_no_mags)
+_Static_assert(CACHE_MAX * sizeof(struct cache_mag) <= HEAP_NO_MAGS_BYTES,
+               "heap_no_mags holds every cache's magazine");
 
 /* The calling thread's magazine of c (of any generation; mags_none's when
  * it has none). */
 static inline __attribute__((always_inline)) struct cache_mag *mag_mine(const struct cache *c)
 {
-	return (struct cache_mag *)((char *)mags + c->mag_off);
+	return (struct cache_mag *)((char *)_strata_heap->mags + c->mag_off);
 }
 
 /* A magazine's counts are written by its thread only and read by the
@@ -386,7 +389,7 @@ static struct cache_mag *cache_mag(struct heap *h, struct cache *c)
 			return NULL;
 		__atomic_store_n(&h->cmags, t, __ATOMIC_RELEASE);
 	}
-	mags = h->cmags;
+	h->mags = h->cmags;
 	struct cache_mag *m = &h->cmags[c->id];
 	if (m->gen != cache_gen(c)) { /* of a destroyed or reset cache: its slabs are gone */
 		m->free = NULL;
@@ -456,8 +459,7 @@ static void cache_heap_flush(struct heap *h)
 	}
 	lock_release(&registry_lock);
 	/* the thread may be exiting, and the table go to another thread's heap */
-	if (h == _strata_heap)
-		mags = mags_none;
+	h->mags = mags_none;
 }
 
 /* ------------------------------------------------------------------------
@@ -953,9 +955,11 @@ strata_export strata_cache_t *strata_cache_create(const char *name, size_t size,
 	return (strata_cache_t *)cache_new(name, size, align, CACHE_TYPED, flags);
 }
 
+/* An empty magazine, one of another generation, or a cache that zeroes
+ * its objects (whose alloc_gen no magazine has). */
 static noinline void *cache_alloc_generic(struct cache *c)
 {
-	void *p = cache_alloc_slow(c, c->size);
+	void *p = cache_alloc_fast(c, c->size);
 	if (unlikely(c->flags & STRATA_CACHE_ZERO) && p != NULL)
 		memset(p, 0, c->size);
 	return p;
@@ -966,12 +970,9 @@ strata_export void *strata_cache_alloc(strata_cache_t *cache)
 	struct cache     *c = (struct cache *)cache;
 	struct cache_mag *m = mag_mine(c);
 	void            **p = m->free;
-	if (unlikely(p == NULL || m->gen != cache_gen(c)))
+	if (unlikely(p == NULL || m->gen != __atomic_load_n(&c->alloc_gen, __ATOMIC_RELAXED)))
 		return cache_alloc_generic(c);
-	mag_pop(m, p);
-	if (unlikely(c->flags & STRATA_CACHE_ZERO))
-		return memset(p, 0, c->size);
-	return p;
+	return mag_pop(m, p);
 }
 
 strata_export void strata_cache_free(strata_cache_t *cache, void *p)

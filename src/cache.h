@@ -58,6 +58,10 @@ struct cache {
 	uint64_t      mag_key; /* (uint64_t)gen << 32: see struct cache_mag */
 	uint64_t      mag_cap; /* most objects a thread's magazine holds */
 	uint32_t      gen;
+	uint32_t      alloc_gen; /* what strata_cache_alloc's fast path matches a
+	                            magazine's with: gen, or 0 (no magazine's)
+	                            when it zeroes objects, so that one compare
+	                            sends those calls to the slow path */
 	unsigned      flags;
 	strata_lock_t lock;
 	uint32_t      id;     /* magazine index, or CACHE_NO_ID */
@@ -129,6 +133,7 @@ static inline void cache_set_gen(struct cache *c, uint32_t gen)
 {
 	__atomic_store_n(&c->mag_key, (uint64_t)gen << 32, __ATOMIC_RELAXED);
 	__atomic_store_n(&c->gen, gen, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->alloc_gen, (c->flags & STRATA_CACHE_ZERO) ? 0 : gen, __ATOMIC_RELAXED);
 }
 
 /* p's page if p is an object of c's that is in use, else NULL: the check

@@ -54,8 +54,11 @@ static inline bool heap_is_shared(const struct heap *h)
 
 /* The empty heaps: a thread's TLS points at one until it has a heap of its
  * own, and after it exits.  Their free lists stay empty. */
-static struct heap heap_empty = { .state = HEAP_UNINIT };
-static struct heap heap_dead = { .state = HEAP_DEAD };
+char               _strata_heap_no_mags[HEAP_NO_MAGS_BYTES] __attribute__((aligned(64)));
+static struct heap heap_empty = { .state = HEAP_UNINIT,
+	                          .mags = (struct cache_mag *)_strata_heap_no_mags };
+static struct heap heap_dead = { .state = HEAP_DEAD,
+	                         .mags = (struct cache_mag *)_strata_heap_no_mags };
 
 __thread struct heap *_strata_heap tls_ie = &heap_empty;
 
@@ -251,6 +254,7 @@ static void heap_clear(struct heap *h)
 	memset(h, 0, sizeof(*h));
 	__atomic_store_n(&h->delayed, delayed, __ATOMIC_RELAXED);
 	h->cmags = cmags;
+	h->mags = (struct cache_mag *)_strata_heap_no_mags; /* until a cache sets it */
 }
 
 /* What the upper layers start once a thread has a heap, with no lock held
