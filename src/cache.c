@@ -895,12 +895,13 @@ static void cache_flush_mine(struct cache *c)
 }
 
 /* The call sites of a cache's objects still in use when it is destroyed,
- * on stderr (exact leak tracking only: the sampled mode records none). */
+ * on stderr: every object's with exact leak tracking, the sampled ones'
+ * (with their estimates) in the sampled mode. */
 #define BUSY_SITES_MAX 5
 
 static void cache_busy_sites(struct cache *c)
 {
-	if (leak_mode() != LEAK_FULL)
+	if (leak_mode() == LEAK_OFF)
 		return;
 	struct leak_filter only = { cache_keeps, c };
 	leak_report_of(STDERR_FILENO, &only, BUSY_SITES_MAX);
@@ -926,9 +927,10 @@ bool cache_delete(struct cache *c, const char *what)
 		             "for them%s",
 		             what, c->name, (unsigned long long)f.live,
 		             (unsigned long long)(f.live * c->size),
-		             leak_mode() == LEAK_FULL
-		                     ? ", allocated from:"
-		                     : " (STRATA_LEAK=full names their call sites)");
+		             leak_mode() == LEAK_FULL ? ", allocated from:"
+		             : leak_mode() == LEAK_SAMPLED
+		                     ? ", allocated from (sampled: estimates):"
+		                     : " (STRATA_LEAK names their call sites)");
 		cache_busy_sites(c);
 		return false;
 	}

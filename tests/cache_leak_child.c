@@ -134,6 +134,9 @@ static int sampled(const char *json)
 	if (strata_report_file(json, STRATA_FORMAT_JSON, STRATA_REPORT_ALL) != 0)
 		return 1;
 	strata_report(1, STRATA_FORMAT_TEXT, STRATA_REPORT_ALL);
+	/* destroyed busy: the sampled sites of what it still holds */
+	if (strata_cache_destroy(objects) == 0)
+		return 1;
 	return 0;
 }
 

@@ -6,7 +6,8 @@
 # names their sites, and a pool's object put back in its reserve is not
 # reported as the program's leak.  With STRATA_LEAK=sampled the rows show
 # the sites of what is kept, with estimates within a factor of 2 of its
-# bytes, and not those of what was freed or reset.
+# bytes, and not those of what was freed or reset, and a busy destroy
+# names the sampled sites.
 name=cache_leaks
 . "$(dirname "$0")/integration/common.sh"
 child=${BUILDDIR:-.}/tests/cache_leak_child
@@ -59,6 +60,10 @@ grep -q '^live objects by call site (sampled: estimates)$' "$tmp/sout" ||
     fail "no sampled 'live objects by call site' section: $(grep -A3 'object caches' "$tmp/sout")"
 grep -A1 '^  cache many:' "$tmp/sout" | grep -q 'make_many+0x' ||
     fail "the sampled cache's site does not name make_many: $(grep -A3 'cache many' "$tmp/sout")"
+grep -q 'strata_cache_destroy("many"): .* still in use; the cache stays for them, allocated from (sampled: estimates):' "$tmp/serr" ||
+    fail "no sampled busy-destroy warning with sites: $(grep 'still in use' "$tmp/serr")"
+grep -A3 'allocated from (sampled: estimates):$' "$tmp/serr" | grep -q 'in make_many+0x' ||
+    fail "the sampled busy destroy does not name make_many: $(grep -A4 'still in use' "$tmp/serr")"
 grep -q 'make_brief\|fill_scratch' "$tmp/sout" &&
     fail "freed or reset objects are reported: $(grep -B1 'make_brief\|fill_scratch' "$tmp/sout")"
 /usr/bin/python3 - "$tmp/s.json" <<'PY' || fail "sampled JSON sites wrong (above)"
