@@ -316,26 +316,31 @@ unsigned slab_collect_remote(struct page *head)
 /* The slab is exhausted and leaves its heap's free list: mark it full, so
  * that the first free into it (the owner's, through inuse; another
  * thread's, through the remote word) tells the owner.  false, and nothing
- * marked, when other threads' frees arrived meanwhile: collect those. */
+ * marked, when other threads' frees arrived meanwhile: collect those.  A
+ * remote word that still holds the mark from an earlier time needs no
+ * atomic operation: the first other thread to free into the slab takes
+ * it, and its object goes to the owner's delayed list either way. */
 bool slab_retire_full(struct page *head)
 {
-	uintptr_t empty = 0;
-	if (!__atomic_compare_exchange_n(&head->remote, &empty, REMOTE_FULL, false,
-	                                 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+	uintptr_t w = __atomic_load_n(&head->remote, __ATOMIC_ACQUIRE);
+	if (w != REMOTE_FULL
+	    && (w != 0
+	        || !__atomic_compare_exchange_n(&head->remote, &w, REMOTE_FULL, false,
+	                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)))
 		return false;
 	head->inuse |= SLAB_INUSE_FULL;
 	return true;
 }
 
-/* The owner freed into its full slab: no longer full.  If another thread
- * freed into it first, that thread took the mark and its object is on its
- * way to the owner's delayed list, where it is freed like any other. */
+/* The owner freed into its full slab: no longer full.  The remote word
+ * keeps its mark, if no other thread took it: clearing it would cost an
+ * atomic operation, which waits for every store before it (the frees'
+ * links into cold memory); a later remote free that takes the mark sends
+ * its object to the owner's delayed list, where it is freed like any
+ * other, and the next retire finds the mark in place. */
 void slab_unretire(struct page *head)
 {
-	uintptr_t full = REMOTE_FULL;
 	head->inuse &= ~SLAB_INUSE_FULL;
-	__atomic_compare_exchange_n(&head->remote, &full, 0, false, __ATOMIC_ACQ_REL,
-	                            __ATOMIC_RELAXED);
 }
 
 /* The owner's first free into its full slab (inuse is the capacity less

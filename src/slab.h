@@ -59,7 +59,9 @@ enum slab_list {
 /* The remote list word of a full slab with no remote frees: the first
  * other thread to free into it takes the mark away and hands its object to
  * the owner's delayed list instead (heap.c), so that the owner hears of a
- * full slab that has room again without scanning its full slabs. */
+ * full slab that has room again without scanning its full slabs.  The mark
+ * stays when the owner's own free makes the slab not full (slab_unretire),
+ * until another thread's free takes it. */
 #define REMOTE_FULL ((uintptr_t)1)
 
 /* Object index of byte offset off in a slab whose class has this inverse

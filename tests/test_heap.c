@@ -207,7 +207,7 @@ Test(heap, a_full_slab_goes_back_to_partial_after_the_relist_count)
 	free(objs[relist - 1]);
 	cr_assert_eq(first->list, SLAB_PARTIAL);
 	cr_assert_eq(slab_inuse(first), cap - relist);
-	cr_assert_eq(first->remote, 0, "the remote mark is gone");
+	cr_assert_eq(first->remote, REMOTE_FULL, "no remote object, the mark kept");
 	for (int i = (int)relist; i < n; i++)
 		free(objs[i]);
 	free(objs);
@@ -251,7 +251,7 @@ Test(heap, the_owner_freeing_into_a_full_slab_moves_it_to_partial)
 	free(objs[0]);
 	cr_assert_eq(first->list, SLAB_PARTIAL);
 	cr_assert_not(first->inuse & SLAB_INUSE_FULL);
-	cr_assert_eq(first->remote, 0, "the remote mark is gone");
+	cr_assert_eq(first->remote, REMOTE_FULL, "no remote object, the mark kept");
 	for (int i = 1; i < n; i++)
 		free(objs[i]);
 	free(objs);

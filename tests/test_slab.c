@@ -212,8 +212,13 @@ Test(slab, the_owner_freeing_into_a_full_slab_is_told)
 	cr_assert(slab_free_local(s, objs[0]), "a full slab asks for attention");
 	slab_unretire(s);
 	cr_assert_not(s->inuse & SLAB_INUSE_FULL);
-	cr_assert_eq(s->remote, 0, "the remote mark is gone too");
+	cr_assert_eq(s->remote, REMOTE_FULL, "the mark stays for another thread's free");
 	cr_assert_eq(slab_inuse(s), _strata_classes[c].capacity - 1);
+	/* retired again without an atomic operation: the mark is in place */
+	cr_assert(slab_retire_full(s));
+	cr_assert(s->inuse & SLAB_INUSE_FULL);
+	cr_assert_not(slab_push_remote(s, objs[1]), "another thread's free still takes the mark");
+	cr_assert_eq(s->remote, 0);
 }
 
 Test(slab, sampled_pages_tag_their_owner)
