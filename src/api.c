@@ -295,6 +295,15 @@ static struct zone *block_zone(const struct block *b)
 	return b->kind == BLOCK_HUGE ? b->huge->zone : NULL;
 }
 
+/* Does the block have the debug mode's canary layout (debug.c)?  Not a
+ * cache's object, a private heap's block, a guarded or a malloc(0) block:
+ * those are made without it. */
+static bool block_debug_layout(const struct block *b)
+{
+	return b->kind != BLOCK_CACHE && b->kind != BLOCK_GUARD && b->kind != BLOCK_ZERO
+	       && block_zone(b) == NULL;
+}
+
 static void free_large(struct block *b, void *p)
 {
 	struct heap *h = heap_get();
@@ -321,7 +330,7 @@ static noinline void free_generic(void *p)
 		zero_free(p);
 		return;
 	}
-	if (unlikely(debug_mode()))
+	if (unlikely(debug_mode()) && block_debug_layout(&b))
 		debug_free(p, &b);
 	switch (b.kind) {
 	case BLOCK_SMALL:
@@ -517,7 +526,9 @@ static bool resize_in_place(struct block *b, size_t new_size)
 
 static void *realloc_alloc(struct block *b, size_t new_size)
 {
-	if (new_size <= b->usable || new_size <= SMALL_MAX || new_size > LARGE_MAX)
+	/* the debug mode's blocks come from malloc, with its layout */
+	if (new_size <= b->usable || new_size <= SMALL_MAX || new_size > LARGE_MAX
+	    || unlikely(debug_mode()))
 		return API(malloc)(new_size);
 	size_t       room = PAGE_SIZE << MIN(order_for_pages(REALLOC_ROOM * pages_for(new_size)),
 	                                     LARGE_MAX_ORDER);
@@ -669,7 +680,7 @@ strata_export size_t API(malloc_usable_size)(void *p)
 	if (p == NULL)
 		return 0;
 	struct block b = block_lookup_live(p, "malloc_usable_size");
-	if (unlikely(debug_mode()) && b.kind != BLOCK_CACHE && b.kind != BLOCK_GUARD)
+	if (unlikely(debug_mode()) && block_debug_layout(&b))
 		return debug_block_size(p, b.usable);
 	return b.usable;
 }
@@ -732,7 +743,7 @@ static void sized_delete_check(void *p, size_t size, unsigned kind)
 	if (b.kind == BLOCK_CACHE)
 		return;
 	if (unlikely(debug_mode())) {
-		size_t asked = b.kind == BLOCK_GUARD ? b.usable : debug_block_size(p, b.usable);
+		size_t asked = block_debug_layout(&b) ? debug_block_size(p, b.usable) : b.usable;
 		if (asked != size)
 			sized_delete_wrong(p, size, asked);
 		kind_check(p, &b, kind);
@@ -800,8 +811,8 @@ static strata_cold void kind_mismatch(const void *p, unsigned kind, unsigned wan
 /* b is p's block, looked up live; the debug mode only. */
 static void kind_check(void *p, const struct block *b, unsigned want)
 {
-	if (b->kind == BLOCK_CACHE)
-		return;
+	if (b->kind != BLOCK_GUARD && !block_debug_layout(b))
+		return; /* made without a kind: a cache's, a private heap's, malloc(0)'s */
 	unsigned kind = b->kind == BLOCK_GUARD ? guard_block_kind(b->guard, p)
 	                                       : debug_block_kind(p, b->usable);
 	if (unlikely(kind != want))

@@ -138,10 +138,23 @@ static bool path_in(const char *dir_fmt, const char *base, char *dir, char *path
 	return n > 0 && (size_t)n < SUN_PATH_MAX && m > 0 && (size_t)m < SUN_PATH_MAX;
 }
 
-static bool control_path(char *dir, char *path)
+/* $XDG_RUNTIME_DIR as it was when strata started its thread: read then,
+ * by the thread that starts it, since a program may rewrite its
+ * environment once main runs (redis-server moves it for its process
+ * title) while strata's thread would be reading it. */
+static char runtime_dir[SUN_PATH_MAX];
+
+static void control_runtime_dir_save(void)
 {
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	if (runtime_dir_usable(xdg) && path_in("%s/strata", xdg, dir, path))
+	runtime_dir[0] = '\0';
+	if (xdg != NULL && strlen(xdg) < sizeof(runtime_dir))
+		memcpy(runtime_dir, xdg, strlen(xdg) + 1);
+}
+
+static bool control_path(char *dir, char *path)
+{
+	if (runtime_dir_usable(runtime_dir) && path_in("%s/strata", runtime_dir, dir, path))
 		return true;
 	return path_in("%s/strata-%u", "/tmp", dir, path);
 }
@@ -548,8 +561,9 @@ static void *control_loop(void *arg)
 void control_start(void)
 {
 	if (!__atomic_load_n(&libc_ready, __ATOMIC_ACQUIRE) || !_strata_initialized
-	    || strata_option(OPT_CONTROL) == 0)
+	    || strata_option(OPT_CONTROL) == 0 || __atomic_load_n(&started, __ATOMIC_ACQUIRE))
 		return;
+	control_runtime_dir_save();
 	leak_thread_start_once(&started, control_loop, "the control socket's thread");
 }
 

@@ -161,11 +161,47 @@ static int heap_after_destroy(int read)
 	return 0;
 }
 
+/* Blocks made without the debug layout, used as the calls allow: a
+ * private heap's huge block freed with free(), a cache's object grown by
+ * realloc() into a large block, which free() then takes. */
+static int pools_clean(void)
+{
+	void *(*create)(const char *) = (void *(*)(const char *))dlsym(RTLD_DEFAULT,
+	                                                               "strata_heap_create");
+	void *(*hmalloc)(void *, size_t) = (void *(*)(void *, size_t))dlsym(RTLD_DEFAULT,
+	                                                                    "strata_heap_malloc");
+	void *(*ccreate)(const char *, size_t, size_t, unsigned) =
+	        (void *(*)(const char *, size_t, size_t, unsigned))dlsym(RTLD_DEFAULT,
+	                                                                 "strata_cache_create");
+	void *(*calloc_)(void *) = (void *(*)(void *))dlsym(RTLD_DEFAULT, "strata_cache_alloc");
+	if (!create || !hmalloc || !ccreate || !calloc_)
+		FAIL("strata_heap_* or strata_cache_* not found");
+	void *h = create("big");
+	char *big = hmalloc(h, 5u << 20);
+	if (big == NULL)
+		FAIL("strata_heap_malloc of 5 MiB");
+	memset(big, 1, 5u << 20);
+	if (malloc_usable_size(big) < (5u << 20))
+		FAIL("malloc_usable_size of a private heap's huge block");
+	free(big);
+	void *c = ccreate("objects", 200, 0, 0);
+	char *o = calloc_(c);
+	memset(o, 2, 200);
+	char *grown = realloc(o, 300000);
+	if (grown == NULL || grown[199] != 2)
+		FAIL("realloc of a cache's object");
+	memset(grown, 3, 300000);
+	free(grown);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "clean";
 	if (!strcmp(mode, "clean"))
 		return clean();
+	if (!strcmp(mode, "pools_clean"))
+		return pools_clean();
 	if (!strcmp(mode, "heap_free_after_destroy") || !strcmp(mode, "heap_read_after_destroy"))
 		return heap_after_destroy(mode[5] == 'r');
 	if (!strcmp(mode, "trim"))

@@ -26,6 +26,7 @@ void                       *S(calloc)(size_t, size_t);
 void                       *S(realloc)(void *, size_t);
 void                       *S(memalign)(size_t, size_t);
 void                        S(free)(void *);
+void                       *S(_Znwm)(size_t);           /* C++ operator new */
 void                        S(_ZdlPvm)(void *, size_t); /* C++ sized delete */
 int                         strata_check_heap(void);
 typedef struct strata_cache strata_cache_t;
@@ -55,7 +56,7 @@ struct block {
 	size_t         size;
 	uint8_t        seed;
 	bool           in_heap; /* of this thread's private heap: kept here */
-	bool           sized;   /* from malloc or calloc: a sized delete may free it */
+	bool           sized;   /* from operator new: freed by a sized delete */
 };
 
 struct program {
@@ -119,7 +120,7 @@ static void release(struct block *b)
 	if (b->p == NULL)
 		return;
 	verify(b, b->size);
-	if (b->sized && (b->seed & 1))
+	if (b->sized)
 		S(_ZdlPvm)(b->p, b->size); /* as C++'s delete does: the size asked for */
 	else
 		S(free)(b->p);
@@ -131,9 +132,9 @@ static void step(struct block *slots, const uint8_t *op)
 	struct block *b = &slots[op[1] % SLOTS];
 	size_t        size = pick_size(op[2], op[3]);
 	switch (op[0] % 10) {
-	case 0:
+	case 0: /* malloc, or operator new (the debug mode checks the kind) */
 		release(b);
-		b->p = S(malloc)(size);
+		b->p = op[1] & 1 ? S(_Znwm)(size) : S(malloc)(size);
 		break;
 	case 7:
 		release(b);
@@ -152,6 +153,8 @@ static void step(struct block *slots, const uint8_t *op)
 		break;
 	case 1: release(b); return;
 	case 2:
+		if (b->p && b->sized)
+			return; /* new's blocks are not realloc's */
 		if (b->p) {
 			unsigned char *q = S(realloc)(b->p, size);
 			if (q == NULL && size)
@@ -160,6 +163,7 @@ static void step(struct block *slots, const uint8_t *op)
 			verify(b, size < b->size ? size : b->size);
 		} else {
 			b->p = S(realloc)(NULL, size);
+			b->sized = false; /* a malloc's block */
 		}
 		break;
 	case 3:
@@ -198,7 +202,8 @@ static void step(struct block *slots, const uint8_t *op)
 	b->seed = op[1];
 	if (op[0] % 10 != 2)
 		b->in_heap = op[0] % 10 == 9;
-	b->sized = op[0] % 10 == 0 || op[0] % 10 == 4;
+	if (op[0] % 10 != 2) /* realloc keeps a block's kind (new's never gets one) */
+		b->sized = op[0] % 10 == 0 && (op[1] & 1);
 	if (b->p)
 		fill(b);
 }
