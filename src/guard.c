@@ -505,45 +505,6 @@ static const struct guard_slot *slot_near(const struct guard_area *a, uintptr_t 
 	return s;
 }
 
-/* What the access at x did, in the words of the debug mode's messages. */
-static void describe(struct line *l, const struct guard_area *a, uintptr_t x, const char *access)
-{
-	const struct guard_slot *s = slot_near(a, x);
-	put_str(l, access);
-	if (s == NULL || s->state == SLOT_FREE) {
-		put_str(l, " after free at ");
-		put_num(l, x, 16);
-		put_str(l, " (a guarded block freed before the ones in quarantine)");
-		return;
-	}
-	if (s->state == SLOT_QUARANTINED) {
-		put_str(l, " after free at ");
-		put_num(l, x, 16);
-		put_str(l, " (the block ");
-		put_num(l, s->ptr, 16);
-		put_str(l, " of ");
-		put_num(l, s->size, 10);
-		put_str(l, " bytes, freed)");
-		return;
-	}
-	if (s->size == 0) {
-		put_str(l, " through malloc(0)'s pointer at ");
-		put_num(l, x, 16);
-		put_str(l, " (a block of 0 bytes)");
-		return;
-	}
-	bool past = x >= s->ptr + s->size;
-	put_str(l, past ? " past the end at " : " before the start at ");
-	put_num(l, x, 16);
-	put_str(l, past ? " = " : " = ");
-	put_num(l, s->ptr, 16);
-	put_str(l, past ? " + " : " - ");
-	put_num(l, past ? x - s->ptr : s->ptr - x, 10);
-	put_str(l, " (a block of ");
-	put_num(l, s->size, 10);
-	put_str(l, " bytes; a guard page)");
-}
-
 static const struct guard_area *area_of(uintptr_t x)
 {
 	for (unsigned k = 0; k < GUARD_ORDERS; k++) {
@@ -561,6 +522,15 @@ void guard_set_fault_lookup(fault_lookup_fn fn)
 	fault_lookup = fn;
 }
 
+/* An access through a block of 0 bytes (malloc(0)'s), live or freed. */
+static void describe_empty(struct line *l, uintptr_t x, const char *access, bool live)
+{
+	put_str(l, access);
+	put_str(l, live ? " through malloc(0)'s pointer at " : " after free at ");
+	put_num(l, x, 16);
+	put_str(l, live ? " (a block of 0 bytes)" : " (a block of 0 bytes, freed)");
+}
+
 /* An access to malloc(0)'s area: through a live block's pointer, or a
  * freed one's. */
 static void describe_zero(struct line *l, uintptr_t x, const char *access)
@@ -568,10 +538,7 @@ static void describe_zero(struct line *l, uintptr_t x, const char *access)
 	size_t i = (x - (uintptr_t)zero.base) / MIN_ALIGN;
 	bool   live = __atomic_load_n(&zero.live[i / 64], __ATOMIC_RELAXED)
 	            & ((uint64_t)1 << (i % 64));
-	put_str(l, access);
-	put_str(l, live ? " through malloc(0)'s pointer at " : " after free at ");
-	put_num(l, x, 16);
-	put_str(l, live ? " (a block of 0 bytes)" : " (a block of 0 bytes, freed)");
+	describe_empty(l, x, access, live);
 }
 
 /* What the lookup found at x: a block's guard page or what lies past its
@@ -602,6 +569,28 @@ static void describe_block(struct line *l, const struct fault_block *b, uintptr_
 	put_str(l, " (a block of ");
 	put_num(l, b->size, 10);
 	put_str(l, b->guard ? " bytes; a guard page)" : " bytes)");
+}
+
+/* An access in a guard area: the slot it falls in (or the live one whose
+ * guard page it is), described as any block is. */
+static void describe_slot(struct line *l, const struct guard_area *a, uintptr_t x,
+                          const char *access)
+{
+	const struct guard_slot *s = slot_near(a, x);
+	if (s == NULL || s->state == SLOT_FREE) {
+		put_str(l, access);
+		put_str(l, " after free at ");
+		put_num(l, x, 16);
+		put_str(l, " (a guarded block freed before the ones in quarantine)");
+		return;
+	}
+	bool freed = s->state == SLOT_QUARANTINED;
+	if (!freed && s->size == 0) {
+		describe_empty(l, x, access, true);
+		return;
+	}
+	struct fault_block b = { .ptr = s->ptr, .size = s->size, .freed = freed, .guard = true };
+	describe_block(l, &b, x, access);
 }
 
 /* Not strata's: the program's handler, or the default action. */
@@ -644,10 +633,7 @@ static void guard_fault(int sig, siginfo_t *info, void *context)
 	} else if (known) {
 		describe_block(&l, &b, x, access);
 	} else {
-		const struct guard_slot *s = slot_near(a, x);
-		if (s && s->state == SLOT_LIVE && s->size > 0)
-			put_str(&l, x >= s->ptr + s->size ? "heap overflow: " : "heap underflow: ");
-		describe(&l, a, x, access);
+		describe_slot(&l, a, x, access);
 	}
 	l.buf[l.len++] = '\n';
 	_strata_write_all(STDERR_FILENO, l.buf, l.len);

@@ -23,6 +23,17 @@ static void run_debug_child(const char *mode, const char *debug, struct child_re
 	run_debug_child_env(mode, debug, NULL, r);
 }
 
+/* The child ran to its end (exit 0); quiet: and said nothing. */
+static void expect_runs(const char *mode, const char *debug, bool quiet)
+{
+	struct child_result r;
+	run_debug_child(mode, debug, &r);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "%s: status %#x: %s", mode,
+	          r.status, r.err);
+	if (quiet)
+		cr_assert_eq(r.err[0], '\0', "%s: stderr: %s", mode, r.err);
+}
+
 static void expect_caught(const char *mode, const char *what)
 {
 	cr_assert_not_null(getenv("LIBSTRATA"), "LIBSTRATA must name libstrata.so");
@@ -87,10 +98,7 @@ Test(debug, malloc0_is_distinct_and_faults)
 }
 Test(debug, quarantine_does_not_reuse_at_once)
 {
-	struct child_result r;
-	run_debug_child("quarantine", "STRATA_DEBUG=1", &r);
-	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status %#x: %s", r.status,
-	          r.err);
+	expect_runs("quarantine", "STRATA_DEBUG=1", false);
 }
 
 /* A fault that is not in strata's guard areas keeps its default action. */
@@ -145,11 +153,7 @@ Test(debug, kinds_right_run_clean)
  * raise no alarm (the fuzz harness in the debug mode found both). */
 Test(debug, pools_blocks_freed_by_free_run_clean)
 {
-	struct child_result r;
-	run_debug_child("pools_clean", "STRATA_DEBUG=1", &r);
-	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status %#x: %s", r.status,
-	          r.err);
-	cr_assert_eq(r.err[0], '\0', "stderr: %s", r.err);
+	expect_runs("pools_clean", "STRATA_DEBUG=1", true);
 }
 
 Test(debug, heap_block_freed_after_destroy)
@@ -171,10 +175,7 @@ Test(debug, heap_block_read_after_destroy)
  * goes unseen: the mode is what catches it. */
 Test(debug, off_without_the_mode)
 {
-	struct child_result r;
-	run_debug_child("overflow_small", "STRATA_DEBUG=0", &r);
-	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status %#x: %s", r.status,
-	          r.err);
+	expect_runs("overflow_small", "STRATA_DEBUG=0", false);
 }
 
 Test(debug, heap_check_sees_a_write_to_a_free_object)
@@ -189,11 +190,7 @@ Test(debug, heap_check_sees_a_write_to_a_free_object)
 
 Test(debug, correct_program_runs_clean, .timeout = 120)
 {
-	struct child_result r;
-	run_debug_child("clean", "STRATA_DEBUG=1", &r);
-	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "status %#x: %s", r.status,
-	          r.err);
-	cr_assert_eq(r.err[0], '\0', "stderr: %s", r.err);
+	expect_runs("clean", "STRATA_DEBUG=1", true);
 }
 
 Test(debug, freed_memory_still_goes_back, .timeout = 120)
