@@ -113,7 +113,7 @@ static noinline struct block block_lookup(void *p, const char *op)
 			double_free(p, op);
 		b.kind = BLOCK_LARGE;
 		b.pg = pg;
-		b.usable = (size_t)pg->npages << PAGE_SHIFT;
+		b.usable = large_usable(pg);
 		return b;
 	case PAGE_FREE:
 		if (((uintptr_t)p & (PAGE_SIZE - 1)) == 0)
@@ -152,16 +152,23 @@ static void *alloc_large_in(struct heap *h, struct arena *a, size_t size, size_t
 	}
 	if (size > LARGE_MAX || align > LARGE_MAX)
 		return large_counted(h, huge_alloc(size, align, a->node, zero), size);
-	if (cached && h && align <= PAGE_SIZE) {
-		struct page *pg = heap_large_take(h, pages_for(size));
-		if (pg) {
-			void *p = page_address(pg);
-			if (zero)
-				memset(p, 0, size);
+	cached = cached && h && align <= PAGE_SIZE;
+	struct page *pg = cached ? heap_large_take(h, large_pages_for(size), false) : NULL;
+	if (pg == NULL) {
+		int   saved = errno;
+		void *p = large_alloc(a, size, align, zero);
+		if (p != NULL || !cached)
 			return large_counted(h, p, size);
-		}
+		/* out of memory: the run freed last, if it fits */
+		if ((pg = heap_large_take(h, large_pages_for(size), true)) == NULL)
+			return NULL;
+		errno = saved;
 	}
-	return large_counted(h, large_alloc(a, size, align, zero), size);
+	void *p = page_address(pg);
+	if (zero)
+		memset(p, 0, size);
+	large_canary_set(pg, size);
+	return large_counted(h, p, size);
 }
 
 /* The calling thread's heap and its arena, or the arena a thread without
@@ -306,6 +313,7 @@ static bool block_debug_layout(const struct block *b)
 
 static void free_large(struct block *b, void *p)
 {
+	large_canary_check(b->pg, "free");
 	struct heap *h = heap_get();
 	heap_count_large(true, 1);
 	sample_forget_large(b->pg, p);
@@ -507,6 +515,7 @@ static bool resize_in_place(struct block *b, size_t new_size)
 	switch (b->kind) {
 	case BLOCK_SMALL: return new_size <= SMALL_MAX && size_to_class(new_size) == b->pg->cls;
 	case BLOCK_LARGE:
+		large_canary_check(b->pg, "realloc");
 		return new_size > SMALL_MAX && new_size <= LARGE_MAX
 		       && large_resize(b->pg, new_size);
 	case BLOCK_HUGE:

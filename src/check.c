@@ -131,16 +131,19 @@ static bool check_slab_pages(struct page *head)
 /* The counts of a slab whose lists this thread may read: its own, an
  * abandoned one or a shared heap's (their locks are held).  free_list is
  * its heap's free list when it is current. */
-static bool check_slab_counts(struct page *head, void *free_list)
+static bool check_slab_counts(struct page *head, const struct heap_fast *f)
 {
-	uint32_t  local, remote = 0, listed;
+	uint32_t  local, remote = 0, listed = 0, freed = 0;
 	uintptr_t w = __atomic_load_n(&head->remote, __ATOMIC_ACQUIRE);
 	if (!check_free_objects(head, head->local_free, "local list", &local))
 		return false;
 	if (w != REMOTE_FULL && !check_free_objects(head, (void *)w, "remote list", &remote))
 		return false;
-	if (!check_free_objects(head, free_list, "heap's free list", &listed))
+	if (f
+	    && !(check_free_objects(head, f->free, "heap's free list", &listed)
+	         && check_free_objects(head, f->local, "heap's local list", &freed)))
 		return false;
+	listed += freed;
 	CHECK(slab_inuse(head) + local == head->bump, "slab %p: %u in use + %u free != %u carved",
 	      page_address(head), slab_inuse(head), local, head->bump);
 	CHECK(remote + listed <= slab_inuse(head), "slab %p: %u remote + %u listed > %u in use",
@@ -169,7 +172,7 @@ static bool check_slab(struct page *head)
 	bool current = h && head->list == SLAB_CURRENT;
 	CHECK(!current || h->fast[head->cls].current == head,
 	      "slab %p is current but not its heap's", page_address(head));
-	return check_slab_counts(head, current ? h->fast[head->cls].free : NULL);
+	return check_slab_counts(head, current ? &h->fast[head->cls] : NULL);
 }
 
 /* ------------------------------------------------------------------------
@@ -300,8 +303,8 @@ static bool check_heap_lists(struct heap *h)
 		struct page       *cur = h->fast[c].current;
 		CHECK(!cur || (cur->list == SLAB_CURRENT && cur->cls == c && slab_heap(cur) == h),
 		      "class %u: current slab is not marked current", c);
-		CHECK(h->fast[c].free == NULL || cur, "class %u: a free list with no current slab",
-		      c);
+		CHECK((h->fast[c].free == NULL && h->fast[c].local == NULL) || cur,
+		      "class %u: a free list with no current slab", c);
 		for (struct page *s = hc->partial; s; s = s->next)
 			CHECK(s->list == SLAB_PARTIAL && s->cls == c && slab_heap(s) == h,
 			      "class %u: partial list holds a wrong slab", c);

@@ -436,12 +436,14 @@ static void heap_slab_emptied(struct heap *h, struct page *s)
  * ---------------------------------------------------------------------- */
 
 /* The fast path's window test failed: p is the list's last object (its
- * link is NULL), or the list is corrupt. */
+ * link is NULL), or the list is corrupt.  The local list becomes the free
+ * list. */
 void *heap_pop_last(struct heap_fast *f, void **p)
 {
 	if (link_next(p) != NULL)
 		_strata_freelist_corrupt(p);
-	f->free = NULL;
+	f->free = f->local;
+	f->local = NULL;
 	f->nmalloc++;
 	p[1] = NULL;
 	return p;
@@ -491,6 +493,13 @@ static void heap_retire(struct heap *h, struct page *s)
  * allocate). */
 static void *heap_refill(struct heap *h, unsigned cls, size_t *bytes)
 {
+	struct heap_fast *f = heap_slot(h, cls);
+	if (f->local) { /* counted when freed: no bytes from the slabs */
+		*bytes = 0;
+		f->free = f->local;
+		f->local = NULL;
+		return heap_pop(f);
+	}
 	if (__atomic_load_n(&h->delayed, __ATOMIC_RELAXED))
 		heap_drain_delayed(h);
 	for (;;) {
@@ -786,22 +795,35 @@ struct heap *heap_shared_of(const void *p)
  * Flush and exit
  * ---------------------------------------------------------------------- */
 
-/* The class's free list back onto its slab's local list. */
-static void heap_return_free_list(struct heap *h, unsigned cls)
+/* One of the class's lists back onto its current slab's local list; each
+ * object's link and key are checked on the way (link_next), so a write
+ * after free that no malloc met is found when the thread exits. */
+static void heap_return_list(struct heap *h, unsigned cls, void *list)
 {
-	void        *list = h->fast[cls].free;
 	struct page *s = h->fast[cls].current;
 	if (list == NULL)
 		return;
-	h->fast[cls].free = NULL;
 	unsigned n = 1;
 	void    *tail = list;
-	for (void *q = link_next(tail); q; q = link_next(tail), n++)
+	for (void *q = link_next(tail); q; q = link_next(tail), n++) {
+		if (unlikely(!slab_owns(s, q)))
+			_strata_freelist_corrupt(tail);
 		tail = q;
+	}
 	link_set(tail, s->local_free);
 	s->local_free = list;
 	s->inuse -= n;
 	h->cls[cls].taken -= n;
+}
+
+/* The class's free and local lists back onto their slab. */
+static void heap_return_free_list(struct heap *h, unsigned cls)
+{
+	struct heap_fast *f = heap_slot(h, cls);
+	void             *free = f->free, *local = f->local;
+	f->free = f->local = NULL;
+	heap_return_list(h, cls, free);
+	heap_return_list(h, cls, local);
 }
 
 /* Collect s's remote frees, and give it back if that empties it. */
@@ -907,6 +929,42 @@ void heap_thread_exit(void *arg)
 	heap_pool_put(h);
 }
 
+static void heap_large_check(struct page *pg);
+
+/* Abort on the first object of list, of slab s (NULL: of any slab), whose
+ * link or key was written after its free. */
+static void heap_verify_list(const struct page *s, void *list)
+{
+	for (void *q = list; q; q = link_next(q))
+		if (unlikely(s && !slab_owns(s, q)))
+			_strata_freelist_corrupt(q);
+}
+
+/* At exit: the lists the calling thread's heap keeps of each class (the
+ * free list, the local list and the current slab's, the other heaps'
+ * objects) hold free objects with their links and keys intact, and so do
+ * its kept large runs: a write after free, or an overflow into the next
+ * free object, that no malloc met stops the program here rather than going
+ * unnoticed.  A few thousand objects a class at most (one slab's, and the
+ * foreign list's cap). */
+void heap_verify(void)
+{
+	struct heap *h = _strata_heap;
+	if (h->state != HEAP_LIVE)
+		return;
+	for (unsigned c = 0; c < NUM_CLASSES; c++) {
+		struct heap_fast *f = heap_slot(h, c);
+		if (f->current == NULL)
+			continue;
+		heap_verify_list(f->current, f->free);
+		heap_verify_list(f->current, f->local);
+		heap_verify_list(f->current, f->current->local_free);
+		heap_verify_list(NULL, f->foreign);
+	}
+	for (uint32_t i = 0; i < h->nlarge; i++)
+		heap_large_check(h->large[i]);
+}
+
 /* ------------------------------------------------------------------------
  * Large runs and large call counts
  * ---------------------------------------------------------------------- */
@@ -923,9 +981,19 @@ void heap_count_large(bool is_free, int64_t n)
 		h->large_mallocs += (uint64_t)n;
 }
 
+/* A kept run's first 16 bytes hold a free list's end (link and key) from
+ * its keep to its reuse or release: a write after free through its
+ * pointer shows there. */
+static void heap_large_check(struct page *pg)
+{
+	if (link_next(page_address(pg)) != NULL)
+		_strata_freelist_corrupt(page_address(pg));
+}
+
 static struct page *heap_large_remove(struct heap *h, uint32_t i)
 {
 	struct page *pg = h->large[i];
+	heap_large_check(pg);
 	for (uint32_t j = i + 1; j < h->nlarge; j++)
 		h->large[j - 1] = h->large[j];
 	h->nlarge--;
@@ -934,10 +1002,18 @@ static struct page *heap_large_remove(struct heap *h, uint32_t i)
 	return pg;
 }
 
-/* A cached run of exactly npages, or NULL. */
-struct page *heap_large_take(struct heap *h, size_t npages)
+/* A cached run of exactly npages, or NULL.  Unless last_too (the arena has
+ * none), the run freed last waits while the cache could keep it beside the
+ * new one (as kept huge blocks do): a write through the pointer just freed
+ * lands in a kept run, whose mark is checked, rather than in the next
+ * block of its size, which does not hold what the freed one held.  A loop
+ * that frees and allocates a buffer then alternates between two runs. */
+struct page *heap_large_take(struct heap *h, size_t npages, bool last_too)
 {
-	for (uint32_t i = h->nlarge; i-- > 0;)
+	uint32_t n = h->nlarge;
+	if (n > 0 && !last_too && h->large_bytes + (npages << PAGE_SHIFT) <= HEAP_LARGE_BYTES)
+		n--;
+	for (uint32_t i = n; i-- > 0;)
 		if (h->large[i]->npages == npages)
 			return heap_large_remove(h, i);
 	return NULL;
@@ -947,8 +1023,10 @@ struct page *heap_large_take(struct heap *h, size_t npages)
 bool heap_large_keep(struct heap *h, struct page *pg)
 {
 	size_t bytes = (size_t)pg->npages << PAGE_SHIFT;
-	if (h == NULL || h->state != HEAP_LIVE || h->nocache || pg->npages > HEAP_LARGE_MAX_PAGES)
+	if (h == NULL || h->state != HEAP_LIVE || h->nocache
+	    || large_usable(pg) > ((size_t)HEAP_LARGE_MAX_PAGES << PAGE_SHIFT))
 		return false;
+	link_set(page_address(pg), NULL);
 	while (h->nlarge > 0
 	       && (h->nlarge == HEAP_LARGE_SLOTS || h->large_bytes + bytes > HEAP_LARGE_BYTES))
 		large_free(heap_large_remove(h, 0));

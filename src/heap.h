@@ -30,19 +30,24 @@ enum heap_state {
 };
 
 /* What the fast paths read of a class, in one cache line: the free list,
- * the slab its objects come from (free puts an object of that slab
- * straight back on the list, so a program that frees and mallocs reuses
- * the same warm objects), and the calls they served. */
+ * the slab its objects come from, the list its objects go back on when
+ * freed (taken as the free list when that runs dry: a block just freed is
+ * not the next one handed out, so a write through its stale pointer lands
+ * in a free object, whose link and key are checked, rather than in the
+ * next live block, and the next block does not hold what the freed one
+ * did), and the calls they served. */
 struct heap_fast {
 	void        *free;
 	struct page *current;
+	void        *local; /* the current slab's objects freed since */
 	uint64_t     nmalloc;
-	uint64_t     nfree_listed; /* frees that went on the free list */
-	uint64_t     nfree_local;  /* frees that went on a slab's local list */
+	uint64_t     nfree_listed; /* frees that went on the local list */
 	uint64_t     nfree_other;  /* frees of other heaps' objects kept here */
 	void        *foreign;      /* other heaps' objects freed here (heap.c) */
 	uint32_t     nforeign;
 	uint32_t     foreign_cap; /* 0: such frees take the slow path */
+	/* second line: the frees that touch a slab's descriptor anyway */
+	uint64_t nfree_local; /* frees that went on a slab's local list */
 } __attribute__((aligned(64)));
 
 /* The other slabs a heap owns of one class, by the list they are on. */
@@ -193,8 +198,8 @@ void          heap_free_small(struct page *pg, void *p);
 void heap_free_transition(struct heap *h, struct page *head, void *p);
 
 /* The owner's free of p, of slab head, whose class entry is f: onto the
- * free list when the slab is the class's current one, else onto the
- * slab's local list. */
+ * class's local list when the slab is the class's current one, else onto
+ * the slab's local list. */
 static inline void heap_free_local_slab(struct heap_fast *f, struct page *head, void *p)
 {
 	f->nfree_local++;
@@ -205,8 +210,8 @@ static inline void heap_free_local_slab(struct heap_fast *f, struct page *head, 
 static inline void heap_free_own_fast(struct heap_fast *f, struct page *head, void *p)
 {
 	if (likely(head == f->current)) {
-		link_set(p, f->free);
-		f->free = p;
+		link_set(p, f->local);
+		f->local = p;
 		f->nfree_listed++;
 		return;
 	}
@@ -218,12 +223,13 @@ void         heap_set_flush_hook(void (*fn)(struct heap *h));
 void         heap_set_start_hook(void (*fn)(void));
 void         heap_for_each(void (*fn)(struct heap *h, void *arg), void *arg);
 void         heap_thread_exit(void *arg);
+void         heap_verify(void);
 
 /* Large and huge calls, counted by the calling thread's heap. */
 void heap_count_large(bool is_free, int64_t n);
 
 /* Large runs (heap.c). */
-struct page *heap_large_take(struct heap *h, size_t npages);
+struct page *heap_large_take(struct heap *h, size_t npages, bool last_too);
 bool         heap_large_keep(struct heap *h, struct page *pg);
 
 /* Call counts and free-list objects summed over every heap, live or gone. */

@@ -138,6 +138,10 @@ __attribute__((constructor)) static void strata_at_start(void)
  * ---------------------------------------------------------------------- */
 __attribute__((destructor)) static void strata_at_exit(void)
 {
+	if (_strata_initialized && strata_option(OPT_EXIT_CHECK)) {
+		heap_verify();
+		huge_cache_verify();
+	}
 	if (_strata_initialized)
 		report_at_exit();
 	control_at_exit();

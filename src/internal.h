@@ -144,7 +144,10 @@ struct page {
 		uint32_t inuse; /* slab head: objects not on local_free (slab.c) */
 		uint32_t dirty; /* PAGE_FREE: of its pages, how many may be resident */
 	};
-	uint32_t     bump; /* PAGE_SLAB: see slab.c */
+	union {
+		uint32_t bump;    /* PAGE_SLAB: see slab.c */
+		uint32_t guarded; /* PAGE_LARGE: usable bytes, a canary after them; 0: none */
+	};
 	uint8_t      shift;
 	uint8_t      list;       /* slab head: enum slab_list (slab.h) */
 	uint16_t     samples;    /* PAGE_SAMPLED: recorded blocks starting here */

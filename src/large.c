@@ -100,9 +100,47 @@ static struct page *large_take(struct arena *a, size_t npages, unsigned align_or
 	return pg;
 }
 
+/* The canary's two words, from their address and a secret: a copy of
+ * another block's canary does not fit. */
+static inline uintptr_t large_canary_word(const uintptr_t *w)
+{
+	return (uintptr_t)w ^ _strata_link_key ^ 0x5a5a5a5a5a5a5a5aull;
+}
+
+/* Give the run at pg, handed out for size bytes, its canary when it has
+ * room for one (not in the debug mode, whose blocks have their own). */
+void large_canary_set(struct page *pg, size_t size)
+{
+	size_t usable = ALIGN_UP(size, MIN_ALIGN);
+	pg->guarded = 0;
+	if (debug_mode() || usable + LARGE_CANARY > ((size_t)pg->npages << PAGE_SHIFT))
+		return;
+	uintptr_t *w = (uintptr_t *)((char *)page_address(pg) + usable);
+	w[0] = large_canary_word(&w[0]);
+	w[1] = large_canary_word(&w[1]);
+	pg->guarded = (uint32_t)usable;
+}
+
+void large_canary_check(struct page *pg, const char *op)
+{
+	if (pg->guarded == 0)
+		return;
+	char      *p = page_address(pg);
+	uintptr_t *w = (uintptr_t *)(p + pg->guarded);
+	uintptr_t  want[2] = { large_canary_word(&w[0]), large_canary_word(&w[1]) };
+	if (likely(w[0] == want[0] && w[1] == want[1]))
+		return;
+	unsigned byte = 0;
+	while (((unsigned char *)w)[byte] == ((unsigned char *)want)[byte])
+		byte++;
+	_strata_fatal("heap overflow past %p (%u bytes; byte %u, the canary, was written; "
+	              "found by %s)",
+	              (void *)p, pg->guarded, pg->guarded + byte, op);
+}
+
 void *large_alloc(struct arena *a, size_t size, size_t align, bool zero)
 {
-	size_t   npages = MAX(pages_for(size), 1); /* size 0 with a big alignment */
+	size_t   npages = large_pages_for(size);
 	unsigned align_order = align > PAGE_SIZE ? order_for_pages(align >> PAGE_SHIFT) : 0;
 	bool     dirty = false;
 	uint64_t now = os_now_ms();
@@ -126,6 +164,7 @@ void *large_alloc(struct arena *a, size_t size, size_t align, bool zero)
 	void *p = page_address(pg);
 	if (zero && dirty)
 		memset(p, 0, npages << PAGE_SHIFT);
+	large_canary_set(pg, size);
 	return p;
 }
 
@@ -147,11 +186,13 @@ void large_free(struct page *pg)
 bool large_resize(struct page *pg, size_t new_size)
 {
 	struct arena *a = page_region(pg)->arena;
-	size_t        old = pg->npages, want = pages_for(new_size);
+	size_t        old = pg->npages, want = large_pages_for(new_size);
 	bool          ok = true;
 
-	if (want == old)
+	if (want == old) {
+		large_canary_set(pg, new_size);
 		return true;
+	}
 	lock_acquire(&a->lock);
 	if (want < old)
 		buddy_free_range(a, pg + want, old - want, true);
@@ -163,6 +204,8 @@ bool large_resize(struct page *pg, size_t new_size)
 		arena_note_active(a);
 	}
 	lock_release(&a->lock);
+	if (ok)
+		large_canary_set(pg, new_size);
 	return ok;
 }
 
@@ -308,6 +351,8 @@ static bool huge_cacheable(const struct huge *h, size_t budget)
 static void huge_cache_put(struct huge *h)
 {
 	size_t budget = huge_cache_budget();
+	if (huge_cacheable(h, budget))
+		link_set(huge_pointer(h), NULL); /* the freed mark: see huge_mark_check */
 	if (!huge_cacheable(h, budget) || !huge_protect(h, false)) {
 		huge_unmap(h);
 		return;
@@ -368,6 +413,27 @@ static struct huge *huge_cache_take(size_t map_size, size_t map_align, int node)
 	return best;
 }
 
+/* A kept block's first 16 bytes hold a free list's end (link and key,
+ * internal.h) from its free on: a write through a stale pointer to the
+ * block's start that the closed page (huge_close) did not stop shows
+ * there, when the block is reused or at exit. */
+static void huge_mark_check(struct huge *h)
+{
+	if (link_next(huge_pointer(h)) != NULL)
+		_strata_freelist_corrupt(huge_pointer(h));
+}
+
+/* At exit: the kept blocks' marks, unless their first pages are closed. */
+void huge_cache_verify(void)
+{
+	if (strata_option(OPT_HUGE_CLOSE))
+		return;
+	lock_acquire(&huge_list_lock);
+	for (unsigned i = 0; i < huge_ncached; i++)
+		huge_mark_check(huge_cache[i]);
+	lock_release(&huge_list_lock);
+}
+
 /* Make a kept block map_size bytes long and usable again; NULL (and the
  * block unmapped) when the kernel will not. */
 static struct huge *huge_reuse(struct huge *h, size_t map_size)
@@ -377,6 +443,7 @@ static struct huge *huge_reuse(struct huge *h, size_t map_size)
 		huge_unmap(h);
 		return NULL;
 	}
+	huge_mark_check(h);
 	if (old >= map_size && old <= HUGE_REUSE_SLACK * map_size)
 		return h;
 	/* Cleared before the kernel may release the old range (huge_realloc). */

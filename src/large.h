@@ -42,6 +42,37 @@ static inline size_t pages_for(size_t size)
 	return (size + PAGE_SIZE - 1) >> PAGE_SHIFT;
 }
 
+/* A large block's canary: LARGE_CANARY bytes right after its usable bytes,
+ * written at malloc and checked at free and realloc, so an overflow past
+ * the end (by one byte, a page, a memcpy) stops the program.  It goes in
+ * the run's slack when there is room.  A run with none gets one more page
+ * for it when it has LARGE_CANARY_MIN_PAGES or more (the page costs at
+ * most 1/32 of the block) and the page does not take it past a power of
+ * two: the buddy cuts a run from a block of the next power of two, so a
+ * 2^k-page run made 2^k + 1 would take a block twice as big and leave a
+ * tail no such run fits, doubling the address space of a program of 1 MiB
+ * buffers.  Those runs have no canary. */
+#define LARGE_CANARY           16
+#define LARGE_CANARY_MIN_PAGES 32
+
+static inline size_t large_pages_for(size_t size)
+{
+	size_t npages = MAX(pages_for(size), 1); /* size 0 with a big alignment */
+	if ((npages << PAGE_SHIFT) - ALIGN_UP(size, MIN_ALIGN) < LARGE_CANARY
+	    && npages >= LARGE_CANARY_MIN_PAGES && (npages & (npages - 1)) != 0)
+		npages++;
+	return npages;
+}
+
+/* The bytes the program may use of the run at pg. */
+static inline size_t large_usable(const struct page *pg)
+{
+	return pg->guarded ? pg->guarded : (size_t)pg->npages << PAGE_SHIFT;
+}
+
+void large_canary_set(struct page *pg, size_t size);
+void large_canary_check(struct page *pg, const char *op);
+
 void *large_alloc(struct arena *a, size_t size, size_t align, bool zero);
 void  large_free(struct page *pg);
 bool  large_resize(struct page *pg, size_t new_size);
@@ -49,6 +80,7 @@ bool  large_resize(struct page *pg, size_t new_size);
 void  *huge_alloc(size_t size, size_t align, int node, bool zero);
 void   huge_free(struct huge *h);
 void   huge_cache_decay(uint64_t now_ms);
+void   huge_cache_verify(void);
 size_t huge_cache_trim(void);
 void   huge_for_each_cached(void (*fn)(struct huge *h, void *arg), void *arg);
 

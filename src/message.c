@@ -93,5 +93,7 @@ void _strata_assert_fail(const char *cond, const char *file, int line, const cha
  * or freed twice from two threads. */
 void _strata_freelist_corrupt(const void *p)
 {
-	_strata_fatal("corrupted free list at %p (written after free, or freed twice)", p);
+	_strata_fatal("corrupted free list at %p (written after free, overflowed into, or freed "
+	              "twice)",
+	              p);
 }

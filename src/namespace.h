@@ -109,11 +109,13 @@
 #define heap_shared_of _strata_heap_shared_of
 #define heap_thread_exit _strata_heap_thread_exit
 #define heap_totals _strata_heap_totals
+#define heap_verify _strata_heap_verify
 #define heapmap_write _strata_heapmap_write
 #define heaps_init _strata_heaps_init
 #define huge_alloc _strata_huge_alloc
 #define huge_cache_decay _strata_huge_cache_decay
 #define huge_cache_trim _strata_huge_cache_trim
+#define huge_cache_verify _strata_huge_cache_verify
 #define huge_fault_lookup _strata_huge_fault_lookup
 #define huge_for_each _strata_huge_for_each
 #define huge_for_each_cached _strata_huge_for_each_cached
@@ -127,6 +129,8 @@
 #define huge_was_freed _strata_huge_was_freed
 #define hugetlb_fell_back _strata_hugetlb_fell_back
 #define large_alloc _strata_large_alloc
+#define large_canary_check _strata_large_canary_check
+#define large_canary_set _strata_large_canary_set
 #define large_free _strata_large_free
 #define large_resize _strata_large_resize
 #define leak_dropped _strata_leak_dropped

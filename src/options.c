@@ -108,6 +108,11 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	                     "1: a freed huge block kept for reuse has its first page closed (no "
 	                     "access) while it waits, so a use after free through its pointer "
 	                     "faults; two mprotect calls per reuse" },
+	[OPT_EXIT_CHECK] = { "exit_check", 1, 0, 1,
+	                     "1: at exit, the free objects the exiting thread's lists hold are "
+	                     "checked (link and key), and a write after free or an overflow "
+	                     "into a free object that no malloc met stops the program with "
+	                     "one line; 0: not checked" },
 };
 /* clang-format on */
 

@@ -233,10 +233,10 @@ void sample_small(struct heap *tc, void *p, size_t size, size_t bytes)
 }
 
 /* Usable bytes of p, a large run or a huge block; *huge says which. */
-static size_t large_usable(void *owner, void *p, bool *huge)
+static size_t big_block_usable(void *owner, void *p, bool *huge)
 {
 	*huge = *(uint32_t *)owner == SEG_HUGE;
-	return *huge ? huge_usable(owner) : (size_t)page_of(owner, p)->npages << PAGE_SHIFT;
+	return *huge ? huge_usable(owner) : large_usable(page_of(owner, p));
 }
 
 /* Record p, a large run or huge block of size bytes in which n sampling
@@ -246,7 +246,7 @@ static void record_large(void *p, size_t size, unsigned n)
 {
 	void  *owner = pagemap_lookup(p);
 	bool   huge;
-	size_t usable = large_usable(owner, p, &huge);
+	size_t usable = big_block_usable(owner, p, &huge);
 	size_t weight = leak_mode() == LEAK_FULL ? MAX(size, 1)
 	                                         : sample_weight(size, usable, usable, n);
 	if (!record(p, MAX(size, 1), weight))
@@ -265,7 +265,7 @@ void sample_large(struct heap *tc, void *p, size_t size)
 	unsigned n = 1;
 	if (mode == LEAK_SAMPLED) {
 		bool huge;
-		n = sample_due(tc, large_usable(pagemap_lookup(p), p, &huge));
+		n = sample_due(tc, big_block_usable(pagemap_lookup(p), p, &huge));
 	}
 	if (n > 0)
 		record_large(p, size, n);

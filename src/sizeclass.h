@@ -51,7 +51,7 @@ static inline unsigned size_to_class(size_t n)
  * class times the entry's size: the fast path adds it to the heap.  Size
  * 0 maps to NUM_CLASSES, an entry that is always empty (heap.h). */
 #define CLASS_TABLE_MAX    1024
-#define CLASS_OFFSET_SHIFT 6
+#define CLASS_OFFSET_SHIFT 7
 extern const uint16_t _strata_class_offset[CLASS_TABLE_MAX / MIN_ALIGN + 1] strata_hidden;
 
 static inline size_t size_to_class_offset(size_t n)

@@ -43,8 +43,11 @@ diff=$((resident > smaps ? resident - smaps : smaps - resident))
 [ "$diff" -le 2048 ] || fail "strata says $resident KiB on hugetlb pages, smaps says $smaps"
 [ "$vma" -ge "$mapped" ] || fail "smaps shows $vma KiB with KernelPageSize 2048 kB, strata $mapped"
 [ "$(echo "$out" | field full fallbacks)" = 0 ] || fail "fell back with pages in the pool"
+# What stays is the live data's pages: the child's 800 KB array of pointers
+# (a large run, which may straddle two 2 MiB pages, by where the buddy put
+# it) and a few small blocks (stdio's buffer, the other array) on a third
 freed=$(echo "$out" | field freed hugetlb_resident_kib)
-[ "$freed" -le 4096 ] || fail "after free and trim, $freed KiB still on hugetlb pages"
+[ "$freed" -le 6144 ] || fail "after free and trim, $freed KiB still on hugetlb pages"
 [ "$(free_pages)" -eq "$before" ] || fail "pool has $(free_pages) free pages after exit, had $before"
 
 # --- the reserve: regions faulted in at start, on huge pages, kept

@@ -38,9 +38,17 @@ Test(heap, the_first_malloc_sets_up_the_heap_and_a_free_list)
 	cr_assert_eq(h->fast[c].current, slab_of(p), "the object comes from the current slab");
 	cr_assert_not_null(h->fast[c].free, "the rest of a carve is on the free list");
 	cr_assert_eq(slab_heap(page_of(region_of(p), p)), h, "the slab is the heap's");
+	void *next = h->fast[c].free;
 	free(p);
-	cr_assert_eq(h->fast[c].free, p, "a free of the current slab's object goes on top");
-	cr_assert_eq(malloc(200), p, "LIFO: the last freed is the next given");
+	cr_assert_eq(h->fast[c].local, p,
+	             "a free of the current slab's object goes on the local list");
+	cr_assert_eq(h->fast[c].free, next, "and leaves the free list as it was");
+	void *q = malloc(200);
+	cr_assert_eq(q, next,
+	             "the next malloc takes the free list's first, not the block just freed");
+	free(q);
+	cr_assert_eq(h->fast[c].local, q);
+	cr_assert_eq(link_next(q), p, "LIFO on the local list");
 }
 
 Test(heap, a_thousand_frees_in_a_row_need_no_bound)
@@ -92,11 +100,14 @@ Test(heap, calls_and_free_list_objects_are_counted_exactly)
 	strata_class_stats_get(c, &after);
 	cr_assert_eq(after.nmalloc - before.nmalloc, 300);
 	cr_assert_eq(after.nfree - before.nfree, 300);
-	cr_assert_eq(after.objects_cached, list_length(h->fast[c].free), "cached = free list");
+	cr_assert_eq(after.objects_cached,
+	             list_length(h->fast[c].free) + list_length(h->fast[c].local),
+	             "cached = free list + local list");
 	strata_thread_flush();
 	strata_class_stats_get(c, &after);
 	cr_assert_eq(after.objects_cached, 0, "a flush empties the free lists");
 	cr_assert_null(h->fast[c].free);
+	cr_assert_null(h->fast[c].local);
 }
 
 /* Other threads' frees: onto the slab's remote list, collected by the
@@ -323,11 +334,21 @@ Test(heap, freed_large_runs_are_reused_by_the_thread)
 	void *p = malloc(100000);
 	free(p);
 	cr_assert_eq(h->nlarge, 1);
+	void *p2 = malloc(100000);
+	cr_assert_neq(p2, p, "the run freed last waits while the cache has room for both");
+	free(p2);
+	cr_assert_eq(h->nlarge, 2);
 	cr_assert_eq(malloc(100000), p, "same size: the cached run comes back");
-	cr_assert_eq(h->nlarge, 0);
+	cr_assert_eq(h->nlarge, 1);
 	free(p);
+	cr_assert_eq(malloc(100000), p2, "then the other: a loop alternates between two runs");
+	void *r = malloc(100000);
+	cr_assert_neq(r, p, "the run freed last still waits");
+	free(r);
+	free(p2);
 	void *q = malloc(200000);
 	cr_assert_neq(q, p, "another size does not take it");
+	cr_assert_neq(q, p2);
 	free(q);
 
 	void *runs[HEAP_LARGE_SLOTS + 2];

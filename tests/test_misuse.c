@@ -193,6 +193,10 @@ Test(misuse, usable_size_of_foreign_pointer)
 /* ------------------------------------------------------------------------
  * Free-list links: a write after free is caught when the list is followed
  * ---------------------------------------------------------------------- */
+/* A block just freed waits on its class's local list (the next malloc
+ * hands out another): a write to it is found when the free list runs dry
+ * and takes the local list, or when the lists are checked (the thread
+ * flushes or exits; tests/misuse has the exit's check). */
 static void uaf_write_link(void *arg)
 {
 	(void)arg;
@@ -200,8 +204,9 @@ static void uaf_write_link(void *arg)
 	free(p);
 	((volatile char *)p)[0] ^= 0x08; /* the link now decodes misaligned (an
 	                                       arbitrary write does 15 times in 16) */
-	void *a = malloc(64);
-	(void)a;
+	for (int i = 0; i < 100000; i++) /* a slab's worth and more */
+		if (malloc(64) == NULL)
+			break;
 }
 
 static void uaf_write_key(void *arg)
@@ -212,6 +217,48 @@ static void uaf_write_key(void *arg)
 	((volatile uintptr_t *)p)[1] = 0; /* the key only; the link stays valid */
 	void *a = malloc(64);
 	(void)a;
+	strata_thread_flush(); /* the lists go back to the slab, checked */
+}
+
+/* An overflow by one byte into the next object, free, found when the
+ * thread's lists are checked (its link's first byte). */
+static void overflow_into_free_object(void *arg)
+{
+	(void)arg;
+	char *o[64];
+	for (int i = 0; i < 64; i++)
+		o[i] = malloc(48);
+	for (int i = 0; i < 64; i++)
+		for (int j = 0; j < 64; j++)
+			if (o[j] == o[i] + 48) { /* side by side */
+				free(o[j]);
+				((char *)name(o[i]))[48] ^= 0x08;
+				strata_thread_flush();
+				_exit(0);
+			}
+	_exit(3);
+}
+
+/* The block malloc hands out after a free of one of its size is not the
+ * one just freed: what the freed block held is not in the next one.  arg:
+ * the size.  Exit 3 if it is. */
+static void fresh_block_after_free(void *arg)
+{
+	size_t size = (size_t)(uintptr_t)arg;
+	char  *p = malloc(size);
+	memset(p, 0x5a, size);
+	free(p);
+	char *q = malloc(size);
+	_exit(q == p ? 3 : 0);
+}
+
+static void expect_fresh_block(size_t size)
+{
+	struct child_result r;
+	run_child(fresh_block_after_free, (void *)(uintptr_t)size, 10, &r);
+	cr_assert(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0,
+	          "%zu bytes: status %#x (exit 3: malloc returned the block just freed)", size,
+	          r.status);
 }
 
 static void uaf_write_on_slab_freelist(void *arg)
@@ -272,6 +319,14 @@ Test(misuse, write_after_free_to_a_cached_key)
 {
 	expect_abort(uaf_write_key, NULL, "corrupted free list at");
 }
+Test(misuse, overflow_into_a_free_object_is_found_by_a_flush)
+{
+	expect_abort(overflow_into_free_object, NULL, "corrupted free list at");
+}
+Test(misuse, the_block_just_freed_is_not_the_next_one)
+{
+	expect_fresh_block(96);
+}
 Test(misuse, write_after_free_on_the_slab_freelist)
 {
 	expect_abort(uaf_write_on_slab_freelist, NULL, "corrupted free list at");
@@ -283,4 +338,73 @@ Test(misuse, double_free_from_two_threads)
 Test(misuse, realloc_of_a_freed_block)
 {
 	expect_abort(realloc_of_freed, NULL, "passed to realloc was already freed");
+}
+
+/* Large blocks end at a canary: an overflow by one byte past a 384 KiB
+ * block (a whole number of pages, not a power of two: the canary gets a
+ * page of its own) or one with slack is stopped by free, and by realloc. */
+static void large_overflow_free(void *arg)
+{
+	size_t size = (size_t)(uintptr_t)arg;
+	char  *p = name(malloc(size));
+	p[size] = 0x41;
+	free(p);
+}
+
+static void large_overflow_realloc(void *arg)
+{
+	(void)arg;
+	char *p = name(malloc(200 << 10));
+	memset(p, 0x41, (200 << 10) + 8);
+	p = realloc(p, 300 << 10);
+}
+
+Test(misuse, overflow_past_a_large_block_by_one_byte)
+{
+	expect_abort(large_overflow_free, (void *)(uintptr_t)(384 << 10), "heap overflow past");
+	expect_abort(large_overflow_free, (void *)(uintptr_t)((100 << 10) + 48),
+	             "heap overflow past");
+	expect_abort(large_overflow_realloc, NULL, "heap overflow past");
+}
+
+/* No false alarm: every byte malloc_usable_size gives may be written, through
+ * realloc's growth and shrinking in place and the thread's reuse of runs. */
+Test(misuse, large_blocks_may_be_written_to_their_usable_size)
+{
+	static const size_t sizes[] = { (32 << 10) + 1,     36 << 10, (64 << 10) - 8, 128 << 10,
+		                        (512 << 10) + 4080, 1 << 20,  (4 << 20) - 16 };
+	for (int round = 0; round < 2; round++)
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			char  *p = malloc(sizes[i]);
+			size_t u = malloc_usable_size(p);
+			cr_assert_geq(u, sizes[i]);
+			memset(p, 0x5a, u);
+			p = realloc(p, sizes[i] + 5000);
+			memset(p, 0x5b, malloc_usable_size(p));
+			p = realloc(p, sizes[i] - 3000);
+			memset(p, 0x5c, malloc_usable_size(p));
+			free(p);
+		}
+}
+
+/* A large run freed waits in its thread's cache while the next one of its
+ * size comes from elsewhere; a write to it there is found when it leaves
+ * the cache (here a flush), or at exit. */
+static void uaf_write_kept_run(void *arg)
+{
+	(void)arg;
+	char *p = name(malloc(300 << 10));
+	free(p);
+	memset(p, 0x41, 16);
+	strata_thread_flush();
+}
+
+Test(misuse, the_run_just_freed_is_not_the_next_one)
+{
+	expect_fresh_block(300 << 10);
+}
+
+Test(misuse, write_after_free_to_a_kept_large_run)
+{
+	expect_abort(uaf_write_kept_run, NULL, "corrupted free list at");
 }
