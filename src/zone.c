@@ -347,14 +347,15 @@ strata_export strata_heap_t *strata_heap_create(const char *name)
 	return (strata_heap_t *)z;
 }
 
-/* The class from the table and the class's cache, once made: its magazine
+/* A size class's block from the class's cache, once made: its magazine
  * pop without zone_alloc's general sizes and alignments. */
 strata_export void *strata_heap_malloc(strata_heap_t *heap, size_t size)
 {
 	struct zone *z = (struct zone *)heap;
-	if (likely(size - 1 < CLASS_TABLE_MAX)) { /* not 0: its table entry is no class */
-		struct cache *c = __atomic_load_n(&z->cls[size_to_class_table(size)],
-		                                  __ATOMIC_ACQUIRE);
+	if (likely(size - 1 < SMALL_MAX)) { /* not 0: zone_alloc */
+		unsigned      cls = size <= CLASS_TABLE_MAX ? size_to_class_table(size)
+		                                            : size_to_class(size);
+		struct cache *c = __atomic_load_n(&z->cls[cls], __ATOMIC_ACQUIRE);
 		if (likely(c != NULL))
 			return cache_alloc(c, size);
 	}
