@@ -101,10 +101,16 @@ static struct page *large_take(struct arena *a, size_t npages, unsigned align_or
 }
 
 /* The canary's two words, from their address and a secret: a copy of
- * another block's canary does not fit. */
-static inline uintptr_t large_canary_word(const uintptr_t *w)
+ * another block's canary does not fit.  Its first byte, the one an
+ * overflow by one byte writes, is fixed and neither a NUL (a string's
+ * terminator one past the end is the commonest overflow) nor text: a
+ * secret byte would equal the value written once in 256. */
+#define LARGE_CANARY_FIRST 0xa5
+
+static inline uintptr_t large_canary_word(const uintptr_t *w, unsigned i)
 {
-	return (uintptr_t)w ^ _strata_link_key ^ 0x5a5a5a5a5a5a5a5aull;
+	uintptr_t v = (uintptr_t)&w[i] ^ _strata_link_key ^ 0x5a5a5a5a5a5a5a5aull;
+	return i == 0 ? (v & ~(uintptr_t)0xff) | LARGE_CANARY_FIRST : v;
 }
 
 /* Give the run at pg, handed out for size bytes, its canary when it has
@@ -116,8 +122,8 @@ void large_canary_set(struct page *pg, size_t size)
 	if (debug_mode() || usable + LARGE_CANARY > ((size_t)pg->npages << PAGE_SHIFT))
 		return;
 	uintptr_t *w = (uintptr_t *)((char *)page_address(pg) + usable);
-	w[0] = large_canary_word(&w[0]);
-	w[1] = large_canary_word(&w[1]);
+	w[0] = large_canary_word(w, 0);
+	w[1] = large_canary_word(w, 1);
 	pg->guarded = (uint32_t)usable;
 }
 
@@ -127,7 +133,7 @@ void large_canary_check(struct page *pg, const char *op)
 		return;
 	char      *p = page_address(pg);
 	uintptr_t *w = (uintptr_t *)(p + pg->guarded);
-	uintptr_t  want[2] = { large_canary_word(&w[0]), large_canary_word(&w[1]) };
+	uintptr_t  want[2] = { large_canary_word(w, 0), large_canary_word(w, 1) };
 	if (likely(w[0] == want[0] && w[1] == want[1]))
 		return;
 	unsigned byte = 0;
