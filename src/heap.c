@@ -440,8 +440,7 @@ static void heap_slab_emptied(struct heap *h, struct page *s)
  * list. */
 void *heap_pop_last(struct heap_fast *f, void **p)
 {
-	if (link_next(p) != NULL)
-		_strata_freelist_corrupt(p);
+	link_check_end(p);
 	f->free = f->local;
 	f->local = NULL;
 	f->nmalloc++;
@@ -986,8 +985,7 @@ void heap_count_large(bool is_free, int64_t n)
  * pointer shows there. */
 static void heap_large_check(struct page *pg)
 {
-	if (link_next(page_address(pg)) != NULL)
-		_strata_freelist_corrupt(page_address(pg));
+	link_check_end(page_address(pg));
 }
 
 static struct page *heap_large_remove(struct heap *h, uint32_t i)

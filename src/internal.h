@@ -358,4 +358,12 @@ static inline void *link_next(const void *p)
 	return (void *)next;
 }
 
+/* Abort unless the free object p ends a list: its key in place and its
+ * link NULL (a list's last object, a kept run's or huge block's mark). */
+static inline void link_check_end(const void *p)
+{
+	if (link_next(p) != NULL)
+		_strata_freelist_corrupt(p);
+}
+
 #endif

@@ -425,8 +425,7 @@ static struct huge *huge_cache_take(size_t map_size, size_t map_align, int node)
  * there, when the block is reused or at exit. */
 static void huge_mark_check(struct huge *h)
 {
-	if (link_next(huge_pointer(h)) != NULL)
-		_strata_freelist_corrupt(huge_pointer(h));
+	link_check_end(huge_pointer(h));
 }
 
 /* At exit: the kept blocks' marks, unless their first pages are closed. */
