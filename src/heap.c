@@ -448,6 +448,20 @@ void *heap_pop_last(struct heap_fast *f, void **p)
 	return p;
 }
 static void heap_drain_delayed(struct heap *h);
+static void heap_put_own(struct heap *h, struct page *head, void *p);
+
+/* A list of freed objects, the one freed last first, with its first two
+ * swapped: the block freed last is not the next one malloc returns (a use
+ * after free meets another block), unless it is alone. */
+static void *list_swap_first(void **first)
+{
+	void **second = link_next(first);
+	if (second == NULL)
+		return first;
+	link_set(first, link_next(second));
+	link_set(second, first);
+	return second;
+}
 
 /* Objects for the free list from slab s: its local list, else what other
  * threads freed into it, else a batch carved from its tail; NULL when it
@@ -457,11 +471,31 @@ static void *heap_slab_objects(struct page *s, unsigned *n)
 	if (s->local_free == NULL)
 		slab_collect_remote(s);
 	if (s->local_free)
-		return slab_take_local(s, n);
+		return list_swap_first(slab_take_local(s, n));
 	if (s->bump == _strata_classes[s->cls].capacity)
 		return NULL;
 	size_t size = class_size(s->cls);
 	return slab_carve(s, MAX(PAGE_SIZE / size, (size_t)CARVE_MIN_OBJECTS), n);
+}
+
+/* The local list becomes the free list, whose first object is handed out. */
+static void *heap_take_local(struct heap_fast *f)
+{
+	f->free = list_swap_first(f->local);
+	f->local = NULL;
+	return heap_pop(f);
+}
+
+/* list, objects from a slab, with the local list's one object second. */
+static void *heap_join_local(struct heap_fast *f, void **list)
+{
+	void **last = f->local;
+	if (last == NULL)
+		return list;
+	f->local = NULL;
+	link_set(last, link_next(list));
+	link_set(list, last);
+	return list;
 }
 
 /* Hand out the first of n objects, the rest becoming the free list. */
@@ -478,12 +512,24 @@ static void *heap_fill(struct heap *h, unsigned cls, void **p, unsigned n)
  * other threads' frees arrived meanwhile (then it stays current). */
 static void heap_retire(struct heap *h, struct page *s)
 {
-	strata_assert(s->list == SLAB_CURRENT && h->fast[s->cls].current == s);
+	struct heap_fast *f = heap_slot(h, s->cls);
+	strata_assert(s->list == SLAB_CURRENT && f->current == s);
 	if (!slab_retire_full(s))
 		return;
-	h->fast[s->cls].current = NULL;
+	f->current = NULL;
 	s->list = SLAB_FULL;
 	dlist_push(h->cls[s->cls].full, s);
+	if (f->local == NULL)
+		return;
+	/* The local list's one object, freed last, goes back to s as a free
+	 * into a slab that is not current, once the next slab is: its objects
+	 * are handed out first.  Without one, s is next again. */
+	void *last = f->local;
+	f->local = NULL;
+	f->nfree_listed--; /* a free into its slab now, no longer cached */
+	f->nfree_local++;
+	heap_next_slab(h, s->cls);
+	heap_put_own(h, s, last);
 }
 
 /* The free list of class cls is empty: fill it, and return its first
@@ -493,12 +539,9 @@ static void heap_retire(struct heap *h, struct page *s)
 static void *heap_refill(struct heap *h, unsigned cls, size_t *bytes)
 {
 	struct heap_fast *f = heap_slot(h, cls);
-	if (f->local) { /* counted when freed: no bytes from the slabs */
-		*bytes = 0;
-		f->free = f->local;
-		f->local = NULL;
-		return heap_pop(f);
-	}
+	*bytes = 0; /* the local list's are counted when freed */
+	if (f->local && link_next(f->local))
+		return heap_take_local(f);
 	if (__atomic_load_n(&h->delayed, __ATOMIC_RELAXED))
 		heap_drain_delayed(h);
 	for (;;) {
@@ -511,12 +554,11 @@ static void *heap_refill(struct heap *h, unsigned cls, size_t *bytes)
 		void    *list = heap_slab_objects(s, &n);
 		if (list) {
 			*bytes = (size_t)n * class_size(cls);
-			return heap_fill(h, cls, list, n);
+			return heap_fill(h, cls, heap_join_local(f, list), n);
 		}
 		heap_retire(h, s);
 	}
 }
-
 /* The shared heap of a thread without one of its own: its arena's. */
 static struct arena *heapless_arena(struct heap *h)
 {

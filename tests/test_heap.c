@@ -51,6 +51,32 @@ Test(heap, the_first_malloc_sets_up_the_heap_and_a_free_list)
 	cr_assert_eq(link_next(q), p, "LIFO on the local list");
 }
 
+/* Whatever the state of the class's lists (the free list at its end, or
+ * empty, one or two objects on the local list, the current slab used up),
+ * the block freed last is not the next one malloc returns.  (It can be in
+ * classes of slabs of fewer than 32 objects, which go back to the partial
+ * list at their first free: such a slab with it alone may come next.) */
+Test(heap, the_block_freed_last_is_not_the_next)
+{
+	static void *kept[3000];
+	for (size_t size = 32; size <= 256; size *= 2)
+		for (int i = 0; i < 3000; i++) {
+			kept[i] = malloc(size); /* moves the free list on by one */
+			void *a = malloc(size);
+			free(a);
+			void *b = malloc(size);
+			cr_assert_neq(b, a, "%zu bytes, step %d: one freed", size, i);
+			void *c = malloc(size);
+			free(b);
+			free(c);
+			void *d = malloc(size);
+			cr_assert_neq(d, c, "%zu bytes, step %d: two freed", size, i);
+			free(d);
+			if (i % 7 == 0) /* and frees between */
+				free(kept[i / 2]), kept[i / 2] = NULL;
+		}
+}
+
 Test(heap, a_thousand_frees_in_a_row_need_no_bound)
 {
 	struct heap *h = me();
