@@ -190,10 +190,10 @@ static unsigned cache_slab_take(struct cache *c, struct page *s, void **list, un
 	return n;
 }
 
-/* Up to max objects linked in a list; *n gets how many (0: out of memory). */
-static void *cache_take(struct cache *c, unsigned max, unsigned *n)
+/* Up to max objects pushed on list, which is returned; *n gets how many
+ * (0: out of memory). */
+static void *cache_take(struct cache *c, void *list, unsigned max, unsigned *n)
 {
-	void    *list = NULL;
 	unsigned got = 0;
 	while (got < max) {
 		struct page *s = c->partial;
@@ -247,7 +247,7 @@ void *cache_alloc_locked(struct cache *c)
 {
 	unsigned n;
 	strata_assert(lock_held(&c->lock));
-	void *p = cache_take(c, 1, &n);
+	void *p = cache_take(c, NULL, 1, &n);
 	if (p == NULL)
 		return NULL;
 	((void **)p)[1] = NULL;
@@ -392,9 +392,11 @@ static struct cache_mag *cache_mag(struct heap *h, struct cache *c)
 	h->mags = h->cmags;
 	struct cache_mag *m = &h->cmags[c->id];
 	if (m->gen != cache_gen(c)) { /* of a destroyed or reset cache: its slabs are gone */
+		uint64_t key = __atomic_load_n(&c->mag_key, __ATOMIC_RELAXED);
 		m->free = NULL;
-		__atomic_store_n(&m->tag, __atomic_load_n(&c->mag_key, __ATOMIC_RELAXED),
-		                 __ATOMIC_RELAXED);
+		m->local = NULL;
+		__atomic_store_n(&m->atag, key, __ATOMIC_RELAXED);
+		__atomic_store_n(&m->tag, key, __ATOMIC_RELAXED);
 		__atomic_store_n(&m->nalloc, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&m->nfree, 0, __ATOMIC_RELAXED);
 		/* a reset's new generation keeps the size of the refills it learnt */
@@ -404,44 +406,90 @@ static struct cache_mag *cache_mag(struct heap *h, struct cache *c)
 	return m;
 }
 
+/* m's counts into c's (c's lock held); m keeps its objects, and counts
+ * from zero again (struct cache_mag: nalloc - avail and nfree + n). */
 static void mag_merge(struct cache *c, struct cache_mag *m)
 {
-	c->nalloc += m->nalloc;
-	c->nfree += m->nfree;
-	__atomic_store_n(&m->nalloc, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&m->nfree, 0, __ATOMIC_RELAXED);
+	c->nalloc += m->nalloc - m->avail;
+	c->nfree += m->nfree + m->n;
+	__atomic_store_n(&m->nalloc, (uint64_t)m->avail, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->nfree, -(uint64_t)m->n, __ATOMIC_RELAXED);
 }
 
-/* count objects of m back to c's slabs. */
+/* count objects off the front of m's local list: its frees stay counted. */
+static void mag_local_drop(struct cache_mag *m, uint32_t count)
+{
+	mag_count(&m->nfree, count);
+	mag_count(&m->tag, -(int64_t)count);
+}
+
+/* list, count objects, is m's free list, which was empty. */
+static void mag_fill(struct cache_mag *m, void *list, uint32_t count)
+{
+	m->free = list;
+	mag_count(&m->nalloc, count);
+	mag_count(&m->atag, count);
+}
+
+/* m's local list becomes its free list, which is empty: no lock. */
+static void mag_hand_over(struct cache_mag *m)
+{
+	uint32_t n = m->n;
+	mag_fill(m, m->local, n);
+	m->local = NULL;
+	mag_local_drop(m, n);
+}
+
+/* count objects off *list back to c's slabs (c's lock held). */
+static void mag_give_back(struct cache *c, void **list, uint32_t count)
+{
+	for (uint32_t i = 0; i < count && *list; i++) {
+		void *p = *list;
+		*list = cache_link_next(p);
+		cache_free_locked(c, page_of(region_of(p), p), p);
+	}
+}
+
+/* count objects of m's local list back to c's slabs. */
 static void mag_flush(struct cache *c, struct cache_mag *m, uint32_t count)
 {
 	lock_acquire(&c->lock);
 	mag_merge(c, m);
-	for (uint32_t i = 0; i < count && m->free; i++) {
-		void *p = m->free;
-		m->free = cache_link_next(p);
-		cache_free_locked(c, page_of(region_of(p), p), p);
-	}
-	__atomic_store_n(&m->n, m->n - count, __ATOMIC_RELAXED);
+	mag_give_back(c, &m->local, count);
+	mag_local_drop(m, count);
 	lock_release(&c->lock);
 }
 
-/* The first object p of m, not empty. */
+/* Every object of m back to c's slabs, neither allocated nor freed. */
+static void mag_empty(struct cache *c, struct cache_mag *m)
+{
+	lock_acquire(&c->lock);
+	mag_merge(c, m);
+	mag_give_back(c, &m->local, m->n);
+	mag_give_back(c, &m->free, m->avail);
+	__atomic_store_n(&m->avail, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->n, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->nalloc, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->nfree, 0, __ATOMIC_RELAXED);
+	lock_release(&c->lock);
+}
+
+/* The first object p of m's free list. */
 static inline __attribute__((always_inline)) void *mag_pop(struct cache_mag *m, void **p)
 {
-	m->free = cache_link_next(p);
-	mag_count(&m->tag, -1); /* n, the low half, is at least 1 */
-	mag_count(&m->nalloc, 1);
+	void *next = cache_link_next(p);
+	__builtin_prefetch(next, 1); /* the next alloc's object (never faults) */
+	m->free = next;
+	mag_count(&m->atag, -1); /* avail, the low half, is at least 1 */
 	p[1] = NULL;
 	return p;
 }
 
 static inline __attribute__((always_inline)) void mag_push(struct cache_mag *m, void *p)
 {
-	link_set(p, m->free);
-	m->free = p;
+	link_set(p, m->local);
+	m->local = p;
 	mag_count(&m->tag, 1);
-	mag_count(&m->nfree, 1);
 }
 
 /* A heap is flushed (its thread exits, or strata_thread_flush): every
@@ -453,8 +501,10 @@ static void cache_heap_flush(struct heap *h)
 		struct cache_mag *m = &h->cmags[id];
 		struct cache     *c = by_id[id];
 		if (c != NULL && cache_gen(c) == m->gen && !c->dead)
-			mag_flush(c, m, m->n);
+			mag_empty(c, m);
 		m->free = NULL;
+		m->local = NULL;
+		__atomic_store_n(&m->avail, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&m->n, 0, __ATOMIC_RELAXED);
 	}
 	lock_release(&registry_lock);
@@ -545,37 +595,58 @@ size_t cache_leak_sites(struct cache *c, struct strata_leak_site *sites, size_t 
  * Allocation
  * ---------------------------------------------------------------------- */
 
-/* An empty magazine, or none: a refill, or one object under the lock.
- * size is what the caller asked for (leak tracking's weight). */
-static noinline void *cache_alloc_slow(struct cache *c, size_t size)
+/* One object under c's lock, for a thread without a magazine. */
+static void *cache_alloc_one(struct cache *c, size_t size)
 {
-	struct heap      *h = heap_get();
-	struct cache_mag *m = cache_mag(h, c);
-	void             *p;
-	size_t            bytes = c->stride;
 	lock_acquire(&c->lock);
-	if (m == NULL) {
-		p = cache_alloc_locked(c);
-		if (p)
-			c->nalloc++;
-		lock_release(&c->lock);
-		if (p)
-			sample_exact(p, size);
-	} else {
-		unsigned n;
-		mag_merge(c, m);
-		m->free = cache_take(c, m->batch, &n);
-		m->batch = (uint32_t)MIN(2 * m->batch, MAX(1, c->mag_cap / 2));
-		__atomic_store_n(&m->n, n, __ATOMIC_RELAXED);
-		lock_release(&c->lock);
-		p = m->free ? mag_pop(m, m->free) : NULL;
-		bytes *= n;
-	}
+	void *p = cache_alloc_locked(c);
+	if (p)
+		c->nalloc++;
+	lock_release(&c->lock);
 	if (p == NULL) {
 		errno = ENOMEM;
 		return NULL;
 	}
-	cache_sample(c, p, size, bytes);
+	sample_exact(p, size);
+	cache_sample(c, p, size, c->stride);
+	return p;
+}
+
+/* m's free list from c's slabs, with its local list under the objects
+ * taken; returns how many were taken (0: out of memory). */
+static unsigned mag_refill(struct cache *c, struct cache_mag *m)
+{
+	unsigned n, local = m->n;
+	lock_acquire(&c->lock);
+	mag_merge(c, m);
+	void *list = cache_take(c, m->local, m->batch - local, &n);
+	m->batch = (uint32_t)MIN(2 * m->batch, MAX(1, c->mag_cap / 2));
+	lock_release(&c->lock);
+	m->local = NULL;
+	mag_local_drop(m, local);
+	mag_fill(m, list, n + local);
+	return n;
+}
+
+/* An empty free list, or no magazine: the local list when it holds a
+ * refill's worth (no lock), else a refill, or one object under the lock.
+ * size is what the caller asked for (leak tracking's weight). */
+static noinline void *cache_alloc_slow(struct cache *c, size_t size)
+{
+	struct cache_mag *m = cache_mag(heap_get(), c);
+	if (m == NULL)
+		return cache_alloc_one(c, size);
+	if (m->n >= m->batch) {
+		mag_hand_over(m);
+		return mag_pop(m, m->free);
+	}
+	unsigned n = mag_refill(c, m);
+	if (m->free == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	void *p = mag_pop(m, m->free);
+	cache_sample(c, p, size, (size_t)n * c->stride);
 	return p;
 }
 
@@ -586,7 +657,7 @@ static inline __attribute__((always_inline)) void *cache_alloc_fast(struct cache
 {
 	struct cache_mag *m = mag_mine(c);
 	void            **p = m->free;
-	if (likely(p != NULL && m->gen == cache_gen(c)))
+	if (likely(p != NULL && m->agen == cache_gen(c)))
 		return mag_pop(m, p);
 	return cache_alloc_slow(c, size);
 }
@@ -610,7 +681,9 @@ static noinline void cache_free_slow(struct cache *c, struct page *pg, void *p)
 		debug_fill((char *)p + 2 * sizeof(void *), c->stride - 2 * sizeof(void *));
 	struct cache_mag *m = cache_mag(heap_get(), c);
 	if (m != NULL) {
-		if (m->n >= c->mag_cap)
+		if (m->n >= c->mag_cap && m->free == NULL)
+			mag_hand_over(m);
+		else if (m->n >= c->mag_cap)
 			mag_flush(c, m, (uint32_t)(c->mag_cap / 2));
 		mag_push(m, p);
 		return;
@@ -718,8 +791,8 @@ void cache_reset(struct cache *c, void (*dispose)(struct cache *c))
 	struct cache_mag *mine = h->cmags && c->id != CACHE_NO_ID ? &h->cmags[c->id] : NULL;
 	lock_acquire(&c->lock);
 	if (mine != NULL && mine->gen == cache_gen(c)) {
-		mag_merge(c, mine); /* other threads' counts go with their magazines */
-		if (mine->n > 0)    /* the last refill took more than the round used */
+		mag_merge(c, mine);  /* other threads' counts go with their magazines */
+		if (mine->avail > 0) /* the last refill took more than the round used */
 			mine->batch = MAX(MAG_FIRST_BATCH, mine->batch / 4);
 	}
 	cache_set_gen(c, gen_new());
@@ -753,9 +826,15 @@ static void mag_add(struct heap *h, void *arg)
 	struct cache_mag *m = &t[s->id];
 	if (__atomic_load_n(&m->gen, __ATOMIC_RELAXED) != s->gen)
 		return;
-	s->n += __atomic_load_n(&m->n, __ATOMIC_RELAXED);
-	s->nalloc += __atomic_load_n(&m->nalloc, __ATOMIC_RELAXED);
-	s->nfree += __atomic_load_n(&m->nfree, __ATOMIC_RELAXED);
+	/* read while its thread moves objects and counts between the lists:
+	 * a figure off by a refill at most, never below 0 */
+	uint32_t avail = __atomic_load_n(&m->avail, __ATOMIC_ACQUIRE);
+	uint32_t n = __atomic_load_n(&m->n, __ATOMIC_ACQUIRE);
+	int64_t  nalloc = (int64_t)(__atomic_load_n(&m->nalloc, __ATOMIC_RELAXED) - avail);
+	int64_t  nfree = (int64_t)(__atomic_load_n(&m->nfree, __ATOMIC_RELAXED) + n);
+	s->n += (uint64_t)avail + n;
+	s->nalloc += (uint64_t)MAX(nalloc, 0);
+	s->nfree += (uint64_t)MAX(nfree, 0);
 }
 
 /* c's figures with every thread's magazine; takes the heap registry's lock,
@@ -891,7 +970,7 @@ static void cache_flush_mine(struct cache *c)
 {
 	struct heap *h = _strata_heap;
 	if (h->cmags != NULL && c->id != CACHE_NO_ID && h->cmags[c->id].gen == cache_gen(c))
-		mag_flush(c, &h->cmags[c->id], h->cmags[c->id].n);
+		mag_empty(c, &h->cmags[c->id]);
 }
 
 /* The call sites of a cache's objects still in use when it is destroyed,
@@ -972,7 +1051,7 @@ strata_export void *strata_cache_alloc(strata_cache_t *cache)
 	struct cache     *c = (struct cache *)cache;
 	struct cache_mag *m = mag_mine(c);
 	void            **p = m->free;
-	if (unlikely(p == NULL || m->gen != __atomic_load_n(&c->alloc_gen, __ATOMIC_RELAXED)))
+	if (unlikely(p == NULL || m->agen != __atomic_load_n(&c->alloc_gen, __ATOMIC_RELAXED)))
 		return cache_alloc_generic(c);
 	return mag_pop(m, p);
 }

@@ -9,7 +9,7 @@
  * pools (pool.c) and the per-class caches of private heaps (zone.c).
  *
  * Every cache with an id (typed caches, pools, private heaps' caches while
- * ids last) has a magazine per thread: a free list of a bounded number of
+ * ids last) has a magazine per thread: two lists of a bounded number of
  * objects, popped and pushed without a lock.  A cache without one is used
  * under its lock.
  */
@@ -28,25 +28,41 @@
 
 enum cache_kind { CACHE_TYPED, CACHE_POOL, CACHE_ZONE };
 
-/* A thread's magazine of one cache: its objects linked as on every free
- * list (internal.h), n of them, for the cache of generation gen (an id is
- * reused after a destroy: a magazine of another generation is empty).
- * n and gen also read as one word, tag = gen << 32 | n, so that free tests
- * "this generation and not full" with one subtraction and one compare
- * against the cache's mag_key (cache_free_fast). */
+/* A thread's magazine of one cache, in two lists as a slab's own free
+ * list and local list (slab.h): allocation pops free, free pushes local,
+ * so that neither waits on the other's stores; local becomes free when
+ * free runs dry.  Both hold objects linked as on every free list
+ * (internal.h), for the cache of generation gen (an id is reused after a
+ * destroy: a magazine of another generation is empty).  Only local is
+ * bounded (n of them at most the cache's mag_cap); free holds what one
+ * refill or hand-over gave it.  n and gen also read as one word,
+ * tag = gen << 32 | n, so that free tests "this generation and not full"
+ * with one subtraction and one compare against the cache's mag_key
+ * (cache_free_fast); agen is gen again, next to avail, for allocation's
+ * test.  The counts are kept without a store per call of their own:
+ * allocations are nalloc - avail (a fill adds what it puts on free) and
+ * frees nfree + n (a hand-over or flush of local adds its n). */
 struct cache_mag {
 	void *free;
 	union {
+		uint64_t atag;
+		struct {
+			uint32_t avail; /* objects on free; the low half */
+			uint32_t agen;
+		};
+	};
+	void *local;
+	union {
 		uint64_t tag;
 		struct {
-			uint32_t n; /* little-endian: the low half */
+			uint32_t n; /* objects on local; the low half */
 			uint32_t gen;
 		};
 	};
-	uint64_t nalloc; /* served here since the last merge into the cache */
+	uint64_t nalloc; /* since the last merge into the cache: see above */
 	uint64_t nfree;
 	uint32_t batch; /* objects the next refill takes */
-	uint32_t _pad;
+	uint32_t _pad[3];
 };
 
 struct zone;

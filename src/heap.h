@@ -107,7 +107,7 @@ extern __thread struct heap *_strata_heap tls_ie strata_hidden;
 /* A table of empty magazines (generation 0, which no cache has) for the
  * heaps that have none: the caches' fast paths fail on it without a test
  * of their own.  Sized here, checked against struct cache_mag by cache.c. */
-#define HEAP_NO_MAGS_BYTES ((size_t)4096 * 48)
+#define HEAP_NO_MAGS_BYTES ((size_t)4096 * 64)
 extern char _strata_heap_no_mags[HEAP_NO_MAGS_BYTES] strata_hidden;
 /* The key whose destructor runs heap_thread_exit (created at start-up). */
 extern pthread_key_t _strata_heap_key strata_hidden;

@@ -141,6 +141,55 @@ Test(cache, figures_count_every_call)
 	cr_assert_eq(strata_cache_destroy(c), 0);
 }
 
+/* Random runs of allocs and frees, longer than a magazine holds, so that
+ * objects move through both of its lists, hand-overs, refills and
+ * flushes: every live object is distinct and keeps its bytes, and the
+ * figures are exact after every run. */
+Test(cache, figures_stay_exact_through_the_magazine)
+{
+	enum { MAX_LIVE = 6000 };
+	strata_cache_t  *c = strata_cache_create("moving", 72, 8, 0);
+	static uint64_t *live[MAX_LIVE];
+	size_t           nlive = 0;
+	uint64_t         mallocs = 0, frees = 0, rng = 12345;
+	for (int run = 0; run < 60; run++) {
+		rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+		size_t count = (rng >> 33) % 3000;
+		bool   alloc = (rng >> 20) & 1 ? nlive < MAX_LIVE / 2 : nlive + count < MAX_LIVE;
+		for (size_t i = 0; i < count; i++) {
+			if (alloc && nlive < MAX_LIVE) {
+				uint64_t *p = strata_cache_alloc(c);
+				cr_assert_not_null(p);
+				p[0] = p[1] = p[8] = (uintptr_t)p ^ 0x5a5a;
+				live[nlive++] = p;
+				mallocs++;
+			} else if (!alloc && nlive > 0) {
+				size_t    k = (rng >> (i % 29)) % nlive; /* not in order */
+				uint64_t *p = live[k];
+				cr_assert_eq(p[0], (uintptr_t)p ^ 0x5a5a);
+				cr_assert_eq(p[8], (uintptr_t)p ^ 0x5a5a);
+				live[k] = live[--nlive];
+				strata_cache_free(c, p);
+				frees++;
+			}
+		}
+		struct strata_cache_stats st = cache_stats(c);
+		cr_assert_eq(st.mallocs, mallocs, "run %d", run);
+		cr_assert_eq(st.frees, frees, "run %d", run);
+		cr_assert_eq(st.live, nlive, "run %d", run);
+		cr_assert_eq(st.slab_bytes, st.slack + st.live_bytes);
+		static uint64_t *sorted[MAX_LIVE];
+		memcpy(sorted, live, nlive * sizeof(*live));
+		qsort(sorted, nlive, sizeof(*sorted), by_address);
+		for (size_t i = 1; i < nlive; i++)
+			cr_assert_neq(sorted[i - 1], sorted[i], "an object handed out twice");
+	}
+	while (nlive > 0)
+		strata_cache_free(c, live[--nlive]);
+	cr_assert_eq(cache_stats(c).live, 0);
+	cr_assert_eq(strata_cache_destroy(c), 0);
+}
+
 Test(cache, realloc_of_an_object_keeps_its_bytes)
 {
 	strata_cache_t *c = strata_cache_create("grown", 40, 0, 0);
