@@ -33,6 +33,10 @@
 #define MAG_BYTES       ((size_t)128 << 10) /* a magazine holds up to this */
 #define MAG_MAX         1024
 #define MAG_FIRST_BATCH 4 /* then twice as many each refill, up to half */
+/* A local list this long becomes the free list as it is, without a refill
+ * under it: a program that frees what it allocates keeps cycling through
+ * this many objects (in L1), not through a growing refill's worth. */
+#define MAG_HANDOVER 32
 
 static strata_lock_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cache *registry;
@@ -181,11 +185,9 @@ static unsigned cache_slab_take(struct cache *c, struct page *s, void **list, un
 		link_set(p, *list);
 		*list = p;
 	}
-	for (; n < max && s->bump < c->capacity; n++) {
-		void *p = slab_carve_sized(s, c->stride);
-		link_set(p, *list);
-		*list = p;
-	}
+	unsigned carve = MIN(max - n, c->capacity - s->bump);
+	slab_carve_onto(s, c->stride, carve, list);
+	n += carve;
 	s->inuse += n;
 	return n;
 }
@@ -288,20 +290,20 @@ struct page *cache_slab_unlist(struct cache *c)
 void cache_empty_all(struct cache *c)
 {
 	size_t       keep = MAX(RESET_KEEP_SLABS, RESET_KEEP_BYTES / (PAGE_SIZE << c->order));
-	struct page *kept = NULL, *s;
-	size_t       nkept = 0;
-	while ((s = cache_slab_unlist(c)) != NULL) {
-		if (nkept < keep) {
+	struct page *s;
+	/* the empty list stays as it is: its slabs hold no object */
+	while ((s = c->partial ? c->partial : c->full) != NULL) {
+		dlist_del(*cache_list(c, s->list), s);
+		if (c->nempty < keep) {
 			cache_slab_renew(c, s);
 			s->list = SLAB_PARKED;
-			dlist_push(kept, s);
-			nkept++;
+			dlist_push(c->empty, s);
+			c->nempty++;
 		} else {
+			s->list = SLAB_UNLISTED;
 			cache_slab_release(c, s);
 		}
 	}
-	c->empty = kept;
-	c->nempty = nkept;
 	c->out = 0;
 }
 
@@ -477,9 +479,7 @@ static void mag_empty(struct cache *c, struct cache_mag *m)
 /* The first object p of m's free list. */
 static inline __attribute__((always_inline)) void *mag_pop(struct cache_mag *m, void **p)
 {
-	void *next = cache_link_next(p);
-	__builtin_prefetch(next, 1); /* the next alloc's object (never faults) */
-	m->free = next;
+	m->free = cache_link_next(p);
 	mag_count(&m->atag, -1); /* avail, the low half, is at least 1 */
 	p[1] = NULL;
 	return p;
@@ -629,14 +629,15 @@ static unsigned mag_refill(struct cache *c, struct cache_mag *m)
 }
 
 /* An empty free list, or no magazine: the local list when it holds a
- * refill's worth (no lock), else a refill, or one object under the lock.
+ * refill's worth or MAG_HANDOVER objects (no lock), else a refill with the
+ * local list under it, or one object under the lock.
  * size is what the caller asked for (leak tracking's weight). */
 static noinline void *cache_alloc_slow(struct cache *c, size_t size)
 {
 	struct cache_mag *m = cache_mag(heap_get(), c);
 	if (m == NULL)
 		return cache_alloc_one(c, size);
-	if (m->n >= m->batch) {
+	if (m->n >= MIN(m->batch, MAG_HANDOVER)) {
 		mag_hand_over(m);
 		return mag_pop(m, m->free);
 	}

@@ -206,6 +206,7 @@
 #define sample_small _strata_sample_small
 #define sample_thread_init _strata_sample_thread_init
 #define slab_carve _strata_slab_carve
+#define slab_carve_onto _strata_slab_carve_onto
 #define slab_carve_sized _strata_slab_carve_sized
 #define slab_classes_init _strata_slab_classes_init
 #define slab_collect_remote _strata_slab_collect_remote

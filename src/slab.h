@@ -196,6 +196,7 @@ void     slab_classes_init(void);
 uint32_t odd_inverse(uint32_t d);
 unsigned slab_order_for(size_t size, unsigned max_order);
 void    *slab_carve_sized(struct page *head, size_t size);
+void     slab_carve_onto(struct page *head, size_t size, unsigned count, void **list);
 
 /* Arena side, with the arena lock held. */
 struct page *slab_new(struct arena *a, unsigned cls, void *owner);
