@@ -219,7 +219,7 @@ bool sample_block(struct heap *tc, void *p, size_t size, size_t usable, size_t b
 	return n > 0 && record(p, MAX(size, 1), sample_weight(size, usable, bytes, n));
 }
 
-void sample_small(struct heap *tc, void *p, size_t size, size_t bytes)
+void sample_small_slow(struct heap *tc, void *p, size_t size, size_t bytes)
 {
 	if (leak_mode() == LEAK_FULL) {
 		record(p, MAX(size, 1), MAX(size, 1));

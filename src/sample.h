@@ -25,7 +25,19 @@ void        sample_thread_init(struct heap *tc);
 
 /* Allocation hooks, on the slow paths: bytes is what this call took from
  * the arena (a refill batch, a large run). */
-void sample_small(struct heap *tc, void *p, size_t size, size_t bytes);
+void sample_small_slow(struct heap *tc, void *p, size_t size, size_t bytes);
+
+/* Most refills end no sampling interval: a subtraction, no call. */
+static inline void sample_small(struct heap *tc, void *p, size_t size, size_t bytes)
+{
+	if (leak_mode() == LEAK_OFF)
+		return;
+	if (leak_mode() == LEAK_SAMPLED && tc != NULL && tc->sample_left > (int64_t)bytes) {
+		tc->sample_left -= (int64_t)bytes;
+		return;
+	}
+	sample_small_slow(tc, p, size, bytes);
+}
 void sample_large(struct heap *tc, void *p, size_t size);
 void sample_resized(void *old, void *p, size_t size);
 void sample_exact(void *p, size_t size);

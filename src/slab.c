@@ -91,7 +91,8 @@ void slab_classes_init(void)
 		sc->inverse = odd_inverse(sc->size >> sc->shift);
 		sc->order = (uint8_t)slab_order_for(sc->size, SLAB_MAX_ORDER);
 		sc->capacity = (uint32_t)((PAGE_SIZE << sc->order) / sc->size);
-		sc->relist = (uint16_t)MAX(sc->capacity >> SLAB_RELIST_SHIFT, 1u);
+		sc->relist = (uint16_t)MAX(sc->capacity >> SLAB_RELIST_SHIFT,
+		                           MIN(sc->capacity >> 3, SLAB_RELIST_MIN));
 	}
 }
 
