@@ -338,13 +338,27 @@ static inline uintptr_t link_mask(const void *slot)
 	return (uintptr_t)slot ^ _strata_link_key;
 }
 
+/* Both secrets, loaded once for a run of link_set_with: the stores of
+ * link_set could alias them, so it loads them again each time. */
+struct link_keys {
+	uintptr_t link, free;
+};
+
+static inline struct link_keys link_keys(void)
+{
+	return (struct link_keys){ _strata_link_key, _strata_free_key };
+}
+
+static inline void link_set_with(void *p, const void *next, struct link_keys k)
+{
+	((uintptr_t *)p)[0] = (uintptr_t)next ^ ((uintptr_t)p ^ k.link); /* link_mask(p) */
+	((uintptr_t *)p)[1] = k.free;
+}
+
 /* Make the free object p point to next (NULL ends a list) and mark it free. */
 static inline void link_set(void *p, const void *next)
 {
-	uintptr_t link = (uintptr_t)next ^ link_mask(p);
-	uintptr_t key = _strata_free_key; /* loaded before the stores, */
-	((uintptr_t *)p)[0] = link;       /* which could alias it */
-	((uintptr_t *)p)[1] = key;
+	link_set_with(p, next, link_keys());
 }
 
 /* The free object after p, or abort if p's two words were overwritten.

@@ -100,39 +100,37 @@ void slab_classes_init(void)
  * Carving
  * ---------------------------------------------------------------------- */
 
-/* The object at index idx of a slab of objects of `size` bytes, carved:
- * the page it starts in gets bump end (past every object carved with it,
- * so that the object check passes them). */
-static inline void *slab_carve_at(struct page *head, uint32_t idx, size_t size, uint32_t end)
-{
-	size_t off = (size_t)idx * size;
-	__atomic_store_n(&head[off >> PAGE_SHIFT].bump, end, __ATOMIC_RELAXED);
-	return (char *)page_address(head) + off;
-}
-
 /* Hand out the next never-used object of a slab of objects of `size`
  * bytes, advancing the slab's bump and that of the page the object starts
  * in. */
 void *slab_carve_sized(struct page *head, size_t size)
 {
-	uint32_t idx = head->bump;
-	void    *p = slab_carve_at(head, idx, size, idx + 1);
-	__atomic_store_n(&head->bump, idx + 1, __ATOMIC_RELAXED);
-	return p;
+	void *list = NULL;
+	slab_carve_onto(head, size, 1, &list);
+	return list;
 }
 
 /* count never-used objects of `size` bytes, in address order, put in
- * front of *list, with one pass and no call per object. */
+ * front of *list.  The pages they start in get bump end, past every one of
+ * them (a page between those where no object starts is never passed by the
+ * object check anyway), and the objects are linked in one tight pass. */
 void slab_carve_onto(struct page *head, size_t size, unsigned count, void **list)
 {
 	uint32_t start = head->bump, end = start + count;
-	void    *l = *list;
-	for (uint32_t i = end; i-- > start;) {
-		void *p = slab_carve_at(head, i, size, end);
-		link_set(p, l);
+	if (count == 0)
+		return;
+	size_t first = ((size_t)start * size) >> PAGE_SHIFT;
+	size_t last = ((size_t)(end - 1) * size) >> PAGE_SHIFT;
+	for (size_t k = first; k <= last; k++)
+		__atomic_store_n(&head[k].bump, end, __ATOMIC_RELAXED);
+	__atomic_store_n(&head->bump, end, __ATOMIC_RELAXED);
+	struct link_keys keys = link_keys();
+	char            *p = (char *)page_address(head) + (size_t)(end - 1) * size;
+	void            *l = *list;
+	for (unsigned i = 0; i < count; i++, p -= size) {
+		link_set_with(p, l, keys);
 		l = p;
 	}
-	__atomic_store_n(&head->bump, end, __ATOMIC_RELAXED);
 	*list = l;
 }
 
