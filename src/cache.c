@@ -682,10 +682,12 @@ static noinline void cache_free_slow(struct cache *c, struct page *pg, void *p)
 		debug_fill((char *)p + 2 * sizeof(void *), c->stride - 2 * sizeof(void *));
 	struct cache_mag *m = cache_mag(heap_get(), c);
 	if (m != NULL) {
-		if (m->n >= c->mag_cap && m->free == NULL)
-			mag_hand_over(m);
-		else if (m->n >= c->mag_cap)
-			mag_flush(c, m, (uint32_t)(c->mag_cap / 2));
+		if (m->n >= c->mag_cap) {
+			if (m->free == NULL)
+				mag_hand_over(m);
+			else
+				mag_flush(c, m, (uint32_t)(c->mag_cap / 2));
+		}
 		mag_push(m, p);
 		return;
 	}

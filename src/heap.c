@@ -493,9 +493,8 @@ static void *heap_join_local(struct heap_fast *f, void **list)
 	if (last == NULL)
 		return list;
 	f->local = NULL;
-	link_set(last, link_next(list));
-	link_set(list, last);
-	return list;
+	link_set(last, list);
+	return list_swap_first(last);
 }
 
 /* Hand out the first of n objects, the rest becoming the free list. */
