@@ -25,6 +25,29 @@
 		(head) = dl_n_;                    \
 	} while (0)
 
+/* Put node last on the list headed by head whose last node is tail (both
+ * lvalues): a FIFO list. */
+#define dlist_append(head, tail, node)             \
+	do {                                       \
+		__typeof__(node) dl_n_ = (node);   \
+		dl_n_->next = NULL;                \
+		dl_n_->prev = (tail);              \
+		if (dl_n_->prev)                   \
+			dl_n_->prev->next = dl_n_; \
+		else                               \
+			(head) = dl_n_;            \
+		(tail) = dl_n_;                    \
+	} while (0)
+
+/* dlist_del for a list with a tail pointer. */
+#define dlist_del_tail(head, tail, node)         \
+	do {                                     \
+		__typeof__(node) dl_t_ = (node); \
+		if ((tail) == dl_t_)             \
+			(tail) = dl_t_->prev;    \
+		dlist_del(head, dl_t_);          \
+	} while (0)
+
 /* Take node off the list headed by head; a node on no list (both links
  * NULL, not the head) is left alone. */
 #define dlist_del(head, node)                            \

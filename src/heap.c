@@ -374,7 +374,7 @@ static struct page *heap_next_slab(struct heap *h, unsigned cls)
 	struct heap_class *hc = &h->cls[cls];
 	struct page       *s = hc->partial;
 	if (s)
-		dlist_del(hc->partial, s);
+		dlist_del_tail(hc->partial, hc->partial_last, s);
 	else if ((s = hc->parked))
 		heap_unpark(h, s);
 	else if ((s = heap_adopt_or_new(h, cls)) == NULL)
@@ -408,7 +408,7 @@ static void heap_unlist(struct heap *h, struct page *s)
 	strata_assert(s->list != SLAB_REFILLING); /* slab_refill_end first */
 	switch (s->list) {
 	case SLAB_CURRENT: h->fast[s->cls].current = NULL; break;
-	case SLAB_PARTIAL: dlist_del(hc->partial, s); break;
+	case SLAB_PARTIAL: dlist_del_tail(hc->partial, hc->partial_last, s); break;
 	case SLAB_FULL: dlist_del(hc->full, s); break;
 	case SLAB_PARKED: heap_unpark(h, s); break;
 	default: break;
@@ -610,7 +610,7 @@ static void heap_slab_relist(struct heap *h, struct page *head)
 	struct heap_class *hc = &h->cls[head->cls];
 	strata_assert_expensive(dlist_contains(hc->full, head));
 	dlist_del(hc->full, head);
-	dlist_push(hc->partial, head);
+	dlist_append(hc->partial, hc->partial_last, head);
 	head->list = SLAB_PARTIAL;
 }
 

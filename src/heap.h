@@ -52,7 +52,10 @@ struct heap_fast {
 
 /* The other slabs a heap owns of one class, by the list they are on. */
 struct heap_class {
-	struct page *partial;         /* with free objects */
+	struct page *partial; /* with free objects: the slab relisted
+	                                 longest ago first, it has had the most
+	                                 frees since (a FIFO) */
+	struct page *partial_last;
 	struct page *full;            /* with none, marked (slab.h) */
 	struct page *parked;          /* empty, kept (heap.c) */
 	uint64_t     taken;           /* objects a refill put on the free list, ever */

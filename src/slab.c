@@ -46,11 +46,11 @@ static bool slab_order_fits(size_t size, unsigned order)
 {
 	size_t bytes = PAGE_SIZE << order;
 	size_t objects = bytes / size;
-	return objects >= SLAB_MIN_OBJECTS && bytes % size <= bytes >> SLAB_WASTE_SHIFT;
+	return objects >= slab_min_objects(size) && bytes % size <= bytes >> SLAB_WASTE_SHIFT;
 }
 
 /* The smallest order up to max_order that holds enough objects with
- * little tail waste; the biggest objects cannot hold SLAB_MIN_OBJECTS, they
+ * little tail waste; the biggest objects cannot hold slab_min_objects, they
  * take the order that wastes least, the larger one on a tie (more objects
  * per slab). */
 unsigned slab_order_for(size_t size, unsigned max_order)
@@ -91,8 +91,7 @@ void slab_classes_init(void)
 		sc->inverse = odd_inverse(sc->size >> sc->shift);
 		sc->order = (uint8_t)slab_order_for(sc->size, SLAB_MAX_ORDER);
 		sc->capacity = (uint32_t)((PAGE_SIZE << sc->order) / sc->size);
-		sc->relist = (uint16_t)MAX(sc->capacity >> SLAB_RELIST_SHIFT,
-		                           MIN(sc->capacity >> 3, SLAB_RELIST_MIN));
+		sc->relist = (uint16_t)MAX(sc->capacity >> SLAB_RELIST_SHIFT, 1);
 	}
 }
 

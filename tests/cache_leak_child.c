@@ -55,11 +55,12 @@ static unsigned long reserve_round(strata_pool_t *buffers)
 	rl.rlim_cur = vm_pages * 4096 + (1 << 20);
 	if (setrlimit(RLIMIT_AS, &rl) != 0)
 		exit(11);
-	static void *junk[1 << 20], *got[64];
+	/* more than a slab of the pool's class holds: the cache runs dry */
+	static void *junk[1 << 20], *got[1024];
 	size_t       n = 0, served = 0;
 	while (n < (1u << 20) && (junk[n] = strata_cache_alloc(filler)) != NULL)
 		n++;
-	while (served < 64 && (got[served] = take_buffer(buffers)) != NULL)
+	while (served < 1024 && (got[served] = take_buffer(buffers)) != NULL)
 		served++;
 	for (size_t i = 0; i < served; i++)
 		strata_pool_free(buffers, got[i]);

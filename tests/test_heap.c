@@ -251,6 +251,45 @@ Test(heap, a_full_slab_goes_back_to_partial_after_the_relist_count)
 	cr_assert_eq(strata_check_heap(), 0);
 }
 
+/* Free the first relist objects of slab s among objs[0..n). */
+static void relist_slab(struct page *s, void **objs, int n)
+{
+	unsigned relist = _strata_classes[s->cls].relist, done = 0;
+	for (int i = 0; i < n && done < relist; i++)
+		if (objs[i] && slab_of(objs[i]) == s) {
+			free(objs[i]);
+			objs[i] = NULL;
+			done++;
+		}
+	cr_assert_eq(s->list, SLAB_PARTIAL);
+}
+
+/* The partial list is a FIFO: of two slabs relisted, the first is taken
+ * first, since it has had the most time to get objects back. */
+Test(heap, the_slab_relisted_first_is_taken_first)
+{
+	me();
+	unsigned     cap = _strata_classes[size_to_class(64)].capacity;
+	int          max = 8 * (int)cap, na, nb, n;
+	void       **objs = calloc((size_t)max, sizeof(void *));
+	struct page *a = fill_a_slab(64, objs, max / 2, &na);
+	struct page *b = fill_a_slab(64, objs + na, max / 2, &nb);
+	n = na + nb;
+	cr_assert_neq(a, b);
+	relist_slab(a, objs, n);
+	relist_slab(b, objs, n);
+	struct page *next = NULL;
+	while (n < max && next != a && next != b) {
+		objs[n] = malloc(64);
+		next = slab_of(objs[n++]);
+	}
+	cr_assert_eq(next, a, "the slab relisted last came first");
+	for (int i = 0; i < n; i++)
+		free(objs[i]);
+	free(objs);
+	cr_assert_eq(strata_check_heap(), 0);
+}
+
 /* Another thread's free into a refilling slab takes the remote mark; no
  * later one would tell the owner, so the owner relists it at once. */
 Test(heap, a_remote_free_ends_a_refilling_slab_wait)

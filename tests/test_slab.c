@@ -60,7 +60,7 @@ Test(slab, class_table_bounds_waste)
 		              "class %u (%u B) wastes %zu of %zu", c, sc->size,
 		              bytes - (size_t)sc->capacity * sc->size, bytes);
 		if (sc->size <= 2048)
-			cr_assert_geq(sc->capacity, SLAB_MIN_OBJECTS, "class %u", c);
+			cr_assert_geq(sc->capacity, slab_min_objects(sc->size), "class %u", c);
 	}
 }
 
