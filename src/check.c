@@ -305,9 +305,11 @@ static bool check_heap_lists(struct heap *h)
 		      "class %u: current slab is not marked current", c);
 		CHECK((h->fast[c].free == NULL && h->fast[c].local == NULL) || cur,
 		      "class %u: a free list with no current slab", c);
-		for (struct page *s = hc->partial; s; s = s->next)
+		struct page *last = NULL;
+		for (struct page *s = hc->partial; s; last = s, s = s->next)
 			CHECK(s->list == SLAB_PARTIAL && s->cls == c && slab_heap(s) == h,
 			      "class %u: partial list holds a wrong slab", c);
+		CHECK(hc->partial_last == last, "class %u: partial list's last slab is wrong", c);
 		for (struct page *s = hc->full; s; s = s->next)
 			CHECK(((s->list == SLAB_FULL && (s->inuse & SLAB_INUSE_FULL))
 			       || s->list == SLAB_REFILLING)
