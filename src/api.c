@@ -392,20 +392,33 @@ static noinline void free_other(void *p, struct page *pg)
 	free_generic(p);
 }
 
+/* heap_defer_free, out of line so that free's own path needs no stack
+ * frame. */
+static noinline void free_own_deferred(struct heap *h, struct page *head, void *p)
+{
+	heap_defer_free(h, head, p);
+}
+
 /* NULL needs no test of its own: its pagemap slot is always empty (no
  * region-aligned mapping can start at address 0). */
 /* The fast path: p, on page pg, an object of the calling thread's heap,
  * not free; false for anything else. */
 static inline __attribute__((always_inline)) bool free_own(void *p, struct page *pg)
 {
-	void    *entry = page_owner_tag(pg);
-	uint32_t soff = pg->slab_off; /* read once: the check and the head */
-	if (likely(owner_is(entry, _strata_heap) && slab_object_valid_at(pg, p, soff)
-	           && ((uintptr_t *)p)[1] != _strata_free_key)) {
-		heap_free_own_fast(entry, slab_head_at(pg, soff), p);
+	struct heap_fast *entry = page_owner_tag(pg);
+	struct heap      *h = _strata_heap;
+	uint32_t          soff = pg->slab_off; /* read once: the check and the head */
+	if (unlikely(!owner_is(entry, h) || !slab_object_valid_at(pg, p, soff)))
+		return false;
+	struct page *head = slab_head_at(pg, soff);
+	if (unlikely(head != entry->current && head != h->pending_slab)) {
+		free_own_deferred(h, head, p);
 		return true;
 	}
-	return false;
+	if (unlikely(((uintptr_t *)p)[1] == _strata_free_key))
+		return false;
+	heap_free_own_fast(entry, head, p);
+	return true;
 }
 
 strata_export void API(free)(void *p)

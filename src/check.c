@@ -346,6 +346,7 @@ static bool check_all_heaps(void)
 strata_export int strata_check_heap(void)
 {
 	strata_ensure_init();
+	heap_free_pending_self();
 	heap_registry_lock();
 	bool ok = check_all_heaps();
 	heap_registry_unlock();

@@ -151,6 +151,7 @@ static void heap_add_counts(const struct heap *h, struct heap_totals *t)
 
 void heap_totals(struct heap_totals *t)
 {
+	heap_free_pending_self();
 	lock_acquire(&registry_lock);
 	*t = gone;
 	for (struct heap *h = registry; h; h = h->next)
@@ -904,8 +905,39 @@ void heap_for_each(void (*fn)(struct heap *h, void *arg), void *arg)
 	lock_release(&registry_lock);
 }
 
+void heap_queued_corrupt(const void *p)
+{
+	if (((const uintptr_t *)p)[1] == _strata_free_key)
+		_strata_fatal("double free of %p", p);
+	_strata_fatal("%p was written to after it was freed", p);
+}
+
+/* Make the frees waiting in h's ring (heap_defer_free), oldest first. */
+void heap_free_pending(struct heap *h)
+{
+	uint32_t first = h->pending_off / sizeof(struct heap_pending);
+	for (uint32_t i = 0; i < HEAP_PENDING; i++) {
+		struct heap_pending *q = &h->pending[(first + i) % HEAP_PENDING];
+		struct heap_pending  old = *q;
+		q->p = NULL;
+		if (old.p)
+			heap_free_queued(old.head, old.p);
+	}
+	h->pending_slab = NULL;
+}
+
+/* The calling thread's ring, before anything reads figures or lists that
+ * its frees change; no lock held. */
+void heap_free_pending_self(void)
+{
+	struct heap *h = _strata_heap;
+	if (h->state == HEAP_LIVE)
+		heap_free_pending(h);
+}
+
 void heap_flush(struct heap *h)
 {
+	heap_free_pending(h);
 	void (*hook)(struct heap *) = __atomic_load_n(&heap_flush_hook, __ATOMIC_ACQUIRE);
 	if (hook && h->cmags)
 		hook(h);

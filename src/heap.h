@@ -71,6 +71,15 @@ struct heap_class {
 #define HEAP_LARGE_MAX_PAGES 256 /* 1 MiB */
 #define HEAP_LARGE_BYTES     ((size_t)2 << 20)
 
+/* The owner's frees into its slabs other than a class's current one wait
+ * in a ring of HEAP_PENDING before they are made (heap_defer_free). */
+#define HEAP_PENDING 8
+
+struct heap_pending {
+	void        *p;
+	struct page *head; /* p's slab */
+};
+
 struct arena;
 struct cache_mag;
 
@@ -78,32 +87,35 @@ struct cache_mag;
  * free compares it with the calling thread's heap by one subtraction and
  * one compare, and has the entry it pushes on at once. */
 struct heap {
-	struct heap_fast  fast[NUM_CLASSES]; /* first: see slab_heap */
-	struct heap_fast  zero;              /* size 0's entry in the class table: always
+	struct heap_fast    fast[NUM_CLASSES];     /* first: see slab_heap */
+	struct heap_fast    zero;                  /* size 0's entry in the class table: always
 	                           empty, so malloc(0) leaves the fast path */
-	int               state;
-	bool              nocache; /* exact leak tracking or the debug mode:
+	struct heap_pending pending[HEAP_PENDING]; /* heap_defer_free */
+	uint32_t            pending_off;           /* of the next slot, in bytes */
+	struct page        *pending_slab;          /* of the last free queued */
+	int                 state;
+	bool                nocache; /* exact leak tracking or the debug mode:
 	                                small blocks come from the arenas'
 	                                shared heaps, every call a slow path */
-	struct arena     *arena;   /* where its slabs and large runs come from */
-	uintptr_t         delayed; /* objects other threads freed into its full
+	struct arena       *arena;   /* where its slabs and large runs come from */
+	uintptr_t           delayed; /* objects other threads freed into its full
 	                                slabs: an atomic list (heap.c) */
-	strata_lock_t     lock;    /* HEAP_SHARED only */
-	size_t            parked_bytes;
-	uint64_t          large_mallocs;
-	uint64_t          large_frees;
-	uint64_t          frees_xnode;                   /* of other nodes' objects */
-	uint64_t          frees_to_node[NUMA_MAX_NODES]; /* ... by their node */
-	int64_t           sample_left; /* bytes to allocate before the next leak sample */
-	struct heap      *next;        /* the registry, or the pool of free heaps */
-	struct heap      *prev;
-	struct cache_mag *cmags; /* object caches' magazines, by id (cache.h) */
-	struct cache_mag *mags;  /* what the caches' fast paths read: cmags once
+	strata_lock_t       lock;    /* HEAP_SHARED only */
+	size_t              parked_bytes;
+	uint64_t            large_mallocs;
+	uint64_t            large_frees;
+	uint64_t            frees_xnode;                   /* of other nodes' objects */
+	uint64_t            frees_to_node[NUMA_MAX_NODES]; /* ... by their node */
+	int64_t             sample_left; /* bytes to allocate before the next leak sample */
+	struct heap        *next;        /* the registry, or the pool of free heaps */
+	struct heap        *prev;
+	struct cache_mag   *cmags; /* object caches' magazines, by id (cache.h) */
+	struct cache_mag   *mags;  /* what the caches' fast paths read: cmags once
 	                            set up, else heap_no_mags (never NULL) */
-	uint32_t          nlarge;
-	size_t            large_bytes;
-	struct page      *large[HEAP_LARGE_SLOTS]; /* oldest first */
-	struct heap_class cls[NUM_CLASSES];
+	uint32_t            nlarge;
+	size_t              large_bytes;
+	struct page        *large[HEAP_LARGE_SLOTS]; /* oldest first */
+	struct heap_class   cls[NUM_CLASSES];
 };
 
 extern __thread struct heap *_strata_heap tls_ie strata_hidden;
@@ -220,6 +232,54 @@ static inline void heap_free_own_fast(struct heap_fast *f, struct page *head, vo
 	}
 	heap_free_local_slab(f, head, p);
 }
+
+void heap_queued_corrupt(const void *p) __attribute__((__noreturn__, __cold__));
+
+/* A free that waited in the ring: its block must still hold the queued
+ * mark and not the free key (which a second free of it, made at once,
+ * wrote), then the push (its slab may have become current meanwhile).
+ * The slab's owner field is the class's entry. */
+static inline void heap_free_queued(struct page *head, void *p)
+{
+	const uintptr_t *w = p;
+	if (unlikely((w[0] ^ _strata_free_key) | (w[1] == _strata_free_key)))
+		heap_queued_corrupt(p);
+	heap_free_own_fast(page_owner(head), head, p);
+}
+
+/* The owner's free of p into head, one of its slabs other than the
+ * class's current one and than the slab of the last free queued, its
+ * pointer checked.  A program that frees at random frees such blocks, long
+ * cold, and the free-key check has to read the block: a miss to memory on
+ * every free.  So p waits in the ring (free has prefetched it) and the
+ * free made is the one that waited HEAP_PENDING frees, whose block is in
+ * the cache by now (bench/wl_phases: 0.7 of the time).  Frees into the
+ * slab of the last one queued are made at once (free.c): a program that
+ * frees its blocks in a row (in the order it allocated them, or by
+ * address) has them in the cache, or has the hardware prefetch them.  A
+ * queued block is marked with the free key in its first word (a store, no
+ * read), where a free block holds its link: a second free of it, made at
+ * once, writes the link and the key over it, and a second free of a block
+ * already free overwrites its link, which malloc then finds corrupt; the
+ * ring finds either when it makes the queued free, that many frees later
+ * or when it is emptied (heap_free_pending: statistics, checks, flushes,
+ * thread exit), and in both before the block could be handed out twice. */
+static inline void heap_defer_free(struct heap *h, struct page *head, void *p)
+{
+	((uintptr_t *)p)[0] = _strata_free_key; /* the queued mark: a store, no wait */
+	h->pending_slab = head;
+	uint32_t             off = h->pending_off;
+	struct heap_pending *q = (struct heap_pending *)((char *)h->pending + off);
+	struct heap_pending  old = *q;
+	h->pending_off = (off + sizeof(*q)) & (sizeof(h->pending) - 1);
+	q->p = p;
+	q->head = head;
+	if (old.p)
+		heap_free_queued(old.head, old.p);
+}
+
+void         heap_free_pending(struct heap *h);
+void         heap_free_pending_self(void);
 struct heap *heap_shared_of(const void *p);
 void         heap_flush(struct heap *h);
 void         heap_set_flush_hook(void (*fn)(struct heap *h));

@@ -93,6 +93,8 @@
 #define heap_count_large _strata_heap_count_large
 #define heap_flush _strata_heap_flush
 #define heap_for_each _strata_heap_for_each
+#define heap_free_pending _strata_heap_free_pending
+#define heap_free_pending_self _strata_heap_free_pending_self
 #define heap_free_small _strata_heap_free_small
 #define heap_free_transition _strata_heap_free_transition
 #define heap_get _strata_heap_get
@@ -100,6 +102,7 @@
 #define heap_large_take _strata_heap_large_take
 #define heap_local_arena _strata_heap_local_arena
 #define heap_pop_last _strata_heap_pop_last
+#define heap_queued_corrupt _strata_heap_queued_corrupt
 #define heap_registry_after_fork_child _strata_heap_registry_after_fork_child
 #define heap_registry_lock _strata_heap_registry_lock
 #define heap_registry_unlock _strata_heap_registry_unlock

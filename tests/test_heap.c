@@ -21,6 +21,14 @@ static struct page *slab_of(void *p)
 	return slab_head(page_of(region_of(p), p));
 }
 
+/* A free made now: one into a slab other than the current one waits in
+ * the heap's ring otherwise (heap_defer_free). */
+static void free_now(void *p)
+{
+	free(p);
+	heap_free_pending_self();
+}
+
 static unsigned list_length(void *list)
 {
 	unsigned n = 0;
@@ -235,13 +243,13 @@ Test(heap, a_full_slab_goes_back_to_partial_after_the_relist_count)
 	struct page *first = fill_a_slab(64, objs, 4 * (int)cap, &n);
 	cr_assert_gt(relist, 1, "a class of many objects waits for more than one");
 	for (unsigned i = 0; i + 1 < relist; i++) {
-		free(objs[i]);
+		free_now(objs[i]);
 		cr_assert_eq(first->list, SLAB_REFILLING, "free %u of %u", i + 1, relist);
 		cr_assert_eq(slab_inuse(first), cap - 1 - i);
 		cr_assert_eq(strata_check_heap(), 0);
 	}
 	cr_assert_eq(first->remote, REMOTE_FULL, "other threads' frees still tell the owner");
-	free(objs[relist - 1]);
+	free_now(objs[relist - 1]);
 	cr_assert_eq(first->list, SLAB_PARTIAL);
 	cr_assert_eq(slab_inuse(first), cap - relist);
 	cr_assert_eq(first->remote, REMOTE_FULL, "no remote object, the mark kept");
@@ -257,7 +265,7 @@ static void relist_slab(struct page *s, void **objs, int n)
 	unsigned relist = _strata_classes[s->cls].relist, done = 0;
 	for (int i = 0; i < n && done < relist; i++)
 		if (objs[i] && slab_of(objs[i]) == s) {
-			free(objs[i]);
+			free_now(objs[i]);
 			objs[i] = NULL;
 			done++;
 		}
@@ -290,6 +298,47 @@ Test(heap, the_slab_relisted_first_is_taken_first)
 	cr_assert_eq(strata_check_heap(), 0);
 }
 
+/* The owner's frees into slabs other than the current one wait in a ring
+ * of HEAP_PENDING, but not one into the slab of the last free queued, and
+ * the ring is emptied before the heap is checked. */
+Test(heap, frees_into_other_slabs_wait_in_a_ring)
+{
+	struct heap *h = me();
+	unsigned     cap = _strata_classes[size_to_class(64)].capacity;
+	int          n = (int)cap * (HEAP_PENDING + 3);
+	void       **b = calloc((size_t)n, sizeof(void *));
+	for (int i = 0; i < n; i++)
+		b[i] = malloc(64);
+	struct page *s = slab_of(b[0]);
+	cr_assert_neq(s, h->fast[size_to_class(64)].current);
+	uint32_t inuse = slab_inuse(s);
+	free(b[0]);
+	cr_assert_eq(slab_inuse(s), inuse, "waiting in the ring");
+	free(b[1]);
+	cr_assert_eq(slab_inuse(s), inuse - 1, "the same slab: made at once");
+	/* one free into each of HEAP_PENDING other slabs: the last pushes b[0]
+	 * out of the ring */
+	int          freed = 0;
+	struct page *last = s;
+	for (int i = 2; i < n && freed < HEAP_PENDING; i++) {
+		struct page *t = slab_of(b[i]);
+		if (t == s || t == last || t == h->fast[size_to_class(64)].current)
+			continue;
+		free(b[i]);
+		b[i] = NULL;
+		last = t;
+		freed++;
+		cr_assert_eq(slab_inuse(s), inuse - (freed < HEAP_PENDING ? 1 : 2), "after %d",
+		             freed);
+	}
+	cr_assert_eq(freed, HEAP_PENDING);
+	cr_assert_eq(strata_check_heap(), 0);
+	for (int i = 2; i < n; i++)
+		free(b[i]);
+	free(b);
+	cr_assert_eq(strata_check_heap(), 0);
+}
+
 /* Another thread's free into a refilling slab takes the remote mark; no
  * later one would tell the owner, so the owner relists it at once. */
 Test(heap, a_remote_free_ends_a_refilling_slab_wait)
@@ -300,7 +349,7 @@ Test(heap, a_remote_free_ends_a_refilling_slab_wait)
 	void       **objs = calloc(4 * cap, sizeof(void *));
 	int          n;
 	struct page *first = fill_a_slab(64, objs, 4 * (int)cap, &n);
-	free(objs[0]);
+	free_now(objs[0]);
 	cr_assert_eq(first->list, SLAB_REFILLING);
 	free_in_thread(&objs[1], 1);
 	strata_thread_flush(); /* drains the delayed list */
@@ -324,7 +373,7 @@ Test(heap, the_owner_freeing_into_a_full_slab_moves_it_to_partial)
 	void       **objs = calloc(4 * cap, sizeof(void *));
 	int          n;
 	struct page *first = fill_a_slab(size, objs, 4 * (int)cap, &n);
-	free(objs[0]);
+	free_now(objs[0]);
 	cr_assert_eq(first->list, SLAB_PARTIAL);
 	cr_assert_not(first->inuse & SLAB_INUSE_FULL);
 	cr_assert_eq(first->remote, REMOTE_FULL, "no remote object, the mark kept");

@@ -76,6 +76,52 @@ Test(misuse, double_free_small_after_flush)
 {
 	expect_abort(double_free_small_after_flush, NULL, "double free of");
 }
+
+/* Blocks of the first of several slabs: frees into it wait in the heap's
+ * ring (the slab is not the current one). */
+#define RING_BLOCKS 600
+static void **blocks_of_many_slabs(void)
+{
+	static void *b[RING_BLOCKS];
+	for (int i = 0; i < RING_BLOCKS; i++)
+		b[i] = malloc(64);
+	return b;
+}
+
+/* The first free waits in the ring, the second is made at once. */
+static void double_free_queued(void *arg)
+{
+	(void)arg;
+	void **b = blocks_of_many_slabs();
+	void  *p = name(b[0]);
+	free(p);
+	free(p);
+	strata_check_heap(); /* empties the ring */
+}
+
+Test(misuse, double_free_of_a_block_waiting_in_the_ring)
+{
+	expect_abort(double_free_queued, NULL, "double free of");
+}
+
+/* The first free is made at once (its slab is the last one queued into),
+ * the second waits in the ring. */
+static void double_free_then_queued(void *arg)
+{
+	(void)arg;
+	void **b = blocks_of_many_slabs();
+	void  *p = name(b[1]);
+	free(b[0]);               /* queued: its slab is the last queued into */
+	free(p);                  /* made at once */
+	free(b[RING_BLOCKS / 2]); /* queued: another slab */
+	free(p);                  /* queued */
+	strata_check_heap();
+}
+
+Test(misuse, double_free_of_a_free_block_into_the_ring)
+{
+	expect_abort(double_free_then_queued, NULL, "double free of");
+}
 Test(misuse, double_free_large)
 {
 	expect_abort(double_free_large, NULL, "double free of");
