@@ -649,8 +649,16 @@ static void heap_put_own(struct heap *h, struct page *head, void *p)
 	unsigned          cls = head->cls;
 	struct heap_fast *f = heap_slot(h, cls);
 	if (head == f->current) {
-		link_set(p, f->free);
-		f->free = p;
+		/* second on the free list, if it has a first: the block freed
+		 * last is not the next one handed out */
+		void **first = f->free;
+		if (first) {
+			link_set(p, link_next(first));
+			link_set(first, p);
+		} else {
+			link_set(p, NULL);
+			f->free = p;
+		}
 		h->cls[cls].taken++;
 		return;
 	}
