@@ -651,14 +651,8 @@ static void heap_put_own(struct heap *h, struct page *head, void *p)
 	if (head == f->current) {
 		/* second on the free list, if it has a first: the block freed
 		 * last is not the next one handed out */
-		void **first = f->free;
-		if (first) {
-			link_set(p, link_next(first));
-			link_set(first, p);
-		} else {
-			link_set(p, NULL);
-			f->free = p;
-		}
+		link_set(p, f->free);
+		f->free = list_swap_first(p);
 		h->cls[cls].taken++;
 		return;
 	}
