@@ -399,18 +399,12 @@ static noinline void free_own_deferred(struct heap *h, struct page *head, void *
 	heap_defer_free(h, head, p);
 }
 
-/* NULL needs no test of its own: its pagemap slot is always empty (no
- * region-aligned mapping can start at address 0). */
-/* The fast path: p, on page pg, an object of the calling thread's heap,
- * not free; false for anything else. */
-static inline __attribute__((always_inline)) bool free_own(void *p, struct page *pg)
+/* The fast path's end: p, of h's slab head (whose owner field is entry),
+ * its pointer checked; false if it is free already. */
+static inline __attribute__((always_inline)) bool free_own_commit(struct heap      *h,
+                                                                  struct heap_fast *entry,
+                                                                  struct page *head, void *p)
 {
-	struct heap_fast *entry = page_owner_tag(pg);
-	struct heap      *h = _strata_heap;
-	uint32_t          soff = pg->slab_off; /* read once: the check and the head */
-	if (unlikely(!owner_is(entry, h) || !slab_object_valid_at(pg, p, soff)))
-		return false;
-	struct page *head = slab_head_at(pg, soff);
 	if (unlikely(head != entry->current && head != h->pending_slab)) {
 		free_own_deferred(h, head, p);
 		return true;
@@ -421,18 +415,58 @@ static inline __attribute__((always_inline)) bool free_own(void *p, struct page 
 	return true;
 }
 
-strata_export void API(free)(void *p)
+/* The fast path with p's descriptor pg from the pagemap: the owner test
+ * too, and p's page is remembered for the next free unless the free waits
+ * in the ring (a free at random: its page will not come again soon). */
+static inline __attribute__((always_inline)) bool free_own(struct heap *h, void *p, struct page *pg)
+{
+	struct heap_fast *entry = page_owner_tag(pg);
+	uint32_t          soff = pg->slab_off; /* read once: the check and the head */
+	if (unlikely(!owner_is(entry, h)
+	             || !slab_object_valid_off(pg, ((uintptr_t)p & (PAGE_SIZE - 1)) + soff)))
+		return false;
+	struct page *head = slab_head_at(pg, soff);
+	if (unlikely(head != entry->current && head != h->pending_slab)) {
+		free_own_deferred(h, head, p);
+		return true;
+	}
+	h->free_page = (uintptr_t)p & ~(uintptr_t)(PAGE_SIZE - 1);
+	h->free_pg = pg;
+	return free_own_commit(h, entry, head, p);
+}
+
+/* NULL needs no test of its own: its pagemap slot is always empty (no
+ * region-aligned mapping can start at address 0). */
+static inline __attribute__((always_inline)) void free_lookup(struct heap *h, void *p)
 {
 	__builtin_prefetch(p, 1); /* while the descriptors load (never faults) */
 	uintptr_t e = pagemap_entry(p);
-	if (likely(pagemap_is_region(e))) {
-		struct page *pg = pagemap_page(e, p);
-		if (likely(free_own(p, pg)))
-			return;
-		free_other(p, pg);
+	if (unlikely(!pagemap_is_region(e))) {
+		free_generic(p);
 		return;
 	}
-	free_generic(p);
+	struct page *pg = pagemap_page(e, p);
+	if (likely(free_own(h, p, pg)))
+		return;
+	free_other(p, pg);
+}
+
+/* A free on the page of the thread's last one from the fast path (a
+ * program freeing what it allocated in a row, or a few blocks in turn)
+ * skips the pagemap and the owner test: that page is one of h's slab
+ * pages, not sampled (heap.c keeps it so). */
+strata_export void API(free)(void *p)
+{
+	struct heap *h = _strata_heap;
+	uintptr_t    in_page = (uintptr_t)p - h->free_page;
+	if (likely(in_page < PAGE_SIZE)) {
+		struct page *pg = h->free_pg;
+		uint32_t     soff = pg->slab_off;
+		if (likely(slab_object_valid_off(pg, in_page + soff))
+		    && likely(free_own_commit(h, page_owner_tag(pg), slab_head_at(pg, soff), p)))
+			return;
+	}
+	free_lookup(h, p);
 }
 
 /* ------------------------------------------------------------------------
@@ -787,10 +821,20 @@ static void sized_delete_check(void *p, size_t size, unsigned kind)
  * have no fast path).  Anything else takes the full check. */
 static inline void sized_delete(void *p, size_t size, unsigned kind)
 {
+	struct heap *h = _strata_heap;
+	uintptr_t    in_page = (uintptr_t)p - h->free_page;
+	if (likely(in_page < PAGE_SIZE && size <= CLASS_TABLE_MAX)) { /* free's page test */
+		struct page *pg = h->free_pg;
+		uint32_t     soff = pg->slab_off;
+		if (likely(pg->cls == size_to_class_table(size)
+		           && slab_object_valid_off(pg, in_page + soff)
+		           && free_own_commit(h, page_owner_tag(pg), slab_head_at(pg, soff), p)))
+			return;
+	}
 	uintptr_t e = pagemap_entry(p);
 	if (likely(pagemap_is_region(e) && size <= CLASS_TABLE_MAX)) {
 		struct page *pg = pagemap_page(e, p);
-		if (likely(pg->cls == size_to_class_table(size) && free_own(p, pg)))
+		if (likely(pg->cls == size_to_class_table(size) && free_own(h, p, pg)))
 			return;
 	}
 	if (p != NULL)

@@ -54,11 +54,17 @@ static inline bool heap_is_shared(const struct heap *h)
 
 /* The empty heaps: a thread's TLS points at one until it has a heap of its
  * own, and after it exits.  Their free lists stay empty. */
-char               _strata_heap_no_mags[HEAP_NO_MAGS_BYTES] __attribute__((aligned(64)));
+char _strata_heap_no_mags[HEAP_NO_MAGS_BYTES] __attribute__((aligned(64)));
+/* The descriptor free's page test meets (at page 0) until a heap's first
+ * fast free: its bump is 0, no object on it is valid, so the free takes
+ * the pagemap. */
+static struct page heap_no_page;
 static struct heap heap_empty = { .state = HEAP_UNINIT,
-	                          .mags = (struct cache_mag *)_strata_heap_no_mags };
+	                          .mags = (struct cache_mag *)_strata_heap_no_mags,
+	                          .free_pg = &heap_no_page };
 static struct heap heap_dead = { .state = HEAP_DEAD,
-	                         .mags = (struct cache_mag *)_strata_heap_no_mags };
+	                         .mags = (struct cache_mag *)_strata_heap_no_mags,
+	                         .free_pg = &heap_no_page };
 
 __thread struct heap *_strata_heap tls_ie = &heap_empty;
 
@@ -256,6 +262,29 @@ static void heap_clear(struct heap *h)
 	__atomic_store_n(&h->delayed, delayed, __ATOMIC_RELAXED);
 	h->cmags = cmags;
 	h->mags = (struct cache_mag *)_strata_heap_no_mags; /* until a cache sets it */
+	h->free_pg = &heap_no_page;
+}
+
+/* free's page test (heap.h) must no longer take slab s of h: before s
+ * goes back to its arena or to no owner (its region may be unmapped, its
+ * pages reused). */
+static void heap_forget_slab(struct heap *h, const struct page *s)
+{
+	if ((uintptr_t)h->free_pg - (uintptr_t)s < (sizeof(struct page) << s->order)) {
+		h->free_page = 0;
+		h->free_pg = &heap_no_page;
+	}
+}
+
+/* ... nor the page of p, h's block, when leak tracking has just recorded
+ * it: that page's frees must take the slow path, which forgets records. */
+static void heap_forget_sampled(struct heap *h, const void *p)
+{
+	if ((uintptr_t)p - h->free_page < PAGE_SIZE
+	    && __atomic_load_n(&h->free_pg->state, __ATOMIC_RELAXED) == PAGE_SAMPLED) {
+		h->free_page = 0;
+		h->free_pg = &heap_no_page;
+	}
 }
 
 /* What the upper layers start once a thread has a heap, with no lock held
@@ -388,10 +417,11 @@ static struct page *heap_next_slab(struct heap *h, unsigned cls)
 
 /* Back to the buddy, under the arena's lock; frees are when dirty memory
  * piles up, so the decay is checked too. */
-static void heap_slab_release(struct page *s)
+static void heap_slab_release(struct heap *h, struct page *s)
 {
 	struct arena *a = page_region(s)->arena;
-	uint64_t      now = os_now_ms();
+	heap_forget_slab(h, s);
+	uint64_t now = os_now_ms();
 	lock_acquire(&a->lock);
 	slab_release(a, s);
 	arena_maybe_decay(a, now);
@@ -429,7 +459,7 @@ static void heap_slab_emptied(struct heap *h, struct page *s)
 		s->list = SLAB_PARKED;
 		return;
 	}
-	heap_slab_release(s);
+	heap_slab_release(h, s);
 }
 
 /* ------------------------------------------------------------------------
@@ -596,8 +626,10 @@ void *heap_alloc_slow(unsigned cls, size_t size)
 	size_t bytes;
 	p = heap_refill(h, cls, &bytes);
 	arena_background_start(); /* no lock held: creating a thread allocates */
-	if (p)
+	if (p) {
 		sample_small(h, p, size, bytes);
+		heap_forget_sampled(h, p);
+	}
 	return p;
 }
 
@@ -876,7 +908,7 @@ static void heap_release_if_empty(struct heap *h, struct page *s)
 	if (!slab_empty(s))
 		return;
 	heap_unlist(h, s);
-	heap_slab_release(s);
+	heap_slab_release(h, s);
 }
 
 static void heap_release_empty_list(struct heap *h, struct page *list)
@@ -963,6 +995,7 @@ static void heap_abandon_slab(struct heap *h, struct page *s)
 	if (s->list == SLAB_REFILLING)
 		slab_refill_end(s);
 	heap_unlist(h, s);
+	heap_forget_slab(h, s);
 	slab_collect_remote(s);
 	struct arena *a = page_region(s)->arena;
 	lock_acquire(&a->lock);

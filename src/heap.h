@@ -93,29 +93,37 @@ struct heap {
 	struct heap_pending pending[HEAP_PENDING]; /* heap_defer_free */
 	uint32_t            pending_off;           /* of the next slot, in bytes */
 	struct page        *pending_slab;          /* of the last free queued */
-	int                 state;
-	bool                nocache; /* exact leak tracking or the debug mode:
+	/* The page of the last free made by the fast path (page aligned) and
+	 * its descriptor: a free on the same page skips the pagemap and the
+	 * owner test.  So it is always a page of one of the heap's slabs, not
+	 * sampled: reset before a slab of the heap goes back (its region may
+	 * be unmapped) and when a block on it is recorded by leak tracking
+	 * (heap.c).  0 and heap_no_page (no valid object) at the start. */
+	uintptr_t         free_page;
+	struct page      *free_pg;
+	int               state;
+	bool              nocache; /* exact leak tracking or the debug mode:
 	                                small blocks come from the arenas'
 	                                shared heaps, every call a slow path */
-	struct arena       *arena;   /* where its slabs and large runs come from */
-	uintptr_t           delayed; /* objects other threads freed into its full
+	struct arena     *arena;   /* where its slabs and large runs come from */
+	uintptr_t         delayed; /* objects other threads freed into its full
 	                                slabs: an atomic list (heap.c) */
-	strata_lock_t       lock;    /* HEAP_SHARED only */
-	size_t              parked_bytes;
-	uint64_t            large_mallocs;
-	uint64_t            large_frees;
-	uint64_t            frees_xnode;                   /* of other nodes' objects */
-	uint64_t            frees_to_node[NUMA_MAX_NODES]; /* ... by their node */
-	int64_t             sample_left; /* bytes to allocate before the next leak sample */
-	struct heap        *next;        /* the registry, or the pool of free heaps */
-	struct heap        *prev;
-	struct cache_mag   *cmags; /* object caches' magazines, by id (cache.h) */
-	struct cache_mag   *mags;  /* what the caches' fast paths read: cmags once
+	strata_lock_t     lock;    /* HEAP_SHARED only */
+	size_t            parked_bytes;
+	uint64_t          large_mallocs;
+	uint64_t          large_frees;
+	uint64_t          frees_xnode;                   /* of other nodes' objects */
+	uint64_t          frees_to_node[NUMA_MAX_NODES]; /* ... by their node */
+	int64_t           sample_left; /* bytes to allocate before the next leak sample */
+	struct heap      *next;        /* the registry, or the pool of free heaps */
+	struct heap      *prev;
+	struct cache_mag *cmags; /* object caches' magazines, by id (cache.h) */
+	struct cache_mag *mags;  /* what the caches' fast paths read: cmags once
 	                            set up, else heap_no_mags (never NULL) */
-	uint32_t            nlarge;
-	size_t              large_bytes;
-	struct page        *large[HEAP_LARGE_SLOTS]; /* oldest first */
-	struct heap_class   cls[NUM_CLASSES];
+	uint32_t          nlarge;
+	size_t            large_bytes;
+	struct page      *large[HEAP_LARGE_SLOTS]; /* oldest first */
+	struct heap_class cls[NUM_CLASSES];
 };
 
 extern __thread struct heap *_strata_heap tls_ie strata_hidden;
@@ -152,13 +160,14 @@ void *heap_pop_last(struct heap_fast *f, void **p);
 /* malloc's fast path: the first object p of the class's free list, not
  * empty.  The objects on it count as in use in their slab, so neither
  * malloc nor free touches the slab's descriptor for them.  The end of the
- * list (a NULL link) fails the window test and takes heap_pop_last. */
+ * list (a NULL link) fails the window test and takes heap_pop_last.  The
+ * link is checked, not the key: a write to the key alone harms nothing
+ * here (free's double-free test only reads it), and the lists' full
+ * checks (flushes, exit) still find it. */
 static inline void *heap_pop_first(struct heap_fast *f, void **p)
 {
 	uintptr_t next = (uintptr_t)p[0] ^ link_mask(p);
-	if (unlikely((((next ^ (uintptr_t)p) & LINK_WINDOW_MASK)
-	              | ((uintptr_t)p[1] ^ _strata_free_key))
-	             != 0))
+	if (unlikely(((next ^ (uintptr_t)p) & LINK_WINDOW_MASK) != 0))
 		return heap_pop_last(f, p);
 	__builtin_prefetch((void *)next, 1); /* the next malloc's object */
 	f->free = (void *)next;

@@ -123,12 +123,17 @@ static inline uint32_t slab_bump(const struct page *pg)
 	return __atomic_load_n(&pg->bump, __ATOMIC_RELAXED);
 }
 
-/* Is p the start of an object that this slab has handed out at some time?
- * Only p's own page descriptor is read. */
+/* Does byte off of a slab, on its page pg, start an object that the slab
+ * has handed out at some time?  Only that page's descriptor is read. */
+static inline bool slab_object_valid_off(const struct page *pg, size_t off)
+{
+	return slab_index_by(off, pg->inverse, pg->shift) < slab_bump(pg);
+}
+
+/* The same for p, on page pg, slab_off bytes into its slab. */
 static inline bool slab_object_valid_at(const struct page *pg, const void *p, uint32_t slab_off)
 {
-	size_t off = ((uintptr_t)p & (PAGE_SIZE - 1)) + slab_off;
-	return slab_index_by(off, pg->inverse, pg->shift) < slab_bump(pg);
+	return slab_object_valid_off(pg, ((uintptr_t)p & (PAGE_SIZE - 1)) + slab_off);
 }
 
 static inline bool slab_object_valid(const struct page *pg, const void *p)

@@ -7,6 +7,7 @@
 
 #include "arena.h"
 #include "heap.h"
+#include "sample.h"
 #include "slab.h"
 #include "strata.h"
 
@@ -336,6 +337,91 @@ Test(heap, frees_into_other_slabs_wait_in_a_ring)
 	for (int i = 2; i < n; i++)
 		free(b[i]);
 	free(b);
+	cr_assert_eq(strata_check_heap(), 0);
+}
+
+/* A block on the same page as another: the first of a few mallocs. */
+static void *malloc_on_page_of(const void *p, size_t size)
+{
+	for (int i = 0; i < 64; i++) {
+		void *q = malloc(size);
+		if (((uintptr_t)q ^ (uintptr_t)p) < PAGE_SIZE)
+			return q;
+	}
+	cr_assert_fail("no block of %zu bytes on the page of %p", size, p);
+	return NULL;
+}
+
+/* free remembers the page of its last fast free; the next free on that
+ * page takes its descriptor from there, with every check made. */
+Test(heap, free_remembers_the_page_of_its_last_free)
+{
+	struct heap *h = me();
+	unsigned     c = size_to_class(80);
+	void        *a = malloc(80), *b = malloc_on_page_of(a, 80);
+	struct page *pg = page_of(region_of(a), a);
+	cr_assert_eq(slab_of(a), h->fast[c].current);
+	free(a);
+	cr_assert_eq(h->free_page, (uintptr_t)a & ~(uintptr_t)(PAGE_SIZE - 1));
+	cr_assert_eq(h->free_pg, pg);
+	uint64_t listed = h->fast[c].nfree_listed;
+	free(b);
+	cr_assert_eq(h->fast[c].local, b, "on the current slab's local list");
+	cr_assert_eq(h->fast[c].nfree_listed, listed + 1);
+	cr_assert_eq(strata_check_heap(), 0);
+}
+
+/* A slab given back to its arena is forgotten first: its pages may be
+ * reused, its region unmapped. */
+Test(heap, a_slab_given_back_is_no_longer_the_page_of_the_last_free)
+{
+	struct heap *h = me();
+	enum { N = 2000 }; /* 8 MB, far past the parking budget */
+	static void *p[N];
+	for (int i = 0; i < N; i++)
+		p[i] = malloc(4000);
+	/* last, the first slab's blocks: its last free (or the ring's) empties
+	 * it, and the budget is spent by then */
+	for (int i = N - 1; i >= 0; i--)
+		free(p[i]);
+	heap_free_pending_self();
+	struct page *pg = h->free_pg;
+	cr_assert(h->free_page == 0
+	                  || (pg->state == PAGE_SLAB && slab_heap(pg) == h && pg->bump > 0),
+	          "page %#lx: its descriptor is state %u, bump %u", (unsigned long)h->free_page,
+	          pg->state, pg->bump);
+	cr_assert_eq(strata_check_heap(), 0);
+}
+
+/* A page with a block leak tracking recorded takes the slow path, which
+ * forgets the record: free's page test must not skip it.  The block
+ * recorded is the first a refill hands out, which lands on the page of
+ * the last free now and then. */
+Test(heap, a_sampled_page_is_no_longer_the_page_of_the_last_free)
+{
+	struct heap *h = me();
+	if (leak_mode() != LEAK_SAMPLED)
+		cr_skip_test("leak tracking is not sampled");
+	void *keep = malloc(96); /* the slab stays */
+	int   met = 0;
+	for (int i = 0; i < 200 && met < 3; i++) {
+		void *a = malloc(96);
+		free(a);
+		strata_thread_flush(); /* the lists go back: the next malloc refills */
+		cr_assert_eq(h->free_page, (uintptr_t)a & ~(uintptr_t)(PAGE_SIZE - 1));
+		h->sample_left = 0; /* its first block is recorded */
+		void        *b = malloc(96);
+		struct page *pg = page_of(region_of(b), b);
+		cr_assert_eq(pg->state, PAGE_SAMPLED);
+		if (((uintptr_t)a ^ (uintptr_t)b) < PAGE_SIZE) {
+			met++;
+			cr_assert_neq(h->free_pg, pg, "the sampled page is still free's");
+		}
+		free(b);
+		cr_assert_eq(pg->state, PAGE_SLAB, "the free forgot the record");
+	}
+	cr_assert_gt(met, 0, "no refill landed on the page of the last free");
+	free(keep);
 	cr_assert_eq(strata_check_heap(), 0);
 }
 

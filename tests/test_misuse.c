@@ -146,6 +146,17 @@ static void free_middle_small(void *arg)
 	free(name(p + 16));
 }
 
+/* The same, on the page of the thread's last free (free's page test). */
+static void free_middle_after_a_free(void *arg)
+{
+	(void)arg;
+	char *a = malloc(100), *b = malloc(100);
+	for (int i = 0; i < 64 && ((uintptr_t)a ^ (uintptr_t)b) >= 4096; i++)
+		b = malloc(100); /* b on a's page */
+	free(a);
+	free(name(b + 16));
+}
+
 static void free_middle_large(void *arg)
 {
 	(void)arg;
@@ -206,6 +217,10 @@ Test(misuse, free_of_stack_address)
 Test(misuse, free_of_middle_of_small_block)
 {
 	expect_abort(free_middle_small, NULL, "not the start of a block");
+}
+Test(misuse, free_of_middle_of_small_block_on_the_page_just_freed_into)
+{
+	expect_abort(free_middle_after_a_free, NULL, "not the start of a block");
 }
 Test(misuse, free_of_middle_of_large_block)
 {
