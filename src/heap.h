@@ -162,8 +162,9 @@ void *heap_pop_last(struct heap_fast *f, void **p);
  * malloc nor free touches the slab's descriptor for them.  The end of the
  * list (a NULL link) fails the window test and takes heap_pop_last.  The
  * link is checked, not the key: a write to the key alone harms nothing
- * here (free's double-free test only reads it), and the lists' full
- * checks (flushes, exit) still find it. */
+ * here (free's double-free test only reads it).  It is found while the
+ * block stays free (the lists' checks at a flush or at exit); the pop
+ * clears it. */
 static inline void *heap_pop_first(struct heap_fast *f, void **p)
 {
 	uintptr_t next = (uintptr_t)p[0] ^ link_mask(p);
