@@ -392,6 +392,20 @@ static noinline void free_other(void *p, struct page *pg)
 	free_generic(p);
 }
 
+/* p passed the object check on page pg, whose owner is not h (the calling
+ * thread's heap): most often another heap's slab, whose object goes on h's
+ * foreign list for the class without a second look at the descriptor;
+ * anything else (a cache's page, a sampled one, a full foreign list, NUMA
+ * placement) to free_other. */
+static noinline void free_remote(struct heap *h, void *p, struct page *pg)
+{
+	if (likely(__atomic_load_n(&pg->state, __ATOMIC_RELAXED) == PAGE_SLAB
+	           && ((uintptr_t *)p)[1] != _strata_free_key && !nodes_active())
+	    && heap_push_foreign(heap_slot(h, pg->cls), p))
+		return;
+	free_other(p, pg);
+}
+
 /* heap_defer_free, out of line so that free's own path needs no stack
  * frame. */
 static noinline void free_own_deferred(struct heap *h, struct page *head, void *p)
@@ -422,9 +436,12 @@ static inline __attribute__((always_inline)) bool free_own(struct heap *h, void 
 {
 	struct heap_fast *entry = page_owner_tag(pg);
 	uint32_t          soff = pg->slab_off; /* read once: the check and the head */
-	if (unlikely(!owner_is(entry, h)
-	             || !slab_object_valid_off(pg, ((uintptr_t)p & (PAGE_SIZE - 1)) + soff)))
+	if (unlikely(!slab_object_valid_off(pg, ((uintptr_t)p & (PAGE_SIZE - 1)) + soff)))
 		return false;
+	if (unlikely(!owner_is(entry, h))) {
+		free_remote(h, p, pg);
+		return true;
+	}
 	struct page *head = slab_head_at(pg, soff);
 	if (unlikely(head != entry->current && head != h->pending_slab)) {
 		free_own_deferred(h, head, p);
