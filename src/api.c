@@ -429,9 +429,10 @@ static inline __attribute__((always_inline)) bool free_own_commit(struct heap   
 	return true;
 }
 
-/* The fast path with p's descriptor pg from the pagemap: the owner test
- * too, and p's page is remembered for the next free unless the free waits
- * in the ring (a free at random: its page will not come again soon). */
+/* The fast path with p's descriptor pg from the pagemap: the object check,
+ * then the owner test (another owner's page: free_remote); p's page is
+ * remembered for the next free unless the free waits in the ring (a free
+ * at random: its page will not come again soon). */
 static inline __attribute__((always_inline)) bool free_own(struct heap *h, void *p, struct page *pg)
 {
 	struct heap_fast *entry = page_owner_tag(pg);
@@ -851,7 +852,9 @@ static inline void sized_delete(void *p, size_t size, unsigned kind)
 	uintptr_t e = pagemap_entry(p);
 	if (likely(pagemap_is_region(e) && size <= CLASS_TABLE_MAX)) {
 		struct page *pg = pagemap_page(e, p);
-		if (likely(pg->cls == size_to_class_table(size) && free_own(h, p, pg)))
+		/* the owner's only: another's goes through the size check below */
+		if (likely(pg->cls == size_to_class_table(size) && owner_is(page_owner_tag(pg), h)
+		           && free_own(h, p, pg)))
 			return;
 	}
 	if (p != NULL)

@@ -2,6 +2,7 @@
 // C++ operator new and delete go through strata's malloc and free.
 #include <malloc.h>
 #include <signal.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,6 +53,26 @@ static void sized_delete()
 	waitpid(pid, &status, 0);
 	expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
 	       "a sized delete with the wrong size aborts");
+	// the same for a block another thread allocated
+	std::fflush(nullptr);
+	pid = fork();
+	if (pid == 0) {
+		Base     *b = nullptr;
+		pthread_t t;
+		pthread_create(
+		        &t, nullptr,
+		        [](void *out) -> void * {
+			        *static_cast<Base **>(out) = new Derived;
+			        return nullptr;
+		        },
+		        &b);
+		pthread_join(t, nullptr);
+		::operator delete(b, sizeof(Base));
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+	       "a sized delete with the wrong size of another thread's block aborts");
 }
 
 struct alignas(256) Wide {
