@@ -369,9 +369,22 @@ static inline bool owner_is(const void *entry, const struct heap *h)
 	return (uintptr_t)entry - (uintptr_t)h < sizeof(h->fast);
 }
 
-/* A small block of another heap's slab (the common case of a free that is
- * not the owner's), with the fast path's checks; anything else goes to
- * free_generic, which says what is wrong with it. */
+/* p, an object of page pg by the object check, whose owner is not h (the
+ * calling thread's heap): on h's foreign list for the class when pg is
+ * another heap's slab and p is not free.  With NUMA placement,
+ * heap_free_small decides where it goes; a full foreign list, a heap not
+ * set up or one that sees every call (exact leak tracking, the debug
+ * mode): false, for the general path. */
+static inline bool free_foreign(struct heap *h, void *p, struct page *pg)
+{
+	return likely(__atomic_load_n(&pg->state, __ATOMIC_RELAXED) == PAGE_SLAB
+	              && ((uintptr_t *)p)[1] != _strata_free_key && !nodes_active())
+	       && heap_push_foreign(heap_slot(h, pg->cls), p);
+}
+
+/* A small block of another heap's slab or of a cache, with the fast path's
+ * checks; anything else goes to free_generic, which says what is wrong
+ * with it. */
 static noinline void free_other(void *p, struct page *pg)
 {
 	/* An object of a cache, a pool or a private heap: its magazine. */
@@ -381,27 +394,18 @@ static noinline void free_other(void *p, struct page *pg)
 		cache_free_block(pg, p);
 		return;
 	}
-	/* With NUMA placement, heap_free_small decides where it goes.  A full
-	 * foreign list, a heap not set up or one that sees every call (exact
-	 * leak tracking, the debug mode): the general path. */
-	if (likely(__atomic_load_n(&pg->state, __ATOMIC_RELAXED) == PAGE_SLAB
-	           && slab_object_valid(pg, p) && ((uintptr_t *)p)[1] != _strata_free_key
-	           && !nodes_active())
-	    && heap_push_foreign(heap_slot(_strata_heap, pg->cls), p))
+	if (slab_object_valid(pg, p) && free_foreign(_strata_heap, p, pg))
 		return;
 	free_generic(p);
 }
 
-/* p passed the object check on page pg, whose owner is not h (the calling
- * thread's heap): most often another heap's slab, whose object goes on h's
- * foreign list for the class without a second look at the descriptor;
- * anything else (a cache's page, a sampled one, a full foreign list, NUMA
- * placement) to free_other. */
+/* free_foreign for the fast path, which has made the object check: the
+ * common case of a free that is not the owner's.  Anything else (a
+ * cache's page, a sampled one, a full foreign list, NUMA placement) goes
+ * to free_other. */
 static noinline void free_remote(struct heap *h, void *p, struct page *pg)
 {
-	if (likely(__atomic_load_n(&pg->state, __ATOMIC_RELAXED) == PAGE_SLAB
-	           && ((uintptr_t *)p)[1] != _strata_free_key && !nodes_active())
-	    && heap_push_foreign(heap_slot(h, pg->cls), p))
+	if (likely(free_foreign(h, p, pg)))
 		return;
 	free_other(p, pg);
 }
@@ -413,16 +417,24 @@ static noinline void free_own_deferred(struct heap *h, struct page *head, void *
 	heap_defer_free(h, head, p);
 }
 
-/* The fast path's end: p, of h's slab head (whose owner field is entry),
- * its pointer checked; false if it is free already. */
-static inline __attribute__((always_inline)) bool free_own_commit(struct heap      *h,
+/* The owner's free of p into its slab head (whose owner field is entry),
+ * p's pointer checked: true when it went to the ring instead (a slab other
+ * than the class's current one and than the slab of the last free
+ * queued). */
+static inline __attribute__((always_inline)) bool free_own_queued(struct heap      *h,
                                                                   struct heap_fast *entry,
                                                                   struct page *head, void *p)
 {
-	if (unlikely(head != entry->current && head != h->pending_slab)) {
-		free_own_deferred(h, head, p);
-		return true;
-	}
+	if (likely(head == entry->current || head == h->pending_slab))
+		return false;
+	free_own_deferred(h, head, p);
+	return true;
+}
+
+/* ... made at once: false if p is free already. */
+static inline __attribute__((always_inline)) bool free_own_push(struct heap_fast *entry,
+                                                                struct page *head, void *p)
+{
 	if (unlikely(((uintptr_t *)p)[1] == _strata_free_key))
 		return false;
 	heap_free_own_fast(entry, head, p);
@@ -437,20 +449,18 @@ static inline __attribute__((always_inline)) bool free_own(struct heap *h, void 
 {
 	struct heap_fast *entry = page_owner_tag(pg);
 	uint32_t          soff = pg->slab_off; /* read once: the check and the head */
-	if (unlikely(!slab_object_valid_off(pg, ((uintptr_t)p & (PAGE_SIZE - 1)) + soff)))
+	if (unlikely(!slab_object_valid_at(pg, p, soff)))
 		return false;
 	if (unlikely(!owner_is(entry, h))) {
 		free_remote(h, p, pg);
 		return true;
 	}
 	struct page *head = slab_head_at(pg, soff);
-	if (unlikely(head != entry->current && head != h->pending_slab)) {
-		free_own_deferred(h, head, p);
+	if (free_own_queued(h, entry, head, p))
 		return true;
-	}
 	h->free_page = (uintptr_t)p & ~(uintptr_t)(PAGE_SIZE - 1);
 	h->free_pg = pg;
-	return free_own_commit(h, entry, head, p);
+	return free_own_push(entry, head, p);
 }
 
 /* NULL needs no test of its own: its pagemap slot is always empty (no
@@ -472,18 +482,29 @@ static inline __attribute__((always_inline)) void free_lookup(struct heap *h, vo
 /* A free on the page of the thread's last one from the fast path (a
  * program freeing what it allocated in a row, or a few blocks in turn)
  * skips the pagemap and the owner test: that page is one of h's slab
- * pages, not sampled (heap.c keeps it so). */
+ * pages, not sampled (heap.c keeps it so).  cls: the class the caller
+ * knows p's to be (a sized delete's), or -1.  false: take the pagemap. */
+static inline __attribute__((always_inline)) bool free_on_last_page(struct heap *h, void *p,
+                                                                    int cls)
+{
+	uintptr_t in_page = (uintptr_t)p - h->free_page;
+	if (unlikely(in_page >= PAGE_SIZE))
+		return false;
+	struct page *pg = h->free_pg;
+	uint32_t     soff = pg->slab_off;
+	if (unlikely((cls >= 0 && pg->cls != (unsigned)cls)
+	             || !slab_object_valid_off(pg, in_page + soff)))
+		return false;
+	struct heap_fast *entry = page_owner_tag(pg);
+	struct page      *head = slab_head_at(pg, soff);
+	return free_own_queued(h, entry, head, p) || free_own_push(entry, head, p);
+}
+
 strata_export void API(free)(void *p)
 {
 	struct heap *h = _strata_heap;
-	uintptr_t    in_page = (uintptr_t)p - h->free_page;
-	if (likely(in_page < PAGE_SIZE)) {
-		struct page *pg = h->free_pg;
-		uint32_t     soff = pg->slab_off;
-		if (likely(slab_object_valid_off(pg, in_page + soff))
-		    && likely(free_own_commit(h, page_owner_tag(pg), slab_head_at(pg, soff), p)))
-			return;
-	}
+	if (likely(free_on_last_page(h, p, -1)))
+		return;
 	free_lookup(h, p);
 }
 
@@ -840,15 +861,9 @@ static void sized_delete_check(void *p, size_t size, unsigned kind)
 static inline void sized_delete(void *p, size_t size, unsigned kind)
 {
 	struct heap *h = _strata_heap;
-	uintptr_t    in_page = (uintptr_t)p - h->free_page;
-	if (likely(in_page < PAGE_SIZE && size <= CLASS_TABLE_MAX)) { /* free's page test */
-		struct page *pg = h->free_pg;
-		uint32_t     soff = pg->slab_off;
-		if (likely(pg->cls == size_to_class_table(size)
-		           && slab_object_valid_off(pg, in_page + soff)
-		           && free_own_commit(h, page_owner_tag(pg), slab_head_at(pg, soff), p)))
-			return;
-	}
+	if (likely(size <= CLASS_TABLE_MAX
+	           && free_on_last_page(h, p, (int)size_to_class_table(size))))
+		return;
 	uintptr_t e = pagemap_entry(p);
 	if (likely(pagemap_is_region(e) && size <= CLASS_TABLE_MAX)) {
 		struct page *pg = pagemap_page(e, p);

@@ -265,15 +265,19 @@ static void heap_clear(struct heap *h)
 	h->free_pg = &heap_no_page;
 }
 
-/* free's page test (heap.h) must no longer take slab s of h: before s
- * goes back to its arena or to no owner (its region may be unmapped, its
- * pages reused). */
+/* free's page test (heap.h) takes no page until the next fast free. */
+static void heap_forget_page(struct heap *h)
+{
+	h->free_page = 0;
+	h->free_pg = &heap_no_page;
+}
+
+/* It must no longer take slab s of h: before s goes back to its arena or
+ * to no owner (its region may be unmapped, its pages reused). */
 static void heap_forget_slab(struct heap *h, const struct page *s)
 {
-	if ((uintptr_t)h->free_pg - (uintptr_t)s < (sizeof(struct page) << s->order)) {
-		h->free_page = 0;
-		h->free_pg = &heap_no_page;
-	}
+	if ((uintptr_t)h->free_pg - (uintptr_t)s < (sizeof(struct page) << s->order))
+		heap_forget_page(h);
 }
 
 /* ... nor the page of p, h's block, when leak tracking has just recorded
@@ -281,10 +285,8 @@ static void heap_forget_slab(struct heap *h, const struct page *s)
 static void heap_forget_sampled(struct heap *h, const void *p)
 {
 	if ((uintptr_t)p - h->free_page < PAGE_SIZE
-	    && __atomic_load_n(&h->free_pg->state, __ATOMIC_RELAXED) == PAGE_SAMPLED) {
-		h->free_page = 0;
-		h->free_pg = &heap_no_page;
-	}
+	    && __atomic_load_n(&h->free_pg->state, __ATOMIC_RELAXED) == PAGE_SAMPLED)
+		heap_forget_page(h);
 }
 
 /* What the upper layers start once a thread has a heap, with no lock held
