@@ -399,17 +399,6 @@ static noinline void free_other(void *p, struct page *pg)
 	free_generic(p);
 }
 
-/* free_foreign for the fast path, which has made the object check: the
- * common case of a free that is not the owner's.  Anything else (a
- * cache's page, a sampled one, a full foreign list, NUMA placement) goes
- * to free_other. */
-static noinline void free_remote(struct heap *h, void *p, struct page *pg)
-{
-	if (likely(free_foreign(h, p, pg)))
-		return;
-	free_other(p, pg);
-}
-
 /* heap_defer_free, out of line so that free's own path needs no stack
  * frame. */
 static noinline void free_own_deferred(struct heap *h, struct page *head, void *p)
@@ -442,7 +431,7 @@ static inline __attribute__((always_inline)) bool free_own_push(struct heap_fast
 }
 
 /* The fast path with p's descriptor pg from the pagemap: the object check,
- * then the owner test (another owner's page: free_remote); p's page is
+ * then the owner test (another owner's page: its foreign push, made here); p's page is
  * remembered for the next free unless the free waits in the ring (a free
  * at random: its page will not come again soon). */
 static inline __attribute__((always_inline)) bool free_own(struct heap *h, void *p, struct page *pg)
@@ -451,10 +440,8 @@ static inline __attribute__((always_inline)) bool free_own(struct heap *h, void 
 	uint32_t          soff = pg->slab_off; /* read once: the check and the head */
 	if (unlikely(!slab_object_valid_at(pg, p, soff)))
 		return false;
-	if (unlikely(!owner_is(entry, h))) {
-		free_remote(h, p, pg);
-		return true;
-	}
+	if (unlikely(!owner_is(entry, h)))
+		return free_foreign(h, p, pg); /* else free_other */
 	struct page *head = slab_head_at(pg, soff);
 	if (free_own_queued(h, entry, head, p))
 		return true;

@@ -329,6 +329,8 @@ void arena_set_background_hook(void (*fn)(uint64_t now_ms))
  * start-up itself. */
 void arena_background_start(void)
 {
+	if (__atomic_load_n(&background_started, __ATOMIC_RELAXED))
+		return; /* the common case, on every refill of a big program */
 	long mode = strata_option(OPT_BACKGROUND);
 	if (mode == BACKGROUND_OFF || strata_option(OPT_DECAY_MS) < 0
 	    || (mode == BACKGROUND_AUTO && !__atomic_load_n(&background_wanted, __ATOMIC_RELAXED)))

@@ -149,7 +149,10 @@ bool leak_thread_start(void *(*fn)(void *))
 
 void leak_thread_start_once(int *started, void *(*fn)(void *), const char *what)
 {
-	if (__atomic_exchange_n(started, 1, __ATOMIC_ACQ_REL))
+	/* A load first: callers poll this from slow paths on every thread,
+	 * and an exchange each time would bounce the flag's cache line. */
+	if (__atomic_load_n(started, __ATOMIC_RELAXED)
+	    || __atomic_exchange_n(started, 1, __ATOMIC_ACQ_REL))
 		return;
 	if (!leak_thread_start(fn))
 		_strata_warn("cannot start %s", what);
