@@ -46,17 +46,19 @@ static inline unsigned size_to_class(size_t n)
 }
 
 /* Sizes up to 1 KiB, the bulk of most programs' requests, map through a
- * table indexed by 16-byte steps: an add, a shift and a load.  The table
- * holds the offset of the class's entry in a heap (heap.h), which is the
- * class times the entry's size: the fast path adds it to the heap.  Size
- * 0 maps to NUM_CLASSES, an entry that is always empty (heap.h). */
+ * table indexed by the size itself: one load (2 KiB of table, where one
+ * by 16-byte steps would take 130 bytes and an add and a shift on every
+ * malloc).  The table holds the offset of the class's entry in a heap
+ * (heap.h), which is the class times the entry's size: the fast path adds
+ * it to the heap.  Size 0 maps to NUM_CLASSES, an entry that is always
+ * empty (heap.h). */
 #define CLASS_TABLE_MAX    1024
 #define CLASS_OFFSET_SHIFT 7
-extern const uint16_t _strata_class_offset[CLASS_TABLE_MAX / MIN_ALIGN + 1] strata_hidden;
+extern const uint16_t _strata_class_offset[CLASS_TABLE_MAX + 1] strata_hidden;
 
 static inline size_t size_to_class_offset(size_t n)
 {
-	return _strata_class_offset[(n + MIN_ALIGN - 1) / MIN_ALIGN];
+	return _strata_class_offset[n];
 }
 
 static inline unsigned size_to_class_table(size_t n)
