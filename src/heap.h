@@ -167,9 +167,10 @@ void *heap_pop_last(struct heap_fast *f, void **p);
  * clears it. */
 static inline void *heap_pop_first(struct heap_fast *f, void **p)
 {
-	uintptr_t next = (uintptr_t)p[0] ^ link_mask(p);
-	if (unlikely(((next ^ (uintptr_t)p) & LINK_WINDOW_MASK) != 0))
+	uintptr_t delta = link_delta(p);
+	if (unlikely((delta & LINK_WINDOW_MASK) != 0))
 		return heap_pop_last(f, p);
+	uintptr_t next = delta ^ (uintptr_t)p;
 	__builtin_prefetch((void *)next, 1); /* the next malloc's object */
 	f->free = (void *)next;
 	f->nmalloc++;

@@ -338,6 +338,15 @@ static inline uintptr_t link_mask(const void *slot)
 	return (uintptr_t)slot ^ _strata_link_key;
 }
 
+/* The link of free object p decoded, xor p: the bits in which the next
+ * object's address differs from p's (zero above the window when both lie
+ * in one slab).  A test of the window needs no more than this, and the
+ * address is one xor away. */
+static inline uintptr_t link_delta(void *const *p)
+{
+	return (uintptr_t)p[0] ^ _strata_link_key;
+}
+
 /* Both secrets, loaded once for a run of link_set_with: the stores of
  * link_set could alias them, so it loads them again each time. */
 struct link_keys {
