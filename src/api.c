@@ -480,7 +480,7 @@ static inline __attribute__((always_inline)) bool free_on_last_page(struct heap 
 	struct page *pg = h->free_pg;
 	uint32_t     soff = pg->slab_off;
 	if (unlikely((cls >= 0 && pg->cls != (unsigned)cls)
-	             || !slab_object_valid_off(pg, in_page + soff)))
+	             || !slab_object_valid_own(pg, in_page + soff)))
 		return false;
 	struct heap_fast *entry = page_owner_tag(pg);
 	struct page      *head = slab_head_at(pg, soff);

@@ -130,6 +130,13 @@ static inline bool slab_object_valid_off(const struct page *pg, size_t off)
 	return slab_index_by(off, pg->inverse, pg->shift) < slab_bump(pg);
 }
 
+/* The same, by the thread that owns the slab: it alone writes the bumps,
+ * so a plain read (which the compiler folds into the compare). */
+static inline bool slab_object_valid_own(const struct page *pg, size_t off)
+{
+	return slab_index_by(off, pg->inverse, pg->shift) < pg->bump;
+}
+
 /* The same for p, on page pg, slab_off bytes into its slab. */
 static inline bool slab_object_valid_at(const struct page *pg, const void *p, uint32_t slab_off)
 {
