@@ -431,9 +431,9 @@ static inline __attribute__((always_inline)) bool free_own_push(struct heap_fast
 }
 
 /* The fast path with p's descriptor pg from the pagemap: the object check,
- * then the owner test (another owner's page: its foreign push, made here); p's page is
- * remembered for the next free unless the free waits in the ring (a free
- * at random: its page will not come again soon). */
+ * then the owner test (another owner's page: its foreign push, made
+ * here); p's page is remembered for the next free unless the free waits
+ * in the ring (a free at random: its page will not come again soon). */
 static inline __attribute__((always_inline)) bool free_own(struct heap *h, void *p, struct page *pg)
 {
 	struct heap_fast *entry = page_owner_tag(pg);
@@ -843,8 +843,9 @@ static void sized_delete_check(void *p, size_t size, unsigned kind)
 }
 
 /* The common case is free's fast path with one more test: the object's
- * page names the size's class (from the table of classes up to 1 KiB) (the debug mode never takes it: its heaps
- * have no fast path).  Anything else takes the full check. */
+ * page names the size's class (from the table of classes up to 1 KiB; the
+ * debug mode never takes it: its heaps have no fast path).  Anything else
+ * takes the full check. */
 static inline void sized_delete(void *p, size_t size, unsigned kind)
 {
 	struct heap *h = _strata_heap;
