@@ -883,7 +883,8 @@ static void heap_return_list(struct heap *h, unsigned cls, void *list)
 	unsigned n = 1;
 	void    *tail = list;
 	for (void *q = link_next(tail); q; q = link_next(tail), n++) {
-		if (unlikely(!slab_owns(s, q)))
+		/* no longer than the slab: a loop is a corrupt link */
+		if (unlikely(!slab_owns(s, q) || n >= _strata_classes[cls].capacity))
 			_strata_freelist_corrupt(tail);
 		tail = q;
 	}
@@ -1041,11 +1042,14 @@ void heap_thread_exit(void *arg)
 static void heap_large_check(struct page *pg);
 
 /* Abort on the first object of list, of slab s (NULL: of any slab), whose
- * link or key was written after its free. */
-static void heap_verify_list(const struct page *s, void *list)
+ * link or key was written after its free, or past its max objects: a link
+ * overwritten so that it still decodes to a free object of the slab can
+ * make a loop, which the count stops. */
+static void heap_verify_list(const struct page *s, void *list, uint32_t max)
 {
+	uint32_t n = 0;
 	for (void *q = list; q; q = link_next(q))
-		if (unlikely(s && !slab_owns(s, q)))
+		if (unlikely((s && !slab_owns(s, q)) || ++n > max))
 			_strata_freelist_corrupt(q);
 }
 
@@ -1065,10 +1069,11 @@ void heap_verify(void)
 		struct heap_fast *f = heap_slot(h, c);
 		if (f->current == NULL)
 			continue;
-		heap_verify_list(f->current, f->free);
-		heap_verify_list(f->current, f->local);
-		heap_verify_list(f->current, f->current->local_free);
-		heap_verify_list(NULL, f->foreign);
+		uint32_t cap = _strata_classes[c].capacity;
+		heap_verify_list(f->current, f->free, cap);
+		heap_verify_list(f->current, f->local, cap);
+		heap_verify_list(f->current, f->current->local_free, cap);
+		heap_verify_list(NULL, f->foreign, f->nforeign);
 	}
 	for (uint32_t i = 0; i < h->nlarge; i++)
 		heap_large_check(h->large[i]);

@@ -266,11 +266,12 @@ bool slab_owns(const struct page *head, const void *q)
 
 /* Take the whole local list: every object on it counts as in use again.
  * *n gets its length, known without a walk: carved = local + inuse. */
-/* The length of a free list, for strata_assert_expensive. */
-static size_t free_list_length(void *list)
+/* The length of a free list, for strata_assert_expensive; past limit
+ * (a loop) it stops, at limit + 1. */
+static size_t free_list_length(void *list, size_t limit)
 {
 	size_t n = 0;
-	for (void *p = list; p; p = link_next(p))
+	for (void *p = list; p && n <= limit; p = link_next(p))
 		n++;
 	return n;
 }
@@ -280,7 +281,7 @@ void *slab_take_local(struct page *head, unsigned *n)
 	void *list = head->local_free;
 	*n = head->bump - slab_inuse(head);
 	strata_assert(slab_inuse(head) <= head->bump);
-	strata_assert_expensive(free_list_length(list) == *n);
+	strata_assert_expensive(free_list_length(list, head->bump) == *n);
 	head->local_free = NULL;
 	head->inuse += *n;
 	return list;

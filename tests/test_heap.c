@@ -3,6 +3,7 @@
  * frees, full and empty slabs, thread exit and adoption, large runs. */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 
 #include "arena.h"
@@ -602,4 +603,29 @@ Test(heap, other_threads_objects_are_reused_here_and_counted)
 	strata_class_stats_get(c, &st);
 	cr_assert_eq(st.objects_cached, 0, "flushed back to their slabs");
 	cr_assert_eq(strata_check_heap(), 0);
+}
+
+/* A link overwritten so that it still decodes to a free object of the
+ * slab (an aligned pointer, the key intact: a one-byte overflow does this
+ * once in 16 or so) can make a list loop.  The walks of the exit check and
+ * of a flush stop at the slab's capacity and abort instead of spinning. */
+static void *loop_the_free_list(void)
+{
+	void             *p = malloc(48);
+	struct heap_fast *f = heap_slot(_strata_heap, size_to_class(48));
+	cr_assert_not_null(f->free, "the refill left objects on the free list");
+	link_set(f->free, f->free); /* its first object leads to itself */
+	return p;
+}
+
+Test(heap, a_looping_free_list_aborts_the_exit_check, .signal = SIGABRT, .timeout = 20)
+{
+	loop_the_free_list();
+	heap_verify();
+}
+
+Test(heap, a_looping_free_list_aborts_a_flush, .signal = SIGABRT, .timeout = 20)
+{
+	loop_the_free_list();
+	heap_flush(_strata_heap);
 }
