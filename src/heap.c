@@ -880,11 +880,11 @@ static void heap_return_list(struct heap *h, unsigned cls, void *list)
 	struct page *s = h->fast[cls].current;
 	if (list == NULL)
 		return;
+	uint32_t cap = _strata_classes[cls].capacity; /* longer: a loop, a corrupt link */
 	unsigned n = 1;
 	void    *tail = list;
 	for (void *q = link_next(tail); q; q = link_next(tail), n++) {
-		/* no longer than the slab: a loop is a corrupt link */
-		if (unlikely(!slab_owns(s, q) || n >= _strata_classes[cls].capacity))
+		if (unlikely(!slab_owns(s, q) || n >= cap))
 			_strata_freelist_corrupt(tail);
 		tail = q;
 	}

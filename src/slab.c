@@ -264,8 +264,6 @@ bool slab_owns(const struct page *head, const void *q)
 	       && slab_index_by(off, head->inverse, head->shift) < slab_bump(head);
 }
 
-/* Take the whole local list: every object on it counts as in use again.
- * *n gets its length, known without a walk: carved = local + inuse. */
 /* The length of a free list, for strata_assert_expensive; past limit
  * (a loop) it stops, at limit + 1. */
 static size_t free_list_length(void *list, size_t limit)
@@ -276,6 +274,8 @@ static size_t free_list_length(void *list, size_t limit)
 	return n;
 }
 
+/* Take the whole local list: every object on it counts as in use again.
+ * *n gets its length, known without a walk: carved = local + inuse. */
 void *slab_take_local(struct page *head, unsigned *n)
 {
 	void *list = head->local_free;
