@@ -2,6 +2,7 @@
 /* Tests for src/heap.c: the free lists, the owner's and other threads'
  * frees, full and empty slabs, thread exit and adoption, large runs. */
 #include <criterion/criterion.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -627,4 +628,32 @@ Test(heap, a_looping_free_list_aborts_a_flush, .signal = SIGABRT, .timeout = 20)
 {
 	loop_the_free_list();
 	heap_flush(_strata_heap);
+}
+
+/* malloc_usable_size reads a slab's block from its page descriptor: the
+ * class's size, for any size up to SMALL_MAX, whichever thread asks. */
+static void *usable_sizes_elsewhere(void *arg)
+{
+	void **blocks = arg;
+	for (size_t i = 0; i < SMALL_MAX / 16; i++)
+		blocks[i] = malloc(16 * i + 1);
+	return NULL;
+}
+
+Test(heap, usable_size_is_the_class_size)
+{
+	static void *theirs[SMALL_MAX / 16];
+	pthread_t    t;
+	pthread_create(&t, NULL, usable_sizes_elsewhere, theirs);
+	pthread_join(t, NULL);
+	for (size_t i = 0; i < SMALL_MAX / 16; i++) {
+		size_t size = 16 * i + 1;
+		void  *mine = malloc(size);
+		cr_assert_eq(malloc_usable_size(mine), class_size(size_to_class(size)), "%zu",
+		             size);
+		cr_assert_eq(malloc_usable_size(theirs[i]), class_size(size_to_class(size)), "%zu",
+		             size);
+		free(mine);
+		free(theirs[i]);
+	}
 }

@@ -210,6 +210,45 @@ static void usable_size_foreign(void *arg)
 	(void)malloc_usable_size(name(buf));
 }
 
+/* malloc_usable_size's fast path (a slab's block) makes free's checks. */
+static void usable_size_middle_small(void *arg)
+{
+	(void)arg;
+	char *p = malloc(100);
+	(void)malloc_usable_size(name(p + 16));
+}
+
+static void usable_size_freed_small(void *arg)
+{
+	(void)arg;
+	char *p = malloc(100);
+	free(p);
+	(void)malloc_usable_size(name(p));
+}
+
+static void usable_size_unallocated_slot(void *arg)
+{
+	(void)arg;
+	char *p = malloc(3000); /* as free_unallocated_slot */
+	(void)malloc_usable_size(name(p + 9 * 3072));
+}
+
+Test(misuse, usable_size_of_middle_of_small_block)
+{
+	expect_abort(usable_size_middle_small, NULL,
+	             "passed to malloc_usable_size (not the start of a block)");
+}
+Test(misuse, usable_size_of_freed_small_block)
+{
+	expect_abort(usable_size_freed_small, NULL,
+	             "passed to malloc_usable_size was already freed");
+}
+Test(misuse, usable_size_of_a_slot_never_handed_out)
+{
+	expect_abort(usable_size_unallocated_slot, NULL,
+	             "passed to malloc_usable_size (not the start of a block)");
+}
+
 Test(misuse, free_of_stack_address)
 {
 	expect_abort(free_stack, NULL, "invalid pointer");
