@@ -244,8 +244,9 @@ static noinline void *malloc_generic(size_t size)
 }
 
 /* The class's entry straight from the table: the slow path works the
- * class out again from the size. */
-strata_export void *API(malloc)(size_t size)
+ * class out again from the size.  NULL when size is above the table or
+ * the class's lists are empty. */
+static inline __attribute__((always_inline)) void *alloc_table_pop(size_t size)
 {
 	if (likely(size <= CLASS_TABLE_MAX)) {
 		struct heap_fast *f = (struct heap_fast *)((char *)_strata_heap
@@ -256,7 +257,13 @@ strata_export void *API(malloc)(size_t size)
 		if ((p = f->foreign) != NULL)
 			return heap_pop_foreign(f, p);
 	}
-	return malloc_generic(size);
+	return NULL;
+}
+
+strata_export void *API(malloc)(size_t size)
+{
+	void *p = alloc_table_pop(size);
+	return likely(p != NULL) ? p : malloc_generic(size);
 }
 
 strata_export void *API(calloc)(size_t nmemb, size_t size)
@@ -487,12 +494,17 @@ static inline __attribute__((always_inline)) bool free_on_last_page(struct heap 
 	return free_own_queued(h, entry, head, p) || free_own_push(entry, head, p);
 }
 
-strata_export void API(free)(void *p)
+static inline __attribute__((always_inline)) void free_fast(void *p)
 {
 	struct heap *h = _strata_heap;
 	if (likely(free_on_last_page(h, p, -1)))
 		return;
 	free_lookup(h, p);
+}
+
+strata_export void API(free)(void *p)
+{
+	free_fast(p);
 }
 
 /* ------------------------------------------------------------------------
@@ -862,11 +874,19 @@ static void sized_delete_check(void *p, size_t size, unsigned kind)
 		sized_delete_wrong(p, size, b.usable);
 }
 
+static noinline void sized_delete_slow(void *p, size_t size, unsigned kind)
+{
+	if (p != NULL)
+		sized_delete_check(p, size, kind);
+	API(free)(p);
+}
+
 /* The common case is free's fast path with one more test: the object's
  * page names the size's class (from the table of classes up to 1 KiB; the
  * debug mode never takes it: its heaps have no fast path).  Anything else
- * takes the full check. */
-static inline void sized_delete(void *p, size_t size, unsigned kind)
+ * takes the full check, out of line, so that this path needs no stack
+ * frame. */
+static inline __attribute__((always_inline)) void sized_delete(void *p, size_t size, unsigned kind)
 {
 	struct heap *h = _strata_heap;
 	if (likely(size <= CLASS_TABLE_MAX
@@ -880,9 +900,7 @@ static inline void sized_delete(void *p, size_t size, unsigned kind)
 		           && free_own(h, p, pg)))
 			return;
 	}
-	if (p != NULL)
-		sized_delete_check(p, size, kind);
-	API(free)(p);
+	sized_delete_slow(p, size, kind);
 }
 
 /* operator delete(void *, std::size_t) and operator delete[](void *, std::size_t) */
@@ -942,47 +960,66 @@ static void *debug_new(size_t size, unsigned kind)
 	return debug_alloc(size, align, false, kind);
 }
 
-static inline void *cxx_new(size_t size, unsigned kind)
+/* name: the operator's symbol, whose next definition new_failed calls
+ * (the one that throws); NULL for the nothrow forms. */
+static noinline void *cxx_new_slow(size_t size, unsigned kind, const char *name)
 {
 	strata_ensure_init(); /* the debug option */
-	if (unlikely(debug_mode()))
-		return debug_new(size, kind);
-	return API(malloc)(size);
+	void *p = unlikely(debug_mode()) ? debug_new(size, kind) : malloc_generic(size);
+	return likely(p != NULL) || name == NULL ? p : new_failed(size, name);
 }
 
-static inline void cxx_delete(void *p, unsigned kind)
+/* malloc's fast path, inline: the debug mode, which must know a block of
+ * new from one of new[] or malloc, never takes it (its heaps' lists are
+ * always empty, and so is a thread's heap before start-up). */
+static inline __attribute__((always_inline)) void *cxx_new(size_t size, unsigned kind,
+                                                           const char *name)
 {
-	if (unlikely(debug_mode()) && p != NULL) {
+	void *p = alloc_table_pop(size);
+	return likely(p != NULL) ? p : cxx_new_slow(size, kind, name);
+}
+
+static noinline void cxx_delete_debug(void *p, unsigned kind)
+{
+	if (p != NULL) {
 		struct block b = block_lookup_live(p, "operator delete");
 		kind_check(p, &b, kind);
 	}
 	API(free)(p);
 }
 
+/* free's fast path, inline, once the debug mode is ruled out. */
+static inline __attribute__((always_inline)) void cxx_delete(void *p, unsigned kind)
+{
+	if (unlikely(debug_mode())) {
+		cxx_delete_debug(p, kind);
+		return;
+	}
+	free_fast(p);
+}
+
 /* operator new(std::size_t), operator new[](std::size_t) */
 strata_export void *API(_Znwm)(size_t size)
 {
-	void *p = cxx_new(size, DEBUG_KIND_NEW);
-	return likely(p != NULL) ? p : new_failed(size, "_Znwm");
+	return cxx_new(size, DEBUG_KIND_NEW, "_Znwm");
 }
 
 strata_export void *API(_Znam)(size_t size)
 {
-	void *p = cxx_new(size, DEBUG_KIND_NEW_ARRAY);
-	return likely(p != NULL) ? p : new_failed(size, "_Znam");
+	return cxx_new(size, DEBUG_KIND_NEW_ARRAY, "_Znam");
 }
 
 /* The nothrow forms: NULL on failure. */
 strata_export void *API(_ZnwmRKSt9nothrow_t)(size_t size, const void *nothrow)
 {
 	(void)nothrow;
-	return cxx_new(size, DEBUG_KIND_NEW);
+	return cxx_new(size, DEBUG_KIND_NEW, NULL);
 }
 
 strata_export void *API(_ZnamRKSt9nothrow_t)(size_t size, const void *nothrow)
 {
 	(void)nothrow;
-	return cxx_new(size, DEBUG_KIND_NEW_ARRAY);
+	return cxx_new(size, DEBUG_KIND_NEW_ARRAY, NULL);
 }
 
 /* operator delete(void *), operator delete[](void *) */

@@ -155,7 +155,7 @@ static inline struct heap *slab_heap(const struct page *pg)
 #define SLAB_WINDOW      (PAGE_SIZE << SLAB_MAX_ORDER)
 #define LINK_WINDOW_MASK (~(uintptr_t)(SLAB_WINDOW - 1) | (MIN_ALIGN - 1))
 
-void *heap_pop_last(struct heap_fast *f, void **p);
+void *heap_pop_last(struct heap_fast *f, void **p) __attribute__((returns_nonnull));
 
 /* malloc's fast path: the first object p of the class's free list, not
  * empty.  The objects on it count as in use in their slab, so neither
