@@ -14,7 +14,9 @@
 #ifndef WL_COMMON_H
 #define WL_COMMON_H
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -277,7 +279,7 @@ static inline void wl_end(void)
  * at a cost that does not grow with the block. */
 static inline void wl_touch(void *p, size_t size)
 {
-	char *c = p;
+	char *c = (char *)p;
 
 	memset(c, 0x5a, size < CACHE_LINE ? size : CACHE_LINE);
 	for (size_t off = TOUCH_STRIDE; off < size; off += TOUCH_STRIDE)
