@@ -594,6 +594,24 @@ strata_export void *API(pvalloc)(size_t size)
  * realloc
  * ---------------------------------------------------------------------- */
 
+/* The descriptor of p's page when p is a live block of a slab, the common
+ * case, found from the pagemap with free's checks (it starts an object
+ * handed out, it is not free); NULL for the rest (NULL, large and huge
+ * blocks, caches' objects, sampled pages, the debug mode, bad pointers),
+ * which take the full lookup: it says what is wrong. */
+static inline __attribute__((always_inline)) const struct page *slab_block_live(void *p)
+{
+	uintptr_t e = pagemap_entry(p);
+	if (unlikely(!pagemap_is_region(e)))
+		return NULL;
+	const struct page *pg = pagemap_page(e, p);
+	if (likely(__atomic_load_n(&pg->state, __ATOMIC_RELAXED) == PAGE_SLAB
+	           && slab_object_valid(pg, p) && ((uintptr_t *)p)[1] != _strata_free_key
+	           && !debug_mode()))
+		return pg;
+	return NULL;
+}
+
 /* Can the block stay where it is with new_size bytes? */
 static bool resize_in_place(struct block *b, size_t new_size)
 {
@@ -726,7 +744,36 @@ static void *zone_realloc_block(struct zone *z, void *p, struct block *b, size_t
 	return q;
 }
 
+/* A small block to a small size, checked as free checks it: kept when the
+ * class is the same, else moved with malloc's and free's fast paths.  Not
+ * with exact leak tracking, whose record of the block's size is renewed
+ * even when it stays (sample_resized). */
+static inline __attribute__((always_inline)) void *realloc_small(void *p, size_t size,
+                                                                 const struct page *pg)
+{
+	unsigned cls = pg->cls;
+	if (size_to_class(size) == cls)
+		return p;
+	void *q = alloc_table_pop(size);
+	if (unlikely(q == NULL) && (q = malloc_generic(size)) == NULL)
+		return NULL;
+	memcpy(q, p, MIN(class_size(cls), size));
+	free_fast(p);
+	return q;
+}
+
+static noinline void *realloc_generic(void *p, size_t size);
+
 strata_export void *API(realloc)(void *p, size_t size)
+{
+	const struct page *pg;
+	if (likely(size - 1 < SMALL_MAX && leak_mode() != LEAK_FULL
+	           && (pg = slab_block_live(p)) != NULL))
+		return realloc_small(p, size, pg);
+	return realloc_generic(p, size);
+}
+
+static noinline void *realloc_generic(void *p, size_t size)
 {
 	if (p == NULL)
 		return API(malloc)(size);
@@ -779,24 +826,12 @@ static noinline size_t usable_size_generic(void *p)
 	return b.usable;
 }
 
-/* A live block of a slab, the common case, from its page's descriptor
- * with free's checks (it starts an object handed out, it is not free):
- * programs that keep their own count of memory ask for the size of every
- * block they allocate and free (redis: about ten calls a request).  The
- * rest (NULL, large and huge blocks, caches' objects, sampled pages, the
- * debug mode, bad pointers) takes the full lookup, which says what is
- * wrong. */
+/* A program that keeps its own count of memory asks for the size of every
+ * block it allocates and frees (redis: about ten calls a request). */
 strata_export size_t API(malloc_usable_size)(void *p)
 {
-	uintptr_t e = pagemap_entry(p);
-	if (likely(pagemap_is_region(e))) {
-		const struct page *pg = pagemap_page(e, p);
-		if (likely(__atomic_load_n(&pg->state, __ATOMIC_RELAXED) == PAGE_SLAB
-		           && slab_object_valid(pg, p) && ((uintptr_t *)p)[1] != _strata_free_key
-		           && !debug_mode()))
-			return class_size(pg->cls);
-	}
-	return usable_size_generic(p);
+	const struct page *pg = slab_block_live(p);
+	return likely(pg != NULL) ? class_size(pg->cls) : usable_size_generic(p);
 }
 
 /* ------------------------------------------------------------------------

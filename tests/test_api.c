@@ -238,6 +238,31 @@ Test(api, realloc_keeps_contents_growing_and_shrinking)
 	free(p);
 }
 
+/* A small block resized within its class stays where it is; to another
+ * class it moves with its bytes (realloc's inline path). */
+Test(api, realloc_of_small_blocks_keeps_its_class_and_bytes)
+{
+	for (size_t a = 1; a <= 4096; a += 61) {
+		for (size_t b = 1; b <= 4096; b += 97) {
+			void  *other = malloc(b);
+			size_t class_b = malloc_usable_size(other);
+			free(other);
+			unsigned char *p = malloc(a);
+			size_t         class_a = malloc_usable_size(p);
+			fill(p, a, 3);
+			unsigned char *q = realloc(p, b);
+			cr_assert_not_null(q);
+			if (class_a == class_b)
+				cr_assert_eq(q, p, "%zu -> %zu stays in its class", a, b);
+			else
+				cr_assert_neq(q, p, "%zu -> %zu moves", a, b);
+			cr_assert_eq(malloc_usable_size(q), class_b);
+			check(q, a < b ? a : b, 3);
+			free(q);
+		}
+	}
+}
+
 Test(api, realloc_grows_large_blocks_in_place)
 {
 	/* a run of 257 pages is cut from a 512-page block; the rest is free */

@@ -233,6 +233,18 @@ static void usable_size_unallocated_slot(void *arg)
 	(void)malloc_usable_size(name(p + 9 * 3072));
 }
 
+static void realloc_middle_small(void *arg)
+{
+	(void)arg;
+	char *p = malloc(100);
+	void *r = realloc(name(p + 16), 40);
+	(void)r;
+}
+
+Test(misuse, realloc_of_middle_of_small_block)
+{
+	expect_abort(realloc_middle_small, NULL, "passed to realloc (not the start of a block)");
+}
 Test(misuse, usable_size_of_middle_of_small_block)
 {
 	expect_abort(usable_size_middle_small, NULL,
