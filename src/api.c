@@ -260,10 +260,16 @@ static inline __attribute__((always_inline)) void *alloc_table_pop(size_t size)
 	return NULL;
 }
 
-strata_export void *API(malloc)(size_t size)
+/* malloc itself, for the library's own callers: no call through the PLT. */
+static inline __attribute__((always_inline)) void *malloc_fast(size_t size)
 {
 	void *p = alloc_table_pop(size);
 	return likely(p != NULL) ? p : malloc_generic(size);
+}
+
+strata_export void *API(malloc)(size_t size)
+{
+	return malloc_fast(size);
 }
 
 strata_export void *API(calloc)(size_t nmemb, size_t size)
@@ -754,8 +760,8 @@ static inline __attribute__((always_inline)) void *realloc_small(void *p, size_t
 	unsigned cls = pg->cls;
 	if (size_to_class(size) == cls)
 		return p;
-	void *q = alloc_table_pop(size);
-	if (unlikely(q == NULL) && (q = malloc_generic(size)) == NULL)
+	void *q = malloc_fast(size);
+	if (unlikely(q == NULL))
 		return NULL;
 	memcpy(q, p, MIN(class_size(cls), size));
 	free_fast(p);

@@ -647,12 +647,10 @@ Test(heap, usable_size_is_the_class_size)
 	pthread_create(&t, NULL, usable_sizes_elsewhere, theirs);
 	pthread_join(t, NULL);
 	for (size_t i = 0; i < SMALL_MAX / 16; i++) {
-		size_t size = 16 * i + 1;
+		size_t size = 16 * i + 1, want = class_size(size_to_class(size));
 		void  *mine = malloc(size);
-		cr_assert_eq(malloc_usable_size(mine), class_size(size_to_class(size)), "%zu",
-		             size);
-		cr_assert_eq(malloc_usable_size(theirs[i]), class_size(size_to_class(size)), "%zu",
-		             size);
+		cr_assert_eq(malloc_usable_size(mine), want, "%zu", size);
+		cr_assert_eq(malloc_usable_size(theirs[i]), want, "%zu", size);
 		free(mine);
 		free(theirs[i]);
 	}
