@@ -445,21 +445,22 @@ static inline __attribute__((always_inline)) bool free_own_push(struct heap_fast
 
 /* The fast path with p's descriptor pg from the pagemap: the object check,
  * then the owner test (another owner's page: its foreign push, made
- * here); p's page is remembered for the next free unless the free waits
- * in the ring (a free at random: its page will not come again soon). */
+ * here); p's slab is remembered for the next free unless the free waits
+ * in the ring (a free at random: its slab will not come again soon). */
 static inline __attribute__((always_inline)) bool free_own(struct heap *h, void *p, struct page *pg)
 {
 	struct heap_fast *entry = page_owner_tag(pg);
 	uint32_t          soff = pg->slab_off; /* read once: the check and the head */
-	if (unlikely(!slab_object_valid_at(pg, p, soff)))
+	size_t            off = ((uintptr_t)p & (PAGE_SIZE - 1)) + soff;
+	if (unlikely(!slab_object_valid_off(pg, off)))
 		return false;
 	if (unlikely(!owner_is(entry, h)))
 		return free_foreign(h, p, pg); /* else free_other */
 	struct page *head = slab_head_at(pg, soff);
 	if (free_own_queued(h, entry, head, p))
 		return true;
-	h->free_page = (uintptr_t)p & ~(uintptr_t)(PAGE_SIZE - 1);
-	h->free_pg = pg;
+	h->free_base = (uintptr_t)p - off;
+	h->free_slab = head;
 	return free_own_push(entry, head, p);
 }
 
@@ -479,31 +480,31 @@ static inline __attribute__((always_inline)) void free_lookup(struct heap *h, vo
 	free_other(p, pg);
 }
 
-/* A free on the page of the thread's last one from the fast path (a
+/* A free into the slab of the thread's last one from the fast path (a
  * program freeing what it allocated in a row, or a few blocks in turn)
- * skips the pagemap and the owner test: that page is one of h's slab
- * pages, not sampled (heap.c keeps it so).  cls: the class the caller
- * knows p's to be (a sized delete's), or -1.  false: take the pagemap. */
-static inline __attribute__((always_inline)) bool free_on_last_page(struct heap *h, void *p,
+ * skips the pagemap and the owner test: that slab is one of h's own
+ * (heap.c keeps it so).  Its head's object check is the slab's bounds
+ * test too: an offset below 2^31 passes it only at an object the slab
+ * has carved (slab_index_by), so one compare rules out the rest of the
+ * address space.  cls: the class the caller knows p's to be (a sized
+ * delete's), or -1.  false: take the pagemap. */
+static inline __attribute__((always_inline)) bool free_on_last_slab(struct heap *h, void *p,
                                                                     int cls)
 {
-	uintptr_t in_page = (uintptr_t)p - h->free_page;
-	if (unlikely(in_page >= PAGE_SIZE))
+	uintptr_t off = (uintptr_t)p - h->free_base;
+	if (unlikely(off >= 16384))
 		return false;
-	struct page *pg = h->free_pg;
-	uint32_t     soff = pg->slab_off;
-	if (unlikely((cls >= 0 && pg->cls != (unsigned)cls)
-	             || !slab_object_valid_own(pg, in_page + soff)))
+	struct page *head = h->free_slab;
+	if (unlikely((cls >= 0 && head->cls != (unsigned)cls) || !slab_object_valid_own(head, off)))
 		return false;
-	struct heap_fast *entry = page_owner_tag(pg);
-	struct page      *head = slab_head_at(pg, soff);
+	struct heap_fast *entry = page_owner_tag(head);
 	return free_own_queued(h, entry, head, p) || free_own_push(entry, head, p);
 }
 
 static inline __attribute__((always_inline)) void free_fast(void *p)
 {
 	struct heap *h = _strata_heap;
-	if (likely(free_on_last_page(h, p, -1)))
+	if (likely(free_on_last_slab(h, p, -1)))
 		return;
 	free_lookup(h, p);
 }
@@ -931,7 +932,7 @@ static inline __attribute__((always_inline)) void sized_delete(void *p, size_t s
 {
 	struct heap *h = _strata_heap;
 	if (likely(size <= CLASS_TABLE_MAX
-	           && free_on_last_page(h, p, (int)size_to_class_table(size))))
+	           && free_on_last_slab(h, p, (int)size_to_class_table(size))))
 		return;
 	uintptr_t e = pagemap_entry(p);
 	if (likely(pagemap_is_region(e) && size <= CLASS_TABLE_MAX)) {

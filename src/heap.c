@@ -55,16 +55,16 @@ static inline bool heap_is_shared(const struct heap *h)
 /* The empty heaps: a thread's TLS points at one until it has a heap of its
  * own, and after it exits.  Their free lists stay empty. */
 char _strata_heap_no_mags[HEAP_NO_MAGS_BYTES] __attribute__((aligned(64)));
-/* The descriptor free's page test meets (at page 0) until a heap's first
- * fast free: its bump is 0, no object on it is valid, so the free takes
+/* The slab free's slab test meets (at address 0) until a heap's first
+ * fast free: its bump is 0, no object in it is valid, so the free takes
  * the pagemap. */
 static struct page heap_no_page;
 static struct heap heap_empty = { .state = HEAP_UNINIT,
 	                          .mags = (struct cache_mag *)_strata_heap_no_mags,
-	                          .free_pg = &heap_no_page };
+	                          .free_slab = &heap_no_page };
 static struct heap heap_dead = { .state = HEAP_DEAD,
 	                         .mags = (struct cache_mag *)_strata_heap_no_mags,
-	                         .free_pg = &heap_no_page };
+	                         .free_slab = &heap_no_page };
 
 __thread struct heap *_strata_heap tls_ie = &heap_empty;
 
@@ -262,31 +262,22 @@ static void heap_clear(struct heap *h)
 	__atomic_store_n(&h->delayed, delayed, __ATOMIC_RELAXED);
 	h->cmags = cmags;
 	h->mags = (struct cache_mag *)_strata_heap_no_mags; /* until a cache sets it */
-	h->free_pg = &heap_no_page;
+	h->free_slab = &heap_no_page;
 }
 
-/* free's page test (heap.h) takes no page until the next fast free. */
-static void heap_forget_page(struct heap *h)
+/* free's slab test (heap.h) takes no slab until the next fast free. */
+static void heap_forget_last(struct heap *h)
 {
-	h->free_page = 0;
-	h->free_pg = &heap_no_page;
+	h->free_base = 0;
+	h->free_slab = &heap_no_page;
 }
 
 /* It must no longer take slab s of h: before s goes back to its arena or
  * to no owner (its region may be unmapped, its pages reused). */
 static void heap_forget_slab(struct heap *h, const struct page *s)
 {
-	if ((uintptr_t)h->free_pg - (uintptr_t)s < (sizeof(struct page) << s->order))
-		heap_forget_page(h);
-}
-
-/* ... nor the page of p, h's block, when leak tracking has just recorded
- * it: that page's frees must take the slow path, which forgets records. */
-static void heap_forget_sampled(struct heap *h, const void *p)
-{
-	if ((uintptr_t)p - h->free_page < PAGE_SIZE
-	    && __atomic_load_n(&h->free_pg->state, __ATOMIC_RELAXED) == PAGE_SAMPLED)
-		heap_forget_page(h);
+	if (h->free_slab == s)
+		heap_forget_last(h);
 }
 
 /* What the upper layers start once a thread has a heap, with no lock held
@@ -600,7 +591,7 @@ static struct arena *heapless_arena(struct heap *h)
 /* One object of class cls from arena a's shared heap, for a thread whose
  * heap is h (NULL: an exited thread).  Each call counts its own bytes
  * towards h's next leak sample: every call of such a thread comes here. */
-void *heap_alloc_shared(struct arena *a, struct heap *h, unsigned cls, size_t size)
+static void *heap_shared_pop(struct arena *a, unsigned cls)
 {
 	struct heap *s = &shared_heaps[a->index];
 	size_t       bytes;
@@ -610,9 +601,43 @@ void *heap_alloc_shared(struct arena *a, struct heap *h, unsigned cls, size_t si
 		p = heap_refill(s, cls, &bytes);
 	lock_release(&s->lock);
 	arena_background_start(); /* no lock held: creating a thread allocates */
+	return p;
+}
+
+void *heap_alloc_shared(struct arena *a, struct heap *h, unsigned cls, size_t size)
+{
+	void *p = heap_shared_pop(a, cls);
 	if (p)
 		sample_small(h, p, size, class_size(cls));
 	return p;
+}
+
+/* p, the object heap_fill has just handed out, back in front of the free
+ * list it came from. */
+static void heap_unpop(struct heap_fast *f, void *p)
+{
+	link_set(p, f->free);
+	f->free = p;
+	f->nmalloc--;
+}
+
+/* Leak sampling of a refill of h that took bytes from its slabs and hands
+ * out p.  When a sampling interval ends in it, the block recorded comes
+ * from the arena's shared heap instead, and p goes back: no slab of a
+ * thread heap holds a recorded block (whose page free's fast path must
+ * not take: sample.c marks it), so the fast path takes any object of the
+ * slab of the thread's last free without a test of the page. */
+static void *heap_sample(struct heap *h, unsigned cls, void *p, size_t size, size_t bytes)
+{
+	unsigned n = sample_count(h, bytes);
+	if (n == 0)
+		return p;
+	void *q = heap_shared_pop(heap_local_arena(h), cls);
+	if (q == NULL)
+		return p; /* out of memory: this interval goes unrecorded */
+	heap_unpop(heap_slot(h, cls), p);
+	sample_record_small(q, size, bytes, n);
+	return q;
 }
 
 void *heap_alloc_slow(unsigned cls, size_t size)
@@ -628,10 +653,8 @@ void *heap_alloc_slow(unsigned cls, size_t size)
 	size_t bytes;
 	p = heap_refill(h, cls, &bytes);
 	arena_background_start(); /* no lock held: creating a thread allocates */
-	if (p) {
-		sample_small(h, p, size, bytes);
-		heap_forget_sampled(h, p);
-	}
+	if (p && leak_mode() == LEAK_SAMPLED)
+		p = heap_sample(h, cls, p, size, bytes);
 	return p;
 }
 
@@ -750,10 +773,12 @@ static void heap_free_to_owner(struct heap *h, struct page *head, void *p, bool 
 	struct heap *owner = slab_heap(head);
 	if (owner && (owner == h || heap_is_shared(owner))) {
 		bool shared = owner != h;
+		if (!counted && shared)
+			heap_count_free(h, head->cls, head); /* the thread's, by node */
+		else if (!counted)
+			owner->fast[head->cls].nfree_local++;
 		if (shared)
 			lock_acquire(&owner->lock);
-		if (!counted)
-			owner->fast[head->cls].nfree_local++;
 		heap_put_own(owner, head, p);
 		if (shared)
 			lock_release(&owner->lock);
@@ -815,13 +840,17 @@ static bool heap_keeps_foreign(const struct heap *h, const struct page *head)
 	return !nodes_active() || page_region(head)->arena->node == h->arena->node;
 }
 
-/* Free of a small block from a slow path: the fast path's checks are done. */
+/* Free of a small block from a slow path: the fast path's checks are done.
+ * A shared heap's block (one leak tracking recorded, heap_sample) goes
+ * back to it, not onto the foreign list, whose mallocs would hand it out
+ * again and again outside the slabs the fast paths know. */
 void heap_free_small(struct page *pg, void *p)
 {
 	struct heap *h = heap_get();
 	struct page *head = slab_head(pg);
 	struct heap *owner = slab_heap(pg);
-	if (owner != h && h && !h->nocache && heap_keeps_foreign(h, head)) {
+	if (owner != h && h && !h->nocache && !(owner && heap_is_shared(owner))
+	    && heap_keeps_foreign(h, head)) {
 		struct heap_fast *f = heap_slot(h, pg->cls);
 		if (f->nforeign >= f->foreign_cap)
 			heap_foreign_flush(h, pg->cls, f->foreign_cap / 2);

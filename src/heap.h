@@ -93,14 +93,14 @@ struct heap {
 	struct heap_pending pending[HEAP_PENDING]; /* heap_defer_free */
 	uint32_t            pending_off;           /* of the next slot, in bytes */
 	struct page        *pending_slab;          /* of the last free queued */
-	/* The page of the last free made by the fast path (page aligned) and
-	 * its descriptor: a free on the same page skips the pagemap and the
-	 * owner test.  So it is always a page of one of the heap's slabs, not
-	 * sampled: reset before a slab of the heap goes back (its region may
-	 * be unmapped) and when a block on it is recorded by leak tracking
-	 * (heap.c).  0 and heap_no_page (no valid object) at the start. */
-	uintptr_t         free_page;
-	struct page      *free_pg;
+	/* The slab of the last free made by the fast path (its address and
+	 * head descriptor): a free into the same slab skips the pagemap and
+	 * the owner test.  So it is always a slab of the heap's own, which
+	 * never holds a block recorded by leak tracking (heap_sample): reset
+	 * before a slab of the heap goes back (its region may be unmapped).
+	 * 0 and heap_no_page (no valid object) at the start. */
+	uintptr_t         free_base;
+	struct page      *free_slab;
 	int               state;
 	bool              nocache; /* exact leak tracking or the debug mode:
 	                                small blocks come from the arenas'

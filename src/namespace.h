@@ -199,12 +199,14 @@
 #define report_stats_file_start _strata_report_stats_file_start
 #define report_write _strata_report_write
 #define sample_block _strata_sample_block
+#define sample_due _strata_sample_due
 #define sample_exact _strata_sample_exact
 #define sample_forget_huge _strata_sample_forget_huge
 #define sample_forget_large _strata_sample_forget_large
 #define sample_forget_small _strata_sample_forget_small
 #define sample_init _strata_sample_init
 #define sample_large _strata_sample_large
+#define sample_record_small _strata_sample_record_small
 #define sample_resized _strata_sample_resized
 #define sample_small_slow _strata_sample_small_slow
 #define sample_thread_init _strata_sample_thread_init

@@ -163,7 +163,7 @@ void sample_thread_init(struct heap *tc)
  * over what a crossing overshoots, so the intervals tile the thread's
  * stream of bytes and each allocation gets the intervals ending inside it.
  * A thread without a heap (an exited one) is not sampled. */
-static unsigned sample_due(struct heap *tc, size_t bytes)
+unsigned sample_due(struct heap *tc, size_t bytes)
 {
 	if (tc == NULL)
 		return 0;
@@ -219,6 +219,13 @@ bool sample_block(struct heap *tc, void *p, size_t size, size_t usable, size_t b
 	return n > 0 && record(p, MAX(size, 1), sample_weight(size, usable, bytes, n));
 }
 
+void sample_record_small(void *p, size_t size, size_t bytes, unsigned n)
+{
+	struct page *pg = page_of(region_of(p), p);
+	if (record(p, MAX(size, 1), sample_weight(size, class_size(pg->cls), bytes, n)))
+		page_mark_sampled(pg);
+}
+
 void sample_small_slow(struct heap *tc, void *p, size_t size, size_t bytes)
 {
 	if (leak_mode() == LEAK_FULL) {
@@ -227,9 +234,9 @@ void sample_small_slow(struct heap *tc, void *p, size_t size, size_t bytes)
 	}
 	if (leak_mode() == LEAK_OFF)
 		return;
-	struct page *pg = page_of(region_of(p), p);
-	if (sample_block(tc, p, size, class_size(pg->cls), bytes))
-		page_mark_sampled(pg);
+	unsigned n = sample_due(tc, bytes);
+	if (n > 0)
+		sample_record_small(p, size, bytes, n);
 }
 
 /* Usable bytes of p, a large run or a huge block; *huge says which. */

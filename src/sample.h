@@ -25,7 +25,23 @@ void        sample_thread_init(struct heap *tc);
 
 /* Allocation hooks, on the slow paths: bytes is what this call took from
  * the arena (a refill batch, a large run). */
-void sample_small_slow(struct heap *tc, void *p, size_t size, size_t bytes);
+void     sample_small_slow(struct heap *tc, void *p, size_t size, size_t bytes);
+unsigned sample_due(struct heap *tc, size_t bytes);
+/* Record p, a small block of size bytes handed out by a refill of bytes
+ * in which n sampling intervals ended, and mark its page so that its free
+ * takes the slow path, which forgets it. */
+void sample_record_small(void *p, size_t size, size_t bytes, unsigned n);
+
+/* The sampling intervals that end in bytes a thread heap's refill took (the
+ * sampled mode): most end none, a subtraction and no call. */
+static inline unsigned sample_count(struct heap *tc, size_t bytes)
+{
+	if (tc->sample_left > (int64_t)bytes) {
+		tc->sample_left -= (int64_t)bytes;
+		return 0;
+	}
+	return sample_due(tc, bytes);
+}
 
 /* Most refills end no sampling interval: a subtraction, no call. */
 static inline void sample_small(struct heap *tc, void *p, size_t size, size_t bytes)

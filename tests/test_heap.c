@@ -13,9 +13,13 @@
 #include "slab.h"
 #include "strata.h"
 
+/* The calling thread's heap, set up.  No leak sample is due in these
+ * tests unless one asks for it (sample_left = 0): a recorded block comes
+ * from the shared heap, not from the slab a test watches. */
 static struct heap *me(void)
 {
 	free(malloc(1));
+	_strata_heap->sample_left = INT64_MAX / 2;
 	return _strata_heap;
 }
 
@@ -354,9 +358,10 @@ static void *malloc_on_page_of(const void *p, size_t size)
 	return NULL;
 }
 
-/* free remembers the page of its last fast free; the next free on that
- * page takes its descriptor from there, with every check made. */
-Test(heap, free_remembers_the_page_of_its_last_free)
+/* free remembers the slab of its last fast free; the next free into that
+ * slab, on any of its pages, takes its head from there, with every check
+ * made. */
+Test(heap, free_remembers_the_slab_of_its_last_free)
 {
 	struct heap *h = me();
 	unsigned     c = size_to_class(80);
@@ -364,8 +369,8 @@ Test(heap, free_remembers_the_page_of_its_last_free)
 	struct page *pg = page_of(region_of(a), a);
 	cr_assert_eq(slab_of(a), h->fast[c].current);
 	free(a);
-	cr_assert_eq(h->free_page, (uintptr_t)a & ~(uintptr_t)(PAGE_SIZE - 1));
-	cr_assert_eq(h->free_pg, pg);
+	cr_assert_eq(h->free_slab, slab_of(a));
+	cr_assert_eq(h->free_base, (uintptr_t)a - slab_offset(pg, a));
 	uint64_t listed = h->fast[c].nfree_listed;
 	free(b);
 	cr_assert_eq(h->fast[c].local, b, "on the current slab's local list");
@@ -373,9 +378,47 @@ Test(heap, free_remembers_the_page_of_its_last_free)
 	cr_assert_eq(strata_check_heap(), 0);
 }
 
+/* The slab test takes no block of another slab: with the first of two
+ * full slabs of one class remembered, blocks of the second, which lie
+ * within SLAB_MAX_BYTES of it at multiples of the same size, go to their
+ * own slab (a block on the wrong slab's list fails the heap check). */
+Test(heap, the_slab_test_takes_no_block_of_the_next_slab)
+{
+	struct heap *h = me();
+	unsigned     c = size_to_class(64);
+	unsigned     cap = _strata_classes[c].capacity;
+	void       **a = calloc(4 * cap, sizeof(void *)), **b = calloc(4 * cap, sizeof(void *));
+	int          na, nb, ia = 0, near = 0, freed = 0;
+	struct page *first = fill_a_slab(64, a, 4 * (int)cap, &na);
+	struct page *second = fill_a_slab(64, b, 4 * (int)cap, &nb);
+	for (int i = 0; i < nb && ia + 2 < na; i++) {
+		if (slab_of(b[i]) != second)
+			continue;
+		/* two frees into the first slab: the ring makes the second at
+		 * once, and the slab is remembered */
+		free(a[ia++]);
+		free(a[ia++]);
+		cr_assert_eq(h->free_slab, first);
+		near += (uintptr_t)b[i] - h->free_base < SLAB_MAX_BYTES;
+		free_now(b[i]);
+		b[i] = NULL;
+		freed++;
+		cr_assert_eq(strata_check_heap(), 0);
+	}
+	cr_assert_gt(freed, 0);
+	cr_assert_gt(near, 0, "no block of the second slab within reach of the first's test");
+	for (int i = ia; i < na; i++)
+		free(a[i]);
+	for (int i = 0; i < nb; i++)
+		free(b[i]);
+	free(a);
+	free(b);
+	cr_assert_eq(strata_check_heap(), 0);
+}
+
 /* A slab given back to its arena is forgotten first: its pages may be
  * reused, its region unmapped. */
-Test(heap, a_slab_given_back_is_no_longer_the_page_of_the_last_free)
+Test(heap, a_slab_given_back_is_no_longer_the_slab_of_the_last_free)
 {
 	struct heap *h = me();
 	enum { N = 2000 }; /* 8 MB, far past the parking budget */
@@ -387,42 +430,44 @@ Test(heap, a_slab_given_back_is_no_longer_the_page_of_the_last_free)
 	for (int i = N - 1; i >= 0; i--)
 		free(p[i]);
 	heap_free_pending_self();
-	struct page *pg = h->free_pg;
-	cr_assert(h->free_page == 0
-	                  || (pg->state == PAGE_SLAB && slab_heap(pg) == h && pg->bump > 0),
-	          "page %#lx: its descriptor is state %u, bump %u", (unsigned long)h->free_page,
-	          pg->state, pg->bump);
+	struct page *s = h->free_slab;
+	cr_assert(h->free_base == 0 || (s->state == PAGE_SLAB && slab_heap(s) == h && s->bump > 0),
+	          "slab at %#lx: its head is state %u, bump %u", (unsigned long)h->free_base,
+	          s->state, s->bump);
 	cr_assert_eq(strata_check_heap(), 0);
 }
 
-/* A page with a block leak tracking recorded takes the slow path, which
- * forgets the record: free's page test must not skip it.  The block
- * recorded is the first a refill hands out, which lands on the page of
- * the last free now and then. */
-Test(heap, a_sampled_page_is_no_longer_the_page_of_the_last_free)
+/* A block leak tracking records comes from the arena's shared heap, never
+ * from a slab of the thread's own, whose frees free's slab test takes
+ * without a look at the page: the refill's own first block goes back on
+ * the free list, and the recorded one's free, which forgets the record,
+ * goes back to the shared heap (not onto the foreign list, whose mallocs
+ * would hand it out again). */
+Test(heap, a_recorded_block_comes_from_the_shared_heap)
 {
 	struct heap *h = me();
 	if (leak_mode() != LEAK_SAMPLED)
 		cr_skip_test("leak tracking is not sampled");
-	void *keep = malloc(96); /* the slab stays */
-	int   met = 0;
-	for (int i = 0; i < 200 && met < 3; i++) {
-		void *a = malloc(96);
-		free(a);
+	unsigned c = size_to_class(96);
+	void    *keep = malloc(96); /* the slab stays */
+	for (int i = 0; i < 20; i++) {
 		strata_thread_flush(); /* the lists go back: the next malloc refills */
-		cr_assert_eq(h->free_page, (uintptr_t)a & ~(uintptr_t)(PAGE_SIZE - 1));
-		h->sample_left = 0; /* its first block is recorded */
+		h->sample_left = 0;    /* its block is recorded */
 		void        *b = malloc(96);
 		struct page *pg = page_of(region_of(b), b);
 		cr_assert_eq(pg->state, PAGE_SAMPLED);
-		if (((uintptr_t)a ^ (uintptr_t)b) < PAGE_SIZE) {
-			met++;
-			cr_assert_neq(h->free_pg, pg, "the sampled page is still free's");
-		}
+		cr_assert_neq(slab_heap(pg), h, "a recorded block in a slab of the thread's own");
+		cr_assert_eq(slab_heap(pg)->state, HEAP_SHARED);
+		void *next = h->fast[c].free;
+		cr_assert_not_null(next, "the refill's first block is back on the free list");
+		cr_assert_eq(slab_heap(page_of(region_of(next), next)), h);
+		uint32_t foreign = h->fast[c].nforeign;
 		free(b);
 		cr_assert_eq(pg->state, PAGE_SLAB, "the free forgot the record");
+		cr_assert_eq(h->fast[c].nforeign, foreign, "onto the foreign list");
+		cr_assert_eq(malloc(96), next);
+		free(next);
 	}
-	cr_assert_gt(met, 0, "no refill landed on the page of the last free");
 	free(keep);
 	cr_assert_eq(strata_check_heap(), 0);
 }

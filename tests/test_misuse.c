@@ -157,6 +157,45 @@ static void free_middle_after_a_free(void *arg)
 	free(name(b + 16));
 }
 
+/* The first object of the first slab of 3 KiB objects: the first refill
+ * carves 8 of its 21 and hands out the first, so the tenth was never
+ * handed out.  Of three mallocs, the lowest of two 3072 bytes apart: a
+ * leak sample hands out a block of the shared heap instead, and the
+ * first object next. */
+static char *first_of_a_3k_slab(void)
+{
+	char *b[3] = { malloc(3000), malloc(3000), malloc(3000) }, *first = NULL;
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 3; j++)
+			if (b[j] == b[i] + 3072 && (first == NULL || b[i] < first))
+				first = b[i];
+	if (first == NULL)
+		abort();
+	return first;
+}
+
+/* The same on another page of the slab of the thread's last free (free's
+ * slab test, which skips the page's descriptor). */
+static void free_middle_in_the_last_slab(void *arg)
+{
+	(void)arg;
+	char *a = malloc(100), *b = malloc(100);
+	for (int i = 0; i < 256 && ((uintptr_t)a ^ (uintptr_t)b) < 4096; i++)
+		b = malloc(100); /* b on another page than a's, of a's slab */
+	free(a);
+	free(name(b + 16));
+}
+
+/* A slot past the slab's bump (never handed out), after a free into the
+ * slab: the slab test finds it as the pagemap does. */
+static void free_unallocated_slot_in_the_last_slab(void *arg)
+{
+	(void)arg;
+	char *p = first_of_a_3k_slab();
+	free(p + 3072);
+	free(name(p + 9 * 3072));
+}
+
 static void free_middle_large(void *arg)
 {
 	(void)arg;
@@ -189,10 +228,7 @@ static void free_static(void *arg)
 static void free_unallocated_slot(void *arg)
 {
 	(void)arg;
-	/* The first malloc of this class carves 8 of the slab's 21 objects of
-	 * 3 KiB and returns the first; the tenth was never handed out. */
-	char *p = malloc(3000);
-	free(name(p + 9 * 3072));
+	free(name(first_of_a_3k_slab() + 9 * 3072));
 }
 
 static void realloc_foreign(void *arg)
@@ -229,8 +265,7 @@ static void usable_size_freed_small(void *arg)
 static void usable_size_unallocated_slot(void *arg)
 {
 	(void)arg;
-	char *p = malloc(3000); /* as free_unallocated_slot */
-	(void)malloc_usable_size(name(p + 9 * 3072));
+	(void)malloc_usable_size(name(first_of_a_3k_slab() + 9 * 3072));
 }
 
 static void realloc_middle_small(void *arg)
@@ -273,6 +308,16 @@ Test(misuse, free_of_middle_of_small_block_on_the_page_just_freed_into)
 {
 	expect_abort(free_middle_after_a_free, NULL, "not the start of a block");
 }
+Test(misuse, free_of_middle_of_small_block_in_the_slab_just_freed_into)
+{
+	expect_abort(free_middle_in_the_last_slab, NULL, "not the start of a block");
+}
+
+Test(misuse, free_of_a_slot_never_handed_out_in_the_slab_just_freed_into)
+{
+	expect_abort(free_unallocated_slot_in_the_last_slab, NULL, "not the start of a block");
+}
+
 Test(misuse, free_of_middle_of_large_block)
 {
 	expect_abort(free_middle_large, NULL, "invalid pointer");
