@@ -459,7 +459,7 @@ static inline __attribute__((always_inline)) bool free_own(struct heap *h, void 
 	struct page *head = slab_head_at(pg, soff);
 	if (free_own_queued(h, entry, head, p))
 		return true;
-	h->free_base = (uintptr_t)p - off;
+	h->free_base = ((uintptr_t)p & ~(uintptr_t)(PAGE_SIZE - 1)) - soff;
 	h->free_slab = head;
 	return free_own_push(entry, head, p);
 }
@@ -492,7 +492,7 @@ static inline __attribute__((always_inline)) bool free_on_last_slab(struct heap 
                                                                     int cls)
 {
 	uintptr_t off = (uintptr_t)p - h->free_base;
-	if (unlikely(off >= 16384))
+	if (unlikely(off >= FREE_SLAB_REACH))
 		return false;
 	struct page *head = h->free_slab;
 	if (unlikely((cls >= 0 && head->cls != (unsigned)cls) || !slab_object_valid_own(head, off)))

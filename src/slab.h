@@ -12,7 +12,6 @@
  * four or more objects with at most 1/8 tail waste (24 KiB needs 128 KiB to
  * waste 8 KiB), small enough to be given back soon after it empties. */
 #define SLAB_MAX_ORDER 5
-#define SLAB_MAX_BYTES (PAGE_SIZE << SLAB_MAX_ORDER)
 /* A slab should hold at least this many objects, so a heap that uses a
  * class goes to the arena for a new slab seldom ... */
 #define SLAB_MIN_OBJECTS 8

@@ -380,7 +380,7 @@ Test(heap, free_remembers_the_slab_of_its_last_free)
 
 /* The slab test takes no block of another slab: with the first of two
  * full slabs of one class remembered, blocks of the second, which lie
- * within SLAB_MAX_BYTES of it at multiples of the same size, go to their
+ * within FREE_SLAB_REACH of it at multiples of the same size, go to their
  * own slab (a block on the wrong slab's list fails the heap check). */
 Test(heap, the_slab_test_takes_no_block_of_the_next_slab)
 {
@@ -399,7 +399,7 @@ Test(heap, the_slab_test_takes_no_block_of_the_next_slab)
 		free(a[ia++]);
 		free(a[ia++]);
 		cr_assert_eq(h->free_slab, first);
-		near += (uintptr_t)b[i] - h->free_base < SLAB_MAX_BYTES;
+		near += (uintptr_t)b[i] - h->free_base < FREE_SLAB_REACH;
 		free_now(b[i]);
 		b[i] = NULL;
 		freed++;
