@@ -124,11 +124,15 @@ void slab_carve_onto(struct page *head, size_t size, unsigned count, void **list
 		__atomic_store_n(&head[k].bump, end, __ATOMIC_RELAXED);
 	__atomic_store_n(&head->bump, end, __ATOMIC_RELAXED);
 	struct link_keys keys = link_keys();
-	char            *p = (char *)page_address(head) + (size_t)(end - 1) * size;
+	char            *base = (char *)page_address(head);
+	char            *stop = base + (size_t)start * size; /* the first object */
+	char            *p = base + (size_t)(end - 1) * size;
 	void            *l = *list;
-	for (unsigned i = 0; i < count; i++, p -= size) {
+	for (;; p -= size) { /* bounded by pointers: no counter to keep */
 		link_set_with(p, l, keys);
 		l = p;
+		if (p == stop)
+			break;
 	}
 	*list = l;
 }
