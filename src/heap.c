@@ -588,9 +588,7 @@ static struct arena *heapless_arena(struct heap *h)
 	return h ? heap_local_arena(h) : arena_pick();
 }
 
-/* One object of class cls from arena a's shared heap, for a thread whose
- * heap is h (NULL: an exited thread).  Each call counts its own bytes
- * towards h's next leak sample: every call of such a thread comes here. */
+/* One object of class cls from arena a's shared heap, under its lock. */
 static void *heap_shared_pop(struct arena *a, unsigned cls)
 {
 	struct heap *s = &shared_heaps[a->index];
@@ -604,6 +602,9 @@ static void *heap_shared_pop(struct arena *a, unsigned cls)
 	return p;
 }
 
+/* ... for a thread whose heap is h (NULL: an exited thread).  Each call
+ * counts its own bytes towards h's next leak sample: every call of such a
+ * thread comes here. */
 void *heap_alloc_shared(struct arena *a, struct heap *h, unsigned cls, size_t size)
 {
 	void *p = heap_shared_pop(a, cls);

@@ -540,14 +540,19 @@ static struct huge *huge_get(size_t *map_size, size_t map_align, int node, bool 
 }
 
 /* The canary in the word below a huge block's pointer: a secret drawn at
- * the first huge block, so a program cannot write it by chance. */
+ * the first huge block, so a program cannot write it by chance.  Its top
+ * byte, the one just below the block, has its high bit set: an underflow
+ * by one byte of a character or a small number (below 0x80) never leaves
+ * it whole, where a random byte would match one such write in 256. */
+#define HUGE_CANARY_TOP ((uintptr_t)0x80 << 56)
+
 static uintptr_t huge_canary_key;
 
 static uintptr_t huge_canary(void)
 {
 	uintptr_t key = __atomic_load_n(&huge_canary_key, __ATOMIC_RELAXED);
 	if (unlikely(key == 0)) {
-		uintptr_t fresh = (uintptr_t)os_random() | 1;
+		uintptr_t fresh = (uintptr_t)os_random() | HUGE_CANARY_TOP | 1;
 		if (!__atomic_compare_exchange_n(&huge_canary_key, &key, fresh, false,
 		                                 __ATOMIC_RELAXED, __ATOMIC_RELAXED))
 			return key; /* another thread drew it first */

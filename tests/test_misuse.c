@@ -537,6 +537,27 @@ Test(misuse, overflow_past_a_large_block_by_one_byte)
 		expect_abort(large_overflow_nul, NULL, "heap overflow past");
 }
 
+/* A huge block's canary is the word below it, whose top byte (the one just
+ * below the block) has its high bit set: an underflow by one byte of any
+ * value below 0x80 is stopped by free in every run, not 255 in 256. */
+static void huge_underflow_byte(void *arg)
+{
+	char *p = name(malloc(8 << 20));
+	p[-1] = (char)(uintptr_t)arg;
+	free(p);
+}
+
+Test(misuse, underflow_before_a_huge_block_by_one_byte)
+{
+	unsigned char *p = malloc(8 << 20);
+	cr_assert(p[-1] & 0x80, "the byte below a huge block is %#x", p[-1]);
+	free(p);
+	const unsigned char bytes[] = { 0, '\n', ' ', 'A', 0x7f };
+	for (unsigned i = 0; i < sizeof(bytes); i++)
+		expect_abort(huge_underflow_byte, (void *)(uintptr_t)bytes[i],
+		             "heap underflow before");
+}
+
 /* No false alarm: every byte malloc_usable_size gives may be written, through
  * realloc's growth and shrinking in place and the thread's reuse of runs. */
 Test(misuse, large_blocks_may_be_written_to_their_usable_size)
