@@ -1083,18 +1083,8 @@ static void heap_verify_list(const struct page *s, void *list, uint32_t max)
 			_strata_freelist_corrupt(q);
 }
 
-/* At exit: the lists the calling thread's heap keeps of each class (the
- * free list, the local list and the current slab's, the other heaps'
- * objects) hold free objects with their links and keys intact, and so do
- * its kept large runs: a write after free, or an overflow into the next
- * free object, that no malloc met stops the program here rather than going
- * unnoticed.  A few thousand objects a class at most (one slab's, and the
- * foreign list's cap). */
-void heap_verify(void)
+static void heap_verify_classes(struct heap *h)
 {
-	struct heap *h = _strata_heap;
-	if (h->state != HEAP_LIVE)
-		return;
 	for (unsigned c = 0; c < NUM_CLASSES; c++) {
 		struct heap_fast *f = heap_slot(h, c);
 		if (f->current == NULL)
@@ -1105,6 +1095,28 @@ void heap_verify(void)
 		heap_verify_list(f->current, f->current->local_free, cap);
 		heap_verify_list(NULL, f->foreign, f->nforeign);
 	}
+}
+
+/* At exit: the lists the calling thread's heap keeps of each class (the
+ * free list, the local list and the current slab's, the other heaps'
+ * objects) hold free objects with their links and keys intact, and so do
+ * its kept large runs: a write after free, or an overflow into the next
+ * free object, that no malloc met stops the program here rather than going
+ * unnoticed.  A few thousand objects a class at most (one slab's, and the
+ * foreign list's cap).  The same for the shared heaps, under their locks:
+ * the blocks leak tracking recorded go back to them (heap_sample). */
+void heap_verify(void)
+{
+	for (unsigned i = 0; i < _strata_narenas; i++) {
+		struct heap *s = &shared_heaps[i];
+		lock_acquire(&s->lock);
+		heap_verify_classes(s);
+		lock_release(&s->lock);
+	}
+	struct heap *h = _strata_heap;
+	if (h->state != HEAP_LIVE)
+		return;
+	heap_verify_classes(h);
 	for (uint32_t i = 0; i < h->nlarge; i++)
 		heap_large_check(h->large[i]);
 }

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "arena.h"
 #include "heap.h"
@@ -470,6 +471,24 @@ Test(heap, a_recorded_block_comes_from_the_shared_heap)
 	}
 	free(keep);
 	cr_assert_eq(strata_check_heap(), 0);
+}
+
+/* A recorded block goes back to the shared heap when freed: a write after
+ * that free, which no malloc of the thread meets, is found by the check at
+ * exit, which walks the shared heaps' lists too. */
+Test(heap, a_write_after_free_of_a_recorded_block_is_found_at_exit, .signal = SIGABRT)
+{
+	struct heap *h = me();
+	if (leak_mode() != LEAK_SAMPLED)
+		abort(); /* the signal the test expects: nothing to check */
+	strata_thread_flush();
+	h->sample_left = 0;
+	char *b = malloc(96);
+	cr_assert_eq(slab_heap(page_of(region_of(b), b))->state, HEAP_SHARED);
+	free(b);
+	memset(b, 0x41, 16);
+	heap_verify();
+	cr_assert_fail("heap_verify did not find the write");
 }
 
 /* Another thread's free into a refilling slab takes the remote mark; no
