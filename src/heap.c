@@ -598,7 +598,6 @@ static void *heap_shared_pop(struct arena *a, unsigned cls)
 	if (p == NULL)
 		p = heap_refill(s, cls, &bytes);
 	lock_release(&s->lock);
-	arena_background_start(); /* no lock held: creating a thread allocates */
 	return p;
 }
 
@@ -608,6 +607,7 @@ static void *heap_shared_pop(struct arena *a, unsigned cls)
 void *heap_alloc_shared(struct arena *a, struct heap *h, unsigned cls, size_t size)
 {
 	void *p = heap_shared_pop(a, cls);
+	arena_background_start(); /* no lock held: creating a thread allocates */
 	if (p)
 		sample_small(h, p, size, class_size(cls));
 	return p;
@@ -633,9 +633,12 @@ static void *heap_sample(struct heap *h, unsigned cls, void *p, size_t size, siz
 	unsigned n = sample_count(h, bytes);
 	if (n == 0)
 		return p;
+	int   saved = errno;
 	void *q = heap_shared_pop(heap_local_arena(h), cls);
-	if (q == NULL)
-		return p; /* out of memory: this interval goes unrecorded */
+	if (q == NULL) {
+		errno = saved; /* out of memory: this interval goes unrecorded */
+		return p;
+	}
 	heap_unpop(heap_slot(h, cls), p);
 	sample_record_small(q, size, bytes, n);
 	return q;
@@ -653,9 +656,11 @@ void *heap_alloc_slow(unsigned cls, size_t size)
 		return p;
 	size_t bytes;
 	p = heap_refill(h, cls, &bytes);
-	arena_background_start(); /* no lock held: creating a thread allocates */
 	if (p && leak_mode() == LEAK_SAMPLED)
 		p = heap_sample(h, cls, p, size, bytes);
+	/* no lock held, and the free list whole again (heap_sample's unpop):
+	 * creating a thread allocates */
+	arena_background_start();
 	return p;
 }
 
@@ -1075,26 +1080,47 @@ static void heap_large_check(struct page *pg);
  * link or key was written after its free, or past its max objects: a link
  * overwritten so that it still decodes to a free object of the slab can
  * make a loop, which the count stops. */
-static void heap_verify_list(const struct page *s, void *list, uint32_t max)
+/* The first object of list that is not one of slab s's (any slab when s
+ * is NULL) or past max of them, or NULL. */
+static void *heap_verify_list(const struct page *s, void *list, uint32_t max)
 {
 	uint32_t n = 0;
-	for (void *q = list; q; q = link_next(q))
-		if (unlikely((s && !slab_owns(s, q)) || ++n > max))
-			_strata_freelist_corrupt(q);
+	void    *next;
+	for (void *q = list; q; q = next)
+		if (unlikely((s && !slab_owns(s, q)) || ++n > max || !link_try_next(q, &next)))
+			return q;
+	return NULL;
 }
 
-static void heap_verify_classes(struct heap *h)
+/* The local lists of the slabs on a list of h's. */
+static void *heap_verify_slabs(const struct page *s)
 {
-	for (unsigned c = 0; c < NUM_CLASSES; c++) {
+	void *bad = NULL;
+	for (; s && !bad; s = s->next)
+		bad = heap_verify_list(s, s->local_free, _strata_classes[s->cls].capacity);
+	return bad;
+}
+
+/* h's lists of every class; for a shared heap, also the local lists of
+ * its other slabs (few: its blocks are the recorded ones and those of
+ * threads without a heap).  The first bad object, or NULL. */
+static void *heap_verify_classes(struct heap *h)
+{
+	void *bad = NULL;
+	for (unsigned c = 0; c < NUM_CLASSES && !bad; c++) {
 		struct heap_fast *f = heap_slot(h, c);
-		if (f->current == NULL)
-			continue;
-		uint32_t cap = _strata_classes[c].capacity;
-		heap_verify_list(f->current, f->free, cap);
-		heap_verify_list(f->current, f->local, cap);
-		heap_verify_list(f->current, f->current->local_free, cap);
-		heap_verify_list(NULL, f->foreign, f->nforeign);
+		uint32_t          cap = _strata_classes[c].capacity;
+		if (f->current) {
+			bad = heap_verify_list(f->current, f->free, cap);
+			bad = bad ? bad : heap_verify_list(f->current, f->local, cap);
+			bad = bad ? bad : heap_verify_list(f->current, f->current->local_free, cap);
+		}
+		bad = bad ? bad : heap_verify_list(NULL, f->foreign, f->nforeign);
+		if (!bad && heap_is_shared(h))
+			bad = heap_verify_slabs(h->cls[c].partial)
+			              ?: heap_verify_slabs(h->cls[c].full);
 	}
+	return bad;
 }
 
 /* At exit: the lists the calling thread's heap keeps of each class (the
@@ -1110,13 +1136,17 @@ void heap_verify(void)
 	for (unsigned i = 0; i < _strata_narenas; i++) {
 		struct heap *s = &shared_heaps[i];
 		lock_acquire(&s->lock);
-		heap_verify_classes(s);
+		void *bad = heap_verify_classes(s);
 		lock_release(&s->lock);
+		if (bad) /* reported unlocked: the message may allocate */
+			_strata_freelist_corrupt(bad);
 	}
 	struct heap *h = _strata_heap;
 	if (h->state != HEAP_LIVE)
 		return;
-	heap_verify_classes(h);
+	void *bad = heap_verify_classes(h);
+	if (bad)
+		_strata_freelist_corrupt(bad);
 	for (uint32_t i = 0; i < h->nlarge; i++)
 		heap_large_check(h->large[i]);
 }

@@ -381,6 +381,16 @@ static inline void *link_next(const void *p)
 	return (void *)next;
 }
 
+/* link_next without the abort, for a caller that reports after it lets go
+ * of a lock: false if p's two words were overwritten. */
+static inline bool link_try_next(const void *p, void **next)
+{
+	const uintptr_t *w = p;
+	uintptr_t        n = w[0] ^ link_mask(p);
+	*next = (void *)n;
+	return !((n & (MIN_ALIGN - 1)) | (w[1] ^ _strata_free_key));
+}
+
 /* Abort unless the free object p ends a list: its key in place and its
  * link NULL (a list's last object, a kept run's or huge block's mark). */
 static inline void link_check_end(const void *p)
