@@ -459,7 +459,7 @@ static inline __attribute__((always_inline)) bool free_own(struct heap *h, void 
 	struct page *head = slab_head_at(pg, soff);
 	if (free_own_queued(h, entry, head, p))
 		return true;
-	h->free_base = ((uintptr_t)p & ~(uintptr_t)(PAGE_SIZE - 1)) - soff;
+	h->free_base = (uintptr_t)p - off; /* the slab's address */
 	h->free_slab = head;
 	return free_own_push(entry, head, p);
 }

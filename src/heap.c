@@ -1076,12 +1076,10 @@ void heap_thread_exit(void *arg)
 
 static void heap_large_check(struct page *pg);
 
-/* Abort on the first object of list, of slab s (NULL: of any slab), whose
- * link or key was written after its free, or past its max objects: a link
- * overwritten so that it still decodes to a free object of the slab can
- * make a loop, which the count stops. */
-/* The first object of list that is not one of slab s's (any slab when s
- * is NULL) or past max of them, or NULL. */
+/* The first object of list, of slab s (NULL: of any slab), whose link or
+ * key was written after its free, or that is not s's, or past its max
+ * objects (a link overwritten so that it still decodes to a free object of
+ * the slab can make a loop, which the count stops); NULL if none. */
 static void *heap_verify_list(const struct page *s, void *list, uint32_t max)
 {
 	uint32_t n = 0;
@@ -1101,25 +1099,31 @@ static void *heap_verify_slabs(const struct page *s)
 	return bad;
 }
 
-/* h's lists of every class; for a shared heap, also the local lists of
- * its other slabs (few: its blocks are the recorded ones and those of
- * threads without a heap).  The first bad object, or NULL. */
+/* h's lists of class c; for a shared heap, also the local lists of its
+ * other slabs (few: its blocks are the recorded ones and those of threads
+ * without a heap).  The first bad object, or NULL. */
+static void *heap_verify_class(struct heap *h, unsigned c)
+{
+	struct heap_fast *f = heap_slot(h, c);
+	uint32_t          cap = _strata_classes[c].capacity;
+	void             *bad;
+	if (f->current
+	    && ((bad = heap_verify_list(f->current, f->free, cap))
+	        || (bad = heap_verify_list(f->current, f->local, cap))
+	        || (bad = heap_verify_list(f->current, f->current->local_free, cap))))
+		return bad;
+	if ((bad = heap_verify_list(NULL, f->foreign, f->nforeign)) || !heap_is_shared(h))
+		return bad;
+	if ((bad = heap_verify_slabs(h->cls[c].partial)))
+		return bad;
+	return heap_verify_slabs(h->cls[c].full);
+}
+
 static void *heap_verify_classes(struct heap *h)
 {
 	void *bad = NULL;
-	for (unsigned c = 0; c < NUM_CLASSES && !bad; c++) {
-		struct heap_fast *f = heap_slot(h, c);
-		uint32_t          cap = _strata_classes[c].capacity;
-		if (f->current) {
-			bad = heap_verify_list(f->current, f->free, cap);
-			bad = bad ? bad : heap_verify_list(f->current, f->local, cap);
-			bad = bad ? bad : heap_verify_list(f->current, f->current->local_free, cap);
-		}
-		bad = bad ? bad : heap_verify_list(NULL, f->foreign, f->nforeign);
-		if (!bad && heap_is_shared(h))
-			bad = heap_verify_slabs(h->cls[c].partial)
-			              ?: heap_verify_slabs(h->cls[c].full);
-	}
+	for (unsigned c = 0; c < NUM_CLASSES && !bad; c++)
+		bad = heap_verify_class(h, c);
 	return bad;
 }
 

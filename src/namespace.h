@@ -208,7 +208,6 @@
 #define sample_large _strata_sample_large
 #define sample_record_small _strata_sample_record_small
 #define sample_resized _strata_sample_resized
-#define sample_small_slow _strata_sample_small_slow
 #define sample_thread_init _strata_sample_thread_init
 #define slab_carve _strata_slab_carve
 #define slab_carve_onto _strata_slab_carve_onto

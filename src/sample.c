@@ -226,19 +226,6 @@ void sample_record_small(void *p, size_t size, size_t bytes, unsigned n)
 		page_mark_sampled(pg);
 }
 
-void sample_small_slow(struct heap *tc, void *p, size_t size, size_t bytes)
-{
-	if (leak_mode() == LEAK_FULL) {
-		record(p, MAX(size, 1), MAX(size, 1));
-		return;
-	}
-	if (leak_mode() == LEAK_OFF)
-		return;
-	unsigned n = sample_due(tc, bytes);
-	if (n > 0)
-		sample_record_small(p, size, bytes, n);
-}
-
 /* Usable bytes of p, a large run or a huge block; *huge says which. */
 static size_t big_block_usable(void *owner, void *p, bool *huge)
 {

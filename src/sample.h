@@ -25,12 +25,12 @@ void        sample_thread_init(struct heap *tc);
 
 /* Allocation hooks, on the slow paths: bytes is what this call took from
  * the arena (a refill batch, a large run). */
-void     sample_small_slow(struct heap *tc, void *p, size_t size, size_t bytes);
 unsigned sample_due(struct heap *tc, size_t bytes);
 /* Record p, a small block of size bytes handed out by a refill of bytes
  * in which n sampling intervals ended, and mark its page so that its free
  * takes the slow path, which forgets it. */
 void sample_record_small(void *p, size_t size, size_t bytes, unsigned n);
+void sample_exact(void *p, size_t size);
 
 /* The sampling intervals that end in bytes a thread heap's refill took (the
  * sampled mode): most end none, a subtraction and no call. */
@@ -43,20 +43,23 @@ static inline unsigned sample_count(struct heap *tc, size_t bytes)
 	return sample_due(tc, bytes);
 }
 
-/* Most refills end no sampling interval: a subtraction, no call. */
+/* A small block p handed out by a shared heap for a thread whose heap is
+ * tc (NULL: none, not sampled): recorded exactly (leak=full), or when a
+ * sampling interval ends in it. */
 static inline void sample_small(struct heap *tc, void *p, size_t size, size_t bytes)
 {
-	if (leak_mode() == LEAK_OFF)
-		return;
-	if (leak_mode() == LEAK_SAMPLED && tc != NULL && tc->sample_left > (int64_t)bytes) {
-		tc->sample_left -= (int64_t)bytes;
+	if (leak_mode() == LEAK_FULL) {
+		sample_exact(p, MAX(size, 1));
 		return;
 	}
-	sample_small_slow(tc, p, size, bytes);
+	if (leak_mode() != LEAK_SAMPLED || tc == NULL)
+		return;
+	unsigned n = sample_count(tc, bytes);
+	if (n > 0)
+		sample_record_small(p, size, bytes, n);
 }
 void sample_large(struct heap *tc, void *p, size_t size);
 void sample_resized(void *old, void *p, size_t size);
-void sample_exact(void *p, size_t size);
 bool sample_block(struct heap *tc, void *p, size_t size, size_t usable, size_t bytes);
 
 /* Free hooks: forget p if it was recorded. */
