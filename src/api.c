@@ -486,8 +486,10 @@ static inline __attribute__((always_inline)) void free_lookup(struct heap *h, vo
  * (heap.c keeps it so).  Its head's object check is the slab's bounds
  * test too: an offset below 2^31 passes it only at an object the slab
  * has carved (slab_index_by), so one compare rules out the rest of the
- * address space.  cls: the class the caller knows p's to be (a sized
- * delete's), or -1.  false: take the pagemap. */
+ * address space.  It is made at once, not queued: the last free into
+ * that slab was (only such a free is remembered), and the frees of a run
+ * come in the order of the run.  cls: the class the caller knows p's to
+ * be (a sized delete's), or -1.  false: take the pagemap. */
 static inline __attribute__((always_inline)) bool free_on_last_slab(struct heap *h, void *p,
                                                                     int cls)
 {
@@ -497,8 +499,7 @@ static inline __attribute__((always_inline)) bool free_on_last_slab(struct heap 
 	struct page *head = h->free_slab;
 	if (unlikely((cls >= 0 && head->cls != (unsigned)cls) || !slab_object_valid_own(head, off)))
 		return false;
-	struct heap_fast *entry = page_owner_tag(head);
-	return free_own_queued(h, entry, head, p) || free_own_push(entry, head, p);
+	return free_own_push(page_owner_tag(head), head, p);
 }
 
 static inline __attribute__((always_inline)) void free_fast(void *p)

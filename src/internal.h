@@ -338,6 +338,20 @@ static inline uintptr_t link_mask(const void *slot)
 	return (uintptr_t)slot ^ _strata_link_key;
 }
 
+/* --*n <= 0, as one subtraction in memory whose flags the branch reads:
+ * GCC loads, subtracts, stores and tests again, two more instructions
+ * on every free into a slab other than the current one. */
+static inline bool count_drop(int32_t *n)
+{
+#if defined(__x86_64__) && defined(__GCC_ASM_FLAG_OUTPUTS__)
+	bool le;
+	__asm__("subl $1, %0" : "+m"(*n), "=@ccle"(le));
+	return le;
+#else
+	return --*n <= 0;
+#endif
+}
+
 /* The link of free object p decoded, xor p: the bits in which the next
  * object's address differs from p's (zero above the window when both lie
  * in one slab).  A test of the window needs no more than this, and the

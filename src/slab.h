@@ -209,10 +209,9 @@ static inline bool slab_exhausted(const struct page *head)
  * free). */
 static inline bool slab_free_local(struct page *head, void *p)
 {
-	int32_t *inuse = (int32_t *)&head->inuse;
 	link_set(p, head->local_free);
 	head->local_free = p;
-	return unlikely(--*inuse <= 0);
+	return unlikely(count_drop((int32_t *)&head->inuse));
 }
 
 void     slab_classes_init(void);

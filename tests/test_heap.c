@@ -347,6 +347,42 @@ Test(heap, frees_into_other_slabs_wait_in_a_ring)
 	cr_assert_eq(strata_check_heap(), 0);
 }
 
+/* A free into the slab of the last free made is made at once, though a
+ * free into another slab was queued since: a run of frees in the order
+ * of the mallocs does not wait in the ring for a block now and then freed
+ * elsewhere. */
+Test(heap, a_free_into_the_slab_of_the_last_free_made_is_made_at_once)
+{
+	struct heap *h = me();
+	unsigned     c = size_to_class(64), cap = _strata_classes[c].capacity;
+	int          n = (int)cap * 4;
+	void       **b = calloc((size_t)n, sizeof(void *));
+	for (int i = 0; i < n; i++)
+		b[i] = malloc(64);
+	struct page *s = slab_of(b[0]), *t = NULL;
+	int          other = -1;
+	for (int i = 0; i < n && other < 0; i++)
+		if (slab_of(b[i]) != s && slab_of(b[i]) != h->fast[c].current) {
+			other = i;
+			t = slab_of(b[i]);
+		}
+	cr_assert(other > 2 && s != h->fast[c].current, "three slabs of 64 B");
+	free(b[0]); /* queued */
+	free(b[1]); /* the slab of the last one queued: made, remembered */
+	cr_assert_eq(h->free_slab, s);
+	free(b[other]); /* queued: t is now the slab of the last one queued */
+	cr_assert_eq(h->pending_slab, t);
+	uint32_t inuse = slab_inuse(s);
+	free(b[2]);
+	cr_assert_eq(slab_inuse(s), inuse - 1, "made at once, not queued");
+	b[0] = b[1] = b[2] = b[other] = NULL;
+	cr_assert_eq(strata_check_heap(), 0);
+	for (int i = 0; i < n; i++)
+		free(b[i]);
+	free(b);
+	cr_assert_eq(strata_check_heap(), 0);
+}
+
 /* A block on the same page as another: the first of a few mallocs. */
 static void *malloc_on_page_of(const void *p, size_t size)
 {
