@@ -486,10 +486,11 @@ static inline __attribute__((always_inline)) void free_lookup(struct heap *h, vo
  * (heap.c keeps it so).  Its head's object check is the slab's bounds
  * test too: an offset below 2^31 passes it only at an object the slab
  * has carved (slab_index_by), so one compare rules out the rest of the
- * address space.  It is made at once, not queued: the last free into
- * that slab was (only such a free is remembered), and the frees of a run
- * come in the order of the run.  cls: the class the caller knows p's to
- * be (a sized delete's), or -1.  false: take the pagemap. */
+ * address space.  It is made at once, not queued: the ring is for frees
+ * at random, and this one follows a free into the same slab (the slab was
+ * remembered at a free free_own made at once).  cls: the class the
+ * caller knows p's to be (a sized delete's), or -1.  false: take the
+ * pagemap. */
 static inline __attribute__((always_inline)) bool free_on_last_slab(struct heap *h, void *p,
                                                                     int cls)
 {

@@ -359,17 +359,9 @@ static inline __attribute__((always_inline)) struct cache_mag *mag_mine(const st
 /* A magazine's counts are written by its thread only and read by the
  * figures (mag_add) with relaxed loads: a plain add, one instruction; the
  * ThreadSanitizer build stores them atomically, to see those reads. */
-#if defined(__SANITIZE_THREAD__)
-#define MAG_ATOMIC_COUNTS 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define MAG_ATOMIC_COUNTS 1
-#endif
-#endif
-
 static inline __attribute__((always_inline)) void mag_count(uint64_t *x, int64_t delta)
 {
-#ifdef MAG_ATOMIC_COUNTS
+#ifdef STRATA_TSAN
 	__atomic_store_n(x, *x + (uint64_t)delta, __ATOMIC_RELAXED);
 #else
 	*x += (uint64_t)delta;

@@ -273,10 +273,10 @@ static inline void heap_free_queued(struct page *head, void *p)
  * every free.  So p waits in the ring (free has prefetched it) and the
  * free made is the one that waited HEAP_PENDING frees, whose block is in
  * the cache by now (bench/wl_phases: 0.7 of the time).  Frees into the
- * slab of the last one queued, or of the last one made, are made at once
- * (api.c): a program that
- * frees its blocks in a row (in the order it allocated them, or by
- * address) has them in the cache, or has the hardware prefetch them.  A
+ * slab of the last one queued, or of the last one free_own made at once,
+ * are made at once (api.c): a program that frees its blocks in a row (in
+ * the order it allocated them, or by address) has them in the cache, or
+ * has the hardware prefetch them.  A
  * queued block is marked with the free key in its first word (a store, no
  * read), where a free block holds its link: a second free of it, made at
  * once, writes the link and the key over it, and a second free of a block

@@ -367,6 +367,7 @@ Test(heap, a_free_into_the_slab_of_the_last_free_made_is_made_at_once)
 			t = slab_of(b[i]);
 		}
 	cr_assert(other > 2 && s != h->fast[c].current, "three slabs of 64 B");
+	cr_assert_eq(slab_of(b[2]), s);
 	free(b[0]); /* queued */
 	free(b[1]); /* the slab of the last one queued: made, remembered */
 	cr_assert_eq(h->free_slab, s);
