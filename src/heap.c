@@ -1112,8 +1112,10 @@ static void *heap_verify_class(struct heap *h, unsigned c)
 	        || (bad = heap_verify_list(f->current, f->local, cap))
 	        || (bad = heap_verify_list(f->current, f->current->local_free, cap))))
 		return bad;
-	if ((bad = heap_verify_list(NULL, f->foreign, f->nforeign)) || !heap_is_shared(h))
+	if ((bad = heap_verify_list(NULL, f->foreign, f->nforeign)))
 		return bad;
+	if (!heap_is_shared(h))
+		return NULL;
 	if ((bad = heap_verify_slabs(h->cls[c].partial)))
 		return bad;
 	return heap_verify_slabs(h->cls[c].full);

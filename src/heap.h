@@ -276,14 +276,14 @@ static inline void heap_free_queued(struct page *head, void *p)
  * slab of the last one queued, or of the last one free_own made at once,
  * are made at once (api.c): a program that frees its blocks in a row (in
  * the order it allocated them, or by address) has them in the cache, or
- * has the hardware prefetch them.  A
- * queued block is marked with the free key in its first word (a store, no
- * read), where a free block holds its link: a second free of it, made at
- * once, writes the link and the key over it, and a second free of a block
- * already free overwrites its link, which malloc then finds corrupt; the
- * ring finds either when it makes the queued free, that many frees later
- * or when it is emptied (heap_free_pending: statistics, checks, flushes,
- * thread exit), and in both before the block could be handed out twice. */
+ * has the hardware prefetch them.  A queued block is marked with the free
+ * key in its first word (a store, no read), where a free block holds its
+ * link: a second free of it, made at once, writes the link and the key
+ * over it, and a second free of a block already free overwrites its
+ * link, which malloc then finds corrupt; the ring finds either when it
+ * makes the queued free, that many frees later or when it is emptied
+ * (heap_free_pending: statistics, checks, flushes, thread exit), and in
+ * both before the block could be handed out twice. */
 static inline void heap_defer_free(struct heap *h, struct page *head, void *p)
 {
 	((uintptr_t *)p)[0] = _strata_free_key; /* the queued mark: a store, no wait */

@@ -394,25 +394,25 @@ static inline void link_set(void *p, const void *next)
 	link_set_with(p, next, link_keys());
 }
 
-/* The free object after p, or abort if p's two words were overwritten.
- * One branch for both checks: the fast path pays about five instructions. */
-static inline void *link_next(const void *p)
-{
-	const uintptr_t *w = p;
-	uintptr_t        next = w[0] ^ link_mask(p);
-	if (unlikely((next & (MIN_ALIGN - 1)) | (w[1] ^ _strata_free_key)))
-		_strata_freelist_corrupt(p);
-	return (void *)next;
-}
-
-/* link_next without the abort, for a caller that reports after it lets go
- * of a lock: false if p's two words were overwritten. */
+/* The free object after p, in *next: false if p's two words were
+ * overwritten (the link misaligned or the key gone).  One branch for both
+ * checks: the fast path pays about five instructions. */
 static inline bool link_try_next(const void *p, void **next)
 {
 	const uintptr_t *w = p;
 	uintptr_t        n = w[0] ^ link_mask(p);
 	*next = (void *)n;
 	return !((n & (MIN_ALIGN - 1)) | (w[1] ^ _strata_free_key));
+}
+
+/* The free object after p, or abort if p's two words were overwritten;
+ * link_try_next for a caller that reports after it lets go of a lock. */
+static inline void *link_next(const void *p)
+{
+	void *next;
+	if (unlikely(!link_try_next(p, &next)))
+		_strata_freelist_corrupt(p);
+	return next;
 }
 
 /* Abort unless the free object p ends a list: its key in place and its
