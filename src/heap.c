@@ -531,18 +531,24 @@ static void *heap_fill(struct heap *h, unsigned cls, void **p, unsigned n)
 	return p;
 }
 
-/* The current slab has nothing left: to the full list, marked, unless
+/* The current slab s has nothing left: to the full list, marked, unless
  * other threads' frees arrived meanwhile (then it stays current). */
+static inline bool heap_retire_full(struct heap *h, struct page *s)
+{
+	strata_assert(s->list == SLAB_CURRENT && h->fast[s->cls].current == s);
+	if (!slab_retire_full(s))
+		return false;
+	h->fast[s->cls].current = NULL;
+	s->list = SLAB_FULL;
+	dlist_push(h->cls[s->cls].full, s);
+	return true;
+}
+
+/* ... and the local list's object, if any, goes back to it. */
 static void heap_retire(struct heap *h, struct page *s)
 {
 	struct heap_fast *f = heap_slot(h, s->cls);
-	strata_assert(s->list == SLAB_CURRENT && f->current == s);
-	if (!slab_retire_full(s))
-		return;
-	f->current = NULL;
-	s->list = SLAB_FULL;
-	dlist_push(h->cls[s->cls].full, s);
-	if (f->local == NULL)
+	if (!heap_retire_full(h, s) || f->local == NULL)
 		return;
 	/* The local list's one object, freed last, goes back to s as a free
 	 * into a slab that is not current, once the next slab is: its objects
@@ -678,10 +684,50 @@ static void heap_slab_relist(struct heap *h, struct page *head)
 	head->list = SLAB_PARTIAL;
 }
 
+/* The owner's free gave s, a slab of the full list, room again while its
+ * class's current slab has nothing left and the free list is empty: s is
+ * a slab the next malloc's refill would take, so it is taken now, its
+ * objects the free list, and the malloc needs no refill.  A program that
+ * frees at random into full slabs (redis overwriting the values of a big
+ * hash) refilled on nearly every malloc of the class.  Leak sampling
+ * counts the bytes a refill takes (heap_sample): a promotion counts them
+ * too, and is not made when a sampling interval would end in them (the
+ * refill records it then).  false: s goes to the partial list. */
+static noinline bool heap_slab_take(struct heap *h, struct page *s)
+{
+	unsigned          cls = s->cls;
+	struct heap_fast *f = heap_slot(h, cls);
+	struct page      *c = f->current;
+	unsigned          n = s->bump - slab_inuse(s);
+	int64_t           bytes = (int64_t)n * (int64_t)class_size(cls);
+	bool              sampled = leak_mode() == LEAK_SAMPLED;
+	if (heap_is_shared(h) || (c && !slab_exhausted(c)) || (sampled && h->sample_left <= bytes))
+		return false;
+	if (c && !heap_retire_full(h, c)) /* other threads' frees came */
+		return false;
+	if (sampled)
+		h->sample_left -= bytes;
+	dlist_del(h->cls[cls].full, s);
+	s->list = SLAB_CURRENT;
+	f->current = s;
+	f->free = list_swap_first(slab_take_local(s, &n));
+	h->cls[cls].taken += n;
+	return true;
+}
+
+static inline bool heap_slab_promote(struct heap *h, struct page *s)
+{
+	const struct heap_fast *f = heap_slot(h, s->cls);
+	return f->free == NULL && f->local == NULL && heap_slab_take(h, s);
+}
+
 /* The owner's free made slab_free_local ask: the slab was full, or it is
  * empty now, or more objects came back than were handed out, or a
- * refilling slab got the last of its frees. */
-void heap_free_transition(struct heap *h, struct page *head, void *p)
+ * refilling slab got the last of its frees.  promote: a slab that has
+ * room again may become current (heap_slab_promote); not for the slow
+ * paths' frees, which a refill makes (heap_retire, the delayed list) while
+ * it fills the free list itself. */
+static void heap_slab_transition(struct heap *h, struct page *head, void *p, bool promote)
 {
 	if (unlikely(head->inuse == UINT32_MAX))
 		_strata_fatal("double free of %p", p);
@@ -690,14 +736,21 @@ void heap_free_transition(struct heap *h, struct page *head, void *p)
 		if (slab_refill_start(head))
 			return;
 		slab_unretire(head);
-		heap_slab_relist(h, head);
+		if (!(promote && heap_slab_promote(h, head)))
+			heap_slab_relist(h, head);
 	} else if (head->list == SLAB_REFILLING) {
 		slab_refill_end(head);
-		heap_slab_relist(h, head);
+		if (!(promote && heap_slab_promote(h, head)))
+			heap_slab_relist(h, head);
 		return;
 	}
 	if (slab_empty(head) && head->list != SLAB_CURRENT)
 		heap_slab_emptied(h, head);
+}
+
+void heap_free_transition(struct heap *h, struct page *head, void *p)
+{
+	heap_slab_transition(h, head, p, true);
 }
 
 /* Put p, of h's slab head, back, from a slow path (the shared heaps'
@@ -720,7 +773,7 @@ static void heap_put_own(struct heap *h, struct page *head, void *p)
 		return;
 	}
 	if (slab_free_local(head, p) || unlikely(slab_inuse(head) <= slab_guard_objects()))
-		heap_free_transition(h, head, p);
+		heap_slab_transition(h, head, p, false);
 	/* Not counted down: another thread's free may have taken the
 	 * remote word's mark, and no later one would tell the owner. */
 	if (head->list == SLAB_REFILLING) {

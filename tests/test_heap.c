@@ -572,6 +572,79 @@ Test(heap, the_owner_freeing_into_a_full_slab_moves_it_to_partial)
 	cr_assert_eq(strata_check_heap(), 0);
 }
 
+/* Objects of a class of one-free relists (objs, *n of them) until the
+ * class has nothing left to hand out: its free list empty, its current
+ * slab exhausted, and objs[0] in a full slab before it. */
+static unsigned run_a_class_dry(struct heap *h, void **objs, int max, int *n)
+{
+	unsigned c = NUM_CLASSES - 1;
+	while (_strata_classes[c].relist > 1)
+		c--;
+	struct heap_fast *f = &h->fast[c];
+	*n = 0;
+	do
+		objs[(*n)++] = malloc(class_size(c));
+	while (*n < max
+	       && !(f->free == NULL && f->local == NULL && f->current && slab_exhausted(f->current)
+	            && slab_of(objs[0]) != f->current));
+	cr_assert_lt(*n, max, "the class ran dry");
+	cr_assert_eq(slab_of(objs[0])->list, SLAB_FULL);
+	return c;
+}
+
+/* The owner's free into a full slab while its class has nothing left:
+ * that slab is the one the next refill would take, so it becomes current
+ * at once, its object the free list, and the slab that ran dry goes to the
+ * full list; the next malloc takes the object without a refill. */
+Test(heap, a_free_into_a_full_slab_when_the_class_ran_dry_makes_it_current)
+{
+	struct heap *h = me();
+	void       **objs = calloc(512, sizeof(void *));
+	int          n;
+	unsigned     c = run_a_class_dry(h, objs, 512, &n);
+	struct page *dry = h->fast[c].current, *s = slab_of(objs[0]);
+	uint64_t     taken = h->cls[c].taken;
+	void        *p = objs[0];
+	free_now(p);
+	cr_assert_eq(h->fast[c].current, s, "the slab freed into is current");
+	cr_assert_eq(s->list, SLAB_CURRENT);
+	cr_assert_eq(dry->list, SLAB_FULL, "the slab that ran dry is retired");
+	cr_assert(dry->inuse & SLAB_INUSE_FULL);
+	cr_assert_eq(h->fast[c].free, p);
+	cr_assert_eq(h->cls[c].taken, taken + 1, "its object counted as taken");
+	cr_assert_eq(strata_check_heap(), 0);
+	objs[0] = malloc(class_size(c));
+	cr_assert_eq(objs[0], p);
+	cr_assert_eq(h->cls[c].taken, taken + 1, "no refill");
+	for (int i = 0; i < n; i++)
+		free(objs[i]);
+	free(objs);
+	cr_assert_eq(strata_check_heap(), 0);
+}
+
+/* ... but not when a leak sampling interval would end in its objects: the
+ * slab goes to the partial list and the next malloc's refill records the
+ * sample. */
+Test(heap, a_slab_is_not_made_current_by_a_free_when_a_sample_falls_in_it)
+{
+	struct heap *h = me();
+	if (leak_mode() != LEAK_SAMPLED)
+		cr_skip_test("leak sampling is off");
+	void       **objs = calloc(512, sizeof(void *));
+	int          n;
+	unsigned     c = run_a_class_dry(h, objs, 512, &n);
+	struct page *dry = h->fast[c].current, *s = slab_of(objs[0]);
+	h->sample_left = 1;
+	free_now(objs[0]);
+	cr_assert_eq(s->list, SLAB_PARTIAL);
+	cr_assert_eq(h->fast[c].current, dry);
+	h->sample_left = INT64_MAX / 2;
+	for (int i = 1; i < n; i++)
+		free(objs[i]);
+	free(objs);
+	cr_assert_eq(strata_check_heap(), 0);
+}
+
 /* A thread that exits abandons its slabs that hold live objects; they are
  * adopted by a heap that needs a slab of the class. */
 static void *allocate_and_exit(void *arg)
