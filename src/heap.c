@@ -727,7 +727,9 @@ static inline bool heap_slab_promote(struct heap *h, struct page *s)
  * room again may become current (heap_slab_promote); not for the slow
  * paths' frees, which a refill makes (heap_retire, the delayed list) while
  * it fills the free list itself. */
-static void heap_slab_transition(struct heap *h, struct page *head, void *p, bool promote)
+static inline __attribute__((always_inline)) void heap_slab_transition(struct heap *h,
+                                                                       struct page *head, void *p,
+                                                                       bool promote)
 {
 	if (unlikely(head->inuse == UINT32_MAX))
 		_strata_fatal("double free of %p", p);
