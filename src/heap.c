@@ -685,14 +685,19 @@ static void heap_slab_relist(struct heap *h, struct page *head)
 }
 
 /* The owner's free gave s, a slab of the full list, room again while its
- * class's current slab has nothing left and the free list is empty: s is
- * a slab the next malloc's refill would take, so it is taken now, its
- * objects the free list, and the malloc needs no refill.  A program that
- * frees at random into full slabs (redis overwriting the values of a big
- * hash) refilled on nearly every malloc of the class.  Leak sampling
- * counts the bytes a refill takes (heap_sample): a promotion counts them
- * too, and is not made when a sampling interval would end in them (the
- * refill records it then).  false: s goes to the partial list. */
+ * class has nothing left to hand out (free, local and foreign lists empty,
+ * the current slab exhausted): the next malloc would refill, so s is taken
+ * now instead, its objects the free list, and that malloc needs none.  A
+ * program that frees at random into full slabs (redis overwriting the
+ * values of a big hash) refilled on nearly every malloc of the class.
+ * Slabs on the partial list wait meanwhile, and gather more frees: taken
+ * only when s is not richer than the first of them, or only when there is
+ * none, the promotions helped redis less or cost wl_phases more
+ * (doc/performance.md).  Leak sampling counts the bytes a refill takes
+ * (heap_sample): a promotion counts them too, and is not made when a
+ * sampling interval would end in them (the refill records it then).  Only
+ * a thread's own fast-path frees come here, never the shared heaps'.
+ * false: s goes to the partial list. */
 static noinline bool heap_slab_take(struct heap *h, struct page *s)
 {
 	unsigned          cls = s->cls;
@@ -701,7 +706,8 @@ static noinline bool heap_slab_take(struct heap *h, struct page *s)
 	unsigned          n = s->bump - slab_inuse(s);
 	int64_t           bytes = (int64_t)n * (int64_t)class_size(cls);
 	bool              sampled = leak_mode() == LEAK_SAMPLED;
-	if (heap_is_shared(h) || (c && !slab_exhausted(c)) || (sampled && h->sample_left <= bytes))
+	strata_assert(!heap_is_shared(h));
+	if ((c && !slab_exhausted(c)) || (sampled && h->sample_left <= bytes))
 		return false;
 	if (c && !heap_retire_full(h, c)) /* other threads' frees came */
 		return false;
@@ -718,7 +724,7 @@ static noinline bool heap_slab_take(struct heap *h, struct page *s)
 static inline bool heap_slab_promote(struct heap *h, struct page *s)
 {
 	const struct heap_fast *f = heap_slot(h, s->cls);
-	return f->free == NULL && f->local == NULL && heap_slab_take(h, s);
+	return f->free == NULL && f->local == NULL && f->foreign == NULL && heap_slab_take(h, s);
 }
 
 /* The owner's free made slab_free_local ask: the slab was full, or it is

@@ -572,14 +572,20 @@ Test(heap, the_owner_freeing_into_a_full_slab_moves_it_to_partial)
 	cr_assert_eq(strata_check_heap(), 0);
 }
 
-/* Objects of a class of one-free relists (objs, *n of them) until the
- * class has nothing left to hand out: its free list empty, its current
- * slab exhausted, and objs[0] in a full slab before it. */
-static unsigned run_a_class_dry(struct heap *h, void **objs, int max, int *n)
+/* The largest class whose full slabs are relisted at their first free. */
+static unsigned class_of_one_free_relists(void)
 {
 	unsigned c = NUM_CLASSES - 1;
 	while (_strata_classes[c].relist > 1)
 		c--;
+	return c;
+}
+
+/* Objects of class c (objs, *n of them) until the class has nothing left
+ * to hand out: its free list empty, its current slab exhausted, and
+ * objs[0] in a full slab before it. */
+static void run_a_class_dry(struct heap *h, unsigned c, void **objs, int max, int *n)
+{
 	struct heap_fast *f = &h->fast[c];
 	*n = 0;
 	do
@@ -589,7 +595,6 @@ static unsigned run_a_class_dry(struct heap *h, void **objs, int max, int *n)
 	            && slab_of(objs[0]) != f->current));
 	cr_assert_lt(*n, max, "the class ran dry");
 	cr_assert_eq(slab_of(objs[0])->list, SLAB_FULL);
-	return c;
 }
 
 /* The owner's free into a full slab while its class has nothing left:
@@ -601,7 +606,8 @@ Test(heap, a_free_into_a_full_slab_when_the_class_ran_dry_makes_it_current)
 	struct heap *h = me();
 	void       **objs = calloc(512, sizeof(void *));
 	int          n;
-	unsigned     c = run_a_class_dry(h, objs, 512, &n);
+	unsigned     c = class_of_one_free_relists();
+	run_a_class_dry(h, c, objs, 512, &n);
 	struct page *dry = h->fast[c].current, *s = slab_of(objs[0]);
 	uint64_t     taken = h->cls[c].taken;
 	void        *p = objs[0];
@@ -622,6 +628,39 @@ Test(heap, a_free_into_a_full_slab_when_the_class_ran_dry_makes_it_current)
 	cr_assert_eq(strata_check_heap(), 0);
 }
 
+/* ... and a slab that waits for its class's relist count, at the last
+ * free of the count, with that many objects. */
+Test(heap, a_refilling_slab_becomes_current_at_its_count_when_the_class_ran_dry)
+{
+	struct heap *h = me();
+	unsigned     c = size_to_class(64), relist = _strata_classes[c].relist;
+	void       **objs = calloc(1024, sizeof(void *));
+	int          n;
+	cr_assert_gt(relist, 1);
+	run_a_class_dry(h, c, objs, 1024, &n);
+	struct page *dry = h->fast[c].current, *s = slab_of(objs[0]);
+	uint64_t     taken = h->cls[c].taken;
+	unsigned     done = 0;
+	for (int i = 0; i < n && done < relist; i++) {
+		if (slab_of(objs[i]) != s)
+			continue;
+		cr_assert_eq(s->list, done == 0 ? SLAB_FULL : SLAB_REFILLING);
+		free_now(objs[i]);
+		objs[i] = NULL;
+		done++;
+	}
+	cr_assert_eq(done, relist);
+	cr_assert_eq(h->fast[c].current, s, "current at the count's last free");
+	cr_assert_eq(s->list, SLAB_CURRENT);
+	cr_assert_eq(dry->list, SLAB_FULL);
+	cr_assert_eq(h->cls[c].taken, taken + relist, "the count's objects on the free list");
+	cr_assert_eq(strata_check_heap(), 0);
+	for (int i = 0; i < n; i++)
+		free(objs[i]);
+	free(objs);
+	cr_assert_eq(strata_check_heap(), 0);
+}
+
 /* ... but not when a leak sampling interval would end in its objects: the
  * slab goes to the partial list and the next malloc's refill records the
  * sample. */
@@ -630,9 +669,10 @@ Test(heap, a_slab_is_not_made_current_by_a_free_when_a_sample_falls_in_it)
 	struct heap *h = me();
 	if (leak_mode() != LEAK_SAMPLED)
 		cr_skip_test("leak sampling is off");
-	void       **objs = calloc(512, sizeof(void *));
-	int          n;
-	unsigned     c = run_a_class_dry(h, objs, 512, &n);
+	void   **objs = calloc(512, sizeof(void *));
+	int      n;
+	unsigned c = class_of_one_free_relists();
+	run_a_class_dry(h, c, objs, 512, &n);
 	struct page *dry = h->fast[c].current, *s = slab_of(objs[0]);
 	h->sample_left = 1;
 	free_now(objs[0]);
