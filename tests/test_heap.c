@@ -598,9 +598,9 @@ static void run_a_class_dry(struct heap *h, unsigned c, void **objs, int max, in
 }
 
 /* The owner's free into a full slab while its class has nothing left:
- * that slab is the one the next refill would take, so it becomes current
- * at once, its object the free list, and the slab that ran dry goes to the
- * full list; the next malloc takes the object without a refill. */
+ * the next malloc would refill, so that slab becomes current at once, its
+ * object the free list, and the slab that ran dry goes to the full list;
+ * the next malloc takes the object without a refill. */
 Test(heap, a_free_into_a_full_slab_when_the_class_ran_dry_makes_it_current)
 {
 	struct heap *h = me();
