@@ -255,6 +255,25 @@ void arena_set_reclaim_hook(void (*fn)(struct arena *a))
 	reclaim_hook = fn;
 }
 
+/* What the upper layers give back when an arena's pages in use pass their
+ * peak (the freed huge blocks kept for reuse that the program has moved on
+ * from, large.c): a hook, set at start-up. */
+static void (*peak_hook)(void);
+
+void arena_set_peak_hook(void (*fn)(void))
+{
+	peak_hook = fn;
+}
+
+/* With the arena lock held: its pages in use are at a new peak. */
+void arena_peak_rise(struct arena *a, size_t active)
+{
+	arena_assert_locked(a);
+	a->peak_pages = active;
+	if (peak_hook)
+		peak_hook();
+}
+
 /* Called with the arena lock held, when next_decay_ms has passed (a pass
  * of the decay), or when the arena's dirty pages went an eighth over its
  * cap between two passes (then they go down to the cap: the margin keeps

@@ -93,10 +93,14 @@ static inline size_t arena_active_pages(const struct arena *a)
 	return a->stats.slab_pages + a->stats.large_pages + a->stats.cache_pages;
 }
 
+void arena_peak_rise(struct arena *a, size_t active);
+
 /* The pages in use grew: the decay's peak follows (arena.c). */
 static inline void arena_note_active(struct arena *a)
 {
-	a->peak_pages = MAX(a->peak_pages, arena_active_pages(a));
+	size_t active = arena_active_pages(a);
+	if (active > a->peak_pages)
+		arena_peak_rise(a, active);
 }
 
 /* The dirty pages the arena may keep, now: as many as its pages in use have
@@ -140,6 +144,7 @@ void arena_background_after_fork_child(void);
 void arena_background_request(void);
 void arena_set_background_hook(void (*fn)(uint64_t now_ms));
 void arena_set_reclaim_hook(void (*fn)(struct arena *a));
+void arena_set_peak_hook(void (*fn)(void));
 void arena_fork_copy_hugetlb(void);
 void arena_fork_copied_child(void);
 void arena_unlock_all(void);

@@ -108,6 +108,7 @@ void _strata_init_slow(void)
 	heaps_init();
 	arena_set_background_hook(huge_cache_decay);
 	arena_set_reclaim_hook(slab_reclaim_abandoned);
+	arena_set_peak_hook(huge_cache_follow);
 	heap_set_start_hook(report_stats_file_start);
 	initializing = true;
 	pthread_key_create(&_strata_heap_key, heap_thread_exit);

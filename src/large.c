@@ -278,8 +278,12 @@ static void huge_guard_drop(struct huge *h)
  * mapped instead, its pages resident, in a small cache.  The next huge
  * block of a size that fits takes it, grown or shrunk with mremap (which
  * moves page tables, not pages), and pays no page fault for the pages it
- * keeps.  A kept block is unmapped decay_ms after it was freed, or when the
- * cache would pass HUGE_CACHE_BYTES.  hugetlb blocks are not kept (their
+ * keeps.  A kept block is unmapped decay_ms after it was freed, when the
+ * cache would pass its budget (below), or when the arenas' pages in use
+ * have grown by half its size since its free: the program has moved on
+ * from blocks of its size to smaller ones, and its resident pages would
+ * only add to the new peak (sqlite3 frees a 16 MiB array, then its page
+ * cache grows: peak RSS 75 -> 59 MiB).  hugetlb blocks are not kept (their
  * pool pages are for others), nor anything in the debug mode, where a use
  * after free must fault.
  *
@@ -303,12 +307,23 @@ static struct huge *huge_cache[HUGE_CACHE_SLOTS]; /* oldest first */
 static unsigned     huge_ncached;
 static size_t       huge_cached_bytes;
 
-/* What the cache may hold (see above); read without the arena locks. */
-static size_t huge_cache_budget(void)
+/* A kept block goes once the arenas' bytes in use grew by this share of
+ * its size since its free (see above). */
+#define HUGE_MOVED_ON_SHIFT 1
+
+/* The arenas' bytes in use; read without their locks. */
+static size_t arenas_used_bytes(void)
 {
-	size_t used = __atomic_load_n(&huge_live_bytes, __ATOMIC_RELAXED);
+	size_t used = 0;
 	for (unsigned i = 0; i < _strata_narenas; i++)
 		used += arena_active_pages(&_strata_arenas[i]) << PAGE_SHIFT;
+	return used;
+}
+
+/* What the cache may hold (see above). */
+static size_t huge_cache_budget(void)
+{
+	size_t used = __atomic_load_n(&huge_live_bytes, __ATOMIC_RELAXED) + arenas_used_bytes();
 	return MAX(HUGE_CACHE_MIN_BYTES, used >> HUGE_CACHE_SHIFT);
 }
 
@@ -367,6 +382,7 @@ static void huge_cache_put(struct huge *h)
 	unsigned     n = 0;
 	__atomic_store_n(&h->kind, SEG_HUGE_FREED, __ATOMIC_RELEASE);
 	h->freed_ms = os_now_ms();
+	h->used_at_free = arenas_used_bytes();
 	lock_acquire(&huge_list_lock);
 	while (huge_ncached > 0
 	       && (huge_ncached == HUGE_CACHE_SLOTS || huge_cached_bytes + h->map_size > budget))
@@ -468,36 +484,64 @@ static struct huge *huge_reuse(struct huge *h, size_t map_size)
 	return h;
 }
 
-/* Unmap the kept blocks freed decay_ms or more before now_ms (all of them
- * with now_ms UINT64_MAX); returns the bytes unmapped. */
-static size_t huge_cache_expire(uint64_t now_ms)
+/* Unmap the kept blocks for which gone(block, arg) holds; returns the
+ * bytes unmapped.  Without wait, nothing when the cache's lock is busy. */
+static size_t huge_cache_evict(bool (*gone)(const struct huge *h, uint64_t arg), uint64_t arg,
+                               bool wait)
 {
-	long         decay = strata_option(OPT_DECAY_MS);
-	struct huge *expired[HUGE_CACHE_SLOTS];
+	struct huge *evicted[HUGE_CACHE_SLOTS];
 	unsigned     n = 0;
 	size_t       bytes = 0;
-	lock_acquire(&huge_list_lock);
-	while (huge_ncached > 0
-	       && (now_ms == UINT64_MAX
-	           || (decay >= 0 && now_ms - huge_cache[0]->freed_ms >= (uint64_t)decay)))
-		expired[n++] = huge_cache_remove(0);
+	if (wait)
+		lock_acquire(&huge_list_lock);
+	else if (!lock_try(&huge_list_lock))
+		return 0;
+	for (unsigned i = 0; i < huge_ncached;) {
+		if (gone(huge_cache[i], arg))
+			evicted[n++] = huge_cache_remove(i);
+		else
+			i++;
+	}
 	lock_release(&huge_list_lock);
 	while (n > 0) {
-		bytes += expired[--n]->map_size;
-		huge_unmap(expired[n]);
+		bytes += evicted[--n]->map_size;
+		huge_unmap(evicted[n]);
 	}
 	return bytes;
+}
+
+/* Freed decay_ms or more before now_ms (every block, with now_ms
+ * UINT64_MAX). */
+static bool huge_expired(const struct huge *h, uint64_t now_ms)
+{
+	long decay = strata_option(OPT_DECAY_MS);
+	return now_ms == UINT64_MAX || (decay >= 0 && now_ms - h->freed_ms >= (uint64_t)decay);
+}
+
+/* The arenas' bytes in use, used, grew by half of h since its free. */
+static bool huge_moved_on(const struct huge *h, uint64_t used)
+{
+	return used >= h->used_at_free + (h->map_size >> HUGE_MOVED_ON_SHIFT);
 }
 
 void huge_cache_decay(uint64_t now_ms)
 {
 	if (__atomic_load_n(&huge_ncached, __ATOMIC_RELAXED))
-		huge_cache_expire(now_ms);
+		huge_cache_evict(huge_expired, now_ms, true);
 }
 
 size_t huge_cache_trim(void)
 {
-	return huge_cache_expire(UINT64_MAX);
+	return huge_cache_evict(huge_expired, UINT64_MAX, true);
+}
+
+/* An arena's pages in use passed their peak (arena.c), its lock held.
+ * fork's preparation takes the cache's lock before the arenas' (init.c):
+ * a try, so that neither waits for the other; a later peak tries again. */
+void huge_cache_follow(void)
+{
+	if (__atomic_load_n(&huge_ncached, __ATOMIC_RELAXED))
+		huge_cache_evict(huge_moved_on, arenas_used_bytes(), false);
 }
 
 /* Visit every kept block under the huge-list lock. */

@@ -16,13 +16,14 @@ struct huge {
 	uint8_t      backing; /* enum region_backing */
 	uint8_t      guard;   /* the page after the mapping is the block's, without access */
 	uint8_t      _pad[2];
-	int          node;      /* the NUMA node it is bound to */
-	uint64_t     freed_ms;  /* in the cache of freed blocks: when it was freed */
-	size_t       map_size;  /* bytes mapped, header included */
-	size_t       offset;    /* user pointer - mapping base */
-	size_t       map_align; /* alignment of the mapping */
-	size_t       sampled;   /* leak tracking: the weight it was recorded with, or 0 */
-	struct huge *next;      /* every live huge block, for the statistics */
+	int          node;         /* the NUMA node it is bound to */
+	uint64_t     freed_ms;     /* in the cache of freed blocks: when it was freed, */
+	size_t       used_at_free; /* ... and the arenas' bytes in use then */
+	size_t       map_size;     /* bytes mapped, header included */
+	size_t       offset;       /* user pointer - mapping base */
+	size_t       map_align;    /* alignment of the mapping */
+	size_t       sampled;      /* leak tracking: the weight it was recorded with, or 0 */
+	struct huge *next;         /* every live huge block, for the statistics */
 	struct huge *prev;
 	struct zone *zone;  /* the private heap it belongs to (zone.c), or NULL */
 	struct huge *znext; /* ... on that heap's list */
@@ -82,6 +83,7 @@ void   huge_free(struct huge *h);
 void   huge_cache_decay(uint64_t now_ms);
 void   huge_cache_verify(void);
 size_t huge_cache_trim(void);
+void   huge_cache_follow(void);
 void   huge_for_each_cached(void (*fn)(struct huge *h, void *arg), void *arg);
 
 /* A hugetlb mapping cannot be moved by mremap: realloc copies it. */

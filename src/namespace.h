@@ -20,10 +20,12 @@
 #define arena_grow _strata_arena_grow
 #define arena_init _strata_arena_init
 #define arena_lock_all _strata_arena_lock_all
+#define arena_peak_rise _strata_arena_peak_rise
 #define arena_pick _strata_arena_pick
 #define arena_pick_node _strata_arena_pick_node
 #define arena_reinit_locks _strata_arena_reinit_locks
 #define arena_set_background_hook _strata_arena_set_background_hook
+#define arena_set_peak_hook _strata_arena_set_peak_hook
 #define arena_set_reclaim_hook _strata_arena_set_reclaim_hook
 #define arena_trim _strata_arena_trim
 #define arena_unlock_all _strata_arena_unlock_all
@@ -117,6 +119,7 @@
 #define heaps_init _strata_heaps_init
 #define huge_alloc _strata_huge_alloc
 #define huge_cache_decay _strata_huge_cache_decay
+#define huge_cache_follow _strata_huge_cache_follow
 #define huge_cache_trim _strata_huge_cache_trim
 #define huge_cache_verify _strata_huge_cache_verify
 #define huge_fault_lookup _strata_huge_fault_lookup

@@ -158,3 +158,44 @@ Test(large, freed_huge_blocks_are_reused)
 	cr_assert_geq(huge_cache_trim(), 30 << 20, "trim unmaps what was kept");
 	cr_assert_eq(huge_cache_trim(), 0, "and nothing is left");
 }
+
+/* Small blocks of size bytes, total bytes of them at least, listed
+ * through their first word. */
+static void **small_blocks(size_t size, size_t total, void **list)
+{
+	for (size_t done = 0; done < total; done += size) {
+		void **b = malloc(size);
+		cr_assert_not_null(b);
+		memset(b, 1, size);
+		*b = list;
+		list = b;
+	}
+	return list;
+}
+
+static void small_blocks_free(void **list)
+{
+	while (list) {
+		void **next = *list;
+		free(list);
+		list = next;
+	}
+}
+
+/* A kept block goes once the arenas' pages in use have grown by half its
+ * size since its free (the program moved on to smaller blocks), and not
+ * before. */
+Test(large, a_kept_huge_block_goes_when_the_heap_grows_past_half_its_size)
+{
+	char *p = huge_alloc(16 << 20, 0, 0, false);
+	memset(p, 5, 16 << 20);
+	huge_free(pagemap_lookup(p));
+	cr_assert_eq(((struct huge *)pagemap_lookup(p))->kind, SEG_HUGE_FREED, "kept");
+	void **list = small_blocks(1000, 3 << 20, NULL);
+	cr_assert_not_null(pagemap_lookup(p), "3 MiB more in use: still kept");
+	cr_assert_eq(((struct huge *)pagemap_lookup(p))->kind, SEG_HUGE_FREED);
+	list = small_blocks(1000, 6 << 20, list);
+	cr_assert_null(pagemap_lookup(p), "9 MiB more in use: unmapped");
+	cr_assert_eq(huge_cache_trim(), 0, "nothing is kept");
+	small_blocks_free(list);
+}
