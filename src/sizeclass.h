@@ -3,10 +3,13 @@
  * sizeclass.h - the size classes and the size -> class map.
  *
  * Classes step by 16 bytes up to 128, then four per doubling (each doubling
- * split in quarters), so above 128 bytes rounding wastes under 25% of the
- * class (about 10% on average over uniformly spread sizes).  Every class is
- * a multiple of 16, which gives every small block glibc's 16-byte
- * alignment.
+ * split in quarters), so rounding wastes under 25% of the class, except
+ * from 1 to 16 KiB: eight per doubling there (under 12.5%).  The sizes
+ * programs ask for most there are a power of two and a small header
+ * (sqlite3's page cache: 4,104 and 1,032 bytes), which quarters round up by
+ * nearly a quarter (5,120) and eighths by an eighth (4,608).  Above 16 KiB
+ * eighths would leave more than an eighth of some slabs unused (slab.h).  Every class is a multiple of
+ * 16, which gives every small block glibc's 16-byte alignment.
  */
 #ifndef STRATA_SIZECLASS_H
 #define STRATA_SIZECLASS_H
@@ -15,22 +18,42 @@
 
 #define CLASS_LINEAR_MAX   128 /* classes 16, 32, ... 128 */
 #define CLASS_LINEAR_COUNT (CLASS_LINEAR_MAX / MIN_ALIGN)
-#define CLASS_STEPS_LOG2   2 /* four classes per doubling */
 #define CLASS_LINEAR_SHIFT 7 /* log2(CLASS_LINEAR_MAX) */
-#define SMALL_MAX_SHIFT    15
-#define SMALL_MAX          ((size_t)1 << SMALL_MAX_SHIFT) /* 32 KiB */
-#define NUM_CLASSES \
-	(CLASS_LINEAR_COUNT + ((SMALL_MAX_SHIFT - CLASS_LINEAR_SHIFT) << CLASS_STEPS_LOG2))
+/* Above it, the doubling (2^shift, 2^(shift+1)] has 2^2 classes, or 2^3
+ * when CLASS_FINE_SHIFT <= shift < CLASS_FINE_END. */
+#define CLASS_STEPS      2
+#define CLASS_FINE_SHIFT 10
+#define CLASS_FINE_END   14
+#define SMALL_MAX_SHIFT  15
+#define SMALL_MAX        ((size_t)1 << SMALL_MAX_SHIFT) /* 32 KiB */
+#define NUM_CLASSES      class_group_first(SMALL_MAX_SHIFT)
+
+/* Classes per doubling above 128 bytes, as a power of two. */
+static inline unsigned class_group_steps(unsigned shift)
+{
+	return CLASS_STEPS + (shift >= CLASS_FINE_SHIFT && shift < CLASS_FINE_END);
+}
+
+/* The first class of the doubling above 2^shift (a constant expression
+ * for a constant shift: NUM_CLASSES). */
+#define class_group_first(shift)                                            \
+	(CLASS_LINEAR_COUNT + (((shift)-CLASS_LINEAR_SHIFT) << CLASS_STEPS) \
+	 + (((shift) < CLASS_FINE_SHIFT ? 0                                 \
+	     : (shift) > CLASS_FINE_END ? CLASS_FINE_END - CLASS_FINE_SHIFT \
+	                                : (shift)-CLASS_FINE_SHIFT)         \
+	    << CLASS_STEPS))
 
 /* Size of class c, computed (the table in slab.c is built from this). */
 static inline size_t class_size_of(unsigned c)
 {
 	if (c < CLASS_LINEAR_COUNT)
 		return (size_t)(c + 1) * MIN_ALIGN;
-	unsigned g = (c - CLASS_LINEAR_COUNT) >> CLASS_STEPS_LOG2;
-	unsigned q = (c - CLASS_LINEAR_COUNT) & ((1u << CLASS_STEPS_LOG2) - 1);
-	unsigned shift = CLASS_LINEAR_SHIFT + g;
-	return ((size_t)1 << shift) + ((size_t)(q + 1) << (shift - CLASS_STEPS_LOG2));
+	unsigned shift = CLASS_LINEAR_SHIFT;
+	while (c >= class_group_first(shift + 1))
+		shift++;
+	unsigned steps = class_group_steps(shift);
+	unsigned q = c - class_group_first(shift);
+	return ((size_t)1 << shift) + ((size_t)(q + 1) << (shift - steps));
 }
 
 /* Smallest class that holds n bytes; n <= SMALL_MAX.  A handful of
@@ -40,9 +63,9 @@ static inline unsigned size_to_class(size_t n)
 	if (n <= CLASS_LINEAR_MAX)
 		return n ? (unsigned)((n - 1) >> 4) : 0;
 	unsigned shift = 63u - (unsigned)__builtin_clzl(n - 1); /* n-1 in [2^shift, 2^(shift+1)) */
-	unsigned q = (unsigned)(((n - 1) >> (shift - CLASS_STEPS_LOG2))
-	                        & ((1u << CLASS_STEPS_LOG2) - 1));
-	return CLASS_LINEAR_COUNT + ((shift - CLASS_LINEAR_SHIFT) << CLASS_STEPS_LOG2) + q;
+	unsigned steps = class_group_steps(shift);
+	unsigned q = (unsigned)(((n - 1) >> (shift - steps)) & ((1u << steps) - 1));
+	return (unsigned)class_group_first(shift) + q;
 }
 
 /* Sizes up to 1 KiB, the bulk of most programs' requests, map through a

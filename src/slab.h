@@ -9,8 +9,9 @@
 #include "arena.h"
 
 /* Slabs are at most 128 KiB: big enough that every class above 8 KiB fits
- * four or more objects with at most 1/8 tail waste (24 KiB needs 128 KiB to
- * waste 8 KiB), small enough to be given back soon after it empties. */
+ * four or more objects, most with at most 1/8 tail waste (24 KiB needs 128
+ * KiB to waste 8 KiB; 22 and 26 KiB waste more, sizeclass.h), small enough
+ * to be given back soon after it empties. */
 #define SLAB_MAX_ORDER 5
 /* A slab should hold at least this many objects, so a heap that uses a
  * class goes to the arena for a new slab seldom ... */

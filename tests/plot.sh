@@ -39,7 +39,7 @@ for line in lines:
     assert d["time"] > prev, "time goes back"
     prev = d["time"]
     assert d["interval"] == 1 and d["rss"] > 0, (d["interval"], d["rss"])
-    assert len(d["classes"]) == 40, len(d["classes"])
+    assert len(d["classes"]) == 56, len(d["classes"])
     assert len(d["leaks"]["sites"]) <= 8, len(d["leaks"]["sites"])
     hm = d["heapmap"]
     assert hm["cell_pages"] * 256 == hm["region_pages"], hm["cell_pages"]

@@ -29,7 +29,7 @@ Test(sizeclass, size_zero_maps_to_the_empty_entry)
 
 Test(sizeclass, classes_are_increasing_multiples_of_16)
 {
-	cr_assert_eq(NUM_CLASSES, 40);
+	cr_assert_eq(NUM_CLASSES, 56);
 	cr_assert_eq(class_size_of(0), 16);
 	cr_assert_eq(class_size_of(NUM_CLASSES - 1), SMALL_MAX);
 	for (unsigned c = 0; c < NUM_CLASSES; c++) {
@@ -39,10 +39,15 @@ Test(sizeclass, classes_are_increasing_multiples_of_16)
 	}
 }
 
-Test(sizeclass, rounding_waste_under_a_quarter)
+Test(sizeclass, rounding_waste_under_a_quarter_and_from_1_to_16_kib_an_eighth)
 {
 	for (size_t n = 129; n <= SMALL_MAX; n++) {
 		size_t s = class_size_of(size_to_class(n));
-		cr_assert_lt((s - n) * 4, s, "size %zu rounds to %zu", n, s);
+		bool   fine = n > 1024 && n <= 16384;
+		cr_assert_lt((s - n) * (fine ? 8 : 4), s, "size %zu rounds to %zu", n, s);
 	}
+	cr_assert_eq(class_size_of(size_to_class(16385)), 20480, "quarters above 16 KiB");
+	cr_assert_eq(class_size_of(size_to_class(4104)), 4608, "a page and a small header");
+	cr_assert_eq(class_size_of(size_to_class(1032)), 1152);
+	cr_assert_eq(class_size_of(size_to_class(1024)), 1024);
 }
