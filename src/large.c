@@ -306,6 +306,9 @@ static void huge_guard_drop(struct huge *h)
 static struct huge *huge_cache[HUGE_CACHE_SLOTS]; /* oldest first */
 static unsigned     huge_ncached;
 static size_t       huge_cached_bytes;
+/* The arenas' bytes in use at which the first kept block goes (see
+ * huge_moved_on): the new-peak hook's test before it takes the lock. */
+static size_t huge_follow_at = SIZE_MAX;
 
 /* A kept block goes once the arenas' bytes in use grew by this share of
  * its size since its free (see above). */
@@ -351,6 +354,22 @@ static bool huge_protect(struct huge *h, bool access)
 	return os_protect((void *)first, bytes, access);
 }
 
+/* The arenas' bytes in use past which the program has moved on from kept
+ * block h: half its size more than at its free. */
+static size_t huge_moved_on_at(const struct huge *h)
+{
+	return h->used_at_free + (h->map_size >> HUGE_MOVED_ON_SHIFT);
+}
+
+/* With huge_list_lock held, after the cache changed. */
+static void huge_follow_update(void)
+{
+	size_t at = SIZE_MAX;
+	for (unsigned i = 0; i < huge_ncached; i++)
+		at = MIN(at, huge_moved_on_at(huge_cache[i]));
+	__atomic_store_n(&huge_follow_at, at, __ATOMIC_RELAXED);
+}
+
 /* With huge_list_lock held: take entry i out of the cache. */
 static struct huge *huge_cache_remove(unsigned i)
 {
@@ -359,6 +378,7 @@ static struct huge *huge_cache_remove(unsigned i)
 		huge_cache[j - 1] = huge_cache[j];
 	huge_ncached--;
 	huge_cached_bytes -= h->map_size;
+	huge_follow_update();
 	return h;
 }
 
@@ -389,6 +409,7 @@ static void huge_cache_put(struct huge *h)
 		evicted[n++] = huge_cache_remove(0);
 	huge_cache[huge_ncached++] = h;
 	huge_cached_bytes += h->map_size;
+	huge_follow_update();
 	lock_release(&huge_list_lock);
 	while (n > 0)
 		huge_unmap(evicted[--n]); /* munmap outside the lock: it is slow */
@@ -511,17 +532,18 @@ static size_t huge_cache_evict(bool (*gone)(const struct huge *h, uint64_t arg),
 }
 
 /* Freed decay_ms or more before now_ms (every block, with now_ms
- * UINT64_MAX). */
+ * UINT64_MAX).  A caller's now_ms may be older than a block freed since
+ * it was read: not expired. */
 static bool huge_expired(const struct huge *h, uint64_t now_ms)
 {
 	long decay = strata_option(OPT_DECAY_MS);
-	return now_ms == UINT64_MAX || (decay >= 0 && now_ms - h->freed_ms >= (uint64_t)decay);
+	return now_ms == UINT64_MAX
+	       || (decay >= 0 && now_ms >= h->freed_ms && now_ms - h->freed_ms >= (uint64_t)decay);
 }
 
-/* The arenas' bytes in use, used, grew by half of h since its free. */
 static bool huge_moved_on(const struct huge *h, uint64_t used)
 {
-	return used >= h->used_at_free + (h->map_size >> HUGE_MOVED_ON_SHIFT);
+	return used >= huge_moved_on_at(h);
 }
 
 void huge_cache_decay(uint64_t now_ms)
@@ -537,11 +559,17 @@ size_t huge_cache_trim(void)
 
 /* An arena's pages in use passed their peak (arena.c), its lock held.
  * fork's preparation takes the cache's lock before the arenas' (init.c):
- * a try, so that neither waits for the other; a later peak tries again. */
+ * a try, so that neither waits for the other; a later peak tries again.
+ * The unmap is made under the arena's lock: once per kept block at most,
+ * and left to a later pass the block would stay resident on the new peak
+ * it is unmapped to avoid. */
 void huge_cache_follow(void)
 {
-	if (__atomic_load_n(&huge_ncached, __ATOMIC_RELAXED))
-		huge_cache_evict(huge_moved_on, arenas_used_bytes(), false);
+	if (!__atomic_load_n(&huge_ncached, __ATOMIC_RELAXED))
+		return;
+	size_t used = arenas_used_bytes();
+	if (used >= __atomic_load_n(&huge_follow_at, __ATOMIC_RELAXED))
+		huge_cache_evict(huge_moved_on, used, false);
 }
 
 /* Visit every kept block under the huge-list lock. */

@@ -9,9 +9,9 @@
 #include "arena.h"
 
 /* Slabs are at most 128 KiB: big enough that every class above 8 KiB fits
- * four or more objects, most with at most 1/8 tail waste (24 KiB needs 128
- * KiB to waste 8 KiB; 22 and 26 KiB waste more, sizeclass.h), small enough
- * to be given back soon after it empties. */
+ * four or more objects with at most 1/8 tail waste (24 KiB needs 128 KiB to
+ * waste 8 KiB; eighths of a doubling above 16 KiB would not, sizeclass.h),
+ * small enough to be given back soon after it empties. */
 #define SLAB_MAX_ORDER 5
 /* A slab should hold at least this many objects, so a heap that uses a
  * class goes to the arena for a new slab seldom ... */
@@ -77,8 +77,9 @@ enum slab_list {
 #define REMOTE_FULL ((uintptr_t)1)
 
 /* Object index of byte offset off in a slab whose class has this inverse
- * and shift, when off is a multiple of the size; otherwise a number above
- * 2^32 / 7, far past any slab's capacity.  This is the exact-division test
+ * and shift, when off is a multiple of the size; otherwise a number of at
+ * least 2^(32 - s) / d for size d << s (131,072 for 32 KiB, the least of
+ * any class), far past any slab's capacity.  This is the exact-division test
  * by multiplication with the modular inverse (Hacker's Delight 10-16/17):
  * for size = d << s with d odd, off * d^-1 mod 2^32 rotated right by s is
  * off / size exactly when size divides off, and large when it does not.  So

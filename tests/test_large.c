@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "large.h"
+#include "os.h"
 #include "pagemap.h"
 
 static struct arena A;
@@ -198,4 +199,18 @@ Test(large, a_kept_huge_block_goes_when_the_heap_grows_past_half_its_size)
 	cr_assert_null(pagemap_lookup(p), "9 MiB more in use: unmapped");
 	cr_assert_eq(huge_cache_trim(), 0, "nothing is kept");
 	small_blocks_free(list);
+}
+
+/* A decay pass whose clock was read before a block's free (the background
+ * thread reads it once for every arena's pass) keeps that block. */
+Test(large, a_decay_pass_with_a_clock_older_than_a_free_keeps_the_block)
+{
+	uint64_t before = os_now_ms();
+	char    *p = huge_alloc(8 << 20, 0, 0, false);
+	p[0] = 1;
+	huge_free(pagemap_lookup(p));
+	huge_cache_decay(before - 1);
+	cr_assert_not_null(pagemap_lookup(p), "kept");
+	cr_assert_eq(((struct huge *)pagemap_lookup(p))->kind, SEG_HUGE_FREED);
+	cr_assert_geq(huge_cache_trim(), 8 << 20);
 }
