@@ -727,6 +727,14 @@ static inline bool heap_slab_promote(struct heap *h, struct page *s)
 	return f->free == NULL && f->local == NULL && f->foreign == NULL && heap_slab_take(h, s);
 }
 
+/* Slab s of the full list has room again: current at once when promote
+ * and its class ran dry, else on the partial list. */
+static inline void heap_slab_reopen(struct heap *h, struct page *s, bool promote)
+{
+	if (!(promote && heap_slab_promote(h, s)))
+		heap_slab_relist(h, s);
+}
+
 /* The owner's free made slab_free_local ask: the slab was full, or it is
  * empty now, or more objects came back than were handed out, or a
  * refilling slab got the last of its frees.  promote: a slab that has
@@ -744,12 +752,10 @@ static inline __attribute__((always_inline)) void heap_slab_transition(struct he
 		if (slab_refill_start(head))
 			return;
 		slab_unretire(head);
-		if (!(promote && heap_slab_promote(h, head)))
-			heap_slab_relist(h, head);
+		heap_slab_reopen(h, head, promote);
 	} else if (head->list == SLAB_REFILLING) {
 		slab_refill_end(head);
-		if (!(promote && heap_slab_promote(h, head)))
-			heap_slab_relist(h, head);
+		heap_slab_reopen(h, head, promote);
 		return;
 	}
 	if (slab_empty(head) && head->list != SLAB_CURRENT)

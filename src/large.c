@@ -283,7 +283,7 @@ static void huge_guard_drop(struct huge *h)
  * have grown by half its size since its free: the program has moved on
  * from blocks of its size to smaller ones, and its resident pages would
  * only add to the new peak (sqlite3 frees a 16 MiB array, then its page
- * cache grows: peak RSS 75 -> 59 MiB).  hugetlb blocks are not kept (their
+ * cache grows: peak RSS 78.7 -> 67.5 MiB).  hugetlb blocks are not kept (their
  * pool pages are for others), nor anything in the debug mode, where a use
  * after free must fault.
  *

@@ -8,8 +8,9 @@
  * programs ask for most there are a power of two and a small header
  * (sqlite3's page cache: 4,104 and 1,032 bytes), which quarters round up by
  * nearly a quarter (5,120) and eighths by an eighth (4,608).  Above 16 KiB
- * eighths would leave more than an eighth of some slabs unused (slab.h).  Every class is a multiple of
- * 16, which gives every small block glibc's 16-byte alignment.
+ * eighths would leave more than an eighth of some slabs unused (slab.h).
+ * Every class is a multiple of 16, which gives every small block glibc's
+ * 16-byte alignment.
  */
 #ifndef STRATA_SIZECLASS_H
 #define STRATA_SIZECLASS_H
