@@ -445,9 +445,11 @@ static inline __attribute__((always_inline)) bool free_own_push(struct heap_fast
 
 /* The fast path with p's descriptor pg from the pagemap: the object check,
  * then the owner test (another owner's page: its foreign push, made
- * here); p's slab is remembered for the next free unless the free waits
- * in the ring (a free at random: its slab will not come again soon). */
-static inline __attribute__((always_inline)) bool free_own(struct heap *h, void *p, struct page *pg)
+ * here); p's slab is remembered in r, p's recent-slab entry, for the next
+ * frees there unless the free waits in the ring (a free at random: its
+ * slab will not come again soon). */
+static inline __attribute__((always_inline)) bool free_own(struct heap *h, struct heap_recent *r,
+                                                           void *p, struct page *pg)
 {
 	struct heap_fast *entry = page_owner_tag(pg);
 	uint32_t          soff = pg->slab_off; /* read once: the check and the head */
@@ -459,14 +461,15 @@ static inline __attribute__((always_inline)) bool free_own(struct heap *h, void 
 	struct page *head = slab_head_at(pg, soff);
 	if (free_own_queued(h, entry, head, p))
 		return true;
-	h->free_base = (uintptr_t)p - off; /* the slab's address */
-	h->free_slab = head;
+	r->base = (uintptr_t)p - off; /* the slab's address */
+	r->slab = head;
 	return free_own_push(entry, head, p);
 }
 
 /* NULL needs no test of its own: its pagemap slot is always empty (no
  * region-aligned mapping can start at address 0). */
-static inline __attribute__((always_inline)) void free_lookup(struct heap *h, void *p)
+static inline __attribute__((always_inline)) void free_lookup(struct heap *h, struct heap_recent *r,
+                                                              void *p)
 {
 	__builtin_prefetch(p, 1); /* while the descriptors load (never faults) */
 	uintptr_t e = pagemap_entry(p);
@@ -475,29 +478,30 @@ static inline __attribute__((always_inline)) void free_lookup(struct heap *h, vo
 		return;
 	}
 	struct page *pg = pagemap_page(e, p);
-	if (likely(free_own(h, p, pg)))
+	if (likely(free_own(h, r, p, pg)))
 		return;
 	free_other(p, pg);
 }
 
-/* A free into the slab of the thread's last one from the fast path (a
- * program freeing what it allocated in a row, or a few blocks in turn)
- * skips the pagemap and the owner test: that slab is one of h's own
- * (heap.c keeps it so).  Its head's object check is the slab's bounds
- * test too: an offset below 2^31 passes it only at an object the slab
- * has carved (slab_index_by), so one compare rules out the rest of the
- * address space.  It is made at once, not queued: the ring is for frees
- * at random, and this one follows a free into the same slab (the slab was
- * remembered at a free free_own made at once).  cls: the class the
- * caller knows p's to be (a sized delete's), or -1.  false: take the
- * pagemap. */
-static inline __attribute__((always_inline)) bool free_on_last_slab(struct heap *h, void *p,
-                                                                    int cls)
+/* A free into a slab of a recent fast free, r (a program freeing what it
+ * allocated in a row, or blocks of a few classes in turn), skips the
+ * pagemap and the owner test: that slab is one of h's own (heap.c keeps
+ * it so).  Its head's object check is the slab's bounds test too: an
+ * offset below 2^31 passes it only at an object the slab has carved
+ * (slab_index_by), so one compare rules out the rest of the address
+ * space, and an entry of another chunk's slab (the entries are shared
+ * modulo their number) fails it.  It is made at once, not queued: the
+ * ring is for frees at random, and this one follows a free into the same
+ * slab (the slab was remembered at a free free_own made at once).  cls:
+ * the class the caller knows p's to be (a sized delete's), or -1.  false:
+ * take the pagemap. */
+static inline __attribute__((always_inline)) bool free_on_recent_slab(struct heap_recent *r,
+                                                                      void *p, int cls)
 {
-	uintptr_t off = (uintptr_t)p - h->free_base;
+	uintptr_t off = (uintptr_t)p - r->base;
 	if (unlikely(off >= FREE_SLAB_REACH))
 		return false;
-	struct page *head = h->free_slab;
+	struct page *head = r->slab;
 	if (unlikely((cls >= 0 && head->cls != (unsigned)cls) || !slab_object_valid_own(head, off)))
 		return false;
 	return free_own_push(page_owner_tag(head), head, p);
@@ -505,10 +509,11 @@ static inline __attribute__((always_inline)) bool free_on_last_slab(struct heap 
 
 static inline __attribute__((always_inline)) void free_fast(void *p)
 {
-	struct heap *h = _strata_heap;
-	if (likely(free_on_last_slab(h, p, -1)))
+	struct heap        *h = _strata_heap;
+	struct heap_recent *r = heap_recent_of(h, p);
+	if (likely(free_on_recent_slab(r, p, -1)))
 		return;
-	free_lookup(h, p);
+	free_lookup(h, r, p);
 }
 
 strata_export void API(free)(void *p)
@@ -932,16 +937,17 @@ static noinline void sized_delete_slow(void *p, size_t size, unsigned kind)
  * frame. */
 static inline __attribute__((always_inline)) void sized_delete(void *p, size_t size, unsigned kind)
 {
-	struct heap *h = _strata_heap;
+	struct heap        *h = _strata_heap;
+	struct heap_recent *r = heap_recent_of(h, p);
 	if (likely(size <= CLASS_TABLE_MAX
-	           && free_on_last_slab(h, p, (int)size_to_class_table(size))))
+	           && free_on_recent_slab(r, p, (int)size_to_class_table(size))))
 		return;
 	uintptr_t e = pagemap_entry(p);
 	if (likely(pagemap_is_region(e) && size <= CLASS_TABLE_MAX)) {
 		struct page *pg = pagemap_page(e, p);
 		/* the owner's only: another's goes through the size check below */
 		if (likely(pg->cls == size_to_class_table(size) && owner_is(page_owner_tag(pg), h)
-		           && free_own(h, p, pg)))
+		           && free_own(h, r, p, pg)))
 			return;
 	}
 	sized_delete_slow(p, size, kind);

@@ -55,16 +55,20 @@ static inline bool heap_is_shared(const struct heap *h)
 /* The empty heaps: a thread's TLS points at one until it has a heap of its
  * own, and after it exits.  Their free lists stay empty. */
 char _strata_heap_no_mags[HEAP_NO_MAGS_BYTES] __attribute__((aligned(64)));
-/* The slab free's slab test meets (at address 0) until a heap's first
- * fast free: its bump is 0, no object in it is valid, so the free takes
- * the pagemap. */
+/* The slab free's recent-slab test meets (at address 0) in an entry no
+ * fast free has filled: its bump is 0, no object in it is valid, so the
+ * free takes the pagemap. */
 static struct page heap_no_page;
+#define HEAP_RECENT_NONE                                             \
+	{                                                            \
+		[0 ... HEAP_RECENT_SLOTS - 1] = { 0, &heap_no_page } \
+	}
 static struct heap heap_empty = { .state = HEAP_UNINIT,
 	                          .mags = (struct cache_mag *)_strata_heap_no_mags,
-	                          .free_slab = &heap_no_page };
+	                          .recent = HEAP_RECENT_NONE };
 static struct heap heap_dead = { .state = HEAP_DEAD,
 	                         .mags = (struct cache_mag *)_strata_heap_no_mags,
-	                         .free_slab = &heap_no_page };
+	                         .recent = HEAP_RECENT_NONE };
 
 __thread struct heap *_strata_heap tls_ie = &heap_empty;
 
@@ -253,6 +257,27 @@ static bool heap_cache_wanted(void)
 	return strata_option(OPT_TCACHE) && leak_mode() != LEAK_FULL && !debug_mode();
 }
 
+/* free's recent-slab test (heap.h) must no longer take slab s of h (every
+ * slab: NULL): before s goes back to its arena or to no owner (its region
+ * may be unmapped, its pages reused).  Only the entries of the chunks s
+ * spans can hold it (free_own fills p's). */
+void heap_forget_recent(struct heap *h, const struct page *s)
+{
+	const struct heap_recent none = { 0, &heap_no_page };
+	if (s == NULL) {
+		for (int i = 0; i < HEAP_RECENT_SLOTS; i++)
+			h->recent[i] = none;
+		return;
+	}
+	uintptr_t start = (uintptr_t)page_address(s);
+	uintptr_t end = start + (PAGE_SIZE << s->order);
+	for (uintptr_t a = start; a < end; a += (uintptr_t)1 << HEAP_RECENT_SHIFT) {
+		struct heap_recent *r = heap_recent_of(h, (void *)a);
+		if (r->slab == s)
+			*r = none;
+	}
+}
+
 /* Everything but the delayed list, which a racing free may be using. */
 static void heap_clear(struct heap *h)
 {
@@ -262,22 +287,7 @@ static void heap_clear(struct heap *h)
 	__atomic_store_n(&h->delayed, delayed, __ATOMIC_RELAXED);
 	h->cmags = cmags;
 	h->mags = (struct cache_mag *)_strata_heap_no_mags; /* until a cache sets it */
-	h->free_slab = &heap_no_page;
-}
-
-/* free's slab test (heap.h) takes no slab until the next fast free. */
-static void heap_forget_last(struct heap *h)
-{
-	h->free_base = 0;
-	h->free_slab = &heap_no_page;
-}
-
-/* It must no longer take slab s of h: before s goes back to its arena or
- * to no owner (its region may be unmapped, its pages reused). */
-static void heap_forget_slab(struct heap *h, const struct page *s)
-{
-	if (h->free_slab == s)
-		heap_forget_last(h);
+	heap_forget_recent(h, NULL);
 }
 
 /* What the upper layers start once a thread has a heap, with no lock held
@@ -413,7 +423,7 @@ static struct page *heap_next_slab(struct heap *h, unsigned cls)
 static void heap_slab_release(struct heap *h, struct page *s)
 {
 	struct arena *a = page_region(s)->arena;
-	heap_forget_slab(h, s);
+	heap_forget_recent(h, s);
 	uint64_t now = os_now_ms();
 	lock_acquire(&a->lock);
 	slab_release(a, s);
@@ -1100,7 +1110,7 @@ static void heap_abandon_slab(struct heap *h, struct page *s)
 	if (s->list == SLAB_REFILLING)
 		slab_refill_end(s);
 	heap_unlist(h, s);
-	heap_forget_slab(h, s);
+	heap_forget_recent(h, s);
 	slab_collect_remote(s);
 	struct arena *a = page_region(s)->arena;
 	lock_acquire(&a->lock);

@@ -80,6 +80,20 @@ struct heap_pending {
 	struct page *head; /* p's slab */
 };
 
+/* free's memory of the slabs it freed into at once: one entry per
+ * HEAP_RECENT_SHIFT-aligned chunk of the address space, modulo
+ * HEAP_RECENT_SLOTS, holding the slab it last freed into there.  A program
+ * that frees blocks of a few classes in turn (each class's current slab)
+ * finds each slab in its own entry; one that frees in a row finds the
+ * same entry. */
+#define HEAP_RECENT_SLOTS 64
+#define HEAP_RECENT_SHIFT 13
+
+struct heap_recent {
+	uintptr_t    base; /* the slab's address */
+	struct page *slab; /* its head */
+};
+
 struct arena;
 struct cache_mag;
 
@@ -93,37 +107,36 @@ struct heap {
 	struct heap_pending pending[HEAP_PENDING]; /* heap_defer_free */
 	uint32_t            pending_off;           /* of the next slot, in bytes */
 	struct page        *pending_slab;          /* of the last free queued */
-	/* The slab of the last free made by the fast path (its address and
-	 * head descriptor): a free into the same slab skips the pagemap and
-	 * the owner test.  So it is always a slab of the heap's own, which
-	 * never holds a block recorded by leak tracking (heap_sample): reset
-	 * before a slab of the heap goes back (its region may be unmapped).
-	 * 0 and heap_no_page (no valid object) at the start. */
-	uintptr_t         free_base;
-	struct page      *free_slab;
-	int               state;
-	bool              nocache; /* exact leak tracking or the debug mode:
+	/* The slabs of recent frees made by the fast path, by address
+	 * (heap_recent_of): a free into one of them skips the pagemap and the
+	 * owner test.  So each is a slab of the heap's own, which never holds
+	 * a block recorded by leak tracking (heap_sample): forgotten before a
+	 * slab of the heap goes back (its region may be unmapped).  An empty
+	 * entry is 0 and heap_no_page (no valid object). */
+	struct heap_recent recent[HEAP_RECENT_SLOTS];
+	int                state;
+	bool               nocache; /* exact leak tracking or the debug mode:
 	                                small blocks come from the arenas'
 	                                shared heaps, every call a slow path */
-	struct arena     *arena;   /* where its slabs and large runs come from */
-	uintptr_t         delayed; /* objects other threads freed into its full
+	struct arena      *arena;   /* where its slabs and large runs come from */
+	uintptr_t          delayed; /* objects other threads freed into its full
 	                                slabs: an atomic list (heap.c) */
-	strata_lock_t     lock;    /* HEAP_SHARED only */
-	size_t            parked_bytes;
-	uint64_t          large_mallocs;
-	uint64_t          large_frees;
-	uint64_t          frees_xnode;                   /* of other nodes' objects */
-	uint64_t          frees_to_node[NUMA_MAX_NODES]; /* ... by their node */
-	int64_t           sample_left; /* bytes to allocate before the next leak sample */
-	struct heap      *next;        /* the registry, or the pool of free heaps */
-	struct heap      *prev;
-	struct cache_mag *cmags; /* object caches' magazines, by id (cache.h) */
-	struct cache_mag *mags;  /* what the caches' fast paths read: cmags once
+	strata_lock_t      lock;    /* HEAP_SHARED only */
+	size_t             parked_bytes;
+	uint64_t           large_mallocs;
+	uint64_t           large_frees;
+	uint64_t           frees_xnode;                   /* of other nodes' objects */
+	uint64_t           frees_to_node[NUMA_MAX_NODES]; /* ... by their node */
+	int64_t            sample_left; /* bytes to allocate before the next leak sample */
+	struct heap       *next;        /* the registry, or the pool of free heaps */
+	struct heap       *prev;
+	struct cache_mag  *cmags; /* object caches' magazines, by id (cache.h) */
+	struct cache_mag  *mags;  /* what the caches' fast paths read: cmags once
 	                            set up, else heap_no_mags (never NULL) */
-	uint32_t          nlarge;
-	size_t            large_bytes;
-	struct page      *large[HEAP_LARGE_SLOTS]; /* oldest first */
-	struct heap_class cls[NUM_CLASSES];
+	uint32_t           nlarge;
+	size_t             large_bytes;
+	struct page       *large[HEAP_LARGE_SLOTS]; /* oldest first */
+	struct heap_class  cls[NUM_CLASSES];
 };
 
 extern __thread struct heap *_strata_heap tls_ie strata_hidden;
@@ -155,13 +168,13 @@ static inline struct heap *slab_heap(const struct page *pg)
 #define SLAB_WINDOW      (PAGE_SIZE << SLAB_MAX_ORDER)
 #define LINK_WINDOW_MASK (~(uintptr_t)(SLAB_WINDOW - 1) | (MIN_ALIGN - 1))
 
-/* How far into the slab of the last free free's slab test reaches: every
- * slab of the classes up to 4 KiB.  Past it (the larger classes' slabs)
- * the pagemap, as for any other slab; a larger reach lets more frees of
- * nearby slabs of other classes pass the first compare and fail only the
- * object check (bench/pair random: 16 KiB 100.3, 32 KiB 100.8, 128 KiB
- * 101.5 instructions a pair). */
-#define FREE_SLAB_REACH ((uintptr_t)32 << 10)
+/* How far into a recent slab free's test reaches: every slab. */
+#define FREE_SLAB_REACH SLAB_WINDOW
+
+static inline struct heap_recent *heap_recent_of(struct heap *h, const void *p)
+{
+	return &h->recent[((uintptr_t)p >> HEAP_RECENT_SHIFT) & (HEAP_RECENT_SLOTS - 1)];
+}
 
 void *heap_pop_last(struct heap_fast *f, void **p) __attribute__((returns_nonnull));
 
@@ -298,6 +311,7 @@ static inline void heap_defer_free(struct heap *h, struct page *head, void *p)
 		heap_free_queued(old.head, old.p);
 }
 
+void         heap_forget_recent(struct heap *h, const struct page *s);
 void         heap_free_pending(struct heap *h);
 void         heap_free_pending_self(void);
 struct heap *heap_shared_of(const void *p);

@@ -95,6 +95,7 @@
 #define heap_count_large _strata_heap_count_large
 #define heap_flush _strata_heap_flush
 #define heap_for_each _strata_heap_for_each
+#define heap_forget_recent _strata_heap_forget_recent
 #define heap_free_pending _strata_heap_free_pending
 #define heap_free_pending_self _strata_heap_free_pending_self
 #define heap_free_small _strata_heap_free_small

@@ -320,6 +320,7 @@ Test(heap, frees_into_other_slabs_wait_in_a_ring)
 	struct page *s = slab_of(b[0]);
 	cr_assert_neq(s, h->fast[size_to_class(64)].current);
 	uint32_t inuse = slab_inuse(s);
+	heap_forget_recent(h, NULL); /* the slabs earlier calls freed into */
 	free(b[0]);
 	cr_assert_eq(slab_inuse(s), inuse, "waiting in the ring");
 	free(b[1]);
@@ -370,7 +371,7 @@ Test(heap, a_free_into_the_slab_of_the_last_free_made_is_made_at_once)
 	cr_assert_eq(slab_of(b[2]), s);
 	free(b[0]); /* queued */
 	free(b[1]); /* the slab of the last one queued: made, remembered */
-	cr_assert_eq(h->free_slab, s);
+	cr_assert_eq(heap_recent_of(h, b[1])->slab, s);
 	free(b[other]); /* queued: t is now the slab of the last one queued */
 	cr_assert_eq(h->pending_slab, t);
 	uint32_t inuse = slab_inuse(s);
@@ -396,9 +397,9 @@ static void *malloc_on_page_of(const void *p, size_t size)
 	return NULL;
 }
 
-/* free remembers the slab of its last fast free; the next free into that
- * slab, on any of its pages, takes its head from there, with every check
- * made. */
+/* free remembers the slab of a fast free in the entry of its chunk; the
+ * next free into that slab there takes its head from the entry, with
+ * every check made. */
 Test(heap, free_remembers_the_slab_of_its_last_free)
 {
 	struct heap *h = me();
@@ -407,8 +408,10 @@ Test(heap, free_remembers_the_slab_of_its_last_free)
 	struct page *pg = page_of(region_of(a), a);
 	cr_assert_eq(slab_of(a), h->fast[c].current);
 	free(a);
-	cr_assert_eq(h->free_slab, slab_of(a));
-	cr_assert_eq(h->free_base, (uintptr_t)a - slab_offset(pg, a));
+	struct heap_recent *r = heap_recent_of(h, a);
+	cr_assert_eq(r->slab, slab_of(a));
+	cr_assert_eq(r->base, (uintptr_t)a - slab_offset(pg, a));
+	cr_assert_eq(heap_recent_of(h, b), r, "one page, one entry");
 	uint64_t listed = h->fast[c].nfree_listed;
 	free(b);
 	cr_assert_eq(h->fast[c].local, b, "on the current slab's local list");
@@ -416,28 +419,54 @@ Test(heap, free_remembers_the_slab_of_its_last_free)
 	cr_assert_eq(strata_check_heap(), 0);
 }
 
-/* The slab test takes no block of another slab: with the first of two
- * full slabs of one class remembered, blocks of the second, which lie
- * within FREE_SLAB_REACH of it at multiples of the same size, go to their
- * own slab (a block on the wrong slab's list fails the heap check). */
+/* Blocks of two classes freed in turn (a program's few sizes) each find
+ * their slab in their own entry: neither free forgets the other's. */
+Test(heap, frees_of_two_classes_in_turn_keep_both_slabs)
+{
+	struct heap *h = me();
+	void        *a = malloc(80), *b = NULL;
+	void        *spare[64];
+	int          n = 0;
+	/* a block of 1000 B whose entry is not a's (entries are shared
+	 * modulo their number) */
+	while (n < 64 && heap_recent_of(h, b = malloc(1000)) == heap_recent_of(h, a))
+		spare[n++] = b;
+	cr_assert_neq(heap_recent_of(h, b), heap_recent_of(h, a));
+	void *a2 = malloc_on_page_of(a, 80), *b2 = malloc_on_page_of(b, 1000);
+	free(a);
+	free(b);
+	cr_assert_eq(heap_recent_of(h, a)->slab, slab_of(a));
+	cr_assert_eq(heap_recent_of(h, b)->slab, slab_of(b));
+	free(a2);
+	free(b2);
+	cr_assert_eq(heap_recent_of(h, a)->slab, slab_of(a));
+	cr_assert_eq(heap_recent_of(h, b)->slab, slab_of(b));
+	while (n > 0)
+		free(spare[--n]);
+	cr_assert_eq(strata_check_heap(), 0);
+}
+
+/* The recent-slab test takes no block of another slab: with the entry of
+ * blocks of a second full slab of a class holding the first (as when an
+ * entry is shared by chunks far apart, or a slab spans more than one),
+ * those blocks, which lie within FREE_SLAB_REACH of it at multiples of
+ * the same size, go to their own slab (a block on the wrong slab's list
+ * fails the heap check). */
 Test(heap, the_slab_test_takes_no_block_of_the_next_slab)
 {
 	struct heap *h = me();
 	unsigned     c = size_to_class(64);
 	unsigned     cap = _strata_classes[c].capacity;
 	void       **a = calloc(4 * cap, sizeof(void *)), **b = calloc(4 * cap, sizeof(void *));
-	int          na, nb, ia = 0, near = 0, freed = 0;
+	int          na, nb, near = 0, freed = 0;
 	struct page *first = fill_a_slab(64, a, 4 * (int)cap, &na);
 	struct page *second = fill_a_slab(64, b, 4 * (int)cap, &nb);
-	for (int i = 0; i < nb && ia + 2 < na; i++) {
+	uintptr_t    base = (uintptr_t)page_address(first);
+	for (int i = 0; i < nb; i++) {
 		if (slab_of(b[i]) != second)
 			continue;
-		/* two frees into the first slab: the ring makes the second at
-		 * once, and the slab is remembered */
-		free(a[ia++]);
-		free(a[ia++]);
-		cr_assert_eq(h->free_slab, first);
-		near += (uintptr_t)b[i] - h->free_base < FREE_SLAB_REACH;
+		*heap_recent_of(h, b[i]) = (struct heap_recent){ base, first };
+		near += (uintptr_t)b[i] - base < FREE_SLAB_REACH;
 		free_now(b[i]);
 		b[i] = NULL;
 		freed++;
@@ -445,7 +474,7 @@ Test(heap, the_slab_test_takes_no_block_of_the_next_slab)
 	}
 	cr_assert_gt(freed, 0);
 	cr_assert_gt(near, 0, "no block of the second slab within reach of the first's test");
-	for (int i = ia; i < na; i++)
+	for (int i = 0; i < na; i++)
 		free(a[i]);
 	for (int i = 0; i < nb; i++)
 		free(b[i]);
@@ -456,7 +485,7 @@ Test(heap, the_slab_test_takes_no_block_of_the_next_slab)
 
 /* A slab given back to its arena is forgotten first: its pages may be
  * reused, its region unmapped. */
-Test(heap, a_slab_given_back_is_no_longer_the_slab_of_the_last_free)
+Test(heap, a_slab_given_back_is_no_longer_a_recent_slab)
 {
 	struct heap *h = me();
 	enum { N = 2000 }; /* 8 MB, far past the parking budget */
@@ -468,10 +497,13 @@ Test(heap, a_slab_given_back_is_no_longer_the_slab_of_the_last_free)
 	for (int i = N - 1; i >= 0; i--)
 		free(p[i]);
 	heap_free_pending_self();
-	struct page *s = h->free_slab;
-	cr_assert(h->free_base == 0 || (s->state == PAGE_SLAB && slab_heap(s) == h && s->bump > 0),
-	          "slab at %#lx: its head is state %u, bump %u", (unsigned long)h->free_base,
-	          s->state, s->bump);
+	for (int i = 0; i < HEAP_RECENT_SLOTS; i++) {
+		struct page *s = h->recent[i].slab;
+		cr_assert(h->recent[i].base == 0
+		                  || (s->state == PAGE_SLAB && slab_heap(s) == h && s->bump > 0),
+		          "entry %d, slab at %#lx: its head is state %u, bump %u", i,
+		          (unsigned long)h->recent[i].base, s->state, s->bump);
+	}
 	cr_assert_eq(strata_check_heap(), 0);
 }
 
