@@ -443,6 +443,26 @@ static inline __attribute__((always_inline)) bool free_own_push(struct heap_fast
 	return true;
 }
 
+/* The head of the slab of entry r when p is an object it has handed out
+ * (and of class cls, unless cls is -1), else NULL.  Its object check is
+ * the slab's bounds test too: an offset below 2^31 passes it only at an
+ * object the slab has carved (slab_index_by), so one compare rules out
+ * the rest of the address space, and an entry of another chunk's slab
+ * (the entries are shared modulo their number) fails it.  No page
+ * descriptor is read, nor the owner: the entry's slab is one of the
+ * calling thread's heap's own (heap.c keeps it so). */
+static inline __attribute__((always_inline)) struct page *recent_slab_object(struct heap_recent *r,
+                                                                             const void *p, int cls)
+{
+	uintptr_t off = (uintptr_t)p - r->base;
+	if (unlikely(off >= FREE_SLAB_REACH))
+		return NULL;
+	struct page *head = r->slab;
+	if (unlikely((cls >= 0 && head->cls != (unsigned)cls) || !slab_object_valid_own(head, off)))
+		return NULL;
+	return head;
+}
+
 /* The fast path with p's descriptor pg from the pagemap: the object check,
  * then the owner test (another owner's page: its foreign push, made
  * here); p's slab is remembered in r, p's recent-slab entry, for the next
@@ -485,12 +505,7 @@ static inline __attribute__((always_inline)) void free_lookup(struct heap *h, st
 
 /* A free into a slab of a recent fast free, r (a program freeing what it
  * allocated in a row, or blocks of a few classes in turn), skips the
- * pagemap and the owner test: that slab is one of h's own (heap.c keeps
- * it so).  Its head's object check is the slab's bounds test too: an
- * offset below 2^31 passes it only at an object the slab has carved
- * (slab_index_by), so one compare rules out the rest of the address
- * space, and an entry of another chunk's slab (the entries are shared
- * modulo their number) fails it.  It is made at once, not queued: the
+ * pagemap and the owner test.  It is made at once, not queued: the
  * ring is for frees at random, and this one follows a free into the same
  * slab (the slab was remembered at a free free_own made at once).  cls:
  * the class the caller knows p's to be (a sized delete's), or -1.  false:
@@ -498,13 +513,8 @@ static inline __attribute__((always_inline)) void free_lookup(struct heap *h, st
 static inline __attribute__((always_inline)) bool free_on_recent_slab(struct heap_recent *r,
                                                                       void *p, int cls)
 {
-	uintptr_t off = (uintptr_t)p - r->base;
-	if (unlikely(off >= FREE_SLAB_REACH))
-		return false;
-	struct page *head = r->slab;
-	if (unlikely((cls >= 0 && head->cls != (unsigned)cls) || !slab_object_valid_own(head, off)))
-		return false;
-	return free_own_push(page_owner_tag(head), head, p);
+	struct page *head = recent_slab_object(r, p, cls);
+	return head != NULL && free_own_push(page_owner_tag(head), head, p);
 }
 
 static inline __attribute__((always_inline)) void free_fast(void *p)
@@ -844,7 +854,13 @@ static noinline size_t usable_size_generic(void *p)
  * block it allocates and frees (redis: about ten calls a request). */
 strata_export size_t API(malloc_usable_size)(void *p)
 {
-	const struct page *pg = slab_block_live(p);
+	/* first the calling thread's recent slabs: a program that asks a
+	 * block's size before it frees it (redis, for its accounting) finds
+	 * it there as free does, without the pagemap */
+	const struct page *pg = recent_slab_object(heap_recent_of(_strata_heap, p), p, -1);
+	if (likely(pg != NULL && ((uintptr_t *)p)[1] != _strata_free_key))
+		return class_size(pg->cls);
+	pg = slab_block_live(p);
 	return likely(pg != NULL) ? class_size(pg->cls) : usable_size_generic(p);
 }
 

@@ -419,6 +419,20 @@ Test(heap, free_remembers_the_slab_of_its_last_free)
 	cr_assert_eq(strata_check_heap(), 0);
 }
 
+/* malloc_usable_size finds a block of a recent slab there: the class's
+ * size, and the entry unchanged. */
+Test(heap, usable_size_of_a_block_of_a_recent_slab)
+{
+	struct heap *h = me();
+	void        *q = malloc(100), *p = malloc_on_page_of(q, 100);
+	free(q);
+	struct heap_recent *r = heap_recent_of(h, p);
+	cr_assert_eq(r->slab, slab_of(p));
+	cr_assert_eq(malloc_usable_size(p), class_size(size_to_class(100)));
+	cr_assert_eq(r->slab, slab_of(p));
+	free(p);
+}
+
 /* Blocks of two classes freed in turn (a program's few sizes) each find
  * their slab in their own entry: neither free forgets the other's. */
 Test(heap, frees_of_two_classes_in_turn_keep_both_slabs)

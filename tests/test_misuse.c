@@ -254,6 +254,16 @@ static void usable_size_middle_small(void *arg)
 	(void)malloc_usable_size(name(p + 16));
 }
 
+/* ... and so does its look-up in the slabs of the thread's recent frees:
+ * q's free puts its slab there, p's is the same. */
+static void usable_size_middle_recent(void *arg)
+{
+	(void)arg;
+	char *q = malloc(100), *p = malloc(100);
+	free(q);
+	(void)malloc_usable_size(name(p + 16));
+}
+
 static void usable_size_freed_small(void *arg)
 {
 	(void)arg;
@@ -283,6 +293,11 @@ Test(misuse, realloc_of_middle_of_small_block)
 Test(misuse, usable_size_of_middle_of_small_block)
 {
 	expect_abort(usable_size_middle_small, NULL,
+	             "passed to malloc_usable_size (not the start of a block)");
+}
+Test(misuse, usable_size_of_middle_of_a_block_of_a_recent_slab)
+{
+	expect_abort(usable_size_middle_recent, NULL,
 	             "passed to malloc_usable_size (not the start of a block)");
 }
 Test(misuse, usable_size_of_freed_small_block)
