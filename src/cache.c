@@ -29,10 +29,15 @@
 #include <errno.h>
 #include <string.h>
 
-#define CACHE_MAX_ORDER 9                   /* slabs up to 2 MiB */
-#define MAG_BYTES       ((size_t)128 << 10) /* a magazine holds up to this */
-#define MAG_MAX         1024
-#define MAG_FIRST_BATCH 4 /* then twice as many each refill, up to half */
+#define CACHE_MAX_ORDER 9 /* slabs up to 2 MiB */
+/* A cache's slab holds at least this many objects (128 up to
+ * SLAB_DENSE_MAX bytes, like the heaps' before their small classes took
+ * 32 KiB): a private heap keeps a slab per size it uses, and a reset
+ * keeps some (RESET_KEEP_*), so its small slabs stay small. */
+#define CACHE_DENSE_MIN_OBJECTS 128
+#define MAG_BYTES               ((size_t)128 << 10) /* a magazine holds up to this */
+#define MAG_MAX                 1024
+#define MAG_FIRST_BATCH         4 /* then twice as many each refill, up to half */
 /* A local list this long becomes the free list as it is, without a refill
  * under it: a program that frees what it allocates keeps cycling through
  * this many objects (in L1), not through a growing refill's worth. */
@@ -78,7 +83,9 @@ bool cache_setup(struct cache *c, const char *name, size_t size, size_t align, e
 	c->stride = (uint32_t)ALIGN_UP(MAX(size, 2 * sizeof(void *)), c->align);
 	c->shift = (uint8_t)__builtin_ctz(c->stride);
 	c->inverse = odd_inverse(c->stride >> c->shift);
-	c->order = (uint8_t)slab_order_for(c->stride, CACHE_MAX_ORDER);
+	c->order = (uint8_t)slab_order_for(c->stride, CACHE_MAX_ORDER,
+	                                   c->stride <= SLAB_DENSE_MAX ? CACHE_DENSE_MIN_OBJECTS
+	                                                               : SLAB_MIN_OBJECTS);
 	c->capacity = (uint32_t)((PAGE_SIZE << c->order) / c->stride);
 	c->mag_cap = MAX(2, MIN(MAG_MAX, MAG_BYTES / c->stride));
 	c->kind = (uint8_t)kind;

@@ -642,8 +642,8 @@ static void heap_unpop(struct heap_fast *f, void *p)
  * out p.  When a sampling interval ends in it, the block recorded comes
  * from the arena's shared heap instead, and p goes back: no slab of a
  * thread heap holds a recorded block (whose page free's fast path must
- * not take: sample.c marks it), so the fast path takes any object of the
- * slab of the thread's last free without a test of the page. */
+ * not take: sample.c marks it), so the fast path takes any object of a
+ * slab of the thread's recent frees without a test of the page. */
 static void *heap_sample(struct heap *h, unsigned cls, void *p, size_t size, size_t bytes)
 {
 	unsigned n = sample_count(h, bytes);

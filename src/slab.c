@@ -42,18 +42,18 @@ struct size_class _strata_classes[NUM_CLASSES];
 /* ------------------------------------------------------------------------
  * Class table
  * ---------------------------------------------------------------------- */
-static bool slab_order_fits(size_t size, unsigned order)
+static bool slab_order_fits(size_t size, unsigned order, size_t min_objects)
 {
 	size_t bytes = PAGE_SIZE << order;
 	size_t objects = bytes / size;
-	return objects >= slab_min_objects(size) && bytes % size <= bytes >> SLAB_WASTE_SHIFT;
+	return objects >= min_objects && bytes % size <= bytes >> SLAB_WASTE_SHIFT;
 }
 
-/* The smallest order up to max_order that holds enough objects with
- * little tail waste; the biggest objects cannot hold slab_min_objects, they
- * take the order that wastes least, the larger one on a tie (more objects
- * per slab). */
-unsigned slab_order_for(size_t size, unsigned max_order)
+/* The smallest order up to max_order that holds min_objects with little
+ * tail waste; the biggest objects cannot hold that many, they take the
+ * order that wastes least, the larger one on a tie (more objects per
+ * slab). */
+unsigned slab_order_for(size_t size, unsigned max_order, size_t min_objects)
 {
 	unsigned best = max_order;
 	size_t   best_waste = SIZE_MAX;
@@ -61,7 +61,7 @@ unsigned slab_order_for(size_t size, unsigned max_order)
 		size_t bytes = PAGE_SIZE << o;
 		if (bytes < size)
 			continue;
-		if (slab_order_fits(size, o))
+		if (slab_order_fits(size, o, min_objects))
 			return o;
 		size_t waste = ((bytes % size) << 10) / bytes; /* in 1/1024ths */
 		if (waste <= best_waste) {
@@ -89,7 +89,8 @@ void slab_classes_init(void)
 		sc->size = (uint32_t)class_size_of(c);
 		sc->shift = (uint8_t)__builtin_ctz(sc->size);
 		sc->inverse = odd_inverse(sc->size >> sc->shift);
-		sc->order = (uint8_t)slab_order_for(sc->size, SLAB_MAX_ORDER);
+		sc->order = (uint8_t)slab_order_for(sc->size, SLAB_MAX_ORDER,
+		                                    slab_min_objects(sc->size));
 		sc->capacity = (uint32_t)((PAGE_SIZE << sc->order) / sc->size);
 		sc->relist = (uint16_t)MAX(sc->capacity >> SLAB_RELIST_SHIFT, 1);
 	}

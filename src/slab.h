@@ -224,7 +224,7 @@ static inline bool slab_free_local(struct page *head, void *p)
 
 void     slab_classes_init(void);
 uint32_t odd_inverse(uint32_t d);
-unsigned slab_order_for(size_t size, unsigned max_order);
+unsigned slab_order_for(size_t size, unsigned max_order, size_t min_objects);
 
 static inline size_t slab_min_objects(size_t size)
 {

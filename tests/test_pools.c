@@ -60,6 +60,20 @@ Test(cache, objects_have_the_exact_size_and_alignment)
 	cr_assert_eq(strata_check_heap(), 0);
 }
 
+/* A cache's slabs of small objects hold 128 of them (a page for 32
+ * bytes), not the 32 KiB of malloc's small classes: a private heap keeps
+ * a slab for each size it uses. */
+Test(cache, small_objects_take_small_slabs)
+{
+	strata_cache_t *c = strata_cache_create("small", 32, 0, 0);
+	cr_assert_not_null(c);
+	void *p = strata_cache_alloc(c);
+	cr_assert_not_null(p);
+	cr_assert_eq(cache_stats(c).slab_bytes, 4096);
+	strata_cache_free(c, p);
+	cr_assert_eq(strata_cache_destroy(c), 0);
+}
+
 Test(cache, bad_arguments_are_refused)
 {
 	errno = 0;
