@@ -226,13 +226,8 @@ static noinline void *alloc_class_slow(unsigned cls, size_t size)
 /* size is only for the slow path's leak sampling. */
 static inline void *alloc_class(unsigned cls, size_t size)
 {
-	struct heap_fast *f = heap_slot(_strata_heap, cls);
-	void            **p = f->free;
-	if (likely(p != NULL))
-		return heap_pop_first(f, p);
-	if ((p = f->foreign) != NULL)
-		return heap_pop_foreign(f, p);
-	return alloc_class_slow(cls, size);
+	void *p = heap_pop(heap_slot(_strata_heap, cls));
+	return likely(p != NULL) ? p : alloc_class_slow(cls, size);
 }
 
 /* Size 0 (its class table entry is always empty) goes to alloc_large. */
@@ -243,28 +238,60 @@ static noinline void *malloc_generic(size_t size)
 	return alloc_large(size, MIN_ALIGN, false);
 }
 
-/* The class's entry straight from the table: the slow path works the
- * class out again from the size.  NULL when size is above the table or
- * the class's lists are empty. */
-static inline __attribute__((always_inline)) void *alloc_table_pop(size_t size)
+/* The table's entry for size ran dry: heap_pop_last found nothing.  The
+ * slow path, without the fast one again. */
+static noinline void *alloc_table_dry(size_t size)
 {
-	if (likely(size <= CLASS_TABLE_MAX)) {
-		struct heap_fast *f = (struct heap_fast *)((char *)_strata_heap
-		                                           + size_to_class_offset(size));
-		void            **p = f->free;
-		if (likely(p != NULL))
-			return heap_pop_first(f, p);
-		if ((p = f->foreign) != NULL)
-			return heap_pop_foreign(f, p);
-	}
-	return NULL;
+	if (size == 0)
+		return alloc_large(0, MIN_ALIGN, false);
+	return alloc_class_slow(size_to_class(size), size);
+}
+
+/* What the table's fast path calls, out of line, so that it keeps no
+ * register across a call: end when its entry f's list ended (its first
+ * object goes to heap_pop_last), above when size is above the table; kind
+ * and name are for operator new's. */
+typedef void *(*list_end_fn)(struct heap_fast *f, size_t size, unsigned kind, const char *name);
+typedef void *(*above_table_fn)(size_t size, unsigned kind, const char *name);
+
+/* The class's entry straight from the table: the slow path works the
+ * class out again from the size. */
+static inline __attribute__((always_inline)) void *alloc_table_pop(size_t size, list_end_fn end,
+                                                                   above_table_fn above,
+                                                                   unsigned kind, const char *name)
+{
+	if (unlikely(size > CLASS_TABLE_MAX))
+		return above(size, kind, name);
+	struct heap_fast *f = (struct heap_fast *)((char *)_strata_heap
+	                                           + size_to_class_offset(size));
+	void            **p = f->free;
+#if defined(__x86_64__)
+	__asm__("" : "+a"(p)); /* the return register from the start: no move at the end */
+#endif
+	uintptr_t delta = link_delta(p);
+	if (unlikely(!link_in_window(delta)))
+		return end(f, size, kind, name);
+	return heap_pop_delta(f, p, delta);
+}
+
+static noinline void *malloc_list_end(struct heap_fast *f, size_t size,
+                                      unsigned    kind __attribute__((unused)),
+                                      const char *name __attribute__((unused)))
+{
+	void *q = heap_pop_last(f, f->free);
+	return likely(q != NULL) ? q : alloc_table_dry(size);
+}
+
+static inline void *malloc_above_table(size_t size, unsigned kind __attribute__((unused)),
+                                       const char *name __attribute__((unused)))
+{
+	return malloc_generic(size);
 }
 
 /* malloc itself, for the library's own callers: no call through the PLT. */
 static inline __attribute__((always_inline)) void *malloc_fast(size_t size)
 {
-	void *p = alloc_table_pop(size);
-	return likely(p != NULL) ? p : malloc_generic(size);
+	return alloc_table_pop(size, malloc_list_end, malloc_above_table, 0, NULL);
 }
 
 strata_export void *API(malloc)(size_t size)
@@ -443,24 +470,39 @@ static inline __attribute__((always_inline)) bool free_own_push(struct heap_fast
 	return true;
 }
 
-/* The head of the slab of entry r when p is an object it has handed out
- * (and of class cls, unless cls is -1), else NULL.  Its object check is
- * the slab's bounds test too: an offset below 2^31 passes it only at an
- * object the slab has carved (slab_index_by), so one compare rules out
- * the rest of the address space, and an entry of another chunk's slab
- * (the entries are shared modulo their number) fails it.  No page
- * descriptor is read, nor the owner: the entry's slab is one of the
- * calling thread's heap's own (heap.c keeps it so). */
+/* p's object index in the slab head of entry r: modulo 2^64
+ * (slab_index_by64), any offset gives an index below the slab's bump only
+ * at an object the slab has carved, so one compare rules out the rest of
+ * the address space, and an entry of another chunk's slab (the entries
+ * are shared modulo their number) fails it. */
+static inline uint64_t recent_index(const struct heap_recent *r, const void *p)
+{
+	return slab_index_by64((uintptr_t)p - r->base, r->inverse, r->shift);
+}
+
+/* The head of the slab of entry r when it is its class's current slab and
+ * p an object it had handed out when the entry was filled (and of class
+ * cls, unless cls is -1), else NULL.  Of the slab's head, only its shift
+ * is read, not the owner: the entry's slab is one of the calling thread's
+ * heap's own (heap.c keeps it so). */
 static inline __attribute__((always_inline)) struct page *recent_slab_object(struct heap_recent *r,
                                                                              const void *p, int cls)
 {
-	uintptr_t off = (uintptr_t)p - r->base;
-	if (unlikely(off >= FREE_SLAB_REACH))
-		return NULL;
 	struct page *head = r->slab;
-	if (unlikely((cls >= 0 && head->cls != (unsigned)cls) || !slab_object_valid_own(head, off)))
+	if (unlikely(recent_index(r, p) >= r->limit || (cls >= 0 && head->cls != (unsigned)cls)))
 		return NULL;
 	return head;
+}
+
+/* ... and p, of the current slab, not free already: onto the class's local
+ * list. */
+static inline __attribute__((always_inline)) bool free_current_push(struct heap_fast *entry,
+                                                                    void             *p)
+{
+	if (unlikely(((uintptr_t *)p)[1] == _strata_free_key))
+		return false;
+	heap_free_current(entry, p);
+	return true;
 }
 
 /* The fast path with p's descriptor pg from the pagemap: the object check,
@@ -481,8 +523,7 @@ static inline __attribute__((always_inline)) bool free_own(struct heap *h, struc
 	struct page *head = slab_head_at(pg, soff);
 	if (free_own_queued(h, entry, head, p))
 		return true;
-	r->base = (uintptr_t)p - off; /* the slab's address */
-	r->slab = head;
+	heap_recent_set(r, (uintptr_t)p - off, head, heap_recent_limit(entry, head));
 	return free_own_push(entry, head, p);
 }
 
@@ -507,23 +548,41 @@ static inline __attribute__((always_inline)) void free_lookup(struct heap *h, st
  * allocated in a row, or blocks of a few classes in turn), skips the
  * pagemap and the owner test.  It is made at once, not queued: the
  * ring is for frees at random, and this one follows a free into the same
- * slab (the slab was remembered at a free free_own made at once).  cls:
- * the class the caller knows p's to be (a sized delete's), or -1.  false:
- * take the pagemap. */
+ * slab (the slab was remembered at a free free_own made at once).  The
+ * fast test takes the class's current slab; cls: the class the caller
+ * knows p's to be (a sized delete's), or -1.  false: take the pagemap. */
 static inline __attribute__((always_inline)) bool free_on_recent_slab(struct heap_recent *r,
                                                                       void *p, int cls)
 {
-	struct page *head = recent_slab_object(r, p, cls);
-	return head != NULL && free_own_push(page_owner_tag(head), head, p);
+	return recent_slab_object(r, p, cls) != NULL && free_current_push(r->owner, p);
+}
+
+/* The fast test failed with p's index idx in r's slab head: the slow one
+ * takes any object the slab has handed out (the slab is no longer current,
+ * or carved objects since the entry was filled: then the entry learns its
+ * bump again). */
+static inline __attribute__((always_inline)) void free_recent_slow(struct heap        *h,
+                                                                   struct heap_recent *r,
+                                                                   struct page *head, void *p,
+                                                                   uint64_t idx)
+{
+	if (idx < head->bump && ((uintptr_t *)p)[1] != _strata_free_key) {
+		struct heap_fast *entry = page_owner_tag(head);
+		r->limit = heap_recent_limit(entry, head);
+		heap_free_own_fast(entry, head, p);
+		return;
+	}
+	free_lookup(h, r, p);
 }
 
 static inline __attribute__((always_inline)) void free_fast(void *p)
 {
 	struct heap        *h = _strata_heap;
 	struct heap_recent *r = heap_recent_of(h, p);
-	if (likely(free_on_recent_slab(r, p, -1)))
+	uint64_t            idx = recent_index(r, p);
+	if (likely(idx < r->limit && free_current_push(r->owner, p)))
 		return;
-	free_lookup(h, r, p);
+	free_recent_slow(h, r, r->slab, p, idx);
 }
 
 strata_export void API(free)(void *p)
@@ -1027,22 +1086,43 @@ static void *debug_new(size_t size, unsigned kind)
 }
 
 /* name: the operator's symbol, whose next definition new_failed calls
- * (the one that throws); NULL for the nothrow forms. */
-static noinline void *cxx_new_slow(size_t size, unsigned kind, const char *name)
+ * (the one that throws); NULL for the nothrow forms.  dry: the table's
+ * entry for size ran dry (heap_pop_last found nothing), else size is
+ * above the table. */
+static inline __attribute__((always_inline)) void *cxx_new_other(size_t size, unsigned kind,
+                                                                 const char *name, bool dry)
 {
 	strata_ensure_init(); /* the debug option */
-	void *p = unlikely(debug_mode()) ? debug_new(size, kind) : malloc_generic(size);
+	void *p = unlikely(debug_mode()) ? debug_new(size, kind)
+	          : dry                  ? alloc_table_dry(size)
+	                                 : malloc_generic(size);
 	return likely(p != NULL) || name == NULL ? p : new_failed(size, name);
+}
+
+static noinline void *cxx_new_slow(size_t size, unsigned kind, const char *name)
+{
+	return cxx_new_other(size, kind, name, false);
+}
+
+static noinline void *cxx_new_dry(size_t size, unsigned kind, const char *name)
+{
+	return cxx_new_other(size, kind, name, true);
 }
 
 /* malloc's fast path, inline: the debug mode, which must know a block of
  * new from one of new[] or malloc, never takes it (its heaps' lists are
  * always empty, and so is a thread's heap before start-up). */
+static noinline void *cxx_list_end(struct heap_fast *f, size_t size, unsigned kind,
+                                   const char *name)
+{
+	void *q = heap_pop_last(f, f->free);
+	return likely(q != NULL) ? q : cxx_new_dry(size, kind, name);
+}
+
 static inline __attribute__((always_inline)) void *cxx_new(size_t size, unsigned kind,
                                                            const char *name)
 {
-	void *p = alloc_table_pop(size);
-	return likely(p != NULL) ? p : cxx_new_slow(size, kind, name);
+	return alloc_table_pop(size, cxx_list_end, cxx_new_slow, kind, name);
 }
 
 static noinline void cxx_delete_debug(void *p, unsigned kind)

@@ -265,11 +265,17 @@ void arena_set_peak_hook(void (*fn)(void))
 	peak_hook = fn;
 }
 
-/* With the arena lock held: its pages in use are at a new peak. */
+/* With the arena lock held: its pages in use are at a new peak.  Past
+ * BACKGROUND_AUTO_BYTES the background thread is wanted at once, not at
+ * the next decay pass: a program that allocates that much between two
+ * passes, frees it and then runs on its heaps' caches alone (no arena
+ * call, so no pass) would keep it all. */
 void arena_peak_rise(struct arena *a, size_t active)
 {
 	arena_assert_locked(a);
 	a->peak_pages = active;
+	if ((active << PAGE_SHIFT) > BACKGROUND_AUTO_BYTES)
+		__atomic_store_n(&background_wanted, 1, __ATOMIC_RELAXED);
 	if (peak_hook)
 		peak_hook();
 }

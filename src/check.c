@@ -140,7 +140,7 @@ static bool check_slab_counts(struct page *head, const struct heap_fast *f)
 	if (w != REMOTE_FULL && !check_free_objects(head, (void *)w, "remote list", &remote))
 		return false;
 	if (f
-	    && !(check_free_objects(head, f->free, "heap's free list", &listed)
+	    && !(check_free_objects(head, heap_free_list(f), "heap's free list", &listed)
 	         && check_free_objects(head, f->local, "heap's local list", &freed)))
 		return false;
 	listed += freed;
@@ -303,7 +303,7 @@ static bool check_heap_lists(struct heap *h)
 		struct page       *cur = h->fast[c].current;
 		CHECK(!cur || (cur->list == SLAB_CURRENT && cur->cls == c && slab_heap(cur) == h),
 		      "class %u: current slab is not marked current", c);
-		CHECK((h->fast[c].free == NULL && h->fast[c].local == NULL) || cur,
+		CHECK((heap_free_list(&h->fast[c]) == NULL && h->fast[c].local == NULL) || cur,
 		      "class %u: a free list with no current slab", c);
 		struct page *last = NULL;
 		for (struct page *s = hc->partial; s; last = s, s = s->next)
@@ -323,9 +323,33 @@ static bool check_heap_lists(struct heap *h)
 	return true;
 }
 
+/* free's recent slabs (api.c): each a live slab of the heap's own, of its
+ * class; one the fast test takes (a limit) is its class's current slab,
+ * whose local list that free pushes on, and has carved that many. */
+static bool check_heap_recent(struct heap *h)
+{
+	for (unsigned i = 0; i < HEAP_RECENT_SLOTS; i++) {
+		const struct heap_recent *r = &h->recent[i];
+		const struct page        *s = r->slab;
+		if (r->base == 0 && r->limit == 0)
+			continue;
+		CHECK(s->state == PAGE_SLAB && slab_heap(s) == h
+		              && r->base == (uintptr_t)page_address(s) && r->shift == s->shift
+		              && r->owner == &h->fast[s->cls]
+		              && r->inverse == _strata_class_inverse64[s->cls],
+		      "recent slab %u: not a slab of its heap's own as its entry says", i);
+		CHECK(r->limit == 0
+		              || (h->fast[s->cls].current == s && r->limit <= s->bump
+		                  && s->order <= HEAP_RECENT_FAST_ORDER),
+		      "recent slab %u: taken by the fast test, not current or past its bump", i);
+	}
+	return true;
+}
+
 static bool check_all_heaps(void)
 {
-	if (_strata_heap->state == HEAP_LIVE && !check_heap_lists(_strata_heap))
+	if (_strata_heap->state == HEAP_LIVE
+	    && !(check_heap_lists(_strata_heap) && check_heap_recent(_strata_heap)))
 		return false;
 	for (unsigned i = 0; i < _strata_narenas; i++)
 		if (!check_heap_lists(heap_shared(i)))

@@ -55,18 +55,27 @@ static inline bool heap_is_shared(const struct heap *h)
 /* The empty heaps: a thread's TLS points at one until it has a heap of its
  * own, and after it exits.  Their free lists stay empty. */
 char _strata_heap_no_mags[HEAP_NO_MAGS_BYTES] __attribute__((aligned(64)));
-/* The slab free's recent-slab test meets (at address 0) in an entry no
- * fast free has filled: its bump is 0, no object in it is valid, so the
- * free takes the pagemap. */
+/* The slab free's recent-slab test meets in an entry no fast free has
+ * filled: its limit is 0, no object in it is valid, so the free takes the
+ * pagemap. */
 static struct page heap_no_page;
-#define HEAP_RECENT_NONE                                             \
-	{                                                            \
-		[0 ... HEAP_RECENT_SLOTS - 1] = { 0, &heap_no_page } \
+const uintptr_t    _strata_heap_list_end[2] __attribute__((aligned(16))) = { 1, 0 };
+#define HEAP_FAST_EMPTY                                                            \
+	{                                                                          \
+		[0 ... NUM_CLASSES - 1] = {.free = (void *)_strata_heap_list_end } \
 	}
-static struct heap heap_empty = { .state = HEAP_UNINIT,
+#define HEAP_RECENT_NONE                                                 \
+	{                                                                \
+		[0 ... HEAP_RECENT_SLOTS - 1] = {.slab = &heap_no_page } \
+	}
+static struct heap heap_empty = { .fast = HEAP_FAST_EMPTY,
+	                          .zero = { .free = HEAP_LIST_END },
+	                          .state = HEAP_UNINIT,
 	                          .mags = (struct cache_mag *)_strata_heap_no_mags,
 	                          .recent = HEAP_RECENT_NONE };
-static struct heap heap_dead = { .state = HEAP_DEAD,
+static struct heap heap_dead = { .fast = HEAP_FAST_EMPTY,
+	                         .zero = { .free = HEAP_LIST_END },
+	                         .state = HEAP_DEAD,
 	                         .mags = (struct cache_mag *)_strata_heap_no_mags,
 	                         .recent = HEAP_RECENT_NONE };
 
@@ -257,25 +266,44 @@ static bool heap_cache_wanted(void)
 	return strata_option(OPT_TCACHE) && leak_mode() != LEAK_FULL && !debug_mode();
 }
 
-/* free's recent-slab test (heap.h) must no longer take slab s of h (every
- * slab: NULL): before s goes back to its arena or to no owner (its region
- * may be unmapped, its pages reused).  Only the entries of the chunks s
- * spans can hold it (free_own fills p's). */
-void heap_forget_recent(struct heap *h, const struct page *s)
+/* The entries of h's recent slabs that hold s, forgotten or demoted.  Only
+ * the entries of the chunks s spans can hold it (free_own fills p's). */
+static void heap_recent_clear(struct heap *h, const struct page *s, bool forget)
 {
-	const struct heap_recent none = { 0, &heap_no_page };
-	if (s == NULL) {
-		for (int i = 0; i < HEAP_RECENT_SLOTS; i++)
-			h->recent[i] = none;
-		return;
-	}
-	uintptr_t start = (uintptr_t)page_address(s);
-	uintptr_t end = start + (PAGE_SIZE << s->order);
+	const struct heap_recent none = { .slab = &heap_no_page };
+	uintptr_t                start = (uintptr_t)page_address(s);
+	uintptr_t                end = start + (PAGE_SIZE << s->order);
 	for (uintptr_t a = start; a < end; a += (uintptr_t)1 << HEAP_RECENT_SHIFT) {
 		struct heap_recent *r = heap_recent_of(h, (void *)a);
-		if (r->slab == s)
+		if (r->slab != s)
+			continue;
+		if (forget)
 			*r = none;
+		else
+			r->limit = 0;
 	}
+}
+
+/* free's recent-slab tests (api.c) must no longer take slab s of h (every
+ * slab: NULL): before s goes back to its arena or to no owner (its region
+ * may be unmapped, its pages reused). */
+void heap_forget_recent(struct heap *h, const struct page *s)
+{
+	if (s != NULL) {
+		heap_recent_clear(h, s, true);
+		return;
+	}
+	for (int i = 0; i < HEAP_RECENT_SLOTS; i++)
+		h->recent[i] = (struct heap_recent){ .slab = &heap_no_page };
+}
+
+/* Slab s of h is no longer its class's current one: free's fast test
+ * (which pushes on the class's local list) must no longer take it; its
+ * slow one still does. */
+void heap_recent_demote(struct heap *h, const struct page *s)
+{
+	if (s->order <= HEAP_RECENT_FAST_ORDER)
+		heap_recent_clear(h, s, false);
 }
 
 /* Everything but the delayed list, which a racing free may be using. */
@@ -284,6 +312,9 @@ static void heap_clear(struct heap *h)
 	uintptr_t         delayed = __atomic_load_n(&h->delayed, __ATOMIC_RELAXED);
 	struct cache_mag *cmags = h->cmags; /* empty since its thread's exit */
 	memset(h, 0, sizeof(*h));
+	for (unsigned c = 0; c < NUM_CLASSES; c++)
+		heap_set_free_list(&h->fast[c], NULL);
+	heap_set_free_list(&h->zero, NULL);
 	__atomic_store_n(&h->delayed, delayed, __ATOMIC_RELAXED);
 	h->cmags = cmags;
 	h->mags = (struct cache_mag *)_strata_heap_no_mags; /* until a cache sets it */
@@ -441,7 +472,10 @@ static void heap_unlist(struct heap *h, struct page *s)
 	strata_assert(s->list != SLAB_CURRENT || h->fast[s->cls].current == s);
 	strata_assert(s->list != SLAB_REFILLING); /* slab_refill_end first */
 	switch (s->list) {
-	case SLAB_CURRENT: h->fast[s->cls].current = NULL; break;
+	case SLAB_CURRENT:
+		h->fast[s->cls].current = NULL;
+		heap_recent_demote(h, s);
+		break;
 	case SLAB_PARTIAL: dlist_del_tail(hc->partial, hc->partial_last, s); break;
 	case SLAB_FULL: dlist_del(hc->full, s); break;
 	case SLAB_PARKED: heap_unpark(h, s); break;
@@ -469,13 +503,16 @@ static void heap_slab_emptied(struct heap *h, struct page *s)
  * Allocation: the free list ran dry
  * ---------------------------------------------------------------------- */
 
-/* The fast path's window test failed: p is the list's last object (its
- * link is NULL), or the list is corrupt.  The local list becomes the free
+/* The fast path's window test failed: the list is empty (then the
+ * foreign list's first object, or NULL), or p is its last object (its link
+ * is NULL), or the list is corrupt.  The local list becomes the free
  * list. */
 void *heap_pop_last(struct heap_fast *f, void **p)
 {
+	if (p == HEAP_LIST_END)
+		return f->foreign ? heap_pop_foreign(f, f->foreign) : NULL;
 	link_check_end(p);
-	f->free = f->local;
+	heap_set_free_list(f, f->local);
 	f->local = NULL;
 	f->nmalloc++;
 	p[1] = NULL;
@@ -534,7 +571,7 @@ static void *heap_join_local(struct heap_fast *f, void **list)
 /* Hand out the first of n objects, the rest becoming the free list. */
 static void *heap_fill(struct heap *h, unsigned cls, void **p, unsigned n)
 {
-	h->fast[cls].free = link_next(p);
+	heap_set_free_list(&h->fast[cls], link_next(p));
 	h->fast[cls].nmalloc++;
 	h->cls[cls].taken += n;
 	p[1] = NULL;
@@ -549,6 +586,7 @@ static inline bool heap_retire_full(struct heap *h, struct page *s)
 	if (!slab_retire_full(s))
 		return false;
 	h->fast[s->cls].current = NULL;
+	heap_recent_demote(h, s);
 	s->list = SLAB_FULL;
 	dlist_push(h->cls[s->cls].full, s);
 	return true;
@@ -633,7 +671,7 @@ void *heap_alloc_shared(struct arena *a, struct heap *h, unsigned cls, size_t si
  * list it came from. */
 static void heap_unpop(struct heap_fast *f, void *p)
 {
-	link_set(p, f->free);
+	link_set(p, heap_free_list(f));
 	f->free = p;
 	f->nmalloc--;
 }
@@ -726,7 +764,7 @@ static noinline bool heap_slab_take(struct heap *h, struct page *s)
 	dlist_del(h->cls[cls].full, s);
 	s->list = SLAB_CURRENT;
 	f->current = s;
-	f->free = list_swap_first(slab_take_local(s, &n));
+	heap_set_free_list(f, list_swap_first(slab_take_local(s, &n)));
 	h->cls[cls].taken += n;
 	return true;
 }
@@ -734,7 +772,8 @@ static noinline bool heap_slab_take(struct heap *h, struct page *s)
 static inline bool heap_slab_promote(struct heap *h, struct page *s)
 {
 	const struct heap_fast *f = heap_slot(h, s->cls);
-	return f->free == NULL && f->local == NULL && f->foreign == NULL && heap_slab_take(h, s);
+	return heap_free_list(f) == NULL && f->local == NULL && f->foreign == NULL
+	       && heap_slab_take(h, s);
 }
 
 /* Slab s of the full list has room again: current at once when promote
@@ -791,7 +830,7 @@ static void heap_put_own(struct heap *h, struct page *head, void *p)
 	if (head == f->current) {
 		/* second on the free list, if it has a first: the block freed
 		 * last is not the next one handed out */
-		link_set(p, f->free);
+		link_set(p, heap_free_list(f));
 		f->free = list_swap_first(p);
 		h->cls[cls].taken++;
 		return;
@@ -1010,8 +1049,9 @@ static void heap_return_list(struct heap *h, unsigned cls, void *list)
 static void heap_return_free_list(struct heap *h, unsigned cls)
 {
 	struct heap_fast *f = heap_slot(h, cls);
-	void             *free = f->free, *local = f->local;
-	f->free = f->local = NULL;
+	void             *free = heap_free_list(f), *local = f->local;
+	heap_set_free_list(f, NULL);
+	f->local = NULL;
 	heap_return_list(h, cls, free);
 	heap_return_list(h, cls, local);
 }
@@ -1185,7 +1225,7 @@ static void *heap_verify_class(struct heap *h, unsigned c)
 	uint32_t          cap = _strata_classes[c].capacity;
 	void             *bad;
 	if (f->current
-	    && ((bad = heap_verify_list(f->current, f->free, cap))
+	    && ((bad = heap_verify_list(f->current, heap_free_list(f), cap))
 	        || (bad = heap_verify_list(f->current, f->local, cap))
 	        || (bad = heap_verify_list(f->current, f->current->local_free, cap))))
 		return bad;

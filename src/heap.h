@@ -90,9 +90,18 @@ struct heap_pending {
 #define HEAP_RECENT_SHIFT 13
 
 struct heap_recent {
-	uintptr_t    base; /* the slab's address */
-	struct page *slab; /* its head */
-};
+	uintptr_t    base;    /* the slab's address */
+	struct page *slab;    /* its head */
+	uint64_t     inverse; /* its class's, modulo 2^64 (slab_index_by64) */
+	uint64_t     limit;   /* while the slab is its class's current one,
+	                         its bump when the entry was filled (objects
+	                         carved since fail the fast test, then pass
+	                         the slow one, which sets it again); else 0 */
+	/* what the fast free reads of the slab, here: one line, no load
+	   waiting on another but the entry's */
+	struct heap_fast *owner; /* its class's entry (the slab's owner) */
+	uint8_t           shift; /* its class's */
+} __attribute__((aligned(64)));
 
 struct arena;
 struct cache_mag;
@@ -112,7 +121,7 @@ struct heap {
 	 * owner test.  So each is a slab of the heap's own, which never holds
 	 * a block recorded by leak tracking (heap_sample): forgotten before a
 	 * slab of the heap goes back (its region may be unmapped).  An empty
-	 * entry is 0 and heap_no_page (no valid object). */
+	 * entry has limit 0 (no valid object). */
 	struct heap_recent recent[HEAP_RECENT_SLOTS];
 	int                state;
 	bool               nocache; /* exact leak tracking or the debug mode:
@@ -171,32 +180,99 @@ static inline struct heap *slab_heap(const struct page *pg)
 /* How far into a recent slab free's test reaches: every slab. */
 #define FREE_SLAB_REACH SLAB_WINDOW
 
+/* The entry's byte offset in the table straight from p (one shift, one
+ * mask): the compiler scales an index after masking it. */
+#define HEAP_RECENT_ORDER 6
+_Static_assert(sizeof(struct heap_recent) == 1u << HEAP_RECENT_ORDER, "a recent entry's size");
+
 static inline struct heap_recent *heap_recent_of(struct heap *h, const void *p)
 {
-	return &h->recent[((uintptr_t)p >> HEAP_RECENT_SHIFT) & (HEAP_RECENT_SLOTS - 1)];
+	uintptr_t off = ((uintptr_t)p >> (HEAP_RECENT_SHIFT - HEAP_RECENT_ORDER))
+	                & ((uintptr_t)(HEAP_RECENT_SLOTS - 1) << HEAP_RECENT_ORDER);
+	return (struct heap_recent *)((char *)h->recent + off);
 }
 
-void *heap_pop_last(struct heap_fast *f, void **p) __attribute__((returns_nonnull));
+/* The slabs free's fast test takes when current: those of at most 4
+ * chunks (32 KiB), so that a slab leaving current demotes at most 4
+ * entries (heap_recent_demote); the biggest classes' slabs (of 8 KiB
+ * objects and up), which a program runs dry every few mallocs, take the
+ * slow test only. */
+#define HEAP_RECENT_FAST_ORDER 3
 
-/* malloc's fast path: the first object p of the class's free list, not
- * empty.  The objects on it count as in use in their slab, so neither
- * malloc nor free touches the slab's descriptor for them.  The end of the
- * list (a NULL link) fails the window test and takes heap_pop_last.  The
+/* The limit of slab head's entry: its bump while it is current and the
+ * fast test takes it, else 0. */
+static inline uint64_t heap_recent_limit(const struct heap_fast *f, const struct page *head)
+{
+	return head == f->current && head->order <= HEAP_RECENT_FAST_ORDER ? head->bump : 0;
+}
+
+/* Entry r now holds slab head, at base, of the calling thread's heap, with
+ * limit (see above). */
+static inline void heap_recent_set(struct heap_recent *r, uintptr_t base, struct page *head,
+                                   uint64_t limit)
+{
+	r->limit = limit;
+	if (r->slab == head) /* the rest is the slab's, for its life */
+		return;
+	r->base = base;
+	r->slab = head;
+	r->inverse = _strata_class_inverse64[head->cls];
+	r->owner = page_owner_tag(head);
+	r->shift = head->shift;
+}
+
+/* An empty free list is not NULL but heap_list_end, whose link fails
+ * malloc's window test (its word's low bit is set, the link key's is not):
+ * the fast path has no test for an empty list, and heap_pop_last tells
+ * the end from a list's last object. */
+extern const uintptr_t _strata_heap_list_end[2] strata_hidden;
+#define HEAP_LIST_END ((void *)_strata_heap_list_end)
+
+/* The class's free list, NULL when empty. */
+static inline void *heap_free_list(const struct heap_fast *f)
+{
+	return f->free == HEAP_LIST_END ? NULL : f->free;
+}
+
+static inline void heap_set_free_list(struct heap_fast *f, void *list)
+{
+	f->free = list ? list : HEAP_LIST_END;
+}
+
+void *heap_pop_last(struct heap_fast *f, void **p);
+
+/* malloc's fast path: the first object p of the class's free list (f->free,
+ * read by the caller).  The objects on it count as in use in their slab,
+ * so neither malloc nor free touches the slab's descriptor for them.  The
+ * end of the list (a NULL link) and an empty list (heap_list_end) fail the
+ * window test and take heap_pop_last: NULL when the class has no object
+ * at hand, the foreign list's included.  The
  * link is checked, not the key: a write to the key alone harms nothing
  * here (free's double-free test only reads it).  It is found while the
  * block stays free (the lists' checks at a flush or at exit); the pop
  * clears it. */
-static inline void *heap_pop_first(struct heap_fast *f, void **p)
+static inline bool link_in_window(uintptr_t delta)
 {
-	uintptr_t delta = link_delta(p);
-	if (unlikely((delta & LINK_WINDOW_MASK) != 0))
-		return heap_pop_last(f, p);
+	return (delta & LINK_WINDOW_MASK) == 0;
+}
+
+/* ... p's link, whose delta passed it. */
+static inline void *heap_pop_delta(struct heap_fast *f, void **p, uintptr_t delta)
+{
 	uintptr_t next = delta ^ (uintptr_t)p;
 	__builtin_prefetch((void *)next, 1); /* the next malloc's object */
 	f->free = (void *)next;
 	f->nmalloc++;
 	p[1] = NULL; /* no longer free: clear the key */
 	return p;
+}
+
+static inline void *heap_pop_first(struct heap_fast *f, void **p)
+{
+	uintptr_t delta = link_delta(p);
+	if (unlikely(!link_in_window(delta)))
+		return heap_pop_last(f, p);
+	return heap_pop_delta(f, p, delta);
 }
 
 /* The free list is empty: the first of the other heaps' objects this
@@ -211,10 +287,13 @@ static inline void *heap_pop_foreign(struct heap_fast *f, void **p)
 	return p;
 }
 
+/* The same, with the empty list told apart inline: for the paths other
+ * than malloc's own, which find the list empty more often (the slow path,
+ * the classes above the size table). */
 static inline void *heap_pop(struct heap_fast *f)
 {
 	void **p = f->free;
-	if (p)
+	if (likely(p != HEAP_LIST_END))
 		return heap_pop_first(f, p);
 	p = f->foreign;
 	return p ? heap_pop_foreign(f, p) : NULL;
@@ -254,12 +333,18 @@ static inline void heap_free_local_slab(struct heap_fast *f, struct page *head, 
 		heap_free_transition(slab_heap(head), head, p);
 }
 
+/* ... of the current slab's object p. */
+static inline void heap_free_current(struct heap_fast *f, void *p)
+{
+	link_set(p, f->local);
+	f->local = p;
+	f->nfree_listed++;
+}
+
 static inline void heap_free_own_fast(struct heap_fast *f, struct page *head, void *p)
 {
 	if (likely(head == f->current)) {
-		link_set(p, f->local);
-		f->local = p;
-		f->nfree_listed++;
+		heap_free_current(f, p);
 		return;
 	}
 	heap_free_local_slab(f, head, p);
@@ -312,6 +397,7 @@ static inline void heap_defer_free(struct heap *h, struct page *head, void *p)
 }
 
 void         heap_forget_recent(struct heap *h, const struct page *s);
+void         heap_recent_demote(struct heap *h, const struct page *s);
 void         heap_free_pending(struct heap *h);
 void         heap_free_pending_self(void);
 struct heap *heap_shared_of(const void *p);

@@ -368,7 +368,14 @@ static inline bool count_drop(int32_t *n)
  * address is one xor away. */
 static inline uintptr_t link_delta(void *const *p)
 {
+#ifdef STRATA_TSAN
+	/* malloc of a thread whose heap is not set up decodes the empty
+	 * list's word (heap.h) while start-up may be writing the key: any key
+	 * fails it, and the read is one aligned word; atomic for TSan. */
+	return (uintptr_t)p[0] ^ __atomic_load_n(&_strata_link_key, __ATOMIC_RELAXED);
+#else
 	return (uintptr_t)p[0] ^ _strata_link_key;
+#endif
 }
 
 /* Both secrets, loaded once for a run of link_set_with: the stores of

@@ -106,6 +106,7 @@
 #define heap_local_arena _strata_heap_local_arena
 #define heap_pop_last _strata_heap_pop_last
 #define heap_queued_corrupt _strata_heap_queued_corrupt
+#define heap_recent_demote _strata_heap_recent_demote
 #define heap_registry_after_fork_child _strata_heap_registry_after_fork_child
 #define heap_registry_lock _strata_heap_registry_lock
 #define heap_registry_unlock _strata_heap_registry_unlock
@@ -165,6 +166,7 @@
 #define nodes_read_topology _strata_nodes_read_topology
 #define nodes_resident _strata_nodes_resident
 #define odd_inverse _strata_odd_inverse
+#define odd_inverse64 _strata_odd_inverse64
 #define options_init _strata_options_init
 #define options_parse_value _strata_options_parse_value
 #define options_set _strata_options_set

@@ -420,14 +420,16 @@ uint64_t os_random(void)
 }
 
 /* The keys of the free-object links (internal.h): random per process, set
- * once at start-up; the free key is never 0 and never a pointer. */
+ * once at start-up; the free key is never 0 and never a pointer, the link
+ * key's low bit is 0 (an empty free list's link has it set: heap.h). */
 uintptr_t _strata_free_key;
 uintptr_t _strata_link_key;
 
 void os_keys_init(void)
 {
 	_strata_free_key = (uintptr_t)os_random() | 1;
-	_strata_link_key = (uintptr_t)os_random();
+	__atomic_store_n(&_strata_link_key, (uintptr_t)os_random() & ~(uintptr_t)1,
+	                 __ATOMIC_RELAXED); /* read by malloc before start-up (internal.h) */
 }
 
 /* A detached thread of strata's own (the background decay, the stats-file

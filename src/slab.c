@@ -38,6 +38,7 @@
 #include "buddy.h"
 
 struct size_class _strata_classes[NUM_CLASSES];
+uint64_t          _strata_class_inverse64[NUM_CLASSES];
 
 /* ------------------------------------------------------------------------
  * Class table
@@ -82,6 +83,15 @@ uint32_t odd_inverse(uint32_t d)
 	return x;
 }
 
+/* ... and modulo 2^64 (a 3-bit start doubled 5 times is past 64). */
+uint64_t odd_inverse64(uint64_t d)
+{
+	uint64_t x = d;
+	for (int i = 0; i < 5; i++)
+		x *= 2 - d * x;
+	return x;
+}
+
 void slab_classes_init(void)
 {
 	for (unsigned c = 0; c < NUM_CLASSES; c++) {
@@ -89,6 +99,7 @@ void slab_classes_init(void)
 		sc->size = (uint32_t)class_size_of(c);
 		sc->shift = (uint8_t)__builtin_ctz(sc->size);
 		sc->inverse = odd_inverse(sc->size >> sc->shift);
+		_strata_class_inverse64[c] = odd_inverse64(sc->size >> sc->shift);
 		sc->order = (uint8_t)slab_order_for(sc->size, SLAB_MAX_ORDER,
 		                                    slab_min_objects(sc->size));
 		sc->capacity = (uint32_t)((PAGE_SIZE << sc->order) / sc->size);

@@ -51,6 +51,9 @@ struct size_class {
 };
 
 extern struct size_class _strata_classes[NUM_CLASSES] strata_hidden;
+/* Each class's odd part's inverse modulo 2^64, for the object test of
+ * free's recent slabs (heap.h), which needs no bounds test of its own. */
+extern uint64_t _strata_class_inverse64[NUM_CLASSES] strata_hidden;
 
 static inline size_t class_size(unsigned c)
 {
@@ -95,6 +98,15 @@ static inline uint32_t slab_index_by(size_t off, uint32_t inverse, unsigned s)
 {
 	uint32_t m = (uint32_t)off * inverse;
 	return (m >> s) | (m << ((32 - s) & 31));
+}
+
+/* The same modulo 2^64, with the class's 64-bit inverse: exact for any
+ * off, so a pointer anywhere in the address space (below the slab too)
+ * gives a number of at least 2^(64 - s) / d unless it starts an object. */
+static inline uint64_t slab_index_by64(uintptr_t off, uint64_t inverse, unsigned s)
+{
+	uint64_t m = off * inverse;
+	return (m >> s) | (m << ((64 - s) & 63));
 }
 
 static inline uint32_t slab_index(size_t off, unsigned c)
@@ -224,6 +236,7 @@ static inline bool slab_free_local(struct page *head, void *p)
 
 void     slab_classes_init(void);
 uint32_t odd_inverse(uint32_t d);
+uint64_t odd_inverse64(uint64_t d);
 unsigned slab_order_for(size_t size, unsigned max_order, size_t min_objects);
 
 static inline size_t slab_min_objects(size_t size)

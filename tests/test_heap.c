@@ -52,13 +52,13 @@ Test(heap, the_first_malloc_sets_up_the_heap_and_a_free_list)
 	unsigned     c = size_to_class(200);
 	cr_assert_eq(h->state, HEAP_LIVE);
 	cr_assert_eq(h->fast[c].current, slab_of(p), "the object comes from the current slab");
-	cr_assert_not_null(h->fast[c].free, "the rest of a carve is on the free list");
+	cr_assert_not_null(heap_free_list(&h->fast[c]), "the rest of a carve is on the free list");
 	cr_assert_eq(slab_heap(page_of(region_of(p), p)), h, "the slab is the heap's");
-	void *next = h->fast[c].free;
+	void *next = heap_free_list(&h->fast[c]);
 	free(p);
 	cr_assert_eq(h->fast[c].local, p,
 	             "a free of the current slab's object goes on the local list");
-	cr_assert_eq(h->fast[c].free, next, "and leaves the free list as it was");
+	cr_assert_eq(heap_free_list(&h->fast[c]), next, "and leaves the free list as it was");
 	void *q = malloc(200);
 	cr_assert_eq(q, next,
 	             "the next malloc takes the free list's first, not the block just freed");
@@ -143,12 +143,12 @@ Test(heap, calls_and_free_list_objects_are_counted_exactly)
 	cr_assert_eq(after.nmalloc - before.nmalloc, 300);
 	cr_assert_eq(after.nfree - before.nfree, 300);
 	cr_assert_eq(after.objects_cached,
-	             list_length(h->fast[c].free) + list_length(h->fast[c].local),
+	             list_length(heap_free_list(&h->fast[c])) + list_length(h->fast[c].local),
 	             "cached = free list + local list");
 	strata_thread_flush();
 	strata_class_stats_get(c, &after);
 	cr_assert_eq(after.objects_cached, 0, "a flush empties the free lists");
-	cr_assert_null(h->fast[c].free);
+	cr_assert_null(heap_free_list(&h->fast[c]));
 	cr_assert_null(h->fast[c].local);
 }
 
@@ -419,6 +419,66 @@ Test(heap, free_remembers_the_slab_of_its_last_free)
 	cr_assert_eq(strata_check_heap(), 0);
 }
 
+/* The entry of a slab that is no longer its class's current one is left to
+ * free's slow recent test: its fast test pushes on the class's local list,
+ * which is the current slab's.  A free there goes on the slab's own list,
+ * at once, without the pagemap (which would queue it in the ring). */
+Test(heap, a_slab_no_longer_current_leaves_the_fast_test)
+{
+	struct heap *h = me();
+	unsigned     c = size_to_class(80);
+	void        *a = malloc(80), *b = malloc_on_page_of(a, 80);
+	struct page *s = slab_of(a);
+	cr_assert_eq(s, h->fast[c].current);
+	free(a);
+	struct heap_recent *r = heap_recent_of(h, b);
+	cr_assert_eq(r->slab, s);
+	cr_assert_gt(r->limit, 0, "the current slab's entry: the fast test takes it");
+	enum { MAX = 100000 };
+	void **more = malloc(MAX * sizeof(void *));
+	int    n = 0;
+	while (h->fast[c].current == s && n < MAX)
+		more[n++] = malloc(80);
+	cr_assert_neq(h->fast[c].current, s, "the slab ran dry");
+	cr_assert_eq(r->slab, s);
+	cr_assert_eq(r->limit, 0, "demoted");
+	cr_assert_eq(strata_check_heap(), 0);
+	uint64_t local = h->fast[c].nfree_local;
+	free(b);
+	cr_assert_eq(s->local_free, b, "onto its slab's list at once");
+	cr_assert_eq(h->fast[c].nfree_local, local + 1);
+	cr_assert_eq(strata_check_heap(), 0);
+	while (n > 0)
+		free(more[--n]);
+	free(more);
+	cr_assert_eq(strata_check_heap(), 0);
+}
+
+/* An empty free list is heap_list_end, whose link fails malloc's window
+ * test whatever the key: a flush leaves every class's so, and the next
+ * malloc refills. */
+Test(heap, an_empty_free_list_is_the_list_end)
+{
+	struct heap *h = me();
+	unsigned     c = size_to_class(64);
+	free(malloc(64));
+	strata_thread_flush();
+	for (unsigned k = 0; k < NUM_CLASSES; k++)
+		cr_assert_eq(h->fast[k].free, HEAP_LIST_END, "class %u", k);
+	cr_assert_eq(h->zero.free, HEAP_LIST_END);
+	cr_assert_eq(_strata_link_key & 1, 0);
+	cr_assert(!link_in_window(link_delta(HEAP_LIST_END)));
+	void *p = malloc(64);
+	cr_assert_not_null(p);
+	cr_assert_eq(slab_of(p), h->fast[c].current);
+	cr_assert_neq(h->fast[c].free, HEAP_LIST_END, "the refill's other objects");
+	void *z = malloc(0);
+	cr_assert_not_null(z);
+	free(z);
+	free(p);
+	cr_assert_eq(strata_check_heap(), 0);
+}
+
 /* malloc_usable_size finds a block of a recent slab there: the class's
  * size, and the entry unchanged. */
 Test(heap, usable_size_of_a_block_of_a_recent_slab)
@@ -486,7 +546,7 @@ Test(heap, the_slab_test_takes_no_block_of_the_next_slab)
 			uintptr_t base = (uintptr_t)page_address(slabs[j]);
 			if (slabs[j] == own || (uintptr_t)b[i] - base >= FREE_SLAB_REACH)
 				continue;
-			*heap_recent_of(h, b[i]) = (struct heap_recent){ base, slabs[j] };
+			heap_recent_set(heap_recent_of(h, b[i]), base, slabs[j], slabs[j]->bump);
 			free_now(b[i]);
 			/* that entry is not of a chunk slabs[j] spans: its
 			 * release would not find it */
@@ -549,7 +609,7 @@ Test(heap, a_recorded_block_comes_from_the_shared_heap)
 		cr_assert_eq(pg->state, PAGE_SAMPLED);
 		cr_assert_neq(slab_heap(pg), h, "a recorded block in a slab of the thread's own");
 		cr_assert_eq(slab_heap(pg)->state, HEAP_SHARED);
-		void *next = h->fast[c].free;
+		void *next = heap_free_list(&h->fast[c]);
 		cr_assert_not_null(next, "the refill's first block is back on the free list");
 		cr_assert_eq(slab_heap(page_of(region_of(next), next)), h);
 		uint32_t foreign = h->fast[c].nforeign;
@@ -644,8 +704,8 @@ static void run_a_class_dry(struct heap *h, unsigned c, void **objs, int max, in
 	do
 		objs[(*n)++] = malloc(class_size(c));
 	while (*n < max
-	       && !(f->free == NULL && f->local == NULL && f->current && slab_exhausted(f->current)
-	            && slab_of(objs[0]) != f->current));
+	       && !(heap_free_list(f) == NULL && f->local == NULL && f->current
+	            && slab_exhausted(f->current) && slab_of(objs[0]) != f->current));
 	cr_assert_lt(*n, max, "the class ran dry");
 	cr_assert_eq(slab_of(objs[0])->list, SLAB_FULL);
 }
@@ -669,7 +729,7 @@ Test(heap, a_free_into_a_full_slab_when_the_class_ran_dry_makes_it_current)
 	cr_assert_eq(s->list, SLAB_CURRENT);
 	cr_assert_eq(dry->list, SLAB_FULL, "the slab that ran dry is retired");
 	cr_assert(dry->inuse & SLAB_INUSE_FULL);
-	cr_assert_eq(h->fast[c].free, p);
+	cr_assert_eq(heap_free_list(&h->fast[c]), p);
 	cr_assert_eq(h->cls[c].taken, taken + 1, "its object counted as taken");
 	cr_assert_eq(strata_check_heap(), 0);
 	objs[0] = malloc(class_size(c));
@@ -863,7 +923,7 @@ Test(heap, other_threads_objects_are_reused_here_and_counted)
 		again[i] = malloc(700);
 	cr_assert_eq(again[0], objs[19], "the last freed comes back first");
 	strata_class_stats_get(c, &st);
-	cr_assert_eq(st.objects_cached, 15 + list_length(h->fast[c].free), "cached %zu",
+	cr_assert_eq(st.objects_cached, 15 + list_length(heap_free_list(&h->fast[c])), "cached %zu",
 	             st.objects_cached);
 	for (int i = 0; i < 5; i++)
 		free(again[i]);
@@ -881,7 +941,7 @@ static void loop_the_free_list(void)
 {
 	free(malloc(48)); /* a refill of the class */
 	struct heap_fast *f = heap_slot(_strata_heap, size_to_class(48));
-	cr_assert_not_null(f->free, "the refill left objects on the free list");
+	cr_assert_not_null(heap_free_list(f), "the refill left objects on the free list");
 	link_set(f->free, f->free); /* its first object leads to itself */
 }
 

@@ -80,6 +80,34 @@ Test(slab, index_is_exact_on_boundaries_and_huge_elsewhere)
 	}
 }
 
+/* The 64-bit index free's recent slabs test (no bounds test of their own):
+ * exact on every object of a slab, past any capacity at every other offset
+ * within and around it, and at the same offsets 4 GiB and more away and
+ * below the slab, where the 32-bit index repeats. */
+Test(slab, index64_is_exact_anywhere_in_the_address_space)
+{
+	static const uintptr_t far[] = { 0, (uintptr_t)1 << 32, (uintptr_t)3 << 40,
+		                         -((uintptr_t)1 << 32),
+		                         -((uintptr_t)PAGE_SIZE << SLAB_MAX_ORDER) };
+	for (unsigned c = 0; c < NUM_CLASSES; c++) {
+		const struct size_class *sc = &_strata_classes[c];
+		uint64_t                 inv = _strata_class_inverse64[c];
+		size_t                   bytes = PAGE_SIZE << sc->order;
+		for (size_t i = 0; i < sizeof(far) / sizeof(far[0]); i++)
+			for (size_t off = 0; off < bytes; off += 8) {
+				uint64_t idx = slab_index_by64(far[i] + off, inv, sc->shift);
+				if (far[i] == 0 && off % sc->size == 0)
+					cr_assert_eq(idx, off / sc->size, "class %u offset %zu", c,
+					             off);
+				else
+					cr_assert_geq(idx, sc->capacity,
+					              "class %u offset %#lx + %zu gives %lu", c,
+					              (unsigned long)far[i], off,
+					              (unsigned long)idx);
+			}
+	}
+}
+
 Test(slab, a_new_slab_names_its_class_and_owner_on_every_page)
 {
 	for (unsigned c = 0; c < NUM_CLASSES; c += 5) {
