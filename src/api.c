@@ -480,21 +480,7 @@ static inline uint64_t recent_index(const struct heap_recent *r, const void *p)
 	return slab_index_by64((uintptr_t)p - r->base, r->inverse, r->shift);
 }
 
-/* The head of the slab of entry r when it is its class's current slab and
- * p an object it had handed out when the entry was filled (and of class
- * cls, unless cls is -1), else NULL.  Of the slab's head, only its shift
- * is read, not the owner: the entry's slab is one of the calling thread's
- * heap's own (heap.c keeps it so). */
-static inline __attribute__((always_inline)) struct page *recent_slab_object(struct heap_recent *r,
-                                                                             const void *p, int cls)
-{
-	struct page *head = r->slab;
-	if (unlikely(recent_index(r, p) >= r->limit || (cls >= 0 && head->cls != (unsigned)cls)))
-		return NULL;
-	return head;
-}
-
-/* ... and p, of the current slab, not free already: onto the class's local
+/* p, of the class's current slab, not free already: onto the class's local
  * list. */
 static inline __attribute__((always_inline)) bool free_current_push(struct heap_fast *entry,
                                                                     void             *p)
@@ -549,30 +535,20 @@ static inline __attribute__((always_inline)) void free_lookup(struct heap *h, st
  * pagemap and the owner test.  It is made at once, not queued: the
  * ring is for frees at random, and this one follows a free into the same
  * slab (the slab was remembered at a free free_own made at once).  The
- * fast test takes the class's current slab; cls: the class the caller
- * knows p's to be (a sized delete's), or -1.  false: take the pagemap. */
+ * fast test (idx, p's index, below the entry's limit) takes the class's
+ * current slab, onto the class's local list; this, the slow one, any
+ * object the slab has handed out (below its bump: a slab no longer
+ * current, or objects carved since the entry was filled, whose limit it
+ * renews).  false: take the pagemap. */
 static inline __attribute__((always_inline)) bool free_on_recent_slab(struct heap_recent *r,
-                                                                      void *p, int cls)
+                                                                      void *p, uint64_t idx)
 {
-	return recent_slab_object(r, p, cls) != NULL && free_current_push(r->owner, p);
-}
-
-/* The fast test failed with p's index idx in r's slab head: the slow one
- * takes any object the slab has handed out (the slab is no longer current,
- * or carved objects since the entry was filled: then the entry learns its
- * bump again). */
-static inline __attribute__((always_inline)) void free_recent_slow(struct heap        *h,
-                                                                   struct heap_recent *r,
-                                                                   struct page *head, void *p,
-                                                                   uint64_t idx)
-{
-	if (idx < head->bump && ((uintptr_t *)p)[1] != _strata_free_key) {
-		struct heap_fast *entry = page_owner_tag(head);
-		r->limit = heap_recent_limit(entry, head);
-		heap_free_own_fast(entry, head, p);
-		return;
-	}
-	free_lookup(h, r, p);
+	struct page *head = r->slab;
+	if (!(idx < head->bump && ((uintptr_t *)p)[1] != _strata_free_key))
+		return false;
+	r->limit = heap_recent_limit(r->owner, head);
+	heap_free_own_fast(r->owner, head, p);
+	return true;
 }
 
 static inline __attribute__((always_inline)) void free_fast(void *p)
@@ -582,7 +558,9 @@ static inline __attribute__((always_inline)) void free_fast(void *p)
 	uint64_t            idx = recent_index(r, p);
 	if (likely(idx < r->limit && free_current_push(r->owner, p)))
 		return;
-	free_recent_slow(h, r, r->slab, p, idx);
+	if (free_on_recent_slab(r, p, idx))
+		return;
+	free_lookup(h, r, p);
 }
 
 strata_export void API(free)(void *p)
@@ -915,11 +893,12 @@ strata_export size_t API(malloc_usable_size)(void *p)
 {
 	/* first the calling thread's recent slabs: a program that asks a
 	 * block's size before it frees it (redis, for its accounting) finds
-	 * it there as free does, without the pagemap */
-	const struct page *pg = recent_slab_object(heap_recent_of(_strata_heap, p), p, -1);
-	if (likely(pg != NULL && ((uintptr_t *)p)[1] != _strata_free_key))
-		return class_size(pg->cls);
-	pg = slab_block_live(p);
+	 * it there as free does, without the pagemap (free's slow test: any
+	 * object the slab has handed out) */
+	const struct heap_recent *r = heap_recent_of(_strata_heap, p);
+	if (likely(recent_index(r, p) < r->slab->bump && ((uintptr_t *)p)[1] != _strata_free_key))
+		return class_size(r->cls);
+	const struct page *pg = slab_block_live(p);
 	return likely(pg != NULL) ? class_size(pg->cls) : usable_size_generic(p);
 }
 
@@ -1014,9 +993,14 @@ static inline __attribute__((always_inline)) void sized_delete(void *p, size_t s
 {
 	struct heap        *h = _strata_heap;
 	struct heap_recent *r = heap_recent_of(h, p);
-	if (likely(size <= CLASS_TABLE_MAX
-	           && free_on_recent_slab(r, p, (int)size_to_class_table(size))))
-		return;
+	if (likely(size <= CLASS_TABLE_MAX)) {
+		unsigned cls = size_to_class_table(size);
+		uint64_t idx = recent_index(r, p);
+		if (likely(idx < r->limit && r->cls == cls && free_current_push(r->owner, p)))
+			return;
+		if (r->cls == cls && free_on_recent_slab(r, p, idx))
+			return;
+	}
 	uintptr_t e = pagemap_entry(p);
 	if (likely(pagemap_is_region(e) && size <= CLASS_TABLE_MAX)) {
 		struct page *pg = pagemap_page(e, p);
@@ -1109,9 +1093,7 @@ static noinline void *cxx_new_dry(size_t size, unsigned kind, const char *name)
 	return cxx_new_other(size, kind, name, true);
 }
 
-/* malloc's fast path, inline: the debug mode, which must know a block of
- * new from one of new[] or malloc, never takes it (its heaps' lists are
- * always empty, and so is a thread's heap before start-up). */
+/* The table's entry for size ran dry. */
 static noinline void *cxx_list_end(struct heap_fast *f, size_t size, unsigned kind,
                                    const char *name)
 {
@@ -1119,6 +1101,9 @@ static noinline void *cxx_list_end(struct heap_fast *f, size_t size, unsigned ki
 	return likely(q != NULL) ? q : cxx_new_dry(size, kind, name);
 }
 
+/* malloc's fast path, inline: the debug mode, which must know a block of
+ * new from one of new[] or malloc, never takes it (its heaps' lists are
+ * always empty, and so is a thread's heap before start-up). */
 static inline __attribute__((always_inline)) void *cxx_new(size_t size, unsigned kind,
                                                            const char *name)
 {

@@ -335,7 +335,7 @@ static bool check_heap_recent(struct heap *h)
 			continue;
 		CHECK(s->state == PAGE_SLAB && slab_heap(s) == h
 		              && r->base == (uintptr_t)page_address(s) && r->shift == s->shift
-		              && r->owner == &h->fast[s->cls]
+		              && r->cls == s->cls && r->owner == &h->fast[s->cls]
 		              && r->inverse == _strata_class_inverse64[s->cls],
 		      "recent slab %u: not a slab of its heap's own as its entry says", i);
 		CHECK(r->limit == 0

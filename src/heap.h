@@ -101,6 +101,7 @@ struct heap_recent {
 	   waiting on another but the entry's */
 	struct heap_fast *owner; /* its class's entry (the slab's owner) */
 	uint8_t           shift; /* its class's */
+	uint8_t           cls;
 } __attribute__((aligned(64)));
 
 struct arena;
@@ -177,9 +178,6 @@ static inline struct heap *slab_heap(const struct page *pg)
 #define SLAB_WINDOW      (PAGE_SIZE << SLAB_MAX_ORDER)
 #define LINK_WINDOW_MASK (~(uintptr_t)(SLAB_WINDOW - 1) | (MIN_ALIGN - 1))
 
-/* How far into a recent slab free's test reaches: every slab. */
-#define FREE_SLAB_REACH SLAB_WINDOW
-
 /* The entry's byte offset in the table straight from p (one shift, one
  * mask): the compiler scales an index after masking it. */
 #define HEAP_RECENT_ORDER 6
@@ -219,6 +217,7 @@ static inline void heap_recent_set(struct heap_recent *r, uintptr_t base, struct
 	r->inverse = _strata_class_inverse64[head->cls];
 	r->owner = page_owner_tag(head);
 	r->shift = head->shift;
+	r->cls = head->cls;
 }
 
 /* An empty free list is not NULL but heap_list_end, whose link fails

@@ -419,15 +419,18 @@ Test(heap, free_remembers_the_slab_of_its_last_free)
 	cr_assert_eq(strata_check_heap(), 0);
 }
 
+void _ZdlPvm(void *p, size_t size); /* C++'s sized delete, strata's */
+
 /* The entry of a slab that is no longer its class's current one is left to
  * free's slow recent test: its fast test pushes on the class's local list,
  * which is the current slab's.  A free there goes on the slab's own list,
- * at once, without the pagemap (which would queue it in the ring). */
+ * at once, without the pagemap (which would queue it in the ring), and so
+ * does a sized delete. */
 Test(heap, a_slab_no_longer_current_leaves_the_fast_test)
 {
 	struct heap *h = me();
 	unsigned     c = size_to_class(80);
-	void        *a = malloc(80), *b = malloc_on_page_of(a, 80);
+	void        *a = malloc(80), *b = malloc_on_page_of(a, 80), *d = malloc_on_page_of(a, 80);
 	struct page *s = slab_of(a);
 	cr_assert_eq(s, h->fast[c].current);
 	free(a);
@@ -447,6 +450,9 @@ Test(heap, a_slab_no_longer_current_leaves_the_fast_test)
 	free(b);
 	cr_assert_eq(s->local_free, b, "onto its slab's list at once");
 	cr_assert_eq(h->fast[c].nfree_local, local + 1);
+	_ZdlPvm(d, 80);
+	cr_assert_eq(s->local_free, d, "a sized delete too");
+	cr_assert_eq(h->fast[c].nfree_local, local + 2);
 	cr_assert_eq(strata_check_heap(), 0);
 	while (n > 0)
 		free(more[--n]);
@@ -522,7 +528,7 @@ Test(heap, frees_of_two_classes_in_turn_keep_both_slabs)
 
 /* The recent-slab test takes no block of another slab: with the entry of
  * a block holding another slab of the class at a lower address within
- * FREE_SLAB_REACH (as when an entry is shared by chunks far apart, or a
+ * SLAB_WINDOW (as when an entry is shared by chunks far apart, or a
  * slab spans more than one), the block, at a multiple of the same size
  * from it, goes to its own slab (a block on the wrong slab's list fails
  * the heap check). */
@@ -544,7 +550,7 @@ Test(heap, the_slab_test_takes_no_block_of_the_next_slab)
 		struct page *own = slab_of(b[i]);
 		for (int j = 0; j < nslabs; j++) {
 			uintptr_t base = (uintptr_t)page_address(slabs[j]);
-			if (slabs[j] == own || (uintptr_t)b[i] - base >= FREE_SLAB_REACH)
+			if (slabs[j] == own || (uintptr_t)b[i] - base >= SLAB_WINDOW)
 				continue;
 			heap_recent_set(heap_recent_of(h, b[i]), base, slabs[j], slabs[j]->bump);
 			free_now(b[i]);
