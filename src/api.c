@@ -247,6 +247,11 @@ static noinline void *alloc_table_dry(size_t size)
 	return alloc_class_slow(size_to_class(size), size);
 }
 
+static noinline void *alloc_foreign_pop(struct heap_fast *f)
+{
+	return heap_pop_foreign(f, f->foreign);
+}
+
 /* What the table's fast path calls, out of line, so that it keeps no
  * register across a call: end when its entry f's list ended (its first
  * object goes to heap_pop_last), above when size is above the table; kind
@@ -269,8 +274,14 @@ static inline __attribute__((always_inline)) void *alloc_table_pop(size_t size, 
 	__asm__("" : "+a"(p)); /* the return register from the start: no move at the end */
 #endif
 	uintptr_t delta = link_delta(p);
-	if (unlikely(!link_in_window(delta)))
+	if (unlikely(!link_in_window(delta))) {
+		/* the foreign list without another call: a thread that frees
+		 * what others allocated (larson) serves most of its mallocs
+		 * from it */
+		if (p == HEAP_LIST_END && f->foreign != NULL)
+			return alloc_foreign_pop(f);
 		return end(f, size, kind, name);
+	}
 	return heap_pop_delta(f, p, delta);
 }
 
@@ -537,15 +548,16 @@ static inline __attribute__((always_inline)) void free_lookup(struct heap *h, st
  * slab (the slab was remembered at a free free_own made at once).  The
  * fast test (idx, p's index, below the entry's limit) takes the class's
  * current slab, onto the class's local list; this, the slow one, any
- * object the slab has handed out (below its bump: a slab no longer
- * current, or objects carved since the entry was filled, whose limit it
- * renews).  false: take the pagemap. */
+ * object the slab had handed out when the entry was filled (a slab no
+ * longer current; an entry whose limit is behind the slab's bump, which
+ * it renews), without reading the slab's head unless it takes p.  false:
+ * take the pagemap. */
 static inline __attribute__((always_inline)) bool free_on_recent_slab(struct heap_recent *r,
                                                                       void *p, uint64_t idx)
 {
-	struct page *head = r->slab;
-	if (!(idx < head->bump && ((uintptr_t *)p)[1] != _strata_free_key))
+	if (!(idx < r->carved && ((uintptr_t *)p)[1] != _strata_free_key))
 		return false;
+	struct page *head = r->slab;
 	r->limit = heap_recent_limit(r->owner, head);
 	heap_free_own_fast(r->owner, head, p);
 	return true;
@@ -896,7 +908,7 @@ strata_export size_t API(malloc_usable_size)(void *p)
 	 * it there as free does, without the pagemap (free's slow test: any
 	 * object the slab has handed out) */
 	const struct heap_recent *r = heap_recent_of(_strata_heap, p);
-	if (likely(recent_index(r, p) < r->slab->bump && ((uintptr_t *)p)[1] != _strata_free_key))
+	if (likely(recent_index(r, p) < r->carved && ((uintptr_t *)p)[1] != _strata_free_key))
 		return class_size(r->cls);
 	const struct page *pg = slab_block_live(p);
 	return likely(pg != NULL) ? class_size(pg->cls) : usable_size_generic(p);

@@ -97,6 +97,9 @@ struct heap_recent {
 	                         its bump when the entry was filled (objects
 	                         carved since fail the fast test, then pass
 	                         the slow one, which sets it again); else 0 */
+	uint64_t     carved;  /* its bump when the entry was filled: the slow
+	                    test's limit (a slab that is not current is not
+	                    carved, so its bump stays as it was) */
 	/* what the fast free reads of the slab, here: one line, no load
 	   waiting on another but the entry's */
 	struct heap_fast *owner; /* its class's entry (the slab's owner) */
@@ -210,6 +213,7 @@ static inline void heap_recent_set(struct heap_recent *r, uintptr_t base, struct
                                    uint64_t limit)
 {
 	r->limit = limit;
+	r->carved = head->bump;
 	if (r->slab == head) /* the rest is the slab's, for its life */
 		return;
 	r->base = base;
