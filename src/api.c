@@ -557,9 +557,15 @@ static inline __attribute__((always_inline)) bool free_on_recent_slab(struct hea
 {
 	if (!(idx < r->carved && ((uintptr_t *)p)[1] != _strata_free_key))
 		return false;
-	struct page *head = r->slab;
-	r->limit = heap_recent_limit(r->owner, head);
-	heap_free_own_fast(r->owner, head, p);
+	struct page      *head = r->slab;
+	struct heap_fast *f = r->owner;
+	if (head != f->current) { /* a slab's frees in a row: what a program
+	                             that frees what it made long ago makes */
+		heap_free_local_slab(f, head, p);
+		return true;
+	}
+	r->limit = heap_recent_limit(f, head);
+	heap_free_current(f, p);
 	return true;
 }
 
