@@ -548,10 +548,10 @@ static inline __attribute__((always_inline)) void free_lookup(struct heap *h, st
  * slab (the slab was remembered at a free free_own made at once).  The
  * fast test (idx, p's index, below the entry's limit) takes the class's
  * current slab, onto the class's local list; this, the slow one, any
- * object the slab had handed out when the entry was filled (a slab no
- * longer current; an entry whose limit is behind the slab's bump, which
- * it renews), without reading the slab's head unless it takes p.  false:
- * take the pagemap. */
+ * object the slab had handed out when the entry was filled, without
+ * reading the slab's head unless it takes p: a slab no longer current
+ * gets it on its own list; a current one whose entry's limit was 0 (it
+ * became current again) gets its limit back.  false: take the pagemap. */
 static inline __attribute__((always_inline)) bool free_on_recent_slab(struct heap_recent *r,
                                                                       void *p, uint64_t idx)
 {

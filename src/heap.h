@@ -95,8 +95,9 @@ struct heap_recent {
 	uint64_t     inverse; /* its class's, modulo 2^64 (slab_index_by64) */
 	uint64_t     limit;   /* while the slab is its class's current one,
 	                         its bump when the entry was filled (objects
-	                         carved since fail the fast test, then pass
-	                         the slow one, which sets it again); else 0 */
+	                         carved since fail both tests and take the
+	                         pagemap, which fills the entry again); else
+	                         0 */
 	uint64_t     carved;  /* its bump when the entry was filled: the slow
 	                    test's limit (a slab that is not current is not
 	                    carved, so its bump stays as it was) */
@@ -249,7 +250,8 @@ void *heap_pop_last(struct heap_fast *f, void **p);
  * so neither malloc nor free touches the slab's descriptor for them.  The
  * end of the list (a NULL link) and an empty list (heap_list_end) fail the
  * window test and take heap_pop_last: NULL when the class has no object
- * at hand, the foreign list's included.  The
+ * at hand, the foreign list's included (malloc's own path pops the
+ * foreign list itself first: alloc_foreign_pop).  The
  * link is checked, not the key: a write to the key alone harms nothing
  * here (free's double-free test only reads it).  It is found while the
  * block stays free (the lists' checks at a flush or at exit); the pop
@@ -326,9 +328,8 @@ void          heap_free_small(struct page *pg, void *p);
 
 void heap_free_transition(struct heap *h, struct page *head, void *p);
 
-/* The owner's free of p, of slab head, whose class entry is f: onto the
- * class's local list when the slab is the class's current one, else onto
- * the slab's local list. */
+/* The owner's free of p, of slab head, whose class entry is f, a slab other
+ * than the class's current one: onto the slab's local list. */
 static inline void heap_free_local_slab(struct heap_fast *f, struct page *head, void *p)
 {
 	f->nfree_local++;
