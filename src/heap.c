@@ -60,9 +60,9 @@ char _strata_heap_no_mags[HEAP_NO_MAGS_BYTES] __attribute__((aligned(64)));
  * pagemap. */
 static struct page heap_no_page;
 const uintptr_t    _strata_heap_list_end[2] __attribute__((aligned(16))) = { 1, 0 };
-#define HEAP_FAST_EMPTY                                                            \
-	{                                                                          \
-		[0 ... NUM_CLASSES - 1] = {.free = (void *)_strata_heap_list_end } \
+#define HEAP_FAST_EMPTY                                            \
+	{                                                          \
+		[0 ... NUM_CLASSES - 1] = {.free = HEAP_LIST_END } \
 	}
 #define HEAP_RECENT_NONE                                                 \
 	{                                                                \
@@ -266,19 +266,20 @@ static bool heap_cache_wanted(void)
 	return strata_option(OPT_TCACHE) && leak_mode() != LEAK_FULL && !debug_mode();
 }
 
+static const struct heap_recent heap_recent_none = { .slab = &heap_no_page };
+
 /* The entries of h's recent slabs that hold s, forgotten or demoted.  Only
  * the entries of the chunks s spans can hold it (free_own fills p's). */
 static void heap_recent_clear(struct heap *h, const struct page *s, bool forget)
 {
-	const struct heap_recent none = { .slab = &heap_no_page };
-	uintptr_t                start = (uintptr_t)page_address(s);
-	uintptr_t                end = start + (PAGE_SIZE << s->order);
+	uintptr_t start = (uintptr_t)page_address(s);
+	uintptr_t end = start + (PAGE_SIZE << s->order);
 	for (uintptr_t a = start; a < end; a += (uintptr_t)1 << HEAP_RECENT_SHIFT) {
 		struct heap_recent *r = heap_recent_of(h, (void *)a);
 		if (r->slab != s)
 			continue;
 		if (forget)
-			*r = none;
+			*r = heap_recent_none;
 		else
 			r->limit = 0;
 	}
@@ -294,7 +295,7 @@ void heap_forget_recent(struct heap *h, const struct page *s)
 		return;
 	}
 	for (int i = 0; i < HEAP_RECENT_SLOTS; i++)
-		h->recent[i] = (struct heap_recent){ .slab = &heap_no_page };
+		h->recent[i] = heap_recent_none;
 }
 
 /* Slab s of h is no longer its class's current one: free's fast test
@@ -503,14 +504,14 @@ static void heap_slab_emptied(struct heap *h, struct page *s)
  * Allocation: the free list ran dry
  * ---------------------------------------------------------------------- */
 
-/* The fast path's window test failed: the list is empty (then the
- * foreign list's first object, or NULL), or p is its last object (its link
- * is NULL), or the list is corrupt.  The local list becomes the free
+/* The fast path's window test failed: the list is empty (NULL: every
+ * caller has tried the foreign list first), or p is its last object (its
+ * link is NULL), or the list is corrupt.  The local list becomes the free
  * list. */
 void *heap_pop_last(struct heap_fast *f, void **p)
 {
 	if (p == HEAP_LIST_END)
-		return f->foreign ? heap_pop_foreign(f, f->foreign) : NULL;
+		return NULL;
 	link_check_end(p);
 	heap_set_free_list(f, f->local);
 	f->local = NULL;

@@ -215,8 +215,6 @@ static inline void heap_recent_set(struct heap_recent *r, uintptr_t base, struct
 {
 	r->limit = limit;
 	r->carved = head->bump;
-	if (r->slab == head) /* the rest is the slab's, for its life */
-		return;
 	r->base = base;
 	r->slab = head;
 	r->inverse = _strata_class_inverse64[head->cls];
@@ -249,9 +247,8 @@ void *heap_pop_last(struct heap_fast *f, void **p);
  * read by the caller).  The objects on it count as in use in their slab,
  * so neither malloc nor free touches the slab's descriptor for them.  The
  * end of the list (a NULL link) and an empty list (heap_list_end) fail the
- * window test and take heap_pop_last: NULL when the class has no object
- * at hand, the foreign list's included (malloc's own path pops the
- * foreign list itself first: alloc_foreign_pop).  The
+ * window test and take heap_pop_last, NULL for an empty list: its callers
+ * pop the foreign list first (heap_pop, and malloc's alloc_foreign_pop).  The
  * link is checked, not the key: a write to the key alone harms nothing
  * here (free's double-free test only reads it).  It is found while the
  * block stays free (the lists' checks at a flush or at exit); the pop

@@ -73,23 +73,20 @@ unsigned slab_order_for(size_t size, unsigned max_order, size_t min_objects)
 	return best;
 }
 
-/* d^-1 modulo 2^32 for odd d, by Newton's iteration (each step doubles the
+/* d^-1 modulo 2^64 for odd d, by Newton's iteration (each step doubles the
  * correct low bits; d is its own inverse modulo 8). */
-uint32_t odd_inverse(uint32_t d)
+uint64_t odd_inverse64(uint64_t d)
 {
-	uint32_t x = d;
-	for (int i = 0; i < 4; i++)
+	uint64_t x = d;
+	for (int i = 0; i < 5; i++) /* 3, 6, 12, 24, 48, 96 bits */
 		x *= 2 - d * x;
 	return x;
 }
 
-/* ... and modulo 2^64 (a 3-bit start doubled 5 times is past 64). */
-uint64_t odd_inverse64(uint64_t d)
+/* ... modulo 2^32: the same, its low half. */
+uint32_t odd_inverse(uint32_t d)
 {
-	uint64_t x = d;
-	for (int i = 0; i < 5; i++)
-		x *= 2 - d * x;
-	return x;
+	return (uint32_t)odd_inverse64(d);
 }
 
 void slab_classes_init(void)
