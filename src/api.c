@@ -541,6 +541,15 @@ static inline __attribute__((always_inline)) void free_lookup(struct heap *h, st
 	free_other(p, pg);
 }
 
+/* How far ahead of a free in a row into a slab that is not current the
+ * block a later free of the row will read is fetched: such a program
+ * (freeing in the order it allocated, long ago) reads each block first at
+ * its free, for the double-free test, a miss to memory every time, which
+ * the hardware prefetcher of this machine does not hide (bench/wl_frag:
+ * 0.42 -> 0.34 s, 2048 bytes 0.36).  A page ahead is 64 frees of 64-byte
+ * blocks, 4 of 1 KiB; a prefetch never faults. */
+#define FREE_ROW_AHEAD 4096
+
 /* A free into a slab of a recent fast free, r (a program freeing what it
  * allocated in a row, or blocks of a few classes in turn), skips the
  * pagemap and the owner test.  It is made at once, not queued: the
@@ -561,6 +570,7 @@ static inline __attribute__((always_inline)) bool free_on_recent_slab(struct hea
 	struct heap_fast *f = r->owner;
 	if (head != f->current) { /* a slab's frees in a row: what a program
 	                             that frees what it made long ago makes */
+		__builtin_prefetch((char *)p + FREE_ROW_AHEAD, 1);
 		heap_free_local_slab(f, head, p);
 		return true;
 	}
