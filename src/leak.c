@@ -292,6 +292,25 @@ static uint32_t stack_new_index(void)
 	return stacks_used < STACK_MAX ? stacks_used++ : STACK_NONE;
 }
 
+/* The tables are probed, so a page's first access would be a read: the
+ * kernel maps its shared zero page, and the write that follows replaces
+ * it, which flushes the TLB of every CPU running one of the process's
+ * threads: an interprocessor interrupt that waits for them all, under a
+ * hypervisor for virtual CPUs that may not be running, while the lock is
+ * held (bench/wl_shortthreads: records of 1 to 3 ms, its other threads
+ * waiting on the lock).  So each probe's first access is a write, which
+ * maps a page of its own at once: an atomic add of 0, which changes
+ * nothing (as an instruction of its own: a compiler may turn an add of 0
+ * into a load).  Elsewhere the first read may still map the zero page. */
+static inline void table_touch(void *slot)
+{
+#if defined(__x86_64__) && !defined(STRATA_TSAN)
+	__asm__ volatile("lock addl $0, %0" : "+m"(*(uint32_t *)slot));
+#else
+	(void)slot;
+#endif
+}
+
 /* The index of this call stack, added if it is new; STACK_NONE if the
  * table is full.  The caller counts its reference. */
 static uint32_t stack_intern(void *const *frames, unsigned n)
@@ -299,6 +318,7 @@ static uint32_t stack_intern(void *const *frames, unsigned n)
 	uint64_t hash = stack_hash(frames, n);
 	size_t   mask = STACK_SLOTS - 1;
 	size_t   i = stack_home(hash);
+	table_touch(&stack_slots[i]);
 	for (; stack_slots[i] != 0; i = (i + 1) & mask) {
 		uint32_t id = stack_slots[i] - 1;
 		if (stack_equal(&stacks[id], hash, frames, n))
@@ -415,6 +435,7 @@ static bool record_insert(void *p, size_t requested, size_t weight, void *const 
 	if (id == STACK_NONE)
 		return false;
 	stacks[id].refs++;
+	table_touch(&records[record_home(p)]);
 	size_t i = record_find(p);
 	if (records[i].ptr != NULL)
 		stack_release(records[i].stack);
