@@ -841,7 +841,10 @@ static inline __attribute__((always_inline)) void *realloc_small(void *p, size_t
                                                                  const struct page *pg)
 {
 	unsigned cls = pg->cls;
-	if (size_to_class(size) == cls)
+	/* size_to_class(size) == cls, from the two sizes (classes increase):
+	 * no class arithmetic for the sizes above the table, which a buffer
+	 * grown by appends reaches (bench/wl_realloc: 7% of its time) */
+	if (size <= class_size(cls) && (cls == 0 || size > class_size(cls - 1)))
 		return p;
 	void *q = malloc_fast(size);
 	if (unlikely(q == NULL))

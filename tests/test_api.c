@@ -263,6 +263,35 @@ Test(api, realloc_of_small_blocks_keeps_its_class_and_bytes)
 	}
 }
 
+/* At every class's edge, up to the largest small class: its largest size
+ * stays, one byte more moves up, and back down moves again. */
+Test(api, realloc_at_every_class_edge_stays_or_moves)
+{
+	size_t edges = 0;
+	for (size_t s = 16; s <= 32768; s += 16) {
+		unsigned char *p = malloc(s);
+		size_t         u = malloc_usable_size(p);
+		free(p);
+		if (u != s)
+			continue; /* not a class's largest size */
+		edges++;
+		p = malloc(u);
+		fill(p, u, 5);
+		cr_assert_eq(realloc(p, u), p, "%zu stays", u);
+		unsigned char *q = realloc(p, u + 1);
+		cr_assert_not_null(q);
+		cr_assert_neq(q, p, "%zu -> %zu moves up", u, u + 1);
+		cr_assert_gt(malloc_usable_size(q), u);
+		check(q, u, 5);
+		unsigned char *r = realloc(q, u);
+		cr_assert_neq(r, q, "%zu -> %zu moves back down", u + 1, u);
+		cr_assert_eq(malloc_usable_size(r), u);
+		check(r, u, 5);
+		free(r);
+	}
+	cr_assert_gt(edges, 40, "only %zu class edges found", edges);
+}
+
 Test(api, realloc_grows_large_blocks_in_place)
 {
 	/* a run of 257 pages is cut from a 512-page block; the rest is free */
