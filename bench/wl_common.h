@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -180,6 +181,15 @@ static inline long wl_rss_kib(void)
 	    || sscanf(buf, "%ld %ld", &size, &resident) != 2)
 		return -1;
 	return resident * (sysconf(_SC_PAGESIZE) / KIB);
+}
+
+/* The process's minor page faults so far. */
+static inline long wl_minflt(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
 }
 
 /* A "Name:   value kB" line of /proc/self/status (VmHWM is the peak RSS). */

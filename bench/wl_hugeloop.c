@@ -12,8 +12,6 @@
  */
 #include "wl_common.h"
 
-#include <sys/resource.h>
-
 enum { OPT_ITERS, OPT_MIN, OPT_MAX, OPT_COUNT };
 
 static struct wl_opt opts[OPT_COUNT] = {
@@ -21,14 +19,6 @@ static struct wl_opt opts[OPT_COUNT] = {
 	[OPT_MIN] = { "min_mb", 5, "smallest block, MB" },
 	[OPT_MAX] = { "max_mb", 25, "largest block, MB" },
 };
-
-static long minor_faults(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_minflt;
-}
 
 int main(int argc, char **argv)
 {
@@ -41,7 +31,7 @@ int main(int argc, char **argv)
 	}
 	struct wl_rng rng;
 	wl_seed(&rng, 1);
-	long   faults = minor_faults();
+	long   faults = wl_minflt();
 	double begin = wl_now();
 	for (long i = 0; i < opts[OPT_ITERS].value; i++) {
 		size_t         size = (size_t)wl_range(&rng, lo, hi);
@@ -64,7 +54,7 @@ int main(int argc, char **argv)
 	wl_begin("hugeloop");
 	wl_put("iters", "%ld", opts[OPT_ITERS].value);
 	wl_put("secs", "%.3f", secs);
-	wl_put("minflt", "%ld", minor_faults() - faults);
+	wl_put("minflt", "%ld", wl_minflt() - faults);
 	wl_put("peak_rss_kib", "%ld", wl_status_kib("VmHWM"));
 	wl_end();
 	return 0;

@@ -41,12 +41,14 @@ static inline bool page_is_buddy(const struct page *pg, unsigned order)
 	return pg->state == PAGE_FREE && pg->order == order;
 }
 
-static inline void set_page_free(struct page *pg, unsigned order, bool dirty, uint32_t count)
+static inline void set_page_free(struct page *pg, unsigned order, bool dirty, uint32_t count,
+                                 uint32_t pass)
 {
 	pg->state = PAGE_FREE;
 	pg->order = (uint8_t)order;
 	pg->flags = dirty ? PG_DIRTY : 0;
 	pg->dirty = count;
+	pg->freed_pass = pass;
 }
 
 static inline void clear_page_state(struct page *pg)
@@ -106,11 +108,12 @@ static void free_area_clean(struct free_area *fa, struct page *pg)
 	dlist_push(fa->clean, pg);
 }
 
-/* Put a free block on its list and count its dirty pages. */
+/* Put a free block, freed in decay pass pass, on its list and count its
+ * dirty pages. */
 static void free_block_add(struct arena *a, struct page *pg, unsigned order, bool dirty,
-                           uint32_t count)
+                           uint32_t count, uint32_t pass)
 {
-	set_page_free(pg, order, dirty, count);
+	set_page_free(pg, order, dirty, count, pass);
 	free_area_add(&a->free_area[order], pg);
 	a->dirty_pages += dirty_weight(page_region(pg), order, count);
 }
@@ -202,7 +205,7 @@ static void buddy_free_counted(struct arena *a, struct page *pg, unsigned order,
 		pfn &= ~((size_t)1 << order);
 		order++;
 	}
-	free_block_add(a, &r->pages[pfn], order, dirty, count);
+	free_block_add(a, &r->pages[pfn], order, dirty, count, a->decay_pass); /* young */
 }
 
 void buddy_free(struct arena *a, struct page *pg, unsigned order, bool dirty)
@@ -253,6 +256,23 @@ void buddy_region_init(struct arena *a, struct region *r)
  * Allocation
  * ---------------------------------------------------------------------- */
 
+/* The smallest order >= order with a dirty free block, or past
+ * BUDDY_MAX_ORDER.  Dirty first, at any order: its pages are likely
+ * resident, no fault to take and no RSS added, where a clean block of a
+ * smaller order would fault in fresh pages while the dirty memory waits
+ * for the decay to give it back.  A program whose live memory stays the
+ * same while its blocks' sizes change (buffers of 32 KiB to 1 MiB
+ * replaced at random) took the clean blocks the decay had left, so its
+ * freed blocks piled up dirty and were purged again and again: a madvise
+ * every third free, and every page faulted in anew. */
+static unsigned buddy_dirty_order(const struct arena *a, unsigned order)
+{
+	unsigned k = order;
+	while (k <= BUDDY_MAX_ORDER && a->free_area[k].head == NULL)
+		k++;
+	return k;
+}
+
 /* Take a free block of exactly this order, splitting a larger one if need
  * be.  The head comes back PAGE_NONE with PG_DIRTY telling whether any of
  * it may be dirty, and the count of its pages that may be in dirty; NULL
@@ -262,22 +282,24 @@ static struct page *buddy_take(struct arena *a, unsigned order)
 {
 	arena_assert_locked(a);
 	strata_assert(order <= BUDDY_MAX_ORDER);
-	unsigned k = order;
-	while (k <= BUDDY_MAX_ORDER && a->free_area[k].nr_free == 0)
-		k++;
-	if (k > BUDDY_MAX_ORDER)
-		return NULL;
+	unsigned k = buddy_dirty_order(a, order);
+	if (k > BUDDY_MAX_ORDER) {
+		k = order;
+		while (k <= BUDDY_MAX_ORDER && a->free_area[k].nr_free == 0)
+			k++;
+		if (k > BUDDY_MAX_ORDER)
+			return NULL;
+	}
 
-	/* Dirty first: its pages are likely resident, no fault to take. */
 	struct page   *pg = a->free_area[k].head ? a->free_area[k].head : a->free_area[k].clean;
 	struct region *r = page_region(pg);
 	bool           dirty = page_dirty(pg);
-	uint32_t       count = pg->dirty;
+	uint32_t       count = pg->dirty, pass = pg->freed_pass;
 	free_block_del(a, pg);
 	while (k > order) {
 		k--;
 		uint32_t lower = dirty_share(&count, (size_t)1 << k);
-		free_block_add(a, pg + ((size_t)1 << k), k, dirty, count);
+		free_block_add(a, pg + ((size_t)1 << k), k, dirty, count, pass);
 		count = lower;
 	}
 	strata_assert((page_pfn(pg) & (((size_t)1 << order) - 1)) == 0);
@@ -285,6 +307,81 @@ static struct page *buddy_take(struct arena *a, unsigned order)
 	pg->state = PAGE_NONE;
 	pg->flags = dirty ? PG_DIRTY : 0;
 	pg->dirty = count;
+	return pg;
+}
+
+/* Do the free blocks that follow one another from pg, a free block, hold
+ * npages?  *last gets the block that holds the run's last page. */
+static bool free_run_from(struct page *pg, size_t npages, struct page **last)
+{
+	struct region *r = page_region(pg);
+	size_t         pfn = page_pfn(pg), end = pfn + npages;
+	while (end <= REGION_PAGES) {
+		struct page *b = &r->pages[pfn];
+		if (b->state != PAGE_FREE)
+			return false;
+		pfn += (size_t)1 << b->order;
+		if (pfn >= end) {
+			*last = b;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* A run of npages, which needs a block of order k, from free blocks that
+ * follow one another, the first a dirty one of order k - 1 to k - 3, when
+ * no dirty block of order k or more is free: the dirty pages are reused
+ * rather than a clean block faulted in.  Runs of random sizes (buffers of
+ * 32 KiB to 1 MiB replaced at random) leave their freed memory in blocks
+ * too small for the next run, which the decay then gives back, while the
+ * next runs fault in clean blocks: a purge every few frees.  The first
+ * SPAN_TRIES dirty blocks of each order are tried.  The run is the
+ * caller's like buddy_take's (*dirty: it may hold old bytes); what is left
+ * of its last block goes back. */
+#define SPAN_TRIES  8
+#define SPAN_ORDERS 3
+
+static struct page *buddy_take_span(struct arena *a, size_t npages, bool *dirty)
+{
+	unsigned k = order_for_pages(npages);
+	if (k == 0 || k > BUDDY_MAX_ORDER)
+		return NULL;
+	struct page *pg = NULL, *last = NULL;
+	for (unsigned o = k - 1; o + SPAN_ORDERS >= k && last == NULL; o--) {
+		pg = a->free_area[o].head;
+		for (int i = 0; pg != NULL && i < SPAN_TRIES; pg = pg->next, i++)
+			if (free_run_from(pg, npages, &last))
+				break;
+		if (o == 0)
+			break;
+	}
+	if (last == NULL)
+		return NULL;
+	struct region *r = page_region(pg);
+	size_t         pfn = page_pfn(pg), end = pfn + npages, taken = 0;
+	struct page   *b = pg;
+	for (;;) {
+		size_t   n = (size_t)1 << b->order;
+		bool     b_dirty = page_dirty(b);
+		uint32_t count = b->dirty;
+		free_block_del(a, b);
+		clear_page_state(b);
+		taken += n;
+		if (b == last) {
+			size_t used = end - page_pfn(b);
+			dirty_share(&count, used);
+			account_free(a, r, -(long)taken);
+			if (n > used)
+				buddy_free_range_counted(a, b + used, n - used, b_dirty, count);
+			break;
+		}
+		b += n;
+	}
+	buddy_region_back(r, pfn, npages);
+	*dirty = true;
+	pg->state = PAGE_NONE;
+	pg->flags = 0;
 	return pg;
 }
 
@@ -305,7 +402,11 @@ struct page *buddy_alloc_pages(struct arena *a, size_t npages, unsigned align_or
 	unsigned order = MAX(order_for_pages(npages), align_order);
 	if (order > BUDDY_MAX_ORDER)
 		return NULL;
-	struct page *pg = buddy_take(a, order);
+	struct page *pg = NULL;
+	if (align_order < order && buddy_dirty_order(a, order) > BUDDY_MAX_ORDER
+	    && (pg = buddy_take_span(a, npages, dirty)) != NULL)
+		return pg;
+	pg = buddy_take(a, order);
 	if (pg == NULL)
 		return NULL;
 	buddy_region_back(page_region(pg), page_pfn(pg), npages);
@@ -377,11 +478,12 @@ static bool decommittable(const struct page *pg)
 	return dirty_weight(page_region(pg), pg->order, pg->dirty) != 0;
 }
 
-/* A free block that may go back to the kernel, dirty or not: part of a
- * run to purge (see dirty_weight). */
-static bool purgeable(const struct page *pg)
+/* A free block that may go back to the kernel, clean, or dirty and freed
+ * before decay pass before: part of a run to purge (see dirty_weight). */
+static bool purgeable(const struct page *pg, uint32_t before)
 {
-	return pg->state == PAGE_FREE && dirty_weight(page_region(pg), pg->order, 1) != 0;
+	return pg->state == PAGE_FREE && dirty_weight(page_region(pg), pg->order, 1) != 0
+	       && (!page_dirty(pg) || pg->freed_pass < before);
 }
 
 /* Hand the free pages [start, end) of region r back to the kernel with one
@@ -404,14 +506,15 @@ static size_t purge_run(struct arena *a, struct region *r, size_t start, size_t 
  * run is cut short, at a block's end, once it holds what is left to purge:
  * a heap that went a little over its cap gives back a little, not the
  * whole free run beside it (which it would fault in again). */
-static size_t region_purge(struct arena *a, struct region *r, size_t target, size_t min_dirty)
+static size_t region_purge(struct arena *a, struct region *r, size_t target, size_t min_dirty,
+                           uint32_t before)
 {
 	size_t released = 0, start = 0, dirty = 0, pfn = r->meta_pages;
 	bool   in_run = false;
 	while (pfn <= REGION_PAGES && a->dirty_pages > target) {
 		struct page *pg = pfn < REGION_PAGES ? &r->pages[pfn] : NULL;
 		size_t       next = pfn + (pg ? block_pages(pg) : 1);
-		bool         is_free = pg && purgeable(pg);
+		bool         is_free = pg && purgeable(pg, before);
 		if (is_free) {
 			if (!in_run)
 				start = pfn, dirty = 0, in_run = true;
@@ -435,14 +538,14 @@ static size_t region_purge(struct arena *a, struct region *r, size_t target, siz
  * system call and the page faults that follow).  Runs of a huge page or
  * more go first: the most memory per call, and whole huge pages.  Returns
  * the bytes released (some of which may have been clean already). */
-size_t buddy_purge(struct arena *a, size_t target, size_t min_dirty)
+size_t buddy_purge(struct arena *a, size_t target, size_t min_dirty, uint32_t before)
 {
 	arena_assert_locked(a);
 	size_t released = 0;
 	size_t firsts[2] = { MAX(min_dirty, (size_t)1 << HUGE_ORDER), min_dirty };
 	for (unsigned i = 0; i < 2; i++)
 		for (struct region *r = a->regions; r && a->dirty_pages > target; r = r->next)
-			released += region_purge(a, r, target, firsts[i]);
+			released += region_purge(a, r, target, firsts[i], before);
 	return released;
 }
 

@@ -223,9 +223,9 @@ Test(buddy, dirty_blocks_are_purged_once)
 	memset(page_address(pg), 0xab, PAGE_SIZE << 4);
 	buddy_free(&A, pg, 4, true);
 	cr_assert_eq(A.dirty_pages, 16);
-	cr_assert_geq(buddy_purge(&A, 0, 1), PAGE_SIZE << 4);
+	cr_assert_geq(buddy_purge(&A, 0, 1, UINT32_MAX), PAGE_SIZE << 4);
 	cr_assert_eq(A.dirty_pages, 0);
-	cr_assert_eq(buddy_purge(&A, 0, 1), 0, "nothing dirty is left");
+	cr_assert_eq(buddy_purge(&A, 0, 1, UINT32_MAX), 0, "nothing dirty is left");
 	pg = buddy_alloc(&A, 4);
 	cr_assert_eq(pg->flags & PG_DIRTY, 0);
 	cr_assert_eq(((unsigned char *)page_address(pg))[0], 0, "purged pages read as zero");
@@ -256,7 +256,7 @@ Test(buddy, purged_blocks_move_to_the_clean_list)
 	(void)gap, (void)gap2;
 	memset(page_address(a), 1, PAGE_SIZE << 4);
 	buddy_free(&A, a, 4, true);
-	cr_assert_gt(buddy_purge(&A, 0, 1), 0);
+	cr_assert_gt(buddy_purge(&A, 0, 1, UINT32_MAX), 0);
 	cr_assert_eq(A.free_area[4].head, NULL);
 	cr_assert_eq(A.free_area[4].clean, a);
 	memset(page_address(b), 1, PAGE_SIZE << 4);
@@ -273,9 +273,10 @@ Test(buddy, runs_below_the_minimum_stay_dirty)
 	buddy_free(&A, pg, 2, true); /* may merge with a clean buddy */
 	size_t dirty = A.dirty_pages;
 	cr_assert(dirty >= 4 && dirty < 16, "dirty %zu", dirty);
-	cr_assert_eq(buddy_purge(&A, 0, 16), 0, "a few dirty pages are not worth a call");
+	cr_assert_eq(buddy_purge(&A, 0, 16, UINT32_MAX), 0,
+	             "a few dirty pages are not worth a call");
 	cr_assert_eq(A.dirty_pages, dirty);
-	cr_assert_gt(buddy_purge(&A, 0, dirty), 0);
+	cr_assert_gt(buddy_purge(&A, 0, dirty, UINT32_MAX), 0);
 	cr_assert_eq(A.dirty_pages, 0);
 }
 
@@ -289,7 +290,7 @@ Test(buddy, adjacent_free_blocks_are_purged_as_one_run)
 	memset(page_address(big), 7, 43 * PAGE_SIZE);
 	buddy_free_range(&A, run, 37, true); /* between taken pages */
 	cr_assert_geq(A.dirty_pages, 37);
-	size_t released = buddy_purge(&A, 0, 37);
+	size_t released = buddy_purge(&A, 0, 37, UINT32_MAX);
 	cr_assert_geq(released, 37 * PAGE_SIZE, "purged whole: %zu bytes", released);
 	cr_assert_eq(A.dirty_pages, 0);
 	check_free_lists(&A);
@@ -305,7 +306,7 @@ Test(buddy, a_purge_takes_what_is_over_the_target_not_the_whole_run)
 	memset(page_address(big), 7, 43 * PAGE_SIZE);
 	buddy_free_range(&A, run, 37, true);
 	size_t before = A.dirty_pages;
-	size_t released = buddy_purge(&A, before - 3, 1);
+	size_t released = buddy_purge(&A, before - 3, 1, UINT32_MAX);
 	cr_assert_geq(released, 3 * PAGE_SIZE);
 	cr_assert_leq(released, 5 * PAGE_SIZE, "purged %zu bytes", released);
 	cr_assert_eq(A.dirty_pages, before - released / PAGE_SIZE);
@@ -327,7 +328,7 @@ Test(buddy, dirty_pages_follow_merges_splits_and_claims)
 	buddy_free_range(&A, b, 5, false);
 	check_free_lists(&A);
 	cr_assert_gt(A.dirty_pages, 0);
-	buddy_purge(&A, 0, 1);
+	buddy_purge(&A, 0, 1, UINT32_MAX);
 	cr_assert_eq(A.dirty_pages, 0);
 	check_free_lists(&A);
 }
