@@ -602,11 +602,21 @@ strata_export void API(free)(void *p)
 
 /* The smallest class >= size whose objects all sit on align boundaries:
  * slabs start on a page, so a class that is a multiple of align works.
- * The sizes are computed, not read from the class table: this may be the
- * process's first call, before start-up has built the table. */
+ * Read from the class table once start-up has built it; computed before
+ * (this may be the process's first call). */
 static int aligned_class(size_t size, size_t align)
 {
-	for (unsigned c = size_to_class(size); c < NUM_CLASSES; c++)
+	/* a class that fits is a multiple of align, so at least size rounded
+	 * up to it (at most SMALL_MAX: align is at most a page) */
+	unsigned c = size_to_class(ALIGN_UP(size, align));
+	if (likely(__atomic_load_n(&_strata_initialized, __ATOMIC_ACQUIRE))) {
+		unsigned bits = (unsigned)__builtin_ctzl(align);
+		for (; c < NUM_CLASSES; c++)
+			if (_strata_classes[c].shift >= bits) /* its size's alignment */
+				return (int)c;
+		return -1;
+	}
+	for (; c < NUM_CLASSES; c++)
 		if ((class_size_of(c) & (align - 1)) == 0)
 			return (int)c;
 	return -1;

@@ -159,6 +159,34 @@ Test(api, every_power_of_two_alignment_up_to_1_gib)
 	}
 }
 
+/* The smallest class of len bytes or more whose size is a multiple of
+ * align, found through malloc. */
+static size_t smallest_aligned_class(size_t len, size_t align)
+{
+	for (size_t s = len;;) {
+		void  *q = malloc(s);
+		size_t u = malloc_usable_size(q);
+		free(q);
+		if (u % align == 0)
+			return u;
+		s = u + 1;
+	}
+}
+
+Test(api, aligned_blocks_take_the_smallest_class_that_fits)
+{
+	for (size_t align = 32; align <= 4096; align <<= 1)
+		for (size_t len = 1; len <= 8192; len += 37) {
+			void *p = NULL;
+			cr_assert_eq(posix_memalign(&p, align, len), 0);
+			cr_assert_eq((uintptr_t)p % align, 0, "align %zu len %zu: %p", align, len,
+			             p);
+			cr_assert_eq(malloc_usable_size(p), smallest_aligned_class(len, align),
+			             "align %zu len %zu", align, len);
+			free(p);
+		}
+}
+
 Test(api, zero_size_with_every_alignment)
 {
 	void *blocks[64];
