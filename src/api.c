@@ -571,7 +571,8 @@ static inline __attribute__((always_inline)) bool free_on_recent_slab(struct hea
 	if (head != f->current) { /* a slab's frees in a row: what a program
 	                             that frees what it made long ago makes */
 		__builtin_prefetch((char *)p + FREE_ROW_AHEAD, 1);
-		heap_free_local_slab(f, head, p);
+		if (!heap_stash_own(f, r->cls, p))
+			heap_free_local_slab(f, head, p);
 		return true;
 	}
 	r->limit = heap_recent_limit(f, head);

@@ -93,6 +93,53 @@ Test(heap, the_block_freed_last_is_not_the_next)
 		}
 }
 
+/* The owner's frees in a row into its slabs of a small-slab class that are
+ * not current go on the foreign list, up to a slab's worth, second after
+ * its first; the class's mallocs take them back before another slab. */
+Test(heap, frees_into_small_slabs_not_current_wait_on_the_foreign_list)
+{
+	struct heap *h = me();
+	unsigned     c = size_to_class(500);
+	unsigned     cap = _strata_classes[c].capacity;
+	cr_assert_lt(cap, HEAP_STASH_OBJECTS, "512-byte slabs are small");
+	enum { N = 64 };
+	static void *p[N];
+	strata_thread_flush();
+	for (int i = 0; i < N; i++)
+		p[i] = malloc(500);
+	struct page *cur = h->fast[c].current;
+	int          kept = 0;
+	void        *last = NULL;
+	for (int i = 0; i < N; i++) {
+		struct page *head = slab_head(page_of(region_of(p[i]), p[i]));
+		if (head == cur)
+			continue;
+		uint32_t before = h->fast[c].nforeign;
+		free(p[i]);
+		if (h->fast[c].nforeign > before)
+			last = p[i]; /* the last that went on the foreign list */
+		p[i] = NULL;
+		kept++;
+	}
+	cr_assert_gt(kept, (int)cap, "frees into other slabs than the current one");
+	cr_assert_eq(h->fast[c].nforeign, cap, "a slab's worth kept");
+	cr_assert_eq(list_length(h->fast[c].foreign), cap);
+	cr_assert_eq(strata_check_heap(), 0);
+	void *first = h->fast[c].foreign;
+	cr_assert_neq(first, last, "the block freed last is second");
+	cr_assert_eq(link_next(first), last);
+	static void *more[N];
+	int          n = 0;
+	while (h->fast[c].nforeign == cap) /* the free list's objects first */
+		more[n++] = malloc(500);
+	cr_assert_eq(more[n - 1], first, "then the foreign list's, first first");
+	while (n > 0)
+		free(more[--n]);
+	for (int i = 0; i < N; i++)
+		free(p[i]);
+	cr_assert_eq(strata_check_heap(), 0);
+}
+
 Test(heap, a_thousand_frees_in_a_row_need_no_bound)
 {
 	struct heap *h = me();
@@ -143,8 +190,9 @@ Test(heap, calls_and_free_list_objects_are_counted_exactly)
 	cr_assert_eq(after.nmalloc - before.nmalloc, 300);
 	cr_assert_eq(after.nfree - before.nfree, 300);
 	cr_assert_eq(after.objects_cached,
-	             list_length(heap_free_list(&h->fast[c])) + list_length(h->fast[c].local),
-	             "cached = free list + local list");
+	             list_length(heap_free_list(&h->fast[c])) + list_length(h->fast[c].local)
+	                     + list_length(h->fast[c].foreign),
+	             "cached = free list + local list + foreign list");
 	strata_thread_flush();
 	strata_class_stats_get(c, &after);
 	cr_assert_eq(after.objects_cached, 0, "a flush empties the free lists");
