@@ -280,28 +280,6 @@ void arena_peak_rise(struct arena *a, size_t active)
 		peak_hook();
 }
 
-/* The decay gives back only what has been free for a whole pass (blocks
- * freed before the pass before this one): a program that frees and
- * allocates again at once reuses its dirty memory, where a purge of it
- * would make it fault the pages in again.  Runs of random sizes (buffers
- * of 32 KiB to 1 MiB replaced at random) keep more memory free between
- * them than the cap lets stay dirty, and the blocks they freed last were
- * given back again and again while the next runs faulted them in anew:
- * a madvise every third free, 1.2M page faults in 40,000 mallocs where
- * other allocators take 50,000 to 95,000. */
-static uint32_t arena_aged_before(const struct arena *a)
-{
-	return a->decay_pass ? a->decay_pass - 1 : 0;
-}
-
-/* ... unless the dirty pages pass the cap by half the pages in use: then
- * the young go too, so that a program's memory does not balloon with what
- * it freed in the last pass. */
-static size_t arena_dirty_ceiling(const struct arena *a, size_t target)
-{
-	return target + MAX(arena_active_pages(a) / 2, arena_dirty_floor(a));
-}
-
 /* Called with the arena lock held, when next_decay_ms has passed (a pass
  * of the decay), or when the arena's dirty pages went an eighth over its
  * cap between two passes (then they go down to the cap: the margin keeps
@@ -316,17 +294,13 @@ void arena_decay(struct arena *a, uint64_t now_ms)
 		return;
 	}
 	bool pass = now_ms >= a->next_decay_ms;
-	if (pass) {
+	if (pass)
 		arena_window_advance(a, now_ms, (uint64_t)decay);
-		a->decay_pass++;
-	}
 	size_t target = arena_dirty_cap(a);
 	if (!pass && a->dirty_pages <= arena_dirty_limit(a))
 		return;
 	if (a->dirty_pages > target)
-		buddy_purge(a, target, PURGE_MIN_BYTES >> PAGE_SHIFT, arena_aged_before(a));
-	if (a->dirty_pages > arena_dirty_ceiling(a, target))
-		buddy_purge(a, target, PURGE_MIN_BYTES >> PAGE_SHIFT, UINT32_MAX);
+		buddy_purge(a, target, PURGE_MIN_BYTES >> PAGE_SHIFT);
 	/* what no run big enough could take: not worth trying again until
 	 * the next pass */
 	a->dirty_stuck = a->dirty_pages > target ? a->dirty_pages - target : 0;
@@ -418,7 +392,7 @@ size_t arena_trim(struct arena *a)
 	size_t regions = a->nr_regions;
 	arena_release_idle(a, false);
 	size_t released = (regions - a->nr_regions) * REGION_SIZE;
-	released += buddy_purge(a, 0, 1, UINT32_MAX);
+	released += buddy_purge(a, 0, 1);
 	a->peak_pages = arena_active_pages(a);
 	a->peak_prev = 0;
 	lock_release(&a->lock);

@@ -47,7 +47,7 @@ void         buddy_free(struct arena *a, struct page *pg, unsigned order, bool d
 void         buddy_free_range(struct arena *a, struct page *pg, size_t npages, bool dirty);
 struct page *buddy_alloc_pages(struct arena *a, size_t npages, unsigned align_order, bool *dirty);
 bool         buddy_claim(struct arena *a, struct page *pg, size_t npages);
-size_t       buddy_purge(struct arena *a, size_t target, size_t min_dirty, uint32_t before);
+size_t       buddy_purge(struct arena *a, size_t target, size_t min_dirty);
 bool         buddy_region_idle(const struct region *r);
 bool         buddy_region_clean(const struct region *r);
 void         buddy_region_detach(struct arena *a, struct region *r);

@@ -94,42 +94,6 @@ Test(arena, a_heap_that_grows_again_keeps_its_memory)
 	lock_release(&A.lock);
 }
 
-/* A heap whose pages in use stay the same while it frees and allocates
- * (buffers replaced by others of other sizes) keeps what it freed in this
- * pass, over the cap, for it to reuse; what stays free a whole pass goes. */
-Test(arena, memory_freed_in_this_pass_is_not_given_back_yet)
-{
-	enum { HELD = 8, FREED = 3 };
-	void *b[HELD + FREED];
-	for (int i = 0; i < HELD + FREED; i++) {
-		cr_assert_not_null(b[i] = large_alloc(&A, LARGE_MAX, PAGE_SIZE, false));
-		memset(b[i], 1, LARGE_MAX);
-	}
-	lock_acquire(&A.lock);
-	A.next_decay_ms = UINT64_MAX; /* no pass */
-	lock_release(&A.lock);
-	for (int i = HELD; i < HELD + FREED; i++)
-		large_free(page_of(region_of(b[i]), b[i]));
-	lock_acquire(&A.lock);
-	A.peak_pages = A.peak_prev = arena_active_pages(&A); /* no spike: the cap is the floor */
-	size_t freed = A.dirty_pages;
-	cr_assert_gt(freed, arena_dirty_limit(&A), "12 MiB dirty, over the limit");
-	arena_maybe_decay(&A, os_now_ms());
-	cr_assert_eq(A.dirty_pages, freed, "freed in this pass: kept (%zu of %zu)", A.dirty_pages,
-	             freed);
-	uint64_t now = os_now_ms();
-	A.next_decay_ms = 0;
-	arena_decay(&A, now); /* a pass: freed in the pass before, kept still */
-	cr_assert_eq(A.dirty_pages, freed, "one pass old: kept");
-	A.next_decay_ms = 0;
-	arena_decay(&A, now + 1);
-	cr_assert_leq(A.dirty_pages, arena_dirty_cap(&A), "free a whole pass: given back");
-	cr_assert_eq(A.dirty_pages, dirty_pages(&A));
-	lock_release(&A.lock);
-	for (int i = 0; i < HELD; i++)
-		large_free(page_of(region_of(b[i]), b[i]));
-}
-
 /* Between passes, the dirty pages go back at once when they pass the cap
  * by more than the margin: a heap whose pages in use never fell. */
 Test(arena, dirty_pages_over_the_limit_go_back_at_once)

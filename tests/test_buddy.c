@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "buddy.h"
 #include "os.h"
@@ -223,9 +224,9 @@ Test(buddy, dirty_blocks_are_purged_once)
 	memset(page_address(pg), 0xab, PAGE_SIZE << 4);
 	buddy_free(&A, pg, 4, true);
 	cr_assert_eq(A.dirty_pages, 16);
-	cr_assert_geq(buddy_purge(&A, 0, 1, UINT32_MAX), PAGE_SIZE << 4);
+	cr_assert_geq(buddy_purge(&A, 0, 1), PAGE_SIZE << 4);
 	cr_assert_eq(A.dirty_pages, 0);
-	cr_assert_eq(buddy_purge(&A, 0, 1, UINT32_MAX), 0, "nothing dirty is left");
+	cr_assert_eq(buddy_purge(&A, 0, 1), 0, "nothing dirty is left");
 	pg = buddy_alloc(&A, 4);
 	cr_assert_eq(pg->flags & PG_DIRTY, 0);
 	cr_assert_eq(((unsigned char *)page_address(pg))[0], 0, "purged pages read as zero");
@@ -248,6 +249,47 @@ Test(buddy, dirty_blocks_are_taken_before_clean_ones)
 	cr_assert_eq(buddy_alloc(&A, 3), b);
 }
 
+/* ... at any order: a dirty block of a higher order is split rather than a
+ * clean one of the order asked taken (no fault, no RSS added). */
+Test(buddy, a_bigger_dirty_block_is_split_before_a_clean_one)
+{
+	struct page *clean = buddy_alloc(&A, 3), *gap = buddy_alloc(&A, 3);
+	struct page *big = buddy_alloc(&A, 6), *gap2 = buddy_alloc(&A, 3);
+	(void)gap, (void)gap2; /* taken: clean and big stay blocks of their orders */
+	memset(page_address(big), 1, PAGE_SIZE << 6);
+	buddy_free(&A, clean, 3, false);
+	buddy_free(&A, big, 6, true);
+	check_free_lists(&A);
+	struct page *pg = buddy_alloc(&A, 3);
+	cr_assert(pg >= big && pg < big + 64, "a piece of the dirty block, not the clean one");
+	cr_assert(pg->flags & PG_DIRTY);
+	check_free_lists(&A);
+}
+
+/* A run one page over a dirty free block's size, with no dirty block big
+ * enough, starts on that block and takes its first page from the free
+ * block after it; the rest of that block goes back. */
+Test(buddy, a_run_spans_a_dirty_block_and_the_free_one_after_it)
+{
+	bool         dirty;
+	struct page *b = buddy_alloc(&A, 5); /* 32 pages: 16 dirty free, 8 free, 8 held */
+	memset(page_address(b), 1, PAGE_SIZE << 4);
+	buddy_free_range(&A, b, 16, true);
+	buddy_free_range(&A, b + 16, 8, false);
+	for (unsigned k = 5; k <= BUDDY_MAX_ORDER; k++)
+		cr_assert_null(A.free_area[k].head, "no dirty block of order %u", k);
+	check_free_lists(&A);
+	size_t       free_before = A.free_pages;
+	struct page *run = buddy_alloc_pages(&A, 17, 0, &dirty);
+	cr_assert_eq(run, b, "the run starts on the dirty block");
+	cr_assert(dirty);
+	cr_assert_eq(A.free_pages, free_before - 17);
+	check_free_lists(&A);
+	buddy_free_range(&A, run, 17, true);
+	buddy_free_range(&A, b + 24, 8, false);
+	check_free_lists(&A);
+}
+
 /* A purged block moves to the clean list, and is taken after a dirty one. */
 Test(buddy, purged_blocks_move_to_the_clean_list)
 {
@@ -256,7 +298,7 @@ Test(buddy, purged_blocks_move_to_the_clean_list)
 	(void)gap, (void)gap2;
 	memset(page_address(a), 1, PAGE_SIZE << 4);
 	buddy_free(&A, a, 4, true);
-	cr_assert_gt(buddy_purge(&A, 0, 1, UINT32_MAX), 0);
+	cr_assert_gt(buddy_purge(&A, 0, 1), 0);
 	cr_assert_eq(A.free_area[4].head, NULL);
 	cr_assert_eq(A.free_area[4].clean, a);
 	memset(page_address(b), 1, PAGE_SIZE << 4);
@@ -273,10 +315,9 @@ Test(buddy, runs_below_the_minimum_stay_dirty)
 	buddy_free(&A, pg, 2, true); /* may merge with a clean buddy */
 	size_t dirty = A.dirty_pages;
 	cr_assert(dirty >= 4 && dirty < 16, "dirty %zu", dirty);
-	cr_assert_eq(buddy_purge(&A, 0, 16, UINT32_MAX), 0,
-	             "a few dirty pages are not worth a call");
+	cr_assert_eq(buddy_purge(&A, 0, 16), 0, "a few dirty pages are not worth a call");
 	cr_assert_eq(A.dirty_pages, dirty);
-	cr_assert_gt(buddy_purge(&A, 0, dirty, UINT32_MAX), 0);
+	cr_assert_gt(buddy_purge(&A, 0, dirty), 0);
 	cr_assert_eq(A.dirty_pages, 0);
 }
 
@@ -290,7 +331,7 @@ Test(buddy, adjacent_free_blocks_are_purged_as_one_run)
 	memset(page_address(big), 7, 43 * PAGE_SIZE);
 	buddy_free_range(&A, run, 37, true); /* between taken pages */
 	cr_assert_geq(A.dirty_pages, 37);
-	size_t released = buddy_purge(&A, 0, 37, UINT32_MAX);
+	size_t released = buddy_purge(&A, 0, 37);
 	cr_assert_geq(released, 37 * PAGE_SIZE, "purged whole: %zu bytes", released);
 	cr_assert_eq(A.dirty_pages, 0);
 	check_free_lists(&A);
@@ -306,7 +347,7 @@ Test(buddy, a_purge_takes_what_is_over_the_target_not_the_whole_run)
 	memset(page_address(big), 7, 43 * PAGE_SIZE);
 	buddy_free_range(&A, run, 37, true);
 	size_t before = A.dirty_pages;
-	size_t released = buddy_purge(&A, before - 3, 1, UINT32_MAX);
+	size_t released = buddy_purge(&A, before - 3, 1);
 	cr_assert_geq(released, 3 * PAGE_SIZE);
 	cr_assert_leq(released, 5 * PAGE_SIZE, "purged %zu bytes", released);
 	cr_assert_eq(A.dirty_pages, before - released / PAGE_SIZE);
@@ -328,7 +369,7 @@ Test(buddy, dirty_pages_follow_merges_splits_and_claims)
 	buddy_free_range(&A, b, 5, false);
 	check_free_lists(&A);
 	cr_assert_gt(A.dirty_pages, 0);
-	buddy_purge(&A, 0, 1, UINT32_MAX);
+	buddy_purge(&A, 0, 1);
 	cr_assert_eq(A.dirty_pages, 0);
 	check_free_lists(&A);
 }
