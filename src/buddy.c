@@ -304,35 +304,16 @@ static struct page *buddy_take(struct arena *a, unsigned order)
 	return pg;
 }
 
-/* Do the free blocks that follow one another from pg, a free block, hold
- * npages?  *last gets the block that holds the run's last page. */
-static bool free_run_from(struct page *pg, size_t npages, struct page **last)
-{
-	struct region *r = page_region(pg);
-	size_t         pfn = page_pfn(pg), end = pfn + npages;
-	while (end <= REGION_PAGES) {
-		struct page *b = &r->pages[pfn];
-		if (b->state != PAGE_FREE)
-			return false;
-		pfn += (size_t)1 << b->order;
-		if (pfn >= end) {
-			*last = b;
-			return true;
-		}
-	}
-	return false;
-}
-
 /* A run of npages, which needs a block of order k, from free blocks that
  * follow one another, the first a dirty one of order k - 1 to k - 3, when
  * no dirty block of order k or more is free: the dirty pages are reused
  * rather than a clean block faulted in.  Runs of random sizes (buffers of
  * 32 KiB to 1 MiB replaced at random) leave their freed memory in blocks
  * too small for the next run, which the decay then gives back, while the
- * next runs fault in clean blocks.  The first
- * SPAN_TRIES dirty blocks of each order are tried.  The run is the
- * caller's like buddy_take's (*dirty: it may hold old bytes); what is left
- * of its last block goes back. */
+ * next runs fault in clean blocks.  The first SPAN_TRIES dirty blocks of
+ * each order are tried, each claimed as a run grown in place is
+ * (buddy_claim: what sticks out of its last block goes back).  The run is
+ * the caller's like buddy_take's (*dirty: it may hold old bytes). */
 #define SPAN_TRIES  8
 #define SPAN_ORDERS 3
 
@@ -341,42 +322,17 @@ static struct page *buddy_take_span(struct arena *a, size_t npages, bool *dirty)
 	unsigned k = order_for_pages(npages);
 	if (k == 0 || k > BUDDY_MAX_ORDER)
 		return NULL;
-	struct page *pg = NULL, *last = NULL;
-	for (unsigned o = k - 1; o + SPAN_ORDERS >= k && last == NULL; o--) {
-		pg = a->free_area[o].head;
+	for (unsigned o = k - 1; o + SPAN_ORDERS >= k; o--) {
+		struct page *pg = a->free_area[o].head;
 		for (int i = 0; pg != NULL && i < SPAN_TRIES; pg = pg->next, i++)
-			if (free_run_from(pg, npages, &last))
-				break;
+			if (buddy_claim(a, pg, npages)) {
+				*dirty = true;
+				return pg;
+			}
 		if (o == 0)
 			break;
 	}
-	if (last == NULL)
-		return NULL;
-	struct region *r = page_region(pg);
-	size_t         pfn = page_pfn(pg), end = pfn + npages, taken = 0;
-	struct page   *b = pg;
-	for (;;) {
-		size_t   n = (size_t)1 << b->order;
-		bool     b_dirty = page_dirty(b);
-		uint32_t count = b->dirty;
-		free_block_del(a, b);
-		clear_page_state(b);
-		taken += n;
-		if (b == last) {
-			size_t used = end - page_pfn(b);
-			dirty_share(&count, used);
-			account_free(a, r, -(long)taken);
-			if (n > used)
-				buddy_free_range_counted(a, b + used, n - used, b_dirty, count);
-			break;
-		}
-		b += n;
-	}
-	buddy_region_back(r, pfn, npages);
-	*dirty = true;
-	pg->state = PAGE_NONE;
-	pg->flags = 0;
-	return pg;
+	return NULL;
 }
 
 /* buddy_take, with the block's hugetlb chunks backed. */
