@@ -716,7 +716,7 @@ static inline __attribute__((always_inline)) const struct page *slab_block_live(
 static bool resize_in_place(struct block *b, size_t new_size)
 {
 	switch (b->kind) {
-	case BLOCK_SMALL: return new_size <= SMALL_MAX && size_to_class(new_size) == b->pg->cls;
+	case BLOCK_SMALL: return new_size <= SMALL_MAX && class_holds(b->pg->cls, new_size);
 	case BLOCK_LARGE:
 		large_canary_check(b->pg, "realloc");
 		return new_size > SMALL_MAX && new_size <= LARGE_MAX
@@ -852,10 +852,7 @@ static inline __attribute__((always_inline)) void *realloc_small(void *p, size_t
                                                                  const struct page *pg)
 {
 	unsigned cls = pg->cls;
-	/* size_to_class(size) == cls, from the two sizes (classes increase):
-	 * no class arithmetic for the sizes above the table, which a buffer
-	 * grown by appends reaches (bench/wl_realloc: 7% of its time) */
-	if (size <= class_size(cls) && (cls == 0 || size > class_size(cls - 1)))
+	if (class_holds(cls, size))
 		return p;
 	void *q = malloc_fast(size);
 	if (unlikely(q == NULL))
