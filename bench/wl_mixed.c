@@ -2,19 +2,28 @@
 /*
  * wl_mixed.c - a few hundred blocks of random sizes, replaced at random.
  *
- * Owns the measurement of a small working set spread over many size
- * classes: a program that keeps a few hundred strings, records or nodes of
- * 256 B to 2 KiB alive and keeps replacing one at random by another of
- * another size.  Each class then holds only a few live blocks, spread
- * over its slabs (or spans, or bins), and an allocator that serves a class
- * from one slab at a time switches slabs often.  With align=N the blocks
- * come from posix_memalign, each with a random power-of-two alignment from
- * 16 to N (buffers for SIMD or I/O).  Blocks are written on allocation and
- * checked when freed: errors=N and exit status 1 on a mismatch.
+ * Owns the measurement of a working set that stays the same size while
+ * its blocks' sizes move: a program that keeps a few hundred blocks alive
+ * and keeps replacing one at random by another of another size.
+ *
+ *  - By default, strings, records or nodes of 256 B to 2 KiB (only their
+ *    ends written): each class then holds only a few live blocks, spread
+ *    over its slabs (or spans, or bins), and an allocator that serves a
+ *    class from one slab at a time switches slabs often.
+ *  - With align=N the blocks come from posix_memalign, each with a random
+ *    power-of-two alignment from 16 to N (buffers for SIMD or I/O).
+ *  - With fill=1 min=32768 max=1048576, I/O or image buffers written whole
+ *    (bench/compare's buffers): the freed runs are rarely the size of the
+ *    next one, and an allocator that gives back what was freed before the
+ *    program could reuse it makes it fault the pages in again (minflt).
+ *
+ * Each block's first and last bytes are checked when it is freed: an
+ * allocator that hands out overlapping blocks shows up as errors=N and
+ * exit status 1.
  */
 #include "wl_common.h"
 
-enum { OPT_SLOTS, OPT_OPS, OPT_MIN, OPT_MAX, OPT_ALIGN, OPT_COUNT };
+enum { OPT_SLOTS, OPT_OPS, OPT_MIN, OPT_MAX, OPT_ALIGN, OPT_FILL, OPT_COUNT };
 
 static struct wl_opt opts[OPT_COUNT] = {
 	[OPT_SLOTS] = { "slots", 256, "blocks alive at once" },
@@ -22,6 +31,7 @@ static struct wl_opt opts[OPT_COUNT] = {
 	[OPT_MIN] = { "min", 256, "smallest block, bytes (>= 16)" },
 	[OPT_MAX] = { "max", 2048, "largest block, bytes" },
 	[OPT_ALIGN] = { "align", 0, "0: malloc; else posix_memalign, alignments 16..align" },
+	[OPT_FILL] = { "fill", 0, "1: write every byte of a block, 0: its two ends" },
 };
 
 struct block {
@@ -78,7 +88,10 @@ int main(int argc, char **argv)
 		}
 		if (align && ((uintptr_t)b->data & 15) != 0)
 			errors++;
-		b->data[0] = b->data[b->size - 1] = (unsigned char)b->size;
+		if (opts[OPT_FILL].value)
+			memset(b->data, (unsigned char)b->size, b->size);
+		else
+			b->data[0] = b->data[b->size - 1] = (unsigned char)b->size;
 	}
 	double secs = wl_now() - begin;
 	for (long k = 0; k < nslots; k++)
@@ -88,6 +101,7 @@ int main(int argc, char **argv)
 	wl_put("ops", "%ld", opts[OPT_OPS].value);
 	wl_put("secs", "%.3f", secs);
 	wl_put("ops_per_s", "%.0f", (double)opts[OPT_OPS].value / secs);
+	wl_put("minflt", "%ld", wl_minflt());
 	wl_put("peak_rss_kib", "%ld", wl_status_kib("VmHWM"));
 	wl_put("errors", "%ld", errors);
 	wl_end();

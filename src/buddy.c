@@ -257,7 +257,7 @@ void buddy_region_init(struct arena *a, struct region *r)
  * BUDDY_MAX_ORDER.  Dirty first, at any order: its pages are likely
  * resident, no fault to take and no RSS added, where a clean block of a
  * smaller order would fault in fresh pages while the dirty memory waits
- * for the decay to give it back (bench/wl_buffers: 1.10M -> 0.99M minor
+ * for the decay to give it back (bench/compare's buffers: 1.10M -> 0.99M minor
  * faults, with buddy_take_span). */
 static unsigned buddy_dirty_order(const struct arena *a, unsigned order)
 {
