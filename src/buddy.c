@@ -111,6 +111,9 @@ static void free_block_add(struct arena *a, struct page *pg, unsigned order, boo
                            uint32_t count)
 {
 	set_page_free(pg, order, dirty, count);
+	struct page *tail = pg + ((size_t)1 << order) - 1;
+	tail->order = (uint8_t)order;
+	tail->flags |= PG_FREE_TAIL;
 	free_area_add(&a->free_area[order], pg);
 	a->dirty_pages += dirty_weight(page_region(pg), order, count);
 }
@@ -118,8 +121,26 @@ static void free_block_add(struct arena *a, struct page *pg, unsigned order, boo
 /* Take a free block off its list and its dirty pages off the count. */
 static void free_block_del(struct arena *a, struct page *pg)
 {
+	pg[((size_t)1 << pg->order) - 1].flags &= (uint8_t)~PG_FREE_TAIL;
 	free_area_del(&a->free_area[pg->order], pg);
 	a->dirty_pages -= dirty_weight(page_region(pg), pg->order, pg->dirty);
+}
+
+/* The free blocks that follow one another around a free one: where the
+ * run they make starts (the last page of a free block is marked, so the
+ * walk back reads one descriptor a block) and where it ends. */
+static size_t free_run_start(const struct region *r, size_t pfn)
+{
+	while (pfn > r->meta_pages && (r->pages[pfn - 1].flags & PG_FREE_TAIL))
+		pfn -= (size_t)1 << r->pages[pfn - 1].order;
+	return pfn;
+}
+
+static size_t free_run_end(const struct region *r, size_t pfn)
+{
+	while (pfn < REGION_PAGES && r->pages[pfn].state == PAGE_FREE)
+		pfn += (size_t)1 << r->pages[pfn].order;
+	return pfn;
 }
 
 static inline void account_free(struct arena *a, struct region *r, long npages)
@@ -257,8 +278,7 @@ void buddy_region_init(struct arena *a, struct region *r)
  * BUDDY_MAX_ORDER.  Dirty first, at any order: its pages are likely
  * resident, no fault to take and no RSS added, where a clean block of a
  * smaller order would fault in fresh pages while the dirty memory waits
- * for the decay to give it back (bench/compare's buffers: 1.10M -> 0.99M minor
- * faults, with buddy_take_span). */
+ * for the decay to give it back. */
 static unsigned buddy_dirty_order(const struct arena *a, unsigned order)
 {
 	unsigned k = order;
@@ -304,35 +324,51 @@ static struct page *buddy_take(struct arena *a, unsigned order)
 	return pg;
 }
 
-/* A run of npages, which needs a block of order k, from free blocks that
- * follow one another, the first a dirty one of order k - 1 to k - 3, when
- * no dirty block of order k or more is free: the dirty pages are reused
- * rather than a clean block faulted in.  Runs of random sizes (buffers of
- * 32 KiB to 1 MiB replaced at random) leave their freed memory in blocks
- * too small for the next run, which the decay then gives back, while the
- * next runs fault in clean blocks.  The first SPAN_TRIES dirty blocks of
- * each order are tried, each claimed as a run grown in place is
- * (buddy_claim: what sticks out of its last block goes back).  The run is
- * the caller's like buddy_take's (*dirty: it may hold old bytes). */
-#define SPAN_TRIES  8
-#define SPAN_ORDERS 3
+/* A run of npages, which needs a block of order k, cut from the start of
+ * the smallest run of free blocks that holds it around a dirty block of
+ * order k - 1 or k - 2 (every run of free blocks that long holds a block
+ * of one of these orders, or of k or more, which buddy_take serves).  The
+ * buddy alone would take a block of order k: runs of random sizes (buffers
+ * of 32 KiB to 1 MiB replaced at random) leave their freed memory in runs
+ * of blocks that no block of order k fits, so the heap grows with clean
+ * blocks while the dirty ones wait for the decay to give them back, and
+ * the next runs fault the pages in again (bench/compare's buffers: 3x
+ * glibc's time, 14x its page faults).  Cut from the start, what is left
+ * stays one run.  Only the first FIT_TRIES dirty blocks of each order are
+ * looked at, and a run with at most an eighth to spare ends the search.
+ * The run is claimed as a run grown in place is (buddy_claim); it is the
+ * caller's like buddy_take's (*dirty: it may hold old bytes). */
+#define FIT_TRIES       16
+#define FIT_SLACK_SHIFT 3
 
-static struct page *buddy_take_span(struct arena *a, size_t npages, bool *dirty)
+static struct page *buddy_take_fit(struct arena *a, size_t npages, unsigned align_order,
+                                   bool *dirty)
 {
-	unsigned k = order_for_pages(npages);
-	if (k == 0 || k > BUDDY_MAX_ORDER)
-		return NULL;
-	for (unsigned o = k - 1; o + SPAN_ORDERS >= k; o--) {
+	unsigned     k = order_for_pages(npages);
+	struct page *best = NULL;
+	size_t       best_len = SIZE_MAX, align = (size_t)1 << align_order;
+	for (unsigned o = k - 1; o + 2 >= k && o < k; o--) {
 		struct page *pg = a->free_area[o].head;
-		for (int i = 0; pg != NULL && i < SPAN_TRIES; pg = pg->next, i++)
-			if (buddy_claim(a, pg, npages)) {
-				*dirty = true;
-				return pg;
-			}
-		if (o == 0)
-			break;
+		for (int i = 0; pg != NULL && i < FIT_TRIES; pg = pg->next, i++) {
+			struct region *r = page_region(pg);
+			size_t         start = free_run_start(r, page_pfn(pg));
+			size_t         end = free_run_end(r, page_pfn(pg));
+			size_t         at = ALIGN_UP(start, align);
+			if (at + npages > end || end - start >= best_len)
+				continue;
+			best = &r->pages[at];
+			best_len = end - start;
+			if (best_len - npages <= npages >> FIT_SLACK_SHIFT)
+				goto found;
+		}
 	}
-	return NULL;
+	if (best == NULL)
+		return NULL;
+found:
+	if (!buddy_claim(a, best, npages))
+		return NULL;
+	*dirty = true;
+	return best;
 }
 
 /* buddy_take, with the block's hugetlb chunks backed. */
@@ -353,8 +389,8 @@ struct page *buddy_alloc_pages(struct arena *a, size_t npages, unsigned align_or
 	if (order > BUDDY_MAX_ORDER)
 		return NULL;
 	struct page *pg = NULL;
-	if (align_order < order && buddy_dirty_order(a, order) > BUDDY_MAX_ORDER
-	    && (pg = buddy_take_span(a, npages, dirty)) != NULL)
+	if (order > 0 && align_order < order
+	    && (pg = buddy_take_fit(a, npages, align_order, dirty)))
 		return pg;
 	pg = buddy_take(a, order);
 	if (pg == NULL)

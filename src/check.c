@@ -199,6 +199,9 @@ static bool check_region(struct region *r, size_t *free_pages, size_t *dirty_pag
 				      "free buddies of order %u not merged at page %zu", pg->order,
 				      pfn);
 			}
+			CHECK(pfn + len <= REGION_PAGES && (pg[len - 1].flags & PG_FREE_TAIL)
+			              && pg[len - 1].order == pg->order,
+			      "free block at page %zu: its last page is not marked", pfn);
 			region_free += len;
 			CHECK(pg->dirty <= len && (pg->dirty == 0 || (pg->flags & PG_DIRTY)),
 			      "free block at page %zu counts %u dirty pages", pfn, pg->dirty);
@@ -227,8 +230,8 @@ static bool check_region(struct region *r, size_t *free_pages, size_t *dirty_pag
 			      (void *)r, pg->state);
 		}
 		for (size_t j = 1; j < len && pg->state == PAGE_LARGE; j++)
-			CHECK(pg[j].state == PAGE_NONE, "page %zu inside a large run has state %u",
-			      pfn + j, pg[j].state);
+			CHECK(pg[j].state == PAGE_NONE && !(pg[j].flags & PG_FREE_TAIL),
+			      "page %zu inside a large run has state %u", pfn + j, pg[j].state);
 		CHECK(pfn + len <= REGION_PAGES, "block at page %zu runs past the region", pfn);
 		pfn += len;
 	}

@@ -119,9 +119,10 @@ enum page_state {
 	                   PAGE_SLAB, with the cache as owner and no class */
 };
 
-#define PG_DIRTY   0x01 /* free block may hold resident pages */
-#define PG_CACHED  0x04 /* large run held free in a thread's heap */
-#define PG_SAMPLED 0x08 /* large run recorded by leak tracking */
+#define PG_DIRTY     0x01 /* free block may hold resident pages */
+#define PG_FREE_TAIL 0x02 /* last page of a free block, its order in order */
+#define PG_CACHED    0x04 /* large run held free in a thread's heap */
+#define PG_SAMPLED   0x08 /* large run recorded by leak tracking */
 
 struct heap;
 

@@ -45,6 +45,8 @@ static void check_free_lists(struct arena *a)
 				cr_assert(!(b->state == PAGE_FREE && b->order == k),
 				          "unmerged buddies at pfn %zu order %u", pfn, k);
 			}
+			cr_assert(pg[((size_t)1 << k) - 1].flags & PG_FREE_TAIL,
+			          "free block at pfn %zu: last page not marked", pfn);
 			pages += (size_t)1 << k;
 			cr_assert(pg->dirty <= ((size_t)1 << k)
 			                  && (pg->dirty == 0 || (pg->flags & PG_DIRTY)),
@@ -266,27 +268,49 @@ Test(buddy, a_bigger_dirty_block_is_split_before_a_clean_one)
 	check_free_lists(&A);
 }
 
-/* A run one page over a dirty free block's size, with no dirty block big
- * enough, starts on that block and takes its first page from the free
- * block after it; the rest of that block goes back. */
-Test(buddy, a_run_spans_a_dirty_block_and_the_free_one_after_it)
+/* The free run of pages [from, to) of block big, dirty. */
+static void free_dirty(struct page *big, size_t from, size_t to)
+{
+	memset(page_address(big + from), 1, (to - from) * PAGE_SIZE);
+	buddy_free_range(&A, big + from, to - from, true);
+}
+
+/* A run that no dirty block is big enough for is cut from the start of
+ * the smallest run of free blocks around a dirty one that holds it (here
+ * 20 pages, dirty and clean, beside one of 24), not from a clean block of
+ * its order; the two pages left over stay free. */
+Test(buddy, a_run_is_cut_from_the_smallest_free_run_that_holds_it)
 {
 	bool         dirty;
-	struct page *b = buddy_alloc(&A, 5); /* 32 pages: 16 dirty free, 8 free, 8 held */
-	memset(page_address(b), 1, PAGE_SIZE << 4);
-	buddy_free_range(&A, b, 16, true);
-	buddy_free_range(&A, b + 16, 8, false);
+	struct page *big = buddy_alloc(&A, 8); /* 256 pages, all held but: */
+	free_dirty(big, 0, 24);                /* 24 dirty */
+	free_dirty(big, 32, 48);               /* 16 dirty and 4 clean: 20 */
+	buddy_free_range(&A, big + 48, 4, false);
 	for (unsigned k = 5; k <= BUDDY_MAX_ORDER; k++)
 		cr_assert_null(A.free_area[k].head, "no dirty block of order %u", k);
 	check_free_lists(&A);
 	size_t       free_before = A.free_pages;
-	struct page *run = buddy_alloc_pages(&A, 17, 0, &dirty);
-	cr_assert_eq(run, b, "the run starts on the dirty block");
+	struct page *run = buddy_alloc_pages(&A, 18, 0, &dirty);
+	cr_assert_eq(run, big + 32, "run at page %td of the block", run - big);
 	cr_assert(dirty);
-	cr_assert_eq(A.free_pages, free_before - 17);
+	cr_assert_eq(A.free_pages, free_before - 18);
+	cr_assert_eq(big[50].state, PAGE_FREE, "what is left over stays free");
 	check_free_lists(&A);
-	buddy_free_range(&A, run, 17, true);
-	buddy_free_range(&A, b + 24, 8, false);
+	buddy_free_range(&A, run, 18, true);
+	check_free_lists(&A);
+}
+
+/* An aligned run cut from a free run starts on its alignment, not on the
+ * free run's first page. */
+Test(buddy, an_aligned_run_from_a_free_run_starts_on_its_alignment)
+{
+	bool         dirty;
+	struct page *big = buddy_alloc(&A, 8);
+	free_dirty(big, 4, 40); /* blocks of 4, 8, 16 and 8 pages */
+	check_free_lists(&A);
+	struct page *run = buddy_alloc_pages(&A, 17, 3, &dirty);
+	cr_assert_eq(run, big + 8, "run at page %td of the block", run - big);
+	cr_assert_eq(page_pfn(run) & 7, 0);
 	check_free_lists(&A);
 }
 
@@ -361,7 +385,8 @@ Test(buddy, dirty_pages_follow_merges_splits_and_claims)
 	struct page *b = buddy_alloc_pages(&A, 5, 0, &dirty);
 	buddy_free_range(&A, a, 37, true); /* dirty, merges with clean */
 	check_free_lists(&A);
-	struct page *c = buddy_alloc_pages(&A, 100, 0, &dirty); /* splits a dirty block */
+	/* splits a dirty block (aligned to its order: from the buddy's lists) */
+	struct page *c = buddy_alloc_pages(&A, 100, 7, &dirty);
 	check_free_lists(&A);
 	cr_assert(buddy_claim(&A, c + 100, 10));
 	check_free_lists(&A);
