@@ -609,7 +609,8 @@ static int aligned_class(size_t size, size_t align)
 {
 	/* a class that fits is a multiple of align, so at least size rounded
 	 * up to it (at most SMALL_MAX: align is at most a page) */
-	unsigned c = size_to_class(ALIGN_UP(size, align));
+	size_t   n = ALIGN_UP(size, align);
+	unsigned c = likely(n <= CLASS_TABLE_MAX) ? size_to_class_table(n) : size_to_class(n);
 	if (likely(__atomic_load_n(&_strata_initialized, __ATOMIC_ACQUIRE))) {
 		unsigned bits = (unsigned)__builtin_ctzl(align);
 		for (; c < NUM_CLASSES; c++)
@@ -1024,7 +1025,7 @@ static noinline void sized_delete_slow(void *p, size_t size, unsigned kind)
 }
 
 /* The common case is free's fast path with one more test: the object's
- * page names the size's class (from the table of classes up to 1 KiB; the
+ * page names the size's class (from the table of classes up to 2 KiB; the
  * debug mode never takes it: its heaps have no fast path).  Anything else
  * takes the full check, out of line, so that this path needs no stack
  * frame. */

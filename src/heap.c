@@ -88,7 +88,7 @@ static struct heap shared_heaps[MAX_ARENAS];
 
 pthread_key_t _strata_heap_key;
 
-/* size_to_class(n) for n = 0..1024, as offsets of the class's entry
+/* size_to_class(n) for n = 0..2048, as offsets of the class's entry
  * (sizeclass.h); tests/test_sizeclass.c checks it against the arithmetic
  * for every size.  Size 0 maps to the heap's zero entry, whose lists are
  * always empty: malloc(0) takes the slow path, which hands out a block of
@@ -97,12 +97,16 @@ _Static_assert(sizeof(struct heap_fast) == (1u << CLASS_OFFSET_SHIFT), "class of
 _Static_assert(offsetof(struct heap, zero) == (NUM_CLASSES << CLASS_OFFSET_SHIFT), "zero entry");
 #define O(c) ((c) << CLASS_OFFSET_SHIFT)
 const uint16_t _strata_class_offset[CLASS_TABLE_MAX + 1] = {
-	[0] = O(NUM_CLASSES),   [1 ... 16] = O(0),     [17 ... 32] = O(1),    [33 ... 48] = O(2),
-	[49 ... 64] = O(3),     [65 ... 80] = O(4),    [81 ... 96] = O(5),    [97 ... 112] = O(6),
-	[113 ... 128] = O(7),   [129 ... 160] = O(8),  [161 ... 192] = O(9),  [193 ... 224] = O(10),
-	[225 ... 256] = O(11),  [257 ... 320] = O(12), [321 ... 384] = O(13), [385 ... 448] = O(14),
-	[449 ... 512] = O(15),  [513 ... 640] = O(16), [641 ... 768] = O(17), [769 ... 896] = O(18),
-	[897 ... 1024] = O(19),
+	[0] = O(NUM_CLASSES),    [1 ... 16] = O(0),       [17 ... 32] = O(1),
+	[33 ... 48] = O(2),      [49 ... 64] = O(3),      [65 ... 80] = O(4),
+	[81 ... 96] = O(5),      [97 ... 112] = O(6),     [113 ... 128] = O(7),
+	[129 ... 160] = O(8),    [161 ... 192] = O(9),    [193 ... 224] = O(10),
+	[225 ... 256] = O(11),   [257 ... 320] = O(12),   [321 ... 384] = O(13),
+	[385 ... 448] = O(14),   [449 ... 512] = O(15),   [513 ... 640] = O(16),
+	[641 ... 768] = O(17),   [769 ... 896] = O(18),   [897 ... 1024] = O(19),
+	[1025 ... 1152] = O(20), [1153 ... 1280] = O(21), [1281 ... 1408] = O(22),
+	[1409 ... 1536] = O(23), [1537 ... 1664] = O(24), [1665 ... 1792] = O(25),
+	[1793 ... 1920] = O(26), [1921 ... 2048] = O(27),
 };
 #undef O
 

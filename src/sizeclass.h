@@ -69,14 +69,16 @@ static inline unsigned size_to_class(size_t n)
 	return (unsigned)class_group_first(shift) + q;
 }
 
-/* Sizes up to 1 KiB, the bulk of most programs' requests, map through a
- * table indexed by the size itself: one load (2 KiB of table, where one
- * by 16-byte steps would take 130 bytes and an add and a shift on every
- * malloc).  The table holds the offset of the class's entry in a heap
+/* Sizes up to 2 KiB, the bulk of most programs' requests, map through a
+ * table indexed by the size itself: one load (4 KiB of table, where one
+ * by 16-byte steps would take 260 bytes and an add and a shift on every
+ * malloc).  2 KiB and not 1: the test of the table's end is a branch on
+ * every malloc, which sizes that straddle it at random mispredict every
+ * other call.  The table holds the offset of the class's entry in a heap
  * (heap.h), which is the class times the entry's size: the fast path adds
  * it to the heap.  Size 0 maps to NUM_CLASSES, an entry that is always
  * empty (heap.h). */
-#define CLASS_TABLE_MAX    1024
+#define CLASS_TABLE_MAX    2048
 #define CLASS_OFFSET_SHIFT 7
 extern const uint16_t _strata_class_offset[CLASS_TABLE_MAX + 1] strata_hidden;
 
