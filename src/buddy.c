@@ -28,6 +28,8 @@
 #include "dlist.h"
 #include "os.h"
 
+#include <string.h>
+
 /* ------------------------------------------------------------------------
  * Helpers
  * ---------------------------------------------------------------------- */
@@ -53,6 +55,14 @@ static inline void clear_page_state(struct page *pg)
 {
 	pg->state = PAGE_NONE;
 	pg->flags = 0;
+}
+
+/* The slab pages of the 2 MiB granule of page pfn (see slab_block_take). */
+#define GRANULE_PAGES_SHIFT (HUGE_PAGE_SHIFT - PAGE_SHIFT)
+
+static inline uint16_t *granule_slab_pages(struct region *r, size_t pfn)
+{
+	return &r->granule_slab_pages[pfn >> GRANULE_PAGES_SHIFT];
 }
 
 static inline bool page_dirty(const struct page *pg)
@@ -228,6 +238,9 @@ static void buddy_free_counted(struct arena *a, struct page *pg, unsigned order,
 
 void buddy_free(struct arena *a, struct page *pg, unsigned order, bool dirty)
 {
+	uint16_t *slab_pages = granule_slab_pages(page_region(pg), page_pfn(pg));
+	strata_assert(*slab_pages >= (1u << order));
+	*slab_pages -= (uint16_t)(1u << order);
 	buddy_free_counted(a, pg, order, dirty, dirty ? 1u << order : 0);
 }
 
@@ -267,6 +280,8 @@ void buddy_region_init(struct arena *a, struct region *r)
 {
 	for (uint32_t i = 0; i < r->meta_pages; i++)
 		r->pages[i].state = PAGE_META;
+	memset(r->granule_slab_pages, 0, sizeof(r->granule_slab_pages));
+	r->granule_slab_pages[0] = (uint16_t)r->meta_pages;
 	buddy_free_range(a, &r->pages[r->meta_pages], REGION_PAGES - r->meta_pages, false);
 }
 
@@ -287,26 +302,15 @@ static unsigned buddy_dirty_order(const struct arena *a, unsigned order)
 	return k;
 }
 
-/* Take a free block of exactly this order, splitting a larger one if need
- * be.  The head comes back PAGE_NONE with PG_DIRTY telling whether any of
- * it may be dirty, and the count of its pages that may be in dirty; NULL
- * when the arena has no block big enough.  Its hugetlb chunks are the
- * caller's to back (buddy_region_back): a run backs only its own pages. */
-static struct page *buddy_take(struct arena *a, unsigned order)
+/* Take free block pg, of order pg->order >= order, down to exactly this
+ * order, the upper halves given back.  The head comes back PAGE_NONE with
+ * PG_DIRTY telling whether any of it may be dirty, and the count of its
+ * pages that may be in dirty.  Its hugetlb chunks are the caller's to back
+ * (buddy_region_back): a run backs only its own pages. */
+static struct page *buddy_split(struct arena *a, struct page *pg, unsigned order)
 {
-	arena_assert_locked(a);
-	strata_assert(order <= BUDDY_MAX_ORDER);
-	unsigned k = buddy_dirty_order(a, order);
-	if (k > BUDDY_MAX_ORDER) {
-		k = order;
-		while (k <= BUDDY_MAX_ORDER && a->free_area[k].nr_free == 0)
-			k++;
-		if (k > BUDDY_MAX_ORDER)
-			return NULL;
-	}
-
-	struct page   *pg = a->free_area[k].head ? a->free_area[k].head : a->free_area[k].clean;
 	struct region *r = page_region(pg);
+	unsigned       k = pg->order;
 	bool           dirty = page_dirty(pg);
 	uint32_t       count = pg->dirty;
 	free_block_del(a, pg);
@@ -324,57 +328,168 @@ static struct page *buddy_take(struct arena *a, unsigned order)
 	return pg;
 }
 
-/* A run of npages, which needs a block of order k, cut from the start of
- * the smallest run of free blocks that holds it around a dirty block of
- * order k - 1 or k - 2 (every run of free blocks that long holds a block
- * of one of these orders, or of k or more, which buddy_take serves).  The
- * buddy alone would take a block of order k: runs of random sizes (buffers
- * of 32 KiB to 1 MiB replaced at random) leave their freed memory in runs
- * of blocks that no block of order k fits, so the heap grows with clean
- * blocks while the dirty ones wait for the decay to give them back, and
- * the next runs fault the pages in again (bench/compare's buffers: 3x
- * glibc's time, 14x its page faults).  Cut from the start, what is left
- * stays one run.  Only the first FIT_TRIES dirty blocks of each order are
- * looked at, and a run with at most an eighth to spare ends the search.
- * The run is claimed as a run grown in place is (buddy_claim); it is the
- * caller's like buddy_take's (*dirty: it may hold old bytes). */
+/* A free block of exactly this order, split from the smallest dirty one
+ * that holds it, else the smallest clean one; NULL when the arena has no
+ * block big enough. */
+static struct page *buddy_take(struct arena *a, unsigned order)
+{
+	arena_assert_locked(a);
+	strata_assert(order <= BUDDY_MAX_ORDER);
+	unsigned k = buddy_dirty_order(a, order);
+	if (k > BUDDY_MAX_ORDER) {
+		k = order;
+		while (k <= BUDDY_MAX_ORDER && a->free_area[k].nr_free == 0)
+			k++;
+		if (k > BUDDY_MAX_ORDER)
+			return NULL;
+	}
+	struct page *pg = a->free_area[k].head ? a->free_area[k].head : a->free_area[k].clean;
+	return buddy_split(a, pg, order);
+}
+
+/* ------------------------------------------------------------------------
+ * Blocks of slabs: kept together
+ *
+ * Slabs (and object caches' slabs) are blocks of a few pages that live
+ * long and come and go one at a time; large runs are long and want long
+ * runs of free blocks.  A slab block put wherever the buddy has a free
+ * block of its order lands, in time, in the middle of the free runs that
+ * large runs leave, and cuts them short: a program of small blocks and
+ * runs of a few MiB (bench/compare's budget) had 8 regions in each arena
+ * for 36 MiB in use, every one of them with a few hundred pages of slabs
+ * spread over it, and no free run of 4 MiB (kept together: 3 regions, and
+ * with the decay off, a peak RSS of 123 MiB against 233).  So the region counts the
+ * slab pages of each of its 2 MiB granules (the kernel's pageblocks do the
+ * same for pages that cannot move), and a slab block comes from a granule
+ * that has slabs, then from a whole free granule, and only then from
+ * anywhere.  The descriptor pages count as slab pages: a new region's
+ * first granule, cut up by them, takes the first slabs.
+ * ---------------------------------------------------------------------- */
+#define SLAB_BLOCK_TRIES 8
+
+/* A free block of order order to HUGE_ORDER - 1 on list (dirty or clean)
+ * in a granule that has slab pages, or NULL. */
+static struct page *slab_block_near_slabs(struct arena *a, size_t list, unsigned order)
+{
+	for (unsigned o = order; o < HUGE_ORDER; o++) {
+		struct page *pg = *(struct page **)((char *)&a->free_area[o] + list);
+		for (int i = 0; pg != NULL && i < SLAB_BLOCK_TRIES; pg = pg->next, i++)
+			if (*granule_slab_pages(page_region(pg), page_pfn(pg)) != 0)
+				return pg;
+	}
+	return NULL;
+}
+
+/* A whole free granule or more on list, the smallest, or NULL. */
+static struct page *slab_block_whole_granule(struct arena *a, size_t list)
+{
+	for (unsigned o = HUGE_ORDER; o <= BUDDY_MAX_ORDER; o++) {
+		struct page *pg = *(struct page **)((char *)&a->free_area[o] + list);
+		if (pg != NULL)
+			return pg;
+	}
+	return NULL;
+}
+
+static struct page *slab_block_take(struct arena *a, unsigned order)
+{
+	arena_assert_locked(a);
+	strata_assert(order <= BUDDY_MAX_ORDER);
+	const size_t lists[2] = { offsetof(struct free_area, head),
+		                  offsetof(struct free_area, clean) };
+	struct page *pg = NULL;
+	if (order < HUGE_ORDER) {
+		for (unsigned l = 0; l < 2 && pg == NULL; l++)
+			pg = slab_block_near_slabs(a, lists[l], order);
+		for (unsigned l = 0; l < 2 && pg == NULL; l++)
+			pg = slab_block_whole_granule(a, lists[l]);
+	}
+	pg = pg ? buddy_split(a, pg, order) : buddy_take(a, order);
+	if (pg != NULL)
+		*granule_slab_pages(page_region(pg), page_pfn(pg)) += (uint16_t)(1u << order);
+	return pg;
+}
+
+/* A run of npages cut from the start of the smallest run of free blocks
+ * that holds it (a best fit), among the runs around the first free blocks
+ * of each order from k - 2 up, where k is the order of npages (every run of
+ * free blocks that long holds a block of order k - 2 or more): the dirty
+ * blocks first, then the clean ones.  The buddy alone would take a block
+ * of order k and cut the run from its start wherever that block lies: in
+ * the middle of a longer run of free blocks, it leaves two shorter ones,
+ * and a heap of runs of random sizes (buffers of 32 KiB to 1 MiB replaced
+ * at random, bench/compare's buffers; a few MiB among small blocks,
+ * bench/compare's budget) leaves its freed memory in runs no later
+ * request fits: the heap grows with clean blocks while the dirty ones wait
+ * for the decay to give them back, and the next runs fault the pages in
+ * again (buffers: 3x glibc's time, 14x its page faults).  Cut from the
+ * start, what is left stays one run.  FIT_TRIES blocks of each order below
+ * k are looked at, FIT_TRIES_WHOLE of each order from k (each of which
+ * holds the run alone), and a run with at most an eighth to spare ends the
+ * search.  The run is claimed as a run grown in place is (buddy_claim);
+ * it is the caller's like buddy_take's, *dirty if any of it may hold old
+ * bytes. */
 #define FIT_TRIES       16
+#define FIT_TRIES_WHOLE 4
 #define FIT_SLACK_SHIFT 3
 
-static struct page *buddy_take_fit(struct arena *a, size_t npages, unsigned align_order,
-                                   bool *dirty)
+struct fit {
+	struct page *at;
+	size_t       len; /* of the run of free blocks at is the start of */
+};
+
+/* Look at the runs around the first blocks of free list list of each
+ * order (list: the offset of head or clean in struct free_area). */
+static bool fit_search(struct arena *a, size_t list, size_t npages, unsigned align_order,
+                       struct fit *best)
 {
-	unsigned     k = order_for_pages(npages);
-	struct page *best = NULL;
-	size_t       best_len = SIZE_MAX, align = (size_t)1 << align_order;
-	for (unsigned o = k - 1; o + 2 >= k && o < k; o--) {
-		struct page *pg = a->free_area[o].head;
-		for (int i = 0; pg != NULL && i < FIT_TRIES; pg = pg->next, i++) {
+	unsigned k = order_for_pages(npages);
+	size_t   align = (size_t)1 << align_order;
+	/* a block of order o lies in a run of 2^o pages or more: past the
+	 * best run found, no order can give a smaller one */
+	for (unsigned o = k < 2 ? 0 : k - 2; o <= BUDDY_MAX_ORDER && ((size_t)1 << o) < best->len;
+	     o++) {
+		struct page *pg = *(struct page **)((char *)&a->free_area[o] + list);
+		int          tries = o < k ? FIT_TRIES : FIT_TRIES_WHOLE;
+		for (int i = 0; pg != NULL && i < tries; pg = pg->next, i++) {
 			struct region *r = page_region(pg);
 			size_t         start = free_run_start(r, page_pfn(pg));
 			size_t         end = free_run_end(r, page_pfn(pg));
 			size_t         at = ALIGN_UP(start, align);
-			if (at + npages > end || end - start >= best_len)
+			if (at + npages > end || end - start >= best->len)
 				continue;
-			best = &r->pages[at];
-			best_len = end - start;
-			if (best_len - npages <= npages >> FIT_SLACK_SHIFT)
-				goto found;
+			best->at = &r->pages[at];
+			best->len = end - start;
+			if (best->len - npages <= npages >> FIT_SLACK_SHIFT)
+				return true;
 		}
 	}
-	if (best == NULL)
-		return NULL;
-found:
-	if (!buddy_claim(a, best, npages))
-		return NULL;
-	*dirty = true;
-	return best;
+	return best->at != NULL;
 }
 
-/* buddy_take, with the block's hugetlb chunks backed. */
+/* Does any free block of [pfn, pfn + npages) of r hold old bytes? */
+static bool free_range_dirty(const struct region *r, size_t pfn, size_t npages);
+
+static struct page *buddy_take_fit(struct arena *a, size_t npages, unsigned align_order,
+                                   bool *dirty)
+{
+	struct fit best = { NULL, SIZE_MAX };
+	bool found_dirty = fit_search(a, offsetof(struct free_area, head), npages, align_order,
+	                              &best);
+	if (!found_dirty
+	    && !fit_search(a, offsetof(struct free_area, clean), npages, align_order, &best))
+		return NULL;
+	struct region *r = page_region(best.at);
+	*dirty = found_dirty || free_range_dirty(r, page_pfn(best.at), npages);
+	if (!buddy_claim(a, best.at, npages))
+		return NULL;
+	return best.at;
+}
+
+/* A block for a slab (slab_block_take), with its hugetlb chunks backed. */
 struct page *buddy_alloc(struct arena *a, unsigned order)
 {
-	struct page *pg = buddy_take(a, order);
+	struct page *pg = slab_block_take(a, order);
 	if (pg != NULL)
 		buddy_region_back(page_region(pg), page_pfn(pg), (size_t)1 << order);
 	return pg;
@@ -385,13 +500,13 @@ struct page *buddy_alloc(struct arena *a, unsigned order)
  * alloc_pages_exact), so a run wastes no more than its last page. */
 struct page *buddy_alloc_pages(struct arena *a, size_t npages, unsigned align_order, bool *dirty)
 {
+	arena_assert_locked(a);
 	unsigned order = MAX(order_for_pages(npages), align_order);
 	if (order > BUDDY_MAX_ORDER)
 		return NULL;
 	struct page *pg = NULL;
-	if (order > 0 && align_order < order
-	    && (pg = buddy_take_fit(a, npages, align_order, dirty)))
-		return pg;
+	if (order > 0 && align_order < order)
+		return buddy_take_fit(a, npages, align_order, dirty);
 	pg = buddy_take(a, order);
 	if (pg == NULL)
 		return NULL;
@@ -415,6 +530,17 @@ static struct page *free_block_containing(struct region *r, size_t pfn)
 			return head;
 	}
 	return NULL;
+}
+
+static bool free_range_dirty(const struct region *r, size_t pfn, size_t npages)
+{
+	for (size_t end = pfn + npages; pfn < end;) {
+		const struct page *blk = free_block_containing((struct region *)r, pfn);
+		if (page_dirty(blk))
+			return true;
+		pfn = page_pfn(blk) + ((size_t)1 << blk->order);
+	}
+	return false;
 }
 
 /* Take the npages pages starting at pg out of the free lists, if all of

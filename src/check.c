@@ -180,7 +180,9 @@ static bool check_slab(struct page *head)
  * ---------------------------------------------------------------------- */
 static bool check_region(struct region *r, size_t *free_pages, size_t *dirty_pages)
 {
-	size_t region_free = 0;
+	size_t   region_free = 0;
+	unsigned ngranules = REGION_SIZE >> HUGE_PAGE_SHIFT;
+	uint32_t slab_pages[REGION_SIZE >> HUGE_PAGE_SHIFT] = { r->meta_pages };
 	for (uint32_t i = 0; i < r->meta_pages; i++)
 		CHECK(r->pages[i].state == PAGE_META, "descriptor page %u of region %p in state %u",
 		      i, (void *)r, r->pages[i].state);
@@ -217,6 +219,7 @@ static bool check_region(struct region *r, size_t *free_pages, size_t *dirty_pag
 			len = (size_t)1 << pg->order;
 			if (!check_slab(pg))
 				return false;
+			slab_pages[pfn * ngranules / REGION_PAGES] += (uint32_t)len;
 			break;
 		case PAGE_CACHE:
 			CHECK(pg->slab_off == 0, "page %zu starts in the middle of a cache slab",
@@ -224,6 +227,7 @@ static bool check_region(struct region *r, size_t *free_pages, size_t *dirty_pag
 			len = (size_t)1 << pg->order;
 			if (!check_cache_slab(pg))
 				return false;
+			slab_pages[pfn * ngranules / REGION_PAGES] += (uint32_t)len;
 			break;
 		default:
 			CHECK(false, "page %zu of region %p starts no block (state %u)", pfn,
@@ -237,6 +241,10 @@ static bool check_region(struct region *r, size_t *free_pages, size_t *dirty_pag
 	}
 	CHECK(region_free == r->free_pages, "region %p counts %u free pages, has %zu", (void *)r,
 	      r->free_pages, region_free);
+	for (unsigned g = 0; g < ngranules; g++)
+		CHECK(slab_pages[g] == r->granule_slab_pages[g],
+		      "region %p: granule %u counts %u slab pages, has %u", (void *)r, g,
+		      r->granule_slab_pages[g], slab_pages[g]);
 	*free_pages += region_free;
 	return true;
 }

@@ -201,6 +201,7 @@ struct region {
 	uint16_t       chunks_backed; /* BACKING_HUGETLB: 2 MiB chunks faulted in (buddy.c) */
 	uint16_t       chunks_plain;  /* ... of them, on ordinary pages: the pool had none */
 	uint16_t       _pad[3];
+	uint16_t       granule_slab_pages[REGION_SIZE >> HUGE_PAGE_SHIFT]; /* buddy.c */
 	struct arena  *arena;
 	struct region *next; /* the arena's regions */
 	struct region *prev;

@@ -314,6 +314,26 @@ Test(buddy, an_aligned_run_from_a_free_run_starts_on_its_alignment)
 	check_free_lists(&A);
 }
 
+/* A slab's block comes from a 2 MiB granule that has slabs (here the
+ * first, which the descriptors count for), even with a dirty block of its
+ * order free in a granule of large runs; the granule's count follows. */
+Test(buddy, slab_blocks_are_taken_near_other_slabs)
+{
+	bool           dirty;
+	struct page   *big = buddy_alloc_pages(&A, 1024, 10, &dirty);
+	struct region *r = page_region(big);
+	buddy_free_range(&A, big + 512, 8, true);
+	cr_assert_not_null(A.free_area[3].head, "a dirty block of order 3");
+	cr_assert_eq(r->granule_slab_pages[0], r->meta_pages);
+	struct page *pg = buddy_alloc(&A, 3);
+	cr_assert_lt(page_pfn(pg), 512, "slab block at page %zu, not in the first granule",
+	             page_pfn(pg));
+	cr_assert_eq(r->granule_slab_pages[0], r->meta_pages + 8);
+	buddy_free(&A, pg, 3, true);
+	cr_assert_eq(r->granule_slab_pages[0], r->meta_pages);
+	check_free_lists(&A);
+}
+
 /* A purged block moves to the clean list, and is taken after a dirty one. */
 Test(buddy, purged_blocks_move_to_the_clean_list)
 {

@@ -123,9 +123,11 @@ Test(stats, fragmentation_moves_buddyinfo_and_the_unusable_index)
 	struct strata_stats st;
 	enum { RUNS = 600 };
 	static void *run[RUNS];
-	/* 64 KiB runs are whole order-4 blocks; consecutive ones are buddies */
+	/* 64 KiB runs aligned to their size are whole order-4 blocks (an
+	 * unaligned run is cut from the start of a free run, buddy.c);
+	 * consecutive ones are buddies */
 	for (int i = 0; i < RUNS; i++)
-		run[i] = malloc(65536);
+		run[i] = aligned_alloc(65536, 65536);
 	totals(&st);
 	double before = st.unusable_index[5];
 	size_t order4_before = st.free_blocks[4];
