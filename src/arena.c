@@ -204,6 +204,15 @@ static void region_release(struct arena *a, struct region *r)
  * of adjacent free blocks (buddy_purge), huge-page-sized runs first, never
  * a run of less than PURGE_MIN_BYTES.
  *
+ * Down to the cap, only blocks that stayed free since before the previous
+ * pass go (an eighth of decay_ms or more: AGE_PASSES); the rest, up to a
+ * floor's worth over the cap (HARD_SHIFT), waits for the next pass.  A
+ * program whose live memory stays the same while blocks of every size come
+ * and go (bench/compare's budget) reuses most of what it frees within
+ * milliseconds, and what the cap took back at once it faulted in again:
+ * 0.56 -> 0.42 s (8 GiB allocated), 339,000 -> 237,000 minor faults, for
+ * 5.6 MiB more peak RSS in tests/cgroup_child (115.1 -> 120.7 MiB).
+ *
  * A pass runs DECAY_PASSES times per decay_ms, from the arena slow paths
  * (new slabs, slabs given back, large runs), or from the background thread
  * when one runs (arena_background_start): by default it starts once the
@@ -211,6 +220,8 @@ static void region_release(struct arena *a, struct region *r)
  * it, and a big one that goes idle still gives memory back.
  * ---------------------------------------------------------------------- */
 #define DECAY_PASSES          8
+#define AGE_PASSES            1
+#define HARD_SHIFT            DIRTY_FLOOR_SHIFT
 #define PURGE_MIN_BYTES       ((size_t)64 << 10)
 #define BACKGROUND_AUTO_BYTES ((size_t)32 << 20)
 
@@ -299,8 +310,13 @@ void arena_decay(struct arena *a, uint64_t now_ms)
 	size_t target = arena_dirty_cap(a);
 	if (!pass && a->dirty_pages <= arena_dirty_limit(a))
 		return;
-	if (a->dirty_pages > target)
-		buddy_purge(a, target, PURGE_MIN_BYTES >> PAGE_SHIFT);
+	if (a->dirty_pages > target) {
+		uint32_t before = a->decay_pass > AGE_PASSES ? a->decay_pass - AGE_PASSES : 0;
+		buddy_purge_aged(a, target, PURGE_MIN_BYTES >> PAGE_SHIFT, before);
+		size_t hard = target + (arena_active_pages(a) >> HARD_SHIFT);
+		if (a->dirty_pages > hard)
+			buddy_purge(a, hard, PURGE_MIN_BYTES >> PAGE_SHIFT);
+	}
 	/* what no run big enough could take: not worth trying again until
 	 * the next pass */
 	a->dirty_stuck = a->dirty_pages > target ? a->dirty_pages - target : 0;
@@ -310,6 +326,7 @@ void arena_decay(struct arena *a, uint64_t now_ms)
 		reclaim_hook(a);
 	arena_release_idle(a, true);
 	a->next_decay_ms = now_ms + (uint64_t)MAX(decay / DECAY_PASSES, 1);
+	a->decay_pass++;
 	if ((arena_active_pages(a) << PAGE_SHIFT) > BACKGROUND_AUTO_BYTES)
 		__atomic_store_n(&background_wanted, 1, __ATOMIC_RELAXED);
 }

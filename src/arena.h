@@ -57,6 +57,7 @@ struct arena {
 	uint64_t           window_ms;     /* when this window began */
 	size_t             dirty_stuck;   /* dirty pages the last purge could not take */
 	uint64_t           next_decay_ms; /* when the next decay pass is due */
+	uint32_t           decay_pass;    /* passes so far (buddy.c's freed_pass) */
 	struct free_area   free_area[BUDDY_ORDERS];
 	struct slab_bin    bins[NUM_CLASSES];
 	struct arena_stats stats;

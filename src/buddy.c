@@ -121,6 +121,7 @@ static void free_block_add(struct arena *a, struct page *pg, unsigned order, boo
                            uint32_t count)
 {
 	set_page_free(pg, order, dirty, count);
+	pg->freed_pass = a->decay_pass;
 	struct page *tail = pg + ((size_t)1 << order) - 1;
 	tail->order = (uint8_t)order;
 	tail->flags |= PG_FREE_TAIL;
@@ -312,12 +313,13 @@ static struct page *buddy_split(struct arena *a, struct page *pg, unsigned order
 	struct region *r = page_region(pg);
 	unsigned       k = pg->order;
 	bool           dirty = page_dirty(pg);
-	uint32_t       count = pg->dirty;
+	uint32_t       count = pg->dirty, freed = pg->freed_pass;
 	free_block_del(a, pg);
 	while (k > order) {
 		k--;
 		uint32_t lower = dirty_share(&count, (size_t)1 << k);
 		free_block_add(a, pg + ((size_t)1 << k), k, dirty, count);
+		pg[(size_t)1 << k].freed_pass = freed; /* as old as the block */
 		count = lower;
 	}
 	strata_assert((page_pfn(pg) & (((size_t)1 << order) - 1)) == 0);
@@ -592,9 +594,10 @@ static bool decommittable(const struct page *pg)
 
 /* A free block that may go back to the kernel, dirty or not: part of a
  * run to purge (see dirty_weight). */
-static bool purgeable(const struct page *pg)
+static bool purgeable(const struct page *pg, uint32_t before_pass)
 {
-	return pg->state == PAGE_FREE && dirty_weight(page_region(pg), pg->order, 1) != 0;
+	return pg->state == PAGE_FREE && dirty_weight(page_region(pg), pg->order, 1) != 0
+	       && (pg->dirty == 0 || pg->freed_pass < before_pass);
 }
 
 /* Hand the free pages [start, end) of region r back to the kernel with one
@@ -617,14 +620,15 @@ static size_t purge_run(struct arena *a, struct region *r, size_t start, size_t 
  * run is cut short, at a block's end, once it holds what is left to purge:
  * a heap that went a little over its cap gives back a little, not the
  * whole free run beside it (which it would fault in again). */
-static size_t region_purge(struct arena *a, struct region *r, size_t target, size_t min_dirty)
+static size_t region_purge(struct arena *a, struct region *r, size_t target, size_t min_dirty,
+                           uint32_t before_pass)
 {
 	size_t released = 0, start = 0, dirty = 0, pfn = r->meta_pages;
 	bool   in_run = false;
 	while (pfn <= REGION_PAGES && a->dirty_pages > target) {
 		struct page *pg = pfn < REGION_PAGES ? &r->pages[pfn] : NULL;
 		size_t       next = pfn + (pg ? block_pages(pg) : 1);
-		bool         is_free = pg && purgeable(pg);
+		bool         is_free = pg && purgeable(pg, before_pass);
 		if (is_free) {
 			if (!in_run)
 				start = pfn, dirty = 0, in_run = true;
@@ -648,15 +652,20 @@ static size_t region_purge(struct arena *a, struct region *r, size_t target, siz
  * system call and the page faults that follow).  Runs of a huge page or
  * more go first: the most memory per call, and whole huge pages.  Returns
  * the bytes released (some of which may have been clean already). */
-size_t buddy_purge(struct arena *a, size_t target, size_t min_dirty)
+size_t buddy_purge_aged(struct arena *a, size_t target, size_t min_dirty, uint32_t before_pass)
 {
 	arena_assert_locked(a);
 	size_t released = 0;
 	size_t firsts[2] = { MAX(min_dirty, (size_t)1 << HUGE_ORDER), min_dirty };
 	for (unsigned i = 0; i < 2; i++)
 		for (struct region *r = a->regions; r && a->dirty_pages > target; r = r->next)
-			released += region_purge(a, r, target, firsts[i]);
+			released += region_purge(a, r, target, firsts[i], before_pass);
 	return released;
+}
+
+size_t buddy_purge(struct arena *a, size_t target, size_t min_dirty)
+{
+	return buddy_purge_aged(a, target, min_dirty, UINT32_MAX);
 }
 
 bool buddy_region_idle(const struct region *r)

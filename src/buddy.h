@@ -48,9 +48,10 @@ void         buddy_free_range(struct arena *a, struct page *pg, size_t npages, b
 struct page *buddy_alloc_pages(struct arena *a, size_t npages, unsigned align_order, bool *dirty);
 bool         buddy_claim(struct arena *a, struct page *pg, size_t npages);
 size_t       buddy_purge(struct arena *a, size_t target, size_t min_dirty);
-bool         buddy_region_idle(const struct region *r);
-bool         buddy_region_clean(const struct region *r);
-void         buddy_region_detach(struct arena *a, struct region *r);
+size_t buddy_purge_aged(struct arena *a, size_t target, size_t min_dirty, uint32_t before_pass);
+bool   buddy_region_idle(const struct region *r);
+bool   buddy_region_clean(const struct region *r);
+void   buddy_region_detach(struct arena *a, struct region *r);
 
 /* The hugetlb chunks under [pfn, pfn + npages) of r faulted in (or put on
  * ordinary pages), before anything touches them; a no-op for other regions. */

@@ -146,8 +146,9 @@ struct page {
 		uint32_t dirty; /* PAGE_FREE: of its pages, how many may be resident */
 	};
 	union {
-		uint32_t bump;    /* PAGE_SLAB: see slab.c */
-		uint32_t guarded; /* PAGE_LARGE: usable bytes, a canary after them; 0: none */
+		uint32_t bump;       /* PAGE_SLAB: see slab.c */
+		uint32_t guarded;    /* PAGE_LARGE: usable bytes, a canary after them; 0: none */
+		uint32_t freed_pass; /* PAGE_FREE: the arena's decay pass it was freed in */
 	};
 	uint8_t      shift;
 	uint8_t      list;       /* slab head: enum slab_list (slab.h) */

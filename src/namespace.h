@@ -38,6 +38,7 @@
 #define buddy_free _strata_buddy_free
 #define buddy_free_range _strata_buddy_free_range
 #define buddy_purge _strata_buddy_purge
+#define buddy_purge_aged _strata_buddy_purge_aged
 #define buddy_region_back _strata_buddy_region_back
 #define buddy_region_clean _strata_buddy_region_clean
 #define buddy_region_detach _strata_buddy_region_detach

@@ -351,6 +351,36 @@ Test(buddy, purged_blocks_move_to_the_clean_list)
 	cr_assert_eq(buddy_alloc(&A, 4), b, "the dirty one first");
 }
 
+/* An aged purge takes only blocks freed before the pass it is given; a
+ * block split from an old one is as old. */
+Test(buddy, an_aged_purge_leaves_the_blocks_freed_since)
+{
+	struct page *a = buddy_alloc(&A, 4), *gap = buddy_alloc(&A, 4), *b = buddy_alloc(&A, 4),
+	            *gap2 = buddy_alloc(&A, 4);
+	(void)gap, (void)gap2; /* taken: a and b stay blocks of order 4 */
+	memset(page_address(a), 1, PAGE_SIZE << 4);
+	memset(page_address(b), 1, PAGE_SIZE << 4);
+	A.decay_pass = 3;
+	buddy_free(&A, a, 4, true);
+	A.decay_pass = 6;
+	buddy_free(&A, b, 4, true);
+	cr_assert_eq(a->freed_pass, 3);
+	cr_assert_eq(b->freed_pass, 6);
+	cr_assert_gt(buddy_purge_aged(&A, 0, 1, 5), 0);
+	cr_assert_eq(a->flags & PG_DIRTY, 0, "freed in pass 3: purged");
+	cr_assert(b->flags & PG_DIRTY, "freed in pass 6: kept");
+	cr_assert_eq(A.dirty_pages, 16);
+	check_free_lists(&A);
+	A.decay_pass = 9;
+	struct page *half = buddy_alloc(&A, 3); /* from b, the dirty one */
+	cr_assert_eq(half, b);
+	cr_assert_eq(b[8].freed_pass, 6, "the half given back is as old as b");
+	cr_assert_eq(buddy_purge_aged(&A, 0, 1, 6), 0, "nothing freed before pass 6");
+	cr_assert_gt(buddy_purge(&A, 0, 1), 0);
+	cr_assert_eq(A.dirty_pages, 0);
+	check_free_lists(&A);
+}
+
 Test(buddy, runs_below_the_minimum_stay_dirty)
 {
 	struct page *keep = buddy_alloc(&A, 2), *pg = buddy_alloc(&A, 2);
