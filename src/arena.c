@@ -205,8 +205,9 @@ static void region_release(struct arena *a, struct region *r)
  * a run of less than PURGE_MIN_BYTES.
  *
  * Down to the cap, only blocks that stayed free since before the previous
- * pass go (an eighth of decay_ms or more: AGE_PASSES); the rest, up to a
- * floor's worth over the cap (HARD_SHIFT), waits for the next pass.  A
+ * pass go (an eighth of decay_ms or more: AGE_PASSES); the rest, up to an
+ * eighth of the pages in use over the cap (HARD_SHIFT), waits for the next
+ * pass (decay_ms 0: nothing waits).  A
  * program whose live memory stays the same while blocks of every size come
  * and go (bench/compare's budget) reuses most of what it frees within
  * milliseconds, and what the cap took back at once it faulted in again:
@@ -311,7 +312,10 @@ void arena_decay(struct arena *a, uint64_t now_ms)
 	if (!pass && a->dirty_pages <= arena_dirty_limit(a))
 		return;
 	if (a->dirty_pages > target) {
-		uint32_t before = a->decay_pass > AGE_PASSES ? a->decay_pass - AGE_PASSES : 0;
+		/* decay_ms 0: at once, whatever the age */
+		uint32_t before = decay == 0                   ? UINT32_MAX
+		                  : a->decay_pass > AGE_PASSES ? a->decay_pass - AGE_PASSES
+		                                               : 0;
 		buddy_purge_aged(a, target, PURGE_MIN_BYTES >> PAGE_SHIFT, before);
 		size_t hard = target + (arena_active_pages(a) >> HARD_SHIFT);
 		if (a->dirty_pages > hard)

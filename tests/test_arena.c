@@ -110,6 +110,35 @@ Test(arena, dirty_pages_over_the_limit_go_back_at_once)
 	lock_release(&A.lock);
 }
 
+static void setup_decay_0(void)
+{
+	setup();
+	_strata_option_values[OPT_DECAY_MS] = 0; /* as STRATA_DECAY_MS=0 sets it */
+}
+
+/* With decay_ms 0 a pass purges down to the cap at once, blocks freed in
+ * this very pass included: nothing waits for its age, even with pages in
+ * use (whose eighth would otherwise be let wait). */
+Test(arena, with_decay_0_what_was_just_freed_goes_back_at_once, .init = setup_decay_0)
+{
+	cr_assert_eq(strata_option(OPT_DECAY_MS), 0);
+	enum { BLOCKS = 64, ORDER = 7 }; /* 128 pages each; every other one freed */
+	static struct page *blk[BLOCKS];
+	lock_acquire(&A.lock);
+	for (int i = 0; i < BLOCKS; i++)
+		blk[i] = buddy_alloc(&A, ORDER);
+	for (int i = 0; i < BLOCKS; i += 2)
+		buddy_free(&A, blk[i], ORDER, true);
+	A.stats.large_pages = REGION_PAGES; /* 32 MiB in use, as far as the decay sees */
+	A.next_decay_ms = 0;                /* a pass is due */
+	arena_decay(&A, os_now_ms());
+	cr_assert_leq(A.dirty_pages, arena_dirty_cap(&A), "%zu dirty, cap %zu", A.dirty_pages,
+	              arena_dirty_cap(&A));
+	cr_assert_eq(A.dirty_pages, dirty_pages(&A));
+	A.stats.large_pages = 0;
+	lock_release(&A.lock);
+}
+
 Test(arena, trim_releases_everything_unused)
 {
 	lock_acquire(&A.lock);
