@@ -609,8 +609,7 @@ static int aligned_class(size_t size, size_t align)
 {
 	/* a class that fits is a multiple of align, so at least size rounded
 	 * up to it (at most SMALL_MAX: align is at most a page) */
-	size_t   n = ALIGN_UP(size, align);
-	unsigned c = likely(n <= CLASS_TABLE_MAX) ? size_to_class_table(n) : size_to_class(n);
+	unsigned c = size_to_class_small(ALIGN_UP(size, align));
 	if (likely(__atomic_load_n(&_strata_initialized, __ATOMIC_ACQUIRE))) {
 		unsigned bits = (unsigned)__builtin_ctzl(align);
 		for (; c < NUM_CLASSES; c++)

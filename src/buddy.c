@@ -58,11 +58,15 @@ static inline void clear_page_state(struct page *pg)
 }
 
 /* The slab pages of the 2 MiB granule of page pfn (see slab_block_take). */
-#define GRANULE_PAGES_SHIFT (HUGE_PAGE_SHIFT - PAGE_SHIFT)
-
 static inline uint16_t *granule_slab_pages(struct region *r, size_t pfn)
 {
-	return &r->granule_slab_pages[pfn >> GRANULE_PAGES_SHIFT];
+	return &r->granule_slab_pages[pfn >> HUGE_ORDER];
+}
+
+/* The first block of a free area's dirty list, or of its clean one. */
+static inline struct page *free_area_first(const struct free_area *fa, bool clean)
+{
+	return clean ? fa->clean : fa->head;
 }
 
 static inline bool page_dirty(const struct page *pg)
@@ -369,12 +373,12 @@ static struct page *buddy_take(struct arena *a, unsigned order)
  * ---------------------------------------------------------------------- */
 #define SLAB_BLOCK_TRIES 8
 
-/* A free block of order order to HUGE_ORDER - 1 on list (dirty or clean)
- * in a granule that has slab pages, or NULL. */
-static struct page *slab_block_near_slabs(struct arena *a, size_t list, unsigned order)
+/* A free block of order order to HUGE_ORDER - 1, dirty or clean, in a
+ * granule that has slab pages, or NULL. */
+static struct page *slab_block_near_slabs(struct arena *a, bool clean, unsigned order)
 {
 	for (unsigned o = order; o < HUGE_ORDER; o++) {
-		struct page *pg = *(struct page **)((char *)&a->free_area[o] + list);
+		struct page *pg = free_area_first(&a->free_area[o], clean);
 		for (int i = 0; pg != NULL && i < SLAB_BLOCK_TRIES; pg = pg->next, i++)
 			if (*granule_slab_pages(page_region(pg), page_pfn(pg)) != 0)
 				return pg;
@@ -382,11 +386,11 @@ static struct page *slab_block_near_slabs(struct arena *a, size_t list, unsigned
 	return NULL;
 }
 
-/* A whole free granule or more on list, the smallest, or NULL. */
-static struct page *slab_block_whole_granule(struct arena *a, size_t list)
+/* A whole free granule or more, dirty or clean, the smallest, or NULL. */
+static struct page *slab_block_whole_granule(struct arena *a, bool clean)
 {
 	for (unsigned o = HUGE_ORDER; o <= BUDDY_MAX_ORDER; o++) {
-		struct page *pg = *(struct page **)((char *)&a->free_area[o] + list);
+		struct page *pg = free_area_first(&a->free_area[o], clean);
 		if (pg != NULL)
 			return pg;
 	}
@@ -397,14 +401,12 @@ static struct page *slab_block_take(struct arena *a, unsigned order)
 {
 	arena_assert_locked(a);
 	strata_assert(order <= BUDDY_MAX_ORDER);
-	const size_t lists[2] = { offsetof(struct free_area, head),
-		                  offsetof(struct free_area, clean) };
 	struct page *pg = NULL;
 	if (order < HUGE_ORDER) {
-		for (unsigned l = 0; l < 2 && pg == NULL; l++)
-			pg = slab_block_near_slabs(a, lists[l], order);
-		for (unsigned l = 0; l < 2 && pg == NULL; l++)
-			pg = slab_block_whole_granule(a, lists[l]);
+		for (int clean = 0; clean < 2 && pg == NULL; clean++)
+			pg = slab_block_near_slabs(a, clean, order);
+		for (int clean = 0; clean < 2 && pg == NULL; clean++)
+			pg = slab_block_whole_granule(a, clean);
 	}
 	pg = pg ? buddy_split(a, pg, order) : buddy_take(a, order);
 	if (pg != NULL)
@@ -440,9 +442,9 @@ struct fit {
 	size_t       len; /* of the run of free blocks at is the start of */
 };
 
-/* Look at the runs around the first blocks of free list list of each
- * order (list: the offset of head or clean in struct free_area). */
-static bool fit_search(struct arena *a, size_t list, size_t npages, unsigned align_order,
+/* Look at the runs around the first blocks of each order's dirty list, or
+ * of its clean one. */
+static bool fit_search(struct arena *a, bool clean, size_t npages, unsigned align_order,
                        struct fit *best)
 {
 	unsigned k = order_for_pages(npages);
@@ -451,7 +453,7 @@ static bool fit_search(struct arena *a, size_t list, size_t npages, unsigned ali
 	 * best run found, no order can give a smaller one */
 	for (unsigned o = k < 2 ? 0 : k - 2; o <= BUDDY_MAX_ORDER && ((size_t)1 << o) < best->len;
 	     o++) {
-		struct page *pg = *(struct page **)((char *)&a->free_area[o] + list);
+		struct page *pg = free_area_first(&a->free_area[o], clean);
 		int          tries = o < k ? FIT_TRIES : FIT_TRIES_WHOLE;
 		for (int i = 0; pg != NULL && i < tries; pg = pg->next, i++) {
 			struct region *r = page_region(pg);
@@ -469,23 +471,16 @@ static bool fit_search(struct arena *a, size_t list, size_t npages, unsigned ali
 	return best->at != NULL;
 }
 
-/* Does any free block of [pfn, pfn + npages) of r hold old bytes? */
-static bool free_range_dirty(const struct region *r, size_t pfn, size_t npages);
+static bool claim_range(struct arena *a, struct page *pg, size_t npages, bool *dirty);
 
 static struct page *buddy_take_fit(struct arena *a, size_t npages, unsigned align_order,
                                    bool *dirty)
 {
 	struct fit best = { NULL, SIZE_MAX };
-	bool found_dirty = fit_search(a, offsetof(struct free_area, head), npages, align_order,
-	                              &best);
-	if (!found_dirty
-	    && !fit_search(a, offsetof(struct free_area, clean), npages, align_order, &best))
+	if (!fit_search(a, false, npages, align_order, &best)
+	    && !fit_search(a, true, npages, align_order, &best))
 		return NULL;
-	struct region *r = page_region(best.at);
-	*dirty = found_dirty || free_range_dirty(r, page_pfn(best.at), npages);
-	if (!buddy_claim(a, best.at, npages))
-		return NULL;
-	return best.at;
+	return claim_range(a, best.at, npages, dirty) ? best.at : NULL;
 }
 
 /* A block for a slab (slab_block_take), with its hugetlb chunks backed. */
@@ -506,10 +501,9 @@ struct page *buddy_alloc_pages(struct arena *a, size_t npages, unsigned align_or
 	unsigned order = MAX(order_for_pages(npages), align_order);
 	if (order > BUDDY_MAX_ORDER)
 		return NULL;
-	struct page *pg = NULL;
 	if (order > 0 && align_order < order)
 		return buddy_take_fit(a, npages, align_order, dirty);
-	pg = buddy_take(a, order);
+	struct page *pg = buddy_take(a, order);
 	if (pg == NULL)
 		return NULL;
 	buddy_region_back(page_region(pg), page_pfn(pg), npages);
@@ -534,21 +528,11 @@ static struct page *free_block_containing(struct region *r, size_t pfn)
 	return NULL;
 }
 
-static bool free_range_dirty(const struct region *r, size_t pfn, size_t npages)
-{
-	for (size_t end = pfn + npages; pfn < end;) {
-		const struct page *blk = free_block_containing((struct region *)r, pfn);
-		if (page_dirty(blk))
-			return true;
-		pfn = page_pfn(blk) + ((size_t)1 << blk->order);
-	}
-	return false;
-}
-
 /* Take the npages pages starting at pg out of the free lists, if all of
- * them are free: how a large run grows in place.  The parts of the free
- * blocks that stick out on either side are freed again. */
-bool buddy_claim(struct arena *a, struct page *pg, size_t npages)
+ * them are free: how a large run grows in place, and how a best fit takes
+ * its run.  The parts of the free blocks that stick out on either side are
+ * freed again.  *dirty: whether any of the pages may hold old bytes. */
+static bool claim_range(struct arena *a, struct page *pg, size_t npages, bool *dirty)
 {
 	arena_assert_locked(a);
 	struct region *r = page_region(pg);
@@ -562,24 +546,32 @@ bool buddy_claim(struct arena *a, struct page *pg, size_t npages)
 			return false;
 		pfn = page_pfn(blk) + ((size_t)1 << blk->order);
 	}
+	*dirty = false;
 	for (size_t pfn = start; pfn < end;) {
 		struct page *blk = free_block_containing(r, pfn);
 		size_t       bstart = page_pfn(blk), bend = bstart + ((size_t)1 << blk->order);
-		bool         dirty = page_dirty(blk);
+		bool         blk_dirty = page_dirty(blk);
 		uint32_t     count = blk->dirty;
+		*dirty |= blk_dirty;
 		free_block_del(a, blk);
 		account_free(a, r, -(long)(bend - bstart));
 		clear_page_state(blk);
 		uint32_t left = dirty_share(&count, pfn - bstart);
 		if (bstart < pfn)
-			buddy_free_range_counted(a, blk, pfn - bstart, dirty, left);
+			buddy_free_range_counted(a, blk, pfn - bstart, blk_dirty, left);
 		dirty_share(&count, MIN(bend, end) - pfn); /* the claimed part's */
 		if (bend > end)
-			buddy_free_range_counted(a, &r->pages[end], bend - end, dirty, count);
+			buddy_free_range_counted(a, &r->pages[end], bend - end, blk_dirty, count);
 		pfn = bend;
 	}
 	buddy_region_back(r, start, npages);
 	return true;
+}
+
+bool buddy_claim(struct arena *a, struct page *pg, size_t npages)
+{
+	bool dirty;
+	return claim_range(a, pg, npages, &dirty);
 }
 
 /* ------------------------------------------------------------------------

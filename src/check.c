@@ -181,8 +181,7 @@ static bool check_slab(struct page *head)
 static bool check_region(struct region *r, size_t *free_pages, size_t *dirty_pages)
 {
 	size_t   region_free = 0;
-	unsigned ngranules = REGION_SIZE >> HUGE_PAGE_SHIFT;
-	uint32_t slab_pages[REGION_SIZE >> HUGE_PAGE_SHIFT] = { r->meta_pages };
+	uint32_t slab_pages[REGION_GRANULES] = { r->meta_pages };
 	for (uint32_t i = 0; i < r->meta_pages; i++)
 		CHECK(r->pages[i].state == PAGE_META, "descriptor page %u of region %p in state %u",
 		      i, (void *)r, r->pages[i].state);
@@ -219,7 +218,7 @@ static bool check_region(struct region *r, size_t *free_pages, size_t *dirty_pag
 			len = (size_t)1 << pg->order;
 			if (!check_slab(pg))
 				return false;
-			slab_pages[pfn * ngranules / REGION_PAGES] += (uint32_t)len;
+			slab_pages[pfn >> HUGE_ORDER] += (uint32_t)len;
 			break;
 		case PAGE_CACHE:
 			CHECK(pg->slab_off == 0, "page %zu starts in the middle of a cache slab",
@@ -227,7 +226,7 @@ static bool check_region(struct region *r, size_t *free_pages, size_t *dirty_pag
 			len = (size_t)1 << pg->order;
 			if (!check_cache_slab(pg))
 				return false;
-			slab_pages[pfn * ngranules / REGION_PAGES] += (uint32_t)len;
+			slab_pages[pfn >> HUGE_ORDER] += (uint32_t)len;
 			break;
 		default:
 			CHECK(false, "page %zu of region %p starts no block (state %u)", pfn,
@@ -241,7 +240,7 @@ static bool check_region(struct region *r, size_t *free_pages, size_t *dirty_pag
 	}
 	CHECK(region_free == r->free_pages, "region %p counts %u free pages, has %zu", (void *)r,
 	      r->free_pages, region_free);
-	for (unsigned g = 0; g < ngranules; g++)
+	for (unsigned g = 0; g < REGION_GRANULES; g++)
 		CHECK(slab_pages[g] == r->granule_slab_pages[g],
 		      "region %p: granule %u counts %u slab pages, has %u", (void *)r, g,
 		      r->granule_slab_pages[g], slab_pages[g]);

@@ -193,6 +193,10 @@ enum region_backing {
 #define GIGA_PAGE_SHIFT 30
 #define GIGA_PAGE_SIZE  ((size_t)1 << GIGA_PAGE_SHIFT)
 
+/* A region's 2 MiB granules, in which slabs are kept together (buddy.c);
+ * page pfn is in granule pfn >> HUGE_ORDER. */
+#define REGION_GRANULES (REGION_SIZE >> HUGE_PAGE_SHIFT)
+
 struct region {
 	uint32_t       kind;          /* SEG_REGION */
 	uint32_t       meta_pages;    /* pages [0, meta_pages) hold this header */
@@ -202,7 +206,7 @@ struct region {
 	uint16_t       chunks_backed; /* BACKING_HUGETLB: 2 MiB chunks faulted in (buddy.c) */
 	uint16_t       chunks_plain;  /* ... of them, on ordinary pages: the pool had none */
 	uint16_t       _pad[3];
-	uint16_t       granule_slab_pages[REGION_SIZE >> HUGE_PAGE_SHIFT]; /* buddy.c */
+	uint16_t       granule_slab_pages[REGION_GRANULES]; /* buddy.c */
 	struct arena  *arena;
 	struct region *next; /* the arena's regions */
 	struct region *prev;

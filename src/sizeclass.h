@@ -92,4 +92,10 @@ static inline unsigned size_to_class_table(size_t n)
 	return (unsigned)(size_to_class_offset(n) >> CLASS_OFFSET_SHIFT);
 }
 
+/* size_to_class for 1 <= n <= SMALL_MAX: from the table where it reaches. */
+static inline unsigned size_to_class_small(size_t n)
+{
+	return n <= CLASS_TABLE_MAX ? size_to_class_table(n) : size_to_class(n);
+}
+
 #endif

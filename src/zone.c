@@ -353,8 +353,7 @@ strata_export void *strata_heap_malloc(strata_heap_t *heap, size_t size)
 {
 	struct zone *z = (struct zone *)heap;
 	if (likely(size - 1 < SMALL_MAX)) { /* not 0: zone_alloc */
-		unsigned      cls = size <= CLASS_TABLE_MAX ? size_to_class_table(size)
-		                                            : size_to_class(size);
+		unsigned      cls = size_to_class_small(size);
 		struct cache *c = __atomic_load_n(&z->cls[cls], __ATOMIC_ACQUIRE);
 		if (likely(c != NULL))
 			return cache_alloc(c, size);
