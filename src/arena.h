@@ -106,16 +106,22 @@ static inline void arena_note_active(struct arena *a)
 
 /* The dirty pages the arena may keep, now: as many as its pages in use have
  * fallen below their peak over the last two windows, or a floor (arena.c):
- * 4 MiB, or an eighth of the pages in use, the free memory a heap of runs
+ * 4 MiB, or a share of the pages in use, the free memory a heap of runs
  * of random sizes needs to place the next ones without faulting in fresh
- * pages (bench/compare's buffers: at a sixteenth, 3.9 times the page
- * faults and 1.5 times the time for 2% less peak RSS). */
-#define DIRTY_FLOOR_MIN_PAGES ((size_t)(4u << 20) >> PAGE_SHIFT)
-#define DIRTY_FLOOR_SHIFT     3
+ * pages.  Half of them while the heap is far from the memory limit (none,
+ * or under half of it: DIRTY_FLOOR_SHIFT_ROOMY), an eighth near it
+ * (bench/compare's buffers: at a sixteenth, 3.9 times the page faults and
+ * 1.5 times the time for 2% less peak RSS; budget, see arena.c). */
+#define DIRTY_FLOOR_MIN_PAGES   ((size_t)(4u << 20) >> PAGE_SHIFT)
+#define DIRTY_FLOOR_SHIFT       3
+#define DIRTY_FLOOR_SHIFT_ROOMY 1
+
+extern unsigned _strata_dirty_floor_shift strata_hidden;
 
 static inline size_t arena_dirty_floor(const struct arena *a)
 {
-	return MAX(DIRTY_FLOOR_MIN_PAGES, arena_active_pages(a) >> DIRTY_FLOOR_SHIFT);
+	size_t shift = __atomic_load_n(&_strata_dirty_floor_shift, __ATOMIC_RELAXED);
+	return MAX(DIRTY_FLOOR_MIN_PAGES, arena_active_pages(a) >> shift);
 }
 
 static inline size_t arena_dirty_cap(const struct arena *a)
@@ -144,14 +150,16 @@ static inline void arena_maybe_decay(struct arena *a, uint64_t now_ms)
 		arena_decay(a, now_ms);
 }
 
-void arena_background_after_fork_child(void);
-void arena_background_request(void);
-void arena_set_background_hook(void (*fn)(uint64_t now_ms));
-void arena_set_reclaim_hook(void (*fn)(struct arena *a));
-void arena_set_peak_hook(void (*fn)(void));
-void arena_fork_copy_hugetlb(void);
-void arena_fork_copied_child(void);
-void arena_unlock_all(void);
-void arena_reinit_locks(void);
+void   arena_background_after_fork_child(void);
+void   arena_background_request(void);
+void   arena_set_background_hook(void (*fn)(uint64_t now_ms));
+void   arena_set_reclaim_hook(void (*fn)(struct arena *a));
+void   arena_set_peak_hook(void (*fn)(void));
+void   arena_set_outside_hook(size_t (*fn)(void));
+size_t arena_memory_limit(void);
+void   arena_fork_copy_hugetlb(void);
+void   arena_fork_copied_child(void);
+void   arena_unlock_all(void);
+void   arena_reinit_locks(void);
 
 #endif

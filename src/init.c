@@ -109,6 +109,7 @@ void _strata_init_slow(void)
 	arena_set_background_hook(huge_cache_decay);
 	arena_set_reclaim_hook(slab_reclaim_abandoned);
 	arena_set_peak_hook(huge_cache_follow);
+	arena_set_outside_hook(huge_mapped_bytes);
 	heap_set_start_hook(report_stats_file_start);
 	initializing = true;
 	pthread_key_create(&_strata_heap_key, heap_thread_exit);

@@ -323,6 +323,14 @@ static size_t arenas_used_bytes(void)
 	return used;
 }
 
+/* The bytes of the huge blocks, live and kept: the decay's measure of
+ * the heap (arena.c) counts them. */
+size_t huge_mapped_bytes(void)
+{
+	return __atomic_load_n(&huge_live_bytes, __ATOMIC_RELAXED)
+	       + __atomic_load_n(&huge_cached_bytes, __ATOMIC_RELAXED);
+}
+
 /* What the cache may hold (see above). */
 static size_t huge_cache_budget(void)
 {

@@ -84,6 +84,7 @@ void   huge_cache_decay(uint64_t now_ms);
 void   huge_cache_verify(void);
 size_t huge_cache_trim(void);
 void   huge_cache_follow(void);
+size_t huge_mapped_bytes(void);
 void   huge_for_each_cached(void (*fn)(struct huge *h, void *arg), void *arg);
 
 /* A hugetlb mapping cannot be moved by mremap: realloc copies it. */

@@ -20,11 +20,13 @@
 #define arena_grow _strata_arena_grow
 #define arena_init _strata_arena_init
 #define arena_lock_all _strata_arena_lock_all
+#define arena_memory_limit _strata_arena_memory_limit
 #define arena_peak_rise _strata_arena_peak_rise
 #define arena_pick _strata_arena_pick
 #define arena_pick_node _strata_arena_pick_node
 #define arena_reinit_locks _strata_arena_reinit_locks
 #define arena_set_background_hook _strata_arena_set_background_hook
+#define arena_set_outside_hook _strata_arena_set_outside_hook
 #define arena_set_peak_hook _strata_arena_set_peak_hook
 #define arena_set_reclaim_hook _strata_arena_set_reclaim_hook
 #define arena_trim _strata_arena_trim
@@ -132,6 +134,7 @@
 #define huge_fork_copy_hugetlb _strata_huge_fork_copy_hugetlb
 #define huge_free _strata_huge_free
 #define huge_lock _strata_huge_lock
+#define huge_mapped_bytes _strata_huge_mapped_bytes
 #define huge_realloc _strata_huge_realloc
 #define huge_reinit_lock _strata_huge_reinit_lock
 #define huge_unlock _strata_huge_unlock
@@ -172,6 +175,7 @@
 #define options_parse_value _strata_options_parse_value
 #define options_set _strata_options_set
 #define os_advise_huge _strata_os_advise_huge
+#define os_cgroup_limit _strata_os_cgroup_limit
 #define os_cpu_count _strata_os_cpu_count
 #define os_decommit _strata_os_decommit
 #define os_fork_copied _strata_os_fork_copied
@@ -185,11 +189,13 @@
 #define os_map_guard_at _strata_os_map_guard_at
 #define os_map_hugetlb _strata_os_map_hugetlb
 #define os_map_plain_at _strata_os_map_plain_at
+#define os_memory_limit _strata_os_memory_limit
 #define os_now_ms _strata_os_now_ms
 #define os_populate _strata_os_populate
 #define os_prefault _strata_os_prefault
 #define os_protect _strata_os_protect
 #define os_random _strata_os_random
+#define os_read_file _strata_os_read_file
 #define os_remap_aligned _strata_os_remap_aligned
 #define os_remap_inplace _strata_os_remap_inplace
 #define os_reserve _strata_os_reserve

@@ -38,20 +38,6 @@ bool                 _strata_numa_active;
  * Topology
  * ---------------------------------------------------------------------- */
 
-/* Read a small sysfs file into buf; false if it cannot be read. */
-static bool read_small_file(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	ssize_t n = read(fd, buf, size - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	return true;
-}
-
 /* Parse a kernel list ("0-3,8,10-11") and call set(arg, i) for each i
  * below limit.  false on a malformed list. */
 static bool parse_list(const char *s, unsigned limit, void (*set)(void *, unsigned), void *arg)
@@ -112,8 +98,8 @@ bool nodes_read_topology(const char *sysfs, struct numa_topology *t)
 	for (unsigned c = 0; c < NUMA_MAX_CPUS; c++)
 		t->cpu_node[c] = -1;
 	snprintf(path, sizeof(path), "%s/devices/system/node/online", sysfs);
-	if (!read_small_file(path, buf, sizeof(buf))
-	    || !parse_list(buf, NUMA_MAX_NODES, set_online, t) || t->online == 0) {
+	if (!os_read_file(path, buf, sizeof(buf)) || !parse_list(buf, NUMA_MAX_NODES, set_online, t)
+	    || t->online == 0) {
 		topology_single(t);
 		return false;
 	}
@@ -123,7 +109,7 @@ bool nodes_read_topology(const char *sysfs, struct numa_topology *t)
 		t->nnodes++;
 		struct cpu_setter cs = { t, n };
 		snprintf(path, sizeof(path), "%s/devices/system/node/node%u/cpulist", sysfs, n);
-		if (read_small_file(path, buf, sizeof(buf)))
+		if (os_read_file(path, buf, sizeof(buf)))
 			parse_list(buf, NUMA_MAX_CPUS, set_cpu, &cs);
 	}
 	return true;

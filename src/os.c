@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <linux/mman.h> /* MAP_HUGE_SHIFT */
@@ -270,6 +271,21 @@ size_t os_resident(const void *p, size_t size)
 	return resident * PAGE_SIZE;
 }
 
+/* Read a small file (sysfs, procfs) into buf, NUL-terminated; false if it
+ * cannot be read or is empty. */
+bool os_read_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	return true;
+}
+
 /* The whole process's resident bytes, the kernel's RSS, from
  * /proc/self/statm (0 if unknown): what strata's own figures leave out
  * (the program, its libraries, other allocators' memory). */
@@ -277,16 +293,116 @@ size_t os_rss(void)
 {
 	char          buf[128];
 	unsigned long size, resident;
-	int           fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-	ssize_t       n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
+	if (!os_read_file("/proc/self/statm", buf, sizeof(buf))
+	    || sscanf(buf, "%lu %lu", &size, &resident) != 2)
 		return 0;
 	return resident * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* ------------------------------------------------------------------------
+ * The memory limit of the process's cgroup
+ *
+ * A container's memory is bounded by its cgroup: over the limit, the
+ * kernel's OOM killer kills a process, however much the machine has free.
+ * The limit is the smallest of memory.max and memory.high (cgroup v2) of
+ * the process's cgroup and its ancestors, or memory.limit_in_bytes of its
+ * memory cgroup (v1).  Read once, when the decay first needs it: a few
+ * opens of small files.
+ * ---------------------------------------------------------------------- */
+#define CGROUP_ROOT      "/sys/fs/cgroup"
+#define CGROUP_PATH_MAX  512
+#define CGROUP_UNLIMITED ((size_t)1 << 62) /* v1 says "none" with a huge number */
+
+/* A limit file's value: a number of bytes, or "max" (none: 0). */
+static size_t cgroup_value(const char *dir, const char *file)
+{
+	char path[2 * CGROUP_PATH_MAX + 64], buf[64];
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) >= sizeof(path)
+	    || !os_read_file(path, buf, sizeof(buf)))
+		return 0;
+	char              *end;
+	unsigned long long v = strtoull(buf, &end, 10);
+	return end == buf || v >= CGROUP_UNLIMITED ? 0 : (size_t)v;
+}
+
+static size_t limit_min(size_t a, size_t b)
+{
+	return a == 0 ? b : b == 0 ? a : MIN(a, b);
+}
+
+/* The path of the process's cgroup in /proc/self/cgroup's line for the
+ * hierarchy named (v1: "memory" among the controllers; v2: "" for the
+ * line "0::/path"), into path; false if there is none. */
+static bool cgroup_path(const char *table, const char *controller, char *path, size_t size)
+{
+	size_t want = strlen(controller);
+	for (const char *line = table; *line;) {
+		const char *eol = strchr(line, '\n'), *c = strchr(line, ':');
+		eol = eol ? eol : line + strlen(line);
+		const char *p = c && c < eol ? strchr(c + 1, ':') : NULL;
+		if (p != NULL && p < eol) {
+			/* the controllers: c + 1 .. p, comma-separated */
+			bool match = want == 0 ? p == c + 1 : false;
+			for (const char *w = c + 1; want && w < p;) {
+				const char *comma = memchr(w, ',', (size_t)(p - w));
+				const char *wend = comma ? comma : p;
+				match |= (size_t)(wend - w) == want
+				         && memcmp(w, controller, want) == 0;
+				w = wend + 1;
+			}
+			size_t len = (size_t)(eol - p - 1);
+			if (match && len < size) {
+				memcpy(path, p + 1, len);
+				path[len] = '\0';
+				return true;
+			}
+		}
+		line = *eol ? eol + 1 : eol;
+	}
+	return false;
+}
+
+/* v2: the smallest limit of the cgroup and of each ancestor up to the
+ * root of the hierarchy this process sees. */
+static size_t cgroup2_limit(const char *root, const char *cg)
+{
+	char   dir[2 * CGROUP_PATH_MAX];
+	size_t limit = 0, root_len = strlen(root);
+	if ((size_t)snprintf(dir, sizeof(dir), "%s%s", root, cg) >= sizeof(dir))
+		return 0;
+	for (size_t len = strlen(dir);;) {
+		dir[len] = '\0';
+		limit = limit_min(limit, cgroup_value(dir, "memory.max"));
+		limit = limit_min(limit, cgroup_value(dir, "memory.high"));
+		char *slash = strrchr(dir, '/');
+		if (len <= root_len || slash == NULL || (size_t)(slash - dir) < root_len)
+			break;
+		len = (size_t)(slash - dir);
+	}
+	return limit;
+}
+
+/* The limit of the cgroup /proc/self/cgroup's table names, under the
+ * cgroup file system mounted at root (v1: root/memory). */
+size_t os_cgroup_limit(const char *root, const char *table)
+{
+	char cg[CGROUP_PATH_MAX], dir[2 * CGROUP_PATH_MAX];
+	if (cgroup_path(table, "memory", cg, sizeof(cg))) {
+		if ((size_t)snprintf(dir, sizeof(dir), "%s/memory%s", root, cg) >= sizeof(dir))
+			return 0;
+		return cgroup_value(dir, "memory.limit_in_bytes");
+	}
+	return cgroup_path(table, "", cg, sizeof(cg)) ? cgroup2_limit(root, cg) : 0;
+}
+
+/* The bytes the process's cgroup may use, 0 if it has no limit (or it
+ * cannot be read). */
+size_t os_memory_limit(void)
+{
+	char table[4096]; /* v1: a line per hierarchy, each with the path */
+	return os_read_file("/proc/self/cgroup", table, sizeof(table))
+	               ? os_cgroup_limit(CGROUP_ROOT, table)
+	               : 0;
 }
 
 /* ------------------------------------------------------------------------

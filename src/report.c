@@ -88,6 +88,13 @@ static const char *requested_kind(const struct strata_stats *st, int leak_mode)
 	return st->requested_exact ? "exact" : "estimate";
 }
 
+/* Where the memory limit the decay follows comes from. */
+static const char *limit_kind(void)
+{
+	long opt = strata_option(OPT_MEMORY_LIMIT);
+	return opt > 0 ? "memory_limit" : opt == 0 || arena_memory_limit() == 0 ? "none" : "cgroup";
+}
+
 /* ------------------------------------------------------------------------
  * Text
  * ---------------------------------------------------------------------- */
@@ -101,6 +108,7 @@ static void text_totals(struct out *o, const struct strata_stats *st, int leak_m
 	out(o, "  resident      %14zu bytes\n", st->resident);
 	out(o, "  mapped        %14zu bytes\n", st->mapped);
 	out(o, "  metadata      %14zu bytes\n", st->metadata);
+	out(o, "  memory limit  %14zu bytes (%s)\n", arena_memory_limit(), limit_kind());
 	out(o, "  calls         %14llu mallocs, %llu frees, %llu live\n",
 	    (unsigned long long)st->nmalloc, (unsigned long long)st->nfree,
 	    (unsigned long long)(st->nmalloc - st->nfree));
@@ -192,10 +200,10 @@ static void json_totals(struct out *o, const struct strata_stats *st, int leak_m
 	out(o,
 	    "\"totals\":{\"requested\":%zu,\"requested_kind\":\"%s\",\"allocated\":%zu,"
 	    "\"cached\":%zu,\"active\":%zu,\"resident\":%zu,\"mapped\":%zu,\"metadata\":%zu,"
-	    "\"nmalloc\":%llu,\"nfree\":%llu},",
+	    "\"memory_limit\":%zu,\"nmalloc\":%llu,\"nfree\":%llu},",
 	    st->requested, requested_kind(st, leak_mode), st->allocated, st->cached, st->active,
-	    st->resident, st->mapped, st->metadata, (unsigned long long)st->nmalloc,
-	    (unsigned long long)st->nfree);
+	    st->resident, st->mapped, st->metadata, arena_memory_limit(),
+	    (unsigned long long)st->nmalloc, (unsigned long long)st->nfree);
 	out(o,
 	    "\"fragmentation\":{\"internal\":%zu,\"slab_slack\":%zu,\"free\":%zu,\"dirty\":%zu,"
 	    "\"resident_ratio\":%.4f,",

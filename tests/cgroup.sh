@@ -12,7 +12,9 @@
 #     and frees 4 GiB runs to completion under strata, exit 0, every block's
 #     contents checked; the cgroup's peak usage stays under the limit (and
 #     v2's memory.events "max" stays 0: the limit was never reached), i.e. strata
-#     gives freed memory back to the kernel while the program runs.  The same
+#     gives freed memory back to the kernel while the program runs, and it
+#     found the cgroup's limit (its report at exit names it): near the
+#     limit its decay keeps less freed memory than it does without one.  The same
 #     run without strata (glibc) is reported for comparison, not judged.
 #  2. the same with a live set above the limit (192 MiB) is killed by the
 #     kernel's OOM killer (SIGKILL, the cgroup's oom_kill counter goes up),
@@ -224,7 +226,7 @@ bad() { echo "$name: FAIL: $*" >&2; status=1; }
 
 # --- case 1: live set within the limit, under strata ------------------------------
 new_group fit
-run_in fit env LD_PRELOAD="$lib" "$child" "$fit_mib" "$total_mib" "$threads"
+run_in fit env LD_PRELOAD="$lib" STRATA_REPORT=text "$child" "$fit_mib" "$total_mib" "$threads"
 fit_rc=$rc fit_peak=$peak fit_ooms=$ooms fit_hits=$hits
 if grep -q 'cannot be preloaded' "$tmp/fit.err"; then
     show fit; fail "strata was not loaded into the child"
@@ -235,6 +237,9 @@ if [ "$fit_rc" != 0 ] || ! grep -q '^cgroup_child: ok:' "$tmp/fit.out"; then
         "under strata: $(describe "$fit_rc"), oom_kill $fit_ooms"
 fi
 grep -q '^strata:\|CORRUPTION' "$tmp/fit.err" && { show fit; bad "strata or the child reported an error (above)"; }
+# the report at exit names the limit the decay followed: the cgroup's
+grep -q "^  memory limit  *$limit bytes (cgroup)" "$tmp/fit.err" ||
+    { show fit; bad "strata did not find the cgroup's memory limit ($limit bytes)"; }
 case $fit_peak in
     *[!0-9]*|'') echo "$name: the peak usage of the cgroup is unknown" >&2 ;;
     *) [ "$fit_peak" -lt "$limit" ] ||

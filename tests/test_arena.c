@@ -2,6 +2,7 @@
 /* Tests for src/arena.c: growth, trim, decay of unused memory. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <criterion/redirect.h>
@@ -137,6 +138,104 @@ Test(arena, with_decay_0_what_was_just_freed_goes_back_at_once, .init = setup_de
 	cr_assert_eq(A.dirty_pages, dirty_pages(&A));
 	A.stats.large_pages = 0;
 	lock_release(&A.lock);
+}
+
+/* 24 MiB of blocks of 512 KiB freed in A (apart: each is purged alone)
+ * while 32 MiB are in use, as far as the decay
+ * sees, with the memory limit `limit` (the option, read at once); a pass
+ * of the decay, then two more, when all of them have aged.
+ * Returns the dirty pages after the first pass; *aged after the second. */
+static size_t decay_with_limit(long limit, size_t *aged)
+{
+	enum { BLOCKS = 96, ORDER = 7 }; /* 512 KiB each; every other one freed */
+	static struct page *blk[BLOCKS];
+	_strata_option_values[OPT_MEMORY_LIMIT] = limit;
+	cr_assert_eq(arena_memory_limit(), (size_t)limit);
+	lock_acquire(&A.lock);
+	for (int i = 0; i < BLOCKS; i++)
+		blk[i] = buddy_alloc(&A, ORDER);
+	for (int i = 0; i < BLOCKS; i += 2)
+		buddy_free(&A, blk[i], ORDER, true);
+	A.stats.large_pages = REGION_PAGES;
+	uint64_t now = os_now_ms();
+	A.next_decay_ms = 0;
+	arena_decay(&A, now);
+	size_t dirty = A.dirty_pages;
+	for (int pass = 1; pass <= 2; pass++) { /* blocks freed before the previous pass */
+		A.next_decay_ms = 0;
+		arena_decay(&A, now + (uint64_t)pass);
+	}
+	*aged = A.dirty_pages;
+	cr_assert_eq(A.dirty_pages, dirty_pages(&A));
+	A.stats.large_pages = 0;
+	lock_release(&A.lock);
+	return dirty;
+}
+
+/* Far from the memory limit (none, or under half of it) a heap keeps half
+ * of its pages in use free, dirty: a program whose live memory stays the
+ * same while blocks of every size come and go reuses them. */
+Test(arena, far_from_the_memory_limit_half_of_the_pages_in_use_stay_dirty)
+{
+	size_t aged, dirty = decay_with_limit(1L << 40, &aged);
+	size_t freed = 48 * (512 << 10) >> PAGE_SHIFT, half = REGION_PAGES / 2;
+	cr_assert_eq(dirty, freed, "24 MiB freed, all kept at the first pass (%zu)", dirty);
+	cr_assert_leq(aged, half, "aged, they go down to half of the pages in use");
+	cr_assert_geq(aged, half - (512u << 10 >> PAGE_SHIFT), "%zu of %zu kept", aged, half);
+}
+
+/* Past half of the limit, an eighth. */
+Test(arena, near_the_memory_limit_an_eighth_of_the_pages_in_use_stays_dirty)
+{
+	size_t aged, dirty = decay_with_limit(1L << 20, &aged);
+	cr_assert_leq(dirty, REGION_PAGES / 4, "at once down to the floor and its margin (%zu)",
+	              dirty);
+	cr_assert_leq(aged, REGION_PAGES / 8, "aged, down to an eighth (%zu)", aged);
+}
+
+/* A file of a fake cgroup tree under root. */
+static void put_file(const char *root, const char *rel, const char *text)
+{
+	char path[512], cmd[600];
+	snprintf(path, sizeof(path), "%s/%s", root, rel);
+	snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
+	cr_assert_eq(system(cmd), 0);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f, "%s", path);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* The limit is found in a v2 tree (the smallest of memory.max and
+ * memory.high of the cgroup and its ancestors) and in a v1 one (the memory
+ * hierarchy's line of /proc/self/cgroup), "max" and v1's huge number
+ * being no limit. */
+Test(arena, the_memory_limit_is_read_from_the_cgroup_tree)
+{
+	char root[] = "/tmp/strata-cgroup-XXXXXX";
+	cr_assert_not_null(mkdtemp(root));
+	put_file(root, "a/memory.max", "max\n");
+	put_file(root, "a/b/memory.max", "268435456\n");
+	put_file(root, "a/b/memory.high", "max\n");
+	put_file(root, "a/b/c/memory.max", "max\n");
+	put_file(root, "a/b/c/memory.high", "max\n");
+	cr_assert_eq(os_cgroup_limit(root, "0::/a/b/c\n"), 268435456, "an ancestor's limit");
+	put_file(root, "a/b/c/memory.high", "134217728\n");
+	cr_assert_eq(os_cgroup_limit(root, "0::/a/b/c\n"), 134217728, "the smallest");
+	cr_assert_eq(os_cgroup_limit(root, "0::/a\n"), 0, "max: none");
+	cr_assert_eq(os_cgroup_limit(root, "0::/nowhere\n"), 0, "unreadable: none");
+	put_file(root, "memory.max", "1073741824\n"); /* a container's own root */
+	cr_assert_eq(os_cgroup_limit(root, "0::/\n"), 1073741824, "the root it sees");
+	cr_assert_eq(os_cgroup_limit(root, "0::/a\n"), 1073741824, "below it");
+
+	put_file(root, "memory/x/y/memory.limit_in_bytes", "67108864\n");
+	put_file(root, "memory/x/memory.limit_in_bytes", "9223372036854771712\n");
+	const char *v1 = "12:pids:/x/y\n5:cpu,cpuacct:/\n4:blkio,memory:/x/y\n0::/\n";
+	cr_assert_eq(os_cgroup_limit(root, v1), 67108864, "v1, memory among the controllers");
+	cr_assert_eq(os_cgroup_limit(root, "4:memory:/x\n0::/\n"), 0, "v1's unlimited");
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+	cr_assert_eq(system(cmd), 0);
 }
 
 Test(arena, trim_releases_everything_unused)
