@@ -136,10 +136,10 @@ static inline void *large_counted(struct heap *h, void *p, size_t size)
 	return p;
 }
 
-static void        *debug_alloc(size_t size, size_t align, bool zero, unsigned kind);
-static void         debug_free(void *p, struct block *b);
-static int          aligned_class(size_t size, size_t align);
-static inline void *alloc_class(unsigned cls, size_t size);
+static void           *debug_alloc(size_t size, size_t align, bool zero, unsigned kind);
+static void            debug_free(void *p, struct block *b);
+static inline unsigned aligned_class(size_t size, size_t align);
+static inline void    *alloc_class(unsigned cls, size_t size);
 
 /* A large run from arena a or a huge block bound to a's node; cached:
  * the thread's large-run cache may serve it (a is the thread's own). */
@@ -192,8 +192,8 @@ static void *alloc_zero(size_t align)
 	void *p = zero_alloc(align);
 	if (p != NULL)
 		return p;
-	int c = align <= PAGE_SIZE ? aligned_class(1, align) : -1;
-	return c >= 0 ? alloc_class((unsigned)c, 0) : alloc_large_block(0, align, false);
+	return align <= PAGE_SIZE ? alloc_class(aligned_class(1, align), 0)
+	                          : alloc_large_block(0, align, false);
 }
 
 /* Above the small classes, and size 0 (which every caller sends here). */
@@ -601,26 +601,16 @@ strata_export void API(free)(void *p)
  * Aligned allocation
  * ---------------------------------------------------------------------- */
 
-/* The smallest class >= size whose objects all sit on align boundaries:
- * slabs start on a page, so a class that is a multiple of align works.
- * Read from the class table once start-up has built it; computed before
- * (this may be the process's first call). */
-static int aligned_class(size_t size, size_t align)
+/* The smallest class >= size whose objects all sit on align boundaries
+ * (align a power of two up to a page; size at most SMALL_MAX): slabs start
+ * on a page, so a class that is a multiple of align works, and the class
+ * of size rounded up to align always is one (every class above 2^k bytes
+ * is a multiple of 2^(k-3) or more: test_sizeclass checks each
+ * alignment).  The class table is a constant: this may be the process's
+ * first call. */
+static inline unsigned aligned_class(size_t size, size_t align)
 {
-	/* a class that fits is a multiple of align, so at least size rounded
-	 * up to it (at most SMALL_MAX: align is at most a page) */
-	unsigned c = size_to_class_small(ALIGN_UP(size, align));
-	if (likely(__atomic_load_n(&_strata_initialized, __ATOMIC_ACQUIRE))) {
-		unsigned bits = (unsigned)__builtin_ctzl(align);
-		for (; c < NUM_CLASSES; c++)
-			if (_strata_classes[c].shift >= bits) /* its size's alignment */
-				return (int)c;
-		return -1;
-	}
-	for (; c < NUM_CLASSES; c++)
-		if ((class_size_of(c) & (align - 1)) == 0)
-			return (int)c;
-	return -1;
+	return size_to_class_small(ALIGN_UP(size, MAX(align, MIN_ALIGN)));
 }
 
 /* align is a power of two. */
@@ -628,12 +618,28 @@ static void *alloc_aligned(size_t align, size_t size)
 {
 	if (align <= MIN_ALIGN)
 		return API(malloc)(size);
-	if (size - 1 < SMALL_MAX && align <= PAGE_SIZE) { /* 0 goes to alloc_large */
-		int c = aligned_class(size, align);
-		if (c >= 0)
-			return alloc_class((unsigned)c, size);
-	}
+	if (size - 1 < SMALL_MAX && align <= PAGE_SIZE) /* 0 goes to alloc_large */
+		return alloc_class(aligned_class(size, align), size);
 	return alloc_large(size, align, false);
+}
+
+/* The aligned calls' fast path is for small blocks (else alloc_aligned),
+ * from the thread's entry of their class.  Before start-up the thread's
+ * heap is the empty one: its entry has no object, and the slow path
+ * starts strata. */
+static inline bool aligned_small(size_t align, size_t size)
+{
+	return size - 1 < SMALL_MAX && align <= PAGE_SIZE;
+}
+
+/* Entry f's list is at its end: its last object, else the foreign list's
+ * first, else the slow path. */
+static void *aligned_list_end(struct heap_fast *f, size_t align, size_t size)
+{
+	void *p = f->free != HEAP_LIST_END ? heap_pop_last(f, f->free)
+	          : f->foreign             ? heap_pop_foreign(f, f->foreign)
+	                                   : NULL;
+	return p ? p : alloc_aligned(align, size);
 }
 
 static bool power_of_two(size_t x)
@@ -641,12 +647,13 @@ static bool power_of_two(size_t x)
 	return x != 0 && (x & (x - 1)) == 0;
 }
 
-strata_export int API(posix_memalign)(void **out, size_t align, size_t size)
+/* posix_memalign leaves errno as it was: only its slow path may touch it,
+ * out of line (f NULL, or at its list's end), so that the fast one saves
+ * no register. */
+static noinline int posix_memalign_slow(void **out, struct heap_fast *f, size_t align, size_t size)
 {
-	if (!power_of_two(align) || align % sizeof(void *) != 0)
-		return EINVAL;
 	int   saved = errno;
-	void *p = alloc_aligned(align, size);
+	void *p = f ? aligned_list_end(f, align, size) : alloc_aligned(align, size);
 	errno = saved;
 	if (p == NULL)
 		return ENOMEM;
@@ -654,13 +661,54 @@ strata_export int API(posix_memalign)(void **out, size_t align, size_t size)
 	return 0;
 }
 
+static noinline int posix_memalign_foreign(void **out, struct heap_fast *f)
+{
+	*out = heap_pop_foreign(f, f->foreign);
+	return 0;
+}
+
+strata_export int API(posix_memalign)(void **out, size_t align, size_t size)
+{
+	if (unlikely(!power_of_two(align) || align % sizeof(void *) != 0))
+		return EINVAL;
+	if (unlikely(!aligned_small(align, size)))
+		return posix_memalign_slow(out, NULL, align, size);
+	struct heap_fast *f = heap_slot(_strata_heap, aligned_class(size, align));
+	void            **p = f->free;
+	uintptr_t         delta = link_delta(p);
+	if (unlikely(!link_in_window(delta))) {
+		/* the foreign list, which most frees in a row into other slabs
+		 * than the current one feed (heap_stash_own) */
+		if (p == HEAP_LIST_END && f->foreign != NULL)
+			return posix_memalign_foreign(out, f);
+		return posix_memalign_slow(out, f, align, size);
+	}
+	*out = heap_pop_delta(f, p, delta);
+	return 0;
+}
+
+static noinline void *aligned_alloc_slow(struct heap_fast *f, size_t align, size_t size)
+{
+	return f ? aligned_list_end(f, align, size) : alloc_aligned(align, size);
+}
+
 strata_export void *API(aligned_alloc)(size_t align, size_t size)
 {
-	if (!power_of_two(align)) {
+	if (unlikely(!power_of_two(align))) {
 		errno = EINVAL;
 		return NULL;
 	}
-	return alloc_aligned(align, size);
+	if (unlikely(!aligned_small(align, size)))
+		return aligned_alloc_slow(NULL, align, size);
+	struct heap_fast *f = heap_slot(_strata_heap, aligned_class(size, align));
+	void            **p = f->free;
+	uintptr_t         delta = link_delta(p);
+	if (unlikely(!link_in_window(delta))) {
+		if (p == HEAP_LIST_END && f->foreign != NULL)
+			return alloc_foreign_pop(f);
+		return aligned_alloc_slow(f, align, size);
+	}
+	return heap_pop_delta(f, p, delta);
 }
 
 /* glibc's memalign: an alignment that is not a power of two is rounded up. */
@@ -784,13 +832,13 @@ static void *debug_alloc(size_t size, size_t align, bool zero, unsigned kind)
 	if (g) /* fresh pages: already zero */
 		return g;
 	size_t need = size + DEBUG_TAIL;
-	int    c = need <= SMALL_MAX && align <= PAGE_SIZE ? aligned_class(need, align) : -1;
-	if (c >= 0) {
-		void *p = heap_alloc_slow((unsigned)c, size);
+	if (need <= SMALL_MAX && align <= PAGE_SIZE) {
+		unsigned c = aligned_class(need, align);
+		void    *p = heap_alloc_slow(c, size);
 		if (p) {
 			struct heap *s = heap_shared_of(p);
 			lock_acquire(&s->lock);
-			debug_block_open(p, class_size((unsigned)c), size, true, kind);
+			debug_block_open(p, class_size(c), size, true, kind);
 			lock_release(&s->lock);
 		}
 		return p;

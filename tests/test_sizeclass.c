@@ -22,6 +22,20 @@ Test(sizeclass, table_matches_the_arithmetic)
 		cr_assert_eq(size_to_class_table(n), size_to_class(n), "size %zu", n);
 }
 
+/* posix_memalign's class (api.c: aligned_class) is the class of the size
+ * rounded up to the alignment, with no search: for every alignment up to a
+ * page, that class is a multiple of it. */
+Test(sizeclass, a_size_rounded_up_to_an_alignment_has_a_class_of_that_alignment)
+{
+	for (size_t align = 16; align <= 4096; align <<= 1)
+		for (size_t n = 1; n <= SMALL_MAX; n++) {
+			size_t up = (n + align - 1) & ~(align - 1);
+			cr_assert_eq(class_size_of(size_to_class(up)) % align, 0,
+			             "align %zu size %zu: class of %zu bytes", align, n,
+			             class_size_of(size_to_class(up)));
+		}
+}
+
 Test(sizeclass, size_zero_maps_to_the_empty_entry)
 {
 	cr_assert_eq(size_to_class_table(0), NUM_CLASSES, "malloc(0) leaves the fast path");
