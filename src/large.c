@@ -280,10 +280,14 @@ static void huge_guard_drop(struct huge *h)
  * moves page tables, not pages), and pays no page fault for the pages it
  * keeps.  A kept block is unmapped decay_ms after it was freed, when the
  * cache would pass its budget (below), or when the arenas' pages in use
- * have grown by half its size since its free: the program has moved on
- * from blocks of its size to smaller ones, and its resident pages would
- * only add to the new peak (sqlite3 frees a 16 MiB array, then its page
- * cache grows: peak RSS 78.7 -> 67.5 MiB).  hugetlb blocks are not kept (their
+ * have grown by half its size past their recent peak at its free (the
+ * decay's windows): the program has moved on from blocks of its size to
+ * smaller ones, and its resident pages would only add to the new peak
+ * (sqlite3 frees a 16 MiB array, then its page cache grows: peak RSS 78.7
+ * -> 67.5 MiB).  From the peak, not from the pages in use at the free: a
+ * heap whose pages in use swing below their peak while it frees and
+ * allocates huge blocks among others (bench/compare's budget) kept losing
+ * them and mapping them again (12% of its time).  hugetlb blocks are not kept (their
  * pool pages are for others), nor anything in the debug mode, where a use
  * after free must fault.
  *
@@ -331,6 +335,20 @@ size_t huge_mapped_bytes(void)
 	       + __atomic_load_n(&huge_cached_bytes, __ATOMIC_RELAXED);
 }
 
+/* The arenas' recent peak of bytes in use (the decay's windows), or their
+ * bytes in use if more.  Read without their locks. */
+static size_t arenas_peak_bytes(void)
+{
+	size_t peak = 0;
+	for (unsigned i = 0; i < _strata_narenas; i++) {
+		const struct arena *a = &_strata_arenas[i];
+		size_t              pages = MAX(__atomic_load_n(&a->peak_pages, __ATOMIC_RELAXED),
+		                                __atomic_load_n(&a->peak_prev, __ATOMIC_RELAXED));
+		peak += MAX(pages, arena_active_pages(a)) << PAGE_SHIFT;
+	}
+	return peak;
+}
+
 /* What the cache may hold (see above). */
 static size_t huge_cache_budget(void)
 {
@@ -363,7 +381,7 @@ static bool huge_protect(struct huge *h, bool access)
 }
 
 /* The arenas' bytes in use past which the program has moved on from kept
- * block h: half its size more than at its free. */
+ * block h: half its size more than their peak at its free. */
 static size_t huge_moved_on_at(const struct huge *h)
 {
 	return h->used_at_free + (h->map_size >> HUGE_MOVED_ON_SHIFT);
@@ -410,7 +428,7 @@ static void huge_cache_put(struct huge *h)
 	unsigned     n = 0;
 	__atomic_store_n(&h->kind, SEG_HUGE_FREED, __ATOMIC_RELEASE);
 	h->freed_ms = os_now_ms();
-	h->used_at_free = arenas_used_bytes();
+	h->used_at_free = arenas_peak_bytes();
 	lock_acquire(&huge_list_lock);
 	while (huge_ncached > 0
 	       && (huge_ncached == HUGE_CACHE_SLOTS || huge_cached_bytes + h->map_size > budget))

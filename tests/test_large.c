@@ -192,8 +192,7 @@ static void small_blocks_free(void **list)
 }
 
 /* A kept block goes once the arenas' pages in use have grown by half its
- * size since its free (the program moved on to smaller blocks), and not
- * before. */
+ * size (the program moved on to smaller blocks), and not before... */
 Test(large, a_kept_huge_block_goes_when_the_heap_grows_past_half_its_size)
 {
 	char *p = huge_alloc(16 << 20, 0, 0, false);
@@ -205,6 +204,26 @@ Test(large, a_kept_huge_block_goes_when_the_heap_grows_past_half_its_size)
 	list = small_blocks(1000, 6 << 20, list);
 	cr_assert_null(pagemap_lookup(p), "9 MiB more in use: unmapped");
 	cr_assert_eq(huge_cache_trim(), 0, "nothing is kept");
+	small_blocks_free(list);
+}
+
+/* ... grown past the arenas' recent peak at its free, not past their
+ * pages in use then: a heap that swings below its peak keeps the block.
+ * The hook runs at each new peak of an arena (called here). */
+Test(large, a_kept_huge_block_stays_while_the_heap_swings_below_its_peak)
+{
+	void **swing = small_blocks(256 << 10, 12 << 20, NULL); /* large runs */
+	small_blocks_free(swing);                               /* the peak stays */
+	char *p = huge_alloc(16 << 20, 0, 0, false);
+	memset(p, 5, 16 << 20);
+	huge_free(pagemap_lookup(p));
+	cr_assert(huge_kept(p));
+	void **list = small_blocks(256 << 10, 10 << 20, NULL);
+	huge_cache_follow();
+	cr_assert(huge_kept(p), "10 MiB more in use than at the free, below the peak: kept");
+	list = small_blocks(256 << 10, 12 << 20, list);
+	huge_cache_follow();
+	cr_assert_null(pagemap_lookup(p), "22 MiB more in use: past the peak by 10, unmapped");
 	small_blocks_free(list);
 }
 
