@@ -245,8 +245,9 @@ static void arena_window_advance(struct arena *a, uint64_t now_ms, uint64_t deca
 {
 	if (now_ms - a->window_ms < decay / 2)
 		return;
-	a->peak_prev = a->peak_pages;
-	a->peak_pages = arena_active_pages(a);
+	/* stores the huge cache reads without the lock (large.c) */
+	__atomic_store_n(&a->peak_prev, a->peak_pages, __ATOMIC_RELAXED);
+	__atomic_store_n(&a->peak_pages, arena_active_pages(a), __ATOMIC_RELAXED);
 	a->window_ms = now_ms;
 }
 
@@ -306,14 +307,16 @@ void arena_set_outside_hook(size_t (*fn)(void))
 }
 
 /* The memory strata may have resident: the arenas' pages in use and
- * dirty ones, and the huge blocks.  Read without the other arenas' locks. */
-static size_t heap_footprint(void)
+ * dirty ones, and the huge blocks.  Arena a's own are read under its lock
+ * and published; the others' as each published them at its last pass or
+ * peak. */
+static size_t heap_footprint(struct arena *a)
 {
+	__atomic_store_n(&a->footprint_pages, arena_active_pages(a) + a->dirty_pages,
+	                 __ATOMIC_RELAXED);
 	size_t pages = 0;
-	for (unsigned i = 0; i < _strata_narenas; i++) {
-		const struct arena *a = &_strata_arenas[i];
-		pages += arena_active_pages(a) + __atomic_load_n(&a->dirty_pages, __ATOMIC_RELAXED);
-	}
+	for (unsigned i = 0; i < _strata_narenas; i++)
+		pages += __atomic_load_n(&_strata_arenas[i].footprint_pages, __ATOMIC_RELAXED);
 	return (pages << PAGE_SHIFT) + (outside_hook ? outside_hook() : 0);
 }
 
@@ -331,9 +334,9 @@ size_t arena_memory_limit(void)
 /* At each pass and each new peak: a floor of half of the pages in use while
  * the heap is under half of the limit, else an eighth.  The cgroup is read
  * once the heap is big enough for the floors to differ much. */
-static void arena_room_update(void)
+static void arena_room_update(struct arena *a)
 {
-	size_t footprint = heap_footprint();
+	size_t footprint = heap_footprint(a);
 	if (!__atomic_load_n(&memory_limit_set, __ATOMIC_ACQUIRE) && footprint < LIMIT_READ_BYTES)
 		return;
 	size_t   limit = arena_memory_limit();
@@ -351,8 +354,8 @@ static void arena_room_update(void)
 void arena_peak_rise(struct arena *a, size_t active)
 {
 	arena_assert_locked(a);
-	a->peak_pages = active;
-	arena_room_update();
+	__atomic_store_n(&a->peak_pages, active, __ATOMIC_RELAXED);
+	arena_room_update(a);
 	if ((active << PAGE_SHIFT) > BACKGROUND_AUTO_BYTES)
 		__atomic_store_n(&background_wanted, 1, __ATOMIC_RELAXED);
 	if (peak_hook)
@@ -375,7 +378,7 @@ void arena_decay(struct arena *a, uint64_t now_ms)
 	bool pass = now_ms >= a->next_decay_ms;
 	if (pass) {
 		arena_window_advance(a, now_ms, (uint64_t)decay);
-		arena_room_update();
+		arena_room_update(a);
 	}
 	size_t target = arena_dirty_cap(a);
 	if (!pass && a->dirty_pages <= arena_dirty_limit(a))
@@ -483,8 +486,8 @@ size_t arena_trim(struct arena *a)
 	arena_release_idle(a, false);
 	size_t released = (regions - a->nr_regions) * REGION_SIZE;
 	released += buddy_purge(a, 0, 1);
-	a->peak_pages = arena_active_pages(a);
-	a->peak_prev = 0;
+	__atomic_store_n(&a->peak_pages, arena_active_pages(a), __ATOMIC_RELAXED);
+	__atomic_store_n(&a->peak_prev, 0, __ATOMIC_RELAXED);
 	lock_release(&a->lock);
 	return released;
 }

@@ -51,13 +51,15 @@ struct arena {
 	unsigned           nr_regions;
 	struct region     *regions;
 	size_t             free_pages;
-	size_t             dirty_pages;   /* of free_pages, those that may be resident */
-	size_t             peak_pages;    /* most pages in use in this window (arena.c) */
-	size_t             peak_prev;     /* ... and in the window before */
-	uint64_t           window_ms;     /* when this window began */
-	size_t             dirty_stuck;   /* dirty pages the last purge could not take */
-	uint64_t           next_decay_ms; /* when the next decay pass is due */
-	uint32_t           decay_pass;    /* passes so far (buddy.c's freed_pass) */
+	size_t             dirty_pages;     /* of free_pages, those that may be resident */
+	size_t             peak_pages;      /* most pages in use in this window (arena.c) */
+	size_t             peak_prev;       /* ... and in the window before */
+	size_t             footprint_pages; /* in use and dirty at its last pass or
+	                                       peak, for the others (arena.c) */
+	uint64_t           window_ms;       /* when this window began */
+	size_t             dirty_stuck;     /* dirty pages the last purge could not take */
+	uint64_t           next_decay_ms;   /* when the next decay pass is due */
+	uint32_t           decay_pass;      /* passes so far (buddy.c's freed_pass) */
 	struct free_area   free_area[BUDDY_ORDERS];
 	struct slab_bin    bins[NUM_CLASSES];
 	struct arena_stats stats;

@@ -335,16 +335,16 @@ size_t huge_mapped_bytes(void)
 	       + __atomic_load_n(&huge_cached_bytes, __ATOMIC_RELAXED);
 }
 
-/* The arenas' recent peak of bytes in use (the decay's windows), or their
- * bytes in use if more.  Read without their locks. */
+/* The arenas' recent peak of bytes in use (the decay's windows).  Read
+ * without their locks. */
 static size_t arenas_peak_bytes(void)
 {
 	size_t peak = 0;
 	for (unsigned i = 0; i < _strata_narenas; i++) {
 		const struct arena *a = &_strata_arenas[i];
-		size_t              pages = MAX(__atomic_load_n(&a->peak_pages, __ATOMIC_RELAXED),
-		                                __atomic_load_n(&a->peak_prev, __ATOMIC_RELAXED));
-		peak += MAX(pages, arena_active_pages(a)) << PAGE_SHIFT;
+		peak += MAX(__atomic_load_n(&a->peak_pages, __ATOMIC_RELAXED),
+		            __atomic_load_n(&a->peak_prev, __ATOMIC_RELAXED))
+		        << PAGE_SHIFT;
 	}
 	return peak;
 }
