@@ -320,15 +320,17 @@ static size_t heap_footprint(struct arena *a)
 	return (pages << PAGE_SHIFT) + (outside_hook ? outside_hook() : 0);
 }
 
-/* The limit in bytes, 0 for none: the option's, or the cgroup's (auto). */
+/* The limit in bytes, 0 for none: the option's, or the cgroup's (auto).
+ * Two threads may read it at once: they store the same value. */
 size_t arena_memory_limit(void)
 {
 	if (!__atomic_load_n(&memory_limit_set, __ATOMIC_ACQUIRE)) {
 		long opt = strata_option(OPT_MEMORY_LIMIT);
-		memory_limit = opt < 0 ? os_memory_limit() : (size_t)opt;
+		__atomic_store_n(&memory_limit, opt < 0 ? os_memory_limit() : (size_t)opt,
+		                 __ATOMIC_RELAXED);
 		__atomic_store_n(&memory_limit_set, 1, __ATOMIC_RELEASE);
 	}
-	return memory_limit;
+	return __atomic_load_n(&memory_limit, __ATOMIC_RELAXED);
 }
 
 /* At each pass and each new peak: a floor of half of the pages in use while
@@ -389,7 +391,7 @@ void arena_decay(struct arena *a, uint64_t now_ms)
 		                  : a->decay_pass > AGE_PASSES ? a->decay_pass - AGE_PASSES
 		                                               : 0;
 		buddy_purge_aged(a, target, PURGE_MIN_BYTES >> PAGE_SHIFT, before);
-		size_t hard = target + (arena_active_pages(a) >> _strata_dirty_floor_shift);
+		size_t hard = target + (arena_active_pages(a) >> arena_dirty_floor_shift());
 		if (a->dirty_pages > hard)
 			buddy_purge(a, hard, PURGE_MIN_BYTES >> PAGE_SHIFT);
 	}

@@ -120,10 +120,15 @@ static inline void arena_note_active(struct arena *a)
 
 extern unsigned _strata_dirty_floor_shift strata_hidden;
 
+/* The floor's share of the pages in use, as a shift (arena.c sets it). */
+static inline unsigned arena_dirty_floor_shift(void)
+{
+	return __atomic_load_n(&_strata_dirty_floor_shift, __ATOMIC_RELAXED);
+}
+
 static inline size_t arena_dirty_floor(const struct arena *a)
 {
-	size_t shift = __atomic_load_n(&_strata_dirty_floor_shift, __ATOMIC_RELAXED);
-	return MAX(DIRTY_FLOOR_MIN_PAGES, arena_active_pages(a) >> shift);
+	return MAX(DIRTY_FLOOR_MIN_PAGES, arena_active_pages(a) >> arena_dirty_floor_shift());
 }
 
 static inline size_t arena_dirty_cap(const struct arena *a)

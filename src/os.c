@@ -304,9 +304,9 @@ size_t os_rss(void)
  *
  * A container's memory is bounded by its cgroup: over the limit, the
  * kernel's OOM killer kills a process, however much the machine has free.
- * The limit is the smallest of memory.max and memory.high (cgroup v2) of
- * the process's cgroup and its ancestors, or memory.limit_in_bytes of its
- * memory cgroup (v1).  Read once, when the decay first needs it: a few
+ * The limit is the smallest of memory.max and memory.high (cgroup v2), or
+ * of memory.limit_in_bytes (v1's memory hierarchy), of the process's
+ * cgroup and its ancestors.  Read once, when the decay first needs it: a few
  * opens of small files.
  * ---------------------------------------------------------------------- */
 #define CGROUP_ROOT      "/sys/fs/cgroup"
@@ -362,9 +362,10 @@ static bool cgroup_path(const char *table, const char *controller, char *path, s
 	return false;
 }
 
-/* v2: the smallest limit of the cgroup and of each ancestor up to the
- * root of the hierarchy this process sees. */
-static size_t cgroup2_limit(const char *root, const char *cg)
+/* The smallest limit, in the files named, of the cgroup dir (under root)
+ * and of each ancestor up to root, the top of the hierarchy this process
+ * sees: a parent's limit bounds its children's. */
+static size_t cgroup_tree_limit(const char *root, const char *cg, const char *const *files)
 {
 	char   dir[2 * CGROUP_PATH_MAX];
 	size_t limit = 0, root_len = strlen(root);
@@ -372,8 +373,8 @@ static size_t cgroup2_limit(const char *root, const char *cg)
 		return 0;
 	for (size_t len = strlen(dir);;) {
 		dir[len] = '\0';
-		limit = limit_min(limit, cgroup_value(dir, "memory.max"));
-		limit = limit_min(limit, cgroup_value(dir, "memory.high"));
+		for (const char *const *f = files; *f; f++)
+			limit = limit_min(limit, cgroup_value(dir, *f));
 		char *slash = strrchr(dir, '/');
 		if (len <= root_len || slash == NULL || (size_t)(slash - dir) < root_len)
 			break;
@@ -383,16 +384,19 @@ static size_t cgroup2_limit(const char *root, const char *cg)
 }
 
 /* The limit of the cgroup /proc/self/cgroup's table names, under the
- * cgroup file system mounted at root (v1: root/memory). */
+ * cgroup file system mounted at root (v1's memory hierarchy at
+ * root/memory). */
 size_t os_cgroup_limit(const char *root, const char *table)
 {
-	char cg[CGROUP_PATH_MAX], dir[2 * CGROUP_PATH_MAX];
+	static const char *const v1[] = { "memory.limit_in_bytes", NULL };
+	static const char *const v2[] = { "memory.max", "memory.high", NULL };
+	char                     cg[CGROUP_PATH_MAX], dir[CGROUP_PATH_MAX + 64];
 	if (cgroup_path(table, "memory", cg, sizeof(cg))) {
-		if ((size_t)snprintf(dir, sizeof(dir), "%s/memory%s", root, cg) >= sizeof(dir))
+		if ((size_t)snprintf(dir, sizeof(dir), "%s/memory", root) >= sizeof(dir))
 			return 0;
-		return cgroup_value(dir, "memory.limit_in_bytes");
+		return cgroup_tree_limit(dir, cg, v1);
 	}
-	return cgroup_path(table, "", cg, sizeof(cg)) ? cgroup2_limit(root, cg) : 0;
+	return cgroup_path(table, "", cg, sizeof(cg)) ? cgroup_tree_limit(root, cg, v2) : 0;
 }
 
 /* The bytes the process's cgroup may use, 0 if it has no limit (or it

@@ -233,6 +233,8 @@ Test(arena, the_memory_limit_is_read_from_the_cgroup_tree)
 	const char *v1 = "12:pids:/x/y\n5:cpu,cpuacct:/\n4:blkio,memory:/x/y\n0::/\n";
 	cr_assert_eq(os_cgroup_limit(root, v1), 67108864, "v1, memory among the controllers");
 	cr_assert_eq(os_cgroup_limit(root, "4:memory:/x\n0::/\n"), 0, "v1's unlimited");
+	put_file(root, "memory/x/y/z/memory.limit_in_bytes", "9223372036854771712\n");
+	cr_assert_eq(os_cgroup_limit(root, "4:memory:/x/y/z\n"), 67108864, "v1, a parent's");
 	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
 	cr_assert_eq(system(cmd), 0);
