@@ -216,8 +216,11 @@ static void region_release(struct arena *a, struct region *r)
  *
  * How much stays dirty depends on how far the heap is from the memory
  * limit (option memory_limit; by default its cgroup's, read when the heap
- * first passes LIMIT_READ_BYTES): with none, or under half of it, the
- * floor and the margin are half of the pages in use; past half, an eighth.
+ * first passes LIMIT_READ_BYTES): with none, or under a quarter of it, the
+ * floor and the margin are half of the pages in use; past a quarter, an
+ * eighth.  A quarter, as the floor and the margin together let the heap's
+ * footprint double: it stays under half of the limit (tests/cgroup.sh,
+ * switching at half, reached its limit once in a dozen runs).
  * bench/compare's budget (48 MiB live, blocks of every size replaced at
  * random, 48 GiB allocated) with an eighth: 1.9 s, 1.08M page faults, 120
  * MiB peak RSS; with half: 0.41 s, 129,000 faults, 148 MiB (jemalloc 129,
@@ -236,6 +239,7 @@ static void region_release(struct arena *a, struct region *r)
 #define PURGE_MIN_BYTES       ((size_t)64 << 10)
 #define BACKGROUND_AUTO_BYTES ((size_t)32 << 20)
 #define LIMIT_READ_BYTES      ((size_t)16 << 20)
+#define LIMIT_ROOM_SHARE      4 /* far from the limit: under a quarter of it */
 
 static int background_wanted;
 static void (*background_hook)(uint64_t now_ms);
@@ -293,6 +297,7 @@ void arena_set_peak_hook(void (*fn)(void))
  * The memory limit: how much the decay lets the heap keep (see above).
  * ---------------------------------------------------------------------- */
 unsigned _strata_dirty_floor_shift = DIRTY_FLOOR_SHIFT; /* until the limit is read */
+int      _strata_near_limit;                            /* not until it is read */
 
 static size_t memory_limit;     /* bytes; 0: none */
 static int    memory_limit_set; /* read (or set by the option) */
@@ -334,7 +339,7 @@ size_t arena_memory_limit(void)
 }
 
 /* At each pass and each new peak: a floor of half of the pages in use while
- * the heap is under half of the limit, else an eighth.  The cgroup is read
+ * the heap is under a quarter of the limit, else an eighth.  The cgroup is read
  * once the heap is big enough for the floors to differ much. */
 static void arena_room_update(struct arena *a)
 {
@@ -342,10 +347,12 @@ static void arena_room_update(struct arena *a)
 	if (!__atomic_load_n(&memory_limit_set, __ATOMIC_ACQUIRE) && footprint < LIMIT_READ_BYTES)
 		return;
 	size_t   limit = arena_memory_limit();
-	unsigned shift = limit == 0 || footprint < limit / 2 ? DIRTY_FLOOR_SHIFT_ROOMY
-	                                                     : DIRTY_FLOOR_SHIFT;
+	int      near = limit != 0 && footprint >= limit / LIMIT_ROOM_SHARE;
+	unsigned shift = near ? DIRTY_FLOOR_SHIFT : DIRTY_FLOOR_SHIFT_ROOMY;
 	if (__atomic_load_n(&_strata_dirty_floor_shift, __ATOMIC_RELAXED) != shift)
 		__atomic_store_n(&_strata_dirty_floor_shift, shift, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&_strata_near_limit, __ATOMIC_RELAXED) != near)
+		__atomic_store_n(&_strata_near_limit, near, __ATOMIC_RELAXED);
 }
 
 /* With the arena lock held: its pages in use are at a new peak.  Past

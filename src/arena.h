@@ -111,7 +111,7 @@ static inline void arena_note_active(struct arena *a)
  * 4 MiB, or a share of the pages in use, the free memory a heap of runs
  * of random sizes needs to place the next ones without faulting in fresh
  * pages.  Half of them while the heap is far from the memory limit (none,
- * or under half of it: DIRTY_FLOOR_SHIFT_ROOMY), an eighth near it
+ * or under a quarter of it: DIRTY_FLOOR_SHIFT_ROOMY), an eighth near it
  * (bench/compare's buffers: at a sixteenth, 3.9 times the page faults and
  * 1.5 times the time for 2% less peak RSS; budget, see arena.c). */
 #define DIRTY_FLOOR_MIN_PAGES   ((size_t)(4u << 20) >> PAGE_SHIFT)
@@ -119,11 +119,19 @@ static inline void arena_note_active(struct arena *a)
 #define DIRTY_FLOOR_SHIFT_ROOMY 1
 
 extern unsigned _strata_dirty_floor_shift strata_hidden;
+extern int      _strata_near_limit strata_hidden;
 
 /* The floor's share of the pages in use, as a shift (arena.c sets it). */
 static inline unsigned arena_dirty_floor_shift(void)
 {
 	return __atomic_load_n(&_strata_dirty_floor_shift, __ATOMIC_RELAXED);
+}
+
+/* Is the heap near the memory limit (one was read, and the heap holds a
+ * quarter of it or more)?  The huge block cache keeps less then (large.c). */
+static inline bool arena_near_limit(void)
+{
+	return __atomic_load_n(&_strata_near_limit, __ATOMIC_RELAXED);
 }
 
 static inline size_t arena_dirty_floor(const struct arena *a)

@@ -284,10 +284,15 @@ static void huge_guard_drop(struct huge *h)
  * decay's windows): the program has moved on from blocks of its size to
  * smaller ones, and its resident pages would only add to the new peak
  * (sqlite3 frees a 16 MiB array, then its page cache grows: peak RSS 78.7
- * -> 67.5 MiB).  From the peak, not from the pages in use at the free: a
- * heap whose pages in use swing below their peak while it frees and
- * allocates huge blocks among others (bench/compare's budget) kept losing
- * them and mapping them again (12% of its time).  hugetlb blocks are not kept (their
+ * -> 67.5 MiB).  From the peak, not from the pages in use at the free,
+ * while the heap is far from the memory limit (arena.c): a heap whose pages
+ * in use swing below their peak while it frees and allocates huge blocks
+ * among others (bench/compare's budget) kept losing them and mapping them
+ * again (12% of its time).  Near the limit, from the pages in use at the
+ * free, and the cache's budget has no minimum: the same program in a 128
+ * MiB cgroup (tests/cgroup.sh) peaked at 108-120 MiB without these, 109-117
+ * with them (a run of a dozen reached the limit before the decay's switch
+ * moved from half of the limit to a quarter).  hugetlb blocks are not kept (their
  * pool pages are for others), nor anything in the debug mode, where a use
  * after free must fault.
  *
@@ -353,7 +358,9 @@ static size_t arenas_peak_bytes(void)
 static size_t huge_cache_budget(void)
 {
 	size_t used = __atomic_load_n(&huge_live_bytes, __ATOMIC_RELAXED) + arenas_used_bytes();
-	return MAX(HUGE_CACHE_MIN_BYTES, used >> HUGE_CACHE_SHIFT);
+	/* near the memory limit, no minimum */
+	return arena_near_limit() ? used >> HUGE_CACHE_SHIFT
+	                          : MAX(HUGE_CACHE_MIN_BYTES, used >> HUGE_CACHE_SHIFT);
 }
 
 /* Out of the pagemap, then unmapped with its guard page. */
@@ -381,7 +388,8 @@ static bool huge_protect(struct huge *h, bool access)
 }
 
 /* The arenas' bytes in use past which the program has moved on from kept
- * block h: half its size more than their peak at its free. */
+ * block h: half its size more than their peak (or, near the memory limit,
+ * their bytes in use) at its free. */
 static size_t huge_moved_on_at(const struct huge *h)
 {
 	return h->used_at_free + (h->map_size >> HUGE_MOVED_ON_SHIFT);
@@ -428,7 +436,7 @@ static void huge_cache_put(struct huge *h)
 	unsigned     n = 0;
 	__atomic_store_n(&h->kind, SEG_HUGE_FREED, __ATOMIC_RELEASE);
 	h->freed_ms = os_now_ms();
-	h->used_at_free = arenas_peak_bytes();
+	h->used_at_free = arena_near_limit() ? arenas_used_bytes() : arenas_peak_bytes();
 	lock_acquire(&huge_list_lock);
 	while (huge_ncached > 0
 	       && (huge_ncached == HUGE_CACHE_SLOTS || huge_cached_bytes + h->map_size > budget))

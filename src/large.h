@@ -18,7 +18,8 @@ struct huge {
 	uint8_t      _pad[2];
 	int          node;         /* the NUMA node it is bound to */
 	uint64_t     freed_ms;     /* in the cache of freed blocks: when it was freed, */
-	size_t       used_at_free; /* ... and the arenas' recent peak of bytes in use then */
+	size_t       used_at_free; /* ... and the arenas' recent peak (near the memory
+	                              limit: bytes in use) then */
 	size_t       map_size;     /* bytes mapped, header included */
 	size_t       offset;       /* user pointer - mapping base */
 	size_t       map_align;    /* alignment of the mapping */

@@ -114,8 +114,8 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	                     "into a free object that no malloc met stops the program with "
 	                     "one line; 0: not checked" },
 	[OPT_MEMORY_LIMIT] = { "memory_limit", -1, -1, 1L << 50,
-	                     "bytes the process may use: past half of it the decay keeps an "
-	                     "eighth of the pages in use free, under it half; -1: the cgroup's "
+	                     "bytes the process may use: past a quarter of it the decay keeps "
+	                     "an eighth of the pages in use free, under it half; -1: the cgroup's "
 	                     "limit (memory.max, memory.high; v1 memory.limit_in_bytes), if any; "
 	                     "0: none" },
 };

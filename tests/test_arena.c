@@ -172,7 +172,7 @@ static size_t decay_with_limit(long limit, size_t *aged)
 	return dirty;
 }
 
-/* Far from the memory limit (none, or under half of it) a heap keeps half
+/* Far from the memory limit (none, or under a quarter of it) a heap keeps half
  * of its pages in use free, dirty: a program whose live memory stays the
  * same while blocks of every size come and go reuses them. */
 Test(arena, far_from_the_memory_limit_half_of_the_pages_in_use_stay_dirty)
@@ -184,7 +184,7 @@ Test(arena, far_from_the_memory_limit_half_of_the_pages_in_use_stay_dirty)
 	cr_assert_geq(aged, half - (512u << 10 >> PAGE_SHIFT), "%zu of %zu kept", aged, half);
 }
 
-/* Past half of the limit, an eighth. */
+/* Past a quarter of the limit, an eighth. */
 Test(arena, near_the_memory_limit_an_eighth_of_the_pages_in_use_stays_dirty)
 {
 	size_t aged, dirty = decay_with_limit(1L << 20, &aged);

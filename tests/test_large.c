@@ -6,6 +6,7 @@
 
 #include "large.h"
 #include "os.h"
+#include "options.h"
 #include "pagemap.h"
 
 static struct arena A;
@@ -207,24 +208,60 @@ Test(large, a_kept_huge_block_goes_when_the_heap_grows_past_half_its_size)
 	small_blocks_free(list);
 }
 
-/* ... grown past the arenas' recent peak at its free, not past their
- * pages in use then: a heap that swings below its peak keeps the block.
- * The hook runs at each new peak of an arena (called here). */
-Test(large, a_kept_huge_block_stays_while_the_heap_swings_below_its_peak)
+/* With 40 MiB of large runs live throughout and the memory limit `limit`
+ * (read once the heap holds 16 MiB): a swing of 20 MiB more, freed, then a
+ * kept 8 MiB block, then the heap grows again by 6 MiB and by 20 more.
+ * The hook runs at each new peak of an arena (called here).  Whether the
+ * block was kept after the first growth; it is gone after the second
+ * either way. */
+static bool kept_after_a_swing(long limit)
 {
-	void **swing = small_blocks(256 << 10, 12 << 20, NULL); /* large runs */
-	small_blocks_free(swing);                               /* the peak stays */
-	char *p = huge_alloc(16 << 20, 0, 0, false);
-	memset(p, 5, 16 << 20);
+	_strata_option_values[OPT_MEMORY_LIMIT] = limit;
+	void **base = small_blocks(256 << 10, 40 << 20, NULL);
+	void **swing = small_blocks(256 << 10, 20 << 20, NULL);
+	small_blocks_free(swing); /* the peak stays */
+	cr_assert_eq(arena_near_limit(), limit != 0, "the limit was read");
+	char *p = huge_alloc(8 << 20, 0, 0, false);
+	memset(p, 5, 8 << 20);
 	huge_free(pagemap_lookup(p));
-	cr_assert(huge_kept(p));
-	void **list = small_blocks(256 << 10, 10 << 20, NULL);
+	cr_assert(huge_kept(p), "a quarter of the memory in use holds it");
+	void **list = small_blocks(256 << 10, 6 << 20, NULL);
 	huge_cache_follow();
-	cr_assert(huge_kept(p), "10 MiB more in use than at the free, below the peak: kept");
-	list = small_blocks(256 << 10, 12 << 20, list);
+	bool kept = huge_kept(p);
+	list = small_blocks(256 << 10, 20 << 20, list);
 	huge_cache_follow();
-	cr_assert_null(pagemap_lookup(p), "22 MiB more in use: past the peak by 10, unmapped");
+	cr_assert_null(pagemap_lookup(p), "26 MiB more in use: past the peak by 6, unmapped");
 	small_blocks_free(list);
+	small_blocks_free(base);
+	return kept;
+}
+
+/* ... far from the memory limit, grown past the arenas' recent peak at its
+ * free, not past their pages in use then: a heap that swings below its
+ * peak keeps the block. */
+Test(large, far_from_the_memory_limit_a_kept_huge_block_stays_while_the_heap_swings_below_its_peak)
+{
+	cr_assert(kept_after_a_swing(0), "6 MiB more in use than at the free, below the peak");
+}
+
+/* Near it, from the pages in use at its free: the block goes sooner. */
+Test(large, near_the_memory_limit_a_kept_huge_block_goes_when_the_heap_grows_by_half_its_size)
+{
+	cr_assert_not(kept_after_a_swing(64 << 20), "6 MiB more in use than at the free");
+}
+
+/* Near it, the cache holds a quarter of the memory in use, with no 32 MiB
+ * minimum: a block bigger than that is not kept. */
+Test(large, near_the_memory_limit_the_huge_cache_has_no_minimum)
+{
+	_strata_option_values[OPT_MEMORY_LIMIT] = 64 << 20;
+	void **base = small_blocks(256 << 10, 20 << 20, NULL);
+	cr_assert(arena_near_limit());
+	char *p = huge_alloc(8 << 20, 0, 0, false);
+	memset(p, 5, 8 << 20);
+	huge_free(pagemap_lookup(p));
+	cr_assert_null(pagemap_lookup(p), "8 MiB: over a quarter of the 20 MiB in use, unmapped");
+	small_blocks_free(base);
 }
 
 /* A decay pass whose clock was read before a block's free (the background
