@@ -348,6 +348,9 @@ static void prom_totals(struct out *o, const struct strata_stats *st)
 	           st->resident);
 	prom_gauge(o, "mapped_bytes", "Bytes of address space mapped by strata.", st->mapped);
 	prom_gauge(o, "metadata_bytes", "Bytes of strata's own bookkeeping.", st->metadata);
+	prom_gauge(o, "memory_limit_bytes",
+	           "Bytes the process may use, as the decay sees them (0: no limit).",
+	           arena_memory_limit());
 	prom_head(o, "mallocs_total", "counter", "Calls that returned a block.");
 	out(o, "strata_mallocs_total %llu\n", (unsigned long long)st->nmalloc);
 	prom_head(o, "frees_total", "counter", "Calls that freed a block.");

@@ -52,6 +52,19 @@ python3 -m json.tool "$tmp/run.json" > /dev/null || fail "strata-run JSON does n
 "$run" -r prometheus -o "$tmp/run.prom" -- sqlite3 :memory: "select 1;" > /dev/null
 python3 "$here/promcheck.py" "$tmp/run.prom" || fail "strata-run Prometheus rejected"
 
+# 2b. the memory limit the decay follows, set by the option: in every format
+STRATA_MEMORY_LIMIT=64m "$run" -- sqlite3 :memory: "select 1;" 2> "$tmp/limit.txt" > /dev/null
+grep -q "^  memory limit  *67108864 bytes (memory_limit)" "$tmp/limit.txt" ||
+	fail "the text report does not name the memory limit set: $(grep 'memory limit' "$tmp/limit.txt")"
+STRATA_MEMORY_LIMIT=64m "$run" -r json -o "$tmp/limit.json" -- sqlite3 :memory: "select 1;" > /dev/null
+python3 -c 'import json, sys; assert json.load(open(sys.argv[1]))["totals"]["memory_limit"] == 67108864' \
+	"$tmp/limit.json" || fail "the JSON report's memory_limit is not the limit set"
+STRATA_MEMORY_LIMIT=64m "$run" -r prometheus -o "$tmp/limit.prom" -- sqlite3 :memory: "select 1;" > /dev/null
+grep -q "^strata_memory_limit_bytes 67108864$" "$tmp/limit.prom" ||
+	fail "the Prometheus report's strata_memory_limit_bytes is not the limit set"
+STRATA_MEMORY_LIMIT=0 "$run" -- sqlite3 :memory: "select 1;" 2> "$tmp/nolimit.txt" > /dev/null
+grep -q "^  memory limit  *0 bytes (none)" "$tmp/nolimit.txt" || fail "memory_limit=0 is not reported as none"
+
 # 3. the stats file is rewritten while the program runs
 "$run" -r off -f "$tmp/live.prom" -i 1 -- python3 -c "import time; time.sleep(2.5)" \
 	|| fail "strata-run with a stats file failed"
