@@ -632,13 +632,11 @@ static inline bool aligned_small(size_t align, size_t size)
 	return size - 1 < SMALL_MAX && align <= PAGE_SIZE;
 }
 
-/* Entry f's list is at its end: its last object, else the foreign list's
- * first, else the slow path. */
+/* Entry f's list is at its end (its callers have tried the foreign list):
+ * its last object, else the slow path. */
 static void *aligned_list_end(struct heap_fast *f, size_t align, size_t size)
 {
-	void *p = f->free != HEAP_LIST_END ? heap_pop_last(f, f->free)
-	          : f->foreign             ? heap_pop_foreign(f, f->foreign)
-	                                   : NULL;
+	void *p = heap_pop_last(f, f->free);
 	return p ? p : alloc_aligned(align, size);
 }
 
