@@ -296,8 +296,7 @@ void arena_set_peak_hook(void (*fn)(void))
 /* ------------------------------------------------------------------------
  * The memory limit: how much the decay lets the heap keep (see above).
  * ---------------------------------------------------------------------- */
-unsigned _strata_dirty_floor_shift = DIRTY_FLOOR_SHIFT; /* until the limit is read */
-int      _strata_near_limit;                            /* not until it is read */
+int _strata_limit_room = LIMIT_UNREAD;
 
 static size_t memory_limit;     /* bytes; 0: none */
 static int    memory_limit_set; /* read (or set by the option) */
@@ -343,16 +342,16 @@ size_t arena_memory_limit(void)
  * once the heap is big enough for the floors to differ much. */
 static void arena_room_update(struct arena *a)
 {
+	bool read = __atomic_load_n(&memory_limit_set, __ATOMIC_ACQUIRE);
+	if (read && arena_memory_limit() == 0 && arena_limit_room() == LIMIT_FAR)
+		return; /* no limit: far for good, nothing to measure */
 	size_t footprint = heap_footprint(a);
-	if (!__atomic_load_n(&memory_limit_set, __ATOMIC_ACQUIRE) && footprint < LIMIT_READ_BYTES)
+	if (!read && footprint < LIMIT_READ_BYTES)
 		return;
-	size_t   limit = arena_memory_limit();
-	int      near = limit != 0 && footprint >= limit / LIMIT_ROOM_SHARE;
-	unsigned shift = near ? DIRTY_FLOOR_SHIFT : DIRTY_FLOOR_SHIFT_ROOMY;
-	if (__atomic_load_n(&_strata_dirty_floor_shift, __ATOMIC_RELAXED) != shift)
-		__atomic_store_n(&_strata_dirty_floor_shift, shift, __ATOMIC_RELAXED);
-	if (__atomic_load_n(&_strata_near_limit, __ATOMIC_RELAXED) != near)
-		__atomic_store_n(&_strata_near_limit, near, __ATOMIC_RELAXED);
+	size_t limit = arena_memory_limit();
+	int    room = limit != 0 && footprint >= limit / LIMIT_ROOM_SHARE ? LIMIT_NEAR : LIMIT_FAR;
+	if (arena_limit_room() != room)
+		__atomic_store_n(&_strata_limit_room, room, __ATOMIC_RELAXED);
 }
 
 /* With the arena lock held: its pages in use are at a new peak.  Past

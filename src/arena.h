@@ -118,20 +118,31 @@ static inline void arena_note_active(struct arena *a)
 #define DIRTY_FLOOR_SHIFT       3
 #define DIRTY_FLOOR_SHIFT_ROOMY 1
 
-extern unsigned _strata_dirty_floor_shift strata_hidden;
-extern int      _strata_near_limit strata_hidden;
+/* Where the heap stands against the memory limit (arena.c sets it). */
+enum limit_room {
+	LIMIT_UNREAD, /* not read yet: the heap is small */
+	LIMIT_FAR,    /* none, or the heap holds under a quarter of it */
+	LIMIT_NEAR,   /* the heap holds a quarter of it or more */
+};
+extern int _strata_limit_room strata_hidden;
 
-/* The floor's share of the pages in use, as a shift (arena.c sets it). */
-static inline unsigned arena_dirty_floor_shift(void)
+static inline int arena_limit_room(void)
 {
-	return __atomic_load_n(&_strata_dirty_floor_shift, __ATOMIC_RELAXED);
+	return __atomic_load_n(&_strata_limit_room, __ATOMIC_RELAXED);
 }
 
-/* Is the heap near the memory limit (one was read, and the heap holds a
- * quarter of it or more)?  The huge block cache keeps less then (large.c). */
+/* The floor's share of the pages in use, as a shift: half far from the
+ * limit, an eighth near it or before it is read. */
+static inline unsigned arena_dirty_floor_shift(void)
+{
+	return arena_limit_room() == LIMIT_FAR ? DIRTY_FLOOR_SHIFT_ROOMY : DIRTY_FLOOR_SHIFT;
+}
+
+/* Is the heap near the memory limit?  The huge block cache keeps less
+ * then (large.c). */
 static inline bool arena_near_limit(void)
 {
-	return __atomic_load_n(&_strata_near_limit, __ATOMIC_RELAXED);
+	return arena_limit_room() == LIMIT_NEAR;
 }
 
 static inline size_t arena_dirty_floor(const struct arena *a)
