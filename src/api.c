@@ -571,8 +571,7 @@ static inline __attribute__((always_inline)) bool free_on_recent_slab(struct hea
 	if (head != f->current) { /* a slab's frees in a row: what a program
 	                             that frees what it made long ago makes */
 		__builtin_prefetch((char *)p + FREE_ROW_AHEAD, 1);
-		if (!heap_stash_own(f, r->cls, p))
-			heap_free_local_slab(f, head, p);
+		heap_free_local_slab(f, head, p);
 		return true;
 	}
 	r->limit = heap_recent_limit(f, head);
@@ -675,8 +674,7 @@ strata_export int API(posix_memalign)(void **out, size_t align, size_t size)
 	void            **p = f->free;
 	uintptr_t         delta = link_delta(p);
 	if (unlikely(!link_in_window(delta))) {
-		/* the foreign list, which most frees in a row into other slabs
-		 * than the current one feed (heap_stash_own) */
+		/* the foreign list without another call, as malloc's */
 		if (p == HEAP_LIST_END && f->foreign != NULL)
 			return posix_memalign_foreign(out, f);
 		return posix_memalign_slow(out, f, align, size);

@@ -43,9 +43,7 @@ struct heap_fast {
 	uint64_t     nmalloc;
 	uint64_t     nfree_listed; /* frees that went on the local list */
 	uint64_t     nfree_other;  /* frees kept on the foreign list */
-	void        *foreign;      /* other heaps' objects freed here (heap.c), and
-	                              the heap's own of small slabs
-	                              (heap_stash_own) */
+	void        *foreign;      /* other heaps' objects freed here (heap.c) */
 	uint32_t     nforeign;
 	uint32_t     foreign_cap; /* 0: such frees take the slow path */
 	/* second line: the frees that touch a slab's descriptor anyway */
@@ -345,46 +343,6 @@ static inline void heap_free_current(struct heap_fast *f, void *p)
 	link_set(p, f->local);
 	f->local = p;
 	f->nfree_listed++;
-}
-
-/* The owner's free of p, of class cls, in a row into a slab other than
- * the class's current one (free_on_recent_slab): onto the foreign list,
- * while it holds fewer objects than a slab, when the class's slabs are
- * small (fewer than HEAP_STASH_OBJECTS objects and at most 16 KiB: the
- * classes of 320 B to 2 KiB).  A program that keeps a few blocks of each of
- * many classes and replaces them at random (strings, records of 256 B to
- * 2 KiB) has them spread over a few slabs per class, which free's recent
- * slabs hold; put back on their slabs, each refill took a slab's few frees
- * and the next switched slabs again (bench/wl_mixed: 0.76 -> 0.55 s).  On
- * the foreign list, the class's next mallocs take them back, last freed
- * first, with no slab to switch; the slab counts them in use until the
- * list gives them back (a flush).  Not the small classes' 32 KiB slabs,
- * which a few objects on the list would keep from emptying, nor the frees
- * made out of the ring: taken back at random, their blocks spread over
- * more slabs, which empty later (wl_phases's peak RSS +14%, against +2 to
- * 6% for these). */
-#define HEAP_STASH_OBJECTS 64
-#define HEAP_STASH_ORDER   2
-
-static inline bool heap_stash_own(struct heap_fast *f, unsigned cls, void *p)
-{
-	const struct size_class *sc = &_strata_classes[cls];
-	if (!(sc->capacity < HEAP_STASH_OBJECTS && sc->order <= HEAP_STASH_ORDER
-	      && f->nforeign < sc->capacity))
-		return false;
-	/* second on the list, if it has a first: the block freed last is not
-	 * the next one handed out (as on the free list) */
-	void *first = f->foreign;
-	if (first) {
-		link_set(p, link_next(first));
-		link_set(first, p);
-	} else {
-		link_set(p, NULL);
-		f->foreign = p;
-	}
-	f->nforeign++;
-	f->nfree_other++;
-	return true;
 }
 
 static inline void heap_free_own_fast(struct heap_fast *f, struct page *head, void *p)
