@@ -349,9 +349,7 @@ static bool check_heap_recent(struct heap *h)
 		              && r->inverse == _strata_class_inverse64[s->cls],
 		      "recent slab %u: not a slab of its heap's own as its entry says", i);
 		CHECK(r->carved <= s->bump, "recent slab %u: past its slab's bump", i);
-		CHECK(r->limit == 0
-		              || (h->fast[s->cls].current == s && r->limit <= s->bump
-		                  && s->order <= HEAP_RECENT_FAST_ORDER),
+		CHECK(r->limit == 0 || (h->fast[s->cls].current == s && r->limit <= s->bump),
 		      "recent slab %u: taken by the fast test, not current or past its bump", i);
 	}
 	return true;

@@ -307,8 +307,7 @@ void heap_forget_recent(struct heap *h, const struct page *s)
  * slow one still does. */
 void heap_recent_demote(struct heap *h, const struct page *s)
 {
-	if (s->order <= HEAP_RECENT_FAST_ORDER)
-		heap_recent_clear(h, s, false);
+	heap_recent_clear(h, s, false);
 }
 
 /* Everything but the delayed list, which a racing free may be using. */

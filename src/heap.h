@@ -88,9 +88,12 @@ struct heap_pending {
  * HEAP_RECENT_SLOTS, holding the slab it last freed into there.  A program
  * that frees blocks of a few classes in turn (each class's current slab)
  * finds each slab in its own entry; one that frees in a row finds the
- * same entry. */
+ * same entry.  A chunk is the smallest slab (32 KiB): 64 entries span
+ * 2 MiB, a dozen classes' current slabs of 64 KiB with room to spare,
+ * where chunks of 8 KiB spanned 512 KiB and such slabs took each other's
+ * entries (bench/wl_mixed 80 -> 41 ms). */
 #define HEAP_RECENT_SLOTS 64
-#define HEAP_RECENT_SHIFT 13
+#define HEAP_RECENT_SHIFT 15
 
 struct heap_recent {
 	uintptr_t    base;    /* the slab's address */
@@ -197,18 +200,16 @@ static inline struct heap_recent *heap_recent_of(struct heap *h, const void *p)
 	return (struct heap_recent *)((char *)h->recent + off);
 }
 
-/* The slabs free's fast test takes when current: those of at most 4
- * chunks (32 KiB), so that a slab leaving current demotes at most 4
- * entries (heap_recent_demote); the biggest classes' slabs (of 8 KiB
- * objects and up), which a program runs dry every few mallocs, take the
- * slow test only. */
-#define HEAP_RECENT_FAST_ORDER 3
+/* A slab spans at most 4 chunks: one leaving current demotes at most 4
+ * entries (heap_recent_demote). */
+_Static_assert((PAGE_SIZE << SLAB_MAX_ORDER) <= (4u << HEAP_RECENT_SHIFT),
+               "a slab spans at most 4 recent entries");
 
-/* The limit of slab head's entry: its bump while it is current and the
- * fast test takes it, else 0. */
+/* The limit of slab head's entry: its bump while it is current (the fast
+ * test takes it), else 0. */
 static inline uint64_t heap_recent_limit(const struct heap_fast *f, const struct page *head)
 {
-	return head == f->current && head->order <= HEAP_RECENT_FAST_ORDER ? head->bump : 0;
+	return head == f->current ? head->bump : 0;
 }
 
 /* Entry r now holds slab head, at base, of the calling thread's heap, with

@@ -610,6 +610,35 @@ Test(heap, the_slab_test_takes_no_block_of_the_next_slab)
 	cr_assert_eq(strata_check_heap(), 0);
 }
 
+/* The current slabs of the sixteen classes of 320 B to 2 KiB, each freed
+ * into in turn, keep an entry each in the recent slabs: each free after
+ * the first of its slab finds it there (heap.h, HEAP_RECENT_SHIFT). */
+Test(heap, sixteen_classes_current_slabs_keep_their_recent_entries)
+{
+	struct heap *h = me();
+	enum { N = 16 };
+	unsigned first = size_to_class(320);
+	void    *a[N], *b[N];
+	strata_thread_flush();
+	for (int i = 0; i < N; i++) {
+		a[i] = malloc(class_size(first + i));
+		b[i] = malloc(class_size(first + i));
+	}
+	for (int i = 0; i < N; i++)
+		free(a[i]);
+	for (int i = 0; i < N; i++) {
+		struct heap_recent *r = heap_recent_of(h, b[i]);
+		cr_assert_eq(r->slab, slab_of(b[i]),
+		             "class of %u bytes: its entry holds another slab",
+		             class_size(first + i));
+		cr_assert_gt(r->limit, 0, "class of %u bytes: not taken by the fast test",
+		             class_size(first + i));
+	}
+	for (int i = 0; i < N; i++)
+		free(b[i]);
+	cr_assert_eq(strata_check_heap(), 0);
+}
+
 /* A slab given back to its arena is forgotten first: its pages may be
  * reused, its region unmapped. */
 Test(heap, a_slab_given_back_is_no_longer_a_recent_slab)
