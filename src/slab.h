@@ -35,11 +35,12 @@
  * blocks of each of these classes and replaces them at random (strings,
  * records, nodes) has them in one slab, its class's current one, where
  * slabs of 8 or 16 objects spread them over several and free and malloc
- * went one way or another at random (1.2 mispredicted branches an
- * operation, 0.5 now: bench/wl_mixed 0.49 -> 0.32 of
+ * went one way or another at random (bench/wl_mixed 0.49 -> 0.32 of
  * glibc's time, its posix_memalign twin 0.29 -> 0.21, budget 0.92 ->
- * 0.74).  It costs a thread that uses many classes once and exits more
- * (threadchurn's peak RSS 7.4 -> 11.6 MiB), wl_phases's peak RSS +4%.
+ * 0.74; with free's recent slabs by 32 KiB, heap.h, 1.19 -> 0.07
+ * mispredicted branches a step of wl_mixed).  It costs a thread that uses
+ * many classes once and exits more (threadchurn's peak RSS 7.4 -> 11.6
+ * MiB), wl_phases's peak RSS +4%.
  * The classes above keep small slabs: at 64 objects or more, their slabs
  * held the memory of one phase of a program well into the next
  * (wl_phases's peak RSS 7% higher). */
