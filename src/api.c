@@ -234,7 +234,7 @@ static inline void *alloc_class(unsigned cls, size_t size)
 static noinline void *malloc_generic(size_t size)
 {
 	if (size - 1 < SMALL_MAX)
-		return alloc_class(size_to_class(size), size);
+		return alloc_class(size_to_class_small(size), size);
 	return alloc_large(size, MIN_ALIGN, false);
 }
 
@@ -259,16 +259,14 @@ static noinline void *alloc_foreign_pop(struct heap_fast *f)
 typedef void *(*list_end_fn)(struct heap_fast *f, size_t size, unsigned kind, const char *name);
 typedef void *(*above_table_fn)(size_t size, unsigned kind, const char *name);
 
-/* The class's entry straight from the table: the slow path works the
- * class out again from the size. */
-static inline __attribute__((always_inline)) void *alloc_table_pop(size_t size, list_end_fn end,
-                                                                   above_table_fn above,
-                                                                   unsigned kind, const char *name)
+/* The pop from the class entry at byte offset off in the thread's heap
+ * (from one of the size tables): the slow path works the class out again
+ * from the size. */
+static inline __attribute__((always_inline)) void *alloc_entry_pop(size_t off, size_t size,
+                                                                   list_end_fn end, unsigned kind,
+                                                                   const char *name)
 {
-	if (unlikely(size > CLASS_TABLE_MAX))
-		return above(size, kind, name);
-	struct heap_fast *f = (struct heap_fast *)((char *)_strata_heap
-	                                           + size_to_class_offset(size));
+	struct heap_fast *f = (struct heap_fast *)((char *)_strata_heap + off);
 	void            **p = f->free;
 #if defined(__x86_64__)
 	__asm__("" : "+a"(p)); /* the return register from the start: no move at the end */
@@ -285,6 +283,15 @@ static inline __attribute__((always_inline)) void *alloc_table_pop(size_t size, 
 	return heap_pop_delta(f, p, delta);
 }
 
+static inline __attribute__((always_inline)) void *alloc_table_pop(size_t size, list_end_fn end,
+                                                                   above_table_fn above,
+                                                                   unsigned kind, const char *name)
+{
+	if (unlikely(size > CLASS_TABLE_MAX))
+		return above(size, kind, name);
+	return alloc_entry_pop(size_to_class_offset(size), size, end, kind, name);
+}
+
 static noinline void *malloc_list_end(struct heap_fast *f, size_t size,
                                       unsigned    kind __attribute__((unused)),
                                       const char *name __attribute__((unused)))
@@ -293,10 +300,15 @@ static noinline void *malloc_list_end(struct heap_fast *f, size_t size,
 	return likely(q != NULL) ? q : alloc_table_dry(size);
 }
 
-static inline void *malloc_above_table(size_t size, unsigned kind __attribute__((unused)),
-                                       const char *name __attribute__((unused)))
+/* Above the table: the small sizes from the second table (sizeclass.h),
+ * popped the same way, out of line. */
+static noinline void *malloc_above_table(size_t size, unsigned kind __attribute__((unused)),
+                                         const char *name __attribute__((unused)))
 {
-	return malloc_generic(size);
+	if (likely(size <= SMALL_MAX))
+		return alloc_entry_pop(size_to_class_offset_hi(size), size, malloc_list_end, 0,
+		                       NULL);
+	return alloc_large(size, MIN_ALIGN, false);
 }
 
 /* malloc itself, for the library's own callers: no call through the PLT. */
@@ -318,7 +330,7 @@ strata_export void *API(calloc)(size_t nmemb, size_t size)
 		return NULL;
 	}
 	if (likely(total - 1 < SMALL_MAX)) { /* 0 goes to alloc_large */
-		void *p = alloc_class(size_to_class(total), total);
+		void *p = alloc_class(size_to_class_small(total), total);
 		if (likely(p != NULL))
 			memset(p, 0, total);
 		return p;
@@ -1166,8 +1178,14 @@ static inline __attribute__((always_inline)) void *cxx_new_other(size_t size, un
 	return likely(p != NULL) || name == NULL ? p : new_failed(size, name);
 }
 
+static void *cxx_list_end(struct heap_fast *f, size_t size, unsigned kind, const char *name);
+
+/* Above the table: as malloc's. */
 static noinline void *cxx_new_slow(size_t size, unsigned kind, const char *name)
 {
+	if (likely(size <= SMALL_MAX))
+		return alloc_entry_pop(size_to_class_offset_hi(size), size, cxx_list_end, kind,
+		                       name);
 	return cxx_new_other(size, kind, name, false);
 }
 

@@ -108,6 +108,19 @@ const uint16_t _strata_class_offset[CLASS_TABLE_MAX + 1] = {
 	[1409 ... 1536] = O(23), [1537 ... 1664] = O(24), [1665 ... 1792] = O(25),
 	[1793 ... 1920] = O(26), [1921 ... 2048] = O(27),
 };
+/* ... and for n = 2049..SMALL_MAX, by (n - 1) / 256: eighths of 2-4 KiB
+ * (an entry each), of 4-8 KiB (two), of 8-16 KiB (four), quarters of
+ * 16-32 KiB (sixteen); tests/test_sizeclass.c checks every size. */
+const uint16_t _strata_class_offset_hi[SMALL_MAX >> CLASS_HI_SHIFT] = {
+	[8] = O(28),         [9] = O(29),         [10] = O(30),         [11] = O(31),
+	[12] = O(32),        [13] = O(33),        [14] = O(34),         [15] = O(35),
+	[16 ... 17] = O(36), [18 ... 19] = O(37), [20 ... 21] = O(38),  [22 ... 23] = O(39),
+	[24 ... 25] = O(40), [26 ... 27] = O(41), [28 ... 29] = O(42),  [30 ... 31] = O(43),
+	[32 ... 35] = O(44), [36 ... 39] = O(45), [40 ... 43] = O(46),  [44 ... 47] = O(47),
+	[48 ... 51] = O(48), [52 ... 55] = O(49), [56 ... 59] = O(50),  [60 ... 63] = O(51),
+	[64 ... 79] = O(52), [80 ... 95] = O(53), [96 ... 111] = O(54), [112 ... 127] = O(55),
+};
+_Static_assert(NUM_CLASSES == 56, "the tables above list every class");
 #undef O
 
 /* A carve hands out a page's worth of objects at a time, at least this

@@ -22,6 +22,17 @@ Test(sizeclass, table_matches_the_arithmetic)
 		cr_assert_eq(size_to_class_table(n), size_to_class(n), "size %zu", n);
 }
 
+/* The second table, above the first up to SMALL_MAX, and both through
+ * size_to_class_small. */
+Test(sizeclass, the_table_above_the_first_matches_the_arithmetic)
+{
+	for (size_t n = CLASS_TABLE_MAX + 1; n <= SMALL_MAX; n++)
+		cr_assert_eq(size_to_class_offset_hi(n) >> CLASS_OFFSET_SHIFT, size_to_class(n),
+		             "size %zu", n);
+	for (size_t n = 1; n <= SMALL_MAX; n++)
+		cr_assert_eq(size_to_class_small(n), size_to_class(n), "size %zu", n);
+}
+
 /* posix_memalign's class (api.c: aligned_class) is the class of the size
  * rounded up to the alignment, with no search: for every alignment up to a
  * page, that class is a multiple of it. */
