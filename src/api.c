@@ -768,11 +768,34 @@ static inline __attribute__((always_inline)) const struct page *slab_block_live(
 	return NULL;
 }
 
+/* A small block of class cls resized to size stays where it is unless
+ * size is above its class or at most the size two classes below: a block
+ * shrunk by a little keeps its place (two class steps of it unused at
+ * most: a grown block has one step of room, below), one shrunk by more
+ * moves to a class that fits it. */
+static inline bool realloc_stays(unsigned cls, size_t size)
+{
+	/* from the class sizes alone (classes increase): no class arithmetic */
+	return size <= class_size(cls) && (cls < 2 || size > class_size(cls - 2));
+}
+
+/* A block that grows out of its class moves to the class of an eighth
+ * more than it asks for: a buffer grown by appends (strings, replies)
+ * moves at every other class, not at each, where eighths of a doubling
+ * (1-16 KiB) made it copy itself every 12% of growth (bench/wl_realloc:
+ * 118 -> 108 ms, peak RSS 14.2 -> 13.5 MiB; mimalloc 103 ms).  The room
+ * is within the small classes: a large run grows in place (REALLOC_ROOM,
+ * below). */
+static inline size_t realloc_grown_size(size_t size)
+{
+	return MIN(size + (size >> 3), SMALL_MAX);
+}
+
 /* Can the block stay where it is with new_size bytes? */
 static bool resize_in_place(struct block *b, size_t new_size)
 {
 	switch (b->kind) {
-	case BLOCK_SMALL: return new_size <= SMALL_MAX && class_holds(b->pg->cls, new_size);
+	case BLOCK_SMALL: return new_size <= SMALL_MAX && realloc_stays(b->pg->cls, new_size);
 	case BLOCK_LARGE:
 		large_canary_check(b->pg, "realloc");
 		return new_size > SMALL_MAX && new_size <= LARGE_MAX
@@ -795,9 +818,10 @@ static bool resize_in_place(struct block *b, size_t new_size)
 static void *realloc_alloc(struct block *b, size_t new_size)
 {
 	/* the debug mode's blocks come from malloc, with its layout */
-	if (new_size <= b->usable || new_size <= SMALL_MAX || new_size > LARGE_MAX
-	    || unlikely(debug_mode()))
+	if (new_size <= b->usable || new_size > LARGE_MAX || unlikely(debug_mode()))
 		return API(malloc)(new_size);
+	if (new_size <= SMALL_MAX)
+		return API(malloc)(realloc_grown_size(new_size));
 	size_t       room = PAGE_SIZE << MIN(order_for_pages(REALLOC_ROOM * pages_for(new_size)),
 	                                     LARGE_MAX_ORDER);
 	struct heap *h = heap_get();
@@ -900,17 +924,17 @@ static void *zone_realloc_block(struct zone *z, void *p, struct block *b, size_t
 	return q;
 }
 
-/* A small block to a small size, checked as free checks it: kept when the
- * class is the same, else moved with malloc's and free's fast paths.  Not
+/* A small block to a small size, checked as free checks it: kept when
+ * realloc_stays, else moved with malloc's and free's fast paths.  Not
  * with exact leak tracking, whose record of the block's size is renewed
  * even when it stays (sample_resized). */
 static inline __attribute__((always_inline)) void *realloc_small(void *p, size_t size,
                                                                  const struct page *pg)
 {
 	unsigned cls = pg->cls;
-	if (class_holds(cls, size))
+	if (realloc_stays(cls, size))
 		return p;
-	void *q = malloc_fast(size);
+	void *q = malloc_fast(size > class_size(cls) ? realloc_grown_size(size) : size);
 	if (unlikely(q == NULL))
 		return NULL;
 	memcpy(q, p, MIN(class_size(cls), size));

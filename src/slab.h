@@ -74,15 +74,6 @@ static inline size_t class_size(unsigned c)
 	return _strata_classes[c].size;
 }
 
-/* Is class c the class of size (1 to SMALL_MAX bytes), size_to_class(size)
- * == c, from the two sizes (classes increase): no class arithmetic, which
- * the sizes above the class table need (a buffer grown by appends reaches
- * them at every realloc: bench/wl_realloc, 7% of its time). */
-static inline bool class_holds(unsigned c, size_t size)
-{
-	return size <= class_size(c) && (c == 0 || size > class_size(c - 1));
-}
-
 /* Which of its owner's lists a slab is on (head->list). */
 enum slab_list {
 	SLAB_UNLISTED = 0,

@@ -273,25 +273,56 @@ Test(api, realloc_keeps_contents_growing_and_shrinking)
 	free(p);
 }
 
-/* A small block resized within its class stays where it is; to another
- * class it moves with its bytes (realloc's inline path). */
-Test(api, realloc_of_small_blocks_keeps_its_class_and_bytes)
+/* The small classes' sizes, from malloc_usable_size (every class is a
+ * multiple of 16): n of them, ascending. */
+static size_t small_classes(size_t *cls, size_t max)
 {
+	size_t n = 0;
+	for (size_t s = 16; s <= 32768 && n < max; s += 16) {
+		void  *p = malloc(s);
+		size_t u = malloc_usable_size(p);
+		free(p);
+		if (u == s)
+			cls[n++] = s;
+	}
+	return n;
+}
+
+/* The index of the class of size (the smallest class >= size). */
+static size_t class_index(const size_t *cls, size_t n, size_t size)
+{
+	size_t i = 0;
+	while (i < n && cls[i] < size)
+		i++;
+	return i;
+}
+
+/* A small block resized within its class, or shrunk to above the size two
+ * classes below, stays where it is; shrunk further it moves to the class
+ * of the new size; grown out of its class it moves to the class of an
+ * eighth more (api.c: realloc_stays, realloc_grown_size).  Its bytes go
+ * with it (realloc's inline path). */
+Test(api, realloc_of_small_blocks_keeps_its_place_or_moves_with_its_bytes)
+{
+	static size_t cls[64];
+	size_t        n = small_classes(cls, 64);
+	cr_assert_gt(n, 40);
 	for (size_t a = 1; a <= 4096; a += 61) {
 		for (size_t b = 1; b <= 4096; b += 97) {
-			void  *other = malloc(b);
-			size_t class_b = malloc_usable_size(other);
-			free(other);
 			unsigned char *p = malloc(a);
-			size_t         class_a = malloc_usable_size(p);
+			size_t         ca = class_index(cls, n, malloc_usable_size(p));
 			fill(p, a, 3);
 			unsigned char *q = realloc(p, b);
 			cr_assert_not_null(q);
-			if (class_a == class_b)
-				cr_assert_eq(q, p, "%zu -> %zu stays in its class", a, b);
-			else
+			bool   stays = b <= cls[ca] && (ca < 2 || b > cls[ca - 2]);
+			size_t want = b > cls[ca] ? b + b / 8 : b;
+			if (stays) {
+				cr_assert_eq(q, p, "%zu -> %zu stays", a, b);
+			} else {
 				cr_assert_neq(q, p, "%zu -> %zu moves", a, b);
-			cr_assert_eq(malloc_usable_size(q), class_b);
+				cr_assert_eq(malloc_usable_size(q), cls[class_index(cls, n, want)],
+				             "%zu -> %zu: the class of %zu", a, b, want);
+			}
 			check(q, a < b ? a : b, 3);
 			free(q);
 		}
@@ -299,32 +330,38 @@ Test(api, realloc_of_small_blocks_keeps_its_class_and_bytes)
 }
 
 /* At every class's edge, up to the largest small class: its largest size
- * stays, one byte more moves up, and back down moves again. */
+ * stays, one byte more moves up to the class of an eighth more, and down
+ * again: above the size two classes below that class it stays, at it
+ * it moves. */
 Test(api, realloc_at_every_class_edge_stays_or_moves)
 {
-	size_t edges = 0;
-	for (size_t s = 16; s <= 32768; s += 16) {
-		unsigned char *p = malloc(s);
-		size_t         u = malloc_usable_size(p);
-		free(p);
-		if (u != s)
-			continue; /* not a class's largest size */
-		edges++;
-		p = malloc(u);
+	static size_t cls[64];
+	size_t        n = small_classes(cls, 64);
+	cr_assert_gt(n, 40, "only %zu classes found", n);
+	for (size_t i = 2; i + 1 < n; i++) {
+		size_t         u = cls[i];
+		unsigned char *p = malloc(u);
 		fill(p, u, 5);
 		cr_assert_eq(realloc(p, u), p, "%zu stays", u);
 		unsigned char *q = realloc(p, u + 1);
 		cr_assert_not_null(q);
 		cr_assert_neq(q, p, "%zu -> %zu moves up", u, u + 1);
-		cr_assert_gt(malloc_usable_size(q), u);
+		size_t want = u + 1 + (u + 1) / 8;
+		size_t j = class_index(cls, n, want < 32768 ? want : 32768);
+		cr_assert_eq(malloc_usable_size(q), cls[j], "%zu -> %zu: the class of %zu", u,
+		             u + 1, want);
 		check(q, u, 5);
-		unsigned char *r = realloc(q, u);
-		cr_assert_neq(r, q, "%zu -> %zu moves back down", u + 1, u);
-		cr_assert_eq(malloc_usable_size(r), u);
-		check(r, u, 5);
-		free(r);
+		if (j >= 2) {
+			cr_assert_eq(realloc(q, cls[j - 2] + 1), q, "%zu -> %zu stays", cls[j],
+			             cls[j - 2] + 1);
+			unsigned char *r = realloc(q, cls[j - 2]);
+			cr_assert_neq(r, q, "%zu -> %zu moves down", cls[j], cls[j - 2]);
+			cr_assert_eq(malloc_usable_size(r), cls[j - 2]);
+			check(r, cls[j - 2] < u ? cls[j - 2] : u, 5);
+			q = r;
+		}
+		free(q);
 	}
-	cr_assert_gt(edges, 40, "only %zu class edges found", edges);
 }
 
 Test(api, realloc_grows_large_blocks_in_place)
