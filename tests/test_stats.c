@@ -195,16 +195,18 @@ Test(stats, realloc_renews_exact_records)
 {
 	struct strata_stats before, after;
 	totals(&before);
-	char *a = malloc(40000), *h = malloc(6 << 20), *s = malloc(100);
+	char *a = malloc(40000), *h = malloc(6 << 20), *s = malloc(100), *g = malloc(1000);
 	a = realloc(a, 100000);   /* a large run, in place or moved */
 	h = realloc(h, 40 << 20); /* a huge block, moved by mremap */
 	s = realloc(s, 110);      /* a small block keeping its class */
+	g = realloc(g, 3000);     /* one moved to a bigger class, the size asked */
 	totals(&after);
-	cr_assert_eq(after.requested - before.requested, 100000 + (40 << 20) + 110,
+	cr_assert_eq(after.requested - before.requested, 100000 + (40 << 20) + 110 + 3000,
 	             "requested grew by %zu", after.requested - before.requested);
 	free(a);
 	free(h);
 	free(s);
+	free(g);
 	totals(&after);
 	cr_assert_eq(after.requested, before.requested, "freed blocks leave no record (%zd left)",
 	             (ssize_t)(after.requested - before.requested));
