@@ -230,14 +230,6 @@ static inline void *alloc_class(unsigned cls, size_t size)
 	return likely(p != NULL) ? p : alloc_class_slow(cls, size);
 }
 
-/* Size 0 (its class table entry is always empty) goes to alloc_large. */
-static noinline void *malloc_generic(size_t size)
-{
-	if (size - 1 < SMALL_MAX)
-		return alloc_class(size_to_class_small(size), size);
-	return alloc_large(size, MIN_ALIGN, false);
-}
-
 /* The table's entry for size ran dry: heap_pop_last found nothing.  The
  * slow path, without the fast one again. */
 static noinline void *alloc_table_dry(size_t size)
@@ -785,10 +777,11 @@ static inline bool realloc_stays(unsigned cls, size_t size)
  * (1-16 KiB) made it copy itself every 12% of growth (bench/wl_realloc:
  * 122.6 -> 114.2 ms, peak RSS 14.1 -> 13.4 MiB; mimalloc 109.2 ms).  The
  * room is within the small classes: a large run grows in place
- * (REALLOC_ROOM, below). */
+ * (REALLOC_ROOM, below).  Exact leak tracking records the size asked:
+ * no room there. */
 static inline size_t realloc_grown_size(size_t size)
 {
-	return MIN(size + (size >> 3), SMALL_MAX);
+	return leak_mode() == LEAK_FULL ? size : MIN(size + (size >> 3), SMALL_MAX);
 }
 
 /* Can the block stay where it is with new_size bytes? */
@@ -820,9 +813,8 @@ static void *realloc_alloc(struct block *b, size_t new_size)
 	/* the debug mode's blocks come from malloc, with its layout */
 	if (new_size <= b->usable || new_size > LARGE_MAX || unlikely(debug_mode()))
 		return API(malloc)(new_size);
-	if (new_size <= SMALL_MAX) /* exact leak tracking records the size asked */
-		return API(malloc)(leak_mode() == LEAK_FULL ? new_size
-		                                            : realloc_grown_size(new_size));
+	if (new_size <= SMALL_MAX)
+		return API(malloc)(realloc_grown_size(new_size));
 	size_t       room = PAGE_SIZE << MIN(order_for_pages(REALLOC_ROOM * pages_for(new_size)),
 	                                     LARGE_MAX_ORDER);
 	struct heap *h = heap_get();
@@ -1192,14 +1184,14 @@ static void *debug_new(size_t size, unsigned kind)
 /* name: the operator's symbol, whose next definition new_failed calls
  * (the one that throws); NULL for the nothrow forms.  dry: the table's
  * entry for size ran dry (heap_pop_last found nothing), else size is
- * above the table. */
+ * above the small classes. */
 static inline __attribute__((always_inline)) void *cxx_new_other(size_t size, unsigned kind,
                                                                  const char *name, bool dry)
 {
 	strata_ensure_init(); /* the debug option */
 	void *p = unlikely(debug_mode()) ? debug_new(size, kind)
 	          : dry                  ? alloc_table_dry(size)
-	                                 : malloc_generic(size);
+	                                 : alloc_large(size, MIN_ALIGN, false);
 	return likely(p != NULL) || name == NULL ? p : new_failed(size, name);
 }
 
