@@ -206,7 +206,7 @@ static void region_release(struct arena *a, struct region *r)
  *
  * Down to the cap, only blocks that stayed free since before the previous
  * pass go (an eighth of decay_ms or more: AGE_PASSES); the rest, up to the
- * floor's share of the pages in use over the cap, waits for the next pass
+ * margin over the cap (arena_dirty_margin), waits for the next pass
  * (decay_ms 0: nothing waits).  A
  * program whose live memory stays the same while blocks of every size come
  * and go (bench/compare's budget) reuses most of what it frees within
@@ -217,8 +217,8 @@ static void region_release(struct arena *a, struct region *r)
  * How much stays dirty depends on how far the heap is from the memory
  * limit (option memory_limit; by default its cgroup's, read when the heap
  * first passes LIMIT_READ_BYTES): with none, or under a quarter of it, the
- * floor and the margin are half of the pages in use; past a quarter, an
- * eighth.  A quarter, as the floor and the margin together let the heap's
+ * floor is half of the pages in use and the margin all of them; past a
+ * quarter, both an eighth.  A quarter, as the floor and the margin together let the heap's
  * footprint double: it stays under half of the limit (tests/cgroup.sh,
  * switching at half, reached its limit once in a dozen runs).
  * bench/compare's budget (48 MiB live, blocks of every size replaced at
@@ -226,7 +226,13 @@ static void region_release(struct arena *a, struct region *r)
  * MiB peak RSS; with half: 0.41 s, 129,000 faults, 148 MiB (jemalloc 129,
  * tcmalloc 130 MiB, which never give it back).  The same program in a
  * cgroup of 128 MiB (tests/cgroup.sh) needs the eighth: with half it
- * reaches the limit.
+ * reaches the limit.  The margin at half as well, budget's pages in use
+ * swung by a third around 25 MiB an arena, its free memory in runs too
+ * short for the next big block, and purges between passes (each a whole
+ * free run of 2 MiB or more) took back 200-400 MiB over the run that it
+ * faulted in again: with the margin at all of them, 92,000-160,000 ->
+ * 44,000 page faults, 0.40-0.51 -> 0.31-0.32 s (tcmalloc 37,000 and 0.25
+ * s), peak RSS 151-158 -> 158-163 MiB.
  *
  * A pass runs DECAY_PASSES times per decay_ms, from the arena slow paths
  * (new slabs, slabs given back, large runs), or from the background thread
@@ -397,7 +403,7 @@ void arena_decay(struct arena *a, uint64_t now_ms)
 		                  : a->decay_pass > AGE_PASSES ? a->decay_pass - AGE_PASSES
 		                                               : 0;
 		buddy_purge_aged(a, target, PURGE_MIN_BYTES >> PAGE_SHIFT, before);
-		size_t hard = target + (arena_active_pages(a) >> arena_dirty_floor_shift());
+		size_t hard = target + arena_dirty_margin(a);
 		if (a->dirty_pages > hard)
 			buddy_purge(a, hard, PURGE_MIN_BYTES >> PAGE_SHIFT);
 	}

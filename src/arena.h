@@ -157,14 +157,24 @@ static inline size_t arena_dirty_cap(const struct arena *a)
 	return MAX(peak - MIN(active, peak), arena_dirty_floor(a));
 }
 
+/* What the dirty pages may pass the cap by between two passes (arena.c):
+ * as many as the pages in use while the heap is far from the memory limit,
+ * the floor near it. */
+static inline size_t arena_dirty_margin(const struct arena *a)
+{
+	if (arena_limit_room() != LIMIT_FAR)
+		return arena_dirty_floor(a);
+	return MAX(DIRTY_FLOOR_MIN_PAGES, arena_active_pages(a));
+}
+
 /* Over this, the dirty pages are purged at once, between passes: the cap
- * and a margin, an eighth of it or the floor (the buddy's rounding makes
- * the footprint move a little even when the program's does not), and what
- * the last purge could not take. */
+ * and the margin, or an eighth of the cap if more (the buddy's rounding
+ * makes the footprint move a little even when the program's does not),
+ * and what the last purge could not take. */
 static inline size_t arena_dirty_limit(const struct arena *a)
 {
 	size_t cap = arena_dirty_cap(a);
-	return cap + MAX(cap >> 3, arena_dirty_floor(a)) + a->dirty_stuck;
+	return cap + MAX(cap >> 3, arena_dirty_margin(a)) + a->dirty_stuck;
 }
 
 /* The decay check of the arena slow paths, with the arena lock held: a

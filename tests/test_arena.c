@@ -193,6 +193,38 @@ Test(arena, near_the_memory_limit_an_eighth_of_the_pages_in_use_stays_dirty)
 	cr_assert_leq(aged, REGION_PAGES / 8, "aged, down to an eighth (%zu)", aged);
 }
 
+/* Between passes, far from the memory limit, the dirty pages may pass the
+ * cap by as many as the pages in use: a heap whose pages in use swing
+ * while it frees and allocates runs of every size reuses them within
+ * milliseconds.  Near the limit, by the floor. */
+Test(arena, between_passes_far_from_the_limit_the_dirty_pages_pass_the_cap_by_the_pages_in_use)
+{
+	enum { BLOCKS = 80, ORDER = 7 }; /* 512 KiB each; every other one freed */
+	static struct page *blk[BLOCKS];
+	size_t              in_use = REGION_PAGES / 2, freed = BLOCKS / 2 << ORDER;
+	_strata_option_values[OPT_MEMORY_LIMIT] = 1L << 40;
+	lock_acquire(&A.lock);
+	A.next_decay_ms = UINT64_MAX; /* no pass */
+	for (int i = 0; i < BLOCKS; i++)
+		blk[i] = buddy_alloc(&A, ORDER);
+	A.stats.large_pages = in_use; /* 16 MiB in use, as far as the decay sees */
+	_strata_limit_room = LIMIT_FAR;
+	for (int i = 0; i < BLOCKS; i += 2)
+		buddy_free(&A, blk[i], ORDER, true);
+	cr_assert_gt(freed, arena_dirty_cap(&A) + arena_dirty_floor(&A),
+	             "20 MiB freed: over the cap by more than the floor");
+	arena_maybe_decay(&A, os_now_ms());
+	cr_assert_eq(A.dirty_pages, freed, "all kept far from the limit (%zu of %zu)",
+	             A.dirty_pages, freed);
+	_strata_limit_room = LIMIT_NEAR;
+	arena_maybe_decay(&A, os_now_ms());
+	cr_assert_leq(A.dirty_pages, arena_dirty_cap(&A) + arena_dirty_floor(&A),
+	              "near it, down to the cap and the floor (%zu)", A.dirty_pages);
+	cr_assert_eq(A.dirty_pages, dirty_pages(&A));
+	A.stats.large_pages = 0;
+	lock_release(&A.lock);
+}
+
 /* A file of a fake cgroup tree under root. */
 static void put_file(const char *root, const char *rel, const char *text)
 {
