@@ -701,8 +701,8 @@ static void heap_unpop(struct heap_fast *f, void *p)
  * slab of the thread's recent frees without a test of the page. */
 static void *heap_sample(struct heap *h, unsigned cls, void *p, size_t size, size_t bytes)
 {
-	unsigned n = sample_count(h, bytes);
-	if (n == 0)
+	size_t volume = sample_count(h, bytes);
+	if (volume == 0)
 		return p;
 	int   saved = errno;
 	void *q = heap_shared_pop(heap_local_arena(h), cls);
@@ -711,7 +711,7 @@ static void *heap_sample(struct heap *h, unsigned cls, void *p, size_t size, siz
 		return p;
 	}
 	heap_unpop(heap_slot(h, cls), p);
-	sample_record_small(q, size, bytes, n);
+	sample_record_small(q, size, volume);
 	return q;
 }
 

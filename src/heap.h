@@ -147,8 +147,12 @@ struct heap {
 	uint64_t           large_frees;
 	uint64_t           frees_xnode;                   /* of other nodes' objects */
 	uint64_t           frees_to_node[NUMA_MAX_NODES]; /* ... by their node */
-	int64_t            sample_left; /* bytes to allocate before the next leak sample */
-	struct heap       *next;        /* the registry, or the pool of free heaps */
+	int64_t            sample_left;      /* bytes to allocate before the next leak sample */
+	uint64_t           sample_mean;      /* the mean of the interval counting down */
+	uint64_t           sample_credit_ns; /* the pace of the records (sample.c) */
+	uint64_t           sample_last_ns;
+	unsigned           sample_shift; /* the interval's mean: leak_sample << this */
+	struct heap       *next;         /* the registry, or the pool of free heaps */
 	struct heap       *prev;
 	struct cache_mag  *cmags; /* object caches' magazines, by id (cache.h) */
 	struct cache_mag  *mags;  /* what the caches' fast paths read: cmags once

@@ -191,6 +191,7 @@
 #define os_map_plain_at _strata_os_map_plain_at
 #define os_memory_limit _strata_os_memory_limit
 #define os_now_ms _strata_os_now_ms
+#define os_now_ns _strata_os_now_ns
 #define os_populate _strata_os_populate
 #define os_prefault _strata_os_prefault
 #define os_protect _strata_os_protect

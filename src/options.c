@@ -118,6 +118,10 @@ const struct option_desc _strata_option_table[NUM_OPTIONS] = {
 	                     "an eighth of the pages in use free, under it half; -1: the cgroup's "
 	                     "limit (memory.max, memory.high; v1 memory.limit_in_bytes), if any; "
 	                     "0: none" },
+	[OPT_LEAK_SAMPLE_RATE] = { "leak_sample_rate", 10000, 0, 1000000,
+	                     "records per second a thread makes at most, on average, when "
+	                     "leak=sampled: past that its interval doubles (up to 64 times), "
+	                     "and halves again when it slows; 0: no limit" },
 };
 /* clang-format on */
 

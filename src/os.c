@@ -528,6 +528,14 @@ uint64_t os_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Nanoseconds of the fine monotonic clock (a vDSO read too). */
+uint64_t os_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
 uint64_t os_random(void)
 {
 	uint64_t v = 0;

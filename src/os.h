@@ -31,6 +31,7 @@ void            hugetlb_fell_back(void);
 void            os_keys_init(void);
 bool            os_thread_start(void *(*fn)(void *));
 uint64_t        os_now_ms(void);
+uint64_t        os_now_ns(void);
 size_t          os_resident(const void *p, size_t size);
 size_t          os_rss(void);
 bool            os_read_file(const char *path, char *buf, size_t size);

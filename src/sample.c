@@ -138,66 +138,109 @@ void sample_exact(void *p, size_t size)
  * Sampling
  * ---------------------------------------------------------------------- */
 
-/* The next interval: uniform in [1, 2 * mean), so the mean is the option's
- * value and no allocation pattern lines up with a fixed period. */
+/* The next interval: uniform in [1, 2 * mean), so no allocation pattern
+ * lines up with a fixed period.  The mean is the option's, times
+ * 2^sample_shift while the thread's records are paced (below). */
 static int64_t next_interval(struct heap *tc)
 {
-	uint64_t mean = (uint64_t)strata_option(OPT_LEAK_SAMPLE);
+	uint64_t mean = (uint64_t)strata_option(OPT_LEAK_SAMPLE) << tc->sample_shift;
 	uint64_t x = (uint64_t)(uintptr_t)tc ^ os_now_ms() ^ (uint64_t)tc->sample_left;
 	x ^= x >> 33;
 	x *= 0xff51afd7ed558ccdULL;
 	x ^= x >> 33;
+	tc->sample_mean = mean;
 	return (int64_t)(1 + x % (2 * mean));
 }
 
-/* A thread's first sample comes after a whole interval too, not at its
- * first allocation. */
-void sample_thread_init(struct heap *tc)
+/* The pace of the records.  A record walks the call stack (a microsecond
+ * or two), so a thread that allocates leak_sample bytes faster than that
+ * (a loop of 1 MiB blocks it never touches: one record every other call,
+ * 0.8 us a malloc+free where the peers take 15-150 ns) would spend most
+ * of its time there.  Each thread earns a record every 1 / leak_sample_rate
+ * seconds, up to SAMPLE_BURST in reserve; a record made without one
+ * doubles the mean of its next intervals, up to 2^SAMPLE_SHIFT_MAX times,
+ * and one made with more than half the reserve left halves it again.  The
+ * weights stay right: each record stands for the means of the intervals
+ * that ended in it, whatever they were. */
+#define SAMPLE_BURST     32
+#define SAMPLE_SHIFT_MAX 6
+
+static uint64_t sample_period_ns(void)
 {
-	if (leak_mode() == LEAK_SAMPLED)
-		tc->sample_left = next_interval(tc);
+	long rate = strata_option(OPT_LEAK_SAMPLE_RATE);
+	return rate > 0 ? 1000000000 / (uint64_t)rate : 0;
 }
 
-/* How many intervals end within these bytes, just taken from an arena:
- * the allocation is recorded when one or more do.  The countdown carries
- * over what a crossing overshoots, so the intervals tile the thread's
- * stream of bytes and each allocation gets the intervals ending inside it.
- * A thread without a heap (an exited one) is not sampled. */
-unsigned sample_due(struct heap *tc, size_t bytes)
+static void sample_pace(struct heap *tc)
+{
+	uint64_t period = sample_period_ns();
+	if (period == 0)
+		return;
+	uint64_t now = os_now_ns();
+	uint64_t credit = MIN(tc->sample_credit_ns + (now - tc->sample_last_ns),
+	                      SAMPLE_BURST * period);
+	tc->sample_last_ns = now;
+	if (credit >= period) {
+		credit -= period;
+		if (credit >= SAMPLE_BURST / 2 * period && tc->sample_shift > 0)
+			tc->sample_shift--;
+	} else if (tc->sample_shift < SAMPLE_SHIFT_MAX) {
+		tc->sample_shift++;
+	}
+	tc->sample_credit_ns = credit;
+}
+
+/* A thread's first sample comes after a whole interval too, not at its
+ * first allocation; its reserve of records starts full. */
+void sample_thread_init(struct heap *tc)
+{
+	if (leak_mode() != LEAK_SAMPLED)
+		return;
+	tc->sample_shift = 0;
+	tc->sample_credit_ns = SAMPLE_BURST * sample_period_ns();
+	tc->sample_last_ns = os_now_ns();
+	tc->sample_left = next_interval(tc);
+}
+
+/* The usable bytes the allocation of `bytes` just taken from an arena (a
+ * refill batch, a large run) stands for when it is recorded, or 0: it is
+ * recorded when one or more intervals end within it, and stands for their
+ * means.  The countdown carries over what a crossing overshoots, so the
+ * intervals tile the thread's stream of bytes and each allocation gets the
+ * intervals ending inside it; over a run the volumes add up to the bytes
+ * allocated, whatever their sizes: an allocation shorter than an interval
+ * is recorded with a probability of about bytes / mean, and then stands for
+ * a whole interval or more.  One of two means or more is always recorded
+ * (no interval is that long), so it stands for exactly itself.  A thread
+ * without a heap (an exited one) is not sampled. */
+size_t sample_due(struct heap *tc, size_t bytes)
 {
 	if (tc == NULL)
 		return 0;
-	int64_t mean = strata_option(OPT_LEAK_SAMPLE);
 	tc->sample_left -= (int64_t)bytes;
-	/* Past two means, the allocation stands for itself (sample_volume)
-	 * and the count does not matter: no need to draw a 1 GiB block's
-	 * thousands of intervals. */
+	if (tc->sample_left > 0)
+		return 0;
+	if (tc->sample_mean == 0) /* a countdown set by hand (the tests) */
+		tc->sample_mean = (uint64_t)strata_option(OPT_LEAK_SAMPLE);
+	int64_t mean = (int64_t)tc->sample_mean;
+	bool    whole = bytes >= 2 * (size_t)mean;
+	/* Past two means the count does not matter: no need to draw a 1 GiB
+	 * block's thousands of intervals. */
 	if (tc->sample_left <= -2 * mean)
 		tc->sample_left %= mean;
-	unsigned n = 0;
-	for (; tc->sample_left <= 0; n++)
+	sample_pace(tc);
+	size_t volume = 0;
+	while (tc->sample_left <= 0) {
+		volume += tc->sample_mean;
 		tc->sample_left += next_interval(tc);
-	return n;
-}
-
-/* The usable bytes a recorded allocation of `bytes` (a refill batch, a
- * large run) stands for, n intervals having ended inside it: n mean
- * intervals.  Over a run that adds up to the bytes allocated, whatever
- * their sizes: an allocation shorter than an interval is recorded with a
- * probability of about bytes / mean, and then stands for a whole interval
- * or more.  One of two means or more is always recorded (no interval is
- * that long), so it stands for exactly itself. */
-static size_t sample_volume(size_t bytes, unsigned n)
-{
-	size_t mean = (size_t)strata_option(OPT_LEAK_SAMPLE);
-	return bytes >= 2 * mean ? bytes : n * mean;
+	}
+	return whole ? bytes : volume;
 }
 
 /* The requested bytes a recorded block of size bytes (usable u) stands
  * for: the volume above, at the block's ratio of requested to usable. */
-static size_t sample_weight(size_t size, size_t usable, size_t bytes, unsigned n)
+static size_t sample_weight(size_t size, size_t usable, size_t volume)
 {
-	size_t volume = sample_volume(bytes, n);
 	return (size_t)((double)volume * (double)MAX(size, 1) / (double)usable);
 }
 
@@ -215,14 +258,14 @@ static void page_mark_sampled(struct page *pg)
  * caller marks what it recorded, so that its free is seen. */
 bool sample_block(struct heap *tc, void *p, size_t size, size_t usable, size_t bytes)
 {
-	unsigned n = sample_due(tc, bytes);
-	return n > 0 && record(p, MAX(size, 1), sample_weight(size, usable, bytes, n));
+	size_t volume = sample_due(tc, bytes);
+	return volume > 0 && record(p, MAX(size, 1), sample_weight(size, usable, volume));
 }
 
-void sample_record_small(void *p, size_t size, size_t bytes, unsigned n)
+void sample_record_small(void *p, size_t size, size_t volume)
 {
 	struct page *pg = page_of(region_of(p), p);
-	if (record(p, MAX(size, 1), sample_weight(size, class_size(pg->cls), bytes, n)))
+	if (record(p, MAX(size, 1), sample_weight(size, class_size(pg->cls), volume)))
 		page_mark_sampled(pg);
 }
 
@@ -233,16 +276,20 @@ static size_t big_block_usable(void *owner, void *p, bool *huge)
 	return *huge ? huge_usable(owner) : large_usable(page_of(owner, p));
 }
 
-/* Record p, a large run or huge block of size bytes in which n sampling
- * intervals ended, with the weight of the mode, and flag it so that its
- * free forgets it. */
-static void record_large(void *p, size_t size, unsigned n)
+/* Record p, a large run or huge block of size bytes that stands for volume
+ * usable bytes (sample_due; 0: one interval of the option's mean, or the
+ * block itself if bigger), with the weight of the mode, and flag it so
+ * that its free forgets it. */
+static void record_large(void *p, size_t size, size_t volume)
 {
 	void  *owner = pagemap_lookup(p);
 	bool   huge;
 	size_t usable = big_block_usable(owner, p, &huge);
+	size_t mean = (size_t)strata_option(OPT_LEAK_SAMPLE);
+	if (volume == 0)
+		volume = usable >= 2 * mean ? usable : mean;
 	size_t weight = leak_mode() == LEAK_FULL ? MAX(size, 1)
-	                                         : sample_weight(size, usable, usable, n);
+	                                         : sample_weight(size, usable, volume);
 	if (!record(p, MAX(size, 1), weight))
 		return;
 	if (huge)
@@ -256,13 +303,14 @@ void sample_large(struct heap *tc, void *p, size_t size)
 	int mode = leak_mode();
 	if (mode == LEAK_OFF)
 		return;
-	unsigned n = 1;
-	if (mode == LEAK_SAMPLED) {
-		bool huge;
-		n = sample_due(tc, big_block_usable(pagemap_lookup(p), p, &huge));
+	if (mode == LEAK_FULL) {
+		record_large(p, size, 0);
+		return;
 	}
-	if (n > 0)
-		record_large(p, size, n);
+	bool   huge;
+	size_t volume = sample_due(tc, big_block_usable(pagemap_lookup(p), p, &huge));
+	if (volume > 0)
+		record_large(p, size, volume);
 }
 
 /* realloc resized the block at old to size bytes, now at p (the same
@@ -289,7 +337,7 @@ void sample_resized(void *old, void *p, size_t size)
 		return;
 	if (old != p)
 		leak_forget(old);
-	record_large(p, size, 1); /* its old count is not kept: one interval */
+	record_large(p, size, 0); /* its old volume is not kept: one interval */
 }
 
 /* ------------------------------------------------------------------------

@@ -25,16 +25,17 @@ void        sample_thread_init(struct heap *tc);
 
 /* Allocation hooks, on the slow paths: bytes is what this call took from
  * the arena (a refill batch, a large run). */
-unsigned sample_due(struct heap *tc, size_t bytes);
-/* Record p, a small block of size bytes handed out by a refill of bytes
- * in which n sampling intervals ended, and mark its page so that its free
- * takes the slow path, which forgets it. */
-void sample_record_small(void *p, size_t size, size_t bytes, unsigned n);
+size_t sample_due(struct heap *tc, size_t bytes);
+/* Record p, a small block of size bytes handed out by a refill that stands
+ * for volume bytes (sample_due), and mark its page so that its free takes
+ * the slow path, which forgets it. */
+void sample_record_small(void *p, size_t size, size_t volume);
 void sample_exact(void *p, size_t size);
 
-/* The sampling intervals that end in bytes a thread heap's refill took (the
- * sampled mode): most end none, a subtraction and no call. */
-static inline unsigned sample_count(struct heap *tc, size_t bytes)
+/* What bytes a thread heap's refill took stand for when a sampling
+ * interval ends in them (the sampled mode), else 0: most end none, a
+ * subtraction and no call. */
+static inline size_t sample_count(struct heap *tc, size_t bytes)
 {
 	if (tc->sample_left > (int64_t)bytes) {
 		tc->sample_left -= (int64_t)bytes;
@@ -54,9 +55,9 @@ static inline void sample_small(struct heap *tc, void *p, size_t size, size_t by
 	}
 	if (leak_mode() != LEAK_SAMPLED || tc == NULL)
 		return;
-	unsigned n = sample_count(tc, bytes);
-	if (n > 0)
-		sample_record_small(p, size, bytes, n);
+	size_t volume = sample_count(tc, bytes);
+	if (volume > 0)
+		sample_record_small(p, size, volume);
 }
 void sample_large(struct heap *tc, void *p, size_t size);
 void sample_resized(void *old, void *p, size_t size);

@@ -10,6 +10,7 @@
 
 #include "arena.h"
 #include "heap.h"
+#include "options.h"
 #include "sample.h"
 #include "slab.h"
 #include "strata.h"
@@ -696,6 +697,58 @@ Test(heap, a_recorded_block_comes_from_the_shared_heap)
 	}
 	free(keep);
 	cr_assert_eq(strata_check_heap(), 0);
+}
+
+/* A stream of allocations of half the sampling interval each, as fast as
+ * the loop goes, through a heap of its own; returns the records made and
+ * adds what they stand for to *volume. */
+static unsigned sample_stream(struct heap *tc, unsigned calls, size_t bytes, size_t *volume)
+{
+	unsigned records = 0;
+	for (unsigned i = 0; i < calls; i++) {
+		size_t v = sample_due(tc, bytes);
+		records += v > 0;
+		*volume += v;
+	}
+	return records;
+}
+
+/* A record walks the call stack: a thread that allocates the sampling
+ * interval's bytes far faster than leak_sample_rate records a second has
+ * its interval doubled, up to 64 times, so it makes far fewer records;
+ * each stands for the means of the intervals that ended in it, so they
+ * still add up to the bytes allocated.  When it slows down (a second
+ * without a record here), the interval halves again.  With the rate 0,
+ * every interval is the option's. */
+Test(heap, a_thread_that_records_too_fast_gets_longer_intervals_and_right_weights)
+{
+	me();
+	static struct heap tc;
+	int                saved = _strata_leak_mode;
+	size_t             mean = (size_t)strata_option(OPT_LEAK_SAMPLE), volume = 0;
+	enum { CALLS = 20000 };
+	_strata_leak_mode = LEAK_SAMPLED;
+	sample_thread_init(&tc);
+	unsigned records = sample_stream(&tc, CALLS, mean / 2, &volume);
+	double   bytes = (double)CALLS * (double)(mean / 2);
+	cr_assert_gt(tc.sample_shift, 0, "the interval grew");
+	cr_assert_lt(records, CALLS / 2 / 8, "%u records, unpaced about %u", records, CALLS / 2);
+	cr_assert(volume > bytes * 0.8 && volume < bytes * 1.2,
+	          "records stand for %zu of %.0f bytes", volume, bytes);
+
+	unsigned shift = tc.sample_shift;
+	tc.sample_last_ns -= 1000000000; /* a second went by */
+	tc.sample_left = 0;
+	cr_assert_gt(sample_due(&tc, 1), 0);
+	cr_assert_eq(tc.sample_shift, shift - 1, "slower: the interval halves");
+
+	_strata_option_values[OPT_LEAK_SAMPLE_RATE] = 0;
+	sample_thread_init(&tc);
+	volume = 0;
+	records = sample_stream(&tc, CALLS, mean / 2, &volume);
+	cr_assert_eq(tc.sample_shift, 0);
+	cr_assert_gt(records, CALLS / 2 * 8 / 10, "unpaced: %u records", records);
+	_strata_leak_mode = saved;
 }
 
 /* A recorded block goes back to the shared heap when freed: a write after
