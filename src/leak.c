@@ -426,15 +426,10 @@ static bool records_have_room(void)
 }
 
 /* Under the lock: p's record, replacing any earlier one for p. */
-static bool record_insert(void *p, size_t requested, size_t weight, void *const *frames,
-                          unsigned nframes)
+/* A record of p holding a reference to stack id, made with the current
+ * mark (a record of p already there is replaced). */
+static void record_put(void *p, size_t requested, size_t weight, uint32_t id)
 {
-	if (!records_have_room())
-		return false;
-	uint32_t id = stack_intern(frames, nframes);
-	if (id == STACK_NONE)
-		return false;
-	stacks[id].refs++;
 	table_touch(&records[record_home(p)]);
 	size_t i = record_find(p);
 	if (records[i].ptr != NULL)
@@ -448,6 +443,18 @@ static bool record_insert(void *p, size_t requested, size_t weight, void *const 
 		.mark = __atomic_load_n(&mark_now, __ATOMIC_RELAXED),
 		.stack = id,
 	};
+}
+
+static bool record_insert(void *p, size_t requested, size_t weight, void *const *frames,
+                          unsigned nframes)
+{
+	if (!records_have_room())
+		return false;
+	uint32_t id = stack_intern(frames, nframes);
+	if (id == STACK_NONE)
+		return false;
+	stacks[id].refs++;
+	record_put(p, requested, weight, id);
 	return true;
 }
 
@@ -481,6 +488,23 @@ bool leak_forget(void *p)
 		stack_release(records[i].stack);
 		record_delete(i);
 		record_count--;
+	}
+	lock_release(&table_lock);
+	return found;
+}
+
+bool leak_move(void *old, void *p, size_t requested, size_t weight)
+{
+	if (p == NULL || !is_ready())
+		return false;
+	lock_acquire(&table_lock);
+	size_t i = record_find(old);
+	bool   found = records[i].ptr != NULL;
+	if (found) {
+		uint32_t id = records[i].stack; /* its reference goes with it */
+		record_delete(i);
+		record_count--;
+		record_put(p, requested, weight, id);
 	}
 	lock_release(&table_lock);
 	return found;

@@ -42,6 +42,11 @@ void leak_thread_start_once(int *started, void *(*fn)(void *), const char *what)
 /* Forget p if it is recorded; true if it was. */
 bool leak_forget(void *p);
 
+/* The record of old, if any, now of p (the same address or not) with these
+ * figures and the current mark, its call stack kept: no walk of the stack.
+ * false if old had none. */
+bool leak_move(void *old, void *p, size_t requested, size_t weight);
+
 /* A new mark, 1 for the first: records made after this call carry it, and
  * leak_sites/leak_report with since = it list only them.  0 means all. */
 uint64_t leak_mark(void);

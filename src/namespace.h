@@ -152,6 +152,7 @@
 #define leak_lock _strata_leak_lock
 #define leak_mark _strata_leak_mark
 #define leak_mode_name _strata_leak_mode_name
+#define leak_move _strata_leak_move
 #define leak_pause _strata_leak_pause
 #define leak_print_stack _strata_leak_print_stack
 #define leak_record _strata_leak_record

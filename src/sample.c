@@ -279,8 +279,9 @@ static size_t big_block_usable(void *owner, void *p, bool *huge)
 /* Record p, a large run or huge block of size bytes that stands for volume
  * usable bytes (sample_due; 0: one interval of the option's mean, or the
  * block itself if bigger), with the weight of the mode, and flag it so
- * that its free forgets it. */
-static void record_large(void *p, size_t size, size_t volume)
+ * that its free forgets it.  With old, p is the block old became by a
+ * realloc, and the sampled mode moves old's record, stack and all. */
+static void record_large(void *p, size_t size, size_t volume, void *old)
 {
 	void  *owner = pagemap_lookup(p);
 	bool   huge;
@@ -288,10 +289,17 @@ static void record_large(void *p, size_t size, size_t volume)
 	size_t mean = (size_t)strata_option(OPT_LEAK_SAMPLE);
 	if (volume == 0)
 		volume = usable >= 2 * mean ? usable : mean;
-	size_t weight = leak_mode() == LEAK_FULL ? MAX(size, 1)
-	                                         : sample_weight(size, usable, volume);
-	if (!record(p, MAX(size, 1), weight))
-		return;
+	bool   sampled = leak_mode() != LEAK_FULL;
+	size_t weight = sampled ? sample_weight(size, usable, volume) : MAX(size, 1);
+	if (old != NULL && sampled) {
+		if (!leak_move(old, p, MAX(size, 1), weight))
+			return;
+	} else {
+		if (old != NULL && old != p)
+			leak_forget(old);
+		if (!record(p, MAX(size, 1), weight))
+			return;
+	}
 	if (huge)
 		((struct huge *)owner)->sampled = weight;
 	else
@@ -304,18 +312,23 @@ void sample_large(struct heap *tc, void *p, size_t size)
 	if (mode == LEAK_OFF)
 		return;
 	if (mode == LEAK_FULL) {
-		record_large(p, size, 0);
+		record_large(p, size, 0, NULL);
 		return;
 	}
 	bool   huge;
 	size_t volume = sample_due(tc, big_block_usable(pagemap_lookup(p), p, &huge));
 	if (volume > 0)
-		record_large(p, size, volume);
+		record_large(p, size, volume, NULL);
 }
 
 /* realloc resized the block at old to size bytes, now at p (the same
  * address unless a huge block moved with its mapping): a recorded block
- * is recorded again, with its new size, at its new address. */
+ * is recorded again, with its new size, at its new address.  In the
+ * sampled mode its record keeps the stack of the call that made the block:
+ * a buffer grown by a realloc at a time (a page each, up to 1 MiB) walked
+ * the stack at every one of them once recorded, five times the cost of
+ * growing it; in the exact mode, every call walks it anyway, and the
+ * record takes realloc's. */
 void sample_resized(void *old, void *p, size_t size)
 {
 	if (leak_mode() == LEAK_OFF)
@@ -335,9 +348,7 @@ void sample_resized(void *old, void *p, size_t size)
 	}
 	if (!recorded)
 		return;
-	if (old != p)
-		leak_forget(old);
-	record_large(p, size, 0); /* its old volume is not kept: one interval */
+	record_large(p, size, 0, old); /* its old volume is not kept: one interval */
 }
 
 /* ------------------------------------------------------------------------

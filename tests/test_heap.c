@@ -751,6 +751,54 @@ Test(heap, a_thread_that_records_too_fast_gets_longer_intervals_and_right_weight
 	_strata_leak_mode = saved;
 }
 
+static void *made_from, *grown_from;
+
+static noinline void *make_block(size_t size)
+{
+	made_from = __builtin_return_address(0);
+	void *p = malloc(size);
+	__asm__ volatile("" ::"r"(p) : "memory"); /* no tail call */
+	return p;
+}
+
+static noinline void *grow_block(void *p, size_t size)
+{
+	grown_from = __builtin_return_address(0);
+	void *q = realloc(p, size);
+	__asm__ volatile("" ::"r"(q) : "memory");
+	return q;
+}
+
+/* A recorded large block that realloc grows keeps its record's call stack
+ * (sampled mode): the stack of the call that made it, not a new walk of
+ * the stack at every realloc; its figures are the new size's. */
+Test(heap, a_recorded_block_grown_by_realloc_keeps_the_stack_that_made_it)
+{
+	struct heap *h = me();
+	if (leak_mode() != LEAK_SAMPLED)
+		cr_skip_test("leak tracking is not sampled");
+	h->sample_left = 0; /* the next large run is recorded */
+	char *p = make_block(100000);
+	h->sample_left = INT64_MAX / 2;
+	for (size_t size = 104096; size <= 200000; size += 4096)
+		p = grow_block(p, size);
+	struct strata_leak_site sites[16];
+	size_t                  n = MIN(strata_leak_sites(sites, 16, 0), (size_t)16), found = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (sites[i].requested != 200000 - (200000 - 104096) % 4096)
+			continue;
+		found++;
+		bool made = false, grown = false; /* strata's own frames come first here */
+		for (unsigned f = 0; f < sites[i].nframes; f++) {
+			made |= sites[i].frames[f] == made_from;
+			grown |= sites[i].frames[f] == grown_from;
+		}
+		cr_assert(made && !grown, "the stack of the malloc, not of a realloc");
+	}
+	cr_assert_eq(found, 1, "one record with the last size");
+	free(p);
+}
+
 /* A recorded block goes back to the shared heap when freed: a write after
  * that free, which no malloc of the thread meets, is found by the check at
  * exit, which walks the shared heaps' lists too. */

@@ -165,6 +165,34 @@ Test(leak, record_again_replaces, .init = setup)
 	cr_assert_not(leak_forget(FAKE(7)));
 }
 
+/* A realloc's move of a sampled record (leak_move): the record goes to the
+ * new address with its new figures and the current mark, and keeps the
+ * stack of the call that made it, with no walk of the stack. */
+Test(leak, move_keeps_the_stack_and_renews_the_mark, .init = setup)
+{
+	struct strata_leak_site s[2];
+	size_t                  bytes, objects;
+	cr_assert_eq(site_a(7, 1, 100), 1);
+	cr_assert_eq(site_b(8, 1, 50), 1);
+	uint64_t m = leak_mark();
+	cr_assert(leak_move(FAKE(7), FAKE(9), 300, 300));
+	cr_assert_not(leak_move(FAKE(7), FAKE(10), 300, 300), "moved twice");
+	cr_assert_eq(leak_sites(s, 2, 0, &bytes, &objects), 2);
+	cr_assert_eq(bytes, 350);
+	cr_assert_eq(objects, 2);
+	cr_assert_eq(s[0].bytes, 300);
+	assert_frame_in(s[0].frames[0], (void *)site_a, "site_a");
+	cr_assert_eq(leak_sites(s, 2, m, &bytes, NULL), 1, "the move renews the mark");
+	cr_assert_eq(bytes, 300);
+	cr_assert(leak_move(FAKE(9), FAKE(9), 400, 400), "in place");
+	cr_assert_eq(leak_sites(s, 2, m, &bytes, NULL), 1);
+	cr_assert_eq(bytes, 400);
+	cr_assert_not(leak_forget(FAKE(7)));
+	cr_assert(leak_forget(FAKE(9)));
+	cr_assert(leak_forget(FAKE(8)));
+	cr_assert_eq(leak_sites(s, 2, 0, &bytes, &objects), 0, "the stacks went with the records");
+}
+
 /* ------------------------------------------------------------------------
  * Sites
  * ---------------------------------------------------------------------- */
