@@ -763,25 +763,17 @@ static inline __attribute__((always_inline)) const struct page *slab_block_live(
 /* A small block of class cls resized to size stays where it is unless
  * size is above its class or at most the size two classes below: a block
  * shrunk by a little keeps its place (two class steps of it unused at
- * most: a grown block has one step of room, below), one shrunk by more
- * moves to a class that fits it. */
+ * most), one shrunk by more moves to a class that fits it.  One that grows
+ * out of its class moves to the class of the size asked: room for the
+ * next growth (the class of an eighth more) saved a buffer grown by
+ * appends every other copy (bench/wl_realloc 122.6 -> 114.2 ms, mimalloc
+ * 109.2), but a program whose blocks grow by appends and then stay (redis's
+ * lists, hashes and strings) kept the eighth on every one of them: redis
+ * under bench/servers peaked at 464 MiB instead of 419 (jemalloc 411-421). */
 static inline bool realloc_stays(unsigned cls, size_t size)
 {
 	/* from the class sizes alone (classes increase): no class arithmetic */
 	return size <= class_size(cls) && (cls < 2 || size > class_size(cls - 2));
-}
-
-/* A block that grows out of its class moves to the class of an eighth
- * more than it asks for: a buffer grown by appends (strings, replies)
- * moves at every other class, not at each, where eighths of a doubling
- * (1-16 KiB) made it copy itself every 12% of growth (bench/wl_realloc:
- * 122.6 -> 114.2 ms, peak RSS 14.1 -> 13.4 MiB; mimalloc 109.2 ms).  The
- * room is within the small classes: a large run grows in place
- * (REALLOC_ROOM, below).  Exact leak tracking records the size asked:
- * no room there. */
-static inline size_t realloc_grown_size(size_t size)
-{
-	return leak_mode() == LEAK_FULL ? size : MIN(size + (size >> 3), SMALL_MAX);
 }
 
 /* Can the block stay where it is with new_size bytes? */
@@ -811,10 +803,9 @@ static bool resize_in_place(struct block *b, size_t new_size)
 static void *realloc_alloc(struct block *b, size_t new_size)
 {
 	/* the debug mode's blocks come from malloc, with its layout */
-	if (new_size <= b->usable || new_size > LARGE_MAX || unlikely(debug_mode()))
+	if (new_size <= b->usable || new_size <= SMALL_MAX || new_size > LARGE_MAX
+	    || unlikely(debug_mode()))
 		return API(malloc)(new_size);
-	if (new_size <= SMALL_MAX)
-		return API(malloc)(realloc_grown_size(new_size));
 	size_t       room = PAGE_SIZE << MIN(order_for_pages(REALLOC_ROOM * pages_for(new_size)),
 	                                     LARGE_MAX_ORDER);
 	struct heap *h = heap_get();
@@ -927,7 +918,7 @@ static inline __attribute__((always_inline)) void *realloc_small(void *p, size_t
 	unsigned cls = pg->cls;
 	if (realloc_stays(cls, size))
 		return p;
-	void *q = malloc_fast(size > class_size(cls) ? realloc_grown_size(size) : size);
+	void *q = malloc_fast(size);
 	if (unlikely(q == NULL))
 		return NULL;
 	memcpy(q, p, MIN(class_size(cls), size));

@@ -298,10 +298,9 @@ static size_t class_index(const size_t *cls, size_t n, size_t size)
 }
 
 /* A small block resized within its class, or shrunk to above the size two
- * classes below, stays where it is; shrunk further it moves to the class
- * of the new size; grown out of its class it moves to the class of an
- * eighth more (api.c: realloc_stays, realloc_grown_size).  Its bytes go
- * with it (realloc's inline path). */
+ * classes below, stays where it is; shrunk further, or grown out of its
+ * class, it moves to the class of the new size (api.c: realloc_stays).
+ * Its bytes go with it (realloc's inline path). */
 Test(api, realloc_of_small_blocks_keeps_its_place_or_moves_with_its_bytes)
 {
 	static size_t cls[64];
@@ -314,14 +313,13 @@ Test(api, realloc_of_small_blocks_keeps_its_place_or_moves_with_its_bytes)
 			fill(p, a, 3);
 			unsigned char *q = realloc(p, b);
 			cr_assert_not_null(q);
-			bool   stays = b <= cls[ca] && (ca < 2 || b > cls[ca - 2]);
-			size_t want = b > cls[ca] ? b + b / 8 : b;
+			bool stays = b <= cls[ca] && (ca < 2 || b > cls[ca - 2]);
 			if (stays) {
 				cr_assert_eq(q, p, "%zu -> %zu stays", a, b);
 			} else {
 				cr_assert_neq(q, p, "%zu -> %zu moves", a, b);
-				cr_assert_eq(malloc_usable_size(q), cls[class_index(cls, n, want)],
-				             "%zu -> %zu: the class of %zu", a, b, want);
+				cr_assert_eq(malloc_usable_size(q), cls[class_index(cls, n, b)],
+				             "%zu -> %zu: the class of %zu", a, b, b);
 			}
 			check(q, a < b ? a : b, 3);
 			free(q);
@@ -330,9 +328,8 @@ Test(api, realloc_of_small_blocks_keeps_its_place_or_moves_with_its_bytes)
 }
 
 /* At every class's edge, up to the largest small class: its largest size
- * stays, one byte more moves up to the class of an eighth more, and down
- * again: above the size two classes below that class it stays, at it
- * it moves. */
+ * stays, one byte more moves up to the next class, and down again: above
+ * the size two classes below that class it stays, at it it moves. */
 Test(api, realloc_at_every_class_edge_stays_or_moves)
 {
 	static size_t cls[64];
@@ -346,10 +343,8 @@ Test(api, realloc_at_every_class_edge_stays_or_moves)
 		unsigned char *q = realloc(p, u + 1);
 		cr_assert_not_null(q);
 		cr_assert_neq(q, p, "%zu -> %zu moves up", u, u + 1);
-		size_t want = u + 1 + (u + 1) / 8;
-		size_t j = class_index(cls, n, want < 32768 ? want : 32768);
-		cr_assert_eq(malloc_usable_size(q), cls[j], "%zu -> %zu: the class of %zu", u,
-		             u + 1, want);
+		size_t j = i + 1;
+		cr_assert_eq(malloc_usable_size(q), cls[j], "%zu -> %zu: the next class", u, u + 1);
 		check(q, u, 5);
 		if (j >= 2) {
 			cr_assert_eq(realloc(q, cls[j - 2] + 1), q, "%zu -> %zu stays", cls[j],
