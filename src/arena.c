@@ -218,8 +218,8 @@ static void region_release(struct arena *a, struct region *r)
  * limit (option memory_limit; by default its cgroup's, read when the heap
  * first passes LIMIT_READ_BYTES): with none, or under a quarter of it, the
  * floor is half of the pages in use and the margin all of them; past a
- * quarter, both an eighth.  A quarter, as the floor and the margin together let the heap's
- * footprint double: it stays under half of the limit (tests/cgroup.sh,
+ * quarter, both an eighth.  A quarter, as the floor and the margin together
+ * let the heap's footprint double or more before the next pass (tests/cgroup.sh,
  * switching at half, reached its limit once in a dozen runs).
  * bench/compare's budget (48 MiB live, blocks of every size replaced at
  * random, 48 GiB allocated) with an eighth: 1.9 s, 1.08M page faults, 120

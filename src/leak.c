@@ -425,9 +425,8 @@ static bool records_have_room(void)
 	return 2 * (record_count + 1) <= record_slots || records_grow();
 }
 
-/* Under the lock: p's record, replacing any earlier one for p. */
-/* A record of p holding a reference to stack id, made with the current
- * mark (a record of p already there is replaced). */
+/* Under the lock: a record of p holding a reference to stack id, made
+ * with the current mark (a record of p already there is replaced). */
 static void record_put(void *p, size_t requested, size_t weight, uint32_t id)
 {
 	table_touch(&records[record_home(p)]);
@@ -445,6 +444,7 @@ static void record_put(void *p, size_t requested, size_t weight, uint32_t id)
 	};
 }
 
+/* Under the lock: p's record with the stack of frames. */
 static bool record_insert(void *p, size_t requested, size_t weight, void *const *frames,
                           unsigned nframes)
 {
