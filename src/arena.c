@@ -407,8 +407,10 @@ void arena_decay(struct arena *a, uint64_t now_ms)
 		if (a->dirty_pages > hard)
 			buddy_purge(a, hard, PURGE_MIN_BYTES >> PAGE_SHIFT);
 	}
-	/* what no run big enough could take: not worth trying again until
-	 * the next pass */
+	/* what the purge left above the cap (young blocks waiting for their
+	 * age, runs too short to purge): not worth trying again until the
+	 * next pass.  Counting only what is above the margin too, budget's
+	 * purges came back: 58,000-130,000 page faults against 45,000 */
 	a->dirty_stuck = a->dirty_pages > target ? a->dirty_pages - target : 0;
 	if (!pass)
 		return;

@@ -57,7 +57,7 @@ struct arena {
 	size_t             footprint_pages; /* in use and dirty at its last pass or
 	                                       peak, for the others (arena.c) */
 	uint64_t           window_ms;       /* when this window began */
-	size_t             dirty_stuck;     /* dirty pages the last purge could not take */
+	size_t             dirty_stuck;     /* dirty pages the last purge left above the cap */
 	uint64_t           next_decay_ms;   /* when the next decay pass is due */
 	uint32_t           decay_pass;      /* passes so far (buddy.c's freed_pass) */
 	struct free_area   free_area[BUDDY_ORDERS];
@@ -159,7 +159,8 @@ static inline size_t arena_dirty_cap(const struct arena *a)
 
 /* What the dirty pages may pass the cap by between two passes (arena.c):
  * as many as the pages in use while the heap is far from the memory limit,
- * the floor near it. */
+ * the floor near it.  What the last purge left above the cap comes on top
+ * (dirty_stuck), so they may reach the cap and about twice this. */
 static inline size_t arena_dirty_margin(const struct arena *a)
 {
 	if (arena_limit_room() != LIMIT_FAR)
@@ -170,7 +171,7 @@ static inline size_t arena_dirty_margin(const struct arena *a)
 /* Over this, the dirty pages are purged at once, between passes: the cap
  * and the margin, or an eighth of the cap if more (the buddy's rounding
  * makes the footprint move a little even when the program's does not),
- * and what the last purge could not take. */
+ * and what the last purge left above the cap. */
 static inline size_t arena_dirty_limit(const struct arena *a)
 {
 	size_t cap = arena_dirty_cap(a);
