@@ -151,6 +151,7 @@ struct heap {
 	uint64_t           sample_mean;      /* the mean of the interval counting down */
 	uint64_t           sample_credit_ns; /* the pace of the records (sample.c) */
 	uint64_t           sample_last_ns;
+	uint64_t           sample_rng;   /* the intervals' random sequence */
 	unsigned           sample_shift; /* the interval's mean: leak_sample << this */
 	struct heap       *next;         /* the registry, or the pool of free heaps */
 	struct heap       *prev;

@@ -493,21 +493,24 @@ bool leak_forget(void *p)
 	return found;
 }
 
-bool leak_move(void *old, void *p, size_t requested, size_t weight)
+size_t leak_move(void *old, void *p, size_t requested)
 {
 	if (p == NULL || !is_ready())
-		return false;
+		return 0;
+	size_t weight = 0;
 	lock_acquire(&table_lock);
 	size_t i = record_find(old);
-	bool   found = records[i].ptr != NULL;
-	if (found) {
-		uint32_t id = records[i].stack; /* its reference goes with it */
+	if (records[i].ptr != NULL) {
+		struct leak_record r = records[i]; /* its stack reference goes with it */
+		weight = (size_t)((double)r.weight * (double)requested
+		                  / (double)MAX(r.requested, 1));
+		weight = MAX(weight, 1);
 		record_delete(i);
 		record_count--;
-		record_put(p, requested, weight, id);
+		record_put(p, requested, weight, r.stack);
 	}
 	lock_release(&table_lock);
-	return found;
+	return weight;
 }
 
 uint64_t leak_mark(void)

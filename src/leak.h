@@ -42,10 +42,11 @@ void leak_thread_start_once(int *started, void *(*fn)(void *), const char *what)
 /* Forget p if it is recorded; true if it was. */
 bool leak_forget(void *p);
 
-/* The record of old, if any, now of p (the same address or not) with these
- * figures and the current mark, its call stack kept: no walk of the stack.
- * false if old had none. */
-bool leak_move(void *old, void *p, size_t requested, size_t weight);
+/* The record of old, if any, now of p (the same address or not) with the
+ * size requested and the current mark, its call stack kept (no walk of the
+ * stack) and its weight scaled with its size: it stands for as many blocks
+ * as before.  Returns the new weight, 0 if old had no record. */
+size_t leak_move(void *old, void *p, size_t requested);
 
 /* A new mark, 1 for the first: records made after this call carry it, and
  * leak_sites/leak_report with since = it list only them.  0 means all. */

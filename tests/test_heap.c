@@ -780,14 +780,25 @@ Test(heap, a_recorded_block_grown_by_realloc_keeps_the_stack_that_made_it)
 	h->sample_left = 0; /* the next large run is recorded */
 	char *p = make_block(100000);
 	h->sample_left = INT64_MAX / 2;
-	for (size_t size = 104096; size <= 200000; size += 4096)
-		p = grow_block(p, size);
 	struct strata_leak_site sites[16];
 	size_t                  n = MIN(strata_leak_sites(sites, 16, 0), (size_t)16), found = 0;
+	double                  weight = 0; /* what the record stands for, in bytes */
+	for (size_t i = 0; i < n; i++)
+		if (sites[i].requested == 100000)
+			weight = (double)sites[i].bytes;
+	cr_assert_gt(weight, 100000, "one interval or more: %.0f", weight);
+	size_t last = 200000 - (200000 - 104096) % 4096;
+	for (size_t size = 104096; size <= 200000; size += 4096)
+		p = grow_block(p, size);
+	n = MIN(strata_leak_sites(sites, 16, 0), (size_t)16);
 	for (size_t i = 0; i < n; i++) {
-		if (sites[i].requested != 200000 - (200000 - 104096) % 4096)
+		if (sites[i].requested != last)
 			continue;
 		found++;
+		double want = weight * (double)last / 100000;
+		cr_assert((double)sites[i].bytes > want - 32 && (double)sites[i].bytes < want + 32,
+		          "it stands for as many blocks: %zu bytes, %.0f wanted", sites[i].bytes,
+		          want);
 		bool made = false, grown = false; /* strata's own frames come first here */
 		for (unsigned f = 0; f < sites[i].nframes; f++) {
 			made |= sites[i].frames[f] == made_from;

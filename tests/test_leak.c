@@ -166,31 +166,43 @@ Test(leak, record_again_replaces, .init = setup)
 }
 
 /* A realloc's move of a sampled record (leak_move): the record goes to the
- * new address with its new figures and the current mark, and keeps the
- * stack of the call that made it, with no walk of the stack. */
+ * new address with its new size and the current mark, keeps the stack of
+ * the call that made it (no walk of the stack) and stands for as many
+ * blocks as before (its weight scaled with its size). */
 Test(leak, move_keeps_the_stack_and_renews_the_mark, .init = setup)
 {
-	struct strata_leak_site s[2];
+	struct strata_leak_site s[4];
 	size_t                  bytes, objects;
-	cr_assert_eq(site_a(7, 1, 100), 1);
+	cr_assert_eq(site_sampled(7, 1, 100, 1000), 1); /* stands for 10 blocks */
 	cr_assert_eq(site_b(8, 1, 50), 1);
 	uint64_t m = leak_mark();
-	cr_assert(leak_move(FAKE(7), FAKE(9), 300, 300));
-	cr_assert_not(leak_move(FAKE(7), FAKE(10), 300, 300), "moved twice");
-	cr_assert_eq(leak_sites(s, 2, 0, &bytes, &objects), 2);
-	cr_assert_eq(bytes, 350);
-	cr_assert_eq(objects, 2);
+	cr_assert_eq(leak_move(FAKE(7), FAKE(9), 300), 3000, "10 blocks of 300 bytes");
+	cr_assert_eq(leak_move(FAKE(7), FAKE(10), 300), 0, "moved twice");
+	cr_assert_eq(leak_sites(s, 4, 0, &bytes, &objects), 2);
+	cr_assert_eq(bytes, 3050);
+	cr_assert_eq(objects, 11);
+	cr_assert_eq(s[0].bytes, 3000);
+	assert_frame_in(s[0].frames[0], (void *)site_sampled, "site_sampled");
+	cr_assert_eq(leak_sites(s, 4, m, &bytes, NULL), 1, "the move renews the mark");
+	cr_assert_eq(bytes, 3000);
+	cr_assert_eq(leak_move(FAKE(9), FAKE(9), 30), 300, "in place");
+
+	/* the moved record's stack is still referenced: a record from a
+	 * third site takes a stack of its own, and the first is intact */
+	cr_assert_eq(site_a(11, 1, 70), 1);
+	cr_assert_eq(leak_sites(s, 4, 0, &bytes, NULL), 3);
+	cr_assert_eq(bytes, 300 + 50 + 70);
 	cr_assert_eq(s[0].bytes, 300);
-	assert_frame_in(s[0].frames[0], (void *)site_a, "site_a");
-	cr_assert_eq(leak_sites(s, 2, m, &bytes, NULL), 1, "the move renews the mark");
-	cr_assert_eq(bytes, 300);
-	cr_assert(leak_move(FAKE(9), FAKE(9), 400, 400), "in place");
-	cr_assert_eq(leak_sites(s, 2, m, &bytes, NULL), 1);
-	cr_assert_eq(bytes, 400);
-	cr_assert_not(leak_forget(FAKE(7)));
-	cr_assert(leak_forget(FAKE(9)));
+	assert_frame_in(s[0].frames[0], (void *)site_sampled, "site_sampled");
+
+	/* onto a block that has a record of its own: it replaces it */
+	cr_assert_eq(leak_move(FAKE(9), FAKE(8), 30), 300);
+	cr_assert_eq(leak_sites(s, 4, 0, &bytes, &objects), 2, "site_b's record was replaced");
+	cr_assert_eq(bytes, 300 + 70);
+	cr_assert_not(leak_forget(FAKE(9)));
 	cr_assert(leak_forget(FAKE(8)));
-	cr_assert_eq(leak_sites(s, 2, 0, &bytes, &objects), 0, "the stacks went with the records");
+	cr_assert(leak_forget(FAKE(11)));
+	cr_assert_eq(leak_sites(s, 4, 0, &bytes, &objects), 0);
 }
 
 /* ------------------------------------------------------------------------
