@@ -226,7 +226,7 @@ size_t sample_due(struct heap *tc, size_t bytes)
 	tc->sample_left -= (int64_t)bytes;
 	if (tc->sample_left > 0)
 		return 0;
-	if (tc->sample_mean == 0) /* a countdown set by hand (the tests) */
+	if (tc->sample_mean == 0) /* a heap sample_thread_init did not set up */
 		tc->sample_mean = (uint64_t)strata_option(OPT_LEAK_SAMPLE);
 	int64_t mean = (int64_t)tc->sample_mean;
 	bool    whole = bytes >= 2 * (size_t)mean;
@@ -282,30 +282,30 @@ static size_t big_block_usable(void *owner, void *p, bool *huge)
 	return *huge ? huge_usable(owner) : large_usable(page_of(owner, p));
 }
 
-/* Record p, a large run or huge block of size bytes that stands for volume
- * usable bytes (sample_due; 0: one interval of the option's mean, or the
- * block itself if bigger), with the weight of the mode, and flag it so
+/* Record p, a large run or huge block of size bytes, with the weight of
+ * the mode (sampled: the volume it stands for, sample_due), and flag it so
  * that its free forgets it.  With old, p is the block old became by a
- * realloc, and the sampled mode moves old's record, stack and all, its
- * weight scaled with the size (volume unused): a record that stood for
- * many blocks of its site (a paced thread's, up to 64 intervals) still
- * does. */
+ * realloc: the exact mode records it again; the sampled mode moves old's
+ * record, stack and all, its weight scaled with the size (volume unused),
+ * so that a record that stood for many blocks of its site (a paced
+ * thread's, up to 64 intervals) still does. */
 static void record_large(void *p, size_t size, size_t volume, void *old)
 {
 	void  *owner = pagemap_lookup(p);
 	bool   huge;
 	size_t usable = big_block_usable(owner, p, &huge);
-	size_t mean = (size_t)strata_option(OPT_LEAK_SAMPLE);
-	if (volume == 0)
-		volume = usable >= 2 * mean ? usable : mean;
-	bool   sampled = leak_mode() != LEAK_FULL;
-	size_t weight = sampled ? sample_weight(size, usable, volume) : MAX(size, 1);
-	if (old != NULL && sampled) {
+	size_t weight;
+	if (leak_mode() == LEAK_FULL) {
+		weight = MAX(size, 1);
+		if (old != NULL && old != p)
+			leak_forget(old);
+		if (!record(p, weight, weight))
+			return;
+	} else if (old != NULL) {
 		if ((weight = leak_move(old, p, MAX(size, 1))) == 0)
 			return;
 	} else {
-		if (old != NULL && old != p)
-			leak_forget(old);
+		weight = sample_weight(size, usable, volume);
 		if (!record(p, MAX(size, 1), weight))
 			return;
 	}
