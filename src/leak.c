@@ -383,9 +383,11 @@ static size_t record_find(const void *p)
 
 /* Backward-shift deletion (see the header comment): a record at j may
  * fill the hole when its home is at or before the hole, i.e. it is at
- * least as far from its home as from the hole. */
+ * least as far from its home as from the hole.  The record's stack
+ * reference is the caller's to release or keep. */
 static void record_delete(size_t hole)
 {
+	record_count--;
 	size_t mask = record_slots - 1;
 	for (size_t j = (hole + 1) & mask; records[j].ptr != NULL; j = (j + 1) & mask) {
 		size_t home = record_home(records[j].ptr);
@@ -487,7 +489,6 @@ bool leak_forget(void *p)
 	if (found) {
 		stack_release(records[i].stack);
 		record_delete(i);
-		record_count--;
 	}
 	lock_release(&table_lock);
 	return found;
@@ -506,7 +507,6 @@ size_t leak_move(void *old, void *p, size_t requested)
 		                  / (double)MAX(r.requested, 1));
 		weight = MAX(weight, 1);
 		record_delete(i);
-		record_count--;
 		record_put(p, requested, weight, r.stack);
 	}
 	lock_release(&table_lock);
