@@ -133,7 +133,7 @@ static bool check_slab_pages(struct page *head)
  * its heap's free list when it is current. */
 static bool check_slab_counts(struct page *head, const struct heap_fast *f)
 {
-	uint32_t  local, remote = 0, listed = 0, freed = 0;
+	uint32_t  local, remote = 0, listed = 0, freed = 0, aside = 0;
 	uintptr_t w = __atomic_load_n(&head->remote, __ATOMIC_ACQUIRE);
 	if (!check_free_objects(head, head->local_free, "local list", &local))
 		return false;
@@ -141,9 +141,10 @@ static bool check_slab_counts(struct page *head, const struct heap_fast *f)
 		return false;
 	if (f
 	    && !(check_free_objects(head, heap_free_list(f), "heap's free list", &listed)
-	         && check_free_objects(head, f->local, "heap's local list", &freed)))
+	         && check_free_objects(head, f->local, "heap's local list", &freed)
+	         && check_free_objects(head, f->aside, "heap's free list set aside", &aside)))
 		return false;
-	listed += freed;
+	listed += freed + aside;
 	CHECK(slab_inuse(head) + local == head->bump, "slab %p: %u in use + %u free != %u carved",
 	      page_address(head), slab_inuse(head), local, head->bump);
 	CHECK(remote + listed <= slab_inuse(head), "slab %p: %u remote + %u listed > %u in use",
@@ -313,7 +314,9 @@ static bool check_heap_lists(struct heap *h)
 		struct page       *cur = h->fast[c].current;
 		CHECK(!cur || (cur->list == SLAB_CURRENT && cur->cls == c && slab_heap(cur) == h),
 		      "class %u: current slab is not marked current", c);
-		CHECK((heap_free_list(&h->fast[c]) == NULL && h->fast[c].local == NULL) || cur,
+		CHECK((heap_free_list(&h->fast[c]) == NULL && h->fast[c].local == NULL
+		       && h->fast[c].aside == NULL)
+		              || cur,
 		      "class %u: a free list with no current slab", c);
 		struct page *last = NULL;
 		for (struct page *s = hc->partial; s; last = s, s = s->next)

@@ -520,14 +520,26 @@ static void heap_slab_emptied(struct heap *h, struct page *s)
  * Allocation: the free list ran dry
  * ---------------------------------------------------------------------- */
 
-/* The fast path's window test failed: the list is empty (NULL: every
- * caller has tried the foreign list first), or p is its last object (its
- * link is NULL), or the list is corrupt.  The local list becomes the free
- * list. */
+/* The free list set aside (heap.h) back in place, if there is one: true
+ * if it was. */
+static bool heap_restore_aside(struct heap_fast *f)
+{
+	void *list = f->aside;
+	if (list == NULL)
+		return false;
+	f->aside = NULL;
+	heap_set_free_list(f, list);
+	return true;
+}
+
+/* The fast path's window test failed: the list is empty (every caller
+ * has tried the foreign list first: the list set aside comes back, else
+ * NULL), or p is its last object (its link is NULL), or the list is
+ * corrupt.  The local list becomes the free list. */
 void *heap_pop_last(struct heap_fast *f, void **p)
 {
 	if (p == HEAP_LIST_END)
-		return NULL;
+		return heap_restore_aside(f) ? heap_pop(f) : NULL;
 	link_check_end(p);
 	heap_set_free_list(f, f->local);
 	f->local = NULL;
@@ -634,6 +646,8 @@ static void *heap_refill(struct heap *h, unsigned cls, size_t *bytes)
 {
 	struct heap_fast *f = heap_slot(h, cls);
 	*bytes = 0; /* the local list's are counted when freed */
+	if (heap_restore_aside(f))
+		return heap_pop(f);
 	if (f->local && link_next(f->local))
 		return heap_take_local(f);
 	if (__atomic_load_n(&h->delayed, __ATOMIC_RELAXED))
@@ -790,7 +804,7 @@ static inline bool heap_slab_promote(struct heap *h, struct page *s)
 {
 	const struct heap_fast *f = heap_slot(h, s->cls);
 	return heap_free_list(f) == NULL && f->local == NULL && f->foreign == NULL
-	       && heap_slab_take(h, s);
+	       && f->aside == NULL && heap_slab_take(h, s);
 }
 
 /* Slab s of the full list has room again: current at once when promote
@@ -1066,11 +1080,13 @@ static void heap_return_list(struct heap *h, unsigned cls, void *list)
 static void heap_return_free_list(struct heap *h, unsigned cls)
 {
 	struct heap_fast *f = heap_slot(h, cls);
-	void             *free = heap_free_list(f), *local = f->local;
+	void             *free = heap_free_list(f), *local = f->local, *aside = f->aside;
 	heap_set_free_list(f, NULL);
 	f->local = NULL;
+	f->aside = NULL;
 	heap_return_list(h, cls, free);
 	heap_return_list(h, cls, local);
+	heap_return_list(h, cls, aside);
 }
 
 /* Collect s's remote frees, and give it back if that empties it. */
@@ -1244,6 +1260,7 @@ static void *heap_verify_class(struct heap *h, unsigned c)
 	if (f->current
 	    && ((bad = heap_verify_list(f->current, heap_free_list(f), cap))
 	        || (bad = heap_verify_list(f->current, f->local, cap))
+	        || (bad = heap_verify_list(f->current, f->aside, cap))
 	        || (bad = heap_verify_list(f->current, f->current->local_free, cap))))
 		return bad;
 	if ((bad = heap_verify_list(NULL, f->foreign, f->nforeign)))

@@ -1082,9 +1082,12 @@ Test(heap, freed_large_runs_are_reused_by_the_thread)
 /* Other threads' objects freed here wait on the foreign list, are handed
  * out again by this thread's mallocs, and are counted as cached while they
  * wait. */
+/* No leak sample in this thread either: a recorded block's refill would
+ * leave objects of the class cached in the shared heap. */
 static void *allocate_some(void *arg)
 {
 	void **objs = arg;
+	me();
 	for (int i = 0; i < 20; i++)
 		objs[i] = malloc(700);
 	return NULL;
@@ -1118,6 +1121,77 @@ Test(heap, other_threads_objects_are_reused_here_and_counted)
 	strata_class_stats_get(c, &st);
 	cr_assert_eq(st.objects_cached, 0, "flushed back to their slabs");
 	cr_assert_eq(strata_check_heap(), 0);
+}
+
+/* 20 objects of class 700 made by a thread that has exited, in objs; the
+ * calling thread's heap flushed, then a refill of the class: its free list
+ * holds objects of its own slab.  The class's entry. */
+static struct heap_fast *foreign_objects_and_a_free_list(void **objs)
+{
+	struct heap_fast *f = heap_slot(me(), size_to_class(700));
+	pthread_t         t;
+	pthread_create(&t, NULL, allocate_some, objs);
+	pthread_join(t, NULL);
+	strata_thread_flush();
+	free(malloc(700));
+	return f;
+}
+
+static size_t class_cached(unsigned c)
+{
+	struct strata_class_stats st = { .struct_size = sizeof(st) };
+	strata_class_stats_get(c, &st);
+	return st.objects_cached;
+}
+
+/* Frees of other heaps' objects set the free list aside: the mallocs that
+ * follow take those objects until they run out, then the free list comes
+ * back whole, and meanwhile its objects count as cached and are checked
+ * and flushed like the rest. */
+Test(heap, the_free_list_waits_aside_while_other_threads_objects_serve)
+{
+	void             *objs[20];
+	struct heap_fast *f = foreign_objects_and_a_free_list(objs);
+	unsigned          c = size_to_class(700);
+	void             *own = heap_free_list(f);
+	unsigned          listed = list_length(own);
+	cr_assert_gt(listed, 1);
+	for (int i = 0; i < 20; i++)
+		free(objs[i]);
+	cr_assert_null(heap_free_list(f), "the free list is set aside");
+	cr_assert_eq(f->aside, own);
+	size_t cached = class_cached(c);
+	cr_assert_eq(cached, 20 + listed + list_length(f->local), "cached %zu", cached);
+	cr_assert_eq(strata_check_heap(), 0);
+	void *again[21];
+	for (int i = 0; i < 20; i++) {
+		again[i] = malloc(700);
+		cr_assert_eq(again[i], objs[19 - i], "the foreign list serves first");
+	}
+	again[20] = malloc(700);
+	cr_assert_eq(again[20], own, "then the free list set aside, from its start");
+	cr_assert_null(f->aside);
+	cr_assert_eq(list_length(heap_free_list(f)), listed - 1);
+	for (int i = 0; i < 21; i++)
+		free(again[i]);
+	strata_thread_flush();
+	cr_assert_eq(class_cached(c), 0);
+	cr_assert_eq(strata_check_heap(), 0);
+}
+
+/* ... and a flush gives it back to its slab. */
+Test(heap, a_flush_gives_back_the_free_list_set_aside)
+{
+	void             *objs[20];
+	struct heap_fast *f = foreign_objects_and_a_free_list(objs);
+	free(objs[0]);
+	cr_assert_not_null(f->aside);
+	strata_thread_flush();
+	cr_assert_null(f->aside);
+	cr_assert_eq(class_cached(size_to_class(700)), 0);
+	cr_assert_eq(strata_check_heap(), 0);
+	for (int i = 1; i < 20; i++)
+		free(objs[i]);
 }
 
 /* A link overwritten so that it still decodes to a free object of the
