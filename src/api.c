@@ -136,13 +136,21 @@ static inline void *large_counted(struct heap *h, void *p, size_t size)
 	return p;
 }
 
-static void           *debug_alloc(size_t size, size_t align, bool zero, unsigned kind);
-static void            debug_free(void *p, struct block *b);
+static void *debug_alloc(size_t size, size_t align, bool zero, unsigned kind);
+static void  debug_free(void *p, struct block *b);
+
 static inline unsigned aligned_class(size_t size, size_t align);
 static inline void    *alloc_class(unsigned cls, size_t size);
 
-/* A large run from arena a or a huge block bound to a's node; cached:
- * the thread's large-run cache may serve it (a is the thread's own). */
+/* A huge block bound to a's node. */
+static void *alloc_huge_in(struct heap *h, struct arena *a, size_t size, size_t align, bool zero)
+{
+	return large_counted(h, huge_alloc(size, align, a->node, zero), size);
+}
+
+/* A large run from arena a (above LARGE_MAX, only from a dirty free run:
+ * large_alloc_dirty) or a huge block bound to a's node; cached: the
+ * thread's large-run cache may serve it (a is the thread's own). */
 static void *alloc_large_in(struct heap *h, struct arena *a, size_t size, size_t align, bool zero,
                             bool cached)
 {
@@ -150,8 +158,13 @@ static void *alloc_large_in(struct heap *h, struct arena *a, size_t size, size_t
 		errno = ENOMEM;
 		return NULL;
 	}
+	if (size > LARGE_MAX && size <= LARGE_DIRTY_MAX && align <= PAGE_SIZE) {
+		void *p = large_alloc_dirty(a, size, zero);
+		if (p != NULL)
+			return large_counted(h, p, size);
+	}
 	if (size > LARGE_MAX || align > LARGE_MAX)
-		return large_counted(h, huge_alloc(size, align, a->node, zero), size);
+		return alloc_huge_in(h, a, size, align, zero);
 	cached = cached && h && align <= PAGE_SIZE;
 	struct page *pg = cached ? heap_large_take(h, large_pages_for(size), false) : NULL;
 	if (pg == NULL) {
@@ -783,7 +796,7 @@ static bool resize_in_place(struct block *b, size_t new_size)
 	case BLOCK_SMALL: return new_size <= SMALL_MAX && realloc_stays(b->pg->cls, new_size);
 	case BLOCK_LARGE:
 		large_canary_check(b->pg, "realloc");
-		return new_size > SMALL_MAX && new_size <= LARGE_MAX
+		return new_size > SMALL_MAX && (new_size <= LARGE_MAX || new_size <= b->usable)
 		       && large_resize(b->pg, new_size);
 	case BLOCK_HUGE:
 	case BLOCK_CACHE:
@@ -803,9 +816,14 @@ static bool resize_in_place(struct block *b, size_t new_size)
 static void *realloc_alloc(struct block *b, size_t new_size)
 {
 	/* the debug mode's blocks come from malloc, with its layout */
-	if (new_size <= b->usable || new_size <= SMALL_MAX || new_size > LARGE_MAX
-	    || unlikely(debug_mode()))
+	if (new_size <= b->usable || new_size <= SMALL_MAX || unlikely(debug_mode()))
 		return API(malloc)(new_size);
+	/* a huge block at once, not a dirty run: its next growth is an
+	 * mremap, not a copy */
+	if (new_size > LARGE_MAX) {
+		struct heap *h = heap_get();
+		return alloc_huge_in(h, local_arena(h), new_size, MIN_ALIGN, false);
+	}
 	size_t       room = PAGE_SIZE << MIN(order_for_pages(REALLOC_ROOM * pages_for(new_size)),
 	                                     LARGE_MAX_ORDER);
 	struct heap *h = heap_get();

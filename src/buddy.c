@@ -483,6 +483,18 @@ static struct page *buddy_take_fit(struct arena *a, size_t npages, unsigned alig
 	return claim_range(a, best.at, npages, dirty) ? best.at : NULL;
 }
 
+/* A run of npages cut from a run of free blocks that holds a dirty one
+ * (fit_search over the dirty lists alone; no new region): NULL when none
+ * holds it.  *dirty as buddy_alloc_pages'. */
+struct page *buddy_alloc_dirty_run(struct arena *a, size_t npages, bool *dirty)
+{
+	arena_assert_locked(a);
+	struct fit best = { NULL, SIZE_MAX };
+	if (!fit_search(a, false, npages, 0, &best))
+		return NULL;
+	return claim_range(a, best.at, npages, dirty) ? best.at : NULL;
+}
+
 /* A block for a slab (slab_block_take), with its hugetlb chunks backed. */
 struct page *buddy_alloc(struct arena *a, unsigned order)
 {

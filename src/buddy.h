@@ -45,6 +45,7 @@ void         buddy_region_init(struct arena *a, struct region *r);
 struct page *buddy_alloc(struct arena *a, unsigned order);
 void         buddy_free(struct arena *a, struct page *pg, unsigned order, bool dirty);
 void         buddy_free_range(struct arena *a, struct page *pg, size_t npages, bool dirty);
+struct page *buddy_alloc_dirty_run(struct arena *a, size_t npages, bool *dirty);
 struct page *buddy_alloc_pages(struct arena *a, size_t npages, unsigned align_order, bool *dirty);
 bool         buddy_claim(struct arena *a, struct page *pg, size_t npages);
 size_t       buddy_purge(struct arena *a, size_t target, size_t min_dirty);

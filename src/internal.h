@@ -98,6 +98,10 @@
 #define LARGE_MAX_ORDER 10
 #define LARGE_MAX       (PAGE_SIZE << LARGE_MAX_ORDER)
 
+/* ... except where an arena already holds a dirty free run that fits, up to
+ * the largest buddy block (large.c, large_alloc_dirty). */
+#define LARGE_DIRTY_MAX (PAGE_SIZE << BUDDY_MAX_ORDER)
+
 /* Every block is aligned to at least this, as glibc's malloc does on x86-64. */
 #define MIN_ALIGN 16
 

@@ -144,16 +144,20 @@ void large_canary_check(struct page *pg, const char *op)
 	              (void *)p, pg->guarded, pg->guarded + byte, op);
 }
 
-void *large_alloc(struct arena *a, size_t size, size_t align, bool zero)
+/* A run for size bytes made a large run under a's lock: any that fits
+ * (the arena grows for it), or with dirty_only one cut from the free runs
+ * around dirty blocks; NULL if there is none. */
+static void *large_run(struct arena *a, size_t size, unsigned align_order, bool zero,
+                       bool dirty_only)
 {
 	size_t   npages = large_pages_for(size);
-	unsigned align_order = align > PAGE_SIZE ? order_for_pages(align >> PAGE_SHIFT) : 0;
 	bool     dirty = false;
 	uint64_t now = os_now_ms();
 
 	lock_acquire(&a->lock);
 	arena_maybe_decay(a, now);
-	struct page *pg = large_take(a, npages, align_order, &dirty);
+	struct page *pg = dirty_only ? buddy_alloc_dirty_run(a, npages, &dirty)
+	                             : large_take(a, npages, align_order, &dirty);
 	if (pg) {
 		pg->state = PAGE_LARGE;
 		pg->npages = (uint32_t)npages;
@@ -162,16 +166,37 @@ void *large_alloc(struct arena *a, size_t size, size_t align, bool zero)
 	}
 	lock_release(&a->lock);
 	arena_background_start();
-
-	if (pg == NULL) {
-		errno = ENOMEM;
+	if (pg == NULL)
 		return NULL;
-	}
 	void *p = page_address(pg);
 	if (zero && dirty)
 		memset(p, 0, npages << PAGE_SHIFT);
 	large_canary_set(pg, size);
 	return p;
+}
+
+void *large_alloc(struct arena *a, size_t size, size_t align, bool zero)
+{
+	unsigned align_order = align > PAGE_SIZE ? order_for_pages(align >> PAGE_SHIFT) : 0;
+	void    *p = large_run(a, size, align_order, zero, false);
+	if (p == NULL)
+		errno = ENOMEM;
+	return p;
+}
+
+/* A block above LARGE_MAX (up to LARGE_DIRTY_MAX) from a free run of the
+ * arena that holds dirty blocks (the clean ones beside them may be taken
+ * with them), when one holds it; else NULL, and the caller maps a huge
+ * block.  The arenas' freed memory stays resident until the decay gives it
+ * back, and a program whose blocks of every size come and go keeps much of
+ * it in runs of megabytes; a huge block mapped beside them faults in every
+ * page again and adds its own to the peak.  bench/compare's budget (4
+ * threads, 48 MiB live, blocks up to 9 MiB): peak RSS 158.4 -> 150.6 MiB,
+ * 0.404 -> 0.388 s.  Runs of clean blocks alone and new regions are not
+ * taken: a region would be mostly slack around such a block. */
+void *large_alloc_dirty(struct arena *a, size_t size, bool zero)
+{
+	return large_run(a, size, 0, zero, true);
 }
 
 void large_free(struct page *pg)

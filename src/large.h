@@ -2,8 +2,9 @@
 /*
  * large.h - blocks above the largest size class.
  *
- * Large: up to LARGE_MAX, a run of whole pages from the arena's buddy.
- * Huge: above it, a mapping of its own, with a header page in front.
+ * Large: up to LARGE_MAX, a run of whole pages from the arena's buddy, and
+ * up to LARGE_DIRTY_MAX where a dirty free run of the arena holds it.
+ * Huge: above, a mapping of its own, with a header page in front.
  */
 #ifndef STRATA_LARGE_H
 #define STRATA_LARGE_H
@@ -76,6 +77,7 @@ void large_canary_set(struct page *pg, size_t size);
 void large_canary_check(struct page *pg, const char *op);
 
 void *large_alloc(struct arena *a, size_t size, size_t align, bool zero);
+void *large_alloc_dirty(struct arena *a, size_t size, bool zero);
 void  large_free(struct page *pg);
 bool  large_resize(struct page *pg, size_t new_size);
 

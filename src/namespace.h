@@ -35,6 +35,7 @@
 #define arenas_reserve _strata_arenas_reserve
 #define arenas_setup _strata_arenas_setup
 #define buddy_alloc _strata_buddy_alloc
+#define buddy_alloc_dirty_run _strata_buddy_alloc_dirty_run
 #define buddy_alloc_pages _strata_buddy_alloc_pages
 #define buddy_claim _strata_buddy_claim
 #define buddy_free _strata_buddy_free
@@ -141,6 +142,7 @@
 #define huge_was_freed _strata_huge_was_freed
 #define hugetlb_fell_back _strata_hugetlb_fell_back
 #define large_alloc _strata_large_alloc
+#define large_alloc_dirty _strata_large_alloc_dirty
 #define large_canary_check _strata_large_canary_check
 #define large_canary_set _strata_large_canary_set
 #define large_free _strata_large_free

@@ -276,3 +276,66 @@ Test(large, a_decay_pass_with_a_clock_older_than_a_free_keeps_the_block)
 	cr_assert(huge_kept(p));
 	cr_assert_geq(huge_cache_trim(), 8 << 20);
 }
+
+/* Four runs of 2 MiB of arena A, written and freed: 8 MiB of dirty pages
+ * in one free run (the decay keeps them for a while). */
+static void dirty_eight_mib(void)
+{
+	char *r[4];
+	for (int i = 0; i < 4; i++) {
+		r[i] = large_alloc(&A, 2 << 20, 0, false);
+		memset(r[i], 1, 2 << 20);
+	}
+	for (int i = 0; i < 4; i++)
+		large_free(page_of(region_of(r[i]), r[i]));
+}
+
+Test(large, a_block_above_large_max_takes_a_dirty_run_that_fits)
+{
+	dirty_eight_mib();
+	size_t dirty = A.dirty_pages;
+	cr_assert_geq(dirty, (8 << 20) >> PAGE_SHIFT);
+	char *p = large_alloc_dirty(&A, 6 << 20, false);
+	cr_assert_not_null(p);
+	struct page *pg = page_of(region_of(p), p);
+	cr_assert_eq(pg->state, PAGE_LARGE);
+	cr_assert_eq(pg->npages, large_pages_for(6 << 20));
+	cr_assert_eq(A.dirty_pages, dirty - pg->npages, "its pages were dirty ones");
+	large_free(pg);
+}
+
+Test(large, without_a_dirty_run_a_block_above_large_max_takes_nothing_of_the_arena)
+{
+	size_t   free_pages = A.free_pages;
+	unsigned regions = A.nr_regions;
+	cr_assert_null(large_alloc_dirty(&A, 6 << 20, false));
+	cr_assert_eq(A.free_pages, free_pages, "no clean run taken");
+	cr_assert_eq(A.nr_regions, regions, "no new region");
+}
+
+/* Through malloc and realloc: a dirty run of the thread's arena serves a
+ * block of 6 MiB; realloc shrinks it in place, and grows it into a
+ * mapping of its own (whose next growth is an mremap). */
+Test(large, malloc_above_large_max_reuses_dirty_pages_and_realloc_maps_its_growth)
+{
+	char *r[4];
+	for (int i = 0; i < 4; i++) {
+		r[i] = malloc(2 << 20);
+		memset(r[i], 1, 2 << 20);
+	}
+	for (int i = 0; i < 4; i++)
+		free(r[i]);
+	char *p = malloc(6 << 20);
+	cr_assert_not_null(p);
+	struct huge *seg = pagemap_lookup(p);
+	cr_assert_eq(seg->kind, SEG_REGION, "a run of an arena's region");
+	memset(p, 7, 6 << 20);
+	char *q = realloc(p, 5 << 20);
+	cr_assert_eq(q, p, "shrunk in place");
+	q = realloc(p, 12 << 20);
+	cr_assert_not_null(q);
+	seg = pagemap_lookup(q);
+	cr_assert_eq(seg->kind, SEG_HUGE, "grown into a mapping of its own");
+	cr_assert_eq(q[(5 << 20) - 1], 7, "contents moved");
+	free(q);
+}
