@@ -314,14 +314,14 @@ static inline void *heap_pop(struct heap_fast *f)
 
 /* A thread that frees other heaps' objects serves its next mallocs of
  * the class from them, not from its free list: the free list waits, set
- * aside, until the foreign list runs dry (heap_pop_last).  Mallocs that
- * took from one list and the other in turn (a worker that replaces the
- * blocks another thread made, larson) made malloc's window test and
- * free's current-slab tests go both ways by turns: bench/wl_larson with
- * one worker 0.476 -> 0.391 s, four workers, whose foreign lists run dry
- * every few calls, 3% slower (doc/performance.md).  An object set aside
- * counts as one on the free list everywhere (statistics, flushes,
- * checks). */
+ * aside, until the foreign list runs dry (heap_pop_last, heap_refill).
+ * Mallocs that took from one list and the other in turn (a worker that
+ * replaces the blocks another thread made, larson) made malloc's window
+ * test and free's current-slab tests go both ways by turns:
+ * bench/wl_larson with one worker 0.476 -> 0.391 s, four workers, whose
+ * foreign lists run dry every few calls, 3% slower (doc/performance.md).
+ * An object set aside counts as one on the free list everywhere
+ * (statistics, flushes, checks). */
 static inline void heap_set_aside(struct heap_fast *f)
 {
 	if (f->free != HEAP_LIST_END && f->aside == NULL) {

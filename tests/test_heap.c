@@ -1079,11 +1079,9 @@ Test(heap, freed_large_runs_are_reused_by_the_thread)
 	cr_assert_eq(h->large_bytes, 0);
 }
 
-/* Other threads' objects freed here wait on the foreign list, are handed
- * out again by this thread's mallocs, and are counted as cached while they
- * wait. */
-/* No leak sample in this thread either: a recorded block's refill would
- * leave objects of the class cached in the shared heap. */
+/* 20 objects of class 700, from a thread of their own.  No leak sample in
+ * it either: a recorded block's refill would leave objects of the class
+ * cached in the shared heap. */
 static void *allocate_some(void *arg)
 {
 	void **objs = arg;
@@ -1093,6 +1091,9 @@ static void *allocate_some(void *arg)
 	return NULL;
 }
 
+/* Other threads' objects freed here wait on the foreign list, are handed
+ * out again by this thread's mallocs, and are counted as cached while they
+ * wait. */
 Test(heap, other_threads_objects_are_reused_here_and_counted)
 {
 	struct heap *h = me();
