@@ -13,13 +13,18 @@
  * allocators; ops/s is printed as well.  Each block carries its size at both
  * ends, checked when it is freed: an allocator that hands the same memory to
  * two threads shows up as errors=N and exit status 1.
+ *
+ * With own=1 each worker first fills its share of the slots itself; with
+ * one thread that is a program replacing its own blocks at random (a cache
+ * with random eviction): every free is the owner's, of a block allocated
+ * long ago, in no order.
  */
 #include "wl_common.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 
-enum { OPT_THREADS, OPT_SLOTS, OPT_OPS, OPT_MIN, OPT_MAX, OPT_COUNT };
+enum { OPT_THREADS, OPT_SLOTS, OPT_OPS, OPT_MIN, OPT_MAX, OPT_OWN, OPT_COUNT };
 
 static struct wl_opt opts[OPT_COUNT] = {
 	[OPT_THREADS] = { "threads", 4, "threads swapping blocks" },
@@ -27,6 +32,9 @@ static struct wl_opt opts[OPT_COUNT] = {
 	[OPT_OPS] = { "ops", 10000000, "swaps per thread" },
 	[OPT_MIN] = { "min", 16, "smallest block, bytes (>= 16)" },
 	[OPT_MAX] = { "max", 512, "largest block, bytes" },
+	[OPT_OWN] = { "own", 0,
+	              "1: each worker fills its share of the slots (else the main thread fills "
+	              "them all)" },
 };
 
 static _Atomic(size_t *) *slots;
@@ -61,28 +69,30 @@ static void block_free(size_t *b)
 /* ------------------------------------------------------------------------
  * The threads
  * ---------------------------------------------------------------------- */
+/* Slots [first, end), each with a new block. */
+static void fill_slots(struct wl_rng *rng, long first, long end)
+{
+	for (long i = first; i < end; i++)
+		atomic_store(&slots[i], block_new((size_t)wl_range(rng, opts[OPT_MIN].value,
+		                                                   opts[OPT_MAX].value)));
+}
+
 static void *worker(void *arg)
 {
 	struct wl_rng rng;
 	long          nslots = opts[OPT_SLOTS].value;
 
 	wl_seed(&rng, (uint64_t)(uintptr_t)arg);
+	if (opts[OPT_OWN].value) { /* its share, slots [first, end) */
+		long n = opts[OPT_THREADS].value, k = (long)(uintptr_t)arg - 1;
+		fill_slots(&rng, nslots * k / n, nslots * (k + 1) / n);
+	}
 	for (long i = 0; i < opts[OPT_OPS].value; i++) {
 		long   slot = wl_range(&rng, 0, nslots - 1);
 		size_t size = (size_t)wl_range(&rng, opts[OPT_MIN].value, opts[OPT_MAX].value);
 		block_free(atomic_exchange(&slots[slot], block_new(size)));
 	}
 	return NULL;
-}
-
-static void fill_slots(void)
-{
-	struct wl_rng rng;
-
-	wl_seed(&rng, 0);
-	for (long i = 0; i < opts[OPT_SLOTS].value; i++)
-		slots[i] = block_new(
-		        (size_t)wl_range(&rng, opts[OPT_MIN].value, opts[OPT_MAX].value));
 }
 
 static void empty_slots(void)
@@ -119,7 +129,11 @@ int main(int argc, char **argv)
 	}
 
 	slots = wl_map((size_t)opts[OPT_SLOTS].value * sizeof(*slots));
-	fill_slots();
+	if (!opts[OPT_OWN].value) {
+		struct wl_rng rng;
+		wl_seed(&rng, 0);
+		fill_slots(&rng, 0, opts[OPT_SLOTS].value);
+	}
 	double secs = run_threads(threads);
 	long   rss = wl_rss_kib();
 	empty_slots();
