@@ -818,16 +818,15 @@ static void *realloc_alloc(struct block *b, size_t new_size)
 	/* the debug mode's blocks come from malloc, with its layout */
 	if (new_size <= b->usable || new_size <= SMALL_MAX || unlikely(debug_mode()))
 		return API(malloc)(new_size);
+	struct heap  *h = heap_get();
+	struct arena *a = local_arena(h);
 	/* a huge block at once, not a dirty run: its next growth is an
 	 * mremap, not a copy */
-	if (new_size > LARGE_MAX) {
-		struct heap *h = heap_get();
-		return alloc_huge_in(h, local_arena(h), new_size, MIN_ALIGN, false);
-	}
-	size_t       room = PAGE_SIZE << MIN(order_for_pages(REALLOC_ROOM * pages_for(new_size)),
-	                                     LARGE_MAX_ORDER);
-	struct heap *h = heap_get();
-	return alloc_large_in(h, local_arena(h), new_size, room, false, false);
+	if (new_size > LARGE_MAX)
+		return alloc_huge_in(h, a, new_size, MIN_ALIGN, false);
+	size_t room = PAGE_SIZE << MIN(order_for_pages(REALLOC_ROOM * pages_for(new_size)),
+	                               LARGE_MAX_ORDER);
+	return alloc_large_in(h, a, new_size, room, false, false);
 }
 
 /* A large run left behind by realloc goes straight back to the buddy: its

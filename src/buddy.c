@@ -473,12 +473,14 @@ static bool fit_search(struct arena *a, bool clean, size_t npages, unsigned alig
 
 static bool claim_range(struct arena *a, struct page *pg, size_t npages, bool *dirty);
 
+/* The best fit around the dirty lists' first blocks, else (clean_too)
+ * around the clean lists', claimed. */
 static struct page *buddy_take_fit(struct arena *a, size_t npages, unsigned align_order,
-                                   bool *dirty)
+                                   bool clean_too, bool *dirty)
 {
 	struct fit best = { NULL, SIZE_MAX };
 	if (!fit_search(a, false, npages, align_order, &best)
-	    && !fit_search(a, true, npages, align_order, &best))
+	    && !(clean_too && fit_search(a, true, npages, align_order, &best)))
 		return NULL;
 	return claim_range(a, best.at, npages, dirty) ? best.at : NULL;
 }
@@ -489,10 +491,7 @@ static struct page *buddy_take_fit(struct arena *a, size_t npages, unsigned alig
 struct page *buddy_alloc_dirty_run(struct arena *a, size_t npages, bool *dirty)
 {
 	arena_assert_locked(a);
-	struct fit best = { NULL, SIZE_MAX };
-	if (!fit_search(a, false, npages, 0, &best))
-		return NULL;
-	return claim_range(a, best.at, npages, dirty) ? best.at : NULL;
+	return buddy_take_fit(a, npages, 0, false, dirty);
 }
 
 /* A block for a slab (slab_block_take), with its hugetlb chunks backed. */
@@ -514,7 +513,7 @@ struct page *buddy_alloc_pages(struct arena *a, size_t npages, unsigned align_or
 	if (order > BUDDY_MAX_ORDER)
 		return NULL;
 	if (order > 0 && align_order < order)
-		return buddy_take_fit(a, npages, align_order, dirty);
+		return buddy_take_fit(a, npages, align_order, true, dirty);
 	struct page *pg = buddy_take(a, order);
 	if (pg == NULL)
 		return NULL;

@@ -1079,6 +1079,14 @@ Test(heap, freed_large_runs_are_reused_by_the_thread)
 	cr_assert_eq(h->large_bytes, 0);
 }
 
+/* The objects of class c on free and foreign lists, by the statistics. */
+static size_t class_cached(unsigned c)
+{
+	struct strata_class_stats st = { .struct_size = sizeof(st) };
+	strata_class_stats_get(c, &st);
+	return st.objects_cached;
+}
+
 /* 20 objects of class 700, from a thread of their own.  No leak sample in
  * it either: a recorded block's refill would leave objects of the class
  * cached in the shared heap. */
@@ -1103,24 +1111,20 @@ Test(heap, other_threads_objects_are_reused_here_and_counted)
 	pthread_create(&t, NULL, allocate_some, objs);
 	pthread_join(t, NULL);
 	strata_thread_flush();
-	struct strata_class_stats st = { .struct_size = sizeof(st) };
 	for (int i = 0; i < 20; i++)
 		free(objs[i]);
 	cr_assert_eq(h->fast[c].nforeign, 20, "kept on the foreign list");
-	strata_class_stats_get(c, &st);
-	cr_assert_eq(st.objects_cached, 20);
+	cr_assert_eq(class_cached(c), 20);
 	void *again[5];
 	for (int i = 0; i < 5; i++)
 		again[i] = malloc(700);
 	cr_assert_eq(again[0], objs[19], "the last freed comes back first");
-	strata_class_stats_get(c, &st);
-	cr_assert_eq(st.objects_cached, 15 + list_length(heap_free_list(&h->fast[c])), "cached %zu",
-	             st.objects_cached);
+	size_t cached = class_cached(c);
+	cr_assert_eq(cached, 15 + list_length(heap_free_list(&h->fast[c])), "cached %zu", cached);
 	for (int i = 0; i < 5; i++)
 		free(again[i]);
 	strata_thread_flush();
-	strata_class_stats_get(c, &st);
-	cr_assert_eq(st.objects_cached, 0, "flushed back to their slabs");
+	cr_assert_eq(class_cached(c), 0, "flushed back to their slabs");
 	cr_assert_eq(strata_check_heap(), 0);
 }
 
@@ -1136,13 +1140,6 @@ static struct heap_fast *foreign_objects_and_a_free_list(void **objs)
 	strata_thread_flush();
 	free(malloc(700));
 	return f;
-}
-
-static size_t class_cached(unsigned c)
-{
-	struct strata_class_stats st = { .struct_size = sizeof(st) };
-	strata_class_stats_get(c, &st);
-	return st.objects_cached;
 }
 
 /* Frees of other heaps' objects set the free list aside: the mallocs that
