@@ -297,10 +297,27 @@ static size_t class_index(const size_t *cls, size_t n, size_t size)
 	return i;
 }
 
+/* The index of the class a block grown to size moves to: the class of
+ * size, except from 1 to 16 KiB, where the classes step by eighths of a
+ * doubling and a grown block takes the smallest class >= size that is a
+ * multiple of a quarter (api.c: realloc_grown_size). */
+static size_t grown_index(const size_t *cls, size_t n, size_t size)
+{
+	size_t i = class_index(cls, n, size);
+	if (size <= 1024 || size > 16384)
+		return i;
+	size_t quarter = 1;
+	while (quarter * 8 < size)
+		quarter *= 2; /* a quarter of the power of two below size */
+	while (i < n && cls[i] % quarter != 0)
+		i++;
+	return i;
+}
+
 /* A small block resized within its class, or shrunk to above the size two
- * classes below, stays where it is; shrunk further, or grown out of its
- * class, it moves to the class of the new size (api.c: realloc_stays).
- * Its bytes go with it (realloc's inline path). */
+ * classes below, stays where it is; shrunk further, it moves to the class
+ * of the new size, grown out of its class to grown_index's (api.c:
+ * realloc_stays).  Its bytes go with it (realloc's inline path). */
 Test(api, realloc_of_small_blocks_keeps_its_place_or_moves_with_its_bytes)
 {
 	static size_t cls[64];
@@ -318,8 +335,10 @@ Test(api, realloc_of_small_blocks_keeps_its_place_or_moves_with_its_bytes)
 				cr_assert_eq(q, p, "%zu -> %zu stays", a, b);
 			} else {
 				cr_assert_neq(q, p, "%zu -> %zu moves", a, b);
-				cr_assert_eq(malloc_usable_size(q), cls[class_index(cls, n, b)],
-				             "%zu -> %zu: the class of %zu", a, b, b);
+				size_t k = b > cls[ca] ? grown_index(cls, n, b)
+				                       : class_index(cls, n, b);
+				cr_assert_eq(malloc_usable_size(q), cls[k],
+				             "%zu -> %zu: the class %zu", a, b, cls[k]);
 			}
 			check(q, a < b ? a : b, 3);
 			free(q);
@@ -327,9 +346,31 @@ Test(api, realloc_of_small_blocks_keeps_its_place_or_moves_with_its_bytes)
 	}
 }
 
+/* A buffer grown by appends of 16 bytes from 1 to 16 KiB moves four times
+ * a doubling (the quarters), not eight (the classes there), and keeps its
+ * bytes. */
+Test(api, realloc_grown_by_appends_moves_four_times_a_doubling)
+{
+	unsigned char *p = malloc(1024);
+	fill(p, 1024, 7);
+	unsigned moves = 0;
+	for (size_t len = 1024 + 16; len <= 16384; len += 16) {
+		unsigned char *q = realloc(p, len);
+		cr_assert_not_null(q);
+		moves += q != p;
+		p = q;
+		for (size_t i = len - 16; i < len; i++)
+			p[i] = (unsigned char)(i * 31 + 7); /* as fill() */
+	}
+	cr_assert_eq(moves, 16, "%u moves from 1 to 16 KiB", moves);
+	check(p, 16384, 7);
+	free(p);
+}
+
 /* At every class's edge, up to the largest small class: its largest size
- * stays, one byte more moves up to the next class, and down again: above
- * the size two classes below that class it stays, at it it moves. */
+ * stays, one byte more moves up to the next class (from 1 to 16 KiB the
+ * next of a quarter: grown_index), and down again: above the size two
+ * classes below that class it stays, at it it moves. */
 Test(api, realloc_at_every_class_edge_stays_or_moves)
 {
 	static size_t cls[64];
@@ -343,8 +384,10 @@ Test(api, realloc_at_every_class_edge_stays_or_moves)
 		unsigned char *q = realloc(p, u + 1);
 		cr_assert_not_null(q);
 		cr_assert_neq(q, p, "%zu -> %zu moves up", u, u + 1);
-		size_t j = i + 1;
-		cr_assert_eq(malloc_usable_size(q), cls[j], "%zu -> %zu: the next class", u, u + 1);
+		size_t j = grown_index(cls, n, u + 1);
+		cr_assert(j == i + 1 || (u >= 1024 && u < 16384 && j == i + 2));
+		cr_assert_eq(malloc_usable_size(q), cls[j], "%zu -> %zu: class %zu", u, u + 1,
+		             cls[j]);
 		check(q, u, 5);
 		if (j >= 2) {
 			cr_assert_eq(realloc(q, cls[j - 2] + 1), q, "%zu -> %zu stays", cls[j],
