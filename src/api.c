@@ -831,8 +831,10 @@ static bool resize_in_place(struct block *b, size_t new_size)
 static void *realloc_alloc(struct block *b, size_t new_size)
 {
 	/* the debug mode's blocks come from malloc, with its layout */
-	if (new_size <= b->usable || new_size <= SMALL_MAX || unlikely(debug_mode()))
+	if (new_size <= b->usable || unlikely(debug_mode()))
 		return API(malloc)(new_size);
+	if (new_size <= SMALL_MAX) /* as realloc_small: a sampled block comes here */
+		return alloc_class(realloc_grown_class(new_size), new_size);
 	struct heap  *h = heap_get();
 	struct arena *a = local_arena(h);
 	/* a huge block at once, not a dirty run: its next growth is an
