@@ -789,16 +789,15 @@ static inline bool realloc_stays(unsigned cls, size_t size)
 	return size <= class_size(cls) && (cls < 2 || size > class_size(cls - 2));
 }
 
-/* The class a small block grown to size moves to: in the eighths (1 to 16
- * KiB, sizeclass.h) the class of the quarter above, so that a buffer grown
- * by appends moves at every quarter, as it does below 1 KiB, and not at
- * every eighth: bench/wl_realloc copied 507 MB where an allocator with
- * quarters copies 287.  A block that grew stays in a class of quarters, as
- * it would under jemalloc's or mimalloc's classes; one allocated at its
- * size keeps the eighths. */
+/* The class a small block grown to size moves to: the class of size
+ * rounded up to a quarter of its doubling.  Outside the eighths that is
+ * size's own class; in them (1 to 16 KiB, sizeclass.h) a buffer grown by
+ * appends so moves at every quarter, not at every eighth:
+ * bench/wl_realloc copied 507 MB where an allocator with quarters copies
+ * 287.  A block allocated at its size keeps the eighths. */
 static inline unsigned realloc_grown_class(size_t size)
 {
-	if (size <= ((size_t)1 << CLASS_FINE_SHIFT) || size > ((size_t)1 << CLASS_FINE_END))
+	if (size <= CLASS_LINEAR_MAX)
 		return size_to_class(size);
 	unsigned shift = 63u - (unsigned)__builtin_clzl(size - 1);
 	return size_to_class(ALIGN_UP(size, (size_t)1 << (shift - CLASS_STEPS)));

@@ -300,7 +300,7 @@ static size_t class_index(const size_t *cls, size_t n, size_t size)
 /* The index of the class a block grown to size moves to: the class of
  * size, except from 1 to 16 KiB, where the classes step by eighths of a
  * doubling and a grown block takes the smallest class >= size that is a
- * multiple of a quarter (api.c: realloc_grown_size). */
+ * multiple of a quarter (api.c: realloc_grown_class). */
 static size_t grown_index(const size_t *cls, size_t n, size_t size)
 {
 	size_t i = class_index(cls, n, size);
